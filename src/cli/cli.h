@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+
+#include "output.h"
+#include "vfiomig.h"
+
+/* Exit codes, documented in vfiomig(8). */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAILED = 1,      /* the operation failed (a SET, a read, a write...) */
+	EXIT_USAGE = 2,       /* bad command line */
+	EXIT_NODEV = 3,       /* a device could not be opened */
+	EXIT_UNSUPPORTED = 4, /* not migratable, or the request is not possible for it */
+};
+
+struct cli {
+	bool json, pretty, verbose;
+	struct vfm_ctx *ctx;
+	struct out *out;
+	const char *argv0;
+};
+
+/* Report an error once, on stderr ("vfiomig: <msg>"). */
+void cli_error(struct cli *cli, const char *fmt, ...) _printf_(2, 3);
+/* Open a device, reporting failure; returns an exit code (EXIT_OK on success). */
+int cli_open(struct cli *cli, const char *name, struct vfm_device **ret_dev);
+/* Exit code for a -errno from a device operation. */
+int cli_exit_code(int err);
+
+/*
+ * Option parsing for a command: -j/-p/-v/-h are handled here, the command's own
+ * options are returned one at a time (like getopt).  Returns 0 when done (optind
+ * is the first operand), -1 when the command should exit with *ret_exit (after
+ * --help or a bad option).
+ */
+struct option;
+int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
+	       const struct option *longopts, void (*help)(void), int *ret_exit);
+
+int cmd_list(struct cli *cli, int argc, char **argv);
+int cmd_info(struct cli *cli, int argc, char **argv);
+int cmd_state(struct cli *cli, int argc, char **argv);
+int cmd_reset(struct cli *cli, int argc, char **argv);
+int cmd_plan(struct cli *cli, int argc, char **argv);
+
+/* Identity fields shared by list and info. */
+void cli_print_identity(struct cli *cli, const struct vfm_device_identity *id);

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void help(void)
+{
+	printf("Usage: vfiomig list [--no-probe] [-j] [-p]\n\n"
+	       "List PCI functions bound to a vfio driver and mdevs, with driver, IOMMU group\n"
+	       "and migration flags.  Finding the flags opens each device briefly (a device\n"
+	       "held by a VMM shows as busy); --no-probe skips that.\n");
+}
+
+static const char *kind_name(enum vfm_device_kind k)
+{
+	switch (k) {
+	case VFM_DEVICE_PCI: return "pci";
+	case VFM_DEVICE_MDEV: return "mdev";
+	case VFM_DEVICE_FD: return "fd";
+	case VFM_DEVICE_SIM: return "sim";
+	}
+	return "unknown";
+}
+
+void cli_print_identity(struct cli *cli, const struct vfm_device_identity *id)
+{
+	struct out *o = cli->out;
+	char buf[64];
+
+	out_str(o, "kind", NULL, kind_name(id->kind));
+	out_str(o, "driver", "  driver %s", id->driver[0] ? id->driver : "-");
+	if (id->iommu_group >= 0)
+		out_i64(o, "iommu_group", "  group %s", id->iommu_group);
+	else
+		out_null(o, "iommu_group");
+	if (id->vendor >= 0) {
+		snprintf(buf, sizeof(buf), "%04x:%04x", (unsigned)id->vendor,
+			 (unsigned)id->device);
+		out_str(o, NULL, "  id %s", buf);
+		snprintf(buf, sizeof(buf), "0x%04x", (unsigned)id->vendor);
+		out_str(o, "vendor", NULL, buf);
+		snprintf(buf, sizeof(buf), "0x%04x", (unsigned)id->device);
+		out_str(o, "device", NULL, buf);
+	}
+	if (id->subsystem_vendor >= 0) {
+		snprintf(buf, sizeof(buf), "0x%04x", (unsigned)id->subsystem_vendor);
+		out_str(o, "subsystem_vendor", NULL, buf);
+		snprintf(buf, sizeof(buf), "0x%04x", (unsigned)id->subsystem_device);
+		out_str(o, "subsystem_device", NULL, buf);
+	}
+	if (id->revision >= 0) {
+		snprintf(buf, sizeof(buf), "0x%02x", (unsigned)id->revision);
+		out_str(o, "revision", NULL, buf);
+	}
+	if (id->mdev_type[0])
+		out_str(o, "mdev_type", "  type %s", id->mdev_type);
+	if (id->sysfs_path[0])
+		out_str(o, "sysfs_path", NULL, id->sysfs_path);
+}
+
+int cmd_list(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = { { "no-probe", no_argument, NULL, 'n' }, {} };
+	struct vfm_host_device *list = NULL;
+	bool probe = true;
+	int c, r, n, ex = EXIT_OK;
+
+	while ((c = cli_getopt(cli, argc, argv, "", opts, help, &ex)) > 0)
+		if (c == 'n')
+			probe = false;
+	if (c < 0)
+		return ex;
+	if (optind < argc) {
+		cli_error(cli, "list takes no operands");
+		return EXIT_USAGE;
+	}
+
+	n = vfm_host_list(cli->ctx, &list);
+	if (n < 0) {
+		cli_error(cli, "cannot list devices: %s", strerror(-n));
+		return EXIT_FAILED;
+	}
+	cli->out = out_new(cli->json, cli->pretty);
+	out_array_begin(cli->out, NULL);
+	for (int i = 0; i < n; i++) {
+		struct vfm_device_identity *id = &list[i].id;
+		struct vfm_ctx *pctx = NULL;
+		struct vfm_device *dev = NULL;
+		char flags[64];
+		uint32_t mig;
+
+		out_object_begin(cli->out, NULL);
+		out_str(cli->out, "name", "%s", id->name);
+		cli_print_identity(cli, id);
+		if (!probe) {
+			out_text(cli->out, "\n");
+			out_object_end(cli->out);
+			continue;
+		}
+		/* A context per device: a busy or broken group must not affect the others. */
+		r = vfm_ctx_new(&pctx);
+		if (r >= 0 && getenv("VFIOMIG_SYSFS_ROOT"))
+			r = vfm_ctx_set_sysfs_root(pctx, getenv("VFIOMIG_SYSFS_ROOT"));
+		if (r >= 0)
+			r = vfm_device_open(pctx, id->name, &dev);
+		if (r >= 0)
+			r = vfm_device_get_flags(dev, &mig);
+		if (r >= 0) {
+			vfm_flags_format(mig, flags, sizeof(flags));
+			out_bool(cli->out, "migratable", NULL, true);
+			out_str(cli->out, "migration", "  migration %s", flags);
+		} else if (r == -ENOTTY) {
+			out_bool(cli->out, "migratable", NULL, false);
+			out_str(cli->out, "migration", "  %s", "not migratable");
+		} else {
+			out_null(cli->out, "migratable");
+			out_str(cli->out, "probe_error", "  migration unknown (%s)",
+				r == -EBUSY ? "busy: in use by another process" : strerror(-r));
+		}
+		out_text(cli->out, "\n");
+		out_object_end(cli->out);
+		vfm_device_unref(dev);
+		vfm_ctx_unref(pctx);
+	}
+	out_array_end(cli->out);
+	if (n == 0)
+		out_text(cli->out, "no VFIO devices\n");
+	out_finish(cli->out);
+	free(list);
+	return EXIT_OK;
+}

@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * vfiomig: the command-line front end.  Commands are a table; each parses its own
+ * options (getopt_long), with -j/--json, -p/--pretty, -v/--verbose and -h/--help
+ * accepted everywhere.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+#include "macro.h"
+
+struct command {
+	const char *name;
+	int (*fn)(struct cli *cli, int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{ "list", cmd_list, "list VFIO devices on this host and their migration flags" },
+	{ "info", cmd_info, "identity, flags, state and data size of devices" },
+	{ "state", cmd_state, "print a device's state, or drive it arc by arc" },
+	{ "reset", cmd_reset, "reset devices (VFIO_DEVICE_RESET) back to RUNNING" },
+	{ "plan", cmd_plan, "print the arcs from one state to another, touching nothing" },
+};
+
+void cli_error(struct cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("vfiomig: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_exit_code(int err)
+{
+	switch (-err) {
+	case 0:
+		return EXIT_OK;
+	case ENOTTY:
+	case EOPNOTSUPP:
+	case ENOENT:
+		return EXIT_UNSUPPORTED;
+	default:
+		return EXIT_FAILED;
+	}
+}
+
+int cli_open(struct cli *cli, const char *name, struct vfm_device **ret_dev)
+{
+	int r = vfm_device_open(cli->ctx, name, ret_dev);
+	const char *why;
+
+	if (r >= 0)
+		return EXIT_OK;
+	why = vfm_ctx_last_error(cli->ctx);
+	if (*why)
+		cli_error(cli, "%s", why);
+	else
+		cli_error(cli, "%s: cannot open: %s", name, strerror(-r));
+	return EXIT_NODEV;
+}
+
+static void log_stderr(void *userdata, enum vfm_log_level level, const char *msg)
+{
+	fprintf(stderr, "vfiomig: debug: %s\n", msg);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: vfiomig [-j|--json] [-p|--pretty] [-v|--verbose] COMMAND [ARGS...]\n"
+		"       vfiomig --version | --help\n\n"
+		"Migrate the state of VFIO devices with the VFIO migration v2 uAPI.\n\n"
+		"Commands:\n");
+	for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+		fprintf(f, "  %-7s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nRun 'vfiomig COMMAND --help' for a command's options; see vfiomig(8).\n"
+		   "Exit codes: 0 ok, 1 operation failed, 2 usage, 3 device cannot be opened,\n"
+		   "4 not supported by the device.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "pretty", no_argument, NULL, 'p' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{}
+	};
+	struct cli cli = { .argv0 = argv[0] };
+	const struct command *cmd = NULL;
+	int c, r;
+
+	/* Global options stop at the command name. */
+	while ((c = getopt_long(argc, argv, "+jpvhV", opts, NULL)) >= 0) {
+		switch (c) {
+		case 'j': cli.json = true; break;
+		case 'p': cli.json = cli.pretty = true; break;
+		case 'v': cli.verbose = true; break;
+		case 'h': usage(stdout); return EXIT_OK;
+		case 'V':
+			if (cli.json)
+				printf("{\"version\":\"%s\"}\n", VFM_PACKAGE_VERSION);
+			else
+				printf("vfiomig %s\n", VFM_PACKAGE_VERSION);
+			return EXIT_OK;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+		if (streq(argv[optind], commands[i].name))
+			cmd = &commands[i];
+	if (!cmd) {
+		cli_error(&cli, "unknown command '%s' (see vfiomig --help)", argv[optind]);
+		return EXIT_USAGE;
+	}
+
+	r = vfm_ctx_new(&cli.ctx);
+	if (r < 0) {
+		cli_error(&cli, "cannot create context: %s", strerror(-r));
+		return EXIT_FAILED;
+	}
+	/* Tests point the library at a fake sysfs tree. */
+	if (getenv("VFIOMIG_SYSFS_ROOT")) {
+		r = vfm_ctx_set_sysfs_root(cli.ctx, getenv("VFIOMIG_SYSFS_ROOT"));
+		if (r < 0) {
+			cli_error(&cli, "VFIOMIG_SYSFS_ROOT: %s", strerror(-r));
+			vfm_ctx_unref(cli.ctx);
+			return EXIT_USAGE;
+		}
+	}
+
+	argc -= optind;
+	argv += optind;
+	optind = 0; /* reset getopt for the command's own parsing */
+	r = cmd->fn(&cli, argc, argv);
+
+	vfm_ctx_unref(cli.ctx);
+	return r;
+}
+
+int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
+	       const struct option *longopts, void (*help)(void), int *ret_exit)
+{
+	static const struct option common[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "pretty", no_argument, NULL, 'p' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+	};
+	struct option all[32];
+	char shorts[64];
+	size_t n = 0;
+	int c;
+
+	for (size_t i = 0; i < ELEMENTSOF(common); i++)
+		all[n++] = common[i];
+	for (size_t i = 0; longopts && longopts[i].name && n < ELEMENTSOF(all) - 1; i++)
+		all[n++] = longopts[i];
+	memset(&all[n], 0, sizeof(all[n]));
+	snprintf(shorts, sizeof(shorts), "+jpvh%s", shortopts ? shortopts : "");
+
+	/* The command's own options are returned one by one; common ones handled here. */
+	while ((c = getopt_long(argc, argv, shorts, all, NULL)) >= 0) {
+		switch (c) {
+		case 'j': cli->json = true; break;
+		case 'p': cli->json = cli->pretty = true; break;
+		case 'v': cli->verbose = true; break;
+		case 'h': help(); *ret_exit = EXIT_OK; return -1;
+		case '?': *ret_exit = EXIT_USAGE; return -1;
+		default: return c;
+		}
+	}
+	if (cli->verbose)
+		vfm_ctx_set_log(cli->ctx, VFM_LOG_DEBUG, log_stderr, NULL);
+	return 0;
+}

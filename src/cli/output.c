@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "output.h"
+
+#define OUT_DEPTH 16
+
+struct out_ops {
+	void (*begin)(struct out *o, const char *key, bool array);
+	void (*end)(struct out *o);
+	void (*value)(struct out *o, const char *key, const char *text_fmt,
+		      struct json_object *jv, const char *text);
+};
+
+struct out {
+	const struct out_ops *ops;
+	bool pretty;
+	struct json_object *stack[OUT_DEPTH];
+	unsigned depth;
+	struct json_object *root;
+};
+
+/* ---- text ---- */
+
+static void text_begin(struct out *o, const char *key, bool array) {}
+static void text_end(struct out *o) {}
+static void text_value(struct out *o, const char *key, const char *text_fmt,
+		       struct json_object *jv, const char *text)
+{
+	const char *hole;
+
+	json_object_put(jv);
+	if (!text_fmt)
+		return;
+	/* Formats hold at most one "%s"; substitute by hand (no user format strings). */
+	hole = strstr(text_fmt, "%s");
+	if (!hole) {
+		fputs(text_fmt, stdout);
+		return;
+	}
+	fwrite(text_fmt, 1, (size_t)(hole - text_fmt), stdout);
+	fputs(text, stdout);
+	fputs(hole + 2, stdout);
+}
+
+static const struct out_ops text_ops = {
+	.begin = text_begin,
+	.end = text_end,
+	.value = text_value,
+};
+
+/* ---- json ---- */
+
+static void json_add(struct out *o, const char *key, struct json_object *jv)
+{
+	struct json_object *top;
+
+	if (o->depth == 0) {
+		/* A bare value at top level becomes the document. */
+		json_object_put(o->root);
+		o->root = jv;
+		return;
+	}
+	top = o->stack[o->depth - 1];
+	if (json_object_is_type(top, json_type_array))
+		json_object_array_add(top, jv);
+	else
+		json_object_object_add(top, key ? key : "value", jv);
+}
+
+static void json_begin(struct out *o, const char *key, bool array)
+{
+	struct json_object *jv = array ? json_object_new_array() : json_object_new_object();
+
+	if (!jv)
+		abort();
+	if (o->depth == OUT_DEPTH)
+		abort(); /* a programming error, not input */
+	if (o->depth == 0 && !o->root) {
+		o->root = jv;
+	} else {
+		json_add(o, key, jv);
+	}
+	o->stack[o->depth++] = jv;
+}
+
+static void json_end(struct out *o)
+{
+	if (o->depth > 0)
+		o->depth--;
+}
+
+static void json_value(struct out *o, const char *key, const char *text_fmt,
+		       struct json_object *jv, const char *text)
+{
+	json_add(o, key, jv);
+}
+
+static const struct out_ops json_ops = {
+	.begin = json_begin,
+	.end = json_end,
+	.value = json_value,
+};
+
+struct out *out_new(bool json, bool pretty)
+{
+	struct out *o = calloc(1, sizeof(*o));
+
+	if (!o)
+		abort();
+	o->ops = json ? &json_ops : &text_ops;
+	o->pretty = pretty;
+	return o;
+}
+
+bool out_is_json(const struct out *o)
+{
+	return o->ops == &json_ops;
+}
+
+void out_finish(struct out *o)
+{
+	if (!o)
+		return;
+	if (out_is_json(o) && o->root) {
+		int fl = o->pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
+				   : JSON_C_TO_STRING_PLAIN;
+
+		puts(json_object_to_json_string_ext(o->root, fl | JSON_C_TO_STRING_NOSLASHESCAPE));
+	}
+	json_object_put(o->root);
+	fflush(stdout);
+	free(o);
+}
+
+void out_object_begin(struct out *o, const char *key)
+{
+	o->ops->begin(o, key, false);
+}
+void out_object_end(struct out *o)
+{
+	o->ops->end(o);
+}
+void out_array_begin(struct out *o, const char *key)
+{
+	o->ops->begin(o, key, true);
+}
+void out_array_end(struct out *o)
+{
+	o->ops->end(o);
+}
+
+void out_str(struct out *o, const char *key, const char *text_fmt, const char *val)
+{
+	o->ops->value(o, key, text_fmt, out_is_json(o) ? json_object_new_string(val) : NULL,
+		      val);
+}
+
+/* Text formats take a %s: numbers are formatted here so that one format string per
+ * field works for every type. */
+void out_u64(struct out *o, const char *key, const char *text_fmt, uint64_t val)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%" PRIu64, val);
+	o->ops->value(o, key, text_fmt,
+		      out_is_json(o) ? json_object_new_uint64(val) : NULL, buf);
+}
+
+void out_i64(struct out *o, const char *key, const char *text_fmt, int64_t val)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%" PRId64, val);
+	o->ops->value(o, key, text_fmt, out_is_json(o) ? json_object_new_int64(val) : NULL,
+		      buf);
+}
+
+void out_bool(struct out *o, const char *key, const char *text_fmt, bool val)
+{
+	o->ops->value(o, key, text_fmt, out_is_json(o) ? json_object_new_boolean(val) : NULL,
+		      val ? "yes" : "no");
+}
+
+void out_null(struct out *o, const char *key)
+{
+	if (out_is_json(o))
+		json_add(o, key, NULL);
+}
+
+void out_text(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (out_is_json(o))
+		return;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+}

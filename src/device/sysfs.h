@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "vfiomig.h"
+
+struct vfm_ctx;
+
+/* How a kernel device name resolved. */
+struct vfm_resolved {
+	struct vfm_device_identity id;
+	char group_name[VFM_NAME_MAX]; /* name for VFIO_GROUP_GET_DEVICE_FD */
+	char cdev[VFM_NAME_MAX];       /* /dev/vfio/devices/vfioN if sysfs shows one */
+	bool vfio_bound;               /* bound to a vfio driver */
+};
+
+/*
+ * Resolve a PCI address ("0000:3b:00.1", "3b:00.1"), an mdev UUID or a sysfs device
+ * path to its sysfs directory and identity.  Errors: -EINVAL not such a name,
+ * -ENOENT no such device, -ENODEV no driver; the context's last error explains.
+ */
+int vfm_sysfs_resolve(struct vfm_ctx *ctx, const char *name, struct vfm_resolved *ret);
+
+/* Fill identity from an absolute sysfs device directory (already realpath'ed). */
+int vfm_sysfs_identity(struct vfm_ctx *ctx, const char *dir, struct vfm_resolved *ret);
+
+/* Normalise a PCI address to "dddd:bb:dd.f" into @buf (≥ 13 bytes). -EINVAL. */
+int vfm_pci_addr_normalize(const char *s, char *buf, size_t size);
