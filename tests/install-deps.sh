@@ -1,0 +1,37 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Install what building and testing vfiomig needs on Debian 12 (run as root).
+# Installs only what is missing; apt-get update runs first when anything is.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+pkgs=(
+	# build
+	gcc libc6-dev make meson ninja-build pkg-config scdoc
+	libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libjson-c-dev libcap-ng-dev
+	# tests
+	jq valgrind
+	# kernel test tier: a qemu guest with Debian's 6.12 kernel and the mtty driver
+	qemu-system-x86 busybox-static cpio xz-utils kmod
+)
+if [ -f "$here/kernel/apt-packages.txt" ]; then
+	while read -r p; do
+		case $p in ''|'#'*) ;; *) pkgs+=("$p") ;; esac
+	done <"$here/kernel/apt-packages.txt"
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing packages: ${missing[*]}; run as root (sudo $0)" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,150 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The vfiomig CLI against simulated devices and a fake sysfs tree: output, --json,
+# error messages and exit codes.  TAP on stdout.
+set -u
+VFIOMIG=${1:?usage: test-cli.sh PATH-TO-vfiomig}
+command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit 0; }
+
+n=0 failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# run CMD...: sets $out, $err, $rc
+run() { "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; out=$(cat "$tmp/out"); err=$(cat "$tmp/err"); }
+# expect DESC RC [grep-pattern-on-stdout [grep-pattern-on-stderr]]
+expect() {
+	local desc=$1 want=$2 pout=${3:-} perr=${4:-}
+	if [ "$rc" != "$want" ]; then nok "$desc" "exit $rc, wanted $want" "stdout: $out" "stderr: $err"; return; fi
+	if [ -n "$pout" ] && ! grep -qE -- "$pout" <<<"$out"; then nok "$desc" "stdout lacks /$pout/" "stdout: $out"; return; fi
+	if [ -n "$perr" ] && ! grep -qE -- "$perr" <<<"$err"; then nok "$desc" "stderr lacks /$perr/" "stderr: $err"; return; fi
+	ok "$desc"
+}
+# jexpect DESC JQ-EXPR: the last stdout is JSON and EXPR is true
+jexpect() {
+	# jq prints nothing (and exits 0) on empty input: demand exactly "true".
+	if [ "$(jq "$2" <<<"$out" 2>/dev/null)" = true ]; then ok "$1"; else nok "$1" "exit $rc; jq '$2' not true on: $out" "stderr: $err"; fi
+}
+
+# ---- general ----
+run "$VFIOMIG" --version; expect "--version" 0 '^vfiomig [0-9]'
+run "$VFIOMIG" --json --version; jexpect "--json --version" '.version | test("^[0-9]")'
+run "$VFIOMIG"; expect "no command is a usage error" 2 "" "Usage"
+run "$VFIOMIG" lis; expect "commands match exactly (no prefixes)" 2 "" "unknown command 'lis'"
+for c in list info state reset plan; do
+	run "$VFIOMIG" $c --help; expect "$c --help" 0 "Usage: vfiomig $c"
+done
+run "$VFIOMIG" info --bogus; expect "unknown option is a usage error" 2
+
+# ---- plan ----
+run "$VFIOMIG" plan RUNNING STOP_COPY
+expect "plan all flags RUNNING->STOP_COPY" 0 "RUNNING -> RUNNING_P2P"
+[ "$(grep -c -- '->' <<<"$out")" = 3 ] && ok "plan has 3 arcs" || nok "plan has 3 arcs" "$out"
+run "$VFIOMIG" -j plan --flags stop-copy running stop-copy
+jexpect "plan --json stop-copy only" '[.arcs[].to] == ["STOP","STOP_COPY"] and .flags == "stop-copy"'
+run "$VFIOMIG" plan --flags stop-copy RUNNING PRE_COPY
+expect "plan to an unsupported state" 4 "" "not supported"
+run "$VFIOMIG" plan STOP_COPY PRE_COPY; expect "plan STOP_COPY->PRE_COPY refused" 4 "" "no path"
+run "$VFIOMIG" plan --flags p2p RUNNING STOP; expect "flags without stop-copy" 2
+run "$VFIOMIG" plan --flags stop-copy,bogus RUNNING STOP; expect "bad flag name" 2 "" "--flags"
+run "$VFIOMIG" plan RUNNING NOWHERE; expect "bad state name" 2 "" "unknown state 'NOWHERE'"
+run "$VFIOMIG" plan RUNNING ERROR; expect "ERROR is never a target" 4
+run "$VFIOMIG" plan RUNNING RUNNING; expect "plan to the same state" 0 "already in RUNNING"
+
+# ---- state on simulated devices ----
+run "$VFIOMIG" state sim:a; expect "state of a sim device" 0 "^RUNNING$"
+run "$VFIOMIG" -j state sim:a,state=stop; jexpect "state --json" '.state == "STOP" and .device == "sim:a"'
+run "$VFIOMIG" state sim:a STOP_COPY STOP RUNNING_P2P PRE_COPY_P2P PRE_COPY RUNNING
+expect "a walk through the states" 0 "final state RUNNING"
+run "$VFIOMIG" state sim:a RESUMING STOP
+expect "RESUMING -> STOP with no image is refused, like mtty" 1 "final state RESUMING" "RESUMING -> STOP: Invalid argument \(device now in RESUMING\)"
+run "$VFIOMIG" -j state sim:a STOP_COPY
+jexpect "state --json arcs with times and read-back" \
+	'[.steps[] | .to] == ["RUNNING_P2P","STOP","STOP_COPY"] and all(.steps[]; .usec >= 0 and .state_after == .to) and .state == "STOP_COPY"'
+run "$VFIOMIG" state sim:a,flags=stop-copy PRE_COPY
+expect "unsupported target names the device, arc and flags" 4 "" "sim:a: RUNNING -> PRE_COPY: PRE_COPY is not a state of this device \(flags stop-copy\)"
+run "$VFIOMIG" state sim:a,no-migration STOP
+expect "device without migration" 4 "" "does not support migration"
+run "$VFIOMIG" state sim:a STOP_COPY PRE_COPY
+expect "STOP_COPY -> PRE_COPY refused" 4 "" "no path"
+run "$VFIOMIG" state sim:a BOGUS; expect "bad step is a usage error before touching the device" 2 "" "not a step"
+
+# faults: each ends with a clear error naming the device, the arc and where the device is
+run "$VFIOMIG" state sim:f,fail-arc=running_p2p:stop:EIO STOP
+expect "injected arc failure" 1 "FAILED" "sim:f: RUNNING_P2P -> STOP: Input/output error \(device now in RUNNING_P2P\)"
+run "$VFIOMIG" -j state sim:f,fail-arc=running_p2p:stop:EIO STOP
+jexpect "injected arc failure in JSON" '.state == "RUNNING_P2P" and .steps[-1].error != null'
+run "$VFIOMIG" state sim:e,error-arc=stop:stop_copy STOP_COPY
+expect "arc into ERROR" 1 "" "STOP -> STOP_COPY: .* \(device now in ERROR\)"
+run "$VFIOMIG" state -k sim:e,error-arc=stop:stop_copy STOP_COPY reset RUNNING
+expect "keep-going: reset brings ERROR back to RUNNING" 1 "final state RUNNING"
+
+# data through files: save from one sim device, load into another
+run "$VFIOMIG" state sim:src,seed=7,size=100000 STOP_COPY "read:$tmp/img" STOP
+expect "read a STOP_COPY image" 0 "read $tmp/img: 100032 bytes"
+run "$VFIOMIG" state sim:dst,size=100000,expect-seed=7 RESUMING "write:$tmp/img" STOP RUNNING
+expect "load it into another device" 0 "final state RUNNING"
+head -c 5000 "$tmp/img" >"$tmp/trunc"
+run "$VFIOMIG" state -k sim:dst,size=100000 RESUMING "write:$tmp/trunc" STOP reset
+expect "truncated image: STOP fails, stays RESUMING; reset recovers" 1 "final state RUNNING" "RESUMING -> STOP: Invalid argument \(device now in RESUMING\)"
+run "$VFIOMIG" state sim:dst,size=100000,expect-seed=8 RESUMING "write:$tmp/img" STOP
+expect "an image of another seed is rejected" 1 "" "RESUMING -> STOP"
+run "$VFIOMIG" state sim:src,seed=7,size=100000 PRE_COPY "read:$tmp/img2" PRE_COPY_P2P STOP_COPY "read:$tmp/img2"
+expect "PRE_COPY then STOP_COPY reads the same session" 0 "nothing pending"
+cmp -s "$tmp/img" "$tmp/img2" && ok "precopy + stop-copy bytes equal a plain STOP_COPY image" || nok "precopy + stop-copy bytes equal a plain STOP_COPY image" "$(cmp "$tmp/img" "$tmp/img2")"
+run "$VFIOMIG" state sim:src,size=100000,fail-read-at=50000 STOP_COPY "read:$tmp/x"
+expect "injected read failure" 1 "" "sim:src: reading migration data after [0-9]+ bytes: Input/output error"
+run "$VFIOMIG" state sim:a "read:$tmp/x"; expect "read without a session" 1 "" "no data session"
+run "$VFIOMIG" -j state sim:a,precopy=1000 PRE_COPY info
+jexpect "info step shows precopy info" '.steps[-1].precopy.initial_bytes == 1032 or .steps[-1].precopy.initial_bytes == 1000'
+
+# ---- info ----
+run "$VFIOMIG" info sim:a,size=96 sim:b,flags=stop-copy
+expect "info on two devices" 0 "data size 128 bytes"
+run "$VFIOMIG" -j info sim:a,size=96,vendor=0x4348,device=0x3253
+jexpect "info --json" '.[0].name == "sim:a" and .[0].vendor == "0x4348" and .[0].migratable == true and .[0].migration == "stop-copy,p2p,pre-copy" and .[0].state == "RUNNING" and .[0].data_size == 128'
+run "$VFIOMIG" info sim:a,sise=4; expect "sim spec error" 3 "" "sim:a.*sise"
+
+# ---- the kernel backend's name handling, against a fake sysfs ----
+root=$tmp/root
+mkdir -p "$root/sys/devices/pci0000:00/0000:00:01.0" "$root/sys/bus/pci/devices" "$root/sys/bus/pci/drivers/vfio-pci" \
+	"$root/sys/bus/pci/drivers/ixgbevf" "$root/sys/kernel/iommu_groups/12" "$root/sys/kernel/iommu_groups/13" \
+	"$root/sys/bus/mdev/devices" "$root/sys/devices/virtual/mtty/mtty/mdev_supported_types/mtty-2"
+mkpci() { # bdf driver group
+	local d="$root/sys/devices/pci0000:00/0000:00:01.0/$1"
+	mkdir -p "$d"
+	echo 0x8086 >"$d/vendor"; echo 0x1515 >"$d/device"; echo 0x8086 >"$d/subsystem_vendor"
+	echo 0x0001 >"$d/subsystem_device"; echo 0x01 >"$d/revision"; : >"$d/config"
+	ln -s "../../../../bus/pci/drivers/$2" "$d/driver"
+	ln -s "../../../../kernel/iommu_groups/$3" "$d/iommu_group"
+	ln -s "../../../devices/pci0000:00/0000:00:01.0/$1" "$root/sys/bus/pci/devices/$1"
+}
+mkpci 0000:3b:00.1 vfio-pci 12
+mkpci 0000:3b:00.2 ixgbevf 13
+u=83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+mkdir -p "$root/sys/devices/virtual/mtty/mtty/$u"
+ln -s ../../../../bus/pci/drivers/vfio-pci "$root/sys/devices/virtual/mtty/mtty/$u/driver"
+ln -s ../mdev_supported_types/mtty-2 "$root/sys/devices/virtual/mtty/mtty/$u/mdev_type"
+ln -s ../../../../kernel/iommu_groups/13 "$root/sys/devices/virtual/mtty/mtty/$u/iommu_group"
+ln -s "../../../devices/virtual/mtty/mtty/$u" "$root/sys/bus/mdev/devices/$u"
+export VFIOMIG_SYSFS_ROOT=$root
+run "$VFIOMIG" -j list --no-probe
+jexpect "list finds the vfio PCI function and the mdev, not the ixgbevf one" \
+	'[.[].name] == ["0000:3b:00.1","'$u'"] and .[0].driver == "vfio-pci" and .[0].iommu_group == 12 and .[0].vendor == "0x8086" and .[1].mdev_type == "mtty-2" and .[1].kind == "mdev"'
+run "$VFIOMIG" list
+expect "list probing without /dev/vfio says why" 0 "migration unknown"
+run "$VFIOMIG" info 3b:00.2
+expect "a device bound to another driver" 3 "" "0000:3b:00.2: bound to ixgbevf, not to a vfio driver"
+run "$VFIOMIG" info 3b:00.1
+expect "no /dev/vfio" 3 "" "/dev/vfio/vfio does not exist"
+run "$VFIOMIG" info 0000:3b:00.7; expect "no such PCI device" 3 "" "0000:3b:00.7: no such PCI device"
+run "$VFIOMIG" info 3b:00.1x; expect "a bad name" 3 "" "not a device name"
+run "$VFIOMIG" info /dev/vfio/12; expect "a group without a device name" 3 "" "/dev/vfio/N:NAME"
+run "$VFIOMIG" info fd:999; expect "fd that is not open" 3 "" "fd:999: no such open file descriptor"
+run "$VFIOMIG" info "$(printf 'x%.0s' $(seq 300))"; expect "over-long name" 3 "" "longer than"
+unset VFIOMIG_SYSFS_ROOT
+
+echo "1..$n"
+[ "$failed" = 0 ]
