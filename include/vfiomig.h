@@ -226,7 +226,8 @@ int vfm_device_get_data_size(struct vfm_device *dev, uint64_t *ret_bytes);
 
 /**
  * vfm_device_get_precopy_info() - initial and dirty bytes pending (only in PRE_COPY
- * or PRE_COPY_P2P with an open data session; -EINVAL otherwise).
+ * or PRE_COPY_P2P with an open data session; -EINVAL otherwise, -ENOTTY on a
+ * RESUMING session, as the kernel answers).
  */
 int vfm_device_get_precopy_info(struct vfm_device *dev, uint64_t *ret_initial,
 				uint64_t *ret_dirty);

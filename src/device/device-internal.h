@@ -34,7 +34,8 @@ struct vfm_device_ops {
 	ssize_t (*read)(struct vfm_device *dev, void *buf, size_t size);
 	ssize_t (*write)(struct vfm_device *dev, const void *buf, size_t size);
 	int (*reset)(struct vfm_device *dev);
-	/* End the data session (leaving the group/RESUMING, or reset). */
+	/* End any data session; called before destroy.  Backends end sessions
+	 * themselves when a SET leaves the group/RESUMING and on reset. */
 	void (*close_session)(struct vfm_device *dev);
 	/* Release backend resources; called once from the last unref. */
 	void (*destroy)(struct vfm_device *dev);
@@ -51,9 +52,6 @@ struct vfm_device {
 	int data_fd;      /* open data session, or -1 */
 	int group;        /* group number held in ctx, or -1 */
 	int iommufd;      /* cdev path only, or -1 */
-
-	/* last state the generic layer saw succeed; used to detect session changes */
-	bool session_open;
 
 	void *priv; /* backend private (sim) */
 };

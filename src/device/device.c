@@ -112,8 +112,6 @@ int vfm_device_set_state(struct vfm_device *dev, enum vfm_state state, int *ret_
 	r = dev->ops->set_state(dev, state, &new_session, &data_fd);
 	if (r < 0)
 		return r;
-	dev->session_open = new_session || (dev->session_open && (vfm_state_is_saving(state) ||
-								  state == VFM_STATE_RESUMING));
 	if (ret_data_fd)
 		*ret_data_fd = new_session ? data_fd : -1;
 	return 0;
@@ -149,10 +147,7 @@ int vfm_device_data_fd(const struct vfm_device *dev)
 
 int vfm_device_reset(struct vfm_device *dev)
 {
-	int r = dev->ops->reset(dev);
-
-	dev->session_open = false;
-	return r;
+	return dev->ops->reset(dev);
 }
 
 int vfm_device_drive(struct vfm_device *dev, enum vfm_state target, unsigned flags,
