@@ -29,7 +29,9 @@ meson test -C "$build" --print-errorlogs --num-processes 2 "${suites[@]}" 2>&1 |
 rc=${PIPESTATUS[0]}
 
 # Count from meson's summary: TAP subtests are folded into their test.
-get() { sed -n "s/^$1: *\([0-9]*\)$/\1/p" "$build/test-summary.txt" | tail -1; }
+get() { sed -n "s/^$1: *\([0-9]*\) *$/\1/p" "$build/test-summary.txt" | tail -1; }
 okc=$(get Ok); fail=$(get Fail); to=$(get Timeout); skip=$(get Skipped); xp=$(get "Unexpected Pass")
+checks=$(grep -oE '[0-9]+ subtests passed' "$build/test-summary.txt" | awk '{s += $1} END {print s + 0}')
+echo "($checks TAP checks passed inside those tests)"
 echo "$((${okc:-0})) passed, $((${fail:-0} + ${to:-0} + ${xp:-0})) failed, $((${skip:-0})) skipped"
 exit "$rc"

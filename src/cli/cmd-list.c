@@ -38,7 +38,7 @@ void cli_print_identity(struct cli *cli, const struct vfm_device_identity *id)
 	if (id->vendor >= 0) {
 		snprintf(buf, sizeof(buf), "%04x:%04x", (unsigned)id->vendor,
 			 (unsigned)id->device);
-		out_str(o, NULL, "  id %s", buf);
+		out_text(o, "  id %s", buf);
 		snprintf(buf, sizeof(buf), "0x%04x", (unsigned)id->vendor);
 		out_str(o, "vendor", NULL, buf);
 		snprintf(buf, sizeof(buf), "0x%04x", (unsigned)id->device);

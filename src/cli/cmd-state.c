@@ -30,7 +30,8 @@ static void help(void)
 	       "                STOP_COPY, until nothing is pending in PRE_COPY); a FILE\n"
 	       "                named twice in one command is appended to\n"
 	       "  write:FILE    write FILE into the data session (RESUMING)\n"
-	       "The device is closed at the end, which makes the kernel reset it.\n"
+	       "All steps run in one process; what the driver does when the device is\n"
+	       "closed at the end differs (vfio-pci resets it, mtty keeps its state).\n"
 	       "  --no-readback   do not read the state back after each arc\n"
 	       "  --keep-going    run the remaining steps after a failed one\n");
 }
@@ -116,9 +117,10 @@ static int step_read(struct state_run *run, struct vfm_device *dev, const char *
 {
 	_cleanup_free_ char *buf = NULL;
 	_cleanup_close_ int fd = -1;
-	bool append = false;
+	bool append = false, precopy = false;
 	uint64_t total = 0;
 	const char *end = "end of data";
+	enum vfm_state st;
 
 	for (unsigned i = 0; i < run->n_seen; i++)
 		if (streq(run->seen[i], path))
@@ -133,6 +135,8 @@ static int step_read(struct state_run *run, struct vfm_device *dev, const char *
 	buf = malloc(IO_BUF);
 	if (!buf)
 		return EXIT_FAILED;
+	precopy = vfm_device_get_state(dev, &st) >= 0 &&
+		  (st == VFM_STATE_PRE_COPY || st == VFM_STATE_PRE_COPY_P2P);
 	for (;;) {
 		ssize_t n = vfm_device_read(dev, buf, IO_BUF), w;
 
@@ -147,8 +151,13 @@ static int step_read(struct state_run *run, struct vfm_device *dev, const char *
 					      : strerror((int)-n));
 			return EXIT_FAILED;
 		}
-		if (n == 0)
+		if (n == 0) {
+			/* The uAPI asks for ENOMSG at PRE_COPY's temporary end; some drivers
+			 * (mtty) return 0 there.  Say which one the driver did. */
+			if (precopy)
+				end = "nothing pending (PRE_COPY; the driver returned 0, not ENOMSG)";
 			break;
+		}
 		for (ssize_t off = 0; off < n; off += w) {
 			w = write(fd, buf + off, (size_t)(n - off));
 			if (w < 0) {
