@@ -13,6 +13,7 @@ enum {
 	EXIT_USAGE = 2,       /* bad command line */
 	EXIT_NODEV = 3,       /* a device could not be opened */
 	EXIT_UNSUPPORTED = 4, /* not migratable, or the request is not possible for it */
+	EXIT_INCOMPATIBLE = 5, /* the destination's devices cannot take the source's */
 };
 
 struct cli {
@@ -44,6 +45,8 @@ int cmd_info(struct cli *cli, int argc, char **argv);
 int cmd_state(struct cli *cli, int argc, char **argv);
 int cmd_reset(struct cli *cli, int argc, char **argv);
 int cmd_plan(struct cli *cli, int argc, char **argv);
+int cmd_save(struct cli *cli, int argc, char **argv);
+int cmd_restore(struct cli *cli, int argc, char **argv);
 
 /* Identity fields shared by list and info. */
 void cli_print_identity(struct cli *cli, const struct vfm_device_identity *id);

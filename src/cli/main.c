@@ -26,6 +26,8 @@ static const struct command commands[] = {
 	{ "state", cmd_state, "print a device's state, or drive it arc by arc" },
 	{ "reset", cmd_reset, "reset devices (VFIO_DEVICE_RESET) back to RUNNING" },
 	{ "plan", cmd_plan, "print the arcs from one state to another, touching nothing" },
+	{ "save", cmd_save, "stream devices' state to a destination (tcp, unix, file, -, fd)" },
+	{ "restore", cmd_restore, "load a stream into devices and run them" },
 };
 
 void cli_error(struct cli *cli, const char *fmt, ...)
@@ -84,7 +86,7 @@ static void usage(FILE *f)
 		fprintf(f, "  %-7s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\nRun 'vfiomig COMMAND --help' for a command's options; see vfiomig(8).\n"
 		   "Exit codes: 0 ok, 1 operation failed, 2 usage, 3 device cannot be opened,\n"
-		   "4 not supported by the device.\n");
+		   "4 not supported by the device, 5 the destination's devices are not compatible.\n");
 }
 
 int main(int argc, char **argv)
@@ -172,7 +174,7 @@ int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
 	for (size_t i = 0; longopts && longopts[i].name && n < ELEMENTSOF(all) - 1; i++)
 		all[n++] = longopts[i];
 	memset(&all[n], 0, sizeof(all[n]));
-	snprintf(shorts, sizeof(shorts), "+jpvh%s", shortopts ? shortopts : "");
+	snprintf(shorts, sizeof(shorts), "jpvh%s", shortopts ? shortopts : "");
 
 	/* The command's own options are returned one by one; common ones handled here. */
 	while ((c = getopt_long(argc, argv, shorts, all, NULL)) >= 0) {

@@ -1,0 +1,920 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Save and restore, phase by phase as in design.md.  The rule that governs the save
+ * side: until the destination says every device loaded, the source can resume, so
+ * every failure path ends in vfm_set_rollback().
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "job.h"
+#include "macro.h"
+#include "stream.h"
+#include "transport.h"
+#include "util.h"
+
+#define DEFAULT_CHUNK (1u << 20)
+#define PROGRESS_USEC 100000
+
+static const char *const phase_names[] = {
+	[VFM_JOB_HEADER] = "header",	   [VFM_JOB_COMPAT] = "compat",
+	[VFM_JOB_PRECOPY] = "precopy",	   [VFM_JOB_QUIESCE] = "quiesce",
+	[VFM_JOB_STOP_COPY] = "stop-copy", [VFM_JOB_RESUMING] = "resuming",
+	[VFM_JOB_LOAD] = "load",	   [VFM_JOB_VERDICT] = "verdict",
+	[VFM_JOB_DONE] = "done",	   [VFM_JOB_ROLLBACK] = "rollback",
+};
+
+const char *vfm_job_phase_name(enum vfm_job_phase phase)
+{
+	if ((size_t)phase >= ELEMENTSOF(phase_names))
+		return "unknown";
+	return phase_names[phase];
+}
+
+void vfm_save_opts_init(struct vfm_save_opts *opts)
+{
+	*opts = (struct vfm_save_opts){
+		.precopy = true,
+		.precopy_max_rounds = 30,
+		.precopy_max_usec = 60 * 1000000ull,
+		.dirty_threshold = 0,
+		.chunk_size = DEFAULT_CHUNK,
+		.timeout_ms = 60000,
+		.cancel_fd = -1,
+	};
+}
+
+void vfm_restore_opts_init(struct vfm_restore_opts *opts)
+{
+	*opts = (struct vfm_restore_opts){
+		.timeout_ms = 60000,
+		.cancel_fd = -1,
+	};
+}
+
+/* ---- shared helpers ---- */
+
+struct job {
+	struct vfm_job_report *rep;
+	struct vfm_endpoint *ep;
+	struct vfm_set set;
+	vfm_progress_fn progress;
+	void *progress_userdata;
+	uint64_t last_progress;
+	int cancel_fd;
+	vfm_arc_fn arc_fn; /* the caller's, called for every arc of every device */
+	void *arc_userdata;
+	uint8_t *buf;      /* prefix + chunk + trailer */
+	size_t chunk;
+	uint8_t *msgbuf;   /* encoded control records */
+};
+
+/* Record the first failure: the message names the device or the peer. */
+static int fail(struct job *j, int err, const char *fmt, ...) _printf_(3, 4);
+static int fail(struct job *j, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (j->rep->error)
+		return j->rep->error;
+	if (err >= 0)
+		err = -EIO;
+	j->rep->error = err;
+	va_start(ap, fmt);
+	vsnprintf(j->rep->message, sizeof(j->rep->message), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+static void set_phase(struct job *j, enum vfm_job_phase phase)
+{
+	j->rep->phase = phase;
+	j->rep->elapsed_usec = now_usec() - j->rep->start_usec;
+	if (j->progress)
+		j->progress(j->progress_userdata, j->rep);
+	j->last_progress = now_usec();
+}
+
+static void tick(struct job *j)
+{
+	uint64_t now = now_usec();
+
+	if (!j->progress || now - j->last_progress < PROGRESS_USEC)
+		return;
+	j->rep->elapsed_usec = now - j->rep->start_usec;
+	j->progress(j->progress_userdata, j->rep);
+	j->last_progress = now;
+}
+
+static bool cancelled(const struct job *j)
+{
+	struct pollfd p = { .fd = j->cancel_fd, .events = POLLIN };
+
+	return j->cancel_fd >= 0 && poll(&p, 1, 0) > 0;
+}
+
+static ssize_t ep_read_fn(void *userdata, void *buf, size_t len)
+{
+	ssize_t n = vfm_endpoint_read_full(userdata, buf, len);
+
+	/* The stream reader wants "fewer than len" for a stream that ended inside a
+	 * read, never 0 there (0 at a record boundary is a clean end). */
+	if (n == -ENODATA)
+		return len > 1 ? 1 : 0;
+	return n;
+}
+
+static int send_record(struct job *j, const struct vfm_record *rec)
+{
+	ssize_t n = vfm_stream_encode(rec, j->msgbuf, VFM_STREAM_HEADER_RECORD_MAX);
+
+	if (n < 0)
+		return (int)n;
+	return vfm_endpoint_write_full(j->ep, j->msgbuf, (size_t)n);
+}
+
+static int send_preamble(struct job *j)
+{
+	uint8_t pre[VFM_STREAM_PREAMBLE_SIZE];
+
+	vfm_stream_encode_preamble(pre);
+	return vfm_endpoint_write_full(j->ep, pre, sizeof(pre));
+}
+
+static const char *peer(const struct job *j)
+{
+	return vfm_endpoint_description(j->ep);
+}
+
+static int job_init(struct job *j, struct vfm_job_report *rep, struct vfm_endpoint *ep,
+		    size_t chunk)
+{
+	memset(rep, 0, sizeof(*rep));
+	rep->start_usec = now_usec();
+	j->rep = rep;
+	j->ep = ep;
+	j->chunk = chunk ? MIN(chunk, (size_t)VFM_STREAM_CHUNK_MAX) : DEFAULT_CHUNK;
+	j->buf = malloc(VFM_STREAM_DATA_PREFIX_SIZE + j->chunk + VFM_STREAM_CRC_SIZE);
+	j->msgbuf = malloc(VFM_STREAM_HEADER_RECORD_MAX);
+	if (!j->buf || !j->msgbuf)
+		return fail(j, -ENOMEM, "out of memory");
+	return 0;
+}
+
+static void job_done(struct job *j)
+{
+	free(j->buf);
+	free(j->msgbuf);
+	j->rep->elapsed_usec = now_usec() - j->rep->start_usec;
+}
+
+static int kind_to_stream(enum vfm_device_kind k)
+{
+	switch (k) {
+	case VFM_DEVICE_PCI: return VFM_STREAM_KIND_PCI;
+	case VFM_DEVICE_MDEV: return VFM_STREAM_KIND_MDEV;
+	case VFM_DEVICE_FD: return VFM_STREAM_KIND_FD;
+	case VFM_DEVICE_SIM: return VFM_STREAM_KIND_SIM;
+	}
+	return VFM_STREAM_KIND_FD;
+}
+
+static uint32_t flags_to_stream(uint32_t f)
+{
+	return ((f & VFM_MIG_STOP_COPY) ? VFM_STREAM_MIG_STOP_COPY : 0) |
+	       ((f & VFM_MIG_P2P) ? VFM_STREAM_MIG_P2P : 0) |
+	       ((f & VFM_MIG_PRE_COPY) ? VFM_STREAM_MIG_PRE_COPY : 0);
+}
+
+static void on_set_arc(void *userdata, const struct vfm_device *dev,
+		       const struct vfm_arc_result *arc)
+{
+	const struct job *j = userdata;
+
+	if (j->arc_fn)
+		j->arc_fn(j->arc_userdata, dev, arc);
+}
+
+static int phase_or_fail(struct job *j, enum vfm_phase phase)
+{
+	size_t failed = 0;
+	enum vfm_state st = VFM_STATE_ERROR;
+	int r = vfm_set_phase(&j->set, phase, &failed);
+
+	if (r >= 0)
+		return 0;
+	vfm_device_get_state(j->set.dev[failed], &st);
+	return fail(j, r, "%s: %s phase: %s (device now in %s)",
+		    vfm_device_name(j->set.dev[failed]), vfm_phase_name(phase), strerror(-r),
+		    vfm_state_name(st));
+}
+
+/* ---- save ---- */
+
+/*
+ * Read what the device has now and send it as DATA records.  STOP_COPY: until the
+ * permanent end (0).  PRE_COPY: until nothing is pending (ENOMSG; some drivers, mtty
+ * among them, return 0 there instead).
+ */
+static int stream_device(struct job *j, size_t i, bool precopy, uint64_t *offset)
+{
+	struct vfm_device *dev = j->set.dev[i];
+	struct vfm_job_dev *d = &j->rep->dev[i];
+	uint8_t *payload = j->buf + VFM_STREAM_DATA_PREFIX_SIZE;
+	uint64_t t0 = now_usec();
+
+	for (;;) {
+		ssize_t n;
+		int r;
+
+		if (cancelled(j))
+			return fail(j, -ECANCELED, "cancelled");
+		n = vfm_device_read(dev, payload, j->chunk);
+		if (n == -ENOMSG || (n == 0 && precopy))
+			break;
+		if (n < 0)
+			return fail(j, (int)n, "%s: reading %s data at offset %llu: %s",
+				    vfm_device_name(dev), precopy ? "precopy" : "stop-copy",
+				    (unsigned long long)*offset, strerror((int)-n));
+		if (n == 0)
+			break;
+		r = vfm_stream_data_prefix(j->buf, (uint16_t)i,
+					   precopy ? VFM_STREAM_PHASE_PRECOPY
+						   : VFM_STREAM_PHASE_STOPCOPY,
+					   *offset, (uint32_t)n);
+		if (r >= 0)
+			r = vfm_stream_data_crc(j->buf, payload, (size_t)n, payload + n);
+		if (r >= 0)
+			r = vfm_endpoint_write_full(j->ep, j->buf,
+						    VFM_STREAM_DATA_PREFIX_SIZE + (size_t)n +
+							    VFM_STREAM_CRC_SIZE);
+		if (r < 0)
+			return fail(j, r, "sending %s data to %s: %s", vfm_device_name(dev),
+				    peer(j), strerror(-r));
+		*offset += (uint64_t)n;
+		if (precopy)
+			d->precopy_bytes += (uint64_t)n;
+		else
+			d->stopcopy_bytes += (uint64_t)n;
+		j->rep->total_bytes += (uint64_t)n;
+		tick(j);
+	}
+	if (!precopy)
+		d->stopcopy_usec += now_usec() - t0;
+	return 0;
+}
+
+/* Wait for the destination's first answer: COMPAT, or an early VERDICT (failure). */
+static int read_compat(struct job *j, struct vfm_stream_reader *rr)
+{
+	struct vfm_record rec;
+	int t = vfm_stream_read(rr, &rec);
+
+	if (t < 0)
+		return fail(j, t, "no compatibility answer from %s: %s", peer(j),
+			    t == -ETIMEDOUT ? "timed out"
+			    : *vfm_stream_reader_error(rr) ? vfm_stream_reader_error(rr)
+							   : strerror(-t));
+	if (t == 0)
+		return fail(j, -ECONNRESET, "%s closed the connection before answering", peer(j));
+	if (t == VFM_STREAM_VERDICT)
+		return fail(j, -(int)(rec.verdict.status ? rec.verdict.status : EPROTO),
+			    "destination %s refused: %s", peer(j), rec.verdict.reason);
+	for (size_t i = 0; i < rec.compat->n_devices; i++)
+		if (rec.compat->dev[i].code != VFM_COMPAT_OK)
+			return fail(j, -EREMOTEIO,
+				    "destination %s: device %zu (%s here) is not compatible: %s",
+				    peer(j), i, vfm_device_name(j->set.dev[i]),
+				    rec.compat->dev[i].reason);
+	return 0;
+}
+
+static int read_verdict(struct job *j, struct vfm_stream_reader *rr)
+{
+	struct vfm_record rec;
+	int t = vfm_stream_read(rr, &rec);
+
+	if (t < 0)
+		return fail(j, t, "no verdict from %s: %s", peer(j),
+			    t == -ETIMEDOUT ? "timed out"
+			    : *vfm_stream_reader_error(rr) ? vfm_stream_reader_error(rr)
+							   : strerror(-t));
+	if (t != VFM_STREAM_VERDICT)
+		return fail(j, -ECONNRESET, "%s closed the connection without a verdict", peer(j));
+	if (rec.verdict.status) {
+		if (rec.verdict.dev != VFM_STREAM_NO_DEVICE && rec.verdict.dev < j->set.n)
+			return fail(j, -(int)rec.verdict.status,
+				    "destination %s failed to load device %u (%s here): %s",
+				    peer(j), rec.verdict.dev,
+				    vfm_device_name(j->set.dev[rec.verdict.dev]),
+				    rec.verdict.reason);
+		return fail(j, -(int)rec.verdict.status, "destination %s failed: %s", peer(j),
+			    rec.verdict.reason);
+	}
+	return 0;
+}
+
+static int precopy_rounds(struct job *j, const struct vfm_save_opts *o, uint64_t *offsets)
+{
+	uint64_t t0 = now_usec();
+
+	for (;;) {
+		uint64_t initial = 0, dirty = 0, moved = j->rep->total_bytes;
+		bool any = false;
+
+		for (size_t i = 0; i < j->set.n; i++) {
+			enum vfm_state st;
+			uint64_t in, di;
+			int r;
+
+			if (vfm_device_get_state(j->set.dev[i], &st) < 0 ||
+			    st != VFM_STATE_PRE_COPY)
+				continue;
+			any = true;
+			r = stream_device(j, i, true, &offsets[i]);
+			if (r < 0)
+				return r;
+			r = vfm_device_get_precopy_info(j->set.dev[i], &in, &di);
+			if (r < 0)
+				return fail(j, r, "%s: precopy info: %s",
+					    vfm_device_name(j->set.dev[i]), strerror(-r));
+			initial += in;
+			dirty += di;
+		}
+		j->rep->precopy_rounds++;
+		if (!any)
+			break;
+		if (initial == 0 && dirty <= o->dirty_threshold)
+			break;
+		if (o->precopy_max_rounds && j->rep->precopy_rounds >= o->precopy_max_rounds)
+			break;
+		if (o->precopy_max_usec && now_usec() - t0 >= o->precopy_max_usec)
+			break;
+		/* Nothing came although the driver says some is pending: give it a moment
+		 * rather than spin. */
+		if (j->rep->total_bytes == moved)
+			usleep(1000);
+	}
+	j->rep->precopy_usec = now_usec() - t0;
+	return 0;
+}
+
+int vfm_save(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
+	     const struct vfm_save_opts *opts, struct vfm_job_report *rep)
+{
+	struct vfm_save_opts defaults;
+	const struct vfm_save_opts *o = opts;
+	_cleanup_free_ struct vfm_stream_header *hdr = NULL;
+	struct vfm_stream_reader *rr = NULL;
+	struct job j = { 0 };
+	uint64_t offsets[VFM_SET_MAX] = { 0 }, t_quiesce = 0;
+	bool two_way, use_precopy = false, touched = false;
+	size_t failed = 0;
+	struct vfm_record rec;
+	int r;
+
+	if (!o) {
+		vfm_save_opts_init(&defaults);
+		o = &defaults;
+	}
+	j.progress = o->progress;
+	j.progress_userdata = o->progress_userdata;
+	j.cancel_fd = o->cancel_fd;
+	j.arc_fn = o->on_arc;
+	j.arc_userdata = o->arc_userdata;
+	r = job_init(&j, rep, ep, o->chunk_size);
+	if (r < 0)
+		goto out;
+	if (n == 0 || n > VFM_SET_MAX) {
+		r = fail(&j, -EINVAL, "between 1 and %d devices", VFM_SET_MAX);
+		goto out;
+	}
+	rep->n = n;
+	r = vfm_set_init(&j.set, devs, n, &failed);
+	if (r < 0) {
+		r = fail(&j, r, "%s: %s", vfm_device_name(devs[failed]),
+			 r == -ENOTTY ? "the driver does not support migration" : strerror(-r));
+		goto out;
+	}
+	j.set.on_arc = on_set_arc;
+	j.set.userdata = &j;
+	if (n > 1 && !vfm_set_all_p2p(&j.set) && !o->force) {
+		for (failed = 0; failed < n && (j.set.flags[failed] & VFM_MIG_P2P); failed++)
+			;
+		r = fail(&j, -EOPNOTSUPP,
+			 "%s lacks P2P: several devices can only be stopped safely when all have "
+			 "it (--force to migrate anyway)",
+			 vfm_device_name(devs[failed]));
+		goto out;
+	}
+
+	/* 1: the header, with every device's identity. */
+	set_phase(&j, VFM_JOB_HEADER);
+	hdr = calloc(1, sizeof(*hdr));
+	if (!hdr) {
+		r = fail(&j, -ENOMEM, "out of memory");
+		goto out;
+	}
+	if (getrandom(&hdr->stream_id, sizeof(hdr->stream_id), GRND_NONBLOCK) !=
+	    sizeof(hdr->stream_id))
+		hdr->stream_id = now_usec() ^ ((uint64_t)getpid() << 32);
+	rep->stream_id = hdr->stream_id;
+	hdr->n_devices = (uint16_t)n;
+	for (size_t i = 0; i < n; i++) {
+		const struct vfm_device_identity *id = vfm_device_identity(devs[i]);
+		struct vfm_stream_devdesc *d = &hdr->dev[i];
+		uint64_t size;
+
+		d->mig_flags = flags_to_stream(j.set.flags[i]);
+		d->vendor = id->vendor;
+		d->device = id->device;
+		d->subsystem_vendor = id->subsystem_vendor;
+		d->subsystem_device = id->subsystem_device;
+		d->revision = id->revision;
+		d->data_size = vfm_device_get_data_size(devs[i], &size) >= 0
+				       ? size
+				       : VFM_STREAM_SIZE_UNKNOWN;
+		d->kind = (uint16_t)kind_to_stream(id->kind);
+		strcopy(d->driver, sizeof(d->driver), id->driver);
+		strcopy(d->mdev_type, sizeof(d->mdev_type), id->mdev_type);
+		strcopy(d->name, sizeof(d->name), id->name);
+		strcopy(rep->dev[i].name, sizeof(rep->dev[i].name), id->name);
+		rep->dev[i].estimate = d->data_size;
+		if (o->precopy && (j.set.flags[i] & VFM_MIG_PRE_COPY))
+			use_precopy = true;
+	}
+	if (use_precopy)
+		hdr->flags |= VFM_STREAM_F_PRECOPY;
+	rec = (struct vfm_record){ .type = VFM_STREAM_HEADER, .header = hdr };
+	r = send_preamble(&j);
+	if (r >= 0)
+		r = send_record(&j, &rec);
+	if (r < 0) {
+		r = fail(&j, r, "sending the header to %s: %s", peer(&j), strerror(-r));
+		goto out;
+	}
+
+	/* 2: a two-way peer says whether its devices can take this, before any stops. */
+	two_way = vfm_endpoint_is_two_way(ep);
+	if (two_way) {
+		set_phase(&j, VFM_JOB_COMPAT);
+		r = vfm_stream_reader_new(VFM_STREAM_TO_SOURCE, (unsigned)n, ep_read_fn, ep, &rr);
+		if (r < 0) {
+			r = fail(&j, r, "out of memory");
+			goto out;
+		}
+		r = read_compat(&j, rr);
+		if (r < 0)
+			goto out; /* no device was touched */
+	}
+
+	/* 3: precopy while the devices run. */
+	touched = true;
+	if (use_precopy) {
+		set_phase(&j, VFM_JOB_PRECOPY);
+		r = phase_or_fail(&j, VFM_PHASE_PRECOPY);
+		if (r >= 0)
+			r = precopy_rounds(&j, o, offsets);
+		if (r < 0)
+			goto rollback;
+	}
+
+	/* 4: quiesce every device (a barrier), then let the VMM stop its vCPUs. */
+	set_phase(&j, VFM_JOB_QUIESCE);
+	t_quiesce = now_usec();
+	r = phase_or_fail(&j, VFM_PHASE_QUIESCE);
+	if (r < 0)
+		goto rollback;
+	if (o->on_quiesced) {
+		char why[256] = "";
+
+		if (o->on_quiesced(o->hook_userdata, why, sizeof(why)) != 0) {
+			r = fail(&j, -ECANCELED, "the quiesced hook failed%s%s", why[0] ? ": " : "",
+				 why);
+			goto rollback;
+		}
+	}
+	if (cancelled(&j)) {
+		r = fail(&j, -ECANCELED, "cancelled");
+		goto rollback;
+	}
+
+	/* 5: stop every device and stream the rest. */
+	set_phase(&j, VFM_JOB_STOP_COPY);
+	r = phase_or_fail(&j, VFM_PHASE_STOP_COPY);
+	if (r < 0)
+		goto rollback;
+	for (size_t i = 0; i < n; i++) {
+		r = stream_device(&j, i, false, &offsets[i]);
+		if (r < 0)
+			goto rollback;
+		rec = (struct vfm_record){
+			.type = VFM_STREAM_DEVICE_END,
+			.device_end = { .dev = (uint16_t)i,
+					.total = offsets[i],
+					.precopy = rep->dev[i].precopy_bytes },
+		};
+		r = send_record(&j, &rec);
+		if (r < 0) {
+			r = fail(&j, r, "sending to %s: %s", peer(&j), strerror(-r));
+			goto rollback;
+		}
+	}
+	rec = (struct vfm_record){ .type = VFM_STREAM_END,
+				   .end = { .n_devices = (uint16_t)n,
+					    .total = rep->total_bytes } };
+	r = send_record(&j, &rec);
+	if (r < 0) {
+		r = fail(&j, r, "sending to %s: %s", peer(&j), strerror(-r));
+		goto rollback;
+	}
+
+	/* 6: the verdict (two-way), or the stream safely written (one-way). */
+	set_phase(&j, VFM_JOB_VERDICT);
+	if (two_way) {
+		r = vfm_endpoint_shutdown_write(ep);
+		if (r < 0) {
+			r = fail(&j, r, "finishing the stream to %s: %s", peer(&j), strerror(-r));
+			goto rollback;
+		}
+		r = read_verdict(&j, rr);
+	} else {
+		/* fsync'ed and closed: success only for data the disk (or pipe) has */
+		r = vfm_endpoint_shutdown_write(ep);
+		if (r < 0)
+			r = fail(&j, r, "finishing %s: %s", peer(&j), strerror(-r));
+	}
+	if (r < 0)
+		goto rollback;
+	rep->downtime_usec = now_usec() - t_quiesce;
+
+	/* The state lives at the destination now: leave the devices stopped.  Not
+	 * reaching STOP only keeps a finished session open; it is not a failure. */
+	(void)vfm_set_phase(&j.set, VFM_PHASE_STOP, NULL);
+	set_phase(&j, VFM_JOB_DONE);
+	r = 0;
+	goto out;
+
+rollback:
+	if (t_quiesce)
+		rep->downtime_usec = now_usec() - t_quiesce;
+	/* Tell the destination, when the connection still works, so it resets now. */
+	rec = (struct vfm_record){ .type = VFM_STREAM_ABORT,
+				   .abort = { .error = (uint32_t)-r, .reason = rep->message } };
+	if (r != -EPIPE && r != -ECONNRESET)
+		(void)send_record(&j, &rec);
+	/* A write error may hide the destination's reason: look for its verdict. */
+	if (two_way && rr && (r == -EPIPE || r == -ECONNRESET)) {
+		char saved[sizeof(rep->message)];
+		int saved_err = rep->error;
+
+		memcpy(saved, rep->message, sizeof(saved));
+		vfm_endpoint_set_timeout(ep, 2000);
+		rep->error = 0;
+		if (read_verdict(&j, rr) >= 0 || rep->error == -ECONNRESET ||
+		    rep->error == -ETIMEDOUT || strstr(rep->message, "no verdict")) {
+			rep->error = saved_err;
+			memcpy(rep->message, saved, sizeof(saved));
+		}
+	}
+out:
+	if (touched && r < 0) {
+		int rb;
+
+		rb = vfm_set_rollback(&j.set);
+		rep->rolled_back = true;
+		rep->devices_left_running = rb >= 0;
+		if (rb < 0) {
+			size_t len = strlen(rep->message);
+
+			snprintf(rep->message + len, sizeof(rep->message) - len,
+				 "; rollback incomplete: %s", strerror(-rb));
+		}
+	} else if (r < 0) {
+		rep->devices_left_running = true; /* untouched */
+	}
+	vfm_stream_reader_free(rr);
+	job_done(&j);
+	return r;
+}
+
+/* ---- restore ---- */
+
+static bool str_differs(const char *a, const char *b)
+{
+	return a[0] && b[0] && strcmp(a, b) != 0;
+}
+
+static uint32_t compat_check(const struct vfm_stream_devdesc *d,
+			     const struct vfm_device_identity *id, uint32_t flags, bool several,
+			     bool skip_ids, char *why, size_t size)
+{
+	uint32_t want = VFM_STREAM_MIG_STOP_COPY | (several ? (d->mig_flags & VFM_STREAM_MIG_P2P) : 0);
+	uint32_t have = flags_to_stream(flags);
+
+	if (!skip_ids) {
+		if ((d->vendor >= 0 && id->vendor >= 0 && d->vendor != id->vendor) ||
+		    (d->device >= 0 && id->device >= 0 && d->device != id->device)) {
+			snprintf(why, size, "source %04x:%04x, destination %04x:%04x",
+				 (unsigned)d->vendor, (unsigned)d->device, (unsigned)id->vendor,
+				 (unsigned)id->device);
+			return VFM_COMPAT_ID;
+		}
+		if ((d->subsystem_vendor >= 0 && id->subsystem_vendor >= 0 &&
+		     d->subsystem_vendor != id->subsystem_vendor) ||
+		    (d->subsystem_device >= 0 && id->subsystem_device >= 0 &&
+		     d->subsystem_device != id->subsystem_device)) {
+			snprintf(why, size, "source subsystem %04x:%04x, destination %04x:%04x",
+				 (unsigned)d->subsystem_vendor, (unsigned)d->subsystem_device,
+				 (unsigned)id->subsystem_vendor, (unsigned)id->subsystem_device);
+			return VFM_COMPAT_SUBSYSTEM;
+		}
+		if (str_differs(d->driver, id->driver)) {
+			snprintf(why, size, "source driver %.40s, destination %.40s", d->driver,
+				 id->driver);
+			return VFM_COMPAT_DRIVER;
+		}
+		if (strcmp(d->mdev_type, id->mdev_type) != 0) {
+			snprintf(why, size, "source mdev type '%.40s', destination '%.40s'",
+				 d->mdev_type, id->mdev_type);
+			return VFM_COMPAT_MDEV_TYPE;
+		}
+	}
+	if ((have & want) != want) {
+		snprintf(why, size, "destination %.60s lacks %s", id->name,
+			 (want & ~have & VFM_STREAM_MIG_P2P) ? "P2P (several devices)" : "STOP_COPY");
+		return VFM_COMPAT_FLAGS;
+	}
+	why[0] = '\0';
+	return VFM_COMPAT_OK;
+}
+
+/* Send a failure verdict, then let the source see it before the connection closes. */
+static void send_failure(struct job *j, bool two_way, uint16_t dev)
+{
+	struct vfm_record rec = {
+		.type = VFM_STREAM_VERDICT,
+		.verdict = { .status = (uint32_t)(j->rep->error ? -j->rep->error : EIO),
+			     .dev = dev,
+			     .reason = j->rep->message },
+	};
+	uint8_t drain[4096];
+
+	if (!two_way)
+		return;
+	if (rec.verdict.status > VFM_STREAM_ERRNO_MAX)
+		rec.verdict.status = EIO;
+	if (send_record(j, &rec) < 0)
+		return;
+	if (vfm_endpoint_shutdown_write(j->ep) < 0)
+		return;
+	/* Read (and drop) what the source still sends, briefly, so that closing does
+	 * not reset the connection under the verdict. */
+	vfm_endpoint_set_timeout(j->ep, 2000);
+	for (int i = 0; i < 4096; i++)
+		if (vfm_endpoint_read(j->ep, drain, sizeof(drain)) <= 0)
+			break;
+}
+
+int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
+		const struct vfm_restore_opts *opts, struct vfm_job_report *rep)
+{
+	struct vfm_restore_opts defaults;
+	const struct vfm_restore_opts *o = opts;
+	_cleanup_free_ struct vfm_stream_compat *compat = NULL;
+	struct vfm_stream_reader *rd = NULL;
+	const struct vfm_stream_header *hdr;
+	struct vfm_device *order[VFM_SET_MAX];
+	struct job j = { 0 };
+	uint16_t bad_dev = VFM_STREAM_NO_DEVICE;
+	bool two_way = vfm_endpoint_is_two_way(ep), touched = false, compatible = true;
+	struct vfm_record rec;
+	size_t failed = 0;
+	int r, t;
+
+	if (!o) {
+		vfm_restore_opts_init(&defaults);
+		o = &defaults;
+	}
+	j.progress = o->progress;
+	j.progress_userdata = o->progress_userdata;
+	j.cancel_fd = o->cancel_fd;
+	j.arc_fn = o->on_arc;
+	j.arc_userdata = o->arc_userdata;
+	r = job_init(&j, rep, ep, 0);
+	if (r < 0)
+		goto out;
+	if (n == 0 || n > VFM_SET_MAX) {
+		r = fail(&j, -EINVAL, "between 1 and %d devices", VFM_SET_MAX);
+		goto out;
+	}
+	rep->n = n;
+
+	/* 1: the header. */
+	set_phase(&j, VFM_JOB_HEADER);
+	r = vfm_stream_reader_new(VFM_STREAM_TO_DESTINATION, 0, ep_read_fn, ep, &rd);
+	if (r < 0) {
+		r = fail(&j, r, "out of memory");
+		goto out;
+	}
+	t = vfm_stream_read(rd, &rec);
+	if (t <= 0) {
+		r = fail(&j, t < 0 ? t : -EPROTO, "reading the stream from %s: %s", peer(&j),
+			 t == 0 ? "empty stream"
+			 : *vfm_stream_reader_error(rd) ? vfm_stream_reader_error(rd)
+							: strerror(-t));
+		goto out;
+	}
+	hdr = rec.header;
+	rep->stream_id = hdr->stream_id;
+
+	/* 2: compatibility, before touching any device. */
+	set_phase(&j, VFM_JOB_COMPAT);
+	compat = calloc(1, sizeof(*compat));
+	if (!compat) {
+		r = fail(&j, -ENOMEM, "out of memory");
+		goto out;
+	}
+	compat->n_devices = hdr->n_devices;
+	if (hdr->n_devices != n) {
+		for (size_t i = 0; i < hdr->n_devices; i++) {
+			compat->dev[i].code = VFM_COMPAT_COUNT;
+			snprintf(compat->dev[i].reason, sizeof(compat->dev[i].reason),
+				 "the stream has %u devices, the destination %zu", hdr->n_devices,
+				 n);
+		}
+		compatible = false;
+		r = fail(&j, -EREMOTEIO, "the stream has %u devices, %zu given here",
+			 hdr->n_devices, n);
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			unsigned k = o->map ? o->map[i] : (unsigned)i;
+
+			if (k >= n) {
+				r = fail(&j, -EINVAL, "mapping of device %zu out of range", i);
+				goto out;
+			}
+			order[i] = devs[k];
+		}
+		r = vfm_set_init(&j.set, order, n, &failed);
+		for (size_t i = 0; i < n; i++) {
+			const struct vfm_device_identity *id = vfm_device_identity(order[i]);
+			char *why = compat->dev[i].reason;
+
+			strcopy(rep->dev[i].name, sizeof(rep->dev[i].name), id->name);
+			rep->dev[i].estimate = hdr->dev[i].data_size;
+			if (r < 0 && (i == failed || i > failed)) {
+				compat->dev[i].code = VFM_COMPAT_OPEN;
+				snprintf(why, VFM_STREAM_COMPAT_REASON_SIZE, "%.80s: %s", id->name,
+					 i == failed && r == -ENOTTY ? "no migration support"
+								     : "not prepared");
+			} else {
+				compat->dev[i].code = compat_check(&hdr->dev[i], id, j.set.flags[i],
+								   n > 1, o->skip_compat_ids, why,
+								   VFM_STREAM_COMPAT_REASON_SIZE);
+			}
+			if (compat->dev[i].code != VFM_COMPAT_OK && compatible) {
+				compatible = false;
+				bad_dev = (uint16_t)i;
+				r = fail(&j, -EREMOTEIO,
+					 "stream device %zu (%s at the source) does not fit %s: %s", i,
+					 hdr->dev[i].name, id->name, why);
+			}
+		}
+	}
+	if (two_way) {
+		uint8_t pre[VFM_STREAM_PREAMBLE_SIZE];
+		int w;
+
+		vfm_stream_encode_preamble(pre);
+		rec = (struct vfm_record){ .type = VFM_STREAM_COMPAT, .compat = compat };
+		w = vfm_endpoint_write_full(ep, pre, sizeof(pre));
+		if (w >= 0)
+			w = send_record(&j, &rec);
+		if (w < 0 && compatible) {
+			r = fail(&j, w, "answering %s: %s", peer(&j), strerror(-w));
+			goto out;
+		}
+	}
+	if (!compatible)
+		goto out; /* no device was touched */
+	j.set.on_arc = on_set_arc;
+	j.set.userdata = &j;
+
+	/* 3: every device to RESUMING, then the data, each chunk's CRC checked by the
+	 * reader before its bytes reach a device. */
+	set_phase(&j, VFM_JOB_RESUMING);
+	touched = true;
+	r = phase_or_fail(&j, VFM_PHASE_RESUMING);
+	if (r < 0)
+		goto fail_verdict;
+	for (;;) {
+		struct vfm_device *dev;
+		uint64_t t0;
+
+		if (cancelled(&j)) {
+			r = fail(&j, -ECANCELED, "cancelled");
+			goto fail_verdict;
+		}
+		t = vfm_stream_read(rd, &rec);
+		if (t <= 0) {
+			r = fail(&j, t < 0 ? t : -EPROTO, "stream from %s: %s", peer(&j),
+				 t == 0 ? "ended before its END record"
+				 : t == -ENODATA ? "unexpected end of stream"
+				 : *vfm_stream_reader_error(rd) ? vfm_stream_reader_error(rd)
+								: strerror(-t));
+			goto fail_verdict;
+		}
+		if (t == VFM_STREAM_END)
+			break;
+		if (t == VFM_STREAM_ABORT) {
+			r = fail(&j, -(int)(rec.abort.error ? rec.abort.error : ECONNABORTED),
+				 "the source gave up: %s", rec.abort.reason);
+			two_way = false; /* it is not listening for a verdict */
+			goto fail_verdict;
+		}
+		if (t != VFM_STREAM_DATA)
+			continue;
+		dev = j.set.dev[rec.data.dev];
+		t0 = now_usec();
+		for (uint32_t off = 0; off < rec.data.len;) {
+			ssize_t w = vfm_device_write(dev, rec.data.bytes + off, rec.data.len - off);
+
+			if (w <= 0) {
+				bad_dev = rec.data.dev;
+				r = fail(&j, w < 0 ? (int)w : -EIO,
+					 "%s: writing migration data at offset %llu: %s",
+					 vfm_device_name(dev),
+					 (unsigned long long)(rec.data.offset + off),
+					 strerror(w < 0 ? (int)-w : EIO));
+				goto fail_verdict;
+			}
+			off += (uint32_t)w;
+		}
+		if (rec.data.phase == VFM_STREAM_PHASE_PRECOPY) {
+			rep->dev[rec.data.dev].precopy_bytes += rec.data.len;
+		} else {
+			rep->dev[rec.data.dev].stopcopy_bytes += rec.data.len;
+			rep->dev[rec.data.dev].stopcopy_usec += now_usec() - t0;
+		}
+		rep->total_bytes += rec.data.len;
+		tick(&j);
+	}
+
+	/* 4: load (the driver validates on RESUMING -> STOP), then run, with the P2P
+	 * barrier between. */
+	set_phase(&j, VFM_JOB_LOAD);
+	r = vfm_set_phase(&j.set, VFM_PHASE_STOP, &failed);
+	if (r < 0) {
+		bad_dev = (uint16_t)failed;
+		r = fail(&j, r, "%s rejected the migration data: RESUMING -> STOP: %s",
+			 vfm_device_name(j.set.dev[failed]), strerror(-r));
+		goto fail_verdict;
+	}
+	r = phase_or_fail(&j, VFM_PHASE_UNQUIESCE);
+	if (r >= 0)
+		r = phase_or_fail(&j, VFM_PHASE_RUN);
+	if (r < 0)
+		goto fail_verdict;
+
+	/* 5: the verdict. */
+	set_phase(&j, VFM_JOB_VERDICT);
+	if (two_way) {
+		rec = (struct vfm_record){ .type = VFM_STREAM_VERDICT,
+					   .verdict = { .status = 0,
+							.dev = VFM_STREAM_NO_DEVICE,
+							.reason = "" } };
+		r = send_record(&j, &rec);
+		if (r >= 0)
+			r = vfm_endpoint_shutdown_write(ep);
+		if (r < 0) {
+			/* The devices run with the state, but the source cannot know: it
+			 * will resume its own copy.  Say so. */
+			r = fail(&j, r,
+				 "devices loaded, but the verdict could not reach %s (%s): the "
+				 "source will resume its devices",
+				 peer(&j), strerror(-r));
+			goto fail_verdict;
+		}
+	}
+	set_phase(&j, VFM_JOB_DONE);
+	r = 0;
+	goto out;
+
+fail_verdict:
+	send_failure(&j, two_way, bad_dev);
+out:
+	if (r < 0 && touched) {
+		for (size_t i = 0; i < j.set.n; i++)
+			(void)vfm_device_reset(j.set.dev[i]);
+		rep->rolled_back = true;
+	}
+	vfm_stream_reader_free(rd);
+	job_done(&j);
+	return r;
+}

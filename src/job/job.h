@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Save and restore jobs (design.md layer 6), built from the set, stream and transport
+ * layers.  The same code serves the CLI and the daemon: progress and arcs are
+ * reported through callbacks, cancellation through a file descriptor.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "set.h"
+#include "vfiomig.h"
+
+struct vfm_endpoint;
+
+enum vfm_job_phase {
+	VFM_JOB_HEADER,    /* sending or reading the header */
+	VFM_JOB_COMPAT,    /* waiting for / sending the compatibility answer */
+	VFM_JOB_PRECOPY,   /* streaming precopy data while devices run */
+	VFM_JOB_QUIESCE,   /* devices to P2P states; the quiesced hook */
+	VFM_JOB_STOP_COPY, /* streaming the final data */
+	VFM_JOB_RESUMING,  /* destination: loading data */
+	VFM_JOB_LOAD,      /* destination: RESUMING -> STOP -> RUNNING */
+	VFM_JOB_VERDICT,   /* waiting for / sending the verdict */
+	VFM_JOB_DONE,
+	VFM_JOB_ROLLBACK,
+};
+
+const char *vfm_job_phase_name(enum vfm_job_phase phase);
+
+struct vfm_job_dev {
+	char name[VFM_NAME_MAX];
+	uint64_t estimate;        /* driver's STOP_COPY estimate, UINT64_MAX unknown */
+	uint64_t precopy_bytes;   /* bytes moved while running */
+	uint64_t stopcopy_bytes;  /* bytes moved while stopped */
+	uint64_t stopcopy_usec;   /* time to read (save) or write (restore) them */
+};
+
+/* Progress and final report of a job. */
+struct vfm_job_report {
+	enum vfm_job_phase phase;
+	size_t n;
+	struct vfm_job_dev dev[VFM_SET_MAX];
+	uint64_t stream_id;
+	uint64_t total_bytes;
+	unsigned precopy_rounds;
+	uint64_t start_usec;      /* monotonic */
+	uint64_t elapsed_usec;
+	uint64_t precopy_usec;
+	uint64_t downtime_usec;   /* save: first device quiesced -> verdict (or end) */
+	bool rolled_back;         /* devices were returned to RUNNING (or reset) */
+	bool devices_left_running; /* save failed and every device runs again */
+	int error;                /* 0 or -errno */
+	char message[1024];       /* what failed, naming the device or the peer */
+};
+
+typedef void (*vfm_progress_fn)(void *userdata, const struct vfm_job_report *report);
+
+struct vfm_save_opts {
+	bool precopy;                /* use PRE_COPY where every device... any device has it */
+	unsigned precopy_max_rounds; /* 0: no limit other than time */
+	uint64_t precopy_max_usec;   /* 0: no limit other than rounds */
+	uint64_t dirty_threshold;    /* stop precopy when pending dirty bytes <= this */
+	bool force;                  /* several devices without P2P */
+	size_t chunk_size;           /* bytes per DATA record (default 1 MiB) */
+	unsigned timeout_ms;         /* each wait on the peer (0: none) */
+	int cancel_fd;               /* readable: stop and roll back (-1: none) */
+	/* Called once every device is quiesced, before any stops; non-zero aborts. */
+	int (*on_quiesced)(void *userdata, char *why, size_t why_size);
+	void *hook_userdata;
+	vfm_progress_fn progress;
+	void *progress_userdata;
+	vfm_arc_fn on_arc;
+	void *arc_userdata;
+};
+
+struct vfm_restore_opts {
+	/* map[i]: index in @devs of the device that takes the stream's device i;
+	 * NULL: the identity */
+	const unsigned *map;
+	unsigned timeout_ms;
+	int cancel_fd;
+	bool skip_compat_ids; /* accept other IDs/driver (the driver still validates) */
+	vfm_progress_fn progress;
+	void *progress_userdata;
+	vfm_arc_fn on_arc;
+	void *arc_userdata;
+};
+
+void vfm_save_opts_init(struct vfm_save_opts *opts);
+void vfm_restore_opts_init(struct vfm_restore_opts *opts);
+
+/**
+ * vfm_save() - stream the state of @devs to @ep.  On success the devices are left in
+ * STOP (their state now lives at the destination).  On any failure before the
+ * destination's verdict (or, on a one-way transport, before the stream is complete
+ * and flushed) every device is returned to RUNNING through the P2P barrier, reset if
+ * it fell into ERROR.  @report (required) receives figures and, on failure, the cause.
+ * Returns 0 or -errno.
+ */
+int vfm_save(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
+	     const struct vfm_save_opts *opts, struct vfm_job_report *report);
+
+/**
+ * vfm_restore() - read a stream from @ep into @devs.  Checks compatibility from the
+ * header before touching a device (and answers it on a two-way transport), checks
+ * every chunk's CRC before writing it, then loads and runs the devices and sends the
+ * verdict.  On failure the devices are reset.  Returns 0 or -errno.
+ */
+int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
+		const struct vfm_restore_opts *opts, struct vfm_job_report *report);
