@@ -209,6 +209,11 @@ static int phase_or_fail(struct job *j, enum vfm_phase phase)
 	if (r >= 0)
 		return 0;
 	vfm_device_get_state(j->set.dev[failed], &st);
+	if (j->set.failed_arc)
+		return fail(j, r, "%s: %s -> %s (%s phase): %s (device now in %s)",
+			    vfm_device_name(j->set.dev[failed]), vfm_state_name(j->set.failed_from),
+			    vfm_state_name(j->set.failed_to), vfm_phase_name(phase), strerror(-r),
+			    vfm_state_name(st));
 	return fail(j, r, "%s: %s phase: %s (device now in %s)",
 		    vfm_device_name(j->set.dev[failed]), vfm_phase_name(phase), strerror(-r),
 		    vfm_state_name(st));
@@ -872,7 +877,7 @@ int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 	r = vfm_set_phase(&j.set, VFM_PHASE_STOP, &failed);
 	if (r < 0) {
 		bad_dev = (uint16_t)failed;
-		r = fail(&j, r, "%s rejected the migration data: RESUMING -> STOP: %s",
+		r = fail(&j, r, "%s: RESUMING -> STOP: %s (the driver rejected the migration data)",
 			 vfm_device_name(j.set.dev[failed]), strerror(-r));
 		goto fail_verdict;
 	}

@@ -71,8 +71,24 @@ enum vfm_state vfm_phase_target(enum vfm_phase phase, uint32_t flags, enum vfm_s
 	return cur;
 }
 
+/* Pass arcs on to the caller, remembering a failed one for the error message. */
+static void record_arc(void *userdata, const struct vfm_device *dev,
+		       const struct vfm_arc_result *arc)
+{
+	struct vfm_set *set = userdata;
+
+	if (arc->error < 0) {
+		set->failed_arc = true;
+		set->failed_from = arc->from;
+		set->failed_to = arc->to;
+	}
+	if (set->on_arc)
+		set->on_arc(set->userdata, dev, arc);
+}
+
 int vfm_set_phase(struct vfm_set *set, enum vfm_phase phase, size_t *ret_failed)
 {
+	set->failed_arc = false;
 	for (size_t i = 0; i < set->n; i++) {
 		enum vfm_state cur;
 		int r;
@@ -80,7 +96,7 @@ int vfm_set_phase(struct vfm_set *set, enum vfm_phase phase, size_t *ret_failed)
 		r = vfm_device_get_state(set->dev[i], &cur);
 		if (r >= 0)
 			r = vfm_device_drive(set->dev[i], vfm_phase_target(phase, set->flags[i], cur),
-					     VFM_DRIVE_READBACK, set->on_arc, set->userdata, NULL);
+					     VFM_DRIVE_READBACK, record_arc, set, NULL);
 		if (r < 0) {
 			if (ret_failed)
 				*ret_failed = i;

@@ -34,6 +34,9 @@ struct vfm_set {
 	/* Called after every arc of every device (may be NULL). */
 	vfm_arc_fn on_arc;
 	void *userdata;
+	/* The last arc that failed in vfm_set_phase() (valid when failed_arc). */
+	bool failed_arc;
+	enum vfm_state failed_from, failed_to;
 };
 
 /**

@@ -1,0 +1,444 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Save and restore jobs on simulated devices, source and destination in two threads
+ * over a socketpair (or a file): success, and a fault at every arc and I/O step on
+ * each side.  After every failure the source devices must be RUNNING and the
+ * destination devices reset (RUNNING), with an error naming the cause.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "job.h"
+#include "sim.h"
+#include "tap.h"
+#include "transport.h"
+#include "vfiomig.h"
+
+#define MAXD 4
+
+struct side {
+	struct vfm_ctx *ctx;
+	struct vfm_device *dev[MAXD];
+	size_t n;
+	struct vfm_endpoint *ep;
+	struct vfm_job_report rep;
+	int r;
+	/* destination that cuts the connection after this many bytes (0: a real one) */
+	size_t cut_after;
+};
+
+static struct vfm_endpoint *ep_for_fd(int fd, unsigned dir)
+{
+	struct vfm_endpoint *ep = NULL;
+	struct vfm_transport_err err;
+	char uri[32];
+
+	snprintf(uri, sizeof(uri), "fd:%d", fd);
+	if (vfm_endpoint_open(uri, dir, 10000, -1, &ep, &err) < 0) {
+		tap_diag("endpoint %s: %s", uri, err.msg);
+		return NULL;
+	}
+	close(fd); /* the endpoint holds its own copy */
+	return ep;
+}
+
+static int open_side(struct side *s, const char *const *specs)
+{
+	memset(s, 0, sizeof(*s));
+	if (vfm_ctx_new(&s->ctx) < 0)
+		return -1;
+	for (; specs[s->n]; s->n++)
+		if (vfm_device_open(s->ctx, specs[s->n], &s->dev[s->n]) < 0) {
+			tap_diag("open %s: %s", specs[s->n], vfm_ctx_last_error(s->ctx));
+			return -1;
+		}
+	return 0;
+}
+
+static void close_side(struct side *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		vfm_device_unref(s->dev[i]);
+	vfm_endpoint_free(s->ep);
+	vfm_ctx_unref(s->ctx);
+}
+
+static bool all_in(struct side *s, enum vfm_state want, const char *who)
+{
+	bool ok = true;
+
+	for (size_t i = 0; i < s->n; i++) {
+		enum vfm_state st = VFM_STATE_ERROR;
+		uint32_t flags;
+
+		/* a device without migration support has no state to check */
+		if (vfm_device_get_flags(s->dev[i], &flags) == -ENOTTY)
+			continue;
+		vfm_device_get_state(s->dev[i], &st);
+		if (st != want) {
+			tap_diag("%s %s is %s, expected %s", who, vfm_device_name(s->dev[i]),
+				 vfm_state_name(st), vfm_state_name(want));
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+static void *restore_thread(void *arg)
+{
+	struct side *d = arg;
+
+	if (d->cut_after) {
+		/* A destination that reads a while, then drops the connection. */
+		char buf[4096];
+		size_t got = 0;
+
+		while (got < d->cut_after) {
+			ssize_t k = vfm_endpoint_read(d->ep, buf, sizeof(buf));
+
+			if (k <= 0)
+				break;
+			got += (size_t)k;
+		}
+		d->ep = vfm_endpoint_free(d->ep);
+		d->r = 0;
+		return NULL;
+	}
+	d->r = vfm_restore(d->dev, d->n, d->ep, NULL, &d->rep);
+	return NULL;
+}
+
+struct hook_ctx {
+	int calls;
+	int fail;
+	struct side *src;
+	bool p2p_seen;
+};
+
+static int hook(void *userdata, char *why, size_t size)
+{
+	struct hook_ctx *h = userdata;
+
+	h->calls++;
+	/* At the hook every device is quiesced and none is stopped. */
+	h->p2p_seen = true;
+	for (size_t i = 0; i < h->src->n; i++) {
+		enum vfm_state st;
+
+		vfm_device_get_state(h->src->dev[i], &st);
+		if (st != VFM_STATE_RUNNING_P2P && st != VFM_STATE_PRE_COPY_P2P)
+			h->p2p_seen = false;
+	}
+	if (h->fail)
+		snprintf(why, size, "the VMM could not stop its vCPUs");
+	return h->fail;
+}
+
+/* FAIL_NOSTATE: the source's state cannot be read back (a driver whose GET fails):
+ * the job must say the rollback is incomplete rather than claim success. */
+enum expect { OK, FAIL, FAIL_NOSTATE };
+
+/*
+ * Save @src_specs into @dst_specs over a socketpair.  On OK: source STOP, destination
+ * RUNNING with the source's seeds loaded.  On FAIL: both sides RUNNING, an error on
+ * the source naming @what (substring).
+ */
+static void migrate(const char *desc, const char *const *src_specs,
+		    const char *const *dst_specs, const struct vfm_save_opts *opts_in,
+		    enum expect expect, const char *what, size_t cut_after, int hook_fail)
+{
+	struct side s, d;
+	struct vfm_save_opts o;
+	struct hook_ctx h = { .fail = hook_fail, .src = &s };
+	pthread_t th;
+	int sv[2];
+	bool ok = true;
+
+	if (opts_in)
+		o = *opts_in;
+	else
+		vfm_save_opts_init(&o);
+	o.timeout_ms = 10000;
+	o.on_quiesced = hook;
+	o.hook_userdata = &h;
+	if (open_side(&s, src_specs) < 0 || open_side(&d, dst_specs) < 0 ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		tap_ok(false, "%s: setup", desc);
+		return;
+	}
+	d.cut_after = cut_after;
+	s.ep = ep_for_fd(sv[0], VFM_EP_READ | VFM_EP_WRITE);
+	d.ep = ep_for_fd(sv[1], VFM_EP_READ | VFM_EP_WRITE);
+	pthread_create(&th, NULL, restore_thread, &d);
+	s.r = vfm_save(s.dev, s.n, s.ep, &o, &s.rep);
+	/* a source that failed may leave the destination waiting: end the connection */
+	if (s.r < 0)
+		s.ep = vfm_endpoint_free(s.ep);
+	pthread_join(th, NULL);
+
+	if (expect == OK) {
+		ok &= s.r == 0 && d.r == 0;
+		if (s.r || d.r)
+			tap_diag("save: %s / restore: %s", s.rep.message, d.rep.message);
+		ok &= all_in(&s, VFM_STATE_STOP, "source");
+		ok &= all_in(&d, VFM_STATE_RUNNING, "destination");
+		for (size_t i = 0; i < s.n && i < d.n; i++) {
+			uint64_t want = 0, got = 1;
+
+			if (vfm_sim_image_seed(s.dev[i], &want) < 0 ||
+			    vfm_sim_loaded_seed(d.dev[i], &got) < 0 || got != want) {
+				tap_diag("destination %zu loaded seed %llu, source %llu", i,
+					 (unsigned long long)got, (unsigned long long)want);
+				ok = false;
+			}
+		}
+		ok &= h.calls == 1 && h.p2p_seen;
+		tap_ok(ok, "%s: migrated (%llu bytes, %u precopy rounds, downtime %llu us)",
+		       desc, (unsigned long long)s.rep.total_bytes, s.rep.precopy_rounds,
+		       (unsigned long long)s.rep.downtime_usec);
+	} else {
+		ok &= s.r < 0;
+		if (expect == FAIL_NOSTATE)
+			ok &= strstr(s.rep.message, "rollback incomplete") != NULL;
+		else
+			ok &= all_in(&s, VFM_STATE_RUNNING, "source");
+		if (!cut_after)
+			ok &= d.r < 0 && all_in(&d, VFM_STATE_RUNNING, "destination");
+		if (what && !strstr(s.rep.message, what)) {
+			tap_diag("source error lacks '%s'", what);
+			ok = false;
+		}
+		ok &= s.rep.message[0] != '\0';
+		tap_ok(ok, "%s: fails cleanly: %s", desc, s.rep.message);
+		if (!cut_after && d.rep.message[0])
+			tap_diag("  destination: %s", d.rep.message);
+	}
+	close_side(&s);
+	close_side(&d);
+}
+
+/* ---- one-way streams through a file, and damaged streams ---- */
+
+static int save_to_file(const char *path, const char *const *specs, struct vfm_job_report *rep)
+{
+	struct side s;
+	struct vfm_transport_err err;
+	char uri[512];
+	int r;
+
+	if (open_side(&s, specs) < 0)
+		return -1;
+	snprintf(uri, sizeof(uri), "file:%s", path);
+	r = vfm_endpoint_open(uri, VFM_EP_WRITE, 0, -1, &s.ep, &err);
+	if (r >= 0)
+		r = vfm_save(s.dev, s.n, s.ep, NULL, rep);
+	if (r >= 0 && !all_in(&s, VFM_STATE_STOP, "source"))
+		r = -EIO;
+	close_side(&s);
+	return r;
+}
+
+static int restore_from_file(const char *path, const char *const *specs,
+			     struct vfm_job_report *rep, bool *devices_running)
+{
+	struct side d;
+	struct vfm_transport_err err;
+	char uri[512];
+	int r;
+
+	if (open_side(&d, specs) < 0)
+		return -1;
+	snprintf(uri, sizeof(uri), "file:%s", path);
+	r = vfm_endpoint_open(uri, VFM_EP_READ, 0, -1, &d.ep, &err);
+	if (r >= 0)
+		r = vfm_restore(d.dev, d.n, d.ep, NULL, rep);
+	*devices_running = all_in(&d, VFM_STATE_RUNNING, "destination");
+	close_side(&d);
+	return r;
+}
+
+static int rewrite(const char *from, const char *to, long cut, long flip_at, int flip_xor)
+{
+	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+	long pos = 0;
+	int c, r = 0;
+
+	if (!in || !out)
+		r = -1;
+	while (r == 0 && (c = fgetc(in)) != EOF && (cut < 0 || pos < cut)) {
+		if (pos == flip_at)
+			c ^= flip_xor;
+		fputc(c, out);
+		pos++;
+	}
+	if (in)
+		fclose(in);
+	if (out)
+		fclose(out);
+	return r;
+}
+
+static void damaged_streams(void)
+{
+	static const char *const src[] = { "sim:a,size=300000,seed=11", "sim:b,size=5000,seed=12", NULL };
+	static const char *const dst[] = { "sim:x,size=300000,expect-seed=11",
+					   "sim:y,size=5000,expect-seed=12", NULL };
+	char dir[] = "/tmp/vfm-test-job-XXXXXX", good[64], bad[64];
+	struct vfm_job_report rep;
+	bool running;
+	int r;
+
+	if (!mkdtemp(dir)) {
+		tap_ok(false, "mkdtemp");
+		return;
+	}
+	snprintf(good, sizeof(good), "%s/good", dir);
+	snprintf(bad, sizeof(bad), "%s/bad", dir);
+	tap_ok(save_to_file(good, src, &rep) == 0, "save two devices to a file (%llu bytes)",
+	       (unsigned long long)rep.total_bytes);
+	r = restore_from_file(good, dst, &rep, &running);
+	tap_ok(r == 0 && running, "restore them from the file%s%s", r ? ": " : "",
+	       r ? rep.message : "");
+
+	static const struct {
+		const char *desc;
+		long cut, flip;
+		int xor;
+		const char *what;
+	} cases[] = {
+		{ "wrong magic", -1, 1, 0x20, "not a vfiomig stream" },
+		{ "wrong version", -1, 8, 0x02, "version" },
+		{ "empty stream", 0, -1, 0, "empty" },
+		{ "truncated in the preamble", 10, -1, 0, "" },
+		{ "truncated in the header", 100, -1, 0, "" },
+		{ "truncated in the data", 150000, -1, 0, "" },
+		{ "truncated before END", -2, -1, 0, "" },
+		{ "a corrupt data byte (CRC)", -1, 120000, 0x01, "CRC" },
+		{ "an oversized record length", -1, 16 + 16 + 512 + 7, 0x7f, "" },
+	};
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		long cut = cases[i].cut;
+
+		if (cut == -2) {
+			FILE *f = fopen(good, "rb");
+
+			fseek(f, 0, SEEK_END);
+			cut = ftell(f) - 5;
+			fclose(f);
+		}
+		rewrite(good, bad, cut, cases[i].flip, cases[i].xor);
+		r = restore_from_file(bad, dst, &rep, &running);
+		tap_ok(r < 0 && running && strstr(rep.message, cases[i].what),
+		       "%s is rejected, devices reset: %s", cases[i].desc, rep.message);
+	}
+	unlink(good);
+	unlink(bad);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	static const char *const two_src[] = { "sim:a,seed=1,size=200000", "sim:b,seed=2,size=70000", NULL };
+	static const char *const two_dst[] = { "sim:x,size=200000", "sim:y,size=70000", NULL };
+	struct vfm_save_opts o;
+	char spec[256];
+	const char *src[3], *dst[3];
+
+	/* Success: one device, several, with and without precopy, dirty rounds. */
+	migrate("one device", (const char *const[]){ "sim:a,seed=5", NULL },
+		(const char *const[]){ "sim:x", NULL }, NULL, OK, NULL, 0, 0);
+	migrate("two devices", two_src, two_dst, NULL, OK, NULL, 0, 0);
+	vfm_save_opts_init(&o);
+	o.precopy = false;
+	migrate("two devices without precopy", two_src, two_dst, &o, OK, NULL, 0, 0);
+	migrate("precopy with dirty rounds",
+		(const char *const[]){ "sim:a,seed=9,size=100000,dirty=5000,dirty-rounds=3", NULL },
+		(const char *const[]){ "sim:x,size=100000", NULL }, NULL, OK, NULL, 0, 0);
+	o.chunk_size = 4096;
+	o.precopy = true;
+	migrate("small chunks, three devices, mixed flags",
+		(const char *const[]){ "sim:a,seed=1,size=50000", "sim:b,seed=2,flags=stop-copy+p2p",
+				       "sim:c,seed=3,size=1", NULL },
+		(const char *const[]){ "sim:x,size=50000", "sim:y", "sim:z,size=1", NULL }, &o, OK,
+		NULL, 0, 0);
+
+	/* Refusals before anything moves. */
+	migrate("several devices without P2P",
+		(const char *const[]){ "sim:a,flags=stop-copy", "sim:b", NULL }, two_dst, NULL, FAIL,
+		"lacks P2P", 0, 0);
+	migrate("other device ID at the destination", two_src,
+		(const char *const[]){ "sim:x,size=200000", "sim:y,size=70000,device=0x1234", NULL },
+		NULL, FAIL, "not compatible", 0, 0);
+	migrate("other device count", two_src, (const char *const[]){ "sim:x,size=200000", NULL },
+		NULL, FAIL, "not compatible", 0, 0);
+	migrate("destination device without migration", two_src,
+		(const char *const[]){ "sim:x,size=200000", "sim:y,no-migration", NULL }, NULL, FAIL,
+		"not compatible", 0, 0);
+
+	/* Source faults at every arc of its path and in its reads. */
+	static const char *const src_faults[] = {
+		"fail-arc=running:pre_copy",	     "fail-arc=pre_copy:pre_copy_p2p",
+		"fail-arc=pre_copy_p2p:stop_copy",   "error-arc=pre_copy:pre_copy_p2p",
+		"error-arc=pre_copy_p2p:stop_copy",  "fail-read-at=0",
+		"fail-read-at=1000",		     "fail-read-at=60000",
+		"fail-read-at=70032",
+	};
+	for (size_t i = 0; i < ELEMENTSOF(src_faults); i++) {
+		snprintf(spec, sizeof(spec), "sim:b,seed=2,size=70000,%s", src_faults[i]);
+		src[0] = two_src[0];
+		src[1] = spec;
+		src[2] = NULL;
+		migrate(src_faults[i], src, two_dst, NULL, FAIL, "sim:b", 0, 0);
+	}
+	src[0] = two_src[0];
+	src[1] = "sim:b,seed=2,size=70000,fail-get";
+	src[2] = NULL;
+	migrate("fail-get", src, two_dst, NULL, FAIL_NOSTATE, "sim:b", 0, 0);
+
+	vfm_save_opts_init(&o);
+	o.precopy = false;
+	static const char *const src_faults_np[] = {
+		"fail-arc=running:running_p2p", "fail-arc=running_p2p:stop", "error-arc=running_p2p:stop",
+		"fail-arc=stop:stop_copy", "error-arc=stop:stop_copy",
+	};
+	for (size_t i = 0; i < ELEMENTSOF(src_faults_np); i++) {
+		snprintf(spec, sizeof(spec), "sim:b,seed=2,size=70000,%s", src_faults_np[i]);
+		src[0] = two_src[0];
+		src[1] = spec;
+		src[2] = NULL;
+		migrate(src_faults_np[i], src, two_dst, &o, FAIL, "sim:b", 0, 0);
+	}
+	/* Data corrupted inside the source device: the destination driver refuses it. */
+	src[0] = two_src[0];
+	src[1] = "sim:b,seed=2,size=70000,corrupt-at=50000";
+	src[2] = NULL;
+	migrate("corrupt device data", src, two_dst, NULL, FAIL, "failed to load device 1", 0, 0);
+
+	/* Destination faults at every arc of its path and in its writes. */
+	static const char *const dst_faults[] = {
+		"fail-arc=running:running_p2p", "fail-arc=running_p2p:stop", "fail-arc=stop:resuming",
+		"fail-arc=resuming:stop",	"error-arc=resuming:stop",   "fail-arc=stop:running_p2p",
+		"fail-arc=running_p2p:running", "fail-write-at=0",	     "fail-write-at=40000",
+		"expect-seed=3",
+	};
+	for (size_t i = 0; i < ELEMENTSOF(dst_faults); i++) {
+		snprintf(spec, sizeof(spec), "sim:y,size=70000,%s", dst_faults[i]);
+		dst[0] = two_dst[0];
+		dst[1] = spec;
+		dst[2] = NULL;
+		migrate(dst_faults[i], two_src, dst, NULL, FAIL, "destination", 0, 0);
+	}
+
+	/* The connection cut mid-stream; the VMM's hook failing. */
+	migrate("connection cut mid-stream", two_src, two_dst, NULL, FAIL, NULL, 100000, 0);
+	migrate("connection cut right after the header", two_src, two_dst, NULL, FAIL, NULL, 100, 0);
+	migrate("quiesced hook fails", two_src, two_dst, NULL, FAIL, "vCPUs", 0, 1);
+
+	damaged_streams();
+	return tap_done();
+}
