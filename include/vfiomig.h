@@ -245,6 +245,13 @@ ssize_t vfm_device_read(struct vfm_device *dev, void *buf, size_t size);
  */
 ssize_t vfm_device_write(struct vfm_device *dev, const void *buf, size_t size);
 
+/**
+ * vfm_device_fd() - the VFIO device fd (kernel backend), owned by @dev: for region
+ * access by the caller, or to hand the device to a child as fd:N.  -EOPNOTSUPP for a
+ * simulated device.
+ */
+int vfm_device_fd(const struct vfm_device *dev);
+
 /** vfm_device_data_fd() - the open session's fd, -EBADF if none, -EOPNOTSUPP (sim). */
 int vfm_device_data_fd(const struct vfm_device *dev);
 

@@ -403,6 +403,11 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 			  rep->devices_left_running ? " (the devices are running again)"
 			  : rep->rolled_back	    ? " (rollback incomplete: see above)"
 						    : "");
+	/* With "--to -" stdout carries the stream: the report goes to stderr. */
+	if (streq(to, "-")) {
+		fflush(stdout);
+		dup2(STDERR_FILENO, STDOUT_FILENO);
+	}
 	cli->out = out_new(cli->json, cli->pretty);
 	print_report(cli, "saved", rep, to);
 	out_finish(cli->out);

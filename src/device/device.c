@@ -138,6 +138,13 @@ ssize_t vfm_device_write(struct vfm_device *dev, const void *buf, size_t size)
 	return dev->ops->write(dev, buf, size);
 }
 
+int vfm_device_fd(const struct vfm_device *dev)
+{
+	if (strcmp(dev->ops->backend, "kernel") != 0)
+		return -EOPNOTSUPP;
+	return dev->fd >= 0 ? dev->fd : -EBADF;
+}
+
 int vfm_device_data_fd(const struct vfm_device *dev)
 {
 	if (strcmp(dev->ops->backend, "kernel") != 0)

@@ -449,9 +449,19 @@ static int open_fd(struct vfm_ctx *ctx, struct vfm_device *dev, const char *name
 	ssize_t n;
 	int fd, r;
 
-	r = parse_int(name + 3, 0, INT_MAX, &fd);
+	const char *colon = strchr(name + 3, ':');
+	char num[16];
+
+	/* fd:N, or fd:N:NAME where NAME says which device it is (for its identity). */
+	if ((colon ? (size_t)(colon - (name + 3)) : strlen(name + 3)) >= sizeof(num))
+		return vfm_ctx_fail(ctx, -EINVAL, "%s: not a file descriptor number", name);
+	memcpy(num, name + 3, colon ? (size_t)(colon - (name + 3)) : strlen(name + 3) + 1);
+	num[colon ? colon - (name + 3) : (long)strlen(name + 3)] = '\0';
+	r = parse_int(num, 0, INT_MAX, &fd);
 	if (r < 0)
 		return vfm_ctx_fail(ctx, -EINVAL, "%s: not a file descriptor number", name);
+	if (colon && !colon[1])
+		return vfm_ctx_fail(ctx, -EINVAL, "%s: empty device name after the fd", name);
 	if (fcntl(fd, F_GETFD) < 0)
 		return vfm_ctx_fail(ctx, -EBADF, "%s: no such open file descriptor", name);
 	/* Our own reference: the caller's fd stays theirs. */
@@ -470,6 +480,15 @@ static int open_fd(struct vfm_ctx *ctx, struct vfm_device *dev, const char *name
 			dev->id.kind = VFM_DEVICE_FD;
 			strcopy(dev->id.name, sizeof(dev->id.name), name);
 		}
+	}
+	if (colon) {
+		/* The caller named the device: take its identity from sysfs. */
+		r = vfm_sysfs_resolve(ctx, colon + 1, &res);
+		if (r < 0)
+			return r;
+		dev->id = res.id;
+		dev->id.kind = VFM_DEVICE_FD;
+		strcopy(dev->id.name, sizeof(dev->id.name), res.id.name);
 	}
 	vfm_ctx_clear_error(ctx);
 	ids_from_config(dev);

@@ -644,7 +644,7 @@ static uint32_t compat_check(const struct vfm_stream_devdesc *d,
 				 id->driver);
 			return VFM_COMPAT_DRIVER;
 		}
-		if (strcmp(d->mdev_type, id->mdev_type) != 0) {
+		if (str_differs(d->mdev_type, id->mdev_type)) {
 			snprintf(why, size, "source mdev type '%.40s', destination '%.40s'",
 				 d->mdev_type, id->mdev_type);
 			return VFM_COMPAT_MDEV_TYPE;

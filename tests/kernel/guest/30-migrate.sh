@@ -1,0 +1,143 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# save -> TCP -> restore of real mtty devices between two network namespaces, with
+# the UART state (registers, bytes queued in loopback mode) checked on the
+# destination; a connection cut mid-stream leaving the source devices RUNNING with
+# their state; an incompatible destination; file and pipe transports.
+# vfm-mtty plays the VMM: it holds the devices and hands them to vfiomig as fd:N.
+
+# shellcheck source=SCRIPTDIR/../lib/tap.sh
+. /usr/share/vfiomig-test/tap.sh
+
+if ! have_vfiomig || ! command -v vfm-mtty >/dev/null; then
+	tap_skip "vfiomig or vfm-mtty not in the guest"; tap_done; exit $?
+fi
+# shellcheck disable=SC2086
+set -- $MTTY2_UUIDS; A=$1 B=$2 C=$3 D=$4
+# shellcheck disable=SC2086
+set -- $MTTY1_UUIDS; E=$1 F=$2
+T=/tmp/vfm-migrate; mkdir -p $T
+
+# relay PREFIX FILE: re-emit vfm-mtty's TAP lines from FILE as ours
+relay() {
+	grep -E '^((not )?ok |# )' "$2" | while read -r line; do
+		case $line in
+		"not ok "*) echo "TAPFAIL $1: ${line#not ok * - }" ;;
+		"ok "*) echo "TAPOK $1: ${line#ok * - }" ;;
+		*) echo "TAPDIAG $1: ${line#\# }" ;;
+		esac
+	done >"$T/relay"
+	while read -r kind desc; do
+		case $kind in
+		TAPOK) tap_ok "$desc" ;;
+		TAPFAIL) tap_fail "$desc" ;;
+		*) tap_diag "$desc" ;;
+		esac
+	done <"$T/relay"
+}
+
+# wait_listening FILE: until vfiomig says it listens (at most 10 s)
+wait_listening() {
+	i=0
+	while [ $i -lt 100 ] && ! grep -q "listening on" "$1" 2>/dev/null; do
+		sleep 0.1; i=$((i + 1))
+	done
+}
+
+vfiomig reset "$A" "$B" "$C" "$D" "$E" "$F" >/dev/null
+
+# ---- two hosts: network namespaces joined by veth ----
+net=yes
+if ! command -v ip >/dev/null || ! ip netns add vsrc 2>/dev/null; then
+	net=no
+else
+	ip netns add vdst && ip link add vfm0 type veth peer name vfm1 &&
+		ip link set vfm0 netns vsrc && ip link set vfm1 netns vdst &&
+		ip -n vsrc addr add 10.99.0.1/24 dev vfm0 && ip -n vdst addr add 10.99.0.2/24 dev vfm1 &&
+		ip -n vsrc link set vfm0 up && ip -n vdst link set vfm1 up &&
+		ip -n vsrc link set lo up && ip -n vdst link set lo up || net=no
+fi
+if [ $net = yes ]; then
+	SRC="ip netns exec vsrc" DST="ip netns exec vdst" ADDR=10.99.0.2
+	tap_ok "two network namespaces joined by veth"
+else
+	SRC="" DST="" ADDR=127.0.0.1
+	tap_diag "no iproute2 ip or netns in the guest: both ends on loopback"
+fi
+
+# ---- three devices over TCP ----
+$DST vfm-mtty --check --state RUNNING "$C" "$D" "$F" -- \
+	vfiomig restore @0 @1 @2 --from tcp://$ADDR:4444 >$T/dst.out 2>&1 &
+dst=$!
+wait_listening $T/dst.out
+$SRC vfm-mtty --set --state STOP "$A" "$B" "$E" -- \
+	vfiomig save @0 @1 @2 --to tcp://$ADDR:4444 >$T/src.out 2>&1
+src_rc=$?
+wait $dst; dst_rc=$?
+tap_check "save of three mtty devices over TCP succeeds (exit $src_rc)" test $src_rc = 0
+tap_check "restore succeeds (exit $dst_rc)" test $dst_rc = 0
+grep -q "saved 3 devices" $T/src.out || tap_diag "$(cat $T/src.out)"
+relay source $T/src.out
+relay destination $T/dst.out
+[ $src_rc = 0 ] && [ $dst_rc = 0 ] || { tap_diag "source: $(cat $T/src.out)"; tap_diag "destination: $(cat $T/dst.out)"; }
+
+# ---- two devices, JSON report ----
+vfiomig reset "$A" "$B" "$C" "$D" >/dev/null
+$DST vfm-mtty --check "$C" "$D" -- vfiomig restore @0 @1 --from tcp://$ADDR:4445 >$T/dst.out 2>&1 &
+dst=$!
+wait_listening $T/dst.out
+$SRC vfm-mtty --set "$A" "$B" -- vfiomig -j save @0 @1 --to tcp://$ADDR:4445 >$T/src.out 2>$T/src.err
+src_rc=$?
+wait $dst; dst_rc=$?
+tap_check "two devices over TCP (exits $src_rc/$dst_rc)" test "$src_rc$dst_rc" = 00
+tap_check "the JSON report says success with 2 devices" \
+	grep -q '"operation":"saved","success":true.*"devices":\[{.*},{.*}\]' $T/src.out
+relay destination $T/dst.out
+
+# ---- the connection cut mid-stream: the source devices run again, state intact ----
+vfiomig reset "$A" "$B" "$E" "$C" "$D" "$F" >/dev/null
+$DST vfiomig restore "$C" "$D" "$F" --from tcp://$ADDR:4446 >$T/dst.out 2>&1 &
+dst=$!
+wait_listening $T/dst.out
+# Once every device is quiesced, the destination dies (kill -9).
+$SRC vfm-mtty --set --check --state RUNNING "$A" "$B" "$E" -- \
+	vfiomig save @0 @1 @2 --to tcp://$ADDR:4446 --on-quiesced "kill -9 $dst" >$T/src.out 2>&1
+src_rc=$?
+wait $dst 2>/dev/null
+tap_check "save fails when the destination dies mid-stream (exit $src_rc)" test $src_rc = 1
+tap_check "the error says the devices run again" grep -q "the devices are running again" $T/src.out
+relay "source after the cut" $T/src.out
+grep -q "vfiomig: save failed" $T/src.out && tap_diag "$(grep 'vfiomig: save failed' $T/src.out)"
+
+# ---- an incompatible destination: nothing stops ----
+vfiomig reset "$A" "$C" "$D" "$F" "$E" >/dev/null
+$DST vfiomig restore "$E" --from tcp://$ADDR:4447 >$T/dst.out 2>&1 &
+dst=$!
+wait_listening $T/dst.out
+$SRC vfm-mtty --state RUNNING "$A" -- vfiomig save @0 --to tcp://$ADDR:4447 >$T/src.out 2>&1
+src_rc=$?
+wait $dst; dst_rc=$?
+tap_check "an mtty-2 stream is refused by an mtty-1 destination (exits $src_rc/$dst_rc)" \
+	test "$src_rc$dst_rc" = 55
+tap_check "the reason names the mdev type" grep -q "mdev type 'mtty-2', destination 'mtty-1'" $T/src.out
+relay "source after the refusal" $T/src.out
+
+# ---- file and pipe ----
+vfiomig reset "$A" "$C" >/dev/null
+rm -f $T/a.vfm
+vfm-mtty --set --state STOP "$A" -- vfiomig save @0 --to file:$T/a.vfm >$T/src.out 2>&1
+tap_check "save to a file" test $? = 0
+vfm-mtty --check --state RUNNING "$C" -- vfiomig restore @0 --from file:$T/a.vfm >$T/dst.out 2>&1
+tap_check "restore from the file" test $? = 0
+relay "from a file" $T/dst.out
+vfiomig reset "$A" "$C" >/dev/null
+vfm-mtty --set "$A" -- vfiomig save @0 --to - 2>$T/src.out |
+	vfm-mtty --check "$C" -- vfiomig restore @0 --from - >$T/dst.out 2>&1
+tap_check "save | restore through a pipe" test $? = 0
+relay "through a pipe" $T/dst.out
+grep -q "saved 1 device to -" $T/src.out || tap_fail "the save report went to stderr with --to -"
+
+vfiomig reset "$A" "$B" "$C" "$D" "$E" "$F" >/dev/null
+[ $net = yes ] && ip netns del vsrc && ip netns del vdst
+tap_done
