@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Transport (layer 5): moves bytes, knows nothing of the stream format above it.
+ *
+ *   tcp://HOST:PORT  HOST a name, an IPv4 literal or an [IPv6] literal.  To listen,
+ *                    HOST may also be empty or [::] (any address, IPv4 included where
+ *                    the system allows) or 0.0.0.0, and PORT may be 0 (the kernel picks)
+ *   unix:PATH        a Unix socket; unix:@NAME is abstract
+ *   file:PATH        a file (written: created or truncated, mode 0600)
+ *   -                stdin to read, stdout to write
+ *   fd:N             an inherited descriptor, duplicated (N stays open): a stream socket
+ *                    is two-way, anything else one-way
+ *
+ * Connecting or listening is the caller's choice, not the URI's.  Sockets are two-way
+ * whichever direction was asked for; the other kinds carry bytes one way.
+ *
+ * Blocking: every wait goes through poll() with the endpoint's timeout (ms, 0 = none)
+ * and cancel fd (an eventfd or pipe the caller owns, -1 = none).  For I/O the timeout
+ * bounds inactivity: any progress restarts it.  Timeout -> -ETIMEDOUT; the cancel fd
+ * readable (or hung up) -> -ECANCELED.  A regular file is always ready: the cancel fd
+ * is checked once per call.  Name resolution (getaddrinfo) is neither bounded nor
+ * cancellable.
+ *
+ * SIGPIPE never reaches the process from here: sockets use MSG_NOSIGNAL, and writes to
+ * pipes block SIGPIPE in the calling thread and discard the one they raised, so the
+ * caller gets -EPIPE.  Inherited descriptors are never switched to O_NONBLOCK (that
+ * would leak into the processes sharing them); a blocking pipe is driven with
+ * RWF_NOWAIT where the kernel has it (6.4+), else poll() and writes of PIPE_BUF.
+ *
+ * Threads: an endpoint may be read by one thread while another writes it (a socket);
+ * anything else on one endpoint or listener needs the caller's serialisation.
+ *
+ * Errors of the calls that take a struct vfm_transport_err *err (which may be NULL):
+ * -EINVAL for a bad URI, the socket call's -errno otherwise; err->msg receives a
+ * sentence fragment naming the address ("connect to tcp 127.0.0.1:4444: Connection
+ * refused") that the caller can print after its own prefix.  It is written only on
+ * failure.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "macro.h"
+
+#define VFM_URI_MAX	      4096 /* bytes of a URI, NUL excluded */
+#define VFM_URI_HOST_MAX      253  /* a DNS name */
+#define VFM_TRANSPORT_ERR_MAX 320  /* bytes of an error message, NUL included */
+#define VFM_WRITEV_MAX	      16   /* iovecs of one vfm_endpoint_writev_full() */
+
+enum vfm_uri_kind {
+	VFM_URI_TCP,
+	VFM_URI_UNIX,
+	VFM_URI_FILE,
+	VFM_URI_STDIO,
+	VFM_URI_FD,
+};
+
+/* A parsed URI.  Large (a path buffer): keep it off small stacks. */
+struct vfm_uri {
+	enum vfm_uri_kind kind;
+	char host[VFM_URI_HOST_MAX + 1]; /* TCP: without brackets, "" = any */
+	bool host_v6;			 /* TCP: HOST was a bracketed IPv6 literal */
+	uint16_t port;			 /* TCP */
+	bool abstract;			 /* UNIX: unix:@NAME; path holds NAME */
+	char path[VFM_URI_MAX + 1];	 /* UNIX, FILE */
+	int fd;				 /* FD, else -1 */
+};
+
+struct vfm_transport_err {
+	char msg[VFM_TRANSPORT_ERR_MAX];
+};
+
+/* Directions for vfm_endpoint_open(). */
+enum {
+	VFM_EP_READ = 1u << 0,
+	VFM_EP_WRITE = 1u << 1,
+};
+
+struct vfm_endpoint;
+struct vfm_listener;
+
+/**
+ * vfm_uri_parse() - check and split a URI (at most VFM_URI_MAX bytes).
+ * @listen: parse it as an address to listen on: tcp and unix only; an empty HOST and
+ * port 0 are allowed.  Otherwise HOST is required and PORT is 1..65535.
+ * Returns 0, or -EINVAL with the reason in @err.  *@ret_uri is written on success.
+ */
+int vfm_uri_parse(const char *s, bool listen, struct vfm_uri *ret_uri,
+		  struct vfm_transport_err *err);
+
+/**
+ * vfm_endpoint_open() - connect to a socket, or open a file, stdin/stdout or fd:N.
+ * @flags: VFM_EP_READ and/or VFM_EP_WRITE, the directions the caller needs.  A socket
+ * is two-way whatever is asked; a one-way kind must be asked exactly one direction,
+ * and "-" picks stdin or stdout by it.
+ * @timeout_ms, @cancel_fd: bound the connect (and the wait for a reader when file:
+ * names a FIFO) and become the endpoint's settings for its I/O.  @cancel_fd stays the
+ * caller's: keep it open while the endpoint lives.  TCP tries every address of HOST in
+ * turn; the timeout bounds them all.
+ *
+ * Returns 0 and the endpoint in *@ret_ep (free it with vfm_endpoint_close() or
+ * vfm_endpoint_free()).  Errors: -EINVAL (bad URI or flags, an fd of the wrong kind
+ * or access mode), -ENXIO (HOST unknown), -ETIMEDOUT, -ECANCELED, the system's
+ * -errno (-ECONNREFUSED, -ENOENT, -EACCES...); @err says which address failed.
+ */
+int vfm_endpoint_open(const char *uri, unsigned flags, unsigned timeout_ms, int cancel_fd,
+		      struct vfm_endpoint **ret_ep, struct vfm_transport_err *err);
+
+/**
+ * vfm_listener_new() - bind and listen on a tcp:// or unix: URI.
+ * TCP listeners set SO_REUSEADDR; "tcp://:P" and "tcp://[::]:P" listen on IPv6 with
+ * IPV6_V6ONLY off (IPv4 accepted too), or on 0.0.0.0 when the system has no IPv6.
+ * A unix: path left over by a dead listener (a socket nobody accepts on) is unlinked;
+ * anything else there gives -EADDRINUSE.  The path is unlinked again by
+ * vfm_listener_free() if it is still ours.
+ * Returns 0 and *@ret_l, -EINVAL for a bad URI, or the socket call's -errno.
+ */
+int vfm_listener_new(const char *uri, struct vfm_listener **ret_l,
+		     struct vfm_transport_err *err);
+
+/**
+ * vfm_listener_accept() - wait for one connection (call it again for more).
+ * The endpoint inherits @timeout_ms and @cancel_fd for its I/O.
+ * Returns 0 and a two-way endpoint in *@ret_ep, -ETIMEDOUT, -ECANCELED, or -errno.
+ */
+int vfm_listener_accept(struct vfm_listener *l, unsigned timeout_ms, int cancel_fd,
+			struct vfm_endpoint **ret_ep, struct vfm_transport_err *err);
+
+/**
+ * vfm_listener_uri() - the bound address as a URI peers can use, with the real port:
+ * "tcp://127.0.0.1:40123", "tcp://[::]:4444", "unix:/run/x.sock", "unix:@name".
+ * Owned by the listener.
+ */
+const char *vfm_listener_uri(const struct vfm_listener *l);
+
+/** vfm_listener_fd() - the listening socket, for the caller's poll loop. */
+int vfm_listener_fd(const struct vfm_listener *l);
+
+/** vfm_listener_free() - close, unlink our unix socket path.  NULL is fine. */
+struct vfm_listener *vfm_listener_free(struct vfm_listener *l);
+
+/** vfm_endpoint_set_timeout() - inactivity timeout of later I/O, ms (0 = none). */
+void vfm_endpoint_set_timeout(struct vfm_endpoint *ep, unsigned timeout_ms);
+
+/** vfm_endpoint_set_cancel_fd() - cancel fd of later I/O (-1 = none); caller owns it. */
+void vfm_endpoint_set_cancel_fd(struct vfm_endpoint *ep, int cancel_fd);
+
+/**
+ * vfm_endpoint_read() - read what is available, at most @size bytes, waiting for at
+ * least one.  Returns the count (0: end of stream; also for @size 0), -EBADF if the
+ * endpoint does not read, -ETIMEDOUT, -ECANCELED, or -errno.
+ */
+ssize_t vfm_endpoint_read(struct vfm_endpoint *ep, void *buf, size_t size);
+
+/**
+ * vfm_endpoint_read_full() - read exactly @size bytes.
+ * Returns @size; 0 when the stream ended cleanly before the first byte; -ENODATA when
+ * it ended after some bytes but before @size (a truncated stream: callers should say
+ * "unexpected end of stream"); -ETIMEDOUT, -ECANCELED, -EBADF, -errno.  On error the
+ * bytes already read are in @buf and counted by vfm_endpoint_bytes_read().
+ */
+ssize_t vfm_endpoint_read_full(struct vfm_endpoint *ep, void *buf, size_t size);
+
+/**
+ * vfm_endpoint_write_full() - write all of @buf, retrying partial writes.
+ * Returns 0, -EPIPE (peer gone, or after vfm_endpoint_shutdown_write()), -ECONNRESET,
+ * -ETIMEDOUT, -ECANCELED, -EBADF (a read-only endpoint), -errno.  On error an unknown
+ * prefix of @buf has been sent (vfm_endpoint_bytes_written() counts it).
+ */
+int vfm_endpoint_write_full(struct vfm_endpoint *ep, const void *buf, size_t size);
+
+/**
+ * vfm_endpoint_writev_full() - write all of @iov (at most VFM_WRITEV_MAX entries,
+ * total at most SSIZE_MAX; -EINVAL beyond) without copying.  @iov is not modified.
+ * Returns as vfm_endpoint_write_full().
+ */
+int vfm_endpoint_writev_full(struct vfm_endpoint *ep, const struct iovec *iov,
+			     size_t iovcnt);
+
+/**
+ * vfm_endpoint_shutdown_write() - end our direction: the peer reads end of stream
+ * while we can still read its answer.  A socket is half-closed (shutdown(SHUT_WR);
+ * again is a no-op).  A one-way writer is finished as by vfm_endpoint_close(): a
+ * regular file is fsync'ed (and, for file:, its directory), then the descriptor is
+ * closed and vfm_endpoint_fd() becomes -1.  A peer sees end of stream only when every
+ * copy of the descriptor is closed: for "-" and fd:N the original stays open.
+ * Returns 0, -EBADF for an endpoint that does not write, or the failing call's -errno.
+ */
+int vfm_endpoint_shutdown_write(struct vfm_endpoint *ep);
+
+/**
+ * vfm_endpoint_close() - finish and free.  A regular file that was written is
+ * fsync'ed first (and, for file:, its directory): save must not report success for
+ * data the disk does not have.  Frees @ep in every case.
+ * Returns 0, or the -errno of fsync() or close().  NULL returns 0.
+ */
+int vfm_endpoint_close(struct vfm_endpoint *ep);
+
+/**
+ * vfm_endpoint_free() - close without fsync or error report (error paths, where the
+ * output is abandoned anyway).  NULL is fine.  Returns NULL.
+ */
+struct vfm_endpoint *vfm_endpoint_free(struct vfm_endpoint *ep);
+
+/** vfm_endpoint_is_two_way() - whether both directions work (a socket). */
+bool vfm_endpoint_is_two_way(const struct vfm_endpoint *ep);
+
+/**
+ * vfm_endpoint_description() - for messages: "tcp 10.0.0.2:4444", "tcp [::1]:4444",
+ * "unix /run/x.sock", "unix @name", "file /var/tmp/x", "stdin", "stdout", "fd 5".
+ * Owned by the endpoint, never NULL.
+ */
+const char *vfm_endpoint_description(const struct vfm_endpoint *ep);
+
+/**
+ * vfm_endpoint_fd() - the descriptor (for poll), -1 once closed by
+ * vfm_endpoint_shutdown_write().  Do not change its flags; reading or writing it
+ * directly bypasses the byte counters.
+ */
+int vfm_endpoint_fd(const struct vfm_endpoint *ep);
+
+/** Bytes moved so far; safe to read from another thread (relaxed atomics). */
+uint64_t vfm_endpoint_bytes_read(const struct vfm_endpoint *ep);
+uint64_t vfm_endpoint_bytes_written(const struct vfm_endpoint *ep);
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct vfm_endpoint *, vfm_endpoint_free)
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct vfm_listener *, vfm_listener_free)
