@@ -342,6 +342,12 @@ void vfm_ctx_group_put(struct vfm_ctx *ctx, int number)
 			safe_close(ctx->groups[i].fd);
 			ctx->groups[i] = ctx->groups[--ctx->n_groups];
 		}
+		/* When the last group leaves a container the kernel drops its IOMMU
+		 * model: start again with a new container next time. */
+		if (ctx->n_groups == 0) {
+			ctx->container_fd = safe_close(ctx->container_fd);
+			ctx->iommu_set = false;
+		}
 		return;
 	}
 }

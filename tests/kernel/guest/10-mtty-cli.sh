@@ -99,6 +99,10 @@ check "an mtty-2 image into an mtty-1 device is refused on write" 1 "" "$C: writ
 # Two devices in one process share a container; a second process gets EBUSY.
 run vfiomig info $A $B $C
 check "three devices in one process" 0 "$C"
+# Devices opened and closed one after the other in one process: the container
+# must be set up again once its last group has left it.
+run vfiomig reset $A $B $C
+check "reset of three devices, one after the other" 0 "$C: reset" 
 
 # A group held by another process: a clear message, exit 3.  The holder blocks
 # opening a FIFO for its read: step, with the device already open.
