@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -72,6 +73,10 @@ struct job {
 	uint8_t *buf;      /* prefix + chunk + trailer */
 	size_t chunk;
 	uint8_t *msgbuf;   /* encoded control records */
+	/* Stop-copy reads devices in parallel: records are written whole under this
+	 * lock, and the report's shared fields change under it. */
+	pthread_mutex_t lock;
+	bool locked_mode;
 };
 
 /* Record the first failure: the message names the device or the peer. */
@@ -80,14 +85,20 @@ static int fail(struct job *j, int err, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (j->rep->error)
-		return j->rep->error;
-	if (err >= 0)
-		err = -EIO;
-	j->rep->error = err;
-	va_start(ap, fmt);
-	vsnprintf(j->rep->message, sizeof(j->rep->message), fmt, ap);
-	va_end(ap);
+	if (j->locked_mode)
+		pthread_mutex_lock(&j->lock);
+	if (j->rep->error) {
+		err = j->rep->error;
+	} else {
+		if (err >= 0)
+			err = -EIO;
+		__atomic_store_n(&j->rep->error, err, __ATOMIC_RELAXED);
+		va_start(ap, fmt);
+		vsnprintf(j->rep->message, sizeof(j->rep->message), fmt, ap);
+		va_end(ap);
+	}
+	if (j->locked_mode)
+		pthread_mutex_unlock(&j->lock);
 	return err;
 }
 
@@ -156,6 +167,7 @@ static int job_init(struct job *j, struct vfm_job_report *rep, struct vfm_endpoi
 {
 	memset(rep, 0, sizeof(*rep));
 	rep->start_usec = now_usec();
+	pthread_mutex_init(&j->lock, NULL);
 	j->rep = rep;
 	j->ep = ep;
 	j->chunk = chunk ? MIN(chunk, (size_t)VFM_STREAM_CHUNK_MAX) : DEFAULT_CHUNK;
@@ -168,6 +180,7 @@ static int job_init(struct job *j, struct vfm_job_report *rep, struct vfm_endpoi
 
 static void job_done(struct job *j)
 {
+	pthread_mutex_destroy(&j->lock);
 	free(j->buf);
 	free(j->msgbuf);
 	j->rep->elapsed_usec = now_usec() - j->rep->start_usec;
@@ -226,11 +239,12 @@ static int phase_or_fail(struct job *j, enum vfm_phase phase)
  * permanent end (0).  PRE_COPY: until nothing is pending (ENOMSG; some drivers, mtty
  * among them, return 0 there instead).
  */
-static int stream_device(struct job *j, size_t i, bool precopy, uint64_t *offset)
+static int stream_device_buf(struct job *j, size_t i, bool precopy, uint64_t *offset,
+			     uint8_t *buf)
 {
 	struct vfm_device *dev = j->set.dev[i];
 	struct vfm_job_dev *d = &j->rep->dev[i];
-	uint8_t *payload = j->buf + VFM_STREAM_DATA_PREFIX_SIZE;
+	uint8_t *payload = buf + VFM_STREAM_DATA_PREFIX_SIZE;
 	uint64_t t0 = now_usec();
 
 	for (;;) {
@@ -239,6 +253,8 @@ static int stream_device(struct job *j, size_t i, bool precopy, uint64_t *offset
 
 		if (cancelled(j))
 			return fail(j, -ECANCELED, "cancelled");
+		if (j->locked_mode && __atomic_load_n(&j->rep->error, __ATOMIC_RELAXED))
+			return j->rep->error; /* another device failed: stop too */
 		n = vfm_device_read(dev, payload, j->chunk);
 		if (n == -ENOMSG || (n == 0 && precopy))
 			break;
@@ -248,16 +264,25 @@ static int stream_device(struct job *j, size_t i, bool precopy, uint64_t *offset
 				    (unsigned long long)*offset, strerror((int)-n));
 		if (n == 0)
 			break;
-		r = vfm_stream_data_prefix(j->buf, (uint16_t)i,
+		r = vfm_stream_data_prefix(buf, (uint16_t)i,
 					   precopy ? VFM_STREAM_PHASE_PRECOPY
 						   : VFM_STREAM_PHASE_STOPCOPY,
 					   *offset, (uint32_t)n);
 		if (r >= 0)
-			r = vfm_stream_data_crc(j->buf, payload, (size_t)n, payload + n);
-		if (r >= 0)
-			r = vfm_endpoint_write_full(j->ep, j->buf,
+			r = vfm_stream_data_crc(buf, payload, (size_t)n, payload + n);
+		if (r >= 0) {
+			if (j->locked_mode)
+				pthread_mutex_lock(&j->lock);
+			r = vfm_endpoint_write_full(j->ep, buf,
 						    VFM_STREAM_DATA_PREFIX_SIZE + (size_t)n +
 							    VFM_STREAM_CRC_SIZE);
+			if (r >= 0) {
+				j->rep->total_bytes += (uint64_t)n;
+				tick(j);
+			}
+			if (j->locked_mode)
+				pthread_mutex_unlock(&j->lock);
+		}
 		if (r < 0)
 			return fail(j, r, "sending %s data to %s: %s", vfm_device_name(dev),
 				    peer(j), strerror(-r));
@@ -266,11 +291,106 @@ static int stream_device(struct job *j, size_t i, bool precopy, uint64_t *offset
 			d->precopy_bytes += (uint64_t)n;
 		else
 			d->stopcopy_bytes += (uint64_t)n;
-		j->rep->total_bytes += (uint64_t)n;
-		tick(j);
 	}
 	if (!precopy)
 		d->stopcopy_usec += now_usec() - t0;
+	return 0;
+}
+
+static int stream_device(struct job *j, size_t i, bool precopy, uint64_t *offset)
+{
+	return stream_device_buf(j, i, precopy, offset, j->buf);
+}
+
+static int send_device_end(struct job *j, size_t i, uint64_t total)
+{
+	struct vfm_record rec = {
+		.type = VFM_STREAM_DEVICE_END,
+		.device_end = { .dev = (uint16_t)i,
+				.total = total,
+				.precopy = j->rep->dev[i].precopy_bytes },
+	};
+	int r;
+
+	if (j->locked_mode)
+		pthread_mutex_lock(&j->lock);
+	r = send_record(j, &rec);
+	if (j->locked_mode)
+		pthread_mutex_unlock(&j->lock);
+	if (r < 0)
+		return fail(j, r, "sending to %s: %s", peer(j), strerror(-r));
+	return 0;
+}
+
+/*
+ * Stop-copy of several devices: one thread per device (at most STOPCOPY_THREADS at
+ * once), each with its own chunk buffer, so that slow drivers overlap and both
+ * cores are used; the stream interleaves their chunks.
+ */
+#define STOPCOPY_THREADS 16
+
+struct stopcopy_worker {
+	struct job *j;
+	uint64_t *offsets;
+	size_t next; /* next device to take, under j->lock */
+	int error;
+};
+
+static void *stopcopy_thread(void *arg)
+{
+	struct stopcopy_worker *w = arg;
+	struct job *j = w->j;
+	uint8_t *buf = malloc(VFM_STREAM_DATA_PREFIX_SIZE + j->chunk + VFM_STREAM_CRC_SIZE);
+
+	if (!buf) {
+		fail(j, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	for (;;) {
+		size_t i;
+		int r;
+
+		pthread_mutex_lock(&j->lock);
+		i = w->next++;
+		pthread_mutex_unlock(&j->lock);
+		if (i >= j->set.n || __atomic_load_n(&j->rep->error, __ATOMIC_RELAXED))
+			break;
+		r = stream_device_buf(j, i, false, &w->offsets[i], buf);
+		if (r >= 0)
+			r = send_device_end(j, i, w->offsets[i]);
+		if (r < 0)
+			break;
+	}
+	free(buf);
+	return NULL;
+}
+
+static int stopcopy_all(struct job *j, uint64_t *offsets)
+{
+	struct stopcopy_worker w = { .j = j, .offsets = offsets };
+	pthread_t th[STOPCOPY_THREADS];
+	size_t nth = MIN(j->set.n, (size_t)STOPCOPY_THREADS), started = 0;
+
+	if (j->set.n == 1) {
+		int r = stream_device(j, 0, false, &offsets[0]);
+
+		return r < 0 ? r : send_device_end(j, 0, offsets[0]);
+	}
+	j->locked_mode = true;
+	for (; started < nth; started++)
+		if (pthread_create(&th[started], NULL, stopcopy_thread, &w) != 0)
+			break;
+	if (started == 0) {
+		j->locked_mode = false;
+		return fail(j, -EAGAIN, "cannot start threads");
+	}
+	for (size_t k = 0; k < started; k++)
+		pthread_join(th[k], NULL);
+	j->locked_mode = false;
+	if (j->rep->error)
+		return j->rep->error;
+	if (w.next < j->set.n) /* fewer threads than wanted, and they stopped early */
+		return fail(j, -EAGAIN, "stop-copy stopped early");
 	return 0;
 }
 
@@ -514,22 +634,9 @@ int vfm_save(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 	r = phase_or_fail(&j, VFM_PHASE_STOP_COPY);
 	if (r < 0)
 		goto rollback;
-	for (size_t i = 0; i < n; i++) {
-		r = stream_device(&j, i, false, &offsets[i]);
-		if (r < 0)
-			goto rollback;
-		rec = (struct vfm_record){
-			.type = VFM_STREAM_DEVICE_END,
-			.device_end = { .dev = (uint16_t)i,
-					.total = offsets[i],
-					.precopy = rep->dev[i].precopy_bytes },
-		};
-		r = send_record(&j, &rec);
-		if (r < 0) {
-			r = fail(&j, r, "sending to %s: %s", peer(&j), strerror(-r));
-			goto rollback;
-		}
-	}
+	r = stopcopy_all(&j, offsets);
+	if (r < 0)
+		goto rollback;
 	rec = (struct vfm_record){ .type = VFM_STREAM_END,
 				   .end = { .n_devices = (uint16_t)n,
 					    .total = rep->total_bytes } };
