@@ -28,7 +28,7 @@ PIN_ABI="6.12.117+deb12"            # ABI part of the package names
 SOURCE_PKG="linux-source-6.12"
 FLAVOUR="amd64"
 # Bump when the content produced below changes, to invalidate old caches.
-RECIPE=2
+RECIPE=3
 
 CACHE="${VFIOMIG_KERNEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vfiomig-kernel}"
 WANT_NETDEVSIM="${VFIOMIG_KERNEL_NETDEVSIM:-1}"
@@ -271,7 +271,9 @@ add_module() { # $1 module name; dependencies are added first
 	ORDER+=("$m")
 }
 
-WANTED=(vfio vfio_iommu_type1 mdev mtty veth psample)
+# vfio_pci (+ vfio_pci_core, irqbypass) binds nothing by itself: the PCI
+# test hands it a device through driver_override.
+WANTED=(vfio vfio_iommu_type1 mdev mtty veth psample vfio_pci)
 [ "$HAVE_NETDEVSIM" = yes ] && WANTED+=(netdevsim)
 for m in "${WANTED[@]}"; do
 	add_module "$m"

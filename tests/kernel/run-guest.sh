@@ -25,6 +25,8 @@
 #   --log FILE         console log (default: $CACHE/logs/console-*.log)
 #   --verbose          also stream the guest console to stderr
 #   --keep             keep the temporary initramfs folder (printed)
+#   --no-iommu         boot a plain `pc` machine: no emulated IOMMU and no
+#                      PCI devices for vfio-pci (the PCI tests skip)
 #
 # Exit status: 0 when every test passed; 1 otherwise; 77 (with a TAP skip
 # line) only when qemu-system-x86_64 cannot run at all.
@@ -54,6 +56,7 @@ DEMO=""
 LOGFILE=""
 VERBOSE=0
 KEEP=0
+IOMMU=1
 
 # Collect the values of a multi-value option: everything up to the next --opt.
 while [ $# -gt 0 ]; do
@@ -104,6 +107,7 @@ while [ $# -gt 0 ]; do
 		;;
 	--verbose) VERBOSE=1 ;;
 	--keep) KEEP=1 ;;
+	--no-iommu) IOMMU=0 ;;
 	-h | --help)
 		usage
 		exit 0
@@ -302,9 +306,30 @@ done
 # ---- boot ----------------------------------------------------------------------
 # -nic none: no default NIC (and no iPXE ROM to load); tests that want a
 # network add their own -netdev/-device through --qemu-arg.
+KCMDLINE="console=ttyS0 quiet panic=-1"
+MACHINE=()
+if [ "$IOMMU" = 1 ]; then
+	# q35 with an emulated VT-d, so that PCI functions get real IOMMU groups,
+	# and PCI devices with no driver in the guest for vfio-pci (see README.md):
+	#   00:04.0        edu (QEMU's educational device, 1234:11e8) alone in
+	#                  its group, on the root bus: no reset method
+	#   00:05.0, 05.1  edu + pci-serial (1b36:0002, taken by the built-in
+	#                  8250_pci driver at boot) in one slot with no ACS:
+	#                  one group of two functions, for group viability
+	#   00:06.0        a PCIe root port (has ACS: a group of its own), with
+	#   01:00.0        edu behind it, alone on its bus: a bus reset works
+	# kernel-irqchip=split is what intremap=on needs under KVM; TCG ignores it.
+	# shellcheck disable=SC2054 # the commas belong to qemu option values
+	MACHINE=(-machine q35,kernel-irqchip=split -device intel-iommu,intremap=on
+		-device edu,addr=04.0
+		-device edu,addr=05.0,multifunction=on -device pci-serial,addr=05.1
+		-device pcie-root-port,id=vfm_rp0,chassis=1,addr=06.0 -device edu,bus=vfm_rp0)
+	KCMDLINE="$KCMDLINE intel_iommu=on"
+fi
 QEMU_CMD=("$QEMU" -accel "$ACCEL" -cpu max -smp 2 -m 1G -nographic -no-reboot -nic none
+	"${MACHINE[@]}"
 	-kernel "$KDIR/vmlinuz" -initrd "$TMP/initramfs.cpio"
-	-append "console=ttyS0 quiet panic=-1")
+	-append "$KCMDLINE")
 QEMU_CMD+=("${QEMU_EXTRA[@]}")
 
 if [ "$MODE" = interactive ]; then
