@@ -257,7 +257,8 @@ int vfm_device_data_fd(const struct vfm_device *dev);
 
 /**
  * vfm_device_reset() - VFIO_DEVICE_RESET: back to RUNNING from any state (ERROR,
- * RESUMING, STOP_COPY...).  Closes any data session.
+ * RESUMING, STOP_COPY...).  Closes any data session.  -ENOTTY: the reset failed
+ * and the device has no reset method (VFIO_DEVICE_FLAGS_RESET unset).
  */
 int vfm_device_reset(struct vfm_device *dev);
 

@@ -18,6 +18,7 @@ enum {
 
 struct cli {
 	bool json, pretty, verbose;
+	bool verbose_identity; /* text: subsystem IDs, revision, sysfs path too (info) */
 	struct vfm_ctx *ctx;
 	struct out *out;
 	const char *argv0;

@@ -28,7 +28,7 @@ void cli_print_migration(struct cli *cli, struct vfm_device *dev)
 	r = vfm_device_get_flags(dev, &mig);
 	if (r == -ENOTTY) {
 		out_bool(o, "migratable", NULL, false);
-		out_str(o, "migration", "  migration %s\n", "not supported by the driver");
+		out_str(o, "migration", "  migration %s\n", "not migratable");
 		return;
 	}
 	if (r < 0) {
@@ -86,6 +86,7 @@ int cmd_info(struct cli *cli, int argc, char **argv)
 		ex = cli_open(cli, argv[optind + i], &devs[i]);
 
 	if (ex == EXIT_OK) {
+		cli->verbose_identity = true;
 		cli->out = out_new(cli->json, cli->pretty);
 		out_array_begin(cli->out, NULL);
 		for (int i = 0; i < n; i++) {

@@ -58,6 +58,15 @@ void cli_print_identity(struct cli *cli, const struct vfm_device_identity *id)
 		out_str(o, "mdev_type", "  type %s", id->mdev_type);
 	if (id->sysfs_path[0])
 		out_str(o, "sysfs_path", NULL, id->sysfs_path);
+	if (cli->verbose_identity) {
+		if (id->subsystem_vendor >= 0)
+			out_text(o, "\n  subsystem %04x:%04x", (unsigned)id->subsystem_vendor,
+				 (unsigned)id->subsystem_device);
+		if (id->revision >= 0)
+			out_text(o, "  revision %02x", (unsigned)id->revision);
+		if (id->sysfs_path[0])
+			out_text(o, "\n  sysfs %s", id->sysfs_path);
+	}
 }
 
 int cmd_list(struct cli *cli, int argc, char **argv)
@@ -115,9 +124,16 @@ int cmd_list(struct cli *cli, int argc, char **argv)
 			out_bool(cli->out, "migratable", NULL, false);
 			out_str(cli->out, "migration", "  %s", "not migratable");
 		} else {
+			const char *why = pctx ? vfm_ctx_last_error(pctx) : "";
+
 			out_null(cli->out, "migratable");
-			out_str(cli->out, "probe_error", "  migration unknown (%s)",
-				r == -EBUSY ? "busy: in use by another process" : strerror(-r));
+			if (r == -EBUSY)
+				why = "busy: in use by another process";
+			else if (r == -EPERM && *why)
+				why = "group not viable";
+			else if (!*why)
+				why = strerror(-r);
+			out_str(cli->out, "probe_error", "  migration unknown (%s)", why);
 		}
 		out_text(cli->out, "\n");
 		out_object_end(cli->out);

@@ -239,8 +239,9 @@ static int step_reset(struct state_run *run, struct vfm_device *dev)
 	out_text(run->cli->out, "\n");
 	out_object_end(run->cli->out);
 	if (r < 0) {
-		cli_error(run->cli, "%s: reset: %s", vfm_device_name(dev), strerror(-r));
-		return EXIT_FAILED;
+		cli_error(run->cli, "%s: reset: %s", vfm_device_name(dev),
+			  r == -ENOTTY ? "the device has no reset method" : strerror(-r));
+		return r == -ENOTTY ? EXIT_UNSUPPORTED : EXIT_FAILED;
 	}
 	return EXIT_OK;
 }

@@ -3,6 +3,7 @@
  * The kernel backend: VFIO devices through the group/container path or the iommufd
  * cdev path, and the migration v2 features.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -202,10 +203,20 @@ static ssize_t k_write(struct vfm_device *dev, const void *buf, size_t size)
 
 static int k_reset(struct vfm_device *dev)
 {
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+
+	int err;
+
 	k_close_session(dev);
-	if (ioctl(dev->fd, VFIO_DEVICE_RESET) < 0)
-		return -errno;
-	return 0;
+	if (ioctl(dev->fd, VFIO_DEVICE_RESET) >= 0)
+		return 0;
+	err = -errno;
+	/* A PCI function without a reset method gets EINVAL; the device info tells.
+	 * (Only after a failure: mtty resets fine without advertising the flag.) */
+	if (err == -EINVAL && ioctl(dev->fd, VFIO_DEVICE_GET_INFO, &info) >= 0 &&
+	    !(info.flags & VFIO_DEVICE_FLAGS_RESET))
+		return -ENOTTY;
+	return err;
 }
 
 static void k_destroy(struct vfm_device *dev)
@@ -259,6 +270,38 @@ static int container_open(struct vfm_ctx *ctx)
 	return 0;
 }
 
+/* Name a device of the group that is bound to a driver other than a vfio one. */
+static void group_culprit(struct vfm_ctx *ctx, int number, char *buf, size_t size)
+{
+	char path[PATH_MAX], rel[64];
+	_cleanup_(closedirp_) DIR *d = NULL;
+	struct dirent *de;
+
+	snprintf(buf, size, "a device of the group is bound to another driver");
+	snprintf(rel, sizeof(rel), "/sys/kernel/iommu_groups/%d/devices", number);
+	if (vfm_ctx_path(ctx, path, sizeof(path), rel) < 0 || !(d = opendir(path)))
+		return;
+	while ((de = readdir(d))) {
+		char link[PATH_MAX + 300], target[PATH_MAX];
+		const char *drv;
+		ssize_t n;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof(link), "%s/%s/driver", path, de->d_name);
+		n = readlink(link, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		drv = strrchr(target, '/');
+		drv = drv ? drv + 1 : target;
+		if (!strstr(drv, "vfio")) {
+			snprintf(buf, size, "%.40s is bound to %.40s", de->d_name, drv);
+			return;
+		}
+	}
+}
+
 int vfm_ctx_group_get(struct vfm_ctx *ctx, int number, int *ret_fd)
 {
 	struct vfio_group_status status = { .argsz = sizeof(status) };
@@ -301,11 +344,14 @@ int vfm_ctx_group_get(struct vfm_ctx *ctx, int number, int *ret_fd)
 		return r;
 	}
 	if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+		char culprit[160];
+
 		close(fd);
+		group_culprit(ctx, number, culprit, sizeof(culprit));
 		return vfm_ctx_fail(ctx, -EPERM,
-				    "IOMMU group %d is not viable: bind every device of the "
-				    "group to a vfio driver",
-				    number);
+				    "IOMMU group %d is not viable: %s (every device of a group "
+				    "must be bound to a vfio driver or to none)",
+				    number, culprit);
 	}
 	if (ioctl(fd, VFIO_GROUP_SET_CONTAINER, &ctx->container_fd) < 0) {
 		r = vfm_ctx_fail(ctx, -errno, "%s: VFIO_GROUP_SET_CONTAINER: %m", name);

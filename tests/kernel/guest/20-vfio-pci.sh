@@ -193,8 +193,8 @@ run vfiomig info "$A"
 expect "info $A" 0 "^$A\$"
 tap_check "info $A: driver vfio-pci, group $GA, id $ID" \
 	has_line "^  driver vfio-pci  group $GA  id $ID\$"
-tap_check "info $A: migration not supported by the driver" \
-	has_line "^  migration not supported by the driver\$"
+tap_check "info $A: migration not migratable (as in list)" \
+	has_line "^  migration not migratable\$"
 run vfiomig info "$SHORT"
 expect "info $SHORT (short form) names $A" 0 "^$A\$"
 tap_check "info $SHORT: driver vfio-pci, group $GA, id $ID" \
@@ -215,8 +215,10 @@ run vfiomig state "$A"
 expect "state $A (get): exit 4, does not support migration" 4 "" \
 	"$A: .*does not support migration"
 run vfiomig reset "$A"
-# No FLR, no PM reset, and on the root bus no bus reset: VFIO_DEVICE_RESET is EINVAL.
-expect "reset $A (no reset method): exit 1, names the device" 1 "" "$A: reset"
+# No FLR, no PM reset, and on the root bus no bus reset: the device info has no
+# VFIO_DEVICE_FLAGS_RESET, and vfiomig says so (exit 4, not supported).
+expect "reset $A (no reset method): exit 4, names the device and why" 4 "" \
+	"$A: reset: the device has no reset method"
 
 run vfiomig info "$PCI/$A"
 expect "info $PCI/$A (sysfs path)" 0 "^$A\$"
@@ -326,12 +328,10 @@ if [ -n "$SHARED" ] && [ -n "$OTHER" ]; then
 	tap_check "/dev/vfio/$GS appears" wait_for -c "/dev/vfio/$GS"
 	if [ -n "$OTHER_DRV" ]; then
 		run vfiomig info "$S"
-		expect "info $S while $OTHER is bound to $OTHER_DRV: exit 3, group $GS not viable" 3 "" \
-			"IOMMU group $GS is not viable"
+		expect "info $S while $OTHER is bound to $OTHER_DRV: exit 3, names $OTHER" 3 "" \
+			"IOMMU group $GS is not viable: $OTHER is bound to $OTHER_DRV"
 		run vfiomig list
-		# list reports strerror(EPERM) instead of the reason (see README.md)
-		expect_todo "vfiomig list says 'Operation not permitted'" \
-			"list: $S's line says its group is not viable" 0 \
+		expect "list: $S's line says its group is not viable" 0 \
 			"^$S  driver vfio-pci  group $GS  id .*not viable"
 		run vfiomig -j list
 		expect "list --json: $S has migratable null" 0 \
