@@ -48,6 +48,7 @@ int cmd_reset(struct cli *cli, int argc, char **argv);
 int cmd_plan(struct cli *cli, int argc, char **argv);
 int cmd_save(struct cli *cli, int argc, char **argv);
 int cmd_restore(struct cli *cli, int argc, char **argv);
+int cmd_vf(struct cli *cli, int argc, char **argv);
 
 /* Identity fields shared by list and info. */
 void cli_print_identity(struct cli *cli, const struct vfm_device_identity *id);

@@ -28,6 +28,7 @@ static const struct command commands[] = {
 	{ "plan", cmd_plan, "print the arcs from one state to another, touching nothing" },
 	{ "save", cmd_save, "stream devices' state to a destination (tcp, unix, file, -, fd)" },
 	{ "restore", cmd_restore, "load a stream into devices and run them" },
+	{ "vf", cmd_vf, "VFs of network PFs: devlink migratable, MAC, VLAN and other settings" },
 };
 
 void cli_error(struct cli *cli, const char *fmt, ...)
