@@ -18,6 +18,7 @@ enum {
 
 struct cli {
 	bool json, pretty, verbose;
+	const char *connect; /* --connect: vfiomigd's control socket */
 	bool verbose_identity; /* text: subsystem IDs, revision, sysfs path too (info) */
 	struct vfm_ctx *ctx;
 	struct out *out;
@@ -49,6 +50,15 @@ int cmd_plan(struct cli *cli, int argc, char **argv);
 int cmd_save(struct cli *cli, int argc, char **argv);
 int cmd_restore(struct cli *cli, int argc, char **argv);
 int cmd_vf(struct cli *cli, int argc, char **argv);
+/* through vfiomigd (cmd-daemon.c) */
+int cmd_save_remote(struct cli *cli, int argc, char **argv);
+int cmd_restore_remote(struct cli *cli, int argc, char **argv);
+int cmd_jobs(struct cli *cli, int argc, char **argv);
+int cmd_wait(struct cli *cli, int argc, char **argv);
+int cmd_cancel(struct cli *cli, int argc, char **argv);
+int cmd_continue(struct cli *cli, int argc, char **argv);
+int cmd_attach(struct cli *cli, int argc, char **argv);
+int cmd_detach(struct cli *cli, int argc, char **argv);
 
 /* Identity fields shared by list and info. */
 void cli_print_identity(struct cli *cli, const struct vfm_device_identity *id);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "client.h"
 #include "config.h"
 #include "macro.h"
 
@@ -18,6 +19,8 @@ struct command {
 	const char *name;
 	int (*fn)(struct cli *cli, int argc, char **argv);
 	const char *summary;
+	/* With --connect: the command run through vfiomigd (NULL: local only). */
+	int (*remote)(struct cli *cli, int argc, char **argv);
 };
 
 static const struct command commands[] = {
@@ -26,9 +29,19 @@ static const struct command commands[] = {
 	{ "state", cmd_state, "print a device's state, or drive it arc by arc" },
 	{ "reset", cmd_reset, "reset devices (VFIO_DEVICE_RESET) back to RUNNING" },
 	{ "plan", cmd_plan, "print the arcs from one state to another, touching nothing" },
-	{ "save", cmd_save, "stream devices' state to a destination (tcp, unix, file, -, fd)" },
-	{ "restore", cmd_restore, "load a stream into devices and run them" },
+	{ "save", cmd_save, "stream devices' state to a destination (tcp, unix, file, -, fd)",
+	  cmd_save_remote },
+	{ "restore", cmd_restore, "load a stream into devices and run them", cmd_restore_remote },
 	{ "vf", cmd_vf, "VFs of network PFs: devlink migratable, MAC, VLAN and other settings" },
+	/* vfiomigd's (the default socket unless --connect names another) */
+	{ "jobs", cmd_jobs, "vfiomigd: list its jobs", cmd_jobs },
+	{ "wait", cmd_wait, "vfiomigd: wait for a job and print its report", cmd_wait },
+	{ "cancel", cmd_cancel, "vfiomigd: cancel a job (its devices roll back)", cmd_cancel },
+	{ "continue", cmd_continue, "vfiomigd: acknowledge a save's quiesced devices",
+	  cmd_continue },
+	{ "attach", cmd_attach, "vfiomigd: open devices (or pass fd:N:NAME) for later jobs",
+	  cmd_attach },
+	{ "detach", cmd_detach, "vfiomigd: close devices it holds", cmd_detach },
 };
 
 void cli_error(struct cli *cli, const char *fmt, ...)
@@ -79,12 +92,15 @@ static void log_stderr(void *userdata, enum vfm_log_level level, const char *msg
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: vfiomig [-j|--json] [-p|--pretty] [-v|--verbose] COMMAND [ARGS...]\n"
+		"Usage: vfiomig [-j|--json] [-p|--pretty] [-v|--verbose] [--connect[=SOCKET]]\n"
+		"               COMMAND [ARGS...]\n"
 		"       vfiomig --version | --help\n\n"
 		"Migrate the state of VFIO devices with the VFIO migration v2 uAPI.\n\n"
 		"Commands:\n");
 	for (size_t i = 0; i < ELEMENTSOF(commands); i++)
-		fprintf(f, "  %-7s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n--connect[=SOCKET] runs save and restore in vfiomigd (default socket\n"
+		   "$VFIOMIG_SOCKET or %s); see vfiomigd(8).\n", vfmc_default_socket());
 	fprintf(f, "\nRun 'vfiomig COMMAND --help' for a command's options; see vfiomig(8).\n"
 		   "Exit codes: 0 ok, 1 operation failed, 2 usage, 3 device cannot be opened,\n"
 		   "4 not supported by the device, 5 the destination's devices are not compatible.\n");
@@ -98,6 +114,7 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "connect", optional_argument, NULL, 'C' },
 		{}
 	};
 	struct cli cli = { .argv0 = argv[0] };
@@ -110,6 +127,7 @@ int main(int argc, char **argv)
 		case 'j': cli.json = true; break;
 		case 'p': cli.json = cli.pretty = true; break;
 		case 'v': cli.verbose = true; break;
+		case 'C': cli.connect = optarg ? optarg : vfmc_default_socket(); break;
 		case 'h': usage(stdout); return EXIT_OK;
 		case 'V':
 			if (cli.json)
@@ -131,6 +149,10 @@ int main(int argc, char **argv)
 		cli_error(&cli, "unknown command '%s' (see vfiomig --help)", argv[optind]);
 		return EXIT_USAGE;
 	}
+	if (cli.connect && !cmd->remote) {
+		cli_error(&cli, "'%s' does not run through vfiomigd (drop --connect)", cmd->name);
+		return EXIT_USAGE;
+	}
 
 	r = vfm_ctx_new(&cli.ctx);
 	if (r < 0) {
@@ -150,7 +172,7 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	optind = 0; /* reset getopt for the command's own parsing */
-	r = cmd->fn(&cli, argc, argv);
+	r = cli.connect ? cmd->remote(&cli, argc, argv) : cmd->fn(&cli, argc, argv);
 
 	vfm_ctx_unref(cli.ctx);
 	return r;

@@ -1,0 +1,1064 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The CLI as a vfiomigd client: `vfiomig --connect[=SOCKET] save|restore ...` runs the
+ * job in the daemon with the options and the output of the local commands, and
+ * `jobs`, `wait`, `cancel`, `continue`, `attach`, `detach` talk to it.
+ *
+ * Descriptors the daemon could not open itself travel with the request (SCM_RIGHTS):
+ * devices named fd:N[:NAME], and the stream for "-", fd:N and file:PATH (the file is
+ * opened here, with the user's rights, never by the daemon).  A quiesced hook
+ * (--on-quiesced) runs here; the daemon waits for its result ("continue").  SIGINT
+ * and SIGTERM cancel the job; if this process dies, the job carries on in the daemon
+ * (`vfiomig wait JOB` finds it) unless it was waiting for the hook, which then fails
+ * and rolls the devices back.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "cli.h"
+#include "client.h"
+#include "job.h"
+#include "util.h"
+
+#define ERR_MAX 1024
+
+static int sig_pipe[2] = { -1, -1 };
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	char c = (char)sig;
+
+	if (write(sig_pipe[1], &c, 1) < 0) {
+		/* full: a signal is pending already */
+	}
+	errno = saved;
+}
+
+static int setup_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+static int connect_daemon(struct cli *cli, struct vfmc **ret)
+{
+	char err[ERR_MAX];
+	int r = vfmc_connect(cli->connect ? cli->connect : vfmc_default_socket(), ret, err,
+			     sizeof(err));
+
+	if (r < 0)
+		cli_error(cli, "%s", err);
+	return r;
+}
+
+/* Exit code of a daemon error response. */
+static int request_exit_code(int err, const char *device)
+{
+	if (device && device[0])
+		return err == -EBUSY ? EXIT_FAILED : EXIT_NODEV;
+	if (err == -EINVAL)
+		return EXIT_USAGE;
+	return EXIT_FAILED;
+}
+
+/* ---- progress and report: the local commands' format (cmd-migrate.c) ---- */
+
+struct progress {
+	bool tty;
+	bool shown;
+	const char *verb;
+	uint64_t last_bytes, last_usec;
+	double rate;
+};
+
+static void human(char *buf, size_t size, uint64_t bytes)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)bytes;
+	size_t u = 0;
+
+	while (v >= 1024 && u + 1 < ELEMENTSOF(unit)) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+}
+
+static uint64_t u64_of(struct json_object *o, const char *key)
+{
+	long long v = vfmc_int(o, key, 0);
+
+	return v < 0 ? 0 : (uint64_t)v;
+}
+
+static void show_progress(struct progress *p, struct json_object *ev)
+{
+	struct json_object *devs = NULL;
+	char total[32], rate[32];
+	uint64_t now = u64_of(ev, "elapsed_usec"), bytes = u64_of(ev, "total_bytes");
+	const char *phase = vfmc_str(ev, "phase", "?");
+
+	if (!p->tty)
+		return;
+	if (now > p->last_usec + 200000 || streq(phase, "done")) {
+		if (now > p->last_usec)
+			p->rate = (double)(bytes - p->last_bytes) * 1e6 /
+				  (double)(now - p->last_usec);
+		p->last_bytes = bytes;
+		p->last_usec = now;
+	}
+	human(total, sizeof(total), bytes);
+	human(rate, sizeof(rate), (uint64_t)p->rate);
+	fprintf(stderr, "\r\033[K%s: %-9s %s  %s/s", p->verb, phase, total, rate);
+	json_object_object_get_ex(ev, "devices", &devs);
+	for (size_t i = 0; devs && i < json_object_array_length(devs) && i < 8; i++) {
+		struct json_object *d = json_object_array_get_idx(devs, i);
+		uint64_t b = u64_of(d, "precopy_bytes") + u64_of(d, "stopcopy_bytes");
+		long long est = vfmc_int(d, "estimate_bytes", -1);
+
+		if (est > 0)
+			fprintf(stderr, "  [%zu] %3u%%", i,
+				(unsigned)MIN(999, b * 100 / (uint64_t)est));
+	}
+	fflush(stderr);
+	p->shown = true;
+}
+
+/* The report as `vfiomig save`/`restore` print it, from the "finished" event. */
+static void print_report(struct cli *cli, const char *verb, struct json_object *fin,
+			 const char *where)
+{
+	struct out *o = cli->out;
+	struct json_object *devs = NULL;
+	bool ok = vfmc_bool(fin, "success", false);
+	uint64_t total = u64_of(fin, "total_bytes"), elapsed = u64_of(fin, "elapsed_usec");
+	uint64_t rounds = u64_of(fin, "precopy_rounds"), down = u64_of(fin, "downtime_usec");
+	double secs = (double)elapsed / 1e6;
+	size_t n;
+	char sz[32];
+
+	json_object_object_get_ex(fin, "devices", &devs);
+	n = devs ? json_object_array_length(devs) : 0;
+	out_object_begin(o, NULL);
+	out_str(o, "operation", NULL, verb);
+	out_bool(o, "success", NULL, ok);
+	out_str(o, "stream_id", NULL, vfmc_str(fin, "stream_id", "0000000000000000"));
+	out_str(o, "peer", NULL, where);
+	if (!ok) {
+		out_str(o, "phase", NULL, vfmc_str(fin, "phase", "?"));
+		out_str(o, "error", NULL, vfmc_str(fin, "error", ""));
+		out_bool(o, "rolled_back", NULL, vfmc_bool(fin, "rolled_back", false));
+	}
+	human(sz, sizeof(sz), total);
+	out_text(o, "%s %zu device%s %s %s: %s in %.3f s", ok ? verb : "failed to", n,
+		 n == 1 ? "" : "s", streq(verb, "saved") ? "to" : "from", where, sz, secs);
+	if (secs > 0 && total) {
+		human(sz, sizeof(sz), (uint64_t)((double)total / secs));
+		out_text(o, " (%s/s)", sz);
+	}
+	out_u64(o, "total_bytes", NULL, total);
+	out_u64(o, "elapsed_usec", NULL, elapsed);
+	out_u64(o, "precopy_rounds", NULL, rounds);
+	out_u64(o, "precopy_usec", NULL, u64_of(fin, "precopy_usec"));
+	if (streq(verb, "saved")) {
+		out_u64(o, "downtime_usec", NULL, down);
+		if (down)
+			out_text(o, ", downtime %.1f ms", (double)down / 1e3);
+		if (rounds)
+			out_text(o, ", %u precopy round%s", (unsigned)rounds,
+				 rounds == 1 ? "" : "s");
+	}
+	out_text(o, "\n");
+	out_array_begin(o, "devices");
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *d = json_object_array_get_idx(devs, i);
+		long long est = vfmc_int(d, "estimate_bytes", -1);
+
+		out_object_begin(o, NULL);
+		out_str(o, "name", "  %s:", vfmc_str(d, "name", "?"));
+		out_u64(o, "precopy_bytes", " precopy %s bytes,", u64_of(d, "precopy_bytes"));
+		out_u64(o, "stopcopy_bytes", " stop-copy %s bytes", u64_of(d, "stopcopy_bytes"));
+		out_u64(o, "stopcopy_usec", NULL, u64_of(d, "stopcopy_usec"));
+		if (est >= 0)
+			out_u64(o, "estimate_bytes", " (driver estimate %s)", (uint64_t)est);
+		else
+			out_null(o, "estimate_bytes");
+		out_text(o, "\n");
+		out_object_end(o);
+	}
+	out_array_end(o);
+	out_object_end(o);
+}
+
+static int finished_exit_code(struct json_object *fin)
+{
+	int e = (int)vfmc_int(fin, "errno", EIO);
+
+	if (vfmc_bool(fin, "success", false))
+		return EXIT_OK;
+	if (e == EREMOTEIO)
+		return EXIT_INCOMPATIBLE;
+	if (e == EOPNOTSUPP || e == ENOTTY)
+		return EXIT_UNSUPPORTED;
+	return EXIT_FAILED;
+}
+
+/* Print the outcome of a job as the local command would; returns the exit code. */
+static int report_finished(struct cli *cli, struct json_object *fin, const char *where,
+			   bool report_to_stderr)
+{
+	bool save = streq(vfmc_str(fin, "operation", "save"), "save");
+	bool ok = vfmc_bool(fin, "success", false);
+
+	if (!ok && streq(vfmc_str(fin, "stage", "job"), "endpoint")) {
+		/* as the local command: the transport's sentence, no report */
+		cli_error(cli, "%s", vfmc_str(fin, "error", "?"));
+		return EXIT_FAILED;
+	}
+	if (!ok && save)
+		cli_error(cli, "save failed in phase %s: %s%s", vfmc_str(fin, "phase", "?"),
+			  vfmc_str(fin, "error", "?"),
+			  vfmc_bool(fin, "devices_left_running", false)
+				  ? " (the devices are running again)"
+			  : vfmc_bool(fin, "rolled_back", false) ? " (rollback incomplete: see above)"
+								 : "");
+	else if (!ok)
+		cli_error(cli, "restore failed in phase %s: %s%s", vfmc_str(fin, "phase", "?"),
+			  vfmc_str(fin, "error", "?"),
+			  vfmc_bool(fin, "rolled_back", false) ? " (the devices were reset)" : "");
+	if (report_to_stderr) {
+		fflush(stdout);
+		dup2(STDERR_FILENO, STDOUT_FILENO);
+	}
+	cli->out = out_new(cli->json, cli->pretty);
+	print_report(cli, save ? "saved" : "restored", fin, where);
+	out_finish(cli->out);
+	cli->out = NULL;
+	return finished_exit_code(fin);
+}
+
+/* ---- following a job ---- */
+
+struct follow {
+	struct cli *cli;
+	struct vfmc *c;
+	unsigned job;
+	struct progress prog;
+	const char *hook;	/* --on-quiesced */
+	bool cancel_on_signal;
+	bool cancel_sent;
+	int continue_id, cancel_id;
+};
+
+static int run_hook(const char *cmd, const char *stream_id, unsigned job, char *why,
+		    size_t size)
+{
+	pid_t pid;
+	int status;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0) {
+		snprintf(why, size, "fork: %m");
+		return -1;
+	}
+	if (pid == 0) {
+		char j[16];
+
+		snprintf(j, sizeof(j), "%u", job);
+		setenv("VFIOMIG_STREAM_ID", stream_id, 1);
+		setenv("VFIOMIG_EVENT", "quiesced", 1);
+		setenv("VFIOMIG_JOB", j, 1);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR) {
+			snprintf(why, size, "waitpid: %m");
+			return -1;
+		}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (WIFEXITED(status))
+		snprintf(why, size, "'%s' exited with %d", cmd, WEXITSTATUS(status));
+	else
+		snprintf(why, size, "'%s' killed by signal %d", cmd, WTERMSIG(status));
+	return -1;
+}
+
+static void on_quiesced(struct follow *f, struct json_object *ev)
+{
+	struct json_object *req;
+	char why[256] = "";
+
+	if (!vfmc_bool(ev, "ack_required", false))
+		return;
+	req = json_object_new_object();
+	json_object_object_add(req, "cmd", json_object_new_string("continue"));
+	json_object_object_add(req, "job", json_object_new_uint64(f->job));
+	if (f->hook && run_hook(f->hook, vfmc_str(ev, "stream_id", ""), f->job, why,
+				sizeof(why)) != 0)
+		json_object_object_add(req, "abort", json_object_new_string(why));
+	f->continue_id = vfmc_send(f->c, req, NULL, 0);
+	json_object_put(req);
+}
+
+static void send_cancel(struct follow *f)
+{
+	struct json_object *req = json_object_new_object();
+
+	json_object_object_add(req, "cmd", json_object_new_string("cancel"));
+	json_object_object_add(req, "job", json_object_new_uint64(f->job));
+	f->cancel_id = vfmc_send(f->c, req, NULL, 0);
+	json_object_put(req);
+	f->cancel_sent = true;
+}
+
+/* Wait for the job's "finished" event: *@ret_fin. */
+static int follow_job(struct follow *f, struct json_object **ret_fin)
+{
+	for (;;) {
+		struct json_object *m = NULL;
+		const char *ev;
+		int r = vfmc_next(f->c, -1, f->cancel_on_signal ? sig_pipe[0] : -1, &m);
+
+		if (r == 2) {
+			char sig;
+
+			while (read(sig_pipe[0], &sig, 1) > 0)
+				;
+			send_cancel(f);
+			continue;
+		}
+		if (r <= 0) {
+			if (f->prog.shown)
+				fputc('\n', stderr);
+			cli_error(f->cli,
+				  "lost the connection to vfiomigd (%s): job %u may still run "
+				  "there (vfiomig wait %u)",
+				  r == 0 ? "closed" : strerror(-r), f->job, f->job);
+			return -ECONNRESET;
+		}
+		ev = vfmc_str(m, "event", NULL);
+		if (!ev) {
+			char err[ERR_MAX];
+			long long id = vfmc_int(m, "id", -1);
+
+			/* answers to our cancel or continue; an error says why not */
+			if (vfmc_error_of(m, err, sizeof(err), NULL, 0) < 0 &&
+			    (id == f->cancel_id || id == f->continue_id || id < 0)) {
+				if (f->prog.shown)
+					fputc('\n', stderr);
+				cli_error(f->cli, "%s", err);
+			}
+		} else if (vfmc_int(m, "job", 0) != f->job) {
+			/* another job's */
+		} else if (streq(ev, "phase") || streq(ev, "progress")) {
+			show_progress(&f->prog, m);
+		} else if (streq(ev, "quiesced")) {
+			on_quiesced(f, m);
+		} else if (streq(ev, "finished")) {
+			if (f->prog.shown)
+				fputc('\n', stderr);
+			*ret_fin = m;
+			return 0;
+		}
+		json_object_put(m);
+	}
+}
+
+/* ---- save and restore through the daemon ---- */
+
+struct remote {
+	struct json_object *req;
+	int fds[VFM_SET_MAX + 1];
+	size_t n_fds;
+	const char *uri;
+};
+
+static int add_fd(struct remote *rm, int fd)
+{
+	rm->fds[rm->n_fds] = fd;
+	return (int)rm->n_fds++;
+}
+
+/* fd:N[:NAME]: pass N; file:, -, fd:N streams too */
+static int add_devices(struct cli *cli, struct remote *rm, char **names, int n)
+{
+	struct json_object *arr = json_object_new_array();
+
+	json_object_object_add(rm->req, "devices", arr);
+	for (int i = 0; i < n; i++) {
+		const char *s = names[i];
+
+		if (strncmp(s, "fd:", 3) == 0) {
+			struct json_object *d = json_object_new_object();
+			const char *colon = strchr(s + 3, ':');
+			char num[16];
+			int fd;
+
+			if ((size_t)(colon ? colon - (s + 3) : (long)strlen(s + 3)) >= sizeof(num)) {
+				cli_error(cli, "%s: not a file descriptor number", s);
+				return EXIT_NODEV;
+			}
+			snprintf(num, sizeof(num), "%.*s",
+				 (int)(colon ? colon - (s + 3) : (long)strlen(s + 3)), s + 3);
+			if (parse_int(num, 0, INT32_MAX, &fd) < 0 || fcntl(fd, F_GETFD) < 0) {
+				cli_error(cli, "%s: no such open file descriptor", s);
+				return EXIT_NODEV;
+			}
+			json_object_object_add(d, "fd", json_object_new_int(add_fd(rm, fd)));
+			if (colon && colon[1])
+				json_object_object_add(d, "name", json_object_new_string(colon + 1));
+			json_object_array_add(arr, d);
+		} else {
+			json_object_array_add(arr, json_object_new_string(s));
+		}
+	}
+	return EXIT_OK;
+}
+
+static int add_stream(struct cli *cli, struct remote *rm, const char *uri, bool save,
+		      int *ret_opened)
+{
+	const char *key = save ? "to" : "from";
+	int fd = -1;
+
+	*ret_opened = -1;
+	if (streq(uri, "-")) {
+		fd = save ? STDOUT_FILENO : STDIN_FILENO;
+	} else if (strncmp(uri, "fd:", 3) == 0) {
+		if (parse_int(uri + 3, 0, INT32_MAX, &fd) < 0 || fcntl(fd, F_GETFD) < 0) {
+			cli_error(cli, "%s: no such open file descriptor", uri);
+			return EXIT_FAILED;
+		}
+	} else if (strncmp(uri, "file:", 5) == 0) {
+		/* opened here, with this user's rights */
+		fd = save ? open(uri + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY,
+				 0600)
+			  : open(uri + 5, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0) {
+			cli_error(cli, "file %s: %m", uri + 5);
+			return EXIT_FAILED;
+		}
+		*ret_opened = fd;
+	} else {
+		json_object_object_add(rm->req, key, json_object_new_string(uri));
+		return EXIT_OK;
+	}
+	json_object_object_add(rm->req, "stream_fd", json_object_new_int(add_fd(rm, fd)));
+	return EXIT_OK;
+}
+
+/* A saved file is on disk only once its directory is too. */
+static void sync_dir_of(const char *path)
+{
+	_cleanup_free_ char *dir = strdup(path);
+	char *slash = dir ? strrchr(dir, '/') : NULL;
+	_cleanup_close_ int fd = -1;
+
+	if (!dir)
+		return;
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0)
+		(void)fsync(fd);
+}
+
+static void print_started(struct cli *cli, struct json_object *res)
+{
+	if (cli->json) {
+		puts(json_object_to_json_string_ext(
+			res, (cli->pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
+					  : JSON_C_TO_STRING_PLAIN) |
+				     JSON_C_TO_STRING_NOSLASHESCAPE));
+	} else {
+		printf("job %lld\n", vfmc_int(res, "job", 0));
+	}
+	fflush(stdout);
+}
+
+static int run_remote(struct cli *cli, struct remote *rm, bool save, bool detach,
+		      const char *hook, bool progress_tty, int opened_fd)
+{
+	struct follow f = { .cli = cli, .hook = hook, .cancel_on_signal = true };
+	struct json_object *res = NULL, *fin = NULL;
+	char err[ERR_MAX], dev[VFM_NAME_MAX];
+	struct vfmc *c = NULL;
+	int r, ex;
+
+	if (setup_signals() < 0 || connect_daemon(cli, &c) < 0) {
+		ex = EXIT_FAILED;
+		goto out;
+	}
+	r = vfmc_call(c, rm->req, rm->fds, rm->n_fds, &res, err, sizeof(err), dev, sizeof(dev),
+		      NULL, NULL);
+	if (r < 0) {
+		cli_error(cli, "%s", err);
+		ex = request_exit_code(r, dev);
+		goto out;
+	}
+	/* the descriptors are the daemon's now; ours are not needed */
+	opened_fd = safe_close(opened_fd);
+	f.job = (unsigned)vfmc_int(res, "job", 0);
+	if (vfmc_str(res, "listening", NULL)) {
+		fprintf(stderr, "vfiomig: listening on %s\n", vfmc_str(res, "listening", ""));
+		fflush(stderr);
+	}
+	if (detach) {
+		print_started(cli, res);
+		ex = EXIT_OK;
+		goto out;
+	}
+	f.c = c;
+	f.prog = (struct progress){ .tty = progress_tty, .verb = save ? "save" : "restore" };
+	if (follow_job(&f, &fin) < 0) {
+		ex = EXIT_FAILED;
+		goto out;
+	}
+	ex = report_finished(cli, fin, rm->uri, save && streq(rm->uri, "-"));
+	if (ex == EXIT_OK && save && strncmp(rm->uri, "file:", 5) == 0)
+		sync_dir_of(rm->uri + 5);
+out:
+	safe_close(opened_fd);
+	json_object_put(res);
+	json_object_put(fin);
+	vfmc_free(c);
+	return ex;
+}
+
+static bool uri_is_socket(const char *uri)
+{
+	return strncmp(uri, "tcp://", 6) == 0 || strncmp(uri, "unix:", 5) == 0;
+}
+
+static void save_help(void)
+{
+	printf("Usage: vfiomig --connect[=SOCKET] save DEV... --to URI [options]\n\n"
+	       "Run the save in vfiomigd: the options, output and exit codes of\n"
+	       "`vfiomig save` (see its --help), and:\n\n"
+	       "  --detach            print the job number and leave it running\n"
+	       "  --ack-timeout S     how long the daemon waits for the --on-quiesced\n"
+	       "                      command (default 30)\n"
+	       "  --wait-ack          wait for a `vfiomig continue JOB` once quiesced\n"
+	       "  --cancel-on-exit    the job is cancelled if this command dies\n\n"
+	       "DEV may be fd:N[:NAME] (passed to the daemon); file:, - and fd:N streams are\n"
+	       "opened here and passed too.  SIGINT and SIGTERM cancel the job.\n");
+}
+
+int cmd_save_remote(struct cli *cli, int argc, char **argv)
+{
+	enum { O_DETACH = 0x100, O_ACK_TIMEOUT, O_WAIT_ACK, O_CANCEL_EXIT };
+	static const struct option opts[] = {
+		{ "to", required_argument, NULL, 't' },
+		{ "listen", no_argument, NULL, 'l' },
+		{ "no-precopy", no_argument, NULL, 'P' },
+		{ "precopy-rounds", required_argument, NULL, 'R' },
+		{ "precopy-seconds", required_argument, NULL, 'S' },
+		{ "dirty-threshold", required_argument, NULL, 'D' },
+		{ "on-quiesced", required_argument, NULL, 'Q' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "chunk", required_argument, NULL, 'C' },
+		{ "progress", no_argument, NULL, 'G' },
+		{ "no-progress", no_argument, NULL, 'g' },
+		{ "detach", no_argument, NULL, O_DETACH },
+		{ "ack-timeout", required_argument, NULL, O_ACK_TIMEOUT },
+		{ "wait-ack", no_argument, NULL, O_WAIT_ACK },
+		{ "cancel-on-exit", no_argument, NULL, O_CANCEL_EXIT },
+		{}
+	};
+	struct remote rm = { .req = json_object_new_object() };
+	const char *to = NULL, *hook = NULL;
+	bool listen = false, detach = false, wait_ack = false, tty = isatty(STDERR_FILENO);
+	int c, n, ex = EXIT_OK, opened = -1;
+	uint64_t v;
+
+	json_object_object_add(rm.req, "cmd", json_object_new_string("save"));
+	while ((c = cli_getopt(cli, argc, argv, "", opts, save_help, &ex)) > 0) {
+		const char *key = NULL;
+		uint64_t max = 0, min = 0;
+
+		switch (c) {
+		case 't': to = optarg; break;
+		case 'l': listen = true; break;
+		case 'P':
+			json_object_object_add(rm.req, "precopy", json_object_new_boolean(false));
+			break;
+		case 'R': key = "precopy_rounds", max = 1000000; break;
+		case 'S': key = "precopy_seconds", max = 86400; break;
+		case 'T': key = "timeout", max = 86400; break;
+		case O_ACK_TIMEOUT: key = "ack_timeout", min = 1, max = 3600; break;
+		case 'D':
+			if (parse_size(optarg, INT64_MAX, &v) < 0)
+				goto bad;
+			json_object_object_add(rm.req, "dirty_threshold", json_object_new_uint64(v));
+			break;
+		case 'C':
+			if (parse_size(optarg, 16u << 20, &v) < 0 || v == 0)
+				goto bad;
+			json_object_object_add(rm.req, "chunk", json_object_new_uint64(v));
+			break;
+		case 'Q': hook = optarg; break;
+		case 'f': json_object_object_add(rm.req, "force", json_object_new_boolean(true)); break;
+		case 'G': tty = true; break;
+		case 'g': tty = false; break;
+		case O_DETACH: detach = true; break;
+		case O_WAIT_ACK: wait_ack = true; break;
+		case O_CANCEL_EXIT:
+			json_object_object_add(rm.req, "cancel_on_disconnect",
+					       json_object_new_boolean(true));
+			break;
+		}
+		if (key) {
+			if (parse_u64(optarg, 10, max, &v) < 0 || v < min)
+				goto bad;
+			json_object_object_add(rm.req, key, json_object_new_uint64(v));
+		}
+	}
+	if (c < 0)
+		goto done;
+	n = argc - optind;
+	if (n < 1 || !to) {
+		cli_error(cli, "save needs devices and --to URI (see vfiomig save --help)");
+		ex = EXIT_USAGE;
+		goto done;
+	}
+	if (n > VFM_SET_MAX) {
+		cli_error(cli, "at most %d devices", VFM_SET_MAX);
+		ex = EXIT_USAGE;
+		goto done;
+	}
+	if (listen && !uri_is_socket(to)) {
+		cli_error(cli, "--listen needs a tcp:// or unix: URI");
+		ex = EXIT_USAGE;
+		goto done;
+	}
+	if (hook && detach) {
+		cli_error(cli, "--on-quiesced runs here: it cannot be combined with --detach");
+		ex = EXIT_USAGE;
+		goto done;
+	}
+	if (listen)
+		json_object_object_add(rm.req, "listen", json_object_new_boolean(true));
+	if (hook || wait_ack)
+		json_object_object_add(rm.req, "quiesce_ack", json_object_new_boolean(true));
+	rm.uri = to;
+	ex = add_devices(cli, &rm, argv + optind, n);
+	if (ex == EXIT_OK)
+		ex = add_stream(cli, &rm, to, true, &opened);
+	if (ex == EXIT_OK)
+		ex = run_remote(cli, &rm, true, detach, hook, tty, opened);
+	else
+		safe_close(opened);
+done:
+	json_object_put(rm.req);
+	return ex;
+bad:
+	cli_error(cli, "invalid value '%s' (see vfiomig save --help)", optarg);
+	json_object_put(rm.req);
+	return EXIT_USAGE;
+}
+
+static void restore_help(void)
+{
+	printf("Usage: vfiomig --connect[=SOCKET] restore DEV... --from URI [options]\n\n"
+	       "Run the restore in vfiomigd: the options, output and exit codes of\n"
+	       "`vfiomig restore` (see its --help), and:\n\n"
+	       "  --detach            print the job number (and where it listens) and leave\n"
+	       "                      it running\n"
+	       "  --cancel-on-exit    the job is cancelled if this command dies\n");
+}
+
+int cmd_restore_remote(struct cli *cli, int argc, char **argv)
+{
+	enum { O_DETACH = 0x100, O_CANCEL_EXIT };
+	static const struct option opts[] = {
+		{ "from", required_argument, NULL, 'F' },
+		{ "connect", no_argument, NULL, 'c' },
+		{ "map", required_argument, NULL, 'm' },
+		{ "any-id", no_argument, NULL, 'a' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "progress", no_argument, NULL, 'G' },
+		{ "no-progress", no_argument, NULL, 'g' },
+		{ "detach", no_argument, NULL, O_DETACH },
+		{ "cancel-on-exit", no_argument, NULL, O_CANCEL_EXIT },
+		{}
+	};
+	struct remote rm = { .req = json_object_new_object() };
+	const char *from = NULL, *map = NULL;
+	bool connect = false, detach = false, tty = isatty(STDERR_FILENO);
+	int c, n, ex = EXIT_OK, opened = -1;
+	uint64_t v;
+
+	json_object_object_add(rm.req, "cmd", json_object_new_string("restore"));
+	while ((c = cli_getopt(cli, argc, argv, "", opts, restore_help, &ex)) > 0) {
+		switch (c) {
+		case 'F': from = optarg; break;
+		case 'c': connect = true; break;
+		case 'm': map = optarg; break;
+		case 'a': json_object_object_add(rm.req, "any_id", json_object_new_boolean(true)); break;
+		case 'T':
+			if (parse_u64(optarg, 10, 86400, &v) < 0) {
+				cli_error(cli, "invalid --timeout '%s'", optarg);
+				ex = EXIT_USAGE;
+				goto done;
+			}
+			json_object_object_add(rm.req, "timeout", json_object_new_uint64(v));
+			break;
+		case 'G': tty = true; break;
+		case 'g': tty = false; break;
+		case O_DETACH: detach = true; break;
+		case O_CANCEL_EXIT:
+			json_object_object_add(rm.req, "cancel_on_disconnect",
+					       json_object_new_boolean(true));
+			break;
+		}
+	}
+	if (c < 0)
+		goto done;
+	n = argc - optind;
+	if (n < 1 || !from) {
+		cli_error(cli, "restore needs devices and --from URI (see vfiomig restore --help)");
+		ex = EXIT_USAGE;
+		goto done;
+	}
+	if (n > VFM_SET_MAX) {
+		cli_error(cli, "at most %d devices", VFM_SET_MAX);
+		ex = EXIT_USAGE;
+		goto done;
+	}
+	if (map) {
+		struct json_object *arr = json_object_new_array();
+		const char *s = map;
+		int i = 0;
+
+		json_object_object_add(rm.req, "map", arr);
+		while (*s) {
+			const char *end = strchrnul(s, ',');
+			char num[8];
+			uint32_t k;
+
+			if (i >= n || end == s || (size_t)(end - s) >= sizeof(num))
+				break;
+			snprintf(num, sizeof(num), "%.*s", (int)(end - s), s);
+			if (parse_u32(num, 10, (uint32_t)n - 1, &k) < 0)
+				break;
+			json_object_array_add(arr, json_object_new_int((int)k));
+			i++;
+			s = *end ? end + 1 : end;
+		}
+		/* the daemon checks it is a permutation */
+		if (*s || i != n) {
+			cli_error(cli, "--map '%s': give a permutation of 0..%d, comma-separated",
+				  map, n - 1);
+			ex = EXIT_USAGE;
+			goto done;
+		}
+	}
+	if (connect && !uri_is_socket(from)) {
+		cli_error(cli, "--connect needs a tcp:// or unix: URI");
+		ex = EXIT_USAGE;
+		goto done;
+	}
+	if (connect)
+		json_object_object_add(rm.req, "connect", json_object_new_boolean(true));
+	rm.uri = from;
+	ex = add_devices(cli, &rm, argv + optind, n);
+	if (ex == EXIT_OK)
+		ex = add_stream(cli, &rm, from, false, &opened);
+	if (ex == EXIT_OK)
+		ex = run_remote(cli, &rm, false, detach, NULL, tty, opened);
+	else
+		safe_close(opened);
+done:
+	json_object_put(rm.req);
+	return ex;
+}
+
+/* ---- jobs, wait, cancel, continue, attach, detach ---- */
+
+/* One request, the result printed as JSON or by @text. */
+static int simple_call(struct cli *cli, struct json_object *req, const int *fds, size_t n_fds,
+		       void (*text)(struct json_object *res))
+{
+	struct json_object *res = NULL;
+	char err[ERR_MAX], dev[VFM_NAME_MAX];
+	struct vfmc *c = NULL;
+	int r, ex = EXIT_OK;
+
+	if (connect_daemon(cli, &c) < 0) {
+		json_object_put(req);
+		return EXIT_FAILED;
+	}
+	r = vfmc_call(c, req, fds, n_fds, &res, err, sizeof(err), dev, sizeof(dev), NULL, NULL);
+	if (r < 0) {
+		cli_error(cli, "%s", err);
+		ex = request_exit_code(r, dev);
+		if (r == -ENOENT && !dev[0])
+			ex = EXIT_FAILED;
+	} else if (cli->json) {
+		print_started(cli, res);
+	} else if (text) {
+		text(res);
+	}
+	json_object_put(res);
+	json_object_put(req);
+	vfmc_free(c);
+	return ex;
+}
+
+static struct json_object *request(const char *cmd)
+{
+	struct json_object *req = json_object_new_object();
+
+	json_object_object_add(req, "cmd", json_object_new_string(cmd));
+	return req;
+}
+
+static int job_arg(struct cli *cli, int argc, char **argv, const char *what, unsigned *ret)
+{
+	uint32_t v;
+
+	if (argc - optind != 1 || parse_u32(argv[optind], 10, UINT32_MAX, &v) < 0 || v == 0) {
+		cli_error(cli, "%s needs one job number (see vfiomig %s --help)", what, what);
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+static void jobs_help(void)
+{
+	printf("Usage: vfiomig [--connect[=SOCKET]] jobs [-j] [-p]\n\n"
+	       "The jobs of vfiomigd: running ones and the last finished ones.\n");
+}
+
+static void jobs_text(struct json_object *res)
+{
+	size_t n = json_object_array_length(res);
+
+	if (n == 0)
+		printf("no jobs\n");
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *j = json_object_array_get_idx(res, i), *devs = NULL;
+		const char *uri = vfmc_str(j, "listening", vfmc_str(j, "uri", NULL));
+
+		printf("%-4lld %-7s %-9s %-10s", vfmc_int(j, "job", 0),
+		       vfmc_str(j, "operation", "?"), vfmc_str(j, "state", "?"),
+		       vfmc_str(j, "phase", "?"));
+		json_object_object_get_ex(j, "devices", &devs);
+		for (size_t k = 0; devs && k < json_object_array_length(devs); k++)
+			printf("%s%s", k ? "," : " ",
+			       vfmc_str(json_object_array_get_idx(devs, k), "name", "?"));
+		printf(" %s %s", streq(vfmc_str(j, "operation", ""), "save") ? "->" : "<-",
+		       uri ? uri : "(passed descriptor)");
+		if (!vfmc_bool(j, "success", true))
+			printf(": %s", vfmc_str(j, "error", ""));
+		putchar('\n');
+	}
+}
+
+int cmd_jobs(struct cli *cli, int argc, char **argv)
+{
+	int c, ex = EXIT_OK;
+
+	while ((c = cli_getopt(cli, argc, argv, "", NULL, jobs_help, &ex)) > 0)
+		;
+	if (c < 0)
+		return ex;
+	if (optind < argc) {
+		cli_error(cli, "jobs takes no operands");
+		return EXIT_USAGE;
+	}
+	return simple_call(cli, request("jobs"), NULL, 0, jobs_text);
+}
+
+static void wait_help(void)
+{
+	printf("Usage: vfiomig [--connect[=SOCKET]] wait JOB [--progress|--no-progress]\n\n"
+	       "Wait for a job of vfiomigd to finish and print its report as `save` or\n"
+	       "`restore` would, with their exit codes.  A finished job reports at once.\n");
+}
+
+int cmd_wait(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "progress", no_argument, NULL, 'G' },
+		{ "no-progress", no_argument, NULL, 'g' },
+		{}
+	};
+	struct follow f = { .cli = cli };
+	struct json_object *req, *res = NULL, *fin = NULL;
+	char err[ERR_MAX];
+	struct vfmc *vc = NULL;
+	bool tty = isatty(STDERR_FILENO);
+	const char *where;
+	int c, r, ex = EXIT_OK;
+
+	while ((c = cli_getopt(cli, argc, argv, "", opts, wait_help, &ex)) > 0)
+		tty = c == 'G';
+	if (c < 0)
+		return ex;
+	if (job_arg(cli, argc, argv, "wait", &f.job) < 0)
+		return EXIT_USAGE;
+	if (connect_daemon(cli, &vc) < 0)
+		return EXIT_FAILED;
+	req = request("watch");
+	json_object_object_add(req, "job", json_object_new_uint64(f.job));
+	r = vfmc_call(vc, req, NULL, 0, &res, err, sizeof(err), NULL, 0, NULL, NULL);
+	json_object_put(req);
+	if (r < 0) {
+		cli_error(cli, "%s", err);
+		ex = EXIT_FAILED;
+		goto out;
+	}
+	if (!streq(vfmc_str(res, "state", "running"), "running")) {
+		fin = json_object_get(res);
+	} else {
+		f.c = vc;
+		f.prog = (struct progress){ .tty = tty,
+					    .verb = vfmc_str(res, "operation", "job") };
+		if (follow_job(&f, &fin) < 0) {
+			ex = EXIT_FAILED;
+			goto out;
+		}
+	}
+	where = vfmc_str(fin, "listening", vfmc_str(fin, "uri", "(passed descriptor)"));
+	ex = report_finished(cli, fin, where, false);
+out:
+	json_object_put(res);
+	json_object_put(fin);
+	vfmc_free(vc);
+	return ex;
+}
+
+static void cancel_help(void)
+{
+	printf("Usage: vfiomig [--connect[=SOCKET]] cancel JOB\n\n"
+	       "Cancel a job of vfiomigd: its devices roll back (RUNNING again).  A save that\n"
+	       "waits for the destination's verdict cannot be cancelled.\n");
+}
+
+static void ok_text(struct json_object *res)
+{
+}
+
+int cmd_cancel(struct cli *cli, int argc, char **argv)
+{
+	struct json_object *req;
+	unsigned job;
+	int c, ex = EXIT_OK;
+
+	while ((c = cli_getopt(cli, argc, argv, "", NULL, cancel_help, &ex)) > 0)
+		;
+	if (c < 0)
+		return ex;
+	if (job_arg(cli, argc, argv, "cancel", &job) < 0)
+		return EXIT_USAGE;
+	req = request("cancel");
+	json_object_object_add(req, "job", json_object_new_uint64(job));
+	return simple_call(cli, req, NULL, 0, ok_text);
+}
+
+static void continue_help(void)
+{
+	printf("Usage: vfiomig [--connect[=SOCKET]] continue JOB [--abort REASON]\n\n"
+	       "Acknowledge that a save's devices are quiesced (the VMM stopped its vCPUs):\n"
+	       "the devices stop and the save goes on.  --abort rolls it back instead.\n");
+}
+
+int cmd_continue(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = { { "abort", required_argument, NULL, 'A' }, {} };
+	struct json_object *req;
+	const char *abort_reason = NULL;
+	unsigned job;
+	int c, ex = EXIT_OK;
+
+	while ((c = cli_getopt(cli, argc, argv, "", opts, continue_help, &ex)) > 0)
+		abort_reason = optarg;
+	if (c < 0)
+		return ex;
+	if (job_arg(cli, argc, argv, "continue", &job) < 0)
+		return EXIT_USAGE;
+	req = request("continue");
+	json_object_object_add(req, "job", json_object_new_uint64(job));
+	if (abort_reason)
+		json_object_object_add(req, "abort", json_object_new_string(abort_reason));
+	return simple_call(cli, req, NULL, 0, ok_text);
+}
+
+static void attach_help(void)
+{
+	printf("Usage: vfiomig [--connect[=SOCKET]] attach DEV...\n\n"
+	       "Have vfiomigd open devices and keep them for later jobs.  fd:N:NAME passes\n"
+	       "descriptor N (a VFIO device fd this process holds) with the device's name.\n");
+}
+
+static void names_text(struct json_object *res)
+{
+	for (size_t i = 0; i < json_object_array_length(res); i++) {
+		struct json_object *d = json_object_array_get_idx(res, i);
+
+		printf("%s\n", json_object_is_type(d, json_type_string) ? json_object_get_string(d)
+									 : vfmc_str(d, "name", "?"));
+	}
+}
+
+static int devices_command(struct cli *cli, int argc, char **argv, const char *cmd,
+			   void (*help)(void))
+{
+	struct remote rm = { .req = request(cmd) };
+	int c, ex = EXIT_OK;
+
+	while ((c = cli_getopt(cli, argc, argv, "", NULL, help, &ex)) > 0)
+		;
+	if (c < 0 || argc - optind < 1 || argc - optind > VFM_SET_MAX) {
+		if (c >= 0) {
+			cli_error(cli, "%s needs 1 to %d devices", cmd, VFM_SET_MAX);
+			ex = EXIT_USAGE;
+		}
+		json_object_put(rm.req);
+		return ex;
+	}
+	ex = add_devices(cli, &rm, argv + optind, argc - optind);
+	if (ex != EXIT_OK) {
+		json_object_put(rm.req);
+		return ex;
+	}
+	return simple_call(cli, rm.req, rm.fds, rm.n_fds, names_text);
+}
+
+int cmd_attach(struct cli *cli, int argc, char **argv)
+{
+	return devices_command(cli, argc, argv, "attach", attach_help);
+}
+
+static void detach_help(void)
+{
+	printf("Usage: vfiomig [--connect[=SOCKET]] detach DEV...\n\n"
+	       "Have vfiomigd close devices it holds (not while a job has them).\n");
+}
+
+int cmd_detach(struct cli *cli, int argc, char **argv)
+{
+	return devices_command(cli, argc, argv, "detach", detach_help);
+}

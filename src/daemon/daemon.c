@@ -1,0 +1,1591 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * vfiomigd's main thread: control connections, requests, the device and job tables,
+ * signals, the watchdog.  One poll() loop; nothing in it blocks for long (opening a
+ * device, binding a listener and reading sysfs are the slowest steps); waiting on
+ * peers and moving data happen in the job threads.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "macro.h"
+#include "sd.h"
+#include "util.h"
+
+/* ---- logging: stderr, with syslog priorities when it is the journal ---- */
+
+void daemon_log(int level, const char *fmt, ...)
+{
+	static const char *const names[] = { [3] = "error: ", [4] = "warning: " };
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (getenv("JOURNAL_STREAM"))
+		fprintf(stderr, "<%d>%s\n", level, buf);
+	else
+		fprintf(stderr, "vfiomigd: %s%s\n",
+			level >= 0 && level < (int)ELEMENTSOF(names) && names[level] ? names[level]
+										    : "",
+			buf);
+}
+
+static void lib_log(void *userdata, enum vfm_log_level level, const char *msg)
+{
+	daemon_log((int)level, "%s", msg);
+}
+
+int daemon_new_ctx(struct daemon *d, struct vfm_ctx **ret_ctx)
+{
+	struct vfm_ctx *ctx;
+	int r = vfm_ctx_new(&ctx);
+
+	if (r < 0)
+		return r;
+	if (d->cfg.sysfs_root) {
+		r = vfm_ctx_set_sysfs_root(ctx, d->cfg.sysfs_root);
+		if (r < 0) {
+			vfm_ctx_unref(ctx);
+			return r;
+		}
+	}
+	if (d->cfg.verbose)
+		vfm_ctx_set_log(ctx, VFM_LOG_DEBUG, lib_log, NULL);
+	*ret_ctx = ctx;
+	return 0;
+}
+
+/* ---- output to a connection ---- */
+
+static struct client *client_by_id(struct daemon *d, unsigned id)
+{
+	for (struct client *c = d->clients; c; c = c->next)
+		if (c->id == id)
+			return c;
+	return NULL;
+}
+
+static void client_queue(struct client *c, const char *s, size_t len, bool droppable)
+{
+	if (c->closing)
+		return;
+	if (droppable && c->out_len > VFMD_OUT_DROP) {
+		c->dropped++;
+		return;
+	}
+	if (c->out_len + len > VFMD_OUT_MAX) {
+		/* It does not read: nothing more is queued, and it goes. */
+		daemon_log(4, "connection %u (pid %d) does not read its events: closing it",
+			   c->id, (int)c->pid);
+		c->closing = true;
+		c->out_len = 0;
+		return;
+	}
+	if (c->out_len + len > c->out_cap) {
+		size_t cap = MAX(c->out_cap * 2, c->out_len + len + 4096);
+		char *p = realloc(c->out, cap);
+
+		if (!p) {
+			c->closing = true;
+			return;
+		}
+		c->out = p;
+		c->out_cap = cap;
+	}
+	memcpy(c->out + c->out_len, s, len);
+	c->out_len += len;
+}
+
+static void client_send(struct client *c, struct json_object *o)
+{
+	const char *s = json_object_to_json_string_ext(
+		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+
+	client_queue(c, s, strlen(s), false);
+	client_queue(c, "\n", 1, false);
+	json_object_put(o);
+}
+
+/* A success response (only when the request had an id).  Takes @result. */
+static void respond(struct client *c, struct json_object *id, struct json_object *result)
+{
+	struct json_object *o;
+
+	if (!id) {
+		json_object_put(result);
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_get(id));
+	json_object_object_add(o, "ok", json_object_new_boolean(true));
+	json_object_object_add(o, "result", result ? result : json_object_new_object());
+	client_send(c, o);
+}
+
+/* An error response: always sent, "id": null when the request had none. */
+static void respond_error_dev(struct client *c, struct json_object *id, int err,
+			      const char *device, const char *fmt, ...) _printf_(5, 6);
+static void respond_error_dev(struct client *c, struct json_object *id, int err,
+			      const char *device, const char *fmt, ...)
+{
+	struct json_object *o = json_object_new_object(), *e = json_object_new_object();
+	char msg[VFMD_ERR_MAX + 256], nb[16];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_object_object_add(o, "id", json_object_get(id));
+	json_object_object_add(o, "ok", json_object_new_boolean(false));
+	json_object_object_add(e, "errno", json_object_new_int(err < 0 ? -err : err));
+	json_object_object_add(e, "name",
+			       json_object_new_string(vfmd_errno_name(err, nb, sizeof(nb))));
+	json_object_object_add(e, "message", json_object_new_string(msg));
+	if (device)
+		json_object_object_add(e, "device", json_object_new_string(device));
+	json_object_object_add(o, "error", e);
+	client_send(c, o);
+}
+
+#define respond_error(c, id, err, ...) respond_error_dev(c, id, err, NULL, __VA_ARGS__)
+
+static void client_flush(struct client *c)
+{
+	while (c->out_len > 0) {
+		ssize_t n = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN) {
+				c->closing = true;
+				c->out_len = 0;
+			}
+			return;
+		}
+		memmove(c->out, c->out + n, c->out_len - (size_t)n);
+		c->out_len -= (size_t)n;
+	}
+}
+
+static void broadcast(struct daemon *d, struct json_object *o)
+{
+	const char *s = json_object_to_json_string_ext(
+		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+
+	for (struct client *c = d->clients; c; c = c->next) {
+		client_queue(c, s, strlen(s), false);
+		client_queue(c, "\n", 1, false);
+	}
+	json_object_put(o);
+}
+
+/* ---- devices ---- */
+
+static struct ddev *find_attached(struct daemon *d, const char *name)
+{
+	for (struct ddev *dd = d->devices; dd; dd = dd->next)
+		if (streq(dd->key, name) || streq(dd->given, name))
+			return dd;
+	return NULL;
+}
+
+static struct djob *find_job(struct daemon *d, unsigned id)
+{
+	for (struct djob *j = d->jobs; j; j = j->next)
+		if (j->id == id)
+			return j;
+	return NULL;
+}
+
+/* The running job that has a device of this name, 0 if none. */
+static unsigned job_of_name(struct daemon *d, const char *key)
+{
+	for (struct djob *j = d->jobs; j; j = j->next)
+		if (!j->reaped)
+			for (size_t i = 0; i < j->n; i++)
+				if (streq(j->names[i], key))
+					return j->id;
+	return 0;
+}
+
+static void dctx_put(struct dctx *dc)
+{
+	if (dc && --dc->n_devices == 0) {
+		vfm_ctx_unref(dc->ctx);
+		free(dc);
+	}
+}
+
+static void ddev_free(struct ddev *dd)
+{
+	if (!dd)
+		return;
+	vfm_device_unref(dd->dev);
+	dctx_put(dd->dctx);
+	free(dd);
+}
+
+/*
+ * A descriptor passed over the socket must be a VFIO device: a device fd from a group
+ * ("anon_inode:[vfio-device]") or a cdev (/dev/vfio/devices/vfioN).  Anything else is
+ * refused before the library sees it.
+ */
+static int check_vfio_fd(int fd, char *what, size_t size)
+{
+	char link[64], target[PATH_MAX];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0) {
+		snprintf(what, size, "unreadable: %s", strerror(errno));
+		return -EBADF;
+	}
+	target[n] = '\0';
+	if (streq(target, "anon_inode:[vfio-device]") ||
+	    strncmp(target, "/dev/vfio/devices/vfio", 22) == 0)
+		return 0;
+	snprintf(what, size, "%.200s", target);
+	return -EINVAL;
+}
+
+/* Open one device in @dc: by name, or from the passed descriptor @fd.  Errors are
+ * sentences in @err. */
+static int open_device(struct dctx *dc, const struct vfmd_devref *ref, int fd,
+		       struct ddev **ret, char *err, size_t errsize)
+{
+	struct ddev *dd;
+	char name[VFM_NAME_MAX + 32];
+	int r;
+
+	if (fd >= 0) {
+		char what[256];
+
+		r = check_vfio_fd(fd, what, sizeof(what));
+		if (r < 0) {
+			snprintf(err, errsize,
+				 "descriptor %d%s%s is not a VFIO device (it is %s)", ref->fd,
+				 ref->name[0] ? " for " : "", ref->name, what);
+			return r;
+		}
+		if (ref->name[0])
+			snprintf(name, sizeof(name), "fd:%d:%s", fd, ref->name);
+		else
+			snprintf(name, sizeof(name), "fd:%d", fd);
+	} else {
+		snprintf(name, sizeof(name), "%s", ref->name);
+	}
+	dd = calloc(1, sizeof(*dd));
+	if (!dd)
+		return -ENOMEM;
+	r = vfm_device_open(dc->ctx, name, &dd->dev);
+	if (r < 0) {
+		const char *why = vfm_ctx_last_error(dc->ctx);
+
+		if (*why)
+			snprintf(err, errsize, "%s", why);
+		else
+			snprintf(err, errsize, "%s: cannot open: %s", ref->name, strerror(-r));
+		free(dd);
+		return r;
+	}
+	snprintf(dd->key, sizeof(dd->key), "%s", vfm_device_name(dd->dev));
+	snprintf(dd->given, sizeof(dd->given), "%s", ref->name[0] ? ref->name : dd->key);
+	dd->id = *vfm_device_identity(dd->dev);
+	dd->passed = fd >= 0;
+	dd->dctx = dc;
+	dc->n_devices++;
+	*ret = dd;
+	return 0;
+}
+
+static struct dctx *dctx_new(struct daemon *d)
+{
+	struct dctx *dc = calloc(1, sizeof(*dc));
+
+	if (!dc)
+		return NULL;
+	if (daemon_new_ctx(d, &dc->ctx) < 0) {
+		free(dc);
+		return NULL;
+	}
+	/* held while devices are being opened; dropped by the caller */
+	dc->n_devices = 1;
+	return dc;
+}
+
+/* ---- JSON of devices (the keys of `vfiomig -j info`) ---- */
+
+static const char *kind_name(enum vfm_device_kind k)
+{
+	switch (k) {
+	case VFM_DEVICE_PCI: return "pci";
+	case VFM_DEVICE_MDEV: return "mdev";
+	case VFM_DEVICE_FD: return "fd";
+	case VFM_DEVICE_SIM: return "sim";
+	}
+	return "unknown";
+}
+
+static void add_hex(struct json_object *o, const char *key, int32_t v, int width)
+{
+	char buf[16];
+
+	if (v < 0)
+		return;
+	snprintf(buf, sizeof(buf), "0x%0*x", width, (unsigned)v);
+	json_object_object_add(o, key, json_object_new_string(buf));
+}
+
+static void identity_json(struct json_object *o, const struct vfm_device_identity *id)
+{
+	json_object_object_add(o, "kind", json_object_new_string(kind_name(id->kind)));
+	json_object_object_add(o, "driver", json_object_new_string(id->driver[0] ? id->driver : "-"));
+	json_object_object_add(o, "iommu_group",
+			       id->iommu_group >= 0 ? json_object_new_int(id->iommu_group) : NULL);
+	add_hex(o, "vendor", id->vendor, 4);
+	add_hex(o, "device", id->device, 4);
+	add_hex(o, "subsystem_vendor", id->subsystem_vendor, 4);
+	add_hex(o, "subsystem_device", id->subsystem_device, 4);
+	add_hex(o, "revision", id->revision, 2);
+	if (id->mdev_type[0])
+		json_object_object_add(o, "mdev_type", json_object_new_string(id->mdev_type));
+	if (id->sysfs_path[0])
+		json_object_object_add(o, "sysfs_path", json_object_new_string(id->sysfs_path));
+}
+
+static void migration_json(struct json_object *o, struct vfm_device *dev)
+{
+	enum vfm_state st = VFM_STATE_ERROR;
+	uint64_t size, initial, dirty;
+	uint32_t mig;
+	char buf[64];
+	int r = vfm_device_get_flags(dev, &mig);
+
+	if (r == -ENOTTY) {
+		json_object_object_add(o, "migratable", json_object_new_boolean(false));
+		return;
+	}
+	if (r < 0) {
+		json_object_object_add(o, "migratable", NULL);
+		json_object_object_add(o, "migration_error", json_object_new_string(strerror(-r)));
+		return;
+	}
+	vfm_flags_format(mig, buf, sizeof(buf));
+	json_object_object_add(o, "migratable", json_object_new_boolean(true));
+	json_object_object_add(o, "migration", json_object_new_string(buf));
+	r = vfm_device_get_state(dev, &st);
+	if (r < 0)
+		json_object_object_add(o, "state_error", json_object_new_string(strerror(-r)));
+	else
+		json_object_object_add(o, "state", json_object_new_string(vfm_state_name(st)));
+	if (vfm_device_get_data_size(dev, &size) >= 0)
+		json_object_object_add(o, "data_size", json_object_new_uint64(size));
+	else
+		json_object_object_add(o, "data_size", NULL);
+	if (r >= 0 && (st == VFM_STATE_PRE_COPY || st == VFM_STATE_PRE_COPY_P2P) &&
+	    vfm_device_get_precopy_info(dev, &initial, &dirty) >= 0) {
+		struct json_object *p = json_object_new_object();
+
+		json_object_object_add(p, "initial_bytes", json_object_new_uint64(initial));
+		json_object_object_add(p, "dirty_bytes", json_object_new_uint64(dirty));
+		json_object_object_add(o, "precopy", p);
+	}
+}
+
+static void attached_json(struct json_object *o, const struct ddev *dd)
+{
+	unsigned job = dd->job ? dd->job : dd->dctx->job;
+
+	json_object_object_add(o, "attached", json_object_new_boolean(true));
+	json_object_object_add(o, "passed_fd", json_object_new_boolean(dd->passed));
+	json_object_object_add(o, "job", job ? json_object_new_uint64(job) : NULL);
+}
+
+/* ---- commands ---- */
+
+struct call {
+	struct daemon *d;
+	struct client *c;
+	struct vfmd_request *req;
+	int *fds; /* the request's descriptors; a handler that keeps one sets it to -1 */
+};
+
+static void cmd_version(struct call *k)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "version", json_object_new_string(VFM_PACKAGE_VERSION));
+	json_object_object_add(o, "protocol", json_object_new_int(VFMD_PROTOCOL));
+	json_object_object_add(o, "pid", json_object_new_int(getpid()));
+	respond(k->c, k->req->id, o);
+}
+
+static void cmd_list(struct call *k)
+{
+	struct vfm_host_device *list = NULL;
+	struct vfm_ctx *ctx = NULL;
+	struct json_object *arr;
+	int n, r;
+
+	r = daemon_new_ctx(k->d, &ctx);
+	n = r < 0 ? r : vfm_host_list(ctx, &list);
+	vfm_ctx_unref(ctx);
+	if (n < 0) {
+		respond_error(k->c, k->req->id, n, "cannot list devices: %s", strerror(-n));
+		return;
+	}
+	arr = json_object_new_array();
+	for (int i = 0; i < n; i++) {
+		struct json_object *o = json_object_new_object();
+		struct ddev *dd = find_attached(k->d, list[i].id.name);
+
+		json_object_object_add(o, "name", json_object_new_string(list[i].id.name));
+		identity_json(o, &list[i].id);
+		if (dd) {
+			attached_json(o, dd);
+		} else if (k->req->probe) {
+			struct vfm_ctx *pctx = NULL;
+			struct vfm_device *dev = NULL;
+
+			json_object_object_add(o, "attached", json_object_new_boolean(false));
+			/* a context per device: a busy group must not affect the others */
+			r = daemon_new_ctx(k->d, &pctx);
+			if (r >= 0)
+				r = vfm_device_open(pctx, list[i].id.name, &dev);
+			if (r >= 0)
+				migration_json(o, dev);
+			else
+				json_object_object_add(o, "probe_error",
+						       json_object_new_string(r == -EBUSY ? "busy: in use by another process" : strerror(-r)));
+			vfm_device_unref(dev);
+			vfm_ctx_unref(pctx);
+		} else {
+			json_object_object_add(o, "attached", json_object_new_boolean(false));
+		}
+		json_object_array_add(arr, o);
+	}
+	free(list);
+	respond(k->c, k->req->id, arr);
+}
+
+static void cmd_info(struct call *k)
+{
+	struct vfmd_request *req = k->req;
+	struct json_object *arr = json_object_new_array();
+	struct dctx *tmp = NULL;
+	struct ddev *opened[VFM_SET_MAX] = { NULL };
+	char err[VFMD_ERR_MAX];
+	int r = 0;
+
+	for (size_t i = 0; i < req->n_devices && r >= 0; i++) {
+		struct json_object *o = json_object_new_object();
+		struct ddev *dd = find_attached(k->d, req->devices[i].name);
+
+		json_object_array_add(arr, o);
+		if (dd) {
+			json_object_object_add(o, "name", json_object_new_string(dd->key));
+			identity_json(o, &dd->id);
+			attached_json(o, dd);
+			/* a device a job has (or whose context it has) is not ours to touch */
+			if (!dd->job && !dd->dctx->job)
+				migration_json(o, dd->dev);
+			continue;
+		}
+		if (!tmp && !(tmp = dctx_new(k->d))) {
+			r = -ENOMEM;
+			snprintf(err, sizeof(err), "out of memory");
+			break;
+		}
+		r = open_device(tmp, &req->devices[i], -1, &opened[i], err, sizeof(err));
+		if (r < 0) {
+			respond_error_dev(k->c, req->id, r, req->devices[i].name, "%s", err);
+			break;
+		}
+		json_object_object_add(o, "name", json_object_new_string(opened[i]->key));
+		identity_json(o, &opened[i]->id);
+		json_object_object_add(o, "attached", json_object_new_boolean(false));
+		migration_json(o, opened[i]->dev);
+	}
+	for (size_t i = 0; i < req->n_devices; i++)
+		ddev_free(opened[i]);
+	dctx_put(tmp);
+	if (r >= 0)
+		respond(k->c, req->id, arr);
+	else
+		json_object_put(arr);
+}
+
+static void cmd_attach(struct call *k)
+{
+	struct vfmd_request *req = k->req;
+	struct ddev *opened[VFM_SET_MAX] = { NULL };
+	struct json_object *arr;
+	struct dctx *dc;
+	char err[VFMD_ERR_MAX];
+	int r = 0;
+
+	for (size_t i = 0; i < req->n_devices; i++) {
+		struct ddev *dd = find_attached(k->d, req->devices[i].name);
+
+		if (dd) {
+			respond_error_dev(k->c, req->id, -EEXIST, req->devices[i].name,
+					  "%s is already attached", dd->key);
+			return;
+		}
+		for (size_t m = 0; m < i; m++)
+			if (streq(req->devices[m].name, req->devices[i].name)) {
+				respond_error(k->c, req->id, -EINVAL, "%s is named twice",
+					      req->devices[i].name);
+				return;
+			}
+	}
+	dc = dctx_new(k->d);
+	if (!dc) {
+		respond_error(k->c, req->id, -ENOMEM, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < req->n_devices && r >= 0; i++) {
+		int fd = req->devices[i].fd >= 0 ? k->fds[req->devices[i].fd] : -1;
+		unsigned job;
+
+		r = open_device(dc, &req->devices[i], fd, &opened[i], err, sizeof(err));
+		if (r < 0) {
+			respond_error_dev(k->c, req->id, r, req->devices[i].name, "%s", err);
+			break;
+		}
+		job = job_of_name(k->d, opened[i]->key);
+		if (find_attached(k->d, opened[i]->key) || job) {
+			r = job ? -EBUSY : -EEXIST;
+			if (job)
+				respond_error_dev(k->c, req->id, r, opened[i]->key,
+						  "%s is in job %u", opened[i]->key, job);
+			else
+				respond_error_dev(k->c, req->id, r, opened[i]->key,
+						  "%s is already attached", opened[i]->key);
+			break;
+		}
+		for (size_t m = 0; m < i && r >= 0; m++)
+			if (streq(opened[m]->key, opened[i]->key)) {
+				r = -EINVAL;
+				respond_error(k->c, req->id, r, "%s is named twice", opened[i]->key);
+			}
+	}
+	if (r < 0) {
+		for (size_t i = 0; i < req->n_devices; i++)
+			ddev_free(opened[i]);
+		dctx_put(dc);
+		return;
+	}
+	arr = json_object_new_array();
+	for (size_t i = 0; i < req->n_devices; i++) {
+		struct json_object *o = json_object_new_object();
+
+		opened[i]->next = k->d->devices;
+		k->d->devices = opened[i];
+		json_object_object_add(o, "name", json_object_new_string(opened[i]->key));
+		identity_json(o, &opened[i]->id);
+		attached_json(o, opened[i]);
+		json_object_array_add(arr, o);
+		daemon_log(6, "attached %s%s (connection %u, pid %d)", opened[i]->key,
+			   opened[i]->passed ? " from a passed descriptor" : "", k->c->id,
+			   (int)k->c->pid);
+	}
+	dctx_put(dc); /* the devices hold it now */
+	respond(k->c, req->id, arr);
+}
+
+static void detach_one(struct daemon *d, struct ddev *dd)
+{
+	for (struct ddev **p = &d->devices; *p; p = &(*p)->next)
+		if (*p == dd) {
+			*p = dd->next;
+			break;
+		}
+	daemon_log(6, "detached %s", dd->key);
+	ddev_free(dd);
+}
+
+static void cmd_detach(struct call *k)
+{
+	struct vfmd_request *req = k->req;
+	struct ddev *found[VFM_SET_MAX];
+	struct json_object *arr;
+
+	for (size_t i = 0; i < req->n_devices; i++) {
+		struct ddev *dd = find_attached(k->d, req->devices[i].name);
+
+		if (!dd) {
+			respond_error_dev(k->c, req->id, -ENOENT, req->devices[i].name,
+					  "%s is not attached", req->devices[i].name);
+			return;
+		}
+		if (dd->job || dd->dctx->job) {
+			respond_error_dev(k->c, req->id, -EBUSY, dd->key, "%s is in job %u",
+					  dd->key, dd->job ? dd->job : dd->dctx->job);
+			return;
+		}
+		for (size_t m = 0; m < i; m++)
+			if (found[m] == dd) {
+				respond_error(k->c, req->id, -EINVAL, "%s is named twice", dd->key);
+				return;
+			}
+		found[i] = dd;
+	}
+	arr = json_object_new_array();
+	for (size_t i = 0; i < req->n_devices; i++) {
+		json_object_array_add(arr, json_object_new_string(found[i]->key));
+		detach_one(k->d, found[i]);
+	}
+	respond(k->c, req->id, arr);
+}
+
+static unsigned running_jobs(struct daemon *d)
+{
+	unsigned n = 0;
+
+	for (struct djob *j = d->jobs; j; j = j->next)
+		n += !j->reaped;
+	return n;
+}
+
+/* Give a job's devices back: transient ones are closed, attached ones are idle. */
+static void release_devices(struct djob *j)
+{
+	for (size_t i = 0; i < j->n; i++) {
+		struct ddev *dd = j->devs[i];
+
+		if (!dd)
+			continue;
+		if (dd->transient) {
+			ddev_free(dd);
+		} else {
+			dd->job = 0;
+			dd->dctx->job = 0;
+		}
+		j->devs[i] = NULL;
+		j->vdevs[i] = NULL;
+	}
+}
+
+static bool path_uri(const char *uri)
+{
+	return strncmp(uri, "file:", 5) == 0 ||
+	       (strncmp(uri, "unix:", 5) == 0 && uri[5] != '@');
+}
+
+static void cmd_job_start(struct call *k)
+{
+	struct daemon *d = k->d;
+	struct vfmd_request *req = k->req;
+	bool save = req->cmd == VFMD_CMD_SAVE;
+	struct dctx *tctx = NULL;
+	struct djob *j = NULL;
+	struct json_object *res;
+	char err[VFMD_ERR_MAX];
+	int r;
+
+	if (d->shutting_down) {
+		respond_error(k->c, req->id, -ESHUTDOWN, "vfiomigd is shutting down");
+		return;
+	}
+	if (running_jobs(d) >= d->cfg.max_jobs) {
+		respond_error(k->c, req->id, -EAGAIN, "at most %u jobs at once", d->cfg.max_jobs);
+		return;
+	}
+	if (req->stream_fd < 0 && path_uri(req->uri) && !k->c->privileged) {
+		respond_error(k->c, req->id, -EACCES,
+			      "%s: only root may name a path for the daemon to open; pass a "
+			      "descriptor instead (\"stream_fd\")",
+			      req->uri);
+		return;
+	}
+	j = djob_new(d, d->next_job_id, req->cmd);
+	if (!j) {
+		respond_error(k->c, req->id, -ENOMEM, "out of memory");
+		return;
+	}
+	j->n = req->n_devices;
+
+	/* The devices: attached ones by name, the others opened for this job only, in
+	 * one context of the job's own. */
+	for (size_t i = 0; i < req->n_devices; i++) {
+		const struct vfmd_devref *ref = &req->devices[i];
+		struct ddev *dd = ref->fd < 0 ? find_attached(d, ref->name) : NULL;
+		unsigned job;
+
+		if (dd) {
+			if (dd->job || dd->dctx->job) {
+				r = -EBUSY;
+				if (dd->job)
+					respond_error_dev(k->c, req->id, r, dd->key,
+							  "%s is in job %u", dd->key, dd->job);
+				else
+					respond_error_dev(k->c, req->id, r, dd->key,
+							  "%s shares a VFIO context with a device "
+							  "in job %u (attach them separately)",
+							  dd->key, dd->dctx->job);
+				goto fail;
+			}
+		} else {
+			int fd = ref->fd >= 0 ? k->fds[ref->fd] : -1;
+
+			if (!tctx && !(tctx = dctx_new(d))) {
+				r = -ENOMEM;
+				respond_error(k->c, req->id, r, "out of memory");
+				goto fail;
+			}
+			r = open_device(tctx, ref, fd, &dd, err, sizeof(err));
+			if (r < 0) {
+				job = r == -EBUSY ? job_of_name(d, ref->name) : 0;
+				if (job)
+					respond_error_dev(k->c, req->id, r, ref->name,
+							  "%s is in job %u", ref->name, job);
+				else
+					respond_error_dev(k->c, req->id, r, ref->name[0] ? ref->name : "fd",
+							  "%s", err);
+				goto fail;
+			}
+			dd->transient = true;
+			job = job_of_name(d, dd->key);
+			if (job || find_attached(d, dd->key)) {
+				r = -EBUSY;
+				j->devs[i] = dd; /* freed below */
+				if (job)
+					respond_error_dev(k->c, req->id, r, dd->key,
+							  "%s is in job %u", dd->key, job);
+				else
+					respond_error_dev(k->c, req->id, r, dd->key,
+							  "%s is attached under another name",
+							  dd->key);
+				goto fail;
+			}
+		}
+		for (size_t m = 0; m < i; m++)
+			if (j->devs[m] == dd || streq(j->devs[m]->key, dd->key)) {
+				r = -EINVAL;
+				if (dd->transient)
+					j->devs[i] = dd;
+				respond_error(k->c, req->id, r, "%s is named twice", dd->key);
+				goto fail;
+			}
+		j->devs[i] = dd;
+		j->vdevs[i] = dd->dev;
+		snprintf(j->names[i], sizeof(j->names[i]), "%s", dd->key);
+	}
+
+	/* The stream. */
+	if (req->stream_fd >= 0) {
+		j->stream_fd = k->fds[req->stream_fd];
+		k->fds[req->stream_fd] = -1;
+	} else {
+		snprintf(j->uri, sizeof(j->uri), "%s", req->uri);
+		if (req->listen) {
+			struct vfm_transport_err terr = { "" };
+
+			r = vfm_listener_new(req->uri, &j->listener, &terr);
+			if (r < 0) {
+				respond_error(k->c, req->id, r, "%s",
+					      terr.msg[0] ? terr.msg : strerror(-r));
+				goto fail;
+			}
+			snprintf(j->listening, sizeof(j->listening), "%s",
+				 vfm_listener_uri(j->listener));
+		}
+	}
+
+	/* The options, as the CLI's. */
+	j->so.precopy = req->precopy;
+	j->so.precopy_max_rounds = req->precopy_rounds;
+	j->so.precopy_max_usec = req->precopy_usec;
+	j->so.dirty_threshold = req->dirty_threshold;
+	j->so.force = req->force;
+	j->so.chunk_size = req->chunk;
+	j->so.timeout_ms = req->timeout_ms;
+	j->ro.timeout_ms = req->timeout_ms;
+	j->ro.skip_compat_ids = req->any_id;
+	if (req->has_map) {
+		memcpy(j->map, req->map, sizeof(j->map));
+		j->ro.map = j->map;
+	}
+	j->quiesce_ack = save && req->quiesce_ack;
+	j->ack_timeout_ms = req->ack_timeout_ms;
+	j->cancel_on_disconnect = req->cancel_on_disconnect;
+	j->owner = k->c->id;
+	j->owner_pid = k->c->pid;
+	j->owner_uid = k->c->uid;
+	if (req->watch)
+		j->watchers[j->n_watchers++] = k->c->id;
+
+	/* From here the devices are the job's. */
+	for (size_t i = 0; i < j->n; i++) {
+		j->devs[i]->job = j->id;
+		j->devs[i]->dctx->job = j->id;
+	}
+	r = djob_start(j);
+	if (r < 0) {
+		for (size_t i = 0; i < j->n; i++) {
+			j->devs[i]->job = 0;
+			j->devs[i]->dctx->job = 0;
+		}
+		respond_error(k->c, req->id, r, "cannot start a thread: %s", strerror(-r));
+		goto fail;
+	}
+	d->next_job_id++;
+	j->next = d->jobs;
+	d->jobs = j;
+	dctx_put(tctx); /* the transient devices hold it */
+	daemon_log(6, "job %u: %s of %zu device%s %s %s (connection %u, pid %d)", j->id,
+		   save ? "save" : "restore", j->n, j->n == 1 ? "" : "s", save ? "to" : "from",
+		   j->listening[0] ? j->listening : j->uri[0] ? j->uri : "a passed descriptor",
+		   k->c->id, (int)k->c->pid);
+	res = json_object_new_object();
+	json_object_object_add(res, "job", json_object_new_uint64(j->id));
+	if (j->listening[0])
+		json_object_object_add(res, "listening", json_object_new_string(j->listening));
+	respond(k->c, req->id, res);
+	return;
+
+fail:
+	for (size_t i = 0; i < req->n_devices; i++)
+		if (j->devs[i] && j->devs[i]->transient)
+			ddev_free(j->devs[i]);
+	memset(j->devs, 0, sizeof(j->devs));
+	dctx_put(tctx);
+	djob_free(j);
+}
+
+static void cmd_job(struct call *k)
+{
+	struct djob *j = find_job(k->d, k->req->job);
+
+	if (!j) {
+		respond_error(k->c, k->req->id, -ENOENT, "no job %u", k->req->job);
+		return;
+	}
+	respond(k->c, k->req->id, djob_to_json(j, true));
+}
+
+static struct json_object *jobs_json(struct daemon *d)
+{
+	struct json_object *arr = json_object_new_array();
+	struct djob *order[VFMD_JOBS_KEPT + 256];
+	size_t n = 0;
+
+	/* the list is newest first: print oldest first */
+	for (struct djob *j = d->jobs; j && n < ELEMENTSOF(order); j = j->next)
+		order[n++] = j;
+	while (n > 0)
+		json_object_array_add(arr, djob_to_json(order[--n], false));
+	return arr;
+}
+
+static void cmd_jobs(struct call *k)
+{
+	respond(k->c, k->req->id, jobs_json(k->d));
+}
+
+static void cmd_watch(struct call *k)
+{
+	struct djob *j;
+	bool watch = k->req->cmd == VFMD_CMD_WATCH;
+
+	if (k->req->all) {
+		k->c->watch_all = watch;
+		respond(k->c, k->req->id, watch ? jobs_json(k->d) : NULL);
+		return;
+	}
+	j = find_job(k->d, k->req->job);
+	if (!j) {
+		respond_error(k->c, k->req->id, -ENOENT, "no job %u", k->req->job);
+		return;
+	}
+	for (size_t i = 0; i < j->n_watchers; i++)
+		if (j->watchers[i] == k->c->id) {
+			if (!watch)
+				j->watchers[i] = j->watchers[--j->n_watchers];
+			watch = false;
+			break;
+		}
+	if (watch) {
+		if (j->n_watchers == ELEMENTSOF(j->watchers)) {
+			/* ids of gone clients linger: drop them */
+			size_t m = 0;
+
+			for (size_t i = 0; i < j->n_watchers; i++)
+				if (client_by_id(k->d, j->watchers[i]))
+					j->watchers[m++] = j->watchers[i];
+			j->n_watchers = m;
+		}
+		if (j->n_watchers < ELEMENTSOF(j->watchers))
+			j->watchers[j->n_watchers++] = k->c->id;
+	}
+	/* The state as of now: a finished job's watcher gets no more events. */
+	respond(k->c, k->req->id, k->req->cmd == VFMD_CMD_WATCH ? djob_to_json(j, true) : NULL);
+}
+
+static void cmd_cancel(struct call *k)
+{
+	struct djob *j = find_job(k->d, k->req->job);
+	char why[128];
+	int r;
+
+	if (!j) {
+		respond_error(k->c, k->req->id, -ENOENT, "no job %u", k->req->job);
+		return;
+	}
+	snprintf(why, sizeof(why), "by pid %d", (int)k->c->pid);
+	r = djob_cancel(j, why);
+	if (r == -EALREADY)
+		respond_error(k->c, k->req->id, r, "job %u has finished", j->id);
+	else if (r == -EBUSY)
+		respond_error(k->c, k->req->id, r,
+			      "job %u waits for the destination's verdict: the destination may "
+			      "already run the devices, so it cannot be cancelled now",
+			      j->id);
+	else if (r < 0)
+		respond_error(k->c, k->req->id, r, "cannot cancel job %u: %s", j->id,
+			      strerror(-r));
+	else
+		respond(k->c, k->req->id, NULL);
+}
+
+static void cmd_continue(struct call *k)
+{
+	struct djob *j = find_job(k->d, k->req->job);
+	int r;
+
+	if (!j) {
+		respond_error(k->c, k->req->id, -ENOENT, "no job %u", k->req->job);
+		return;
+	}
+	r = djob_ack(j, k->req->abort_reason);
+	if (r == -EALREADY)
+		respond_error(k->c, k->req->id, r,
+			      "job %u has finished or was acknowledged already", j->id);
+	else if (r == -EAGAIN)
+		respond_error(k->c, k->req->id, r,
+			      "job %u is not waiting for an acknowledgement", j->id);
+	else if (r < 0)
+		respond_error(k->c, k->req->id, r, "%s", strerror(-r));
+	else
+		respond(k->c, k->req->id, NULL);
+}
+
+static void begin_shutdown(struct daemon *d, const char *why);
+
+static void cmd_shutdown(struct call *k)
+{
+	char why[64];
+
+	respond(k->c, k->req->id, NULL);
+	snprintf(why, sizeof(why), "shutdown requested by pid %d", (int)k->c->pid);
+	begin_shutdown(k->d, why);
+}
+
+typedef void (*handler_fn)(struct call *k);
+static const handler_fn handlers[VFMD_CMD_MAX] = {
+	[VFMD_CMD_VERSION] = cmd_version,   [VFMD_CMD_LIST] = cmd_list,
+	[VFMD_CMD_INFO] = cmd_info,	    [VFMD_CMD_ATTACH] = cmd_attach,
+	[VFMD_CMD_DETACH] = cmd_detach,	    [VFMD_CMD_SAVE] = cmd_job_start,
+	[VFMD_CMD_RESTORE] = cmd_job_start, [VFMD_CMD_JOB] = cmd_job,
+	[VFMD_CMD_JOBS] = cmd_jobs,	    [VFMD_CMD_WATCH] = cmd_watch,
+	[VFMD_CMD_UNWATCH] = cmd_watch,	    [VFMD_CMD_CANCEL] = cmd_cancel,
+	[VFMD_CMD_CONTINUE] = cmd_continue, [VFMD_CMD_SHUTDOWN] = cmd_shutdown,
+};
+
+/* ---- reading requests ---- */
+
+static bool rate_ok(struct daemon *d, struct client *c)
+{
+	uint64_t now = now_usec();
+	double burst = 2.0 * d->cfg.rate;
+
+	c->tokens += (double)(now - c->tokens_usec) * d->cfg.rate / 1e6;
+	if (c->tokens > burst)
+		c->tokens = burst;
+	c->tokens_usec = now;
+	if (c->tokens < 1.0)
+		return false;
+	c->tokens -= 1.0;
+	return true;
+}
+
+static void handle_line(struct daemon *d, struct client *c, const char *line, size_t len)
+{
+	struct vfmd_request *req = calloc(1, sizeof(*req));
+	struct json_object *id = NULL;
+	struct vfmd_error e = { 0 };
+	int fds[VFMD_FDS_MAX];
+	struct call k = { .d = d, .c = c, .req = req, .fds = fds };
+	int r;
+
+	if (!req) {
+		respond_error(c, NULL, -ENOMEM, "out of memory");
+		return;
+	}
+	r = vfmd_request_parse(line, len, req, &id, &e);
+	/* Every line counts, malformed ones too. */
+	if (!rate_ok(d, c)) {
+		respond_error(c, r < 0 ? id : req->id, -EAGAIN,
+			      "too many requests: at most %u a second", d->cfg.rate);
+		json_object_put(id);
+		goto out;
+	}
+	if (r < 0) {
+		respond_error(c, id, e.err, "%s", e.msg);
+		json_object_put(id);
+		free(req);
+		return;
+	}
+	if (req->n_fds > c->n_fds) {
+		respond_error(c, req->id, -EBADF,
+			      "the request uses %zu descriptor%s, %zu %s received with it",
+			      req->n_fds, req->n_fds == 1 ? "" : "s", c->n_fds,
+			      c->n_fds == 1 ? "was" : "were");
+		goto out;
+	}
+	/* The request takes the oldest descriptors the connection sent. */
+	memcpy(fds, c->fds, req->n_fds * sizeof(int));
+	memmove(c->fds, c->fds + req->n_fds, (c->n_fds - req->n_fds) * sizeof(int));
+	c->n_fds -= req->n_fds;
+	handlers[req->cmd](&k);
+	for (size_t i = 0; i < req->n_fds; i++)
+		safe_close(fds[i]);
+out:
+	vfmd_request_done(req);
+	free(req);
+}
+
+static void take_fds(struct client *c, struct msghdr *mh)
+{
+	bool overflow = false;
+
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		size_t n;
+		int *p;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		p = (int *)CMSG_DATA(cm);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+
+			memcpy(&fd, p + i, sizeof(fd));
+			if (c->n_fds < VFMD_FDS_MAX) {
+				c->fds[c->n_fds++] = fd;
+			} else {
+				safe_close(fd);
+				overflow = true;
+			}
+		}
+	}
+	if (overflow || (mh->msg_flags & MSG_CTRUNC))
+		respond_error(c, NULL, -EMFILE,
+			      "more than %d descriptors pending: the extra ones were closed",
+			      VFMD_FDS_MAX);
+}
+
+static void client_read(struct daemon *d, struct client *c)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * VFMD_FDS_MAX)];
+	} control;
+	struct iovec iov = { .iov_base = c->in + c->in_len,
+			     .iov_len = VFMD_LINE_MAX + 1 - c->in_len };
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = control.buf,
+			     .msg_controllen = sizeof(control.buf) };
+	size_t start = 0;
+	ssize_t n;
+	char *nl;
+
+	n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR) {
+			c->closing = true;
+			c->out_len = 0;
+		}
+		return;
+	}
+	take_fds(c, &mh);
+	if (n == 0) {
+		/* The peer is gone (or half-closed: it gets its answers, then goes). */
+		c->closing = true;
+		if (c->in_len)
+			respond_error(c, NULL, -EPROTO,
+				      "malformed JSON: the last request has no newline");
+		c->in_len = 0;
+		return;
+	}
+	c->in_len += (size_t)n;
+	while ((nl = memchr(c->in + start, '\n', c->in_len - start))) {
+		size_t len = (size_t)(nl - (c->in + start));
+
+		if (c->discarding)
+			c->discarding = false;
+		else if (len > 0 && !(len == 1 && c->in[start] == '\r'))
+			handle_line(d, c, c->in + start, len);
+		start += len + 1;
+		if (c->closing)
+			break;
+	}
+	memmove(c->in, c->in + start, c->in_len - start);
+	c->in_len -= start;
+	if (c->in_len == VFMD_LINE_MAX + 1) {
+		/* no newline in sight: answer once, then skip to the next newline */
+		if (!c->discarding)
+			respond_error(c, NULL, -EMSGSIZE,
+				      "request longer than %d bytes: skipped to the next newline",
+				      VFMD_LINE_MAX);
+		c->discarding = true;
+		c->in_len = 0;
+	}
+}
+
+/* ---- connections ---- */
+
+/* Whether the peer has @gid among its supplementary groups (SO_PEERGROUPS). */
+static bool in_group(int fd, gid_t gid)
+{
+	_cleanup_free_ gid_t *groups = NULL;
+	socklen_t len = 0;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, NULL, &len) < 0 && errno != ERANGE)
+		return false;
+	if (len == 0 || len > NGROUPS_MAX * sizeof(gid_t))
+		return false;
+	groups = malloc(len);
+	if (!groups || getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+		return false;
+	for (size_t i = 0; i < len / sizeof(gid_t); i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+static void client_free(struct daemon *d, struct client *c)
+{
+	for (struct djob *j = d->jobs; j; j = j->next) {
+		if (j->reaped || j->owner != c->id)
+			continue;
+		djob_owner_gone(j);
+		if (j->cancel_on_disconnect)
+			(void)djob_cancel(j, "the client that started the job disconnected");
+	}
+	safe_close(c->fd);
+	for (size_t i = 0; i < c->n_fds; i++)
+		safe_close(c->fds[i]);
+	free(c->in);
+	free(c->out);
+	free(c);
+}
+
+static void accept_client(struct daemon *d, int lfd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct client *c;
+	int fd;
+
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			daemon_log(4, "accept: %m");
+		return;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		daemon_log(4, "SO_PEERCRED: %m");
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c)
+		c->in = malloc(VFMD_LINE_MAX + 1);
+	if (!c || !c->in) {
+		if (c)
+			free(c);
+		close(fd);
+		return;
+	}
+	c->fd = fd;
+	c->pid = cred.pid;
+	c->uid = cred.uid;
+	c->gid = cred.gid;
+	c->id = ++d->next_client_id;
+	c->tokens = 2.0 * d->cfg.rate;
+	c->tokens_usec = now_usec();
+	c->privileged = cred.uid == 0 || cred.uid == geteuid();
+	if (!c->privileged &&
+	    !(d->cfg.have_gid && (cred.gid == d->cfg.gid || in_group(fd, d->cfg.gid)))) {
+		daemon_log(5, "refused a connection from pid %d, uid %u: neither root%s%s",
+			   (int)cred.pid, (unsigned)cred.uid, d->cfg.group ? " nor in group " : "",
+			   d->cfg.group ? d->cfg.group : "");
+		respond_error(c, NULL, -EACCES,
+			      "uid %u may not use vfiomigd: neither root%s%s", (unsigned)cred.uid,
+			      d->cfg.group ? " nor in group " : "",
+			      d->cfg.group ? d->cfg.group : "");
+		client_flush(c);
+		client_free(d, c);
+		return;
+	}
+	if (d->n_clients >= VFMD_CLIENTS_MAX) {
+		respond_error(c, NULL, -EUSERS, "too many connections (at most %d)",
+			      VFMD_CLIENTS_MAX);
+		client_flush(c);
+		client_free(d, c);
+		return;
+	}
+	c->next = d->clients;
+	d->clients = c;
+	d->n_clients++;
+}
+
+/* ---- job events ---- */
+
+static void reap(struct daemon *d, struct djob *j)
+{
+	if (j->reaped)
+		return;
+	if (j->thread_started)
+		pthread_join(j->thread, NULL);
+	j->thread_started = false;
+	release_devices(j);
+	j->reaped = true;
+	pthread_mutex_lock(&j->lock);
+	if (j->state == DJOB_SUCCEEDED)
+		daemon_log(6, "job %u: %s succeeded", j->id,
+			   j->kind == VFMD_CMD_SAVE ? "save" : "restore");
+	else
+		daemon_log(4, "job %u: %s failed: %s", j->id,
+			   j->kind == VFMD_CMD_SAVE ? "save" : "restore",
+			   j->endpoint_failed ? j->endpoint_error : j->snap->message);
+	pthread_mutex_unlock(&j->lock);
+}
+
+/* Keep the newest VFMD_JOBS_KEPT finished jobs. */
+static void prune_jobs(struct daemon *d)
+{
+	unsigned finished = 0;
+
+	for (struct djob **p = &d->jobs; *p;) {
+		struct djob *j = *p;
+
+		if (j->reaped && ++finished > VFMD_JOBS_KEPT) {
+			*p = j->next;
+			djob_free(j);
+			continue;
+		}
+		p = &j->next;
+	}
+}
+
+static void process_events(struct daemon *d)
+{
+	struct devent *e, *next;
+	uint64_t v;
+
+	if (read(d->event_fd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: a previous round took the events */
+	}
+	pthread_mutex_lock(&d->qlock);
+	e = d->qhead;
+	d->qhead = d->qtail = NULL;
+	pthread_mutex_unlock(&d->qlock);
+
+	for (; e; e = next) {
+		struct djob *j = find_job(d, e->job);
+		size_t len = strlen(e->line);
+
+		next = e->next;
+		if (j && e->final)
+			reap(d, j);
+		for (struct client *c = d->clients; c && j; c = c->next) {
+			bool watching = c->watch_all;
+
+			for (size_t i = 0; i < j->n_watchers && !watching; i++)
+				watching = j->watchers[i] == c->id;
+			if (watching)
+				client_queue(c, e->line, len, e->droppable);
+		}
+		free(e->line);
+		free(e);
+	}
+	prune_jobs(d);
+}
+
+/* ---- status, shutdown ---- */
+
+static void update_status(struct daemon *d)
+{
+	char status[128];
+	unsigned devs = 0, jobs = running_jobs(d);
+
+	for (struct ddev *dd = d->devices; dd; dd = dd->next)
+		devs++;
+	if (d->shutting_down)
+		snprintf(status, sizeof(status), "STATUS=stopping: %u job%s to finish", jobs,
+			 jobs == 1 ? "" : "s");
+	else
+		snprintf(status, sizeof(status),
+			 "STATUS=%u job%s running, %u device%s attached, %u connection%s", jobs,
+			 jobs == 1 ? "" : "s", devs, devs == 1 ? "" : "s", d->n_clients,
+			 d->n_clients == 1 ? "" : "s");
+	if (!streq(status, d->last_status)) {
+		snprintf(d->last_status, sizeof(d->last_status), "%s", status);
+		(void)sd_notify_send(status);
+	}
+}
+
+static void begin_shutdown(struct daemon *d, const char *why)
+{
+	struct json_object *ev;
+
+	if (d->shutting_down)
+		return;
+	d->shutting_down = true;
+	daemon_log(6, "stopping: %s", why);
+	(void)sd_notify_send("STOPPING=1");
+	ev = json_object_new_object();
+	json_object_object_add(ev, "event", json_object_new_string("shutdown"));
+	json_object_object_add(ev, "reason", json_object_new_string(why));
+	broadcast(d, ev);
+	/* Every job rolls back as on any failure; a save that waits for its verdict is
+	 * let finish (its timeout bounds it). */
+	for (struct djob *j = d->jobs; j; j = j->next)
+		if (!j->reaped && djob_cancel(j, "vfiomigd is shutting down") == -EBUSY)
+			daemon_log(6, "job %u waits for the destination's verdict: letting it finish",
+				   j->id);
+}
+
+static void handle_signal(struct daemon *d)
+{
+	struct signalfd_siginfo si;
+	char why[64];
+
+	if (read(d->signal_fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (si.ssi_signo == SIGHUP)
+		return; /* nothing to reload */
+	snprintf(why, sizeof(why), "%s", strsignal((int)si.ssi_signo));
+	begin_shutdown(d, why);
+}
+
+/* ---- the loop ---- */
+
+int daemon_init(struct daemon *d)
+{
+	sigset_t mask;
+	uint64_t wd;
+
+	pthread_mutex_init(&d->qlock, NULL);
+	d->next_job_id = 1;
+	d->watchdog_fd = -1;
+	d->signal_fd = -1;
+	d->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->event_fd < 0)
+		return -errno;
+	/* Blocked before any thread exists, so that every thread inherits the mask and
+	 * the signals arrive only through the signalfd. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0)
+		return -EINVAL;
+	d->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (d->signal_fd < 0)
+		return -errno;
+	signal(SIGPIPE, SIG_IGN);
+	wd = sd_watchdog_usec();
+	if (wd) {
+		struct itimerspec its = { 0 };
+		uint64_t half = MAX(wd / 2, 1000u);
+
+		d->watchdog_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		if (d->watchdog_fd < 0)
+			return -errno;
+		its.it_interval.tv_sec = (time_t)(half / 1000000);
+		its.it_interval.tv_nsec = (long)(half % 1000000) * 1000;
+		its.it_value = its.it_interval;
+		if (timerfd_settime(d->watchdog_fd, 0, &its, NULL) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+int daemon_run(struct daemon *d)
+{
+	enum { P_SIGNAL, P_EVENT, P_WATCHDOG, P_LISTEN };
+	struct pollfd p[P_LISTEN + VFMD_LISTEN_MAX + VFMD_CLIENTS_MAX];
+	struct client *pc[VFMD_CLIENTS_MAX];
+	uint64_t flush_deadline = 0;
+
+	for (;;) {
+		size_t n = P_LISTEN, nc = 0;
+		int r, timeout = -1;
+
+		update_status(d);
+		if (d->shutting_down && running_jobs(d) == 0) {
+			bool pending = false;
+
+			/* the last events out, briefly */
+			for (struct client *c = d->clients; c; c = c->next)
+				pending |= c->out_len > 0 && !c->closing;
+			if (!flush_deadline)
+				flush_deadline = now_usec() + 1000000;
+			if (!pending || now_usec() >= flush_deadline)
+				break;
+			timeout = 50;
+		}
+		p[P_SIGNAL] = (struct pollfd){ .fd = d->signal_fd, .events = POLLIN };
+		p[P_EVENT] = (struct pollfd){ .fd = d->event_fd, .events = POLLIN };
+		p[P_WATCHDOG] = (struct pollfd){ .fd = d->watchdog_fd, .events = POLLIN };
+		for (size_t i = 0; i < d->n_listen; i++)
+			p[n++] = (struct pollfd){ .fd = d->shutting_down ? -1 : d->listen_fds[i],
+						  .events = POLLIN };
+		for (struct client *c = d->clients; c && nc < ELEMENTSOF(pc); c = c->next) {
+			short ev = 0;
+
+			if (!c->closing)
+				ev |= POLLIN;
+			if (c->out_len)
+				ev |= POLLOUT;
+			pc[nc++] = c;
+			p[n++] = (struct pollfd){ .fd = c->fd, .events = ev };
+		}
+		r = poll(p, n, timeout);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			daemon_log(3, "poll: %m");
+			return -errno;
+		}
+		if (p[P_SIGNAL].revents)
+			handle_signal(d);
+		if (p[P_WATCHDOG].revents) {
+			uint64_t v;
+
+			if (read(d->watchdog_fd, &v, sizeof(v)) > 0)
+				(void)sd_notify_send("WATCHDOG=1");
+		}
+		if (p[P_EVENT].revents)
+			process_events(d);
+		for (size_t i = 0; i < nc; i++) {
+			struct pollfd *q = &p[P_LISTEN + d->n_listen + i];
+
+			if (q->revents & (POLLIN | POLLHUP | POLLERR))
+				client_read(d, pc[i]);
+		}
+		for (size_t i = 0; i < d->n_listen; i++)
+			if (p[P_LISTEN + i].revents & POLLIN)
+				accept_client(d, d->listen_fds[i]);
+		/* write what is queued; drop connections that are done */
+		for (struct client **cp = &d->clients; *cp;) {
+			struct client *c = *cp;
+
+			client_flush(c);
+			if (c->closing && c->out_len == 0) {
+				*cp = c->next;
+				d->n_clients--;
+				client_free(d, c);
+				continue;
+			}
+			cp = &c->next;
+		}
+	}
+	return 0;
+}
+
+void daemon_free(struct daemon *d)
+{
+	struct devent *e;
+
+	/* Normally every job has ended by now; after an error, make them end. */
+	for (struct djob *j = d->jobs; j; j = j->next)
+		if (!j->reaped)
+			(void)djob_cancel(j, "vfiomigd is exiting");
+
+	while (d->clients) {
+		struct client *c = d->clients;
+
+		d->clients = c->next;
+		client_free(d, c);
+	}
+	while (d->jobs) {
+		struct djob *j = d->jobs;
+
+		d->jobs = j->next;
+		reap(d, j);
+		djob_free(j);
+	}
+	while (d->devices) {
+		struct ddev *dd = d->devices;
+
+		d->devices = dd->next;
+		ddev_free(dd);
+	}
+	while ((e = d->qhead)) {
+		d->qhead = e->next;
+		free(e->line);
+		free(e);
+	}
+	vfm_listener_free(d->own_listener);
+	if (!d->own_listener)
+		for (size_t i = 0; i < d->n_listen; i++)
+			safe_close(d->listen_fds[i]);
+	safe_close(d->signal_fd);
+	safe_close(d->event_fd);
+	safe_close(d->watchdog_fd);
+	pthread_mutex_destroy(&d->qlock);
+}
+
+int daemon_attach_name(struct daemon *d, const char *name, char *err, size_t errsize)
+{
+	struct vfmd_devref ref = { .fd = -1 };
+	struct ddev *dd = NULL;
+	struct dctx *dc;
+	int r;
+
+	if (strlen(name) >= sizeof(ref.name)) {
+		snprintf(err, errsize, "%.64s...: name too long", name);
+		return -EINVAL;
+	}
+	snprintf(ref.name, sizeof(ref.name), "%s", name);
+	if (find_attached(d, name)) {
+		snprintf(err, errsize, "%s is named twice", name);
+		return -EEXIST;
+	}
+	dc = dctx_new(d);
+	if (!dc)
+		return -ENOMEM;
+	r = open_device(dc, &ref, -1, &dd, err, errsize);
+	dctx_put(dc);
+	if (r < 0)
+		return r;
+	dd->next = d->devices;
+	d->devices = dd;
+	return 0;
+}

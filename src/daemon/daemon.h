@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * vfiomigd's state.  One main thread owns everything here: the control connections,
+ * the device table and the job table.  Each job runs vfm_save()/vfm_restore() in a
+ * thread of its own; while it runs, the job's devices, and the library contexts they
+ * were opened in, belong to that thread and nothing else touches them (the library's
+ * rule: a context and its devices belong to one thread at a time).  A job thread
+ * talks to the main thread only through its mutex-protected snapshot and the event
+ * queue; the main thread talks to it through eventfds (cancel, acknowledgement).
+ */
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "job.h"
+#include "request.h"
+#include "transport.h"
+#include "vfiomig.h"
+
+#define VFMD_CLIENTS_MAX      64
+#define VFMD_LISTEN_MAX	      8
+#define VFMD_JOBS_KEPT	      64      /* finished jobs kept for "job", "jobs", "wait" */
+#define VFMD_OUT_DROP	      (256u << 10) /* output queued: progress events dropped */
+#define VFMD_OUT_MAX	      (4u << 20)   /* output queued: the client is disconnected */
+#define VFMD_SOCKET_DEFAULT   VFM_RUNSTATEDIR "/vfiomig/control.sock"
+
+struct daemon_config {
+	const char *socket_path;
+	const char *group;     /* may connect besides root and our own user */
+	gid_t gid;
+	bool have_gid;
+	unsigned max_jobs;     /* running at once */
+	unsigned rate;         /* requests per second per connection (burst: twice) */
+	bool verbose;
+	const char *sysfs_root; /* $VFIOMIG_SYSFS_ROOT (tests) */
+};
+
+/* A library context and the devices opened through it. */
+struct dctx {
+	struct vfm_ctx *ctx;
+	unsigned n_devices;
+	unsigned job; /* the job that owns it now, 0: the main thread */
+};
+
+struct ddev {
+	char key[VFM_NAME_MAX];   /* vfm_device_name(): what requests and events use */
+	char given[VFM_NAME_MAX]; /* the name as attach gave it */
+	struct vfm_device_identity id; /* a copy, readable while a job has the device */
+	struct vfm_device *dev;
+	struct dctx *dctx;
+	bool transient; /* opened for one job, closed when it ends */
+	bool passed;	/* from a descriptor passed over the socket */
+	unsigned job;	/* 0: idle */
+	struct ddev *next;
+};
+
+enum djob_state { DJOB_RUNNING, DJOB_SUCCEEDED, DJOB_FAILED };
+
+struct djob {
+	unsigned id;
+	enum vfmd_cmd kind; /* VFMD_CMD_SAVE or VFMD_CMD_RESTORE */
+	struct daemon *d;
+	pthread_t thread;
+	bool thread_started;
+	int cancel_fd; /* eventfd: readable = cancel (the library polls it) */
+	int ack_fd;    /* eventfd: readable = the quiesced acknowledgement arrived */
+
+	/* Set before the thread starts, read-only after. */
+	size_t n;
+	struct ddev *devs[VFM_SET_MAX];
+	struct vfm_device *vdevs[VFM_SET_MAX];
+	char names[VFM_SET_MAX][VFM_NAME_MAX]; /* the devices' keys, kept after the job */
+	char uri[VFM_URI_MAX + 1];  /* "" with a passed stream descriptor */
+	int stream_fd;		    /* the passed descriptor, -1: none */
+	struct vfm_listener *listener; /* listening: created by the main thread */
+	char listening[VFM_URI_MAX + 1];
+	struct vfm_save_opts so;
+	struct vfm_restore_opts ro;
+	unsigned map[VFM_SET_MAX];
+	bool quiesce_ack;
+	unsigned ack_timeout_ms;
+	bool cancel_on_disconnect;
+	unsigned owner; /* connection that started it (0: gone) */
+	pid_t owner_pid;
+	uid_t owner_uid;
+	uint64_t started_realtime_usec;
+
+	/* The job thread's own. */
+	struct vfm_job_report *rep;
+	struct vfm_endpoint *ep;
+
+	/* Shared: under lock. */
+	pthread_mutex_t lock;
+	struct vfm_job_report *snap; /* the latest report */
+	enum vfm_job_phase last_phase;
+	bool started_phases;
+	bool cancel_allowed;   /* false once a save waits for the verdict */
+	bool cancel_requested;
+	char cancel_reason[128];
+	bool waiting_ack;
+	bool ack_done;
+	char ack_abort[VFMD_REASON_MAX];
+	char peer[VFM_TRANSPORT_ERR_MAX];
+	enum djob_state state; /* DJOB_RUNNING until the thread posted its end */
+	int result;
+	bool endpoint_failed;  /* failed before the job proper: connect, accept */
+	char endpoint_error[VFM_TRANSPORT_ERR_MAX];
+	enum vfm_state final_state[VFM_SET_MAX];
+	bool final_state_known[VFM_SET_MAX];
+	uint64_t finished_realtime_usec;
+
+	/* The main thread's own. */
+	unsigned watchers[VFMD_CLIENTS_MAX]; /* connection ids */
+	size_t n_watchers;
+	bool reaped;
+	struct djob *next;
+};
+
+/* An event line from a job thread to the main thread, for the job's watchers. */
+struct devent {
+	unsigned job;
+	bool droppable; /* progress: may be dropped for a slow client */
+	bool final;	/* the job's last: the main thread reaps the job first */
+	char *line;	/* JSON and "\n" */
+	struct devent *next;
+};
+
+struct client {
+	unsigned id;
+	int fd;
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	bool privileged; /* root or our own user: may name paths (file:, unix:/PATH) */
+	char *in;
+	size_t in_len;
+	bool discarding; /* skipping the rest of an over-long line */
+	char *out;
+	size_t out_len, out_cap;
+	int fds[VFMD_FDS_MAX];
+	size_t n_fds;
+	double tokens;
+	uint64_t tokens_usec;
+	bool watch_all;
+	unsigned dropped;
+	bool closing; /* close once the output is flushed */
+	struct client *next;
+};
+
+struct daemon {
+	struct daemon_config cfg;
+	int listen_fds[VFMD_LISTEN_MAX];
+	size_t n_listen;
+	struct vfm_listener *own_listener; /* when not socket-activated */
+	int signal_fd;
+	int event_fd;	 /* job threads -> main: the queue has events */
+	int watchdog_fd; /* timerfd, -1 without a watchdog */
+	struct client *clients;
+	unsigned n_clients, next_client_id;
+	struct ddev *devices;
+	struct djob *jobs;
+	unsigned next_job_id;
+	bool shutting_down;
+	char last_status[128];
+
+	pthread_mutex_t qlock;
+	struct devent *qhead, *qtail;
+};
+
+/* daemon.c */
+int daemon_init(struct daemon *d);
+int daemon_run(struct daemon *d);
+void daemon_free(struct daemon *d);
+int daemon_new_ctx(struct daemon *d, struct vfm_ctx **ret_ctx);
+void daemon_log(int level, const char *fmt, ...) _printf_(2, 3);
+int daemon_attach_name(struct daemon *d, const char *name, char *err, size_t errsize);
+
+/* djob.c */
+struct djob *djob_new(struct daemon *d, unsigned id, enum vfmd_cmd kind);
+int djob_start(struct djob *j);
+/* -EALREADY finished, -EBUSY a save waiting for its verdict */
+int djob_cancel(struct djob *j, const char *reason);
+/* -EALREADY finished or acknowledged, -EAGAIN not waiting for one (yet) */
+int djob_ack(struct djob *j, const char *abort_reason);
+void djob_owner_gone(struct djob *j);
+void djob_post(struct daemon *d, unsigned job, bool droppable, bool final,
+	       struct json_object *ev);
+struct json_object *djob_to_json(struct djob *j, bool full);
+void djob_free(struct djob *j);

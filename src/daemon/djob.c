@@ -1,0 +1,531 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * A daemon job: vfm_save() or vfm_restore() in a thread of its own, with the
+ * library's callbacks turned into events.  Everything the thread shares with the main
+ * thread is under the job's lock (the snapshot of the report, the cancel and
+ * acknowledgement state); events go through the daemon's queue, so that only the
+ * main thread ever writes to a control connection.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "daemon.h"
+#include "macro.h"
+#include "util.h"
+
+static uint64_t realtime_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void djob_post(struct daemon *d, unsigned job, bool droppable, bool final,
+	       struct json_object *ev)
+{
+	const char *s = json_object_to_json_string_ext(
+		ev, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	struct devent *e = calloc(1, sizeof(*e));
+	size_t len = strlen(s);
+	uint64_t one = 1;
+
+	/* Out of memory: the event is lost, but a final one must arrive or the job is
+	 * never reaped, so it is retried until it fits. */
+	while (!e || !(e->line = malloc(len + 2))) {
+		if (!final) {
+			free(e);
+			json_object_put(ev);
+			return;
+		}
+		if (!e)
+			e = calloc(1, sizeof(*e));
+		usleep(10000);
+	}
+	memcpy(e->line, s, len);
+	e->line[len] = '\n';
+	e->line[len + 1] = '\0';
+	e->job = job;
+	e->droppable = droppable;
+	e->final = final;
+	json_object_put(ev);
+
+	pthread_mutex_lock(&d->qlock);
+	if (d->qtail)
+		d->qtail->next = e;
+	else
+		d->qhead = e;
+	d->qtail = e;
+	pthread_mutex_unlock(&d->qlock);
+	if (write(d->event_fd, &one, sizeof(one)) < 0) {
+		/* the counter only saturates: the main thread wakes up anyway */
+	}
+}
+
+static const char *op_name(const struct djob *j)
+{
+	return j->kind == VFMD_CMD_SAVE ? "save" : "restore";
+}
+
+static const char *state_name(enum djob_state s)
+{
+	switch (s) {
+	case DJOB_RUNNING: return "running";
+	case DJOB_SUCCEEDED: return "succeeded";
+	case DJOB_FAILED: return "failed";
+	}
+	return "unknown";
+}
+
+/* Under j->lock. */
+static const char *phase_now(const struct djob *j)
+{
+	if (!j->started_phases)
+		return j->peer[0] ? "connected" : j->listening[0] ? "accepting" : "connecting";
+	return vfm_job_phase_name(j->last_phase);
+}
+
+static void add_u64(struct json_object *o, const char *k, uint64_t v)
+{
+	json_object_object_add(o, k, json_object_new_uint64(v));
+}
+
+static void add_str(struct json_object *o, const char *k, const char *v)
+{
+	json_object_object_add(o, k, json_object_new_string(v));
+}
+
+static void add_bool(struct json_object *o, const char *k, bool v)
+{
+	json_object_object_add(o, k, json_object_new_boolean(v));
+}
+
+/* The figures of a report (progress events, status, the final event). */
+static void add_figures(struct djob *j, struct json_object *o,
+			const struct vfm_job_report *rep, bool full)
+{
+	struct json_object *devs = json_object_new_array();
+	bool have = rep->n == j->n;
+
+	add_u64(o, "total_bytes", rep->total_bytes);
+	add_u64(o, "elapsed_usec", rep->elapsed_usec);
+	add_u64(o, "precopy_rounds", rep->precopy_rounds);
+	if (full) {
+		char buf[32];
+
+		snprintf(buf, sizeof(buf), "%016llx", (unsigned long long)rep->stream_id);
+		add_str(o, "stream_id", buf);
+		add_u64(o, "precopy_usec", rep->precopy_usec);
+		add_u64(o, "downtime_usec", rep->downtime_usec);
+	}
+	for (size_t i = 0; i < j->n; i++) {
+		struct json_object *d = json_object_new_object();
+		const struct vfm_job_dev *jd = &rep->dev[i];
+
+		/* the report lists devices in stream order; before it does, ours */
+		add_str(d, "name", have && jd->name[0] ? jd->name : j->names[i]);
+		if (have) {
+			add_u64(d, "precopy_bytes", jd->precopy_bytes);
+			add_u64(d, "stopcopy_bytes", jd->stopcopy_bytes);
+			if (full)
+				add_u64(d, "stopcopy_usec", jd->stopcopy_usec);
+			if (jd->estimate != UINT64_MAX)
+				add_u64(d, "estimate_bytes", jd->estimate);
+			else
+				json_object_object_add(d, "estimate_bytes", NULL);
+		}
+		json_object_array_add(devs, d);
+	}
+	json_object_object_add(o, "devices", devs);
+}
+
+struct json_object *djob_to_json(struct djob *j, bool full)
+{
+	struct json_object *o = json_object_new_object();
+
+	pthread_mutex_lock(&j->lock);
+	json_object_object_add(o, "job", json_object_new_uint64(j->id));
+	add_str(o, "operation", op_name(j));
+	add_str(o, "state", state_name(j->state));
+	add_str(o, "phase", phase_now(j));
+	if (j->uri[0])
+		add_str(o, "uri", j->uri);
+	else
+		json_object_object_add(o, "uri", NULL);
+	if (j->listening[0])
+		add_str(o, "listening", j->listening);
+	if (j->peer[0])
+		add_str(o, "peer", j->peer);
+	json_object_object_add(o, "owner_pid", json_object_new_int64(j->owner_pid));
+	add_bool(o, "owner_connected", j->owner != 0);
+	add_u64(o, "started_usec", j->started_realtime_usec);
+	if (j->state != DJOB_RUNNING)
+		add_u64(o, "finished_usec", j->finished_realtime_usec);
+	if (j->kind == VFMD_CMD_SAVE) {
+		add_bool(o, "quiesce_ack", j->quiesce_ack);
+		add_bool(o, "waiting_ack", j->waiting_ack);
+		add_bool(o, "cancel_allowed", j->cancel_allowed && j->state == DJOB_RUNNING);
+	}
+	add_figures(j, o, j->snap, full);
+	if (j->state != DJOB_RUNNING) {
+		struct json_object *devs;
+		bool ok = j->state == DJOB_SUCCEEDED;
+
+		add_bool(o, "success", ok);
+		if (!ok) {
+			char nb[16];
+
+			add_str(o, "stage", j->endpoint_failed ? "endpoint" : "job");
+			add_str(o, "error", j->endpoint_failed ? j->endpoint_error
+							       : j->snap->message);
+			json_object_object_add(o, "errno", json_object_new_int(-j->result));
+			add_str(o, "errno_name", vfmd_errno_name(j->result, nb, sizeof(nb)));
+		}
+		add_bool(o, "rolled_back", j->snap->rolled_back);
+		add_bool(o, "devices_left_running",
+			 j->endpoint_failed || j->snap->devices_left_running);
+		/* where each device is now, read back after the job (our order) */
+		if (json_object_object_get_ex(o, "devices", &devs)) {
+			for (size_t i = 0; i < j->n; i++) {
+				struct json_object *d = json_object_array_get_idx(devs, i);
+				size_t k = j->snap->n == j->n && j->kind == VFMD_CMD_RESTORE &&
+						   j->ro.map
+					   ? j->map[i]
+					   : i;
+
+				if (!d)
+					continue;
+				if (j->final_state_known[k])
+					add_str(d, "state", vfm_state_name(j->final_state[k]));
+				else
+					json_object_object_add(d, "state", NULL);
+			}
+		}
+	}
+	pthread_mutex_unlock(&j->lock);
+	return o;
+}
+
+/* ---- callbacks, in the job thread ---- */
+
+static struct json_object *event_new(struct djob *j, const char *name)
+{
+	struct json_object *ev = json_object_new_object();
+
+	add_str(ev, "event", name);
+	json_object_object_add(ev, "job", json_object_new_uint64(j->id));
+	return ev;
+}
+
+static void drain(int fd)
+{
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: nothing was pending */
+	}
+}
+
+static void on_progress(void *userdata, const struct vfm_job_report *rep)
+{
+	struct djob *j = userdata;
+	struct json_object *ev;
+	bool changed;
+
+	pthread_mutex_lock(&j->lock);
+	memcpy(j->snap, rep, sizeof(*rep));
+	changed = !j->started_phases || rep->phase != j->last_phase;
+	j->started_phases = true;
+	j->last_phase = rep->phase;
+	/* Once a save waits for the destination's verdict, the destination may already
+	 * run the devices: resuming ours then could run the VM twice.  From here on a
+	 * cancel (SIGTERM included) waits for the verdict, as the timeout bounds it; a
+	 * cancel that raced with this moment is withdrawn. */
+	if (j->kind == VFMD_CMD_SAVE && rep->phase == VFM_JOB_VERDICT && j->cancel_allowed) {
+		j->cancel_allowed = false;
+		drain(j->cancel_fd);
+	}
+	pthread_mutex_unlock(&j->lock);
+
+	ev = event_new(j, changed ? "phase" : "progress");
+	add_str(ev, "phase", vfm_job_phase_name(rep->phase));
+	add_figures(j, ev, rep, false);
+	djob_post(j->d, j->id, !changed, false, ev);
+}
+
+static int on_quiesced(void *userdata, char *why, size_t size)
+{
+	struct djob *j = userdata;
+	struct json_object *ev = event_new(j, "quiesced"), *names = json_object_new_array();
+	struct pollfd p[2] = { { .fd = j->ack_fd, .events = POLLIN },
+			       { .fd = j->cancel_fd, .events = POLLIN } };
+	char buf[32];
+	int r;
+
+	snprintf(buf, sizeof(buf), "%016llx", (unsigned long long)j->rep->stream_id);
+	add_str(ev, "stream_id", buf);
+	for (size_t i = 0; i < j->n; i++)
+		json_object_array_add(names, json_object_new_string(j->names[i]));
+	json_object_object_add(ev, "devices", names);
+	add_bool(ev, "ack_required", j->quiesce_ack);
+	if (j->quiesce_ack)
+		add_u64(ev, "ack_timeout_ms", j->ack_timeout_ms);
+	if (!j->quiesce_ack) {
+		djob_post(j->d, j->id, false, false, ev);
+		return 0;
+	}
+
+	pthread_mutex_lock(&j->lock);
+	if (j->ack_abort[0]) {
+		/* the client that was to acknowledge is already gone */
+		snprintf(why, size, "%s", j->ack_abort);
+		pthread_mutex_unlock(&j->lock);
+		json_object_put(ev);
+		return -1;
+	}
+	j->waiting_ack = true; /* before the event: a quick "continue" must find it */
+	pthread_mutex_unlock(&j->lock);
+	djob_post(j->d, j->id, false, false, ev);
+
+	do
+		r = poll(p, 2, (int)j->ack_timeout_ms);
+	while (r < 0 && errno == EINTR);
+
+	pthread_mutex_lock(&j->lock);
+	j->waiting_ack = false;
+	j->ack_done = true;
+	if (r > 0 && (p[0].revents & POLLIN)) {
+		drain(j->ack_fd);
+		r = j->ack_abort[0] ? -1 : 0;
+		if (r)
+			snprintf(why, size, "%s", j->ack_abort);
+	} else if (r > 0) {
+		snprintf(why, size, "cancelled (%s)", j->cancel_reason);
+		r = -1;
+	} else if (r == 0) {
+		snprintf(why, size, "no acknowledgement (\"continue\") within %u s",
+			 j->ack_timeout_ms / 1000);
+		r = -1;
+	} else {
+		snprintf(why, size, "poll: %s", strerror(errno));
+		r = -1;
+	}
+	pthread_mutex_unlock(&j->lock);
+	return r;
+}
+
+static bool uri_is_socket(const char *uri)
+{
+	return strncmp(uri, "tcp://", 6) == 0 || strncmp(uri, "unix:", 5) == 0;
+}
+
+static int open_endpoint(struct djob *j, struct vfm_transport_err *err)
+{
+	bool save = j->kind == VFMD_CMD_SAVE;
+	unsigned timeout = save ? j->so.timeout_ms : j->ro.timeout_ms;
+	unsigned dir;
+	int r;
+
+	if (j->listener) {
+		r = vfm_listener_accept(j->listener, timeout, j->cancel_fd, &j->ep, err);
+		j->listener = vfm_listener_free(j->listener);
+		return r;
+	}
+	if (j->stream_fd >= 0) {
+		char uri[32];
+
+		snprintf(uri, sizeof(uri), "fd:%d", j->stream_fd);
+		r = vfm_endpoint_open(uri, save ? VFM_EP_WRITE : VFM_EP_READ, timeout,
+				      j->cancel_fd, &j->ep, err);
+		j->stream_fd = safe_close(j->stream_fd);
+		return r;
+	}
+	dir = save ? VFM_EP_WRITE : VFM_EP_READ;
+	if (uri_is_socket(j->uri))
+		dir = VFM_EP_READ | VFM_EP_WRITE;
+	return vfm_endpoint_open(j->uri, dir, timeout, j->cancel_fd, &j->ep, err);
+}
+
+static void *job_main(void *userdata)
+{
+	struct djob *j = userdata;
+	struct vfm_transport_err err = { "" };
+	struct json_object *ev;
+	int r;
+
+	r = open_endpoint(j, &err);
+	if (r < 0) {
+		pthread_mutex_lock(&j->lock);
+		j->endpoint_failed = true;
+		if (r == -ECANCELED && j->cancel_reason[0])
+			snprintf(j->endpoint_error, sizeof(j->endpoint_error), "cancelled (%s)",
+				 j->cancel_reason);
+		else
+			snprintf(j->endpoint_error, sizeof(j->endpoint_error), "%s",
+				 err.msg[0] ? err.msg : strerror(-r));
+		pthread_mutex_unlock(&j->lock);
+	} else {
+		pthread_mutex_lock(&j->lock);
+		snprintf(j->peer, sizeof(j->peer), "%s", vfm_endpoint_description(j->ep));
+		pthread_mutex_unlock(&j->lock);
+		ev = event_new(j, "connected");
+		add_str(ev, "peer", j->peer);
+		djob_post(j->d, j->id, false, false, ev);
+
+		if (j->kind == VFMD_CMD_SAVE)
+			r = vfm_save(j->vdevs, j->n, j->ep, &j->so, j->rep);
+		else
+			r = vfm_restore(j->vdevs, j->n, j->ep, &j->ro, j->rep);
+	}
+	j->ep = vfm_endpoint_free(j->ep);
+
+	pthread_mutex_lock(&j->lock);
+	for (size_t i = 0; i < j->n; i++)
+		j->final_state_known[i] = vfm_device_get_state(j->vdevs[i], &j->final_state[i]) >= 0;
+	/* The library says "cancelled"; say by whom. */
+	if (r == -ECANCELED && j->cancel_reason[0] && !j->endpoint_failed &&
+	    !strstr(j->rep->message, j->cancel_reason)) {
+		size_t len = strlen(j->rep->message);
+
+		snprintf(j->rep->message + len, sizeof(j->rep->message) - len, " (%s)",
+			 j->cancel_reason);
+	}
+	if (!j->endpoint_failed)
+		memcpy(j->snap, j->rep, sizeof(*j->rep));
+	j->result = r;
+	j->state = r < 0 ? DJOB_FAILED : DJOB_SUCCEEDED;
+	j->waiting_ack = false;
+	j->finished_realtime_usec = realtime_usec();
+	pthread_mutex_unlock(&j->lock);
+
+	/* The main thread reaps the job (joins this thread, gives the devices back)
+	 * before it passes this event on. */
+	ev = djob_to_json(j, true);
+	json_object_object_add(ev, "event", json_object_new_string("finished"));
+	djob_post(j->d, j->id, false, true, ev);
+	return NULL;
+}
+
+int djob_start(struct djob *j)
+{
+	int r;
+
+	j->started_realtime_usec = realtime_usec();
+	j->so.progress = on_progress;
+	j->so.progress_userdata = j;
+	j->so.cancel_fd = j->cancel_fd;
+	j->ro.progress = on_progress;
+	j->ro.progress_userdata = j;
+	j->ro.cancel_fd = j->cancel_fd;
+	if (j->kind == VFMD_CMD_SAVE) {
+		j->so.on_quiesced = on_quiesced;
+		j->so.hook_userdata = j;
+	}
+	r = -pthread_create(&j->thread, NULL, job_main, j);
+	if (r < 0)
+		return r;
+	j->thread_started = true;
+	return 0;
+}
+
+int djob_cancel(struct djob *j, const char *reason)
+{
+	uint64_t one = 1;
+	int r = 0;
+
+	pthread_mutex_lock(&j->lock);
+	if (j->state != DJOB_RUNNING) {
+		r = -EALREADY;
+	} else if (!j->cancel_allowed) {
+		r = -EBUSY;
+	} else {
+		if (!j->cancel_requested)
+			snprintf(j->cancel_reason, sizeof(j->cancel_reason), "%s", reason);
+		j->cancel_requested = true;
+		if (write(j->cancel_fd, &one, sizeof(one)) < 0)
+			r = -errno;
+	}
+	pthread_mutex_unlock(&j->lock);
+	return r;
+}
+
+int djob_ack(struct djob *j, const char *abort_reason)
+{
+	uint64_t one = 1;
+	int r = 0;
+
+	pthread_mutex_lock(&j->lock);
+	if (j->state != DJOB_RUNNING || !j->waiting_ack) {
+		r = j->state != DJOB_RUNNING || j->ack_done ? -EALREADY : -EAGAIN;
+	} else {
+		if (abort_reason && abort_reason[0])
+			snprintf(j->ack_abort, sizeof(j->ack_abort), "%s", abort_reason);
+		if (write(j->ack_fd, &one, sizeof(one)) < 0)
+			r = -errno;
+	}
+	pthread_mutex_unlock(&j->lock);
+	return r;
+}
+
+void djob_owner_gone(struct djob *j)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&j->lock);
+	j->owner = 0;
+	if (j->quiesce_ack && j->state == DJOB_RUNNING && !j->ack_done) {
+		snprintf(j->ack_abort, sizeof(j->ack_abort),
+			 "the client that was to acknowledge \"quiesced\" disconnected");
+		if (j->waiting_ack && write(j->ack_fd, &one, sizeof(one)) < 0) {
+			/* cannot happen with an eventfd below its maximum */
+		}
+	}
+	pthread_mutex_unlock(&j->lock);
+}
+
+void djob_free(struct djob *j)
+{
+	if (!j)
+		return;
+	safe_close(j->cancel_fd);
+	safe_close(j->ack_fd);
+	safe_close(j->stream_fd);
+	vfm_listener_free(j->listener);
+	free(j->rep);
+	free(j->snap);
+	pthread_mutex_destroy(&j->lock);
+	free(j);
+}
+
+struct djob *djob_new(struct daemon *d, unsigned id, enum vfmd_cmd kind)
+{
+	struct djob *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return NULL;
+	j->d = d;
+	j->id = id;
+	j->kind = kind;
+	j->stream_fd = -1;
+	j->cancel_allowed = true;
+	j->state = DJOB_RUNNING;
+	pthread_mutex_init(&j->lock, NULL);
+	j->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	j->ack_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	j->rep = calloc(1, sizeof(*j->rep));
+	j->snap = calloc(1, sizeof(*j->snap));
+	vfm_save_opts_init(&j->so);
+	vfm_restore_opts_init(&j->ro);
+	if (j->cancel_fd < 0 || j->ack_fd < 0 || !j->rep || !j->snap) {
+		djob_free(j);
+		return NULL;
+	}
+	return j;
+}

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * vfiomigd's control protocol: one JSON object per line.  This file parses and checks
+ * a request line into a struct vfmd_request, and nothing else: it holds no daemon
+ * state, so that the fuzzer (tests/fuzz/fuzz-request.c) and the unit tests call it
+ * directly.  The protocol is documented in vfiomigd(8); the limits below are part
+ * of it.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "set.h"
+#include "transport.h"
+#include "vfiomig.h"
+
+#define VFMD_PROTOCOL	      1
+#define VFMD_LINE_MAX	      65536 /* bytes of one request line, newline excluded */
+#define VFMD_DEPTH_MAX	      8	    /* JSON nesting of a request */
+#define VFMD_ID_MAX	      128   /* bytes of a string "id" */
+#define VFMD_FDS_MAX	      72    /* descriptors a connection may have pending */
+#define VFMD_REASON_MAX	      256   /* bytes of a "continue" abort reason */
+#define VFMD_ERR_MAX	      512   /* bytes of an error message */
+#define VFMD_ACK_TIMEOUT_DEF  30    /* seconds */
+#define VFMD_ACK_TIMEOUT_MAX  3600
+
+enum vfmd_cmd {
+	VFMD_CMD_VERSION,
+	VFMD_CMD_LIST,
+	VFMD_CMD_INFO,
+	VFMD_CMD_ATTACH,
+	VFMD_CMD_DETACH,
+	VFMD_CMD_SAVE,
+	VFMD_CMD_RESTORE,
+	VFMD_CMD_JOB,
+	VFMD_CMD_JOBS,
+	VFMD_CMD_WATCH,
+	VFMD_CMD_UNWATCH,
+	VFMD_CMD_CANCEL,
+	VFMD_CMD_CONTINUE,
+	VFMD_CMD_SHUTDOWN,
+	VFMD_CMD_MAX,
+};
+
+const char *vfmd_cmd_name(enum vfmd_cmd cmd);
+
+/* A device as a request names it: a name, or a descriptor passed with the request
+ * (fd: index among the descriptors the connection received) and its name. */
+struct vfmd_devref {
+	char name[VFM_NAME_MAX]; /* "" only for an fd without a name */
+	int fd;                  /* -1: none */
+};
+
+struct json_object;
+
+struct vfmd_request {
+	enum vfmd_cmd cmd;
+	struct json_object *id; /* NULL: no "id", so no response unless an error */
+
+	size_t n_devices;
+	struct vfmd_devref devices[VFM_SET_MAX];
+	size_t n_fds; /* descriptors the request uses: max fd index + 1 */
+
+	/* save / restore */
+	char uri[VFM_URI_MAX + 1]; /* "to" / "from"; "" when stream_fd */
+	int stream_fd;             /* index of a passed descriptor, -1: none */
+	bool listen;               /* save: listen at uri; restore: the default for sockets */
+	bool connect;              /* restore: connect to uri */
+	bool precopy;
+	uint32_t precopy_rounds;
+	uint64_t precopy_usec;
+	uint64_t dirty_threshold;
+	bool force;
+	uint32_t chunk;
+	uint32_t timeout_ms;
+	bool quiesce_ack;
+	uint32_t ack_timeout_ms;
+	bool cancel_on_disconnect;
+	bool watch;
+	bool has_map;
+	size_t n_map;
+	unsigned map[VFM_SET_MAX];
+	bool any_id;
+
+	/* job, watch, cancel, continue */
+	uint32_t job;
+	bool all;
+	char abort_reason[VFMD_REASON_MAX]; /* continue: "" proceeds */
+
+	bool probe; /* list */
+};
+
+struct vfmd_error {
+	int err; /* -errno */
+	char msg[VFMD_ERR_MAX];
+};
+
+/**
+ * vfmd_request_parse() - parse one request line (@len bytes, no newline, need not be
+ * NUL-terminated).  On success *@ret_req holds a checked request: every field of the
+ * command is in range, the device list and fd indexes are consistent, URIs parse.
+ * On failure @err says why and *@ret_id (may be NULL) receives the request's "id"
+ * when the line got far enough to have one (else NULL), for the error response;
+ * the caller puts it.
+ *
+ * Errors: -EPROTO malformed JSON; -EMSGSIZE a line over VFMD_LINE_MAX; -EINVAL a
+ * request that is not an object, an unknown command or field, a value of the wrong
+ * type or out of range; -E2BIG too many devices.
+ */
+int vfmd_request_parse(const char *line, size_t len, struct vfmd_request *ret_req,
+		       struct json_object **ret_id, struct vfmd_error *err);
+
+/** vfmd_request_done() - drop the request's references (not the struct). */
+void vfmd_request_done(struct vfmd_request *req);
+
+/** vfmd_errno_name() - "EBUSY" for -EBUSY or EBUSY; "E<n>" for others. */
+const char *vfmd_errno_name(int err, char *buf, size_t size);
