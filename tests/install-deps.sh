@@ -10,7 +10,7 @@ pkgs=(
 	gcc libc6-dev make meson ninja-build pkg-config scdoc
 	libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libjson-c-dev libcap-ng-dev
 	# tests (clang + its runtime: the libFuzzer run of the fuzz suite)
-	jq valgrind clang libclang-rt-14-dev iproute2
+	jq valgrind cppcheck clang libclang-rt-14-dev iproute2
 	# kernel test tier: a qemu guest with Debian's 6.12 kernel and the mtty driver
 	qemu-system-x86 busybox-static cpio xz-utils kmod
 )
