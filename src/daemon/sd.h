@@ -14,8 +14,9 @@
 #define SD_LISTEN_FDS_START 3
 
 /**
- * sd_notify_send() - send @state ("READY=1\nSTATUS=...") to $NOTIFY_SOCKET.
- * Returns 1 when sent, 0 when there is no $NOTIFY_SOCKET, or -errno.
+ * sd_notify_send() - send @state ("READY=1\nSTATUS=...") to $NOTIFY_SOCKET, without
+ * blocking.  Returns 1 when sent, 0 when there is no $NOTIFY_SOCKET, or -errno
+ * (-EAGAIN: the receiver's queue is full).
  */
 int sd_notify_send(const char *state);
 
