@@ -120,7 +120,7 @@ struct nl_msg *vfm_dl_build_port_caps(int family, const char *bus, const char *d
 	if (nla_put_u32(msg, DEVLINK_ATTR_PORT_INDEX, port_index) < 0)
 		goto fail;
 	/* The devlink core parses the function with nla_parse_nested(), which insists on
-	 * NLA_F_NESTED. */
+	 * NLA_F_NESTED (libnl 3.7 sets it too; older ones do not). */
 	fn = nla_nest_start(msg, DEVLINK_ATTR_PORT_FUNCTION | NLA_F_NESTED);
 	if (!fn || nla_put(msg, DEVLINK_PORT_FN_ATTR_CAPS, sizeof(caps), &caps) < 0 ||
 	    nla_nest_end(msg, fn) < 0)

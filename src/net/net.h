@@ -216,6 +216,13 @@ int vfm_vf_config_encode(const struct vfm_vf_config *cfg,
 int vfm_vf_config_decode(const void *buf, size_t size, struct vfm_vf_config *ret,
 			 char *why, size_t why_size);
 
+/**
+ * vfm_vf_config_equal() - whether @a and @b hold the same settings: the same have
+ * bits and equal values for each (VLAN 0 with qos 0 is "no VLAN" whatever the
+ * protocol).  @a->vf and @b->vf are not compared.
+ */
+bool vfm_vf_config_equal(const struct vfm_vf_config *a, const struct vfm_vf_config *b);
+
 /** vfm_vf_field_name() - "mac", "vlan", ... for one VFM_VF_* bit; NULL otherwise. */
 const char *vfm_vf_field_name(uint32_t field);
 

@@ -574,6 +574,16 @@ static bool field_equal(const struct vfm_vf_config *a, const struct vfm_vf_confi
 	}
 }
 
+bool vfm_vf_config_equal(const struct vfm_vf_config *a, const struct vfm_vf_config *b)
+{
+	if (a->have != b->have)
+		return false;
+	for (size_t i = 0; i < ELEMENTSOF(field_order); i++)
+		if ((a->have & field_order[i]) && !field_equal(a, b, field_order[i]))
+			return false;
+	return true;
+}
+
 int vfm_vf_config_apply_ref(struct vfm_ctx *ctx, const struct vfm_vf_ref *ref,
 			    const struct vfm_vf_config *cfg, uint32_t *ret_changed,
 			    char *why, size_t why_size)

@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * vfm-net: what the kernel tests need of the net layer that the CLI does not offer.
+ *
+ *   vfm-net raw PF VF SETTING VALUE...
+ *       Send settings through vfm_vf_config_set() unchecked (the CLI refuses bad
+ *       values itself), so that the kernel's own refusal shows: VF index beyond the
+ *       VF count, multicast MAC, VLAN 4096, qos 8, link state 7.
+ *       SETTING: mac M | vlan V [qos Q] [proto HEX] | link-state N | min-rate R max-rate R
+ *   vfm-net copy SRC_PF SRC_VF DST_PF DST_VF
+ *       The migration path: capture on the source, encode to the stream's bytes,
+ *       decode, apply on the destination (what save and restore will do).
+ *   vfm-net capture DEV
+ *       vfm_vf_config_capture() of a VF device (PCI address, mdev UUID...).
+ *   vfm-net caps PF PORT VALUE SELECTOR
+ *       DEVLINK_CMD_PORT_SET of port function caps {VALUE, SELECTOR} as given, with no
+ *       precondition checked: shows how the kernel answers malformed requests, so
+ *       that a test can tell them from the well-formed one.
+ *
+ * Prints one line per step; on failure "error NAME: <why>" and exit 1 (2: usage).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+#include "net-internal.h"
+#include "net.h"
+#include "util.h"
+#include "vfiomig.h"
+
+static int fail(int r, const char *why)
+{
+	printf("error %s: %s\n", strerrorname_np(-r) ? strerrorname_np(-r) : "?", why);
+	return 1;
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: vfm-net raw PF VF SETTING VALUE... | copy SPF SVF DPF DVF | "
+			"capture DEV | caps PF PORT VALUE SELECTOR\n");
+	return 2;
+}
+
+static int get_pf(struct vfm_ctx *ctx, const char *name, struct vfm_pf *pf)
+{
+	char why[VFM_NET_WHY_MAX];
+	int r = vfm_pf_find(ctx, name, pf, why, sizeof(why));
+
+	return r < 0 ? fail(r, why) : 0;
+}
+
+static int cmd_raw(struct vfm_ctx *ctx, int argc, char **argv)
+{
+	struct vfm_vf_config c = { .vlan_proto = VFM_ETH_P_8021Q };
+	char why[VFM_NET_WHY_MAX], done_s[128];
+	struct vfm_pf pf;
+	uint32_t vf, v, done = 0;
+	int r;
+
+	if (argc < 4 || argc % 2 != 0 || parse_u32(argv[1], 10, UINT32_MAX, &vf) < 0)
+		return usage();
+	if (get_pf(ctx, argv[0], &pf))
+		return 1;
+	for (int i = 2; i < argc; i += 2) {
+		const char *k = argv[i], *val = argv[i + 1];
+
+		if (streq(k, "mac")) {
+			if (vfm_mac_parse(val, c.mac) < 0)
+				return usage();
+			c.have |= VFM_VF_MAC;
+		} else if (streq(k, "vlan") && parse_u32(val, 0, UINT16_MAX, &v) == 0) {
+			c.vlan = (uint16_t)v;
+			c.have |= VFM_VF_VLAN;
+		} else if (streq(k, "qos") && parse_u32(val, 0, UINT8_MAX, &v) == 0) {
+			c.qos = (uint8_t)v;
+		} else if (streq(k, "proto") && parse_u32(val, 0, UINT16_MAX, &v) == 0) {
+			c.vlan_proto = (uint16_t)v;
+		} else if (streq(k, "link-state") && parse_u32(val, 0, UINT8_MAX, &v) == 0) {
+			c.link_state = (uint8_t)v;
+			c.have |= VFM_VF_LINK_STATE;
+		} else if (streq(k, "min-rate") && parse_u32(val, 0, UINT32_MAX, &v) == 0) {
+			c.min_tx_rate = v;
+			c.have |= VFM_VF_RATE;
+		} else if (streq(k, "max-rate") && parse_u32(val, 0, UINT32_MAX, &v) == 0) {
+			c.max_tx_rate = v;
+			c.have |= VFM_VF_RATE;
+		} else {
+			return usage();
+		}
+	}
+	r = vfm_vf_config_set(ctx, &pf, vf, &c, c.have, &done, why, sizeof(why));
+	vfm_vf_fields_format(done, done_s, sizeof(done_s));
+	printf("accepted %s\n", done_s);
+	if (r < 0)
+		return fail(r, why);
+	return 0;
+}
+
+static int cmd_copy(struct vfm_ctx *ctx, int argc, char **argv)
+{
+	struct vfm_vf_ref src, dst;
+	struct vfm_vf_config cfg, back;
+	uint8_t wire[VFM_VF_CONFIG_WIRE_SIZE];
+	char why[VFM_NET_WHY_MAX], line[256], changed_s[128];
+	struct vfm_pf spf, dpf;
+	uint32_t svf, dvf, changed = 0;
+	int r;
+
+	if (argc != 4 || parse_u32(argv[1], 10, VFM_VF_MAX - 1, &svf) < 0 ||
+	    parse_u32(argv[3], 10, VFM_VF_MAX - 1, &dvf) < 0)
+		return usage();
+	if (get_pf(ctx, argv[0], &spf) || get_pf(ctx, argv[2], &dpf))
+		return 1;
+	r = vfm_vf_ref_pf(ctx, &spf, svf, &src, why, sizeof(why));
+	if (r == 0)
+		r = vfm_vf_ref_pf(ctx, &dpf, dvf, &dst, why, sizeof(why));
+	if (r < 0)
+		return fail(r, why);
+
+	r = vfm_vf_config_capture_ref(ctx, &src, &cfg, why, sizeof(why));
+	if (r < 0)
+		return fail(r, why);
+	vfm_vf_config_format(&cfg, line, sizeof(line));
+	printf("captured %s VF %u: %s\n", spf.ifname, svf, line);
+
+	r = vfm_vf_config_encode(&cfg, wire);
+	if (r < 0)
+		return fail(r, "encode");
+	printf("wire");
+	for (int i = 0; i < r; i++)
+		printf("%s%02x", i % 4 ? "" : " ", wire[i]);
+	printf("\n");
+
+	r = vfm_vf_config_decode(wire, sizeof(wire), &back, why, sizeof(why));
+	if (r < 0)
+		return fail(r, why);
+	if (!vfm_vf_config_equal(&back, &cfg) || back.vf != cfg.vf)
+		return fail(-EIO, "decode gives another config than was encoded");
+
+	r = vfm_vf_config_apply_ref(ctx, &dst, &back, &changed, why, sizeof(why));
+	vfm_vf_fields_format(changed, changed_s, sizeof(changed_s));
+	printf("changed %s\n", changed_s);
+	if (r < 0)
+		return fail(r, why);
+	printf("applied to %s VF %u\n", dpf.ifname, dvf);
+	return 0;
+}
+
+static int cmd_capture(struct vfm_ctx *ctx, int argc, char **argv)
+{
+	struct vfm_vf_config cfg;
+	char why[VFM_NET_WHY_MAX], line[256];
+	int r;
+
+	if (argc != 1)
+		return usage();
+	r = vfm_vf_config_capture(ctx, argv[0], &cfg, why, sizeof(why));
+	if (r < 0)
+		return fail(r, why);
+	vfm_vf_config_format(&cfg, line, sizeof(line));
+	printf("captured %s: %s\n", argv[0], line);
+	return 0;
+}
+
+static int cmd_caps(struct vfm_ctx *ctx, int argc, char **argv)
+{
+	struct vfm_nl_extack ext;
+	struct nl_msg *msg;
+	struct vfm_nl nl;
+	struct vfm_pf pf;
+	uint32_t port, value, selector;
+	int r;
+
+	if (argc != 4 || parse_u32(argv[1], 0, UINT32_MAX, &port) < 0 ||
+	    parse_u32(argv[2], 0, UINT32_MAX, &value) < 0 ||
+	    parse_u32(argv[3], 0, UINT32_MAX, &selector) < 0)
+		return usage();
+	if (get_pf(ctx, argv[0], &pf))
+		return 1;
+	r = vfm_nl_open_genl(&nl, ctx, "devlink");
+	if (r < 0)
+		return fail(r, "devlink socket");
+	msg = vfm_dl_build_port_caps(nl.family, pf.bus, pf.dev, port, value, selector);
+	r = msg ? vfm_nl_transact(&nl, msg, NULL, NULL, 0, &ext) : -ENOMEM;
+	nlmsg_free(msg);
+	vfm_nl_close(&nl);
+	if (r < 0) {
+		printf("error %s: extack \"%s\"\n", strerrorname_np(-r), ext.msg);
+		return 1;
+	}
+	printf("accepted\n");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct vfm_ctx *ctx = NULL;
+	int r;
+
+	if (argc < 2)
+		return usage();
+	if (vfm_ctx_new(&ctx) < 0)
+		return 1;
+	if (streq(argv[1], "raw"))
+		r = cmd_raw(ctx, argc - 2, argv + 2);
+	else if (streq(argv[1], "copy"))
+		r = cmd_copy(ctx, argc - 2, argv + 2);
+	else if (streq(argv[1], "capture"))
+		r = cmd_capture(ctx, argc - 2, argv + 2);
+	else if (streq(argv[1], "caps"))
+		r = cmd_caps(ctx, argc - 2, argv + 2);
+	else
+		r = usage();
+	vfm_ctx_unref(ctx);
+	return r;
+}
