@@ -176,7 +176,7 @@ int vfm_nl_parse_ack(const struct nlmsghdr *hdr, size_t len, int *ret_error,
 			size_t i;
 
 			/* Verbatim, but one printable line: it ends up on a terminal. */
-			for (i = 0; s[i] && i < sizeof(ext.msg) - 1; i++)
+			for (i = 0; i < sizeof(ext.msg) - 1 && s[i]; i++)
 				ext.msg[i] = ((unsigned char)s[i] < 0x20 ||
 					      (unsigned char)s[i] >= 0x7f) ? '?' : s[i];
 			ext.msg[i] = '\0';
