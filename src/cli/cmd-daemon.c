@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -408,7 +409,7 @@ static int add_devices(struct cli *cli, struct remote *rm, char **names, int n)
 		const char *s = names[i];
 
 		if (strncmp(s, "fd:", 3) == 0) {
-			struct json_object *d = json_object_new_object();
+			struct json_object *d;
 			const char *colon = strchr(s + 3, ':');
 			char num[16];
 			int fd;
@@ -423,6 +424,7 @@ static int add_devices(struct cli *cli, struct remote *rm, char **names, int n)
 				cli_error(cli, "%s: no such open file descriptor", s);
 				return EXIT_NODEV;
 			}
+			d = json_object_new_object();
 			json_object_object_add(d, "fd", json_object_new_int(add_fd(rm, fd)));
 			if (colon && colon[1])
 				json_object_object_add(d, "name", json_object_new_string(colon + 1));
@@ -432,6 +434,48 @@ static int add_devices(struct cli *cli, struct remote *rm, char **names, int n)
 		}
 	}
 	return EXIT_OK;
+}
+
+/* file:PATH as the transport opens it (created 0600 for writing). */
+static int open_file(struct cli *cli, const char *path, bool save)
+{
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+
+	if (save) {
+		_cleanup_free_ char *dir = strdup(path);
+		_cleanup_close_ int dir_fd = -1;
+		char *slash = dir ? strrchr(dir, '/') : NULL;
+		const char *name = slash ? slash + 1 : dir;
+
+		if (!dir)
+			return -ENOMEM;
+		if (slash)
+			*slash = '\0';
+		dir_fd = open(!slash ? "." : slash == dir ? "/" : dir,
+			      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dir_fd < 0) {
+			cli_error(cli, "file %s: directory: %m", path);
+			return -errno;
+		}
+		if (!*name) {
+			cli_error(cli, "file %s: is a directory", path);
+			return -EISDIR;
+		}
+		fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY,
+			    0600);
+	} else {
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	}
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		cli_error(cli, "file %s: %m", path);
+		return -errno;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		cli_error(cli, "file %s: is a directory", path);
+		return -EISDIR;
+	}
+	return TAKE_FD(fd);
 }
 
 static int add_stream(struct cli *cli, struct remote *rm, const char *uri, bool save,
@@ -449,20 +493,18 @@ static int add_stream(struct cli *cli, struct remote *rm, const char *uri, bool 
 			return EXIT_FAILED;
 		}
 	} else if (strncmp(uri, "file:", 5) == 0) {
-		/* opened here, with this user's rights */
-		fd = save ? open(uri + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY,
-				 0600)
-			  : open(uri + 5, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-		if (fd < 0) {
-			cli_error(cli, "file %s: %m", uri + 5);
+		/* opened here, with this user's rights; the messages are the transport's */
+		fd = open_file(cli, uri + 5, save);
+		if (fd < 0)
 			return EXIT_FAILED;
-		}
 		*ret_opened = fd;
 	} else {
 		json_object_object_add(rm->req, key, json_object_new_string(uri));
 		return EXIT_OK;
 	}
 	json_object_object_add(rm->req, "stream_fd", json_object_new_int(add_fd(rm, fd)));
+	/* what jobs and wait show for it */
+	json_object_object_add(rm->req, "stream_name", json_object_new_string(uri));
 	return EXIT_OK;
 }
 
@@ -660,6 +702,10 @@ int cmd_save_remote(struct cli *cli, int argc, char **argv)
 		json_object_object_add(rm.req, "listen", json_object_new_boolean(true));
 	if (hook || wait_ack)
 		json_object_object_add(rm.req, "quiesce_ack", json_object_new_boolean(true));
+	/* The hook runs here: without this process the job cannot go on. */
+	if (hook)
+		json_object_object_add(rm.req, "cancel_on_disconnect",
+				       json_object_new_boolean(true));
 	rm.uri = to;
 	ex = add_devices(cli, &rm, argv + optind, n);
 	if (ex == EXIT_OK)

@@ -797,6 +797,7 @@ static void cmd_job_start(struct call *k)
 	if (req->stream_fd >= 0) {
 		j->stream_fd = k->fds[req->stream_fd];
 		k->fds[req->stream_fd] = -1;
+		snprintf(j->stream_name, sizeof(j->stream_name), "%s", req->stream_name);
 	} else {
 		snprintf(j->uri, sizeof(j->uri), "%s", req->uri);
 		if (req->listen) {
@@ -856,7 +857,10 @@ static void cmd_job_start(struct call *k)
 	dctx_put(tctx); /* the transient devices hold it */
 	daemon_log(6, "job %u: %s of %zu device%s %s %s (connection %u, pid %d)", j->id,
 		   save ? "save" : "restore", j->n, j->n == 1 ? "" : "s", save ? "to" : "from",
-		   j->listening[0] ? j->listening : j->uri[0] ? j->uri : "a passed descriptor",
+		   j->listening[0] ? j->listening
+		   : j->uri[0]	   ? j->uri
+		   : j->stream_name[0] ? j->stream_name
+				       : "a passed descriptor",
 		   k->c->id, (int)k->c->pid);
 	res = json_object_new_object();
 	json_object_object_add(res, "job", json_object_new_uint64(j->id));

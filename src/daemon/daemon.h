@@ -77,6 +77,7 @@ struct djob {
 	char names[VFM_SET_MAX][VFM_NAME_MAX]; /* the devices' keys, kept after the job */
 	char uri[VFM_URI_MAX + 1];  /* "" with a passed stream descriptor */
 	int stream_fd;		    /* the passed descriptor, -1: none */
+	char stream_name[VFM_URI_MAX + 1]; /* the client's name for it, "" none */
 	struct vfm_listener *listener; /* listening: created by the main thread */
 	char listening[VFM_URI_MAX + 1];
 	struct vfm_save_opts so;

@@ -87,6 +87,9 @@ static const char *state_name(enum djob_state s)
 /* Under j->lock. */
 static const char *phase_now(const struct djob *j)
 {
+	/* a job that ran ends in the library's phase, where it failed */
+	if (j->state != DJOB_RUNNING && !j->endpoint_failed)
+		return vfm_job_phase_name(j->snap->phase);
 	if (!j->started_phases)
 		return j->peer[0] ? "connected" : j->listening[0] ? "accepting" : "connecting";
 	return vfm_job_phase_name(j->last_phase);
@@ -155,10 +158,11 @@ struct json_object *djob_to_json(struct djob *j, bool full)
 	add_str(o, "operation", op_name(j));
 	add_str(o, "state", state_name(j->state));
 	add_str(o, "phase", phase_now(j));
-	if (j->uri[0])
-		add_str(o, "uri", j->uri);
+	if (j->uri[0] || j->stream_name[0])
+		add_str(o, "uri", j->uri[0] ? j->uri : j->stream_name);
 	else
 		json_object_object_add(o, "uri", NULL);
+	add_bool(o, "stream_fd", !j->uri[0]);
 	if (j->listening[0])
 		add_str(o, "listening", j->listening);
 	if (j->peer[0])
@@ -283,13 +287,6 @@ static int on_quiesced(void *userdata, char *why, size_t size)
 	}
 
 	pthread_mutex_lock(&j->lock);
-	if (j->ack_abort[0]) {
-		/* the client that was to acknowledge is already gone */
-		snprintf(why, size, "%s", j->ack_abort);
-		pthread_mutex_unlock(&j->lock);
-		json_object_put(ev);
-		return -1;
-	}
 	j->waiting_ack = true; /* before the event: a quick "continue" must find it */
 	pthread_mutex_unlock(&j->lock);
 	djob_post(j->d, j->id, false, false, ev);
@@ -476,17 +473,8 @@ int djob_ack(struct djob *j, const char *abort_reason)
 
 void djob_owner_gone(struct djob *j)
 {
-	uint64_t one = 1;
-
 	pthread_mutex_lock(&j->lock);
 	j->owner = 0;
-	if (j->quiesce_ack && j->state == DJOB_RUNNING && !j->ack_done) {
-		snprintf(j->ack_abort, sizeof(j->ack_abort),
-			 "the client that was to acknowledge \"quiesced\" disconnected");
-		if (j->waiting_ack && write(j->ack_fd, &one, sizeof(one)) < 0) {
-			/* cannot happen with an eventfd below its maximum */
-		}
-	}
 	pthread_mutex_unlock(&j->lock);
 }
 

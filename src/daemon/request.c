@@ -23,6 +23,7 @@ enum field {
 	F_TO,
 	F_FROM,
 	F_STREAM_FD,
+	F_STREAM_NAME,
 	F_LISTEN,
 	F_CONNECT,
 	F_PRECOPY,
@@ -58,6 +59,7 @@ static const struct field_desc fields[F_MAX] = {
 	[F_TO] = { "to", T_STRING },
 	[F_FROM] = { "from", T_STRING },
 	[F_STREAM_FD] = { "stream_fd", T_UINT, 0, VFMD_FDS_MAX - 1 },
+	[F_STREAM_NAME] = { "stream_name", T_STRING },
 	[F_LISTEN] = { "listen", T_BOOL },
 	[F_CONNECT] = { "connect", T_BOOL },
 	[F_PRECOPY] = { "precopy", T_BOOL },
@@ -82,12 +84,14 @@ static const struct field_desc fields[F_MAX] = {
 #define B(f) (1u << (f))
 
 #define SAVE_FIELDS                                                                    \
-	(B(F_DEVICES) | B(F_TO) | B(F_STREAM_FD) | B(F_LISTEN) | B(F_PRECOPY) |         \
+	(B(F_DEVICES) | B(F_TO) | B(F_STREAM_FD) | B(F_STREAM_NAME) | B(F_LISTEN) |     \
+	 B(F_PRECOPY) |                                                                 \
 	 B(F_PRECOPY_ROUNDS) | B(F_PRECOPY_SECONDS) | B(F_DIRTY_THRESHOLD) | B(F_FORCE) | \
 	 B(F_CHUNK) | B(F_TIMEOUT) | B(F_QUIESCE_ACK) | B(F_ACK_TIMEOUT) |               \
 	 B(F_CANCEL_ON_DISCONNECT) | B(F_WATCH))
 #define RESTORE_FIELDS                                                                 \
-	(B(F_DEVICES) | B(F_FROM) | B(F_STREAM_FD) | B(F_CONNECT) | B(F_MAP) |          \
+	(B(F_DEVICES) | B(F_FROM) | B(F_STREAM_FD) | B(F_STREAM_NAME) | B(F_CONNECT) |  \
+	 B(F_MAP) |                                                                     \
 	 B(F_ANY_ID) | B(F_TIMEOUT) | B(F_CANCEL_ON_DISCONNECT) | B(F_WATCH))
 
 struct cmd_desc {
@@ -296,6 +300,12 @@ static int set_field(struct vfmd_request *req, enum field f, struct json_object 
 			return bad(e, -EINVAL, "%s: \"%s\" must be a URI of at most %d bytes", cmd,
 				   d->name, VFM_URI_MAX);
 		break;
+	case F_STREAM_NAME:
+		r = get_string(v, req->stream_name, sizeof(req->stream_name));
+		if (r < 0)
+			return bad(e, -EINVAL, "%s: \"stream_name\" must be a string of at most %d "
+				   "bytes", cmd, VFM_URI_MAX);
+		break;
 	case F_ABORT:
 		r = get_string(v, req->abort_reason, sizeof(req->abort_reason));
 		if (r < 0 || !req->abort_reason[0])
@@ -374,6 +384,8 @@ static int check_job(struct vfmd_request *req, uint32_t seen, struct vfmd_error 
 	}
 	req->n_fds = (size_t)(max_fd + 1);
 
+	if (req->stream_name[0] && req->stream_fd < 0)
+		return bad(e, -EINVAL, "%s: \"stream_name\" goes with \"stream_fd\"", cmd);
 	if (req->stream_fd >= 0) {
 		if (req->listen || req->connect)
 			return bad(e, -EINVAL, "%s: \"%s\" needs a tcp:// or unix: URI", cmd,

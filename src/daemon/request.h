@@ -67,6 +67,7 @@ struct vfmd_request {
 	/* save / restore */
 	char uri[VFM_URI_MAX + 1]; /* "to" / "from"; "" when stream_fd */
 	int stream_fd;             /* index of a passed descriptor, -1: none */
+	char stream_name[VFM_URI_MAX + 1]; /* with stream_fd: what to call it ("" none) */
 	bool listen;               /* save: listen at uri; restore: the default for sockets */
 	bool connect;              /* restore: connect to uri */
 	bool precopy;

@@ -1112,10 +1112,11 @@ static void test_disconnect(struct proc *p)
 	tap_ok(flag(fin, "success"), "the client goes: the job carries on and succeeds");
 	json_object_put(fin);
 
-	/* waiting for its acknowledgement: the client goes, the job rolls back at once */
+	/* waiting for an acknowledgement, with cancel_on_disconnect: the client goes,
+	 * the job rolls back at once */
 	c = conn_open(p->sock);
-	job = start_job(c, "\"cmd\":\"save\",\"devices\":[\"sim:b2\",\"sim:b3\"],\"to\":\"file:%s\",\"quiesce_ack\":true",
-			path);
+	job = start_job(c, "\"cmd\":\"save\",\"devices\":[\"sim:b2\",\"sim:b3\"],\"to\":\"file:%s\","
+			"\"quiesce_ack\":true,\"cancel_on_disconnect\":true", path);
 	json_object_put(event(c, "quiesced", job));
 	conn_close(c);
 	fin = event(w, "finished", job);
@@ -1123,8 +1124,21 @@ static void test_disconnect(struct proc *p)
 	if (!tap_ok(!flag(fin, "success") && strstr(str(fin, "error"), "disconnected") &&
 			    strcmp(states, "RUNNING RUNNING") == 0 &&
 			    num(fin, "elapsed_usec") < 5000000,
-		    "the client that was to acknowledge goes: rolled back at once"))
+		    "quiesce_ack + cancel_on_disconnect, the client goes: rolled back at once"))
 		show("finished", fin);
+	json_object_put(fin);
+
+	/* without cancel_on_disconnect, another client may acknowledge */
+	c = conn_open(p->sock);
+	job = start_job(c, "\"cmd\":\"save\",\"devices\":[\"sim:b5\"],\"to\":\"file:%s\",\"quiesce_ack\":true",
+			path);
+	json_object_put(event(c, "quiesced", job));
+	conn_close(c);
+	expect_ok(call(w, "\"cmd\":\"continue\",\"job\":%lld", job),
+		  "its client gone, another connection acknowledges");
+	fin = event(w, "finished", job);
+	tap_ok(flag(fin, "success") && !flag(fin, "owner_connected"),
+	       "and the save completes (owner_connected false)");
 	json_object_put(fin);
 
 	/* cancel_on_disconnect */

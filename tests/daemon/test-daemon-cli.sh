@@ -1,0 +1,190 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The CLI as vfiomigd's client, on simulated devices: `vfiomig --connect save|restore`
+# gives the local commands' output and exit codes; jobs, wait, cancel, continue,
+# attach, detach; a job outlives its client; SIGINT cancels; the quiesced hook runs in
+# the client; streams through passed descriptors ("-", file:).  TAP on stdout.
+set -u
+VFIOMIG=${1:?usage: test-daemon-cli.sh PATH-TO-vfiomig PATH-TO-vfiomigd}
+VFIOMIGD=${2:?usage: test-daemon-cli.sh PATH-TO-vfiomig PATH-TO-vfiomigd}
+command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit 0; }
+n=0 failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
+tmp=$(mktemp -d)
+dpid=
+trap '[ -n "$dpid" ] && kill $dpid 2>/dev/null; kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
+
+S=$tmp/control.sock
+export VFIOMIG_SOCKET=$S
+"$VFIOMIGD" --socket "$S" 2>"$tmp/daemon.log" &
+dpid=$!
+for _ in $(seq 100); do [ -S "$S" ] && break; sleep 0.05; done
+V() { "$VFIOMIG" --connect "$@"; }
+
+# run CMD...: sets $out, $err, $rc
+run() { "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; out=$(cat "$tmp/out"); err=$(cat "$tmp/err"); }
+expect() {
+	local desc=$1 want=$2 pout=${3:-} perr=${4:-}
+	if [ "$rc" != "$want" ]; then nok "$desc" "exit $rc, wanted $want" "stdout: $out" "stderr: $err"; return; fi
+	if [ -n "$pout" ] && ! grep -qE -- "$pout" <<<"$out"; then nok "$desc" "stdout lacks /$pout/" "stdout: $out"; return; fi
+	if [ -n "$perr" ] && ! grep -qE -- "$perr" <<<"$err"; then nok "$desc" "stderr lacks /$perr/" "stderr: $err"; return; fi
+	ok "$desc"
+}
+# same DESC: the last two runs (local, then daemon) printed the same, timings aside
+norm() { jq -S 'del(.elapsed_usec, .precopy_usec, .downtime_usec, .stream_id) | (.devices[]?.stopcopy_usec) = 0' 2>/dev/null; }
+
+SRC=(sim:a,seed=31,size=2M sim:b,seed=32,size=64K)
+DST=(sim:x,size=2M,expect-seed=31 sim:y,size=64K,expect-seed=32)
+
+# ---- the same output as the local commands ----
+run "$VFIOMIG" -j save "${SRC[@]}" --to "file:$tmp/l.vfm"; l_out=$out; l_rc=$rc
+run V -j save "${SRC[@]}" --to "file:$tmp/d.vfm"
+if [ "$rc$l_rc" = 00 ] && [ "$(norm <<<"$l_out" | sed "s|l.vfm|X|")" = "$(norm <<<"$out" | sed "s|d.vfm|X|")" ]; then
+	ok "save --json through the daemon prints what the local save prints"
+else
+	nok "save --json through the daemon" "local ($l_rc): $l_out" "daemon ($rc): $out" "$err"
+fi
+# stream ids differ; sizes must not
+[ "$(stat -c %s "$tmp/l.vfm")" = "$(stat -c %s "$tmp/d.vfm")" ] && ok "the file the daemon wrote (a passed descriptor) has the local one's size" || nok "file sizes differ"
+run V save "${SRC[@]}" --to "file:$tmp/d2.vfm"
+expect "save text output" 0 "^saved 2 devices to file:$tmp/d2.vfm: 2.1 MiB in [0-9.]+ s .*downtime .* 1 precopy round"
+grep -qE "^  sim:a: precopy [0-9]+ bytes, stop-copy [0-9]+ bytes \(driver estimate [0-9]+\)$" <<<"$out" && ok "device lines as the local ones" || nok "device lines" "$out"
+run "$VFIOMIG" -j restore "${DST[@]}" --from "file:$tmp/d.vfm"; l_out=$out; l_rc=$rc
+run V -j restore "${DST[@]}" --from "file:$tmp/d.vfm"
+if [ "$rc$l_rc" = 00 ] && [ "$(norm <<<"$l_out")" = "$(norm <<<"$out")" ]; then
+	ok "restore --json through the daemon prints what the local restore prints"
+else
+	nok "restore --json through the daemon" "local ($l_rc): $l_out" "daemon ($rc): $out" "$err"
+fi
+
+# errors: same messages, same exit codes
+for args in "sim:a,bogus=1 --to file:$tmp/e.vfm" "sim:a --to tcp://127.0.0.1:1" "sim:a --to file:/nonexistent/dir/x" "sim:a,no-migration --to file:$tmp/e.vfm" "sim:a sim:a --to file:$tmp/e.vfm"; do
+	# shellcheck disable=SC2086
+	run "$VFIOMIG" save $args; l_err=$err; l_rc=$rc
+	# shellcheck disable=SC2086
+	run V save $args
+	if [ "$rc" = "$l_rc" ] && [ "$err" = "$l_err" ]; then
+		ok "save $args: exit $rc and the local message"
+	else
+		nok "save $args" "local: $l_rc $l_err" "daemon: $rc $err"
+	fi
+done
+run "$VFIOMIG" restore sim:m,type=other --from "file:$tmp/d2.vfm"; l_err=$err; l_rc=$rc
+run V restore sim:m,type=other --from "file:$tmp/d2.vfm"
+[ "$rc" = 5 ] && [ "$rc" = "$l_rc" ] && [ "$err" = "$l_err" ] && ok "an incompatible restore: exit 5, the local message" || nok "incompatible restore" "local: $l_rc $l_err" "daemon: $rc $err"
+
+# ---- tcp: a restore listening in the daemon, a save through it ----
+V restore "${DST[@]}" --from tcp://127.0.0.1:0 >"$tmp/r.out" 2>"$tmp/r.err" &
+rpid=$!
+uri=
+for _ in $(seq 100); do uri=$(sed -n 's/^vfiomig: listening on //p' "$tmp/r.err"); [ -n "$uri" ] && break; sleep 0.05; done
+run V save "${SRC[@]}" --to "$uri"
+wait $rpid; r_rc=$?
+if [ "$rc$r_rc" = 00 ] && grep -q "^restored 2 devices from tcp://127.0.0.1:0" "$tmp/r.out"; then
+	ok "restore listening and save, both through the daemon, over TCP"
+else
+	nok "tcp through the daemon" "save $rc: $out $err" "restore $r_rc: $(cat "$tmp/r.out" "$tmp/r.err")"
+fi
+
+# ---- stdin/stdout: passed descriptors ----
+V save "${SRC[@]}" --to - 2>"$tmp/s.err" | V restore "${DST[@]}" --from - >"$tmp/r.out" 2>&1
+st=("${PIPESTATUS[@]}")
+if [ "${st[0]}${st[1]}" = 00 ] && grep -q "^saved 2 devices to -" "$tmp/s.err" && grep -q "^restored 2 devices from -" "$tmp/r.out"; then
+	ok "save --to - | restore --from -: the pipe passed to the daemon, the save report on stderr"
+else
+	nok "save | restore through the daemon" "exits ${st[*]}" "$(cat "$tmp/s.err" "$tmp/r.out")"
+fi
+
+# ---- --detach, jobs, wait ----
+run V restore "${DST[@]}" --from tcp://127.0.0.1:0 --detach
+job=$(sed -n 's/^job //p' <<<"$out"); uri=$(sed -n 's/^vfiomig: listening on //p' <<<"$err")
+[ "$rc" = 0 ] && [ -n "$job" ] && [ -n "$uri" ] && ok "restore --detach prints the job and where it listens" || nok "restore --detach" "$out" "$err"
+run "$VFIOMIG" -j jobs
+[ "$(jq -r ".[] | select(.job == $job) | .state + \" \" + .phase" <<<"$out")" = "running accepting" ] && ok "jobs (default socket from \$VFIOMIG_SOCKET): running, accepting" || nok "jobs" "$out" "$err"
+run "$VFIOMIG" jobs
+grep -qE "^$job +restore +running +accepting +sim:x,sim:y <- $uri" <<<"$out" && ok "jobs as text" || nok "jobs as text" "$out"
+run V save "${SRC[@]}" --to "$uri"; s_rc=$rc
+run "$VFIOMIG" wait "$job"
+[ "$s_rc$rc" = 00 ] && grep -q "^restored 2 devices from $uri" <<<"$out" && ok "wait JOB prints the restore's report" || nok "wait" "save $s_rc" "$rc $out $err"
+run "$VFIOMIG" -j wait "$job"
+jq -e '.operation == "restored" and .success' <<<"$out" >/dev/null && ok "wait on a finished job reports at once (--json)" || nok "wait --json" "$out"
+run "$VFIOMIG" wait 99999; expect "wait on an unknown job" 1 "" "no job 99999"
+run "$VFIOMIG" wait; expect "wait without a job" 2
+
+# ---- a job outlives its client ----
+"$VFIOMIG" --connect save sim:o1,arc-usec=300000 --to "file:$tmp/o.vfm" >"$tmp/o.out" 2>&1 &
+cpid=$!
+sleep 0.3
+job=$("$VFIOMIG" -j jobs | jq '[.[] | select(.state == "running")] | last | .job')
+kill -9 $cpid; wait $cpid 2>/dev/null
+[ ! -s "$tmp/o.out" ] && ok "the client died before the end" || nok "the client died before the end" "$(cat "$tmp/o.out")"
+run "$VFIOMIG" wait "$job"
+expect "kill -9 the client: the job carries on, wait finds it" 0 "^saved 1 device to file:$tmp/o.vfm"
+
+# ---- SIGINT cancels ----
+"$VFIOMIG" --connect save sim:i1,arc-usec=400000 --to "file:$tmp/i.vfm" >"$tmp/i.out" 2>"$tmp/i.err" &
+cpid=$!
+sleep 0.5
+kill -INT $cpid; wait $cpid; rc=$?
+out=$(cat "$tmp/i.out"); err=$(cat "$tmp/i.err")
+expect "SIGINT: the job is cancelled, the devices run again" 1 "^failed to 1 device" "save failed in phase .*: cancelled \(by pid [0-9]+\) \(the devices are running again\)"
+
+# ---- the quiesced hook runs in the client ----
+run V save sim:h1 --to "file:$tmp/h.vfm" --on-quiesced "echo \$VFIOMIG_EVENT \$VFIOMIG_JOB >$tmp/hook"
+[ "$rc" = 0 ] && grep -qE "^quiesced [0-9]+$" "$tmp/hook" && ok "--on-quiesced runs (VFIOMIG_EVENT, VFIOMIG_JOB) and the save completes" || nok "--on-quiesced" "$rc $err" "$(cat "$tmp/hook" 2>&1)"
+run "$VFIOMIG" save sim:h1 --to "file:$tmp/h.vfm" --on-quiesced "exit 3"; l_err=$err; l_rc=$rc
+run V save sim:h1 --to "file:$tmp/h.vfm" --on-quiesced "exit 3"
+[ "$rc" = 1 ] && [ "$rc" = "$l_rc" ] && [ "$err" = "$l_err" ] && ok "a failing hook: the local message and exit code" || nok "failing hook" "local $l_rc $l_err" "daemon $rc $err"
+run V save sim:h1 --to "file:$tmp/h.vfm" --on-quiesced true --detach
+expect "--on-quiesced with --detach is a usage error" 2
+
+# ---- a manual acknowledgement ----
+run V save sim:w1 --to "file:$tmp/w.vfm" --wait-ack --detach
+job=$(sed -n 's/^job //p' <<<"$out")
+for _ in $(seq 100); do
+	[ "$("$VFIOMIG" -j jobs | jq ".[] | select(.job == $job) | .waiting_ack")" = true ] && break; sleep 0.05
+done
+run "$VFIOMIG" continue "$job"; expect "continue JOB" 0
+run "$VFIOMIG" wait "$job"; expect "the acknowledged save completes" 0 "^saved 1 device"
+run "$VFIOMIG" continue "$job"; expect "continue of a finished job" 1 "" "finished or was acknowledged"
+run V save sim:w3 --to "file:$tmp/w.vfm" --wait-ack --detach
+job=$(sed -n 's/^job //p' <<<"$out")
+for _ in $(seq 100); do
+	[ "$("$VFIOMIG" -j jobs | jq ".[] | select(.job == $job) | .waiting_ack")" = true ] && break; sleep 0.05
+done
+run "$VFIOMIG" continue "$job" --abort "the VMM said no"; expect "continue --abort" 0
+run "$VFIOMIG" wait "$job"
+expect "an aborted save rolls back" 1 "" "the quiesced hook failed: the VMM said no \(the devices are running again\)"
+
+# ---- cancel ----
+run V restore sim:c1 --from tcp://127.0.0.1:0 --detach
+job=$(sed -n 's/^job //p' <<<"$out")
+run "$VFIOMIG" cancel "$job"; expect "cancel JOB" 0
+run "$VFIOMIG" wait "$job"; expect "the cancelled job reports why" 1 "" "cancelled \(by pid"
+run "$VFIOMIG" cancel "$job"; expect "cancel of a finished job" 1 "" "has finished"
+
+# ---- attach, detach, passed descriptors ----
+run "$VFIOMIG" attach sim:at1,seed=41 sim:at2; expect "attach" 0 "^sim:at1$"
+run "$VFIOMIG" attach sim:at1; expect "attach twice" 3 "" "already attached"
+run V save sim:at1 --to "file:$tmp/at.vfm"; expect "save of an attached device" 0 "^saved 1 device"
+run V restore sim:at2 --from "file:$tmp/at.vfm" --any-id; expect "restore into an attached device" 0 "^restored 1 device"
+run "$VFIOMIG" detach sim:at1 sim:at2; expect "detach" 0 "sim:at2"
+run "$VFIOMIG" detach sim:at1; expect "detach of a device not attached" 3 "" "not attached"
+exec 7<"$tmp/at.vfm"
+run V save fd:7:sim:q --to "file:$tmp/q.vfm"; expect "a passed file as a device: refused" 3 "" "not a VFIO device \(it is $tmp/at.vfm\)"
+run "$VFIOMIG" attach fd:7:some-name; expect "attach of a passed non-VFIO descriptor: refused" 3 "" "not a VFIO device"
+exec 7<&-
+run V save fd:9:x --to "file:$tmp/q.vfm"; expect "fd:N that is not open" 3 "" "fd:9:x: no such open file descriptor"
+
+# ---- commands that do not run through the daemon; no daemon ----
+run V info sim:a; expect "info does not run through the daemon" 2 "" "'info' does not run through vfiomigd"
+run "$VFIOMIG" --connect="$tmp/none.sock" jobs; expect "no daemon" 1 "" "cannot connect to vfiomigd at $tmp/none.sock"
+run "$VFIOMIG" --help; expect "--help mentions --connect and the daemon commands" 0 "--connect\[=SOCKET\]"
+
+kill $dpid; wait $dpid; drc=$?
+[ $drc = 0 ] && ok "the daemon exits 0 on SIGTERM" || nok "daemon exit $drc" "$(tail -5 "$tmp/daemon.log")"
+grep -qE "error|runtime error|AddressSanitizer" "$tmp/daemon.log" && nok "the daemon log has no errors" "$(grep -E 'error' "$tmp/daemon.log" | head)" || ok "the daemon log has no errors"
+dpid=
+echo "1..$n"
+[ "$failed" = 0 ]
