@@ -19,15 +19,16 @@ static void help(void)
 	printf("Usage: vfiomig vf list [PF] [-j] [-p]\n"
 	       "       vfiomig vf set PF VF SETTING VALUE [SETTING VALUE...]\n"
 	       "       vfiomig vf eswitch PF [legacy|switchdev]\n\n"
-	       "PF is a netdev name, a PCI address or a devlink handle (pci/0000:3b:00.0);\n"
-	       "VF is the VF's index on that PF.  Settings:\n"
-	       "  migratable on|off       devlink port function capability (switchdev mode,\n"
-	       "                          VF without a driver)\n"
-	       "  mac MAC                 52:54:00:12:34:56 (unicast, or all zeros)\n"
-	       "  vlan ID [qos Q] [proto 802.1Q|802.1ad]   ID 0 to 4095 (0: none), Q 0 to 7\n"
+	       "PF: a netdev, a PCI address or a devlink handle (pci/0000:3b:00.0).\n"
+	       "VF: the VF's index on that PF.  Settings:\n"
+	       "  migratable on|off   devlink port function capability\n"
+	       "                      (switchdev mode, VF without a driver)\n"
+	       "  mac MAC             52:54:00:12:34:56 (unicast, or all zeros)\n"
+	       "  vlan ID [qos Q] [proto 802.1Q|802.1ad]\n"
+	       "                      ID 0 to 4095 (0: none), Q 0 to 7\n"
 	       "  spoofchk on|off, trust on|off, rss-query on|off\n"
 	       "  link-state auto|enable|disable\n"
-	       "  min-rate MBPS, max-rate MBPS   (0: no limit)\n");
+	       "  min-rate MBPS, max-rate MBPS (0: no limit)\n");
 }
 
 /* Exit codes of vfiomig(8): 3 no such PF, VF or port; 4 not supported or a
@@ -35,17 +36,13 @@ static void help(void)
 static int vf_exit(int err)
 {
 	switch (-err) {
-	case 0:
-		return EXIT_OK;
+	case 0: return EXIT_OK;
 	case ENOENT:
-	case ENODEV:
-		return EXIT_NODEV;
+	case ENODEV: return EXIT_NODEV;
 	case EOPNOTSUPP:
 	case EBUSY:
-	case ENOTUNIQ:
-		return EXIT_UNSUPPORTED;
-	default:
-		return EXIT_FAILED;
+	case ENOTUNIQ: return EXIT_UNSUPPORTED;
+	default: return EXIT_FAILED;
 	}
 }
 
@@ -90,9 +87,12 @@ static void print_config(struct out *o, const struct vfm_vf_config *c)
 		const char *key, *text;
 		size_t off;
 	} bools[] = {
-		{ VFM_VF_SPOOFCHK, "spoofchk", " spoofchk %s", offsetof(struct vfm_vf_config, spoofchk) },
-		{ VFM_VF_TRUST, "trust", " trust %s", offsetof(struct vfm_vf_config, trust) },
-		{ VFM_VF_RSS_QUERY, "rss_query", " rss-query %s", offsetof(struct vfm_vf_config, rss_query) },
+		{VFM_VF_SPOOFCHK, "spoofchk", " spoofchk %s",
+		 offsetof(struct vfm_vf_config, spoofchk)},
+		{VFM_VF_TRUST, "trust", " trust %s",
+		 offsetof(struct vfm_vf_config, trust)},
+		{VFM_VF_RSS_QUERY, "rss_query", " rss-query %s",
+		 offsetof(struct vfm_vf_config, rss_query)},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(bools); i++) {
 		bool v = *(const bool *)((const char *)c + bools[i].off);
@@ -109,7 +109,8 @@ static void print_config(struct out *o, const struct vfm_vf_config *c)
 		}
 	}
 	if (c->have & VFM_VF_LINK_STATE) {
-		out_str(o, "link_state", " link-state %s", vfm_vf_link_state_name(c->link_state));
+		out_str(o, "link_state", " link-state %s",
+			vfm_vf_link_state_name(c->link_state));
 	} else {
 		out_null(o, "link_state");
 		out_text(o, " link-state ?");
@@ -158,7 +159,8 @@ static void print_vf(struct out *o, const struct vfm_vf_info *v)
 		if (out_is_json(o))
 			out_bool(o, "migratable", NULL, v->port.migratable);
 		else
-			out_str(o, NULL, "  migratable %s", v->port.migratable ? "on" : "off");
+			out_str(o, NULL, "  migratable %s",
+				v->port.migratable ? "on" : "off");
 	} else {
 		out_null(o, "migratable");
 		out_text(o, "  migratable unknown");
@@ -264,7 +266,7 @@ static int vf_list(struct cli *cli, int argc, char **argv)
 struct set_req {
 	struct vfm_vf_config cfg; /* have: the rtnetlink settings to send */
 	bool min_given, max_given;
-	int migratable;           /* -1 not asked, 0 off, 1 on */
+	int migratable; /* -1 not asked, 0 off, 1 on */
 };
 
 static int parse_onoff(struct cli *cli, const char *key, const char *v, bool *ret)
@@ -289,9 +291,10 @@ static int parse_settings(struct cli *cli, int argc, char **argv, struct set_req
 	char why[VFM_NET_WHY_MAX];
 	uint32_t v;
 
-	*req = (struct set_req){ .migratable = -1, .cfg.vlan_proto = VFM_ETH_P_8021Q };
+	*req = (struct set_req){.migratable = -1, .cfg.vlan_proto = VFM_ETH_P_8021Q};
 	if (argc == 0) {
-		cli_error(cli, "vf set needs at least one setting (see vfiomig vf --help)");
+		cli_error(cli,
+			  "vf set needs at least one setting (see vfiomig vf --help)");
 		return -EINVAL;
 	}
 	for (int i = 0; i < argc; i += 2) {
@@ -313,13 +316,19 @@ static int parse_settings(struct cli *cli, int argc, char **argv, struct set_req
 		} else if (streq(k, "mac")) {
 			bit = VFM_VF_MAC;
 			if (vfm_mac_parse(val, c->mac) < 0) {
-				cli_error(cli, "mac '%s' is not a MAC address (52:54:00:12:34:56)", val);
+				cli_error(cli,
+					  "mac '%s' is not a MAC address "
+					  "(52:54:00:12:34:56)",
+					  val);
 				return -EINVAL;
 			}
 		} else if (streq(k, "vlan")) {
 			bit = VFM_VF_VLAN;
 			if (parse_u32(val, 10, 4095, &v) < 0) {
-				cli_error(cli, "vlan '%s' is not a VLAN ID (0 to 4095; 0: none)", val);
+				cli_error(
+					cli,
+					"vlan '%s' is not a VLAN ID (0 to 4095; 0: none)",
+					val);
 				return -EINVAL;
 			}
 			c->vlan = (uint16_t)v;
@@ -328,7 +337,8 @@ static int parse_settings(struct cli *cli, int argc, char **argv, struct set_req
 				goto dup;
 			qos = true;
 			if (parse_u32(val, 10, 7, &v) < 0) {
-				cli_error(cli, "qos '%s' is not a priority (0 to 7)", val);
+				cli_error(cli, "qos '%s' is not a priority (0 to 7)",
+					  val);
 				return -EINVAL;
 			}
 			c->qos = (uint8_t)v;
@@ -342,7 +352,8 @@ static int parse_settings(struct cli *cli, int argc, char **argv, struct set_req
 			} else if (streq(val, "802.1ad") || streq(val, "802.1AD")) {
 				c->vlan_proto = VFM_ETH_P_8021AD;
 			} else {
-				cli_error(cli, "proto '%s' is neither 802.1Q nor 802.1ad", val);
+				cli_error(cli, "proto '%s' is neither 802.1Q nor 802.1ad",
+					  val);
 				return -EINVAL;
 			}
 			continue;
@@ -361,7 +372,10 @@ static int parse_settings(struct cli *cli, int argc, char **argv, struct set_req
 		} else if (streq(k, "link-state")) {
 			bit = VFM_VF_LINK_STATE;
 			if (vfm_vf_link_state_from_name(val, &c->link_state) < 0) {
-				cli_error(cli, "link-state takes auto, enable or disable, not '%s'", val);
+				cli_error(cli,
+					  "link-state takes auto, enable or disable, not "
+					  "'%s'",
+					  val);
 				return -EINVAL;
 			}
 		} else if (streq(k, "min-rate") || streq(k, "max-rate")) {
@@ -371,8 +385,9 @@ static int parse_settings(struct cli *cli, int argc, char **argv, struct set_req
 				goto dup;
 			*given = true;
 			if (parse_u32(val, 10, UINT32_MAX, &v) < 0) {
-				cli_error(cli, "%s '%s' is not a rate in Mbit/s (0 to %u)", k, val,
-					  UINT32_MAX);
+				cli_error(cli,
+					  "%s '%s' is not a rate in Mbit/s (0 to %u)", k,
+					  val, UINT32_MAX);
 				return -EINVAL;
 			}
 			if (k[1] == 'i')
@@ -389,7 +404,7 @@ static int parse_settings(struct cli *cli, int argc, char **argv, struct set_req
 			goto dup;
 		c->have |= bit;
 		continue;
-dup:
+	dup:
 		cli_error(cli, "%s given twice", k);
 		return -EINVAL;
 	}
@@ -423,7 +438,8 @@ static int vf_set(struct cli *cli, int argc, char **argv)
 	if (c < 0)
 		return ex;
 	if (argc - optind < 2) {
-		cli_error(cli, "vf set needs a PF and a VF index (see vfiomig vf --help)");
+		cli_error(cli,
+			  "vf set needs a PF and a VF index (see vfiomig vf --help)");
 		return EXIT_USAGE;
 	}
 	if (parse_u32(argv[optind + 1], 10, VFM_VF_MAX - 1, &vf) < 0) {
@@ -466,7 +482,8 @@ static int vf_set(struct cli *cli, int argc, char **argv)
 
 	/* The devlink step first: when its preconditions fail, nothing has changed. */
 	if (req.migratable >= 0) {
-		r = vfm_vf_migratable_set(cli->ctx, &ref, req.migratable, why, sizeof(why));
+		r = vfm_vf_migratable_set(cli->ctx, &ref, req.migratable, why,
+					  sizeof(why));
 		if (r < 0) {
 			cli_error(cli, "%s", why);
 			return vf_exit(r);
@@ -483,8 +500,8 @@ static int vf_set(struct cli *cli, int argc, char **argv)
 	}
 	r = 0;
 	if (req.cfg.have)
-		r = vfm_vf_config_set(cli->ctx, &pf, vf, &req.cfg, req.cfg.have, &done, why,
-				      sizeof(why));
+		r = vfm_vf_config_set(cli->ctx, &pf, vf, &req.cfg, req.cfg.have, &done,
+				      why, sizeof(why));
 	req.cfg.have = done;
 	if (done) {
 		char line[256];
@@ -517,7 +534,8 @@ static int vf_eswitch(struct cli *cli, int argc, char **argv)
 	if (c < 0)
 		return ex;
 	if (argc - optind < 1 || argc - optind > 2) {
-		cli_error(cli, "vf eswitch takes a PF and optionally legacy or switchdev");
+		cli_error(cli,
+			  "vf eswitch takes a PF and optionally legacy or switchdev");
 		return EXIT_USAGE;
 	}
 	if (argc - optind == 2) {
@@ -526,7 +544,8 @@ static int vf_eswitch(struct cli *cli, int argc, char **argv)
 		} else if (streq(argv[optind + 1], "switchdev")) {
 			mode = VFM_ESWITCH_SWITCHDEV;
 		} else {
-			cli_error(cli, "eswitch mode '%s' is neither legacy nor switchdev",
+			cli_error(cli,
+				  "eswitch mode '%s' is neither legacy nor switchdev",
 				  argv[optind + 1]);
 			return EXIT_USAGE;
 		}
@@ -559,15 +578,16 @@ static const struct {
 	const char *name;
 	int (*fn)(struct cli *cli, int argc, char **argv);
 } subcommands[] = {
-	{ "list", vf_list },
-	{ "set", vf_set },
-	{ "eswitch", vf_eswitch },
+	{"list", vf_list},
+	{"set", vf_set},
+	{"eswitch", vf_eswitch},
 };
 
 int cmd_vf(struct cli *cli, int argc, char **argv)
 {
 	if (argc < 2) {
-		cli_error(cli, "vf needs a command: list, set or eswitch (see vfiomig vf --help)");
+		cli_error(cli, "vf needs a command: list, set or eswitch (see vfiomig vf "
+			       "--help)");
 		return EXIT_USAGE;
 	}
 	if (streq(argv[1], "-h") || streq(argv[1], "--help")) {

@@ -20,26 +20,26 @@
 #define DUMP_ATTEMPTS 3
 
 static const struct nla_policy port_policy[DEVLINK_ATTR_MAX + 1] = {
-	[DEVLINK_ATTR_BUS_NAME] = { .type = NLA_STRING, .maxlen = 32 },
-	[DEVLINK_ATTR_DEV_NAME] = { .type = NLA_STRING, .maxlen = 128 },
-	[DEVLINK_ATTR_PORT_INDEX] = { .type = NLA_U32 },
-	[DEVLINK_ATTR_PORT_NETDEV_IFINDEX] = { .type = NLA_U32 },
-	[DEVLINK_ATTR_PORT_NETDEV_NAME] = { .type = NLA_STRING, .maxlen = VFM_IFNAME_MAX },
-	[DEVLINK_ATTR_PORT_FLAVOUR] = { .type = NLA_U16 },
-	[DEVLINK_ATTR_PORT_PCI_PF_NUMBER] = { .type = NLA_U16 },
-	[DEVLINK_ATTR_PORT_PCI_VF_NUMBER] = { .type = NLA_U16 },
-	[DEVLINK_ATTR_PORT_CONTROLLER_NUMBER] = { .type = NLA_U32 },
-	[DEVLINK_ATTR_PORT_EXTERNAL] = { .type = NLA_U8 },
-	[DEVLINK_ATTR_PORT_FUNCTION] = { .type = NLA_NESTED },
-	[DEVLINK_ATTR_ESWITCH_MODE] = { .type = NLA_U16 },
+	[DEVLINK_ATTR_BUS_NAME] = {.type = NLA_STRING, .maxlen = 32},
+	[DEVLINK_ATTR_DEV_NAME] = {.type = NLA_STRING, .maxlen = 128},
+	[DEVLINK_ATTR_PORT_INDEX] = {.type = NLA_U32},
+	[DEVLINK_ATTR_PORT_NETDEV_IFINDEX] = {.type = NLA_U32},
+	[DEVLINK_ATTR_PORT_NETDEV_NAME] = {.type = NLA_STRING, .maxlen = VFM_IFNAME_MAX},
+	[DEVLINK_ATTR_PORT_FLAVOUR] = {.type = NLA_U16},
+	[DEVLINK_ATTR_PORT_PCI_PF_NUMBER] = {.type = NLA_U16},
+	[DEVLINK_ATTR_PORT_PCI_VF_NUMBER] = {.type = NLA_U16},
+	[DEVLINK_ATTR_PORT_CONTROLLER_NUMBER] = {.type = NLA_U32},
+	[DEVLINK_ATTR_PORT_EXTERNAL] = {.type = NLA_U8},
+	[DEVLINK_ATTR_PORT_FUNCTION] = {.type = NLA_NESTED},
+	[DEVLINK_ATTR_ESWITCH_MODE] = {.type = NLA_U16},
 };
 
 static const struct nla_policy function_policy[DEVLINK_PORT_FUNCTION_ATTR_MAX + 1] = {
-	[DEVLINK_PORT_FUNCTION_ATTR_HW_ADDR] = { .type = NLA_UNSPEC, .maxlen = 32 },
-	[DEVLINK_PORT_FN_ATTR_STATE] = { .type = NLA_U8 },
-	[DEVLINK_PORT_FN_ATTR_OPSTATE] = { .type = NLA_U8 },
-	[DEVLINK_PORT_FN_ATTR_CAPS] = { .minlen = sizeof(struct nla_bitfield32) },
-	[DEVLINK_PORT_FN_ATTR_DEVLINK] = { .type = NLA_NESTED },
+	[DEVLINK_PORT_FUNCTION_ATTR_HW_ADDR] = {.type = NLA_UNSPEC, .maxlen = 32},
+	[DEVLINK_PORT_FN_ATTR_STATE] = {.type = NLA_U8},
+	[DEVLINK_PORT_FN_ATTR_OPSTATE] = {.type = NLA_U8},
+	[DEVLINK_PORT_FN_ATTR_CAPS] = {.minlen = sizeof(struct nla_bitfield32)},
+	[DEVLINK_PORT_FN_ATTR_DEVLINK] = {.type = NLA_NESTED},
 };
 
 const char *vfm_port_flavour_name(enum vfm_port_flavour flavour)
@@ -91,8 +91,8 @@ static struct nl_msg *dl_msg(int family, uint8_t cmd, int flags, const char *bus
 
 	if (!msg)
 		return NULL;
-	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, NLM_F_REQUEST | flags, cmd,
-			 DEVLINK_GENL_VERSION) ||
+	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, NLM_F_REQUEST | flags,
+			 cmd, DEVLINK_GENL_VERSION) ||
 	    nla_put_string(msg, DEVLINK_ATTR_BUS_NAME, bus) < 0 ||
 	    nla_put_string(msg, DEVLINK_ATTR_DEV_NAME, dev) < 0) {
 		nlmsg_free(msg);
@@ -109,9 +109,10 @@ struct nl_msg *vfm_dl_build_port_dump(int family, const char *bus, const char *d
 }
 
 struct nl_msg *vfm_dl_build_port_caps(int family, const char *bus, const char *dev,
-				      uint32_t port_index, uint32_t value, uint32_t selector)
+				      uint32_t port_index, uint32_t value,
+				      uint32_t selector)
 {
-	struct nla_bitfield32 caps = { .value = value, .selector = selector };
+	struct nla_bitfield32 caps = {.value = value, .selector = selector};
 	struct nl_msg *msg = dl_msg(family, DEVLINK_CMD_PORT_SET, 0, bus, dev);
 	struct nlattr *fn;
 
@@ -173,7 +174,8 @@ static int parse_function(const struct nlattr *nla, struct vfm_devlink_port *por
 	if (r < 0)
 		return r;
 	if (tb[DEVLINK_PORT_FUNCTION_ATTR_HW_ADDR]) {
-		port->hw_addr_len = (uint8_t)nla_len(tb[DEVLINK_PORT_FUNCTION_ATTR_HW_ADDR]);
+		port->hw_addr_len =
+			(uint8_t)nla_len(tb[DEVLINK_PORT_FUNCTION_ATTR_HW_ADDR]);
 		memcpy(port->hw_addr, nla_data(tb[DEVLINK_PORT_FUNCTION_ATTR_HW_ADDR]),
 		       port->hw_addr_len);
 	}
@@ -185,7 +187,8 @@ static int parse_function(const struct nlattr *nla, struct vfm_devlink_port *por
 			return -EBADMSG;
 		/* The selector says which capabilities the driver reported. */
 		if (caps.selector & DEVLINK_PORT_FN_CAP_MIGRATABLE)
-			port->migratable = !!(caps.value & DEVLINK_PORT_FN_CAP_MIGRATABLE);
+			port->migratable =
+				!!(caps.value & DEVLINK_PORT_FN_CAP_MIGRATABLE);
 	}
 	return 0;
 }
@@ -195,8 +198,11 @@ int vfm_dl_parse_port(const struct nlmsghdr *hdr, size_t len, int family,
 {
 	struct nlattr *tb[DEVLINK_ATTR_MAX + 1];
 	struct vfm_dl_port_msg m = {
-		.port = { .pf_number = -1, .vf_number = -1, .controller = -1,
-			  .migratable = -1, .flavour = VFM_PORT_OTHER },
+		.port = {.pf_number = -1,
+			 .vf_number = -1,
+			 .controller = -1,
+			 .migratable = -1,
+			 .flavour = VFM_PORT_OTHER},
 	};
 	int r = dl_parse(hdr, len, family, DEVLINK_CMD_PORT_NEW, tb);
 
@@ -209,7 +215,8 @@ int vfm_dl_parse_port(const struct nlmsghdr *hdr, size_t len, int family,
 	nla_strlcpy(m.dev, tb[DEVLINK_ATTR_DEV_NAME], sizeof(m.dev));
 	m.port.index = nla_get_u32(tb[DEVLINK_ATTR_PORT_INDEX]);
 	if (tb[DEVLINK_ATTR_PORT_FLAVOUR])
-		m.port.flavour = flavour_from_kernel(nla_get_u16(tb[DEVLINK_ATTR_PORT_FLAVOUR]));
+		m.port.flavour =
+			flavour_from_kernel(nla_get_u16(tb[DEVLINK_ATTR_PORT_FLAVOUR]));
 	if (tb[DEVLINK_ATTR_PORT_NETDEV_NAME])
 		nla_strlcpy(m.port.netdev, tb[DEVLINK_ATTR_PORT_NETDEV_NAME],
 			    sizeof(m.port.netdev));
@@ -236,7 +243,8 @@ int vfm_dl_parse_port(const struct nlmsghdr *hdr, size_t len, int family,
 }
 
 int vfm_dl_parse_eswitch(const struct nlmsghdr *hdr, size_t len, int family,
-			 const char *bus, const char *dev, enum vfm_eswitch_mode *ret_mode)
+			 const char *bus, const char *dev,
+			 enum vfm_eswitch_mode *ret_mode)
 {
 	struct nlattr *tb[DEVLINK_ATTR_MAX + 1];
 	int r = dl_parse(hdr, len, family, DEVLINK_CMD_ESWITCH_GET, tb);
@@ -244,18 +252,14 @@ int vfm_dl_parse_eswitch(const struct nlmsghdr *hdr, size_t len, int family,
 	if (r < 0)
 		return r;
 	if (!tb[DEVLINK_ATTR_BUS_NAME] || !tb[DEVLINK_ATTR_DEV_NAME] ||
-	    !tb[DEVLINK_ATTR_ESWITCH_MODE] || nla_strcmp(tb[DEVLINK_ATTR_BUS_NAME], bus) != 0 ||
+	    !tb[DEVLINK_ATTR_ESWITCH_MODE] ||
+	    nla_strcmp(tb[DEVLINK_ATTR_BUS_NAME], bus) != 0 ||
 	    nla_strcmp(tb[DEVLINK_ATTR_DEV_NAME], dev) != 0)
 		return -EBADMSG;
 	switch (nla_get_u16(tb[DEVLINK_ATTR_ESWITCH_MODE])) {
-	case DEVLINK_ESWITCH_MODE_LEGACY:
-		*ret_mode = VFM_ESWITCH_LEGACY;
-		return 0;
-	case DEVLINK_ESWITCH_MODE_SWITCHDEV:
-		*ret_mode = VFM_ESWITCH_SWITCHDEV;
-		return 0;
-	default:
-		return -EBADMSG;
+	case DEVLINK_ESWITCH_MODE_LEGACY: *ret_mode = VFM_ESWITCH_LEGACY; return 0;
+	case DEVLINK_ESWITCH_MODE_SWITCHDEV: *ret_mode = VFM_ESWITCH_SWITCHDEV; return 0;
+	default: return -EBADMSG;
 	}
 }
 
@@ -267,12 +271,14 @@ static int open_devlink(struct vfm_nl *nl, struct vfm_ctx *ctx, const struct vfm
 	int r = vfm_nl_open_genl(nl, ctx, DEVLINK_GENL_NAME);
 
 	if (r == -EOPNOTSUPP)
-		return vfm_net_fail(why, why_size, r,
-				    "%s: this kernel has no devlink (generic netlink family "
-				    "\"devlink\" not found)", pf->ifname);
+		return vfm_net_fail(
+			why, why_size, r,
+			"%s: this kernel has no devlink (generic netlink family "
+			"\"devlink\" not found)",
+			pf->ifname);
 	if (r < 0)
-		return vfm_net_fail(why, why_size, r, "%s: devlink socket: %s", pf->ifname,
-				    strerror(-r));
+		return vfm_net_fail(why, why_size, r, "%s: devlink socket: %s",
+				    pf->ifname, strerror(-r));
 	return 0;
 }
 
@@ -315,7 +321,7 @@ static int on_eswitch(const struct nlmsghdr *hdr, void *userdata)
 static int eswitch_get(struct vfm_nl *nl, const struct vfm_pf *pf,
 		       enum vfm_eswitch_mode *ret_mode, char *why, size_t why_size)
 {
-	struct eswitch_get e = { .family = nl->family, .pf = pf };
+	struct eswitch_get e = {.family = nl->family, .pf = pf};
 	struct vfm_nl_extack ext;
 	struct nl_msg *msg = vfm_dl_build_eswitch_get(nl->family, pf->bus, pf->dev);
 	int r;
@@ -358,7 +364,9 @@ int vfm_devlink_eswitch_set(struct vfm_ctx *ctx, const struct vfm_pf *pf,
 	switch (mode) {
 	case VFM_ESWITCH_LEGACY: kmode = DEVLINK_ESWITCH_MODE_LEGACY; break;
 	case VFM_ESWITCH_SWITCHDEV: kmode = DEVLINK_ESWITCH_MODE_SWITCHDEV; break;
-	default: return vfm_net_fail(why, why_size, -EINVAL, "unknown eswitch mode %d", mode);
+	default:
+		return vfm_net_fail(why, why_size, -EINVAL, "unknown eswitch mode %d",
+				    mode);
 	}
 	r = open_devlink(&nl, ctx, pf, why, why_size);
 	if (r < 0)
@@ -413,7 +421,7 @@ static int on_port(const struct nlmsghdr *hdr, void *userdata)
 static int port_dump(struct vfm_nl *nl, const struct vfm_pf *pf,
 		     struct vfm_devlink_port **ret_list, char *why, size_t why_size)
 {
-	struct port_dump d = { .family = nl->family, .pf = pf };
+	struct port_dump d = {.family = nl->family, .pf = pf};
 	struct vfm_nl_extack ext = {};
 	int r = -EAGAIN;
 
@@ -497,18 +505,21 @@ int vfm_vf_migratable_set(struct vfm_ctx *ctx, const struct vfm_vf_ref *ref, boo
 	if (r < 0)
 		goto out;
 	if (mode != VFM_ESWITCH_SWITCHDEV) {
-		r = vfm_net_fail(why, why_size, -EOPNOTSUPP,
-				 "%s (%s/%s): the eswitch is in %s mode, not switchdev: the "
-				 "migratable capability needs switchdev (vfiomig vf eswitch %s "
-				 "switchdev)", pf->ifname, pf->bus, pf->dev,
-				 vfm_eswitch_mode_name(mode), pf->ifname);
+		r = vfm_net_fail(
+			why, why_size, -EOPNOTSUPP,
+			"%s (%s/%s): the eswitch is in %s mode, not switchdev: the "
+			"migratable capability needs switchdev (vfiomig vf eswitch %s "
+			"switchdev)",
+			pf->ifname, pf->bus, pf->dev, vfm_eswitch_mode_name(mode),
+			pf->ifname);
 		goto out;
 	}
 	if (ref->driver[0]) {
-		r = vfm_net_fail(why, why_size, -EBUSY,
-				 "%s VF %u (%s) is bound to %s: the migratable capability "
-				 "changes only while the VF has no driver (unbind it first)",
-				 pf->ifname, ref->vf, ref->pci_addr, ref->driver);
+		r = vfm_net_fail(
+			why, why_size, -EBUSY,
+			"%s VF %u (%s) is bound to %s: the migratable capability "
+			"changes only while the VF has no driver (unbind it first)",
+			pf->ifname, ref->vf, ref->pci_addr, ref->driver);
 		goto out;
 	}
 	n = port_dump(&nl, pf, &ports, why, why_size);
@@ -519,8 +530,9 @@ int vfm_vf_migratable_set(struct vfm_ctx *ctx, const struct vfm_vf_ref *ref, boo
 	i = vfm_devlink_vf_port(ports, (size_t)n, ref->vf);
 	if (i < 0) {
 		r = vfm_net_fail(why, why_size, i == -ENOTUNIQ ? -ENOTUNIQ : -ENOENT,
-				 i == -ENOTUNIQ ? "%s (%s/%s): several devlink ports claim VF %u"
-						: "%s (%s/%s): no devlink port for VF %u",
+				 i == -ENOTUNIQ
+					 ? "%s (%s/%s): several devlink ports claim VF %u"
+					 : "%s (%s/%s): no devlink port for VF %u",
 				 pf->ifname, pf->bus, pf->dev, ref->vf);
 		goto out;
 	}
@@ -535,8 +547,9 @@ int vfm_vf_migratable_set(struct vfm_ctx *ctx, const struct vfm_vf_ref *ref, boo
 	r = vfm_nl_transact(&nl, msg, NULL, NULL, 0, &ext);
 	nlmsg_free(msg);
 	if (r < 0) {
-		vfm_net_fail(why, why_size, r, "%s VF %u (port %s/%s/%u): migratable %s: %s",
-			     pf->ifname, ref->vf, pf->bus, pf->dev, port_index, on ? "on" : "off",
+		vfm_net_fail(why, why_size, r,
+			     "%s VF %u (port %s/%s/%u): migratable %s: %s", pf->ifname,
+			     ref->vf, pf->bus, pf->dev, port_index, on ? "on" : "off",
 			     strerror(-r));
 		vfm_nl_why_extack(why, why_size, &ext);
 		goto out;
@@ -553,9 +566,12 @@ int vfm_vf_migratable_set(struct vfm_ctx *ctx, const struct vfm_vf_ref *ref, boo
 		if (ports[i].index == port_index && ports[i].migratable >= 0 &&
 		    ports[i].migratable != on) {
 			r = vfm_net_fail(why, why_size, -EIO,
-					 "%s VF %u (port %s/%s/%u): the kernel accepted migratable "
-					 "%s but still reports it %s", pf->ifname, ref->vf, pf->bus,
-					 pf->dev, port_index, on ? "on" : "off", on ? "off" : "on");
+					 "%s VF %u (port %s/%s/%u): the kernel accepted "
+					 "migratable "
+					 "%s but still reports it %s",
+					 pf->ifname, ref->vf, pf->bus, pf->dev,
+					 port_index, on ? "on" : "off",
+					 on ? "off" : "on");
 			goto out;
 		}
 	r = 0;

@@ -31,9 +31,9 @@ int vfm_nl_errno(int nle);
 struct vfm_nl_extack {
 	char msg[VFM_EXTACK_MAX]; /* NLMSGERR_ATTR_MSG, control characters replaced; "" */
 	bool has_offset;
-	uint32_t offset;          /* NLMSGERR_ATTR_OFFS: the offending attribute */
+	uint32_t offset; /* NLMSGERR_ATTR_OFFS: the offending attribute */
 	bool has_miss_type;
-	uint32_t miss_type;       /* NLMSGERR_ATTR_MISS_TYPE: a missing attribute */
+	uint32_t miss_type; /* NLMSGERR_ATTR_MISS_TYPE: a missing attribute */
 };
 
 /**
@@ -88,7 +88,8 @@ int vfm_nl_transact(struct vfm_nl *nl, struct nl_msg *req, vfm_nl_reply_fn fn,
 void vfm_nl_why_extack(char *why, size_t why_size, const struct vfm_nl_extack *ext);
 
 /* snprintf into @why when it is non-NULL; returns @err. */
-int vfm_net_fail(char *why, size_t why_size, int err, const char *fmt, ...) _printf_(4, 5);
+int vfm_net_fail(char *why, size_t why_size, int err, const char *fmt, ...)
+	_printf_(4, 5);
 
 /* ---- rtnl.c --------------------------------------------------------------- */
 
@@ -96,15 +97,16 @@ int vfm_net_fail(char *why, size_t why_size, int err, const char *fmt, ...) _pri
 struct vfm_rt_link {
 	int32_t ifindex;
 	char ifname[VFM_IFNAME_MAX];
-	uint16_t type;          /* ARPHRD_* */
-	uint8_t addr_len;       /* IFLA_ADDRESS length, 0 if none */
-	int32_t num_vf;         /* IFLA_NUM_VF, -1 when absent */
-	bool has_vfinfo;        /* IFLA_VFINFO_LIST present */
-	uint32_t n_vfs;         /* entries of vfs[] */
+	uint16_t type;	  /* ARPHRD_* */
+	uint8_t addr_len; /* IFLA_ADDRESS length, 0 if none */
+	int32_t num_vf;	  /* IFLA_NUM_VF, -1 when absent */
+	bool has_vfinfo;  /* IFLA_VFINFO_LIST present */
+	uint32_t n_vfs;	  /* entries of vfs[] */
 	struct vfm_vf_config vfs[VFM_VF_MAX];
 };
 
-/* RTM_GETLINK for @ifindex with RTEXT_FILTER_VF | RTEXT_FILTER_SKIP_STATS.  NULL: no memory. */
+/* RTM_GETLINK for @ifindex with RTEXT_FILTER_VF | RTEXT_FILTER_SKIP_STATS.  NULL: no
+ * memory. */
 struct nl_msg *vfm_rt_build_getlink(int32_t ifindex);
 /* Parse an RTM_NEWLINK of @len bytes into @ret (not zeroed first: set it up with
  * vfm_rt_link_init()).  -EBADMSG: policy, nesting, duplicate or inconsistent VF
@@ -133,13 +135,15 @@ int vfm_dl_parse_port(const struct nlmsghdr *hdr, size_t len, int family,
 		      struct vfm_dl_port_msg *ret);
 /* DEVLINK_CMD_PORT_SET: function caps {value, selector} on one port. */
 struct nl_msg *vfm_dl_build_port_caps(int family, const char *bus, const char *dev,
-				      uint32_t port_index, uint32_t value, uint32_t selector);
+				      uint32_t port_index, uint32_t value,
+				      uint32_t selector);
 struct nl_msg *vfm_dl_build_eswitch_get(int family, const char *bus, const char *dev);
 struct nl_msg *vfm_dl_build_eswitch_set(int family, const char *bus, const char *dev,
 					uint16_t mode);
 /* An ESWITCH_GET reply for @bus/@dev: the mode, -EBADMSG otherwise. */
 int vfm_dl_parse_eswitch(const struct nlmsghdr *hdr, size_t len, int family,
-			 const char *bus, const char *dev, enum vfm_eswitch_mode *ret_mode);
+			 const char *bus, const char *dev,
+			 enum vfm_eswitch_mode *ret_mode);
 
 /* ---- pf.c ----------------------------------------------------------------- */
 

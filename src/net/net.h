@@ -25,27 +25,29 @@
 
 #include "vfiomig.h"
 
-#define VFM_IFNAME_MAX 16        /* IFNAMSIZ */
-#define VFM_VF_MAX 1024          /* VFs of one PF that vfiomig handles */
+#define VFM_IFNAME_MAX	      16   /* IFNAMSIZ */
+#define VFM_VF_MAX	      1024 /* VFs of one PF that vfiomig handles */
 #define VFM_DEVLINK_PORTS_MAX 4096 /* ports in one devlink port dump */
-#define VFM_NET_WHY_MAX 512      /* a good size for @why buffers */
+#define VFM_NET_WHY_MAX	      512  /* a good size for @why buffers */
 
-/* A PF: its netdev and its devlink handle ("pci/0000:3b:00.0", "netdevsim/netdevsim10"). */
+/* A PF: its netdev and its devlink handle ("pci/0000:3b:00.0", "netdevsim/netdevsim10").
+ */
 struct vfm_pf {
 	char ifname[VFM_IFNAME_MAX];
 	int32_t ifindex;
-	char bus[32];                  /* devlink bus name: "pci", "netdevsim" */
-	char dev[128];                 /* devlink device name: "0000:3b:00.0" */
+	char bus[32];		       /* devlink bus name: "pci", "netdevsim" */
+	char dev[128];		       /* devlink device name: "0000:3b:00.0" */
 	char sysfs_path[VFM_NAME_MAX]; /* the PF device's directory */
-	int32_t num_vfs;               /* sriov_numvfs, -1 unknown */
-	int32_t total_vfs;             /* sriov_totalvfs, -1 unknown */
+	int32_t num_vfs;	       /* sriov_numvfs, -1 unknown */
+	int32_t total_vfs;	       /* sriov_totalvfs, -1 unknown */
 };
 
 /* A VF: its PF and its index there, plus its own PCI function when it has one. */
 struct vfm_vf_ref {
 	struct vfm_pf pf;
 	uint32_t vf;
-	char pci_addr[32]; /* the PF's virtfnN, "" when the VF has no PCI function (netdevsim) */
+	char pci_addr[32]; /* the PF's virtfnN, "" when the VF has no PCI function
+			      (netdevsim) */
 	char driver[64];   /* driver bound to the VF, "" for none or no PCI function */
 };
 
@@ -91,15 +93,15 @@ enum vfm_vf_link_state {
 	VFM_VF_LINK_STATE_DISABLE = 2,
 };
 
-#define VFM_ETH_P_8021Q 0x8100u
+#define VFM_ETH_P_8021Q	 0x8100u
 #define VFM_ETH_P_8021AD 0x88a8u
 
 /* Bits of struct vfm_vf_config.have: the settings the PF reported (capture), or the
  * settings to send (set, apply). */
 enum {
 	VFM_VF_MAC = 1u << 0,
-	VFM_VF_VLAN = 1u << 1,       /* vlan, qos, vlan_proto together */
-	VFM_VF_RATE = 1u << 2,       /* min_tx_rate, max_tx_rate together */
+	VFM_VF_VLAN = 1u << 1, /* vlan, qos, vlan_proto together */
+	VFM_VF_RATE = 1u << 2, /* min_tx_rate, max_tx_rate together */
 	VFM_VF_SPOOFCHK = 1u << 3,
 	VFM_VF_TRUST = 1u << 4,
 	VFM_VF_RSS_QUERY = 1u << 5,
@@ -109,15 +111,15 @@ enum {
 
 /* One VF's admin settings.  Plain values, no pointers: copy it freely. */
 struct vfm_vf_config {
-	uint32_t have;          /* VFM_VF_* */
-	uint32_t vf;            /* the VF's index on the PF it was read from */
-	uint8_t mac[6];         /* 00:00:00:00:00:00 = none set (the VF picks its own) */
-	uint16_t vlan;          /* 0..4095, 0 = no port VLAN */
-	uint8_t qos;            /* 0..7 */
-	uint16_t vlan_proto;    /* VFM_ETH_P_8021Q or VFM_ETH_P_8021AD */
-	uint8_t link_state;     /* enum vfm_vf_link_state */
+	uint32_t have;	     /* VFM_VF_* */
+	uint32_t vf;	     /* the VF's index on the PF it was read from */
+	uint8_t mac[6];	     /* 00:00:00:00:00:00 = none set (the VF picks its own) */
+	uint16_t vlan;	     /* 0..4095, 0 = no port VLAN */
+	uint8_t qos;	     /* 0..7 */
+	uint16_t vlan_proto; /* VFM_ETH_P_8021Q or VFM_ETH_P_8021AD */
+	uint8_t link_state;  /* enum vfm_vf_link_state */
 	bool spoofchk, trust, rss_query;
-	uint32_t min_tx_rate;   /* Mbit/s, 0 = no limit */
+	uint32_t min_tx_rate; /* Mbit/s, 0 = no limit */
 	uint32_t max_tx_rate;
 };
 
@@ -157,8 +159,8 @@ int vfm_vf_config_get_all(struct vfm_ctx *ctx, const struct vfm_pf *pf,
  * fields the kernel accepted, also on failure.
  */
 int vfm_vf_config_set(struct vfm_ctx *ctx, const struct vfm_pf *pf, uint32_t vf,
-		      const struct vfm_vf_config *cfg, uint32_t fields, uint32_t *ret_done,
-		      char *why, size_t why_size);
+		      const struct vfm_vf_config *cfg, uint32_t fields,
+		      uint32_t *ret_done, char *why, size_t why_size);
 
 /**
  * vfm_vf_config_capture() - the admin settings of the VF @vf_dev (a PCI address or
@@ -194,10 +196,11 @@ int vfm_vf_config_apply_ref(struct vfm_ctx *ctx, const struct vfm_vf_ref *ref,
 
 /*
  * Wire form of struct vfm_vf_config, for a stream record: VFM_VF_CONFIG_WIRE_SIZE
- * bytes, little-endian, layout in vfm_vf_config_encode()'s kernel-doc (src/net/vfconfig.c).
+ * bytes, little-endian, layout in vfm_vf_config_encode()'s kernel-doc
+ * (src/net/vfconfig.c).
  */
 #define VFM_VF_CONFIG_WIRE_VERSION 1
-#define VFM_VF_CONFIG_WIRE_SIZE 40
+#define VFM_VF_CONFIG_WIRE_SIZE	   40
 
 /**
  * vfm_vf_config_encode() - write @cfg into @buf (VFM_VF_CONFIG_WIRE_SIZE bytes).
@@ -232,7 +235,8 @@ const char *vfm_vf_field_name(uint32_t field);
  */
 int vfm_vf_fields_format(uint32_t fields, char *buf, size_t size);
 
-/** vfm_vf_config_format() - the fields in @cfg->have on one line, as "vf list" prints them. */
+/** vfm_vf_config_format() - the fields in @cfg->have on one line, as "vf list" prints
+ * them. */
 int vfm_vf_config_format(const struct vfm_vf_config *cfg, char *buf, size_t size);
 
 /** vfm_mac_parse() - "52:54:00:12:34:56" (hex pairs, ':' or '-'); -EINVAL otherwise. */
@@ -280,13 +284,13 @@ struct vfm_devlink_port {
 	uint32_t index;
 	enum vfm_port_flavour flavour;
 	char netdev[VFM_IFNAME_MAX]; /* the port's netdev (a representor), "" if none */
-	int32_t pf_number;           /* PCI PF / VF flavours, else -1 */
-	int32_t vf_number;           /* PCI VF flavour, else -1 */
-	int32_t controller;          /* -1 unknown */
-	bool external;               /* a port of another host's (controller's) function */
-	uint8_t hw_addr[32];         /* port function hardware address */
-	uint8_t hw_addr_len;         /* 0 when not reported */
-	int8_t migratable;           /* port function caps: 1, 0, or -1 when not reported */
+	int32_t pf_number;	     /* PCI PF / VF flavours, else -1 */
+	int32_t vf_number;	     /* PCI VF flavour, else -1 */
+	int32_t controller;	     /* -1 unknown */
+	bool external;	     /* a port of another host's (controller's) function */
+	uint8_t hw_addr[32]; /* port function hardware address */
+	uint8_t hw_addr_len; /* 0 when not reported */
+	int8_t migratable;   /* port function caps: 1, 0, or -1 when not reported */
 };
 
 /** vfm_port_flavour_name() - iproute2's names: "physical", "pcipf", "pcivf", ... */
@@ -325,16 +329,16 @@ int vfm_vf_migratable_set(struct vfm_ctx *ctx, const struct vfm_vf_ref *ref, boo
  * hide the others. */
 struct vfm_vf_info {
 	struct vfm_vf_ref ref;
-	struct vfm_vf_config config;   /* config.have == 0 when the PF reported nothing */
+	struct vfm_vf_config config; /* config.have == 0 when the PF reported nothing */
 	bool has_port;
-	struct vfm_devlink_port port;  /* valid if has_port */
+	struct vfm_devlink_port port; /* valid if has_port */
 };
 
 struct vfm_vf_list_status {
-	int config_error;   /* 0, or -errno reading the VF settings */
-	int eswitch_error;  /* 0, or -errno reading the eswitch mode */
+	int config_error;	       /* 0, or -errno reading the VF settings */
+	int eswitch_error;	       /* 0, or -errno reading the eswitch mode */
 	enum vfm_eswitch_mode eswitch; /* valid if eswitch_error == 0 */
-	int ports_error;    /* 0, or -errno of the port dump */
+	int ports_error;	       /* 0, or -errno of the port dump */
 	char config_why[VFM_NET_WHY_MAX];
 	char eswitch_why[VFM_NET_WHY_MAX];
 	char ports_why[VFM_NET_WHY_MAX];
@@ -346,5 +350,5 @@ struct vfm_vf_list_status {
  * malloc'ed (NULL for 0).  Returns the count or -errno (only when nothing could be
  * read; partial failures are in *@ret_status).
  */
-int vfm_vf_list(struct vfm_ctx *ctx, const struct vfm_pf *pf, struct vfm_vf_info **ret_list,
-		struct vfm_vf_list_status *ret_status);
+int vfm_vf_list(struct vfm_ctx *ctx, const struct vfm_pf *pf,
+		struct vfm_vf_info **ret_list, struct vfm_vf_list_status *ret_status);

@@ -112,7 +112,8 @@ int vfm_nla_parse_strict(struct nlattr **tb, int maxtype, struct nlattr *head, i
 	if (len < 0 || nla_parse(tb, maxtype, head, len, policy) < 0)
 		return -EBADMSG;
 	/* libnl stops quietly at a truncated attribute: we do not. */
-	nla_for_each_attr(nla, head, len, rem) {
+	nla_for_each_attr(nla, head, len, rem)
+	{
 	}
 	if (rem > 0)
 		return -EBADMSG;
@@ -126,9 +127,9 @@ int vfm_nla_parse_nested_strict(struct nlattr **tb, int maxtype, const struct nl
 }
 
 static const struct nla_policy extack_policy[NLMSGERR_ATTR_MAX + 1] = {
-	[NLMSGERR_ATTR_MSG] = { .type = NLA_STRING },
-	[NLMSGERR_ATTR_OFFS] = { .type = NLA_U32 },
-	[NLMSGERR_ATTR_MISS_TYPE] = { .type = NLA_U32 },
+	[NLMSGERR_ATTR_MSG] = {.type = NLA_STRING},
+	[NLMSGERR_ATTR_OFFS] = {.type = NLA_U32},
+	[NLMSGERR_ATTR_MISS_TYPE] = {.type = NLA_U32},
 };
 
 int vfm_nl_parse_ack(const struct nlmsghdr *hdr, size_t len, int *ret_error,
@@ -168,8 +169,9 @@ int vfm_nl_parse_ack(const struct nlmsghdr *hdr, size_t len, int *ret_error,
 	off = NLMSG_ALIGN(off);
 	if (hdr->nlmsg_flags & NLM_F_ACK_TLVS) {
 		if (off > len ||
-		    vfm_nla_parse_strict(tb, NLMSGERR_ATTR_MAX, (struct nlattr *)(p + off),
-					 (int)(len - off), extack_policy) < 0)
+		    vfm_nla_parse_strict(tb, NLMSGERR_ATTR_MAX,
+					 (struct nlattr *)(p + off), (int)(len - off),
+					 extack_policy) < 0)
 			return -EBADMSG;
 		if (tb[NLMSGERR_ATTR_MSG]) {
 			const char *s = nla_data(tb[NLMSGERR_ATTR_MSG]);
@@ -178,7 +180,9 @@ int vfm_nl_parse_ack(const struct nlmsghdr *hdr, size_t len, int *ret_error,
 			/* Verbatim, but one printable line: it ends up on a terminal. */
 			for (i = 0; i < sizeof(ext.msg) - 1 && s[i]; i++)
 				ext.msg[i] = ((unsigned char)s[i] < 0x20 ||
-					      (unsigned char)s[i] >= 0x7f) ? '?' : s[i];
+					      (unsigned char)s[i] >= 0x7f)
+						     ? '?'
+						     : s[i];
 			ext.msg[i] = '\0';
 		}
 		if (tb[NLMSGERR_ATTR_OFFS]) {
@@ -201,10 +205,10 @@ int vfm_nl_parse_ack(const struct nlmsghdr *hdr, size_t len, int *ret_error,
 static int nl_setup(struct vfm_nl *nl, struct vfm_ctx *ctx, int protocol)
 {
 	static const int one = 1;
-	struct timeval tv = { .tv_sec = NL_RECV_TIMEOUT_SEC };
+	struct timeval tv = {.tv_sec = NL_RECV_TIMEOUT_SEC};
 	int fd, r;
 
-	*nl = (struct vfm_nl){ .ctx = ctx };
+	*nl = (struct vfm_nl){.ctx = ctx};
 	nl->sk = nl_socket_alloc();
 	if (!nl->sk)
 		return -ENOMEM;
@@ -328,7 +332,8 @@ static int on_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
 	struct txn *t = arg;
 	/* libnl hands us the error inside the received message, whose length it checked
 	 * against the datagram (nlmsg_ok()). */
-	const struct nlmsghdr *hdr = (const struct nlmsghdr *)((const char *)e - NLMSG_HDRLEN);
+	const struct nlmsghdr *hdr =
+		(const struct nlmsghdr *)((const char *)e - NLMSG_HDRLEN);
 	int code = 0, r;
 
 	r = vfm_nl_parse_ack(hdr, hdr->nlmsg_len, &code, &t->ext);
@@ -342,7 +347,7 @@ static int on_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
 int vfm_nl_transact(struct vfm_nl *nl, struct nl_msg *req, vfm_nl_reply_fn fn,
 		    void *userdata, unsigned max_replies, struct vfm_nl_extack *ret_ext)
 {
-	struct txn t = { .fn = fn, .userdata = userdata, .max = max_replies };
+	struct txn t = {.fn = fn, .userdata = userdata, .max = max_replies};
 	struct nl_cb *cb;
 	int r;
 

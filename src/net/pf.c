@@ -63,9 +63,10 @@ static bool pci_addr_canonical(const char *s, char *buf, size_t size)
 		p += dom + 1;
 	else
 		dom = 0;
-	if (!isxdigit((unsigned char)p[0]) || !isxdigit((unsigned char)p[1]) || p[2] != ':' ||
-	    !isxdigit((unsigned char)p[3]) || !isxdigit((unsigned char)p[4]) || p[5] != '.' ||
-	    p[6] < '0' || p[6] > '7' || p[7] != '\0')
+	if (!isxdigit((unsigned char)p[0]) || !isxdigit((unsigned char)p[1]) ||
+	    p[2] != ':' || !isxdigit((unsigned char)p[3]) ||
+	    !isxdigit((unsigned char)p[4]) || p[5] != '.' || p[6] < '0' || p[6] > '7' ||
+	    p[7] != '\0')
 		return false;
 	if (dom)
 		return snprintf(buf, size, "%s", s) < (int)size;
@@ -136,8 +137,8 @@ static bool netdev_is_representor(struct vfm_ctx *ctx, const char *ifname)
 {
 	char p[SYSPATH_MAX], line[64];
 
-	if (snprintf(p, sizeof(p), "%s/sys/class/net/%s/phys_port_name", ctx->root, ifname) >=
-	    (int)sizeof(p))
+	if (snprintf(p, sizeof(p), "%s/sys/class/net/%s/phys_port_name", ctx->root,
+		     ifname) >= (int)sizeof(p))
 		return false;
 	/* No phys_port_name (EOPNOTSUPP on read): not a switch port at all. */
 	if (read_line_file(p, line, sizeof(line)) <= 0)
@@ -185,10 +186,11 @@ static int fill_pf(struct vfm_ctx *ctx, const char *devrel, const char *ifname,
 	const char *rel;
 	int r;
 
-	*pf = (struct vfm_pf){ .ifindex = -1, .num_vfs = -1, .total_vfs = -1 };
+	*pf = (struct vfm_pf){.ifindex = -1, .num_vfs = -1, .total_vfs = -1};
 	strcopy(pf->ifname, sizeof(pf->ifname), ifname);
 	if (strcopy(pf->sysfs_path, sizeof(pf->sysfs_path), devrel) < 0)
-		return vfm_net_fail(why, why_size, -ENAMETOOLONG, "%s: sysfs path too long", ifname);
+		return vfm_net_fail(why, why_size, -ENAMETOOLONG,
+				    "%s: sysfs path too long", ifname);
 	snprintf(p, sizeof(p), "/sys/class/net/%s", ifname);
 	r = read_int_file(ctx, p, "ifindex", INT32_MAX, &pf->ifindex);
 	if (r < 0 || pf->ifindex <= 0)
@@ -199,12 +201,12 @@ static int fill_pf(struct vfm_ctx *ctx, const char *devrel, const char *ifname,
 		return -ENAMETOOLONG;
 	r = resolve(ctx, p, buf, &rel);
 	if (r < 0)
-		return vfm_net_fail(why, why_size, r, "%s: %s has no bus (subsystem link)", ifname,
-				    devrel);
+		return vfm_net_fail(why, why_size, r,
+				    "%s: %s has no bus (subsystem link)", ifname, devrel);
 	if (!is_component(base_name(rel), sizeof(pf->bus)) ||
 	    !is_component(base_name(devrel), sizeof(pf->dev)))
-		return vfm_net_fail(why, why_size, -EINVAL, "%s: unusable device name %s", ifname,
-				    devrel);
+		return vfm_net_fail(why, why_size, -EINVAL, "%s: unusable device name %s",
+				    ifname, devrel);
 	strcopy(pf->bus, sizeof(pf->bus), base_name(rel));
 	strcopy(pf->dev, sizeof(pf->dev), base_name(devrel));
 	if (read_int_file(ctx, devrel, "sriov_numvfs", 65535, &pf->num_vfs) < 0)
@@ -224,9 +226,11 @@ static int pf_from_netdev(struct vfm_ctx *ctx, const char *ifname, struct vfm_pf
 	snprintf(p, sizeof(p), "/sys/class/net/%s/device", ifname);
 	r = resolve(ctx, p, buf, &devrel);
 	if (r == -ENOENT)
-		return vfm_net_fail(why, why_size, -ENODEV,
-				    "%s is not backed by a device (a virtual interface): no PF "
-				    "netdev, no VFs", ifname);
+		return vfm_net_fail(
+			why, why_size, -ENODEV,
+			"%s is not backed by a device (a virtual interface): no PF "
+			"netdev, no VFs",
+			ifname);
 	if (r < 0)
 		return vfm_net_fail(why, why_size, r, "%s: %s", ifname, strerror(-r));
 	return fill_pf(ctx, devrel, ifname, ret, why, why_size);
@@ -245,9 +249,10 @@ static int pf_from_device(struct vfm_ctx *ctx, const char *path, const char *nam
 		return vfm_net_fail(why, why_size, r, "%s: %s", name, strerror(-r));
 	r = pick_netdev(ctx, devrel, ifname);
 	if (r == -ENODEV)
-		return vfm_net_fail(why, why_size, r,
-				    "%s has no network interface (no PF netdev): not a network PF",
-				    name);
+		return vfm_net_fail(
+			why, why_size, r,
+			"%s has no network interface (no PF netdev): not a network PF",
+			name);
 	if (r < 0)
 		return vfm_net_fail(why, why_size, r, "%s: %s", name, strerror(-r));
 	return fill_pf(ctx, devrel, ifname, ret, why, why_size);
@@ -282,10 +287,13 @@ int vfm_pf_find(struct vfm_ctx *ctx, const char *name, struct vfm_pf *ret_pf, ch
 		}
 	}
 	if (is_netdev_name(name))
-		return vfm_net_fail(why, why_size, -ENOENT, "no network interface %s", name);
-	return vfm_net_fail(why, why_size, -EINVAL,
-			    "'%s' is not a netdev name, a PCI address or a devlink handle "
-			    "(BUS/DEV)", name);
+		return vfm_net_fail(why, why_size, -ENOENT, "no network interface %s",
+				    name);
+	return vfm_net_fail(
+		why, why_size, -EINVAL,
+		"'%s' is not a netdev name, a PCI address or a devlink handle "
+		"(BUS/DEV)",
+		name);
 }
 
 int vfm_pf_list(struct vfm_ctx *ctx, struct vfm_pf **ret_list)
@@ -341,7 +349,8 @@ static void vf_function(struct vfm_ctx *ctx, struct vfm_vf_ref *ref)
 
 	ref->pci_addr[0] = ref->driver[0] = '\0';
 	snprintf(p, sizeof(p), "%s/virtfn%u", ref->pf.sysfs_path, ref->vf);
-	if (resolve(ctx, p, buf, &rel) < 0 || !is_component(base_name(rel), sizeof(ref->pci_addr)))
+	if (resolve(ctx, p, buf, &rel) < 0 ||
+	    !is_component(base_name(rel), sizeof(ref->pci_addr)))
 		return;
 	strcopy(ref->pci_addr, sizeof(ref->pci_addr), base_name(rel));
 	snprintf(p, sizeof(p), "%s/driver", rel);
@@ -354,16 +363,20 @@ int vfm_vf_ref_pf(struct vfm_ctx *ctx, const struct vfm_pf *pf, uint32_t vf,
 		  struct vfm_vf_ref *ret_ref, char *why, size_t why_size)
 {
 	if (vf >= VFM_VF_MAX)
-		return vfm_net_fail(why, why_size, -ENOENT, "%s: VF %u is beyond what vfiomig "
-				    "handles (%d VFs)", pf->ifname, vf, VFM_VF_MAX);
+		return vfm_net_fail(why, why_size, -ENOENT,
+				    "%s: VF %u is beyond what vfiomig "
+				    "handles (%d VFs)",
+				    pf->ifname, vf, VFM_VF_MAX);
 	if (pf->num_vfs == 0)
-		return vfm_net_fail(why, why_size, -ENOENT, "%s has no VFs (sriov_numvfs is 0): "
-				    "no VF %u", pf->ifname, vf);
+		return vfm_net_fail(why, why_size, -ENOENT,
+				    "%s has no VFs (sriov_numvfs is 0): "
+				    "no VF %u",
+				    pf->ifname, vf);
 	if (pf->num_vfs > 0 && vf >= (uint32_t)pf->num_vfs)
 		return vfm_net_fail(why, why_size, -ENOENT,
-				    "%s has %d VFs (0 to %d): no VF %u", pf->ifname, pf->num_vfs,
-				    pf->num_vfs - 1, vf);
-	*ret_ref = (struct vfm_vf_ref){ .pf = *pf, .vf = vf };
+				    "%s has %d VFs (0 to %d): no VF %u", pf->ifname,
+				    pf->num_vfs, pf->num_vfs - 1, vf);
+	*ret_ref = (struct vfm_vf_ref){.pf = *pf, .vf = vf};
 	vf_function(ctx, ret_ref);
 	return 0;
 }
@@ -382,15 +395,17 @@ int vfm_vf_find(struct vfm_ctx *ctx, const char *vf_dev, struct vfm_vf_ref *ret_
 		return vfm_net_fail(why, why_size, -EINVAL, "empty device name");
 	if (is_uuid(vf_dev))
 		return vfm_net_fail(why, why_size, -ENODEV,
-				    "%s is an mdev: no PF netdev, not a network VF", vf_dev);
+				    "%s is an mdev: no PF netdev, not a network VF",
+				    vf_dev);
 	if (pci_addr_canonical(vf_dev, addr, sizeof(addr)))
 		snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s", addr);
 	else if (strncmp(vf_dev, "/sys/", 5) == 0 && strlen(vf_dev) < sizeof(p))
 		snprintf(p, sizeof(p), "%s", vf_dev);
 	else
-		return vfm_net_fail(why, why_size, -ENODEV,
-				    "%s is not a PCI function: no PF netdev, not a network VF",
-				    vf_dev);
+		return vfm_net_fail(
+			why, why_size, -ENODEV,
+			"%s is not a PCI function: no PF netdev, not a network VF",
+			vf_dev);
 	r = resolve(ctx, p, buf, &devrel);
 	if (r == -ENOENT)
 		return vfm_net_fail(why, why_size, -ENOENT, "%s: no such device", vf_dev);
@@ -399,17 +414,21 @@ int vfm_vf_find(struct vfm_ctx *ctx, const char *vf_dev, struct vfm_vf_ref *ret_
 	snprintf(p, sizeof(p), "%s/physfn", devrel);
 	r = resolve(ctx, p, pfbuf, &pfrel);
 	if (r == -ENOENT)
-		return vfm_net_fail(why, why_size, -ENODEV,
-				    "%s is not an SR-IOV VF (no physfn): no PF netdev, not a "
-				    "network VF", vf_dev);
+		return vfm_net_fail(
+			why, why_size, -ENODEV,
+			"%s is not an SR-IOV VF (no physfn): no PF netdev, not a "
+			"network VF",
+			vf_dev);
 	if (r < 0)
-		return vfm_net_fail(why, why_size, r, "%s: physfn: %s", vf_dev, strerror(-r));
+		return vfm_net_fail(why, why_size, r, "%s: physfn: %s", vf_dev,
+				    strerror(-r));
 
 	/* Our index: the PF's virtfnN link that leads back to us. */
 	snprintf(p, sizeof(p), "%s%s", ctx->root, pfrel);
 	n = scandir(p, &names, NULL, sort_names);
 	if (n < 0)
-		return vfm_net_fail(why, why_size, -errno, "%s: %s", pfrel, strerror(errno));
+		return vfm_net_fail(why, why_size, -errno, "%s: %s", pfrel,
+				    strerror(errno));
 	for (int i = 0; i < n; i++) {
 		char link[SYSPATH_MAX], lbuf[SYSPATH_MAX];
 		const char *lrel;
@@ -425,18 +444,21 @@ int vfm_vf_find(struct vfm_ctx *ctx, const char *vf_dev, struct vfm_vf_ref *ret_
 	}
 	free(names);
 	if (index < 0)
-		return vfm_net_fail(why, why_size, -ENODEV,
-				    "%s: not among the virtfn links of its PF %s (or beyond VF %d)",
-				    vf_dev, base_name(pfrel), VFM_VF_MAX - 1);
+		return vfm_net_fail(
+			why, why_size, -ENODEV,
+			"%s: not among the virtfn links of its PF %s (or beyond VF %d)",
+			vf_dev, base_name(pfrel), VFM_VF_MAX - 1);
 
 	r = pick_netdev(ctx, pfrel, ifname);
 	if (r == -ENODEV)
-		return vfm_net_fail(why, why_size, -ENODEV,
-				    "%s: its PF %s has no network interface (no PF netdev): not a "
-				    "network VF", vf_dev, base_name(pfrel));
+		return vfm_net_fail(
+			why, why_size, -ENODEV,
+			"%s: its PF %s has no network interface (no PF netdev): not a "
+			"network VF",
+			vf_dev, base_name(pfrel));
 	if (r < 0)
-		return vfm_net_fail(why, why_size, r, "%s: PF %s: %s", vf_dev, base_name(pfrel),
-				    strerror(-r));
+		return vfm_net_fail(why, why_size, r, "%s: PF %s: %s", vf_dev,
+				    base_name(pfrel), strerror(-r));
 	r = fill_pf(ctx, pfrel, ifname, &ref.pf, why, why_size);
 	if (r < 0)
 		return r;

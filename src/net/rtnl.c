@@ -22,23 +22,23 @@
 #define VLAN_LIST_MAX 8
 
 static const struct nla_policy link_policy[IFLA_MAX + 1] = {
-	[IFLA_IFNAME] = { .type = NLA_STRING, .maxlen = VFM_IFNAME_MAX },
-	[IFLA_ADDRESS] = { .type = NLA_UNSPEC, .maxlen = 32 },
-	[IFLA_NUM_VF] = { .type = NLA_U32 },
-	[IFLA_VFINFO_LIST] = { .type = NLA_NESTED },
+	[IFLA_IFNAME] = {.type = NLA_STRING, .maxlen = VFM_IFNAME_MAX},
+	[IFLA_ADDRESS] = {.type = NLA_UNSPEC, .maxlen = 32},
+	[IFLA_NUM_VF] = {.type = NLA_U32},
+	[IFLA_VFINFO_LIST] = {.type = NLA_NESTED},
 };
 
 static const struct nla_policy vf_policy[IFLA_VF_MAX + 1] = {
-	[IFLA_VF_MAC] = { .minlen = sizeof(struct ifla_vf_mac) },
-	[IFLA_VF_VLAN] = { .minlen = sizeof(struct ifla_vf_vlan) },
-	[IFLA_VF_TX_RATE] = { .minlen = sizeof(struct ifla_vf_tx_rate) },
-	[IFLA_VF_SPOOFCHK] = { .minlen = sizeof(struct ifla_vf_spoofchk) },
-	[IFLA_VF_LINK_STATE] = { .minlen = sizeof(struct ifla_vf_link_state) },
-	[IFLA_VF_RATE] = { .minlen = sizeof(struct ifla_vf_rate) },
-	[IFLA_VF_RSS_QUERY_EN] = { .minlen = sizeof(struct ifla_vf_rss_query_en) },
-	[IFLA_VF_STATS] = { .type = NLA_NESTED },
-	[IFLA_VF_TRUST] = { .minlen = sizeof(struct ifla_vf_trust) },
-	[IFLA_VF_VLAN_LIST] = { .type = NLA_NESTED },
+	[IFLA_VF_MAC] = {.minlen = sizeof(struct ifla_vf_mac)},
+	[IFLA_VF_VLAN] = {.minlen = sizeof(struct ifla_vf_vlan)},
+	[IFLA_VF_TX_RATE] = {.minlen = sizeof(struct ifla_vf_tx_rate)},
+	[IFLA_VF_SPOOFCHK] = {.minlen = sizeof(struct ifla_vf_spoofchk)},
+	[IFLA_VF_LINK_STATE] = {.minlen = sizeof(struct ifla_vf_link_state)},
+	[IFLA_VF_RATE] = {.minlen = sizeof(struct ifla_vf_rate)},
+	[IFLA_VF_RSS_QUERY_EN] = {.minlen = sizeof(struct ifla_vf_rss_query_en)},
+	[IFLA_VF_STATS] = {.type = NLA_NESTED},
+	[IFLA_VF_TRUST] = {.minlen = sizeof(struct ifla_vf_trust)},
+	[IFLA_VF_VLAN_LIST] = {.type = NLA_NESTED},
 };
 
 void vfm_rt_link_init(struct vfm_rt_link *link)
@@ -61,15 +61,18 @@ static void get_bool(const struct nlattr *nla, struct vfm_vf_config *cfg, uint32
 	}
 }
 
-static int parse_vlan_list(const struct nlattr *list, struct ifla_vf_vlan_info *ret, bool *found)
+static int parse_vlan_list(const struct nlattr *list, struct ifla_vf_vlan_info *ret,
+			   bool *found)
 {
 	struct nlattr *nla;
 	int rem;
 	unsigned n = 0;
 
-	nla_for_each_nested(nla, list, rem) {
+	nla_for_each_nested(nla, list, rem)
+	{
 		if (nla_type(nla) != IFLA_VF_VLAN_INFO ||
-		    nla_len(nla) < (int)sizeof(struct ifla_vf_vlan_info) || ++n > VLAN_LIST_MAX)
+		    nla_len(nla) < (int)sizeof(struct ifla_vf_vlan_info) ||
+		    ++n > VLAN_LIST_MAX)
 			return -EBADMSG;
 		if (n == 1)
 			memcpy(ret, nla_data(nla), sizeof(*ret));
@@ -113,8 +116,11 @@ static int parse_vf(const struct nlattr *info, struct vfm_vf_config *ret)
 			struct ifla_vf_vlan v;
 
 			memcpy(&v, nla_data(tb[IFLA_VF_VLAN]), sizeof(v));
-			vi = (struct ifla_vf_vlan_info){ .vf = v.vf, .vlan = v.vlan, .qos = v.qos,
-							 .vlan_proto = htons(VFM_ETH_P_8021Q) };
+			vi = (struct ifla_vf_vlan_info){.vf = v.vf,
+							.vlan = v.vlan,
+							.qos = v.qos,
+							.vlan_proto =
+								htons(VFM_ETH_P_8021Q)};
 			found = true;
 		}
 		if (found) {
@@ -174,7 +180,8 @@ static int parse_vf(const struct nlattr *info, struct vfm_vf_config *ret)
 		memcpy(&v, nla_data(tb[IFLA_VF_RSS_QUERY_EN]), sizeof(v));
 		if (v.vf != cfg.vf)
 			return -EBADMSG;
-		get_bool(tb[IFLA_VF_RSS_QUERY_EN], &cfg, VFM_VF_RSS_QUERY, &cfg.rss_query);
+		get_bool(tb[IFLA_VF_RSS_QUERY_EN], &cfg, VFM_VF_RSS_QUERY,
+			 &cfg.rss_query);
 	}
 	if (tb[IFLA_VF_LINK_STATE]) {
 		struct ifla_vf_link_state v;
@@ -195,8 +202,7 @@ static int parse_vf(const struct nlattr *info, struct vfm_vf_config *ret)
 			cfg.link_state = VFM_VF_LINK_STATE_DISABLE;
 			cfg.have |= VFM_VF_LINK_STATE;
 			break;
-		default:
-			break;
+		default: break;
 		}
 	}
 	*ret = cfg;
@@ -211,7 +217,8 @@ int vfm_rt_parse_link(const struct nlmsghdr *hdr, size_t len, struct vfm_rt_link
 	int r, rem;
 
 	if (len < NLMSG_HDRLEN || hdr->nlmsg_len > len ||
-	    !nlmsg_valid_hdr(hdr, sizeof(struct ifinfomsg)) || hdr->nlmsg_type != RTM_NEWLINK)
+	    !nlmsg_valid_hdr(hdr, sizeof(struct ifinfomsg)) ||
+	    hdr->nlmsg_type != RTM_NEWLINK)
 		return -EBADMSG;
 	memcpy(&ifi, nlmsg_data(hdr), sizeof(ifi));
 	r = vfm_nla_parse_strict(tb, IFLA_MAX, nlmsg_attrdata(hdr, sizeof(ifi)),
@@ -236,7 +243,8 @@ int vfm_rt_parse_link(const struct nlmsghdr *hdr, size_t len, struct vfm_rt_link
 	if (!tb[IFLA_VFINFO_LIST])
 		return 0;
 	ret->has_vfinfo = true;
-	nla_for_each_nested(nla, tb[IFLA_VFINFO_LIST], rem) {
+	nla_for_each_nested(nla, tb[IFLA_VFINFO_LIST], rem)
+	{
 		struct vfm_vf_config cfg;
 
 		if (nla_type(nla) != IFLA_VF_INFO)
@@ -266,13 +274,14 @@ int vfm_rt_parse_link(const struct nlmsghdr *hdr, size_t len, struct vfm_rt_link
 
 struct nl_msg *vfm_rt_build_getlink(int32_t ifindex)
 {
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
+	struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = ifindex};
 	struct nl_msg *msg = nlmsg_alloc_simple(RTM_GETLINK, NLM_F_REQUEST);
 
 	if (!msg)
 		return NULL;
 	if (nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
-	    nla_put_u32(msg, IFLA_EXT_MASK, RTEXT_FILTER_VF | RTEXT_FILTER_SKIP_STATS) < 0) {
+	    nla_put_u32(msg, IFLA_EXT_MASK, RTEXT_FILTER_VF | RTEXT_FILTER_SKIP_STATS) <
+		    0) {
 		nlmsg_free(msg);
 		return NULL;
 	}
@@ -284,62 +293,67 @@ static int put_vf_field(struct nl_msg *msg, uint32_t vf, uint32_t field,
 {
 	switch (field) {
 	case VFM_VF_MAC: {
-		struct ifla_vf_mac v = { .vf = vf };
+		struct ifla_vf_mac v = {.vf = vf};
 
 		memcpy(v.mac, cfg->mac, sizeof(cfg->mac));
 		return nla_put(msg, IFLA_VF_MAC, sizeof(v), &v);
 	}
 	case VFM_VF_VLAN:
 		if (cfg->vlan_proto == VFM_ETH_P_8021Q) {
-			struct ifla_vf_vlan v = { .vf = vf, .vlan = cfg->vlan, .qos = cfg->qos };
+			struct ifla_vf_vlan v = {
+				.vf = vf, .vlan = cfg->vlan, .qos = cfg->qos};
 
 			return nla_put(msg, IFLA_VF_VLAN, sizeof(v), &v);
 		} else {
 			/* Only the list form carries a protocol. */
-			struct ifla_vf_vlan_info v = { .vf = vf, .vlan = cfg->vlan, .qos = cfg->qos,
-						       .vlan_proto = htons(cfg->vlan_proto) };
-			struct nlattr *list = nla_nest_start(msg, IFLA_VF_VLAN_LIST | NLA_F_NESTED);
+			struct ifla_vf_vlan_info v = {.vf = vf,
+						      .vlan = cfg->vlan,
+						      .qos = cfg->qos,
+						      .vlan_proto =
+							      htons(cfg->vlan_proto)};
+			struct nlattr *list =
+				nla_nest_start(msg, IFLA_VF_VLAN_LIST | NLA_F_NESTED);
 
 			if (!list || nla_put(msg, IFLA_VF_VLAN_INFO, sizeof(v), &v) < 0)
 				return -NLE_NOMEM;
 			return nla_nest_end(msg, list);
 		}
 	case VFM_VF_RATE: {
-		struct ifla_vf_rate v = { .vf = vf, .min_tx_rate = cfg->min_tx_rate,
-					  .max_tx_rate = cfg->max_tx_rate };
+		struct ifla_vf_rate v = {.vf = vf,
+					 .min_tx_rate = cfg->min_tx_rate,
+					 .max_tx_rate = cfg->max_tx_rate};
 
 		return nla_put(msg, IFLA_VF_RATE, sizeof(v), &v);
 	}
 	case VFM_VF_SPOOFCHK: {
-		struct ifla_vf_spoofchk v = { .vf = vf, .setting = cfg->spoofchk };
+		struct ifla_vf_spoofchk v = {.vf = vf, .setting = cfg->spoofchk};
 
 		return nla_put(msg, IFLA_VF_SPOOFCHK, sizeof(v), &v);
 	}
 	case VFM_VF_TRUST: {
-		struct ifla_vf_trust v = { .vf = vf, .setting = cfg->trust };
+		struct ifla_vf_trust v = {.vf = vf, .setting = cfg->trust};
 
 		return nla_put(msg, IFLA_VF_TRUST, sizeof(v), &v);
 	}
 	case VFM_VF_RSS_QUERY: {
-		struct ifla_vf_rss_query_en v = { .vf = vf, .setting = cfg->rss_query };
+		struct ifla_vf_rss_query_en v = {.vf = vf, .setting = cfg->rss_query};
 
 		return nla_put(msg, IFLA_VF_RSS_QUERY_EN, sizeof(v), &v);
 	}
 	case VFM_VF_LINK_STATE: {
 		/* Sent as given: the kernel judges values outside auto/enable/disable. */
-		struct ifla_vf_link_state v = { .vf = vf, .link_state = cfg->link_state };
+		struct ifla_vf_link_state v = {.vf = vf, .link_state = cfg->link_state};
 
 		return nla_put(msg, IFLA_VF_LINK_STATE, sizeof(v), &v);
 	}
-	default:
-		return -NLE_INVAL;
+	default: return -NLE_INVAL;
 	}
 }
 
 struct nl_msg *vfm_rt_build_setvf(int32_t ifindex, uint32_t vf, uint32_t field,
 				  const struct vfm_vf_config *cfg)
 {
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
+	struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = ifindex};
 	struct nlattr *list, *info;
 	struct nl_msg *msg;
 
@@ -354,8 +368,8 @@ struct nl_msg *vfm_rt_build_setvf(int32_t ifindex, uint32_t vf, uint32_t field,
 	if (!list)
 		goto fail;
 	info = nla_nest_start(msg, IFLA_VF_INFO | NLA_F_NESTED);
-	if (!info || put_vf_field(msg, vf, field, cfg) < 0 || nla_nest_end(msg, info) < 0 ||
-	    nla_nest_end(msg, list) < 0)
+	if (!info || put_vf_field(msg, vf, field, cfg) < 0 ||
+	    nla_nest_end(msg, info) < 0 || nla_nest_end(msg, list) < 0)
 		goto fail;
 	return msg;
 fail:
@@ -388,7 +402,7 @@ static int on_link(const struct nlmsghdr *hdr, void *userdata)
 int vfm_rt_get_link(struct vfm_nl *nl, int32_t ifindex, struct vfm_rt_link *ret,
 		    struct vfm_nl_extack *ret_ext)
 {
-	struct getlink g = { .link = ret, .ifindex = ifindex };
+	struct getlink g = {.link = ret, .ifindex = ifindex};
 	struct nl_msg *msg;
 	int r;
 

@@ -14,7 +14,7 @@
 
 /* The order settings are sent in: the link comes up last, with everything else set. */
 static const uint32_t field_order[] = {
-	VFM_VF_MAC, VFM_VF_VLAN, VFM_VF_RATE, VFM_VF_SPOOFCHK,
+	VFM_VF_MAC,   VFM_VF_VLAN,	VFM_VF_RATE,	   VFM_VF_SPOOFCHK,
 	VFM_VF_TRUST, VFM_VF_RSS_QUERY, VFM_VF_LINK_STATE,
 };
 assert_cc(VFM_VF_ALL == ((VFM_VF_LINK_STATE << 1) - 1));
@@ -52,7 +52,8 @@ int vfm_vf_fields_format(uint32_t fields, char *buf, size_t size)
 		if (name)
 			k = snprintf(buf + n, size - n, "%s%s", n ? "," : "", name);
 		else
-			k = snprintf(buf + n, size - n, "%s0x%x", n ? "," : "", 1u << bit);
+			k = snprintf(buf + n, size - n, "%s0x%x", n ? "," : "",
+				     1u << bit);
 		if (k < 0 || (size_t)k >= size - n)
 			return -ENOBUFS;
 		n += (size_t)k;
@@ -80,6 +81,16 @@ int vfm_vf_link_state_from_name(const char *name, uint8_t *ret_state)
 	return -EINVAL;
 }
 
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)tolower((unsigned char)c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
 int vfm_mac_parse(const char *s, uint8_t ret_mac[6])
 {
 	uint8_t mac[6];
@@ -88,12 +99,11 @@ int vfm_mac_parse(const char *s, uint8_t ret_mac[6])
 	if (!s)
 		return -EINVAL;
 	for (int i = 0; i < 6; i++) {
-		if (!isxdigit((unsigned char)s[0]) || !isxdigit((unsigned char)s[1]))
+		int hi = hexval(s[0]), lo = hi < 0 ? -1 : hexval(s[1]);
+
+		if (hi < 0 || lo < 0)
 			return -EINVAL;
-		mac[i] = (uint8_t)((isdigit((unsigned char)s[0]) ? s[0] - '0'
-								 : (tolower((unsigned char)s[0]) - 'a' + 10)) << 4 |
-				   (isdigit((unsigned char)s[1]) ? s[1] - '0'
-								 : (tolower((unsigned char)s[1]) - 'a' + 10)));
+		mac[i] = (uint8_t)(hi << 4 | lo);
 		s += 2;
 		if (i == 5)
 			break;
@@ -139,13 +149,15 @@ static void field_format(const struct vfm_vf_config *cfg, uint32_t field, char *
 	case VFM_VF_VLAN:
 		name = proto_name(cfg->vlan_proto);
 		if (name)
-			snprintf(buf, size, "vlan %u qos %u proto %s", cfg->vlan, cfg->qos, name);
+			snprintf(buf, size, "vlan %u qos %u proto %s", cfg->vlan,
+				 cfg->qos, name);
 		else
-			snprintf(buf, size, "vlan %u qos %u proto 0x%04x", cfg->vlan, cfg->qos,
-				 cfg->vlan_proto);
+			snprintf(buf, size, "vlan %u qos %u proto 0x%04x", cfg->vlan,
+				 cfg->qos, cfg->vlan_proto);
 		break;
 	case VFM_VF_RATE:
-		snprintf(buf, size, "min-rate %u max-rate %u", cfg->min_tx_rate, cfg->max_tx_rate);
+		snprintf(buf, size, "min-rate %u max-rate %u", cfg->min_tx_rate,
+			 cfg->max_tx_rate);
 		break;
 	case VFM_VF_SPOOFCHK:
 		snprintf(buf, size, "spoofchk %s", cfg->spoofchk ? "on" : "off");
@@ -163,9 +175,7 @@ static void field_format(const struct vfm_vf_config *cfg, uint32_t field, char *
 		else
 			snprintf(buf, size, "link-state %u", cfg->link_state);
 		break;
-	default:
-		snprintf(buf, size, "setting 0x%x", field);
-		break;
+	default: snprintf(buf, size, "setting 0x%x", field); break;
 	}
 }
 
@@ -200,29 +210,33 @@ int vfm_vf_config_check(const struct vfm_vf_config *cfg, char *why, size_t why_s
 				    cfg->have & ~(uint32_t)VFM_VF_ALL);
 	if ((cfg->have & VFM_VF_MAC) && (cfg->mac[0] & 1)) {
 		vfm_mac_format(cfg->mac, mac);
-		return vfm_net_fail(why, why_size, -EINVAL,
-				    "mac %s is a multicast address: a VF's MAC must be unicast",
-				    mac);
+		return vfm_net_fail(
+			why, why_size, -EINVAL,
+			"mac %s is a multicast address: a VF's MAC must be unicast", mac);
 	}
 	if (cfg->have & VFM_VF_VLAN) {
 		if (cfg->vlan > 4095)
 			return vfm_net_fail(why, why_size, -EINVAL,
-					    "vlan %u is out of range (0 to 4095)", cfg->vlan);
+					    "vlan %u is out of range (0 to 4095)",
+					    cfg->vlan);
 		if (cfg->qos > 7)
 			return vfm_net_fail(why, why_size, -EINVAL,
 					    "qos %u is out of range (0 to 7)", cfg->qos);
 		if (!proto_name(cfg->vlan_proto))
-			return vfm_net_fail(why, why_size, -EINVAL,
-					    "VLAN protocol 0x%04x is neither 802.1Q nor 802.1ad",
-					    cfg->vlan_proto);
+			return vfm_net_fail(
+				why, why_size, -EINVAL,
+				"VLAN protocol 0x%04x is neither 802.1Q nor 802.1ad",
+				cfg->vlan_proto);
 	}
-	if ((cfg->have & VFM_VF_RATE) && cfg->max_tx_rate && cfg->min_tx_rate > cfg->max_tx_rate)
+	if ((cfg->have & VFM_VF_RATE) && cfg->max_tx_rate &&
+	    cfg->min_tx_rate > cfg->max_tx_rate)
 		return vfm_net_fail(why, why_size, -EINVAL,
 				    "min-rate %u is above max-rate %u", cfg->min_tx_rate,
 				    cfg->max_tx_rate);
 	if ((cfg->have & VFM_VF_LINK_STATE) && !vfm_vf_link_state_name(cfg->link_state))
 		return vfm_net_fail(why, why_size, -EINVAL,
-				    "link-state %u is none of auto, enable, disable", cfg->link_state);
+				    "link-state %u is none of auto, enable, disable",
+				    cfg->link_state);
 	return 0;
 }
 
@@ -336,28 +350,32 @@ int vfm_vf_config_decode(const void *data, size_t size, struct vfm_vf_config *re
 	int r;
 
 	if (size < 4)
-		return vfm_net_fail(why, why_size, -EBADMSG, "VF config: %zu bytes, too short",
-				    size);
+		return vfm_net_fail(why, why_size, -EBADMSG,
+				    "VF config: %zu bytes, too short", size);
 	version = get16(b);
 	len = get16(b + 2);
 	if (version != VFM_VF_CONFIG_WIRE_VERSION)
 		return vfm_net_fail(why, why_size, -EPROTONOSUPPORT,
-				    "VF config version %u, this vfiomig reads %d", version,
-				    VFM_VF_CONFIG_WIRE_VERSION);
+				    "VF config version %u, this vfiomig reads %d",
+				    version, VFM_VF_CONFIG_WIRE_VERSION);
 	if (len < VFM_VF_CONFIG_WIRE_SIZE || len > WIRE_LEN_MAX || len != size)
-		return vfm_net_fail(why, why_size, -EBADMSG,
-				    "VF config: length field %u, %zu bytes given (%d to %d)", len,
-				    size, VFM_VF_CONFIG_WIRE_SIZE, WIRE_LEN_MAX);
+		return vfm_net_fail(
+			why, why_size, -EBADMSG,
+			"VF config: length field %u, %zu bytes given (%d to %d)", len,
+			size, VFM_VF_CONFIG_WIRE_SIZE, WIRE_LEN_MAX);
 	cfg.have = get32(b + 4);
 	if (cfg.have & ~(uint32_t)VFM_VF_ALL)
-		return vfm_net_fail(why, why_size, -EPROTONOSUPPORT,
-				    "VF config holds settings this vfiomig does not know (0x%x): "
-				    "they would be lost", cfg.have & ~(uint32_t)VFM_VF_ALL);
+		return vfm_net_fail(
+			why, why_size, -EPROTONOSUPPORT,
+			"VF config holds settings this vfiomig does not know (0x%x): "
+			"they would be lost",
+			cfg.have & ~(uint32_t)VFM_VF_ALL);
 	cfg.vf = get32(b + 8);
 	flags = b[24];
 	if (!all_zero(b + 25, 3) || !all_zero(b + 36, 4) ||
 	    (flags & ~(WIRE_SPOOFCHK | WIRE_TRUST | WIRE_RSS_QUERY)))
-		return vfm_net_fail(why, why_size, -EBADMSG, "VF config: reserved bits set");
+		return vfm_net_fail(why, why_size, -EBADMSG,
+				    "VF config: reserved bits set");
 	/* Absent settings are zeros. */
 	if ((!(cfg.have & VFM_VF_MAC) && !all_zero(b + 12, 6)) ||
 	    (!(cfg.have & VFM_VF_VLAN) && !all_zero(b + 18, 5)) ||
@@ -387,8 +405,8 @@ int vfm_vf_config_decode(const void *data, size_t size, struct vfm_vf_config *re
 
 /* ---- reading and setting ---- */
 
-static int read_link(struct vfm_ctx *ctx, const struct vfm_pf *pf, struct vfm_rt_link **ret,
-		     char *why, size_t why_size)
+static int read_link(struct vfm_ctx *ctx, const struct vfm_pf *pf,
+		     struct vfm_rt_link **ret, char *why, size_t why_size)
 {
 	struct vfm_nl_extack ext;
 	struct vfm_rt_link *link;
@@ -401,24 +419,27 @@ static int read_link(struct vfm_ctx *ctx, const struct vfm_pf *pf, struct vfm_rt
 	r = vfm_nl_open_route(&nl, ctx);
 	if (r < 0) {
 		free(link);
-		return vfm_net_fail(why, why_size, r, "%s: rtnetlink socket: %s", pf->ifname,
-				    strerror(-r));
+		return vfm_net_fail(why, why_size, r, "%s: rtnetlink socket: %s",
+				    pf->ifname, strerror(-r));
 	}
 	r = vfm_rt_get_link(&nl, pf->ifindex, link, &ext);
 	vfm_nl_close(&nl);
 	if (r < 0) {
 		free(link);
 		if (r == -EBADMSG || r == -E2BIG)
-			return vfm_net_fail(why, why_size, r,
-					    "%s: the kernel's link reply is malformed or over the "
-					    "limits (%s)", pf->ifname, strerror(-r));
-		vfm_net_fail(why, why_size, r, "%s (ifindex %d): read link: %s", pf->ifname,
-			     pf->ifindex, strerror(-r));
+			return vfm_net_fail(
+				why, why_size, r,
+				"%s: the kernel's link reply is malformed or over the "
+				"limits (%s)",
+				pf->ifname, strerror(-r));
+		vfm_net_fail(why, why_size, r, "%s (ifindex %d): read link: %s",
+			     pf->ifname, pf->ifindex, strerror(-r));
 		vfm_nl_why_extack(why, why_size, &ext);
 		return r;
 	}
 	if (!streq(link->ifname, pf->ifname))
-		vfm_dbg(ctx, "ifindex %d is %s now, was %s", pf->ifindex, link->ifname, pf->ifname);
+		vfm_dbg(ctx, "ifindex %d is %s now, was %s", pf->ifindex, link->ifname,
+			pf->ifname);
 	*ret = link;
 	return 0;
 }
@@ -429,7 +450,8 @@ static int link_vfinfo(const struct vfm_pf *pf, const struct vfm_rt_link *link, 
 	if (!link->has_vfinfo)
 		return vfm_net_fail(why, why_size, -EOPNOTSUPP,
 				    "%s reports no VF settings (its driver has no "
-				    "ndo_get_vf_config, or it is not the PF netdev)", pf->ifname);
+				    "ndo_get_vf_config, or it is not the PF netdev)",
+				    pf->ifname);
 	return 0;
 }
 
@@ -482,8 +504,8 @@ int vfm_vf_config_get(struct vfm_ctx *ctx, const struct vfm_pf *pf, uint32_t vf,
 }
 
 int vfm_vf_config_set(struct vfm_ctx *ctx, const struct vfm_pf *pf, uint32_t vf,
-		      const struct vfm_vf_config *cfg, uint32_t fields, uint32_t *ret_done,
-		      char *why, size_t why_size)
+		      const struct vfm_vf_config *cfg, uint32_t fields,
+		      uint32_t *ret_done, char *why, size_t why_size)
 {
 	struct vfm_nl nl;
 	uint32_t done = 0;
@@ -496,8 +518,8 @@ int vfm_vf_config_set(struct vfm_ctx *ctx, const struct vfm_pf *pf, uint32_t vf,
 				    fields & ~(uint32_t)VFM_VF_ALL);
 	r = vfm_nl_open_route(&nl, ctx);
 	if (r < 0)
-		return vfm_net_fail(why, why_size, r, "%s: rtnetlink socket: %s", pf->ifname,
-				    strerror(-r));
+		return vfm_net_fail(why, why_size, r, "%s: rtnetlink socket: %s",
+				    pf->ifname, strerror(-r));
 	for (size_t i = 0; i < ELEMENTSOF(field_order) && r == 0; i++) {
 		uint32_t field = field_order[i];
 		struct vfm_nl_extack ext;
@@ -515,8 +537,8 @@ int vfm_vf_config_set(struct vfm_ctx *ctx, const struct vfm_pf *pf, uint32_t vf,
 		nlmsg_free(msg);
 		field_format(cfg, field, what, sizeof(what));
 		if (r < 0) {
-			vfm_net_fail(why, why_size, r, "%s VF %u: set %s: %s", pf->ifname, vf, what,
-				     strerror(-r));
+			vfm_net_fail(why, why_size, r, "%s VF %u: set %s: %s", pf->ifname,
+				     vf, what, strerror(-r));
 			vfm_nl_why_extack(why, why_size, &ext);
 			break;
 		}
@@ -552,25 +574,21 @@ static bool field_equal(const struct vfm_vf_config *a, const struct vfm_vf_confi
 			uint32_t field)
 {
 	switch (field) {
-	case VFM_VF_MAC:
-		return memcmp(a->mac, b->mac, sizeof(a->mac)) == 0;
+	case VFM_VF_MAC: return memcmp(a->mac, b->mac, sizeof(a->mac)) == 0;
 	case VFM_VF_VLAN:
 		/* No VLAN is no VLAN, whatever protocol the driver remembers. */
 		if (a->vlan == 0 && a->qos == 0 && b->vlan == 0 && b->qos == 0)
 			return true;
-		return a->vlan == b->vlan && a->qos == b->qos && a->vlan_proto == b->vlan_proto;
+		return a->vlan == b->vlan && a->qos == b->qos &&
+		       a->vlan_proto == b->vlan_proto;
 	case VFM_VF_RATE:
-		return a->min_tx_rate == b->min_tx_rate && a->max_tx_rate == b->max_tx_rate;
-	case VFM_VF_SPOOFCHK:
-		return a->spoofchk == b->spoofchk;
-	case VFM_VF_TRUST:
-		return a->trust == b->trust;
-	case VFM_VF_RSS_QUERY:
-		return a->rss_query == b->rss_query;
-	case VFM_VF_LINK_STATE:
-		return a->link_state == b->link_state;
-	default:
-		return false;
+		return a->min_tx_rate == b->min_tx_rate &&
+		       a->max_tx_rate == b->max_tx_rate;
+	case VFM_VF_SPOOFCHK: return a->spoofchk == b->spoofchk;
+	case VFM_VF_TRUST: return a->trust == b->trust;
+	case VFM_VF_RSS_QUERY: return a->rss_query == b->rss_query;
+	case VFM_VF_LINK_STATE: return a->link_state == b->link_state;
+	default: return false;
 	}
 }
 
@@ -649,8 +667,8 @@ int vfm_vf_config_apply(struct vfm_ctx *ctx, const char *vf_dev,
 
 /* ---- the list ---- */
 
-int vfm_vf_list(struct vfm_ctx *ctx, const struct vfm_pf *pf, struct vfm_vf_info **ret_list,
-		struct vfm_vf_list_status *ret_status)
+int vfm_vf_list(struct vfm_ctx *ctx, const struct vfm_pf *pf,
+		struct vfm_vf_info **ret_list, struct vfm_vf_list_status *ret_status)
 {
 	struct vfm_vf_list_status st = {};
 	struct vfm_devlink_port *ports = NULL;
@@ -660,7 +678,8 @@ int vfm_vf_list(struct vfm_ctx *ctx, const struct vfm_pf *pf, struct vfm_vf_info
 
 	st.config_error = read_link(ctx, pf, &link, st.config_why, sizeof(st.config_why));
 	if (st.config_error == 0)
-		st.config_error = link_vfinfo(pf, link, st.config_why, sizeof(st.config_why));
+		st.config_error =
+			link_vfinfo(pf, link, st.config_why, sizeof(st.config_why));
 	/* The kernel's count first: sysfs may lag behind or lack sriov_numvfs. */
 	if (link && link->num_vf >= 0)
 		n = link->num_vf;
@@ -689,13 +708,14 @@ int vfm_vf_list(struct vfm_ctx *ctx, const struct vfm_pf *pf, struct vfm_vf_info
 		struct vfm_vf_info *v = &list[i];
 		int p;
 
-		v->ref = (struct vfm_vf_ref){ .pf = *pf, .vf = (uint32_t)i };
+		v->ref = (struct vfm_vf_ref){.pf = *pf, .vf = (uint32_t)i};
 		vfm_vf_ref_pf(ctx, pf, (uint32_t)i, &v->ref, NULL, 0);
 		v->config.vf = (uint32_t)i;
 		for (uint32_t j = 0; link && st.config_error == 0 && j < link->n_vfs; j++)
 			if (link->vfs[j].vf == (uint32_t)i)
 				v->config = link->vfs[j];
-		p = n_ports > 0 ? vfm_devlink_vf_port(ports, (size_t)n_ports, (uint32_t)i) : -1;
+		p = n_ports > 0 ? vfm_devlink_vf_port(ports, (size_t)n_ports, (uint32_t)i)
+				: -1;
 		if (p >= 0) {
 			v->has_port = true;
 			v->port = ports[p];

@@ -6,16 +6,13 @@
  *       Send settings through vfm_vf_config_set() unchecked (the CLI refuses bad
  *       values itself), so that the kernel's own refusal shows: VF index beyond the
  *       VF count, multicast MAC, VLAN 4096, qos 8, link state 7.
- *       SETTING: mac M | vlan V [qos Q] [proto HEX] | link-state N | min-rate R max-rate R
- *   vfm-net copy SRC_PF SRC_VF DST_PF DST_VF
- *       The migration path: capture on the source, encode to the stream's bytes,
- *       decode, apply on the destination (what save and restore will do).
- *   vfm-net capture DEV
- *       vfm_vf_config_capture() of a VF device (PCI address, mdev UUID...).
- *   vfm-net caps PF PORT VALUE SELECTOR
- *       DEVLINK_CMD_PORT_SET of port function caps {VALUE, SELECTOR} as given, with no
- *       precondition checked: shows how the kernel answers malformed requests, so
- *       that a test can tell them from the well-formed one.
+ *       SETTING: mac M | vlan V [qos Q] [proto HEX] | link-state N | min-rate R max-rate
+ * R vfm-net copy SRC_PF SRC_VF DST_PF DST_VF The migration path: capture on the source,
+ * encode to the stream's bytes, decode, apply on the destination (what save and restore
+ * will do). vfm-net capture DEV vfm_vf_config_capture() of a VF device (PCI address, mdev
+ * UUID...). vfm-net caps PF PORT VALUE SELECTOR DEVLINK_CMD_PORT_SET of port function
+ * caps {VALUE, SELECTOR} as given, with no precondition checked: shows how the kernel
+ * answers malformed requests, so that a test can tell them from the well-formed one.
  *
  * Prints one line per step; on failure "error NAME: <why>" and exit 1 (2: usage).
  */
@@ -38,8 +35,9 @@ static int fail(int r, const char *why)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: vfm-net raw PF VF SETTING VALUE... | copy SPF SVF DPF DVF | "
-			"capture DEV | caps PF PORT VALUE SELECTOR\n");
+	fprintf(stderr,
+		"usage: vfm-net raw PF VF SETTING VALUE... | copy SPF SVF DPF DVF | "
+		"capture DEV | caps PF PORT VALUE SELECTOR\n");
 	return 2;
 }
 
@@ -53,7 +51,7 @@ static int get_pf(struct vfm_ctx *ctx, const char *name, struct vfm_pf *pf)
 
 static int cmd_raw(struct vfm_ctx *ctx, int argc, char **argv)
 {
-	struct vfm_vf_config c = { .vlan_proto = VFM_ETH_P_8021Q };
+	struct vfm_vf_config c = {.vlan_proto = VFM_ETH_P_8021Q};
 	char why[VFM_NET_WHY_MAX], done_s[128];
 	struct vfm_pf pf;
 	uint32_t vf, v, done = 0;
@@ -77,13 +75,16 @@ static int cmd_raw(struct vfm_ctx *ctx, int argc, char **argv)
 			c.qos = (uint8_t)v;
 		} else if (streq(k, "proto") && parse_u32(val, 0, UINT16_MAX, &v) == 0) {
 			c.vlan_proto = (uint16_t)v;
-		} else if (streq(k, "link-state") && parse_u32(val, 0, UINT8_MAX, &v) == 0) {
+		} else if (streq(k, "link-state") &&
+			   parse_u32(val, 0, UINT8_MAX, &v) == 0) {
 			c.link_state = (uint8_t)v;
 			c.have |= VFM_VF_LINK_STATE;
-		} else if (streq(k, "min-rate") && parse_u32(val, 0, UINT32_MAX, &v) == 0) {
+		} else if (streq(k, "min-rate") &&
+			   parse_u32(val, 0, UINT32_MAX, &v) == 0) {
 			c.min_tx_rate = v;
 			c.have |= VFM_VF_RATE;
-		} else if (streq(k, "max-rate") && parse_u32(val, 0, UINT32_MAX, &v) == 0) {
+		} else if (streq(k, "max-rate") &&
+			   parse_u32(val, 0, UINT32_MAX, &v) == 0) {
 			c.max_tx_rate = v;
 			c.have |= VFM_VF_RATE;
 		} else {

@@ -20,7 +20,7 @@ static struct vfm_vf_config full(void)
 	return (struct vfm_vf_config){
 		.have = VFM_VF_ALL,
 		.vf = 3,
-		.mac = { 0x02, 0x11, 0x22, 0x33, 0x44, 0x55 },
+		.mac = {0x02, 0x11, 0x22, 0x33, 0x44, 0x55},
 		.vlan = 4095,
 		.qos = 7,
 		.vlan_proto = VFM_ETH_P_8021AD,
@@ -40,27 +40,27 @@ static void test_mac(void)
 		int r;
 		uint8_t mac[6];
 	} t[] = {
-		{ "52:54:00:12:34:56", 0, { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 } },
-		{ "AA:bb:Cc:dD:ee:FF", 0, { 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff } },
-		{ "52-54-00-12-34-56", 0, { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 } },
-		{ "00:00:00:00:00:00", 0, { 0 } },
-		{ "52:54-00:12:34:56", -EINVAL, { 0 } }, /* mixed separators */
-		{ "52:54:00:12:34", -EINVAL, { 0 } },
-		{ "52:54:00:12:34:56:78", -EINVAL, { 0 } },
-		{ "52:54:00:12:34:5", -EINVAL, { 0 } },
-		{ "5:54:00:12:34:56", -EINVAL, { 0 } },
-		{ "525400123456", -EINVAL, { 0 } },
-		{ "52:54:00:12:34:5g", -EINVAL, { 0 } },
-		{ "52:54:00:12:34:56 ", -EINVAL, { 0 } },
-		{ " 52:54:00:12:34:56", -EINVAL, { 0 } },
-		{ "52.54.00.12.34.56", -EINVAL, { 0 } },
-		{ "", -EINVAL, { 0 } },
-		{ NULL, -EINVAL, { 0 } },
+		{"52:54:00:12:34:56", 0, {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}},
+		{"AA:bb:Cc:dD:ee:FF", 0, {0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}},
+		{"52-54-00-12-34-56", 0, {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}},
+		{"00:00:00:00:00:00", 0, {0}},
+		{"52:54-00:12:34:56", -EINVAL, {0}}, /* mixed separators */
+		{"52:54:00:12:34", -EINVAL, {0}},
+		{"52:54:00:12:34:56:78", -EINVAL, {0}},
+		{"52:54:00:12:34:5", -EINVAL, {0}},
+		{"5:54:00:12:34:56", -EINVAL, {0}},
+		{"525400123456", -EINVAL, {0}},
+		{"52:54:00:12:34:5g", -EINVAL, {0}},
+		{"52:54:00:12:34:56 ", -EINVAL, {0}},
+		{" 52:54:00:12:34:56", -EINVAL, {0}},
+		{"52.54.00.12.34.56", -EINVAL, {0}},
+		{"", -EINVAL, {0}},
+		{NULL, -EINVAL, {0}},
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(t); i++) {
-		uint8_t mac[6] = { 9, 9, 9, 9, 9, 9 };
-		static const uint8_t untouched[6] = { 9, 9, 9, 9, 9, 9 };
+		uint8_t mac[6] = {9, 9, 9, 9, 9, 9};
+		static const uint8_t untouched[6] = {9, 9, 9, 9, 9, 9};
 		int r = vfm_mac_parse(t[i].s, mac);
 
 		tap_ok(r == t[i].r && memcmp(mac, r == 0 ? t[i].mac : untouched, 6) == 0,
@@ -68,7 +68,7 @@ static void test_mac(void)
 	}
 	{
 		char buf[18];
-		uint8_t mac[6] = { 0x02, 0xab, 0, 1, 0xfe, 0xff };
+		uint8_t mac[6] = {0x02, 0xab, 0, 1, 0xfe, 0xff};
 
 		vfm_mac_format(mac, buf);
 		tap_ok(streq(buf, "02:ab:00:01:fe:ff"), "vfm_mac_format: %s", buf);
@@ -83,7 +83,8 @@ static void test_names(void)
 
 	tap_ok(streq(vfm_vf_field_name(VFM_VF_RSS_QUERY), "rss-query") &&
 		       streq(vfm_vf_field_name(VFM_VF_LINK_STATE), "link-state") &&
-		       !vfm_vf_field_name(0) && !vfm_vf_field_name(VFM_VF_MAC | VFM_VF_VLAN) &&
+		       !vfm_vf_field_name(0) &&
+		       !vfm_vf_field_name(VFM_VF_MAC | VFM_VF_VLAN) &&
 		       !vfm_vf_field_name(1u << 7),
 	       "field names: one known bit each");
 	r = vfm_vf_fields_format(VFM_VF_ALL, buf, sizeof(buf));
@@ -92,7 +93,8 @@ static void test_names(void)
 	r = vfm_vf_fields_format(0, buf, sizeof(buf));
 	tap_ok(r == 4 && streq(buf, "none"), "fields_format(0) = \"%s\"", buf);
 	r = vfm_vf_fields_format(VFM_VF_TRUST | (1u << 9), buf, sizeof(buf));
-	tap_ok(r > 0 && streq(buf, "trust,0x200"), "fields_format(unknown bit) = \"%s\"", buf);
+	tap_ok(r > 0 && streq(buf, "trust,0x200"), "fields_format(unknown bit) = \"%s\"",
+	       buf);
 	r = vfm_vf_fields_format(VFM_VF_ALL, buf, 10);
 	tap_eq(r, -ENOBUFS, "fields_format into a short buffer");
 	tap_ok(vfm_vf_link_state_from_name("disable", &s) == 0 && s == 2 &&
@@ -115,9 +117,10 @@ static void test_names(void)
 		struct vfm_vf_config c = full();
 
 		vfm_vf_config_format(&c, line, sizeof(line));
-		tap_ok(streq(line, "mac 02:11:22:33:44:55 vlan 4095 qos 7 proto 802.1ad "
-				   "min-rate 10 max-rate 4294967294 spoofchk on trust off "
-				   "rss-query on link-state disable"),
+		tap_ok(streq(line,
+			     "mac 02:11:22:33:44:55 vlan 4095 qos 7 proto 802.1ad "
+			     "min-rate 10 max-rate 4294967294 spoofchk on trust off "
+			     "rss-query on link-state disable"),
 		       "config_format: %s", line);
 	}
 }
@@ -128,60 +131,71 @@ static void test_check(void)
 	char why[VFM_NET_WHY_MAX];
 
 	c = full();
-	tap_eq(vfm_vf_config_check(&c, why, sizeof(why)), 0, "check: a full config is valid");
-	c = (struct vfm_vf_config){ 0 };
-	tap_eq(vfm_vf_config_check(&c, why, sizeof(why)), 0, "check: an empty config is valid");
+	tap_eq(vfm_vf_config_check(&c, why, sizeof(why)), 0,
+	       "check: a full config is valid");
+	c = (struct vfm_vf_config){0};
+	tap_eq(vfm_vf_config_check(&c, why, sizeof(why)), 0,
+	       "check: an empty config is valid");
 	c = full();
 	c.mac[0] = 0x01;
-	tap_ok(vfm_vf_config_check(&c, why, sizeof(why)) == -EINVAL && strstr(why, "multicast"),
+	tap_ok(vfm_vf_config_check(&c, why, sizeof(why)) == -EINVAL &&
+		       strstr(why, "multicast"),
 	       "check: multicast MAC: %s", why);
 	memset(c.mac, 0xff, 6);
-	tap_ok(vfm_vf_config_check(&c, why, sizeof(why)) == -EINVAL, "check: broadcast MAC");
+	tap_ok(vfm_vf_config_check(&c, why, sizeof(why)) == -EINVAL,
+	       "check: broadcast MAC");
 	c.have &= ~(uint32_t)VFM_VF_MAC;
-	tap_eq(vfm_vf_config_check(&c, NULL, 0), 0, "check: a MAC marked absent is not checked");
+	tap_eq(vfm_vf_config_check(&c, NULL, 0), 0,
+	       "check: a MAC marked absent is not checked");
 	c = full();
 	c.vlan = 4096;
-	tap_ok(vfm_vf_config_check(&c, why, sizeof(why)) == -EINVAL && strstr(why, "4096"),
+	tap_ok(vfm_vf_config_check(&c, why, sizeof(why)) == -EINVAL &&
+		       strstr(why, "4096"),
 	       "check: vlan 4096: %s", why);
 	c = full();
 	c.qos = 8;
-	tap_ok(vfm_vf_config_check(&c, why, sizeof(why)) == -EINVAL && strstr(why, "qos 8"),
+	tap_ok(vfm_vf_config_check(&c, why, sizeof(why)) == -EINVAL &&
+		       strstr(why, "qos 8"),
 	       "check: qos 8: %s", why);
 	c = full();
 	c.vlan_proto = 0x0800;
-	tap_ok(vfm_vf_config_check(&c, why, sizeof(why)) == -EINVAL && strstr(why, "0x0800"),
+	tap_ok(vfm_vf_config_check(&c, why, sizeof(why)) == -EINVAL &&
+		       strstr(why, "0x0800"),
 	       "check: VLAN protocol 0x0800: %s", why);
 	c = full();
 	c.min_tx_rate = 11;
 	c.max_tx_rate = 10;
-	tap_ok(vfm_vf_config_check(&c, why, sizeof(why)) == -EINVAL && strstr(why, "min-rate 11"),
+	tap_ok(vfm_vf_config_check(&c, why, sizeof(why)) == -EINVAL &&
+		       strstr(why, "min-rate 11"),
 	       "check: min above max: %s", why);
 	c.max_tx_rate = 0;
-	tap_eq(vfm_vf_config_check(&c, why, sizeof(why)), 0, "check: min with no max limit");
+	tap_eq(vfm_vf_config_check(&c, why, sizeof(why)), 0,
+	       "check: min with no max limit");
 	c = full();
 	c.link_state = 3;
-	tap_ok(vfm_vf_config_check(&c, why, sizeof(why)) == -EINVAL && strstr(why, "link-state 3"),
+	tap_ok(vfm_vf_config_check(&c, why, sizeof(why)) == -EINVAL &&
+		       strstr(why, "link-state 3"),
 	       "check: link state 3: %s", why);
 	c = full();
 	c.have |= 1u << 7;
-	tap_ok(vfm_vf_config_check(&c, why, sizeof(why)) == -EINVAL && strstr(why, "0x80"),
+	tap_ok(vfm_vf_config_check(&c, why, sizeof(why)) == -EINVAL &&
+		       strstr(why, "0x80"),
 	       "check: unknown have bit: %s", why);
 }
 
 /* The layout of vfiomig-stream(5)'s VF config, pinned. */
 static const uint8_t golden[VFM_VF_CONFIG_WIRE_SIZE] = {
-	0x01, 0x00, 0x28, 0x00,             /* version 1, length 40 */
-	0x7f, 0x00, 0x00, 0x00,             /* have: all */
-	0x03, 0x00, 0x00, 0x00,             /* vf 3 */
-	0x02, 0x11, 0x22, 0x33, 0x44, 0x55, /* mac */
-	0xff, 0x0f,                         /* vlan 4095 */
-	0xa8, 0x88,                         /* proto 0x88a8 */
-	0x07,                               /* qos */
-	0x02,                               /* link state disable */
-	0x05,                               /* spoofchk | rss_query */
-	0x00, 0x00, 0x00,
-	0x0a, 0x00, 0x00, 0x00,             /* min 10 */
-	0xfe, 0xff, 0xff, 0xff,             /* max */
+	0x01, 0x00, 0x28, 0x00,			  /* version 1, length 40 */
+	0x7f, 0x00, 0x00, 0x00,			  /* have: all */
+	0x03, 0x00, 0x00, 0x00,			  /* vf 3 */
+	0x02, 0x11, 0x22, 0x33, 0x44, 0x55,	  /* mac */
+	0xff, 0x0f,				  /* vlan 4095 */
+	0xa8, 0x88,				  /* proto 0x88a8 */
+	0x07,					  /* qos */
+	0x02,					  /* link state disable */
+	0x05,					  /* spoofchk | rss_query */
+	0x00, 0x00, 0x00, 0x0a, 0x00, 0x00, 0x00, /* min 10 */
+	0xfe, 0xff, 0xff, 0xff,			  /* max */
 	0x00, 0x00, 0x00, 0x00,
 };
 
@@ -196,7 +210,8 @@ static void test_wire(void)
 	tap_ok(r == VFM_VF_CONFIG_WIRE_SIZE && memcmp(buf, golden, sizeof(golden)) == 0,
 	       "encode: golden bytes");
 	r = vfm_vf_config_decode(golden, sizeof(golden), &d, why, sizeof(why));
-	tap_ok(r == 0 && vfm_vf_config_equal(&c, &d) && d.vf == 3, "decode: golden bytes (%d)", r);
+	tap_ok(r == 0 && vfm_vf_config_equal(&c, &d) && d.vf == 3,
+	       "decode: golden bytes (%d)", r);
 
 	/* Every subset of settings survives the round trip, absent ones as zeros. */
 	for (uint32_t have = 0; have <= VFM_VF_ALL; have++) {
@@ -204,7 +219,8 @@ static void test_wire(void)
 
 		x.have = have;
 		if (vfm_vf_config_encode(&x, buf) != VFM_VF_CONFIG_WIRE_SIZE ||
-		    vfm_vf_config_decode(buf, VFM_VF_CONFIG_WIRE_SIZE, &d, why, sizeof(why)) != 0 ||
+		    vfm_vf_config_decode(buf, VFM_VF_CONFIG_WIRE_SIZE, &d, why,
+					 sizeof(why)) != 0 ||
 		    !vfm_vf_config_equal(&x, &d)) {
 			tap_ok(false, "round trip with have 0x%x", have);
 			goto subsets_done;
@@ -218,15 +234,18 @@ static void test_wire(void)
 subsets_done:
 	c = full();
 	c.vlan = 4096;
-	tap_eq(vfm_vf_config_encode(&c, buf), -EINVAL, "encode refuses what check refuses");
+	tap_eq(vfm_vf_config_encode(&c, buf), -EINVAL,
+	       "encode refuses what check refuses");
 
 	memcpy(buf, golden, sizeof(golden));
-	tap_eq(vfm_vf_config_decode(buf, 3, &d, why, sizeof(why)), -EBADMSG, "decode: 3 bytes");
+	tap_eq(vfm_vf_config_decode(buf, 3, &d, why, sizeof(why)), -EBADMSG,
+	       "decode: 3 bytes");
 	tap_eq(vfm_vf_config_decode(buf, 39, &d, why, sizeof(why)), -EBADMSG,
 	       "decode: 39 bytes (length field says 40)");
 	buf[0] = 2;
 	r = vfm_vf_config_decode(buf, 40, &d, why, sizeof(why));
-	tap_ok(r == -EPROTONOSUPPORT && strstr(why, "version 2"), "decode: version 2: %s", why);
+	tap_ok(r == -EPROTONOSUPPORT && strstr(why, "version 2"), "decode: version 2: %s",
+	       why);
 	buf[0] = 1;
 	buf[2] = 39;
 	tap_eq(vfm_vf_config_decode(buf, 40, &d, why, sizeof(why)), -EBADMSG,
@@ -269,7 +288,8 @@ subsets_done:
 	memcpy(buf, golden, sizeof(golden));
 	buf[19] = 0x10; /* vlan 4095 -> 0x10ff */
 	r = vfm_vf_config_decode(buf, 40, &d, why, sizeof(why));
-	tap_ok(r == -EBADMSG && strstr(why, "out of range"), "decode: vlan 4351: %s", why);
+	tap_ok(r == -EBADMSG && strstr(why, "out of range"), "decode: vlan 4351: %s",
+	       why);
 	memcpy(buf, golden, sizeof(golden));
 	buf[12] = 0x03;
 	tap_eq(vfm_vf_config_decode(buf, 40, &d, why, sizeof(why)), -EBADMSG,
@@ -283,7 +303,8 @@ subsets_done:
 	buf[21] = 0x00;
 	tap_eq(vfm_vf_config_decode(buf, 40, &d, why, sizeof(why)), -EBADMSG,
 	       "decode: VLAN protocol 0x8100 byte-swapped");
-	tap_eq(vfm_vf_config_decode(buf, 0, &d, NULL, 0), -EBADMSG, "decode: nothing, no why");
+	tap_eq(vfm_vf_config_decode(buf, 0, &d, NULL, 0), -EBADMSG,
+	       "decode: nothing, no why");
 }
 
 static void test_equal(void)
@@ -312,23 +333,23 @@ static void test_nl_errno(void)
 	static const struct {
 		int nle, err;
 	} t[] = {
-		{ 0, 0 },
-		{ 42, 42 },
-		{ -NLE_OPNOTSUPP, -EOPNOTSUPP },
-		{ -NLE_NOMEM, -ENOMEM },
-		{ -NLE_PERM, -EPERM },
-		{ -NLE_OBJ_NOTFOUND, -ENOENT },
-		{ -NLE_SEQ_MISMATCH, -EPROTO },
-		{ -NLE_MSG_TRUNC, -EBADMSG },
-		{ -NLE_NODEV, -ENODEV },
-		{ -NLE_BUSY, -EBUSY },
-		{ -NLE_INVAL, -EINVAL },
-		{ -NLE_RANGE, -ERANGE },
-		{ -NLE_DUMP_INTR, -EAGAIN },
-		{ -NLE_ATTRSIZE, -EBADMSG },
-		{ -NLE_FAILURE, -EIO },
-		{ -(NLE_MAX + 1), -EIO },
-		{ -1000, -EIO },
+		{0, 0},
+		{42, 42},
+		{-NLE_OPNOTSUPP, -EOPNOTSUPP},
+		{-NLE_NOMEM, -ENOMEM},
+		{-NLE_PERM, -EPERM},
+		{-NLE_OBJ_NOTFOUND, -ENOENT},
+		{-NLE_SEQ_MISMATCH, -EPROTO},
+		{-NLE_MSG_TRUNC, -EBADMSG},
+		{-NLE_NODEV, -ENODEV},
+		{-NLE_BUSY, -EBUSY},
+		{-NLE_INVAL, -EINVAL},
+		{-NLE_RANGE, -ERANGE},
+		{-NLE_DUMP_INTR, -EAGAIN},
+		{-NLE_ATTRSIZE, -EBADMSG},
+		{-NLE_FAILURE, -EIO},
+		{-(NLE_MAX + 1), -EIO},
+		{-1000, -EIO},
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(t); i++)

@@ -68,7 +68,8 @@ static int setlink_vfinfo(struct nl_msg *m, int32_t *ifindex, struct nlattr **in
 	if (nlmsg_parse(h, sizeof(ifi), tb, IFLA_MAX, NULL) < 0 || !tb[IFLA_VFINFO_LIST])
 		return -1;
 	*flags_ok = tb[IFLA_VFINFO_LIST]->nla_type & NLA_F_NESTED;
-	nla_for_each_nested(info, tb[IFLA_VFINFO_LIST], rem) {
+	nla_for_each_nested(info, tb[IFLA_VFINFO_LIST], rem)
+	{
 		if (nla_type(info) != IFLA_VF_INFO || n == 1)
 			return -1;
 		list[n++] = info;
@@ -86,9 +87,16 @@ static int setlink_vfinfo(struct nl_msg *m, int32_t *ifindex, struct nlattr **in
 static void test_rt_build(void)
 {
 	struct vfm_vf_config c = {
-		.mac = { 0x02, 1, 2, 3, 4, 5 }, .vlan = 10, .qos = 3, .vlan_proto = VFM_ETH_P_8021Q,
-		.min_tx_rate = 10, .max_tx_rate = 100, .spoofchk = true, .trust = true,
-		.rss_query = false, .link_state = 7,
+		.mac = {0x02, 1, 2, 3, 4, 5},
+		.vlan = 10,
+		.qos = 3,
+		.vlan_proto = VFM_ETH_P_8021Q,
+		.min_tx_rate = 10,
+		.max_tx_rate = 100,
+		.spoofchk = true,
+		.trust = true,
+		.rss_query = false,
+		.link_state = 7,
 	};
 	struct nlattr *tb[IFLA_VF_MAX + 1];
 	struct nl_msg *m;
@@ -117,9 +125,9 @@ static void test_rt_build(void)
 		struct ifla_vf_mac v;
 
 		memcpy(&v, nla_data(tb[IFLA_VF_MAC]), sizeof(v));
-		tap_ok(ifindex == 7 && flags && nla_len(tb[IFLA_VF_MAC]) == sizeof(v) && v.vf == 3 &&
-			       memcmp(v.mac, c.mac, 6) == 0 &&
-			       memcmp(v.mac + 6, (uint8_t[26]){ 0 }, 26) == 0,
+		tap_ok(ifindex == 7 && flags && nla_len(tb[IFLA_VF_MAC]) == sizeof(v) &&
+			       v.vf == 3 && memcmp(v.mac, c.mac, 6) == 0 &&
+			       memcmp(v.mac + 6, (uint8_t[26]){0}, 26) == 0,
 		       "setvf mac: ifindex, NLA_F_NESTED, struct ifla_vf_mac");
 	} else {
 		tap_ok(false, "setvf mac: shape");
@@ -131,7 +139,8 @@ static void test_rt_build(void)
 		struct ifla_vf_vlan v;
 
 		memcpy(&v, nla_data(tb[IFLA_VF_VLAN]), sizeof(v));
-		tap_ok(v.vf == 3 && v.vlan == 10 && v.qos == 3, "setvf vlan 802.1Q: IFLA_VF_VLAN");
+		tap_ok(v.vf == 3 && v.vlan == 10 && v.qos == 3,
+		       "setvf vlan 802.1Q: IFLA_VF_VLAN");
 	} else {
 		tap_ok(false, "setvf vlan 802.1Q: shape");
 	}
@@ -145,7 +154,8 @@ static void test_rt_build(void)
 
 		memcpy(&v, nla_data(e), sizeof(v));
 		tap_ok(nla_type(e) == IFLA_VF_VLAN_INFO && nla_len(e) == sizeof(v) &&
-			       nla_len(tb[IFLA_VF_VLAN_LIST]) == nla_total_size(sizeof(v)) &&
+			       nla_len(tb[IFLA_VF_VLAN_LIST]) ==
+				       nla_total_size(sizeof(v)) &&
 			       v.vf == 3 && v.vlan == 10 && v.qos == 3 &&
 			       v.vlan_proto == htons(0x88a8),
 		       "setvf vlan 802.1ad: one IFLA_VF_VLAN_INFO, protocol big-endian");
@@ -171,26 +181,30 @@ static void test_rt_build(void)
 		int attr;
 		uint32_t want;
 	} settings[] = {
-		{ VFM_VF_SPOOFCHK, IFLA_VF_SPOOFCHK, 1 },
-		{ VFM_VF_TRUST, IFLA_VF_TRUST, 1 },
-		{ VFM_VF_RSS_QUERY, IFLA_VF_RSS_QUERY_EN, 0 },
-		{ VFM_VF_LINK_STATE, IFLA_VF_LINK_STATE, 7 }, /* unchecked: the kernel judges */
+		{VFM_VF_SPOOFCHK, IFLA_VF_SPOOFCHK, 1},
+		{VFM_VF_TRUST, IFLA_VF_TRUST, 1},
+		{VFM_VF_RSS_QUERY, IFLA_VF_RSS_QUERY_EN, 0},
+		{VFM_VF_LINK_STATE, IFLA_VF_LINK_STATE,
+		 7}, /* unchecked: the kernel judges */
 	};
 	for (size_t i = 0; i < ELEMENTSOF(settings); i++) {
 		m = vfm_rt_build_setvf(7, 3, settings[i].field, &c);
-		if (setlink_vfinfo(m, &ifindex, tb, &flags) == 0 && tb[settings[i].attr] &&
-		    nla_len(tb[settings[i].attr]) == 8) {
+		if (setlink_vfinfo(m, &ifindex, tb, &flags) == 0 &&
+		    tb[settings[i].attr] && nla_len(tb[settings[i].attr]) == 8) {
 			uint32_t v[2];
 
 			memcpy(v, nla_data(tb[settings[i].attr]), sizeof(v));
-			tap_ok(v[0] == 3 && v[1] == settings[i].want, "setvf %s: {vf 3, %u}",
+			tap_ok(v[0] == 3 && v[1] == settings[i].want,
+			       "setvf %s: {vf 3, %u}",
 			       vfm_vf_field_name(settings[i].field), v[1]);
 		} else {
-			tap_ok(false, "setvf %s: shape", vfm_vf_field_name(settings[i].field));
+			tap_ok(false, "setvf %s: shape",
+			       vfm_vf_field_name(settings[i].field));
 		}
 		nlmsg_free(m);
 	}
-	tap_ok(!vfm_rt_build_setvf(7, 3, 0, &c) && !vfm_rt_build_setvf(7, 3, VFM_VF_MAC | VFM_VF_VLAN, &c) &&
+	tap_ok(!vfm_rt_build_setvf(7, 3, 0, &c) &&
+		       !vfm_rt_build_setvf(7, 3, VFM_VF_MAC | VFM_VF_VLAN, &c) &&
 		       !vfm_rt_build_setvf(7, 3, 1u << 7, &c),
 	       "setvf refuses anything but one known field");
 }
@@ -208,25 +222,37 @@ struct kvf {
 
 static struct kvf kvf(uint32_t vf)
 {
-	return (struct kvf){ .vf = vf, .vf2 = vf, .mac = { 0x02, 0, 0, 0, 0, (uint8_t)vf },
-			     .vlan = 10 + vf, .qos = 1, .proto = 0x8100, .min = 1, .max = 100,
-			     .spoof = 1, .link = 2, .rss = 0, .trust = 1 };
+	return (struct kvf){.vf = vf,
+			    .vf2 = vf,
+			    .mac = {0x02, 0, 0, 0, 0, (uint8_t)vf},
+			    .vlan = 10 + vf,
+			    .qos = 1,
+			    .proto = 0x8100,
+			    .min = 1,
+			    .max = 100,
+			    .spoof = 1,
+			    .link = 2,
+			    .rss = 0,
+			    .trust = 1};
 }
 
 static void put_vfinfo(struct nl_msg *m, const struct kvf *k, bool noflag)
 {
 	struct nlattr *vf = nla_nest_start(m, IFLA_VF_INFO), *vl;
-	struct ifla_vf_mac mac = { .vf = k->vf };
+	struct ifla_vf_mac mac = {.vf = k->vf};
 	struct ifla_vf_broadcast bc;
-	struct ifla_vf_vlan vlan = { .vf = k->vf2, .vlan = k->vlan, .qos = k->qos };
-	struct ifla_vf_rate rate = { .vf = k->vf2, .min_tx_rate = k->min, .max_tx_rate = k->max };
-	struct ifla_vf_tx_rate txr = { .vf = k->vf2, .rate = k->max };
-	struct ifla_vf_spoofchk sp = { .vf = k->vf2, .setting = k->spoof };
-	struct ifla_vf_link_state ls = { .vf = k->vf2, .link_state = k->link };
-	struct ifla_vf_rss_query_en rq = { .vf = k->vf2, .setting = k->rss };
-	struct ifla_vf_trust tr = { .vf = k->vf2, .setting = k->trust };
-	struct ifla_vf_vlan_info vi = { .vf = k->vf2, .vlan = k->vlan, .qos = k->qos,
-					.vlan_proto = htons(k->proto) };
+	struct ifla_vf_vlan vlan = {.vf = k->vf2, .vlan = k->vlan, .qos = k->qos};
+	struct ifla_vf_rate rate = {
+		.vf = k->vf2, .min_tx_rate = k->min, .max_tx_rate = k->max};
+	struct ifla_vf_tx_rate txr = {.vf = k->vf2, .rate = k->max};
+	struct ifla_vf_spoofchk sp = {.vf = k->vf2, .setting = k->spoof};
+	struct ifla_vf_link_state ls = {.vf = k->vf2, .link_state = k->link};
+	struct ifla_vf_rss_query_en rq = {.vf = k->vf2, .setting = k->rss};
+	struct ifla_vf_trust tr = {.vf = k->vf2, .setting = k->trust};
+	struct ifla_vf_vlan_info vi = {.vf = k->vf2,
+				       .vlan = k->vlan,
+				       .qos = k->qos,
+				       .vlan_proto = htons(k->proto)};
 
 	memcpy(mac.mac, k->mac, 6);
 	memset(&bc, 0xff, sizeof(bc));
@@ -263,8 +289,9 @@ static struct nl_msg *newlink(int32_t ifindex, uint16_t type, int num_vf,
 			      const struct kvf *vfs, size_t n, bool vfinfo)
 {
 	struct nl_msg *m = nlmsg_alloc_size(1 << 18);
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex, .ifi_type = type };
-	static const uint8_t addr[20] = { 0x76, 0x34, 0xe4, 1, 0x13, 0xae };
+	struct ifinfomsg ifi = {
+		.ifi_family = AF_UNSPEC, .ifi_index = ifindex, .ifi_type = type};
+	static const uint8_t addr[20] = {0x76, 0x34, 0xe4, 1, 0x13, 0xae};
 	struct nlattr *list;
 
 	nlmsg_put(m, 0, 1, RTM_NEWLINK, 0, 0);
@@ -305,21 +332,23 @@ static struct nlattr *find_attr(struct buf *b, size_t from, uint16_t type, uint1
 static void test_rt_parse(void)
 {
 	struct vfm_rt_link *link = malloc(sizeof(*link));
-	struct kvf vfs[4] = { kvf(0), kvf(1), kvf(2), kvf(3) };
+	struct kvf vfs[4] = {kvf(0), kvf(1), kvf(2), kvf(3)};
 	struct buf *b;
 	int r;
 
 	b = to_buf(newlink(5, ARPHRD_ETHER, 4, vfs, 4, true));
 	r = parse_newlink(b, link);
-	tap_ok(r == 0 && link->ifindex == 5 && streq(link->ifname, "eth0") && link->addr_len == 6 &&
-		       link->num_vf == 4 && link->has_vfinfo && link->n_vfs == 4,
+	tap_ok(r == 0 && link->ifindex == 5 && streq(link->ifname, "eth0") &&
+		       link->addr_len == 6 && link->num_vf == 4 && link->has_vfinfo &&
+		       link->n_vfs == 4,
 	       "newlink: 4 VFs (%d)", r);
 	if (r == 0) {
 		const struct vfm_vf_config *c = &link->vfs[3];
 
-		tap_ok(c->vf == 3 && c->have == VFM_VF_ALL && c->mac[5] == 3 && c->vlan == 13 &&
-			       c->qos == 1 && c->vlan_proto == 0x8100 && c->min_tx_rate == 1 &&
-			       c->max_tx_rate == 100 && c->spoofchk && c->trust && !c->rss_query &&
+		tap_ok(c->vf == 3 && c->have == VFM_VF_ALL && c->mac[5] == 3 &&
+			       c->vlan == 13 && c->qos == 1 && c->vlan_proto == 0x8100 &&
+			       c->min_tx_rate == 1 && c->max_tx_rate == 100 &&
+			       c->spoofchk && c->trust && !c->rss_query &&
 			       c->link_state == VFM_VF_LINK_STATE_DISABLE,
 		       "newlink: every setting of VF 3 (nests without NLA_F_NESTED too)");
 	}
@@ -330,16 +359,19 @@ static void test_rt_parse(void)
 	vfs[1].trust = 5;
 	vfs[1].link = 7;
 	vfs[1].rss = UINT32_MAX;
-	vfs[2].proto = 0;          /* netdevsim before any VLAN: 802.1Q */
+	vfs[2].proto = 0; /* netdevsim before any VLAN: 802.1Q */
 	vfs[3].vlan = 4096;
 	b = to_buf(newlink(5, ARPHRD_ETHER, 4, vfs, 4, true));
 	r = parse_newlink(b, link);
 	tap_ok(r == 0 && link->vfs[1].have == (VFM_VF_MAC | VFM_VF_VLAN | VFM_VF_RATE),
-	       "newlink: spoofchk -1, trust 5, link state 7, rss -1 are unknown (have 0x%x)",
+	       "newlink: spoofchk -1, trust 5, link state 7, rss -1 are unknown (have "
+	       "0x%x)",
 	       link->vfs[1].have);
-	tap_ok(r == 0 && (link->vfs[2].have & VFM_VF_VLAN) && link->vfs[2].vlan_proto == 0x8100,
+	tap_ok(r == 0 && (link->vfs[2].have & VFM_VF_VLAN) &&
+		       link->vfs[2].vlan_proto == 0x8100,
 	       "newlink: VLAN protocol 0 reads as 802.1Q");
-	tap_ok(r == 0 && !(link->vfs[3].have & VFM_VF_VLAN), "newlink: VLAN 4096 is unknown");
+	tap_ok(r == 0 && !(link->vfs[3].have & VFM_VF_VLAN),
+	       "newlink: VLAN 4096 is unknown");
 	free(b);
 
 	vfs[1] = kvf(1);
@@ -353,8 +385,10 @@ static void test_rt_parse(void)
 	tap_ok(r == 0 && (link->vfs[1].have & VFM_VF_VLAN) && link->vfs[1].vlan == 11 &&
 		       link->vfs[1].vlan_proto == 0x8100,
 	       "newlink: IFLA_VF_VLAN alone (older kernels) gives an 802.1Q VLAN");
-	tap_ok(r == 0 && !(link->vfs[2].have & VFM_VF_RATE), "newlink: no rate attribute");
-	tap_ok(r == 0 && link->vfs[3].vlan_proto == 0x88a8, "newlink: 802.1ad from the VLAN list");
+	tap_ok(r == 0 && !(link->vfs[2].have & VFM_VF_RATE),
+	       "newlink: no rate attribute");
+	tap_ok(r == 0 && link->vfs[3].vlan_proto == 0x88a8,
+	       "newlink: 802.1ad from the VLAN list");
 	free(b);
 
 	b = to_buf(newlink(5, ARPHRD_INFINIBAND, 2, vfs, 2, true));
@@ -377,7 +411,8 @@ static void test_rt_parse(void)
 	/* ---- broken replies ---- */
 	vfs[0] = kvf(0), vfs[1] = kvf(1), vfs[2] = kvf(2), vfs[3] = kvf(3);
 	b = to_buf(newlink(5, ARPHRD_ETHER, 3, vfs, 4, true));
-	tap_eq(parse_newlink(b, link), -EBADMSG, "newlink: more VFs listed than IFLA_NUM_VF");
+	tap_eq(parse_newlink(b, link), -EBADMSG,
+	       "newlink: more VFs listed than IFLA_NUM_VF");
 	free(b);
 	vfs[2].vf = 1;
 	vfs[2].vf2 = 1;
@@ -387,7 +422,8 @@ static void test_rt_parse(void)
 	vfs[2] = kvf(2);
 	vfs[2].vf2 = 3;
 	b = to_buf(newlink(5, ARPHRD_ETHER, 4, vfs, 4, true));
-	tap_eq(parse_newlink(b, link), -EBADMSG, "newlink: MAC says VF 2, the others VF 3");
+	tap_eq(parse_newlink(b, link), -EBADMSG,
+	       "newlink: MAC says VF 2, the others VF 3");
 	free(b);
 	vfs[2] = kvf(2);
 	vfs[2].no_mac = true;
@@ -407,7 +443,8 @@ static void test_rt_parse(void)
 			many[i].mac_only = true;
 		}
 		b = to_buf(newlink(5, ARPHRD_ETHER, -1, many, VFM_VF_MAX + 1, true));
-		tap_eq(parse_newlink(b, link), -E2BIG, "newlink: %d VFs listed", VFM_VF_MAX + 1);
+		tap_eq(parse_newlink(b, link), -E2BIG, "newlink: %d VFs listed",
+		       VFM_VF_MAX + 1);
 		free(b);
 		b = to_buf(newlink(5, ARPHRD_ETHER, -1, many, VFM_VF_MAX, true));
 		tap_ok(parse_newlink(b, link) == 0 && link->n_vfs == VFM_VF_MAX &&
@@ -420,46 +457,55 @@ static void test_rt_parse(void)
 	vfs[2] = kvf(2);
 	b = to_buf(newlink(5, ARPHRD_ETHER, 4, vfs, 4, true));
 	{
-		struct nlattr *a = find_attr(b, NLMSG_HDRLEN + sizeof(struct ifinfomsg), IFLA_VF_MAC,
-					     NLA_HDRLEN + sizeof(struct ifla_vf_mac));
+		struct nlattr *a =
+			find_attr(b, NLMSG_HDRLEN + sizeof(struct ifinfomsg), IFLA_VF_MAC,
+				  NLA_HDRLEN + sizeof(struct ifla_vf_mac));
 
-		/* Shrink the first MAC by 4: it is then 32 bytes, short of struct ifla_vf_mac,
-		 * and 4 stray bytes follow it inside the VF_INFO. */
+		/* Shrink the first MAC by 4: it is then 32 bytes, short of struct
+		 * ifla_vf_mac, and 4 stray bytes follow it inside the VF_INFO. */
 		a->nla_len -= 4;
-		tap_eq(parse_newlink(b, link), -EBADMSG, "newlink: IFLA_VF_MAC 4 bytes short");
+		tap_eq(parse_newlink(b, link), -EBADMSG,
+		       "newlink: IFLA_VF_MAC 4 bytes short");
 		a->nla_len += 4;
 		tap_eq(parse_newlink(b, link), 0, "newlink: restored, parses again");
 		a->nla_len = 3;
-		tap_eq(parse_newlink(b, link), -EBADMSG, "newlink: an attribute length of 3");
+		tap_eq(parse_newlink(b, link), -EBADMSG,
+		       "newlink: an attribute length of 3");
 		a->nla_len += 0xfff;
-		tap_eq(parse_newlink(b, link), -EBADMSG, "newlink: an attribute longer than its nest");
+		tap_eq(parse_newlink(b, link), -EBADMSG,
+		       "newlink: an attribute longer than its nest");
 		a->nla_len = NLA_HDRLEN + sizeof(struct ifla_vf_mac);
 	}
 	{
-		struct nlattr *list = find_attr(b, NLMSG_HDRLEN + sizeof(struct ifinfomsg),
-						IFLA_VFINFO_LIST, 0);
+		struct nlattr *list = find_attr(
+			b, NLMSG_HDRLEN + sizeof(struct ifinfomsg), IFLA_VFINFO_LIST, 0);
 		struct nlattr *first = nla_data(list);
 
 		first->nla_type = IFLA_VF_INFO + 1;
-		tap_eq(parse_newlink(b, link), -EBADMSG, "newlink: a list entry that is not IFLA_VF_INFO");
+		tap_eq(parse_newlink(b, link), -EBADMSG,
+		       "newlink: a list entry that is not IFLA_VF_INFO");
 		first->nla_type = IFLA_VF_INFO;
 		/* The list claims 2 more bytes: they hold no attribute. */
 		list->nla_len += 2;
-		tap_eq(parse_newlink(b, link), -EBADMSG, "newlink: 2 bytes left over in the VF list");
+		tap_eq(parse_newlink(b, link), -EBADMSG,
+		       "newlink: 2 bytes left over in the VF list");
 		list->nla_len -= 2;
 		/* The whole message cut inside the list. */
 		H(b)->nlmsg_len = (uint32_t)((uint8_t *)list - b->b) + 100;
-		tap_eq(parse_newlink(b, link), -EBADMSG, "newlink: cut inside the VF list");
+		tap_eq(parse_newlink(b, link), -EBADMSG,
+		       "newlink: cut inside the VF list");
 	}
 	free(b);
 	b = to_buf(newlink(5, ARPHRD_ETHER, 4, vfs, 4, true));
 	{
-		struct nlattr *vl = find_attr(b, NLMSG_HDRLEN + sizeof(struct ifinfomsg),
-					      IFLA_VF_VLAN_LIST, NLA_HDRLEN + NLA_HDRLEN + 16);
+		struct nlattr *vl =
+			find_attr(b, NLMSG_HDRLEN + sizeof(struct ifinfomsg),
+				  IFLA_VF_VLAN_LIST, NLA_HDRLEN + NLA_HDRLEN + 16);
 		struct nlattr *vi = nla_data(vl);
 
 		vi->nla_type = 2;
-		tap_eq(parse_newlink(b, link), -EBADMSG, "newlink: a VLAN list entry of type 2");
+		tap_eq(parse_newlink(b, link), -EBADMSG,
+		       "newlink: a VLAN list entry of type 2");
 		vi->nla_type = IFLA_VF_VLAN_INFO;
 		vi->nla_len = NLA_HDRLEN + 12;
 		vl->nla_len = NLA_HDRLEN + NLA_HDRLEN + 12;
@@ -474,13 +520,17 @@ static void test_rt_parse(void)
 	tap_eq(parse_newlink(b, link), -EBADMSG, "newlink: RTM_DELLINK");
 	H(b)->nlmsg_type = RTM_NEWLINK;
 	{
-		struct nlattr *name = find_attr(b, NLMSG_HDRLEN + sizeof(struct ifinfomsg), IFLA_IFNAME, 0);
+		struct nlattr *name = find_attr(
+			b, NLMSG_HDRLEN + sizeof(struct ifinfomsg), IFLA_IFNAME, 0);
 
-		memcpy(nla_data(name), "eth0X", 5); /* "eth0" + NUL: now without its NUL */
-		tap_eq(parse_newlink(b, link), -EBADMSG, "newlink: IFLA_IFNAME without its NUL");
+		memcpy(nla_data(name), "eth0X",
+		       5); /* "eth0" + NUL: now without its NUL */
+		tap_eq(parse_newlink(b, link), -EBADMSG,
+		       "newlink: IFLA_IFNAME without its NUL");
 	}
 	H(b)->nlmsg_len = NLMSG_HDRLEN + 8;
-	tap_eq(parse_newlink(b, link), -EBADMSG, "newlink: shorter than struct ifinfomsg");
+	tap_eq(parse_newlink(b, link), -EBADMSG,
+	       "newlink: shorter than struct ifinfomsg");
 	free(b);
 	free(link);
 }
@@ -495,45 +545,58 @@ static void test_dl_build(void)
 
 	m = vfm_dl_build_port_dump(FAMILY, "pci", "0000:3b:00.0");
 	g = nlmsg_data(nlmsg_hdr(m));
-	tap_ok(nlmsg_hdr(m)->nlmsg_type == FAMILY && (nlmsg_hdr(m)->nlmsg_flags & NLM_F_DUMP) &&
-		       g->cmd == DEVLINK_CMD_PORT_GET && g->version == DEVLINK_GENL_VERSION &&
+	tap_ok(nlmsg_hdr(m)->nlmsg_type == FAMILY &&
+		       (nlmsg_hdr(m)->nlmsg_flags & NLM_F_DUMP) &&
+		       g->cmd == DEVLINK_CMD_PORT_GET &&
+		       g->version == DEVLINK_GENL_VERSION &&
 		       genlmsg_parse(nlmsg_hdr(m), 0, tb, DEVLINK_ATTR_MAX, NULL) == 0 &&
-		       tb[DEVLINK_ATTR_BUS_NAME] && nla_strcmp(tb[DEVLINK_ATTR_BUS_NAME], "pci") == 0 &&
+		       tb[DEVLINK_ATTR_BUS_NAME] &&
+		       nla_strcmp(tb[DEVLINK_ATTR_BUS_NAME], "pci") == 0 &&
 		       tb[DEVLINK_ATTR_DEV_NAME] &&
 		       nla_strcmp(tb[DEVLINK_ATTR_DEV_NAME], "0000:3b:00.0") == 0,
 	       "port dump: PORT_GET, NLM_F_DUMP, the handle");
 	nlmsg_free(m);
 
 	m = vfm_dl_build_port_caps(FAMILY, "netdevsim", "netdevsim10", 129,
-				   DEVLINK_PORT_FN_CAP_MIGRATABLE, DEVLINK_PORT_FN_CAP_MIGRATABLE);
+				   DEVLINK_PORT_FN_CAP_MIGRATABLE,
+				   DEVLINK_PORT_FN_CAP_MIGRATABLE);
 	g = nlmsg_data(nlmsg_hdr(m));
 	if (genlmsg_parse(nlmsg_hdr(m), 0, tb, DEVLINK_ATTR_MAX, NULL) == 0 &&
 	    tb[DEVLINK_ATTR_PORT_FUNCTION] && tb[DEVLINK_ATTR_PORT_INDEX]) {
 		struct nlattr *fn[DEVLINK_PORT_FUNCTION_ATTR_MAX + 1];
-		struct nla_bitfield32 caps = { 0 };
+		struct nla_bitfield32 caps = {0};
 		int n = 0;
 
-		nla_parse_nested(fn, DEVLINK_PORT_FUNCTION_ATTR_MAX, tb[DEVLINK_ATTR_PORT_FUNCTION], NULL);
+		nla_parse_nested(fn, DEVLINK_PORT_FUNCTION_ATTR_MAX,
+				 tb[DEVLINK_ATTR_PORT_FUNCTION], NULL);
 		for (int i = 1; i <= DEVLINK_PORT_FUNCTION_ATTR_MAX; i++)
 			n += fn[i] != NULL;
 		if (fn[DEVLINK_PORT_FN_ATTR_CAPS])
-			memcpy(&caps, nla_data(fn[DEVLINK_PORT_FN_ATTR_CAPS]), sizeof(caps));
-		tap_ok(g->cmd == DEVLINK_CMD_PORT_SET && !(nlmsg_hdr(m)->nlmsg_flags & NLM_F_DUMP) &&
+			memcpy(&caps, nla_data(fn[DEVLINK_PORT_FN_ATTR_CAPS]),
+			       sizeof(caps));
+		tap_ok(g->cmd == DEVLINK_CMD_PORT_SET &&
+			       !(nlmsg_hdr(m)->nlmsg_flags & NLM_F_DUMP) &&
 			       nla_get_u32(tb[DEVLINK_ATTR_PORT_INDEX]) == 129 &&
-			       (tb[DEVLINK_ATTR_PORT_FUNCTION]->nla_type & NLA_F_NESTED) && n == 1 &&
-			       fn[DEVLINK_PORT_FN_ATTR_CAPS] &&
-			       nla_len(fn[DEVLINK_PORT_FN_ATTR_CAPS]) == 8 && caps.value == 2 &&
-			       caps.selector == 2,
-		       "port caps: PORT_SET, index, nested function with CAPS {2, 2} only");
+			       (tb[DEVLINK_ATTR_PORT_FUNCTION]->nla_type &
+				NLA_F_NESTED) &&
+			       n == 1 && fn[DEVLINK_PORT_FN_ATTR_CAPS] &&
+			       nla_len(fn[DEVLINK_PORT_FN_ATTR_CAPS]) == 8 &&
+			       caps.value == 2 && caps.selector == 2,
+		       "port caps: PORT_SET, index, nested function with CAPS {2, 2} "
+		       "only");
 	} else {
 		tap_ok(false, "port caps: shape");
 	}
 	nlmsg_free(m);
-	m = vfm_dl_build_port_caps(FAMILY, "pci", "0000:3b:00.0", 1, 0, DEVLINK_PORT_FN_CAP_MIGRATABLE);
+	m = vfm_dl_build_port_caps(FAMILY, "pci", "0000:3b:00.0", 1, 0,
+				   DEVLINK_PORT_FN_CAP_MIGRATABLE);
 	{
-		struct nlattr *a = nlmsg_find_attr(nlmsg_hdr(m), GENL_HDRLEN, DEVLINK_ATTR_PORT_FUNCTION);
-		struct nlattr *c = a ? nla_find(nla_data(a), nla_len(a), DEVLINK_PORT_FN_ATTR_CAPS) : NULL;
-		struct nla_bitfield32 caps = { 1, 1 };
+		struct nlattr *a = nlmsg_find_attr(nlmsg_hdr(m), GENL_HDRLEN,
+						   DEVLINK_ATTR_PORT_FUNCTION);
+		struct nlattr *c =
+			a ? nla_find(nla_data(a), nla_len(a), DEVLINK_PORT_FN_ATTR_CAPS)
+			  : NULL;
+		struct nla_bitfield32 caps = {1, 1};
 
 		if (c)
 			memcpy(&caps, nla_data(c), sizeof(caps));
@@ -541,17 +604,21 @@ static void test_dl_build(void)
 	}
 	nlmsg_free(m);
 
-	m = vfm_dl_build_eswitch_set(FAMILY, "pci", "0000:3b:00.0", DEVLINK_ESWITCH_MODE_SWITCHDEV);
+	m = vfm_dl_build_eswitch_set(FAMILY, "pci", "0000:3b:00.0",
+				     DEVLINK_ESWITCH_MODE_SWITCHDEV);
 	g = nlmsg_data(nlmsg_hdr(m));
 	tap_ok(g->cmd == DEVLINK_CMD_ESWITCH_SET &&
 		       genlmsg_parse(nlmsg_hdr(m), 0, tb, DEVLINK_ATTR_MAX, NULL) == 0 &&
-		       tb[DEVLINK_ATTR_ESWITCH_MODE] && nla_len(tb[DEVLINK_ATTR_ESWITCH_MODE]) == 2 &&
-		       nla_get_u16(tb[DEVLINK_ATTR_ESWITCH_MODE]) == DEVLINK_ESWITCH_MODE_SWITCHDEV,
+		       tb[DEVLINK_ATTR_ESWITCH_MODE] &&
+		       nla_len(tb[DEVLINK_ATTR_ESWITCH_MODE]) == 2 &&
+		       nla_get_u16(tb[DEVLINK_ATTR_ESWITCH_MODE]) ==
+			       DEVLINK_ESWITCH_MODE_SWITCHDEV,
 	       "eswitch set: ESWITCH_SET, mode u16");
 	nlmsg_free(m);
 	m = vfm_dl_build_eswitch_get(FAMILY, "pci", "0000:3b:00.0");
 	g = nlmsg_data(nlmsg_hdr(m));
-	tap_ok(g->cmd == DEVLINK_CMD_ESWITCH_GET && !(nlmsg_hdr(m)->nlmsg_flags & NLM_F_DUMP),
+	tap_ok(g->cmd == DEVLINK_CMD_ESWITCH_GET &&
+		       !(nlmsg_hdr(m)->nlmsg_flags & NLM_F_DUMP),
 	       "eswitch get: ESWITCH_GET, no dump");
 	nlmsg_free(m);
 }
@@ -559,8 +626,8 @@ static void test_dl_build(void)
 struct kport {
 	const char *bus, *dev, *netdev;
 	uint32_t index;
-	int flavour;      /* -1: none */
-	int pf, vf;       /* -1: absent */
+	int flavour; /* -1: none */
+	int pf, vf;  /* -1: absent */
 	bool function;
 	struct nla_bitfield32 caps;
 	bool no_caps;
@@ -570,7 +637,7 @@ struct kport {
 static struct nl_msg *port_msg(const struct kport *k)
 {
 	struct nl_msg *m = nlmsg_alloc();
-	static const uint8_t hw[6] = { 0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee };
+	static const uint8_t hw[6] = {0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee};
 
 	genlmsg_put(m, 0, 1, FAMILY, 0, NLM_F_MULTI, DEVLINK_CMD_PORT_NEW, 1);
 	nla_put_string(m, DEVLINK_ATTR_BUS_NAME, k->bus);
@@ -607,41 +674,46 @@ static struct nl_msg *port_msg(const struct kport *k)
 
 static void test_dl_parse(void)
 {
-	struct kport vf = { "pci", "0000:3b:00.0", "pf0vf1", 65537, DEVLINK_PORT_FLAVOUR_PCI_VF, 0, 1,
-			    true, { 2, 2 }, false };
+	struct kport vf = {
+		"pci", "0000:3b:00.0", "pf0vf1", 65537, DEVLINK_PORT_FLAVOUR_PCI_VF, 0,
+		1,     true,	       {2, 2},	 false};
 	struct vfm_dl_port_msg p;
 	struct buf *b;
 	int r;
 
 	b = to_buf(port_msg(&vf));
 	r = vfm_dl_parse_port(H(b), b->len, FAMILY, &p);
-	tap_ok(r == 0 && streq(p.bus, "pci") && streq(p.dev, "0000:3b:00.0") && p.port.index == 65537 &&
-		       p.port.flavour == VFM_PORT_PCI_VF && p.port.pf_number == 0 &&
-		       p.port.vf_number == 1 && p.port.controller == 0 && !p.port.external &&
+	tap_ok(r == 0 && streq(p.bus, "pci") && streq(p.dev, "0000:3b:00.0") &&
+		       p.port.index == 65537 && p.port.flavour == VFM_PORT_PCI_VF &&
+		       p.port.pf_number == 0 && p.port.vf_number == 1 &&
+		       p.port.controller == 0 && !p.port.external &&
 		       streq(p.port.netdev, "pf0vf1") && p.port.hw_addr_len == 6 &&
 		       p.port.hw_addr[5] == 0xee && p.port.migratable == 1,
 	       "port: a VF port with its function, migratable on (%d)", r);
-	tap_eq(vfm_dl_parse_port(H(b), b->len, FAMILY + 1, &p), -EBADMSG, "port: another family");
+	tap_eq(vfm_dl_parse_port(H(b), b->len, FAMILY + 1, &p), -EBADMSG,
+	       "port: another family");
 	free(b);
-	vf.caps = (struct nla_bitfield32){ 0, 2 };
+	vf.caps = (struct nla_bitfield32){0, 2};
 	b = to_buf(port_msg(&vf));
 	tap_ok(vfm_dl_parse_port(H(b), b->len, FAMILY, &p) == 0 && p.port.migratable == 0,
 	       "port: migratable reported off");
 	free(b);
-	vf.caps = (struct nla_bitfield32){ 1, 1 };
+	vf.caps = (struct nla_bitfield32){1, 1};
 	b = to_buf(port_msg(&vf));
-	tap_ok(vfm_dl_parse_port(H(b), b->len, FAMILY, &p) == 0 && p.port.migratable == -1,
+	tap_ok(vfm_dl_parse_port(H(b), b->len, FAMILY, &p) == 0 &&
+		       p.port.migratable == -1,
 	       "port: caps without the migratable bit in the selector: unknown");
 	free(b);
-	vf.caps = (struct nla_bitfield32){ 3, 1 };
+	vf.caps = (struct nla_bitfield32){3, 1};
 	b = to_buf(port_msg(&vf));
 	tap_eq(vfm_dl_parse_port(H(b), b->len, FAMILY, &p), -EBADMSG,
 	       "port: caps value outside its selector");
 	free(b);
 	vf.no_caps = true;
-	vf.caps = (struct nla_bitfield32){ 2, 2 };
+	vf.caps = (struct nla_bitfield32){2, 2};
 	b = to_buf(port_msg(&vf));
-	tap_ok(vfm_dl_parse_port(H(b), b->len, FAMILY, &p) == 0 && p.port.migratable == -1,
+	tap_ok(vfm_dl_parse_port(H(b), b->len, FAMILY, &p) == 0 &&
+		       p.port.migratable == -1,
 	       "port: no caps reported: unknown");
 	free(b);
 	vf.no_caps = false;
@@ -649,36 +721,43 @@ static void test_dl_parse(void)
 	vf.flavour = 42;
 	vf.netdev = NULL;
 	b = to_buf(port_msg(&vf));
-	tap_ok(vfm_dl_parse_port(H(b), b->len, FAMILY, &p) == 0 && p.port.migratable == -1 &&
-		       p.port.flavour == VFM_PORT_OTHER && p.port.hw_addr_len == 0 && !p.port.netdev[0],
+	tap_ok(vfm_dl_parse_port(H(b), b->len, FAMILY, &p) == 0 &&
+		       p.port.migratable == -1 && p.port.flavour == VFM_PORT_OTHER &&
+		       p.port.hw_addr_len == 0 && !p.port.netdev[0],
 	       "port: no function, unknown flavour 42");
 	free(b);
 
-	vf = (struct kport){ "pci", "0000:3b:00.0", "pf0vf1", 3, DEVLINK_PORT_FLAVOUR_PCI_VF, 0, 1,
-			     true, { 2, 2 }, false };
+	vf = (struct kport){
+		"pci", "0000:3b:00.0", "pf0vf1", 3,    DEVLINK_PORT_FLAVOUR_PCI_VF, 0,
+		1,     true,	       {2, 2},	 false};
 	b = to_buf(port_msg(&vf));
 	{
-		struct nlattr *caps = find_attr(b, NLMSG_HDRLEN + GENL_HDRLEN, DEVLINK_PORT_FN_ATTR_CAPS,
-						NLA_HDRLEN + 8);
-		struct nlattr *idx = find_attr(b, NLMSG_HDRLEN + GENL_HDRLEN, DEVLINK_ATTR_PORT_INDEX,
-					       NLA_HDRLEN + 4);
+		struct nlattr *caps =
+			find_attr(b, NLMSG_HDRLEN + GENL_HDRLEN,
+				  DEVLINK_PORT_FN_ATTR_CAPS, NLA_HDRLEN + 8);
+		struct nlattr *idx = find_attr(b, NLMSG_HDRLEN + GENL_HDRLEN,
+					       DEVLINK_ATTR_PORT_INDEX, NLA_HDRLEN + 4);
 		struct genlmsghdr *g = nlmsg_data(H(b));
 
 		caps->nla_len = NLA_HDRLEN + 4;
 		tap_eq(vfm_dl_parse_port(H(b), b->len, FAMILY, &p), -EBADMSG,
 		       "port: a 4-byte bitfield32, 4 stray bytes after it");
 		caps->nla_len = NLA_HDRLEN + 8;
-		idx->nla_type = DEVLINK_ATTR_PORT_INDEX + 1000; /* beyond the max: ignored */
-		tap_eq(vfm_dl_parse_port(H(b), b->len, FAMILY, &p), -EBADMSG, "port: no port index");
+		idx->nla_type =
+			DEVLINK_ATTR_PORT_INDEX + 1000; /* beyond the max: ignored */
+		tap_eq(vfm_dl_parse_port(H(b), b->len, FAMILY, &p), -EBADMSG,
+		       "port: no port index");
 		idx->nla_type = DEVLINK_ATTR_PORT_INDEX;
 		idx->nla_len = NLA_HDRLEN + 2;
 		tap_eq(vfm_dl_parse_port(H(b), b->len, FAMILY, &p), -EBADMSG,
 		       "port: a 2-byte port index");
 		idx->nla_len = NLA_HDRLEN + 4;
 		g->cmd = DEVLINK_CMD_PORT_DEL;
-		tap_eq(vfm_dl_parse_port(H(b), b->len, FAMILY, &p), -EBADMSG, "port: PORT_DEL");
+		tap_eq(vfm_dl_parse_port(H(b), b->len, FAMILY, &p), -EBADMSG,
+		       "port: PORT_DEL");
 		g->cmd = DEVLINK_CMD_PORT_NEW;
-		tap_eq(vfm_dl_parse_port(H(b), b->len, FAMILY, &p), 0, "port: restored, parses");
+		tap_eq(vfm_dl_parse_port(H(b), b->len, FAMILY, &p), 0,
+		       "port: restored, parses");
 		H(b)->nlmsg_len -= 4; /* cut into the last attribute */
 		tap_eq(vfm_dl_parse_port(H(b), b->len, FAMILY, &p), -EBADMSG,
 		       "port: the last attribute cut short");
@@ -697,13 +776,17 @@ static void test_dl_parse(void)
 		nla_put_u16(m, DEVLINK_ATTR_ESWITCH_MODE, DEVLINK_ESWITCH_MODE_SWITCHDEV);
 		nla_put_u8(m, DEVLINK_ATTR_ESWITCH_INLINE_MODE, 0);
 		b = to_buf(m);
-		r = vfm_dl_parse_eswitch(H(b), b->len, FAMILY, "netdevsim", "netdevsim10", &mode);
+		r = vfm_dl_parse_eswitch(H(b), b->len, FAMILY, "netdevsim", "netdevsim10",
+					 &mode);
 		tap_ok(r == 0 && mode == VFM_ESWITCH_SWITCHDEV, "eswitch: switchdev");
-		tap_eq(vfm_dl_parse_eswitch(H(b), b->len, FAMILY, "netdevsim", "netdevsim11", &mode),
+		tap_eq(vfm_dl_parse_eswitch(H(b), b->len, FAMILY, "netdevsim",
+					    "netdevsim11", &mode),
 		       -EBADMSG, "eswitch: the reply of another instance");
-		find_attr(b, NLMSG_HDRLEN + GENL_HDRLEN, DEVLINK_ATTR_ESWITCH_MODE, NLA_HDRLEN + 2)
+		find_attr(b, NLMSG_HDRLEN + GENL_HDRLEN, DEVLINK_ATTR_ESWITCH_MODE,
+			  NLA_HDRLEN + 2)
 			->nla_len = NLA_HDRLEN; /* and 4 bytes of padding left over */
-		tap_eq(vfm_dl_parse_eswitch(H(b), b->len, FAMILY, "netdevsim", "netdevsim10", &mode),
+		tap_eq(vfm_dl_parse_eswitch(H(b), b->len, FAMILY, "netdevsim",
+					    "netdevsim10", &mode),
 		       -EBADMSG, "eswitch: an empty mode attribute");
 		free(b);
 		m = nlmsg_alloc();
@@ -712,7 +795,8 @@ static void test_dl_parse(void)
 		nla_put_string(m, DEVLINK_ATTR_DEV_NAME, "netdevsim10");
 		nla_put_u16(m, DEVLINK_ATTR_ESWITCH_MODE, 2);
 		b = to_buf(m);
-		tap_eq(vfm_dl_parse_eswitch(H(b), b->len, FAMILY, "netdevsim", "netdevsim10", &mode),
+		tap_eq(vfm_dl_parse_eswitch(H(b), b->len, FAMILY, "netdevsim",
+					    "netdevsim10", &mode),
 		       -EBADMSG, "eswitch: mode 2 (unknown)");
 		free(b);
 	}
@@ -721,39 +805,75 @@ static void test_dl_parse(void)
 static void test_vf_port(void)
 {
 	struct vfm_devlink_port p[] = {
-		{ .index = 0, .flavour = VFM_PORT_PHYSICAL, .pf_number = -1, .vf_number = -1, .controller = -1 },
-		{ .index = 1, .flavour = VFM_PORT_PCI_PF, .pf_number = 1, .vf_number = -1, .controller = 0 },
-		{ .index = 2, .flavour = VFM_PORT_PCI_VF, .pf_number = 0, .vf_number = 0, .controller = 0 },
-		{ .index = 3, .flavour = VFM_PORT_PCI_VF, .pf_number = 1, .vf_number = 0, .controller = 0 },
-		{ .index = 4, .flavour = VFM_PORT_PCI_VF, .pf_number = 1, .vf_number = 1, .controller = 1, .external = true },
-		{ .index = 5, .flavour = VFM_PORT_PCI_VF, .pf_number = 1, .vf_number = 1, .controller = 0 },
-		{ .index = 6, .flavour = VFM_PORT_PCI_PF, .pf_number = 0, .vf_number = -1, .controller = 1, .external = true },
+		{.index = 0,
+		 .flavour = VFM_PORT_PHYSICAL,
+		 .pf_number = -1,
+		 .vf_number = -1,
+		 .controller = -1},
+		{.index = 1,
+		 .flavour = VFM_PORT_PCI_PF,
+		 .pf_number = 1,
+		 .vf_number = -1,
+		 .controller = 0},
+		{.index = 2,
+		 .flavour = VFM_PORT_PCI_VF,
+		 .pf_number = 0,
+		 .vf_number = 0,
+		 .controller = 0},
+		{.index = 3,
+		 .flavour = VFM_PORT_PCI_VF,
+		 .pf_number = 1,
+		 .vf_number = 0,
+		 .controller = 0},
+		{.index = 4,
+		 .flavour = VFM_PORT_PCI_VF,
+		 .pf_number = 1,
+		 .vf_number = 1,
+		 .controller = 1,
+		 .external = true},
+		{.index = 5,
+		 .flavour = VFM_PORT_PCI_VF,
+		 .pf_number = 1,
+		 .vf_number = 1,
+		 .controller = 0},
+		{.index = 6,
+		 .flavour = VFM_PORT_PCI_PF,
+		 .pf_number = 0,
+		 .vf_number = -1,
+		 .controller = 1,
+		 .external = true},
 	};
 
-	tap_eq(vfm_devlink_vf_port(p, ELEMENTSOF(p), 0), 3, "vf port: VF 0 of the instance's PF 1");
-	tap_eq(vfm_devlink_vf_port(p, ELEMENTSOF(p), 1), 5, "vf port: external ports skipped");
-	tap_eq(vfm_devlink_vf_port(p, ELEMENTSOF(p), 2), -ENOENT, "vf port: none for VF 2");
+	tap_eq(vfm_devlink_vf_port(p, ELEMENTSOF(p), 0), 3,
+	       "vf port: VF 0 of the instance's PF 1");
+	tap_eq(vfm_devlink_vf_port(p, ELEMENTSOF(p), 1), 5,
+	       "vf port: external ports skipped");
+	tap_eq(vfm_devlink_vf_port(p, ELEMENTSOF(p), 2), -ENOENT,
+	       "vf port: none for VF 2");
 	/* netdevsim: no PF port, VF ports with pfnum 0 */
-	tap_eq(vfm_devlink_vf_port(p + 2, 1, 0), 0, "vf port: without a PF port, any PF number");
+	tap_eq(vfm_devlink_vf_port(p + 2, 1, 0), 0,
+	       "vf port: without a PF port, any PF number");
 	p[3].pf_number = 0;
-	tap_eq(vfm_devlink_vf_port(p + 2, 2, 0), -ENOTUNIQ, "vf port: two ports claim VF 0");
+	tap_eq(vfm_devlink_vf_port(p + 2, 2, 0), -ENOTUNIQ,
+	       "vf port: two ports claim VF 0");
 	tap_eq(vfm_devlink_vf_port(NULL, 0, 0), -ENOENT, "vf port: no ports");
 }
 
 /* ---- acks ---- */
 
 /* An NLMSG_ERROR (or DONE) as netlink_ack() makes it, in @b. */
-static void make_ack(struct buf *b, uint16_t type, int error, bool capped, const char *msg,
-		     int offs)
+static void make_ack(struct buf *b, uint16_t type, int error, bool capped,
+		     const char *msg, int offs)
 {
-	struct nlmsghdr req = { .nlmsg_len = NLMSG_HDRLEN + 20, .nlmsg_type = 0x10, .nlmsg_seq = 9 };
+	struct nlmsghdr req = {
+		.nlmsg_len = NLMSG_HDRLEN + 20, .nlmsg_type = 0x10, .nlmsg_seq = 9};
 	size_t off = NLMSG_HDRLEN;
 	struct nlmsghdr *h = H(b);
 
 	memset(b->b, 0, sizeof(b->b));
 	h->nlmsg_type = type;
 	if (type == NLMSG_ERROR) {
-		struct nlmsgerr e = { .error = error, .msg = req };
+		struct nlmsgerr e = {.error = error, .msg = req};
 
 		memcpy(b->b + off, &e, sizeof(e));
 		off += sizeof(e);
@@ -803,12 +923,15 @@ static void test_ack(void)
 		 "Port doesn't support migratable function attribute", 36);
 	r = vfm_nl_parse_ack(H(b), b->len, &err, &ext);
 	tap_ok(r == 0 && err == -EOPNOTSUPP &&
-		       streq(ext.msg, "Port doesn't support migratable function attribute") &&
+		       streq(ext.msg,
+			     "Port doesn't support migratable function attribute") &&
 		       ext.has_offset && ext.offset == 36,
 	       "ack: capped error with message and offset");
-	make_ack(b, NLMSG_ERROR, -EINVAL, false, "Attribute failed policy validation", -1);
+	make_ack(b, NLMSG_ERROR, -EINVAL, false, "Attribute failed policy validation",
+		 -1);
 	r = vfm_nl_parse_ack(H(b), b->len, &err, &ext);
-	tap_ok(r == 0 && err == -EINVAL && streq(ext.msg, "Attribute failed policy validation") &&
+	tap_ok(r == 0 && err == -EINVAL &&
+		       streq(ext.msg, "Attribute failed policy validation") &&
 		       !ext.has_offset,
 	       "ack: uncapped error (request echoed), TLVs after it");
 	make_ack(b, NLMSG_ERROR, 0, true, NULL, -1);
@@ -820,8 +943,8 @@ static void test_ack(void)
 	       "ack: DONE of a failed dump carries its error and message");
 	make_ack(b, NLMSG_ERROR, -EINVAL, true, "line one\nline\ttwo\x7f", -1);
 	r = vfm_nl_parse_ack(H(b), b->len, &err, &ext);
-	tap_ok(r == 0 && streq(ext.msg, "line one?line?two?"), "ack: control characters become '?': %s",
-	       ext.msg);
+	tap_ok(r == 0 && streq(ext.msg, "line one?line?two?"),
+	       "ack: control characters become '?': %s", ext.msg);
 	make_ack(b, NLMSG_ERROR, 5, true, NULL, -1);
 	tap_ok(vfm_nl_parse_ack(H(b), b->len, &err, NULL) == 0 && err == -EPROTO,
 	       "ack: a positive error code is -EPROTO");
@@ -830,29 +953,36 @@ static void test_ack(void)
 	       "ack: error -5000 is -EPROTO");
 	make_ack(b, NLMSG_ERROR, -EINVAL, true, "cut", -1);
 	H(b)->nlmsg_len -= 2;
-	tap_eq(vfm_nl_parse_ack(H(b), b->len, &err, &ext), -EBADMSG, "ack: message TLV cut short");
+	tap_eq(vfm_nl_parse_ack(H(b), b->len, &err, &ext), -EBADMSG,
+	       "ack: message TLV cut short");
 	make_ack(b, NLMSG_ERROR, -EINVAL, true, "x", -1);
-	b->b[NLMSG_HDRLEN + sizeof(struct nlmsgerr) + NLA_HDRLEN + 1] = 'y'; /* lose its NUL */
-	tap_eq(vfm_nl_parse_ack(H(b), b->len, &err, &ext), -EBADMSG, "ack: message without its NUL");
+	b->b[NLMSG_HDRLEN + sizeof(struct nlmsgerr) + NLA_HDRLEN + 1] =
+		'y'; /* lose its NUL */
+	tap_eq(vfm_nl_parse_ack(H(b), b->len, &err, &ext), -EBADMSG,
+	       "ack: message without its NUL");
 	make_ack(b, NLMSG_ERROR, -EINVAL, false, "x", -1);
-	((struct nlmsgerr *)NLMSG_DATA(H(b)))->msg.nlmsg_len = 4000; /* echo longer than the ack */
+	((struct nlmsgerr *)NLMSG_DATA(H(b)))->msg.nlmsg_len =
+		4000; /* echo longer than the ack */
 	tap_eq(vfm_nl_parse_ack(H(b), b->len, &err, &ext), -EBADMSG,
 	       "ack: echoed request longer than the ack");
 	make_ack(b, NLMSG_ERROR, -EINVAL, true, NULL, -1);
 	H(b)->nlmsg_len = NLMSG_HDRLEN + 8;
-	tap_eq(vfm_nl_parse_ack(H(b), b->len, &err, &ext), -EBADMSG, "ack: shorter than nlmsgerr");
+	tap_eq(vfm_nl_parse_ack(H(b), b->len, &err, &ext), -EBADMSG,
+	       "ack: shorter than nlmsgerr");
 	make_ack(b, NLMSG_ERROR, -EINVAL, true, NULL, -1);
 	tap_eq(vfm_nl_parse_ack(H(b), b->len - 1, &err, &ext), -EBADMSG,
 	       "ack: nlmsg_len beyond the buffer");
 	make_ack(b, NLMSG_DONE, 0, false, NULL, -1);
 	H(b)->nlmsg_type = 0x20;
-	tap_eq(vfm_nl_parse_ack(H(b), b->len, &err, &ext), -EBADMSG, "ack: neither ERROR nor DONE");
+	tap_eq(vfm_nl_parse_ack(H(b), b->len, &err, &ext), -EBADMSG,
+	       "ack: neither ERROR nor DONE");
 
 	why[0] = '\0';
 	snprintf(why, sizeof(why), "eth0 VF 1: migratable on: Operation not supported");
 	strcpy(ext.msg, "Port doesn't support migratable function attribute");
 	vfm_nl_why_extack(why, sizeof(why), &ext);
-	tap_ok(streq(why, "eth0 VF 1: migratable on: Operation not supported; kernel says: Port "
+	tap_ok(streq(why, "eth0 VF 1: migratable on: Operation not supported; kernel "
+			  "says: Port "
 			  "doesn't support migratable function attribute"),
 	       "why: the extack message appended verbatim");
 	ext.msg[0] = '\0';
@@ -865,7 +995,7 @@ static void test_strict(void)
 {
 	struct nl_msg *m = nlmsg_alloc();
 	struct nlattr *tb[4];
-	static const struct nla_policy pol[4] = { [1] = { .type = NLA_U32 } };
+	static const struct nla_policy pol[4] = {[1] = {.type = NLA_U32}};
 	struct nlattr *head;
 	int len;
 
@@ -874,7 +1004,8 @@ static void test_strict(void)
 	nla_put_u32(m, 2, 8);
 	head = nlmsg_attrdata(nlmsg_hdr(m), 0);
 	len = nlmsg_attrlen(nlmsg_hdr(m), 0);
-	tap_ok(vfm_nla_parse_strict(tb, 3, head, len, pol) == 0 && nla_get_u32(tb[1]) == 7,
+	tap_ok(vfm_nla_parse_strict(tb, 3, head, len, pol) == 0 &&
+		       nla_get_u32(tb[1]) == 7,
 	       "strict parse: good attributes");
 	tap_eq(vfm_nla_parse_strict(tb, 3, head, len + 3, pol), -EBADMSG,
 	       "strict parse: 3 bytes left over");
@@ -883,7 +1014,8 @@ static void test_strict(void)
 	head->nla_len = NLA_HDRLEN + 2;
 	tap_eq(vfm_nla_parse_strict(tb, 3, head, len, pol), -EBADMSG,
 	       "strict parse: a u32 of 2 bytes");
-	tap_eq(vfm_nla_parse_strict(tb, 3, head, -1, pol), -EBADMSG, "strict parse: negative length");
+	tap_eq(vfm_nla_parse_strict(tb, 3, head, -1, pol), -EBADMSG,
+	       "strict parse: negative length");
 	nlmsg_free(m);
 }
 
