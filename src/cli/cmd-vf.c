@@ -150,6 +150,15 @@ static void print_vf(struct out *o, const struct vfm_vf_info *v)
 			out_str(o, "netdev", " %s", v->port.netdev);
 		else
 			out_null(o, "netdev");
+		/* The port function's address: how switchdev drivers set a VF's MAC. */
+		if (v->port.hw_addr_len == 6) {
+			char mac[18];
+
+			vfm_mac_format(v->port.hw_addr, mac);
+			out_str(o, "hw_addr", " hw_addr %s", mac);
+		} else {
+			out_null(o, "hw_addr");
+		}
 		out_object_end(o);
 	} else {
 		out_null(o, "port");

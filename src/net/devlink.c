@@ -498,6 +498,13 @@ int vfm_vf_migratable_set(struct vfm_ctx *ctx, const struct vfm_vf_ref *ref, boo
 	uint32_t port_index;
 	int r, n, i;
 
+	/* sysfs first: it needs no privilege and no netlink. */
+	if (ref->driver[0])
+		return vfm_net_fail(
+			why, why_size, -EBUSY,
+			"%s VF %u (%s) is bound to %s: the migratable capability "
+			"changes only while the VF has no driver (unbind it first)",
+			pf->ifname, ref->vf, ref->pci_addr, ref->driver);
 	r = open_devlink(&nl, ctx, pf, why, why_size);
 	if (r < 0)
 		return r;
@@ -512,14 +519,6 @@ int vfm_vf_migratable_set(struct vfm_ctx *ctx, const struct vfm_vf_ref *ref, boo
 			"switchdev)",
 			pf->ifname, pf->bus, pf->dev, vfm_eswitch_mode_name(mode),
 			pf->ifname);
-		goto out;
-	}
-	if (ref->driver[0]) {
-		r = vfm_net_fail(
-			why, why_size, -EBUSY,
-			"%s VF %u (%s) is bound to %s: the migratable capability "
-			"changes only while the VF has no driver (unbind it first)",
-			pf->ifname, ref->vf, ref->pci_addr, ref->driver);
 		goto out;
 	}
 	n = port_dump(&nl, pf, &ports, why, why_size);

@@ -313,11 +313,11 @@ int vfm_devlink_vf_port(const struct vfm_devlink_port *ports, size_t n, uint32_t
 
 /**
  * vfm_vf_migratable_set() - set or clear DEVLINK_PORT_FN_CAP_MIGRATABLE on the VF's
- * devlink port function, after checking what the kernel would refuse less clearly:
- * the eswitch must be in switchdev mode (-EOPNOTSUPP "not switchdev"), the VF must
- * have no driver bound (-EBUSY), its port must exist (-ENOENT).  The kernel's refusal
- * comes back with its extack message verbatim in @why.  When the kernel reports the
- * capability, it is read back (-EIO if it did not change).
+ * devlink port function, after checking what the kernel would refuse less clearly,
+ * in this order: the VF must have no driver bound (-EBUSY), the eswitch must be in
+ * switchdev mode (-EOPNOTSUPP "not switchdev"), its port must exist (-ENOENT).  The
+ * kernel's refusal comes back with its extack message verbatim in @why.  When the
+ * kernel reports the capability, it is read back (-EIO if it did not change).
  */
 int vfm_vf_migratable_set(struct vfm_ctx *ctx, const struct vfm_vf_ref *ref, bool on,
 			  char *why, size_t why_size);

@@ -248,6 +248,13 @@ static void test_vf(struct vfm_ctx *ctx)
 	tap_ok(r == -ENODEV && strstr(why, "no PF netdev"),
 	       "apply to a non-network VF: -ENODEV");
 
+	/* The first precondition of migratable, before any netlink. */
+	vfm_vf_find(ctx, "0000:3b:00.2", &ref, NULL, 0);
+	r = vfm_vf_migratable_set(ctx, &ref, true, why, sizeof(why));
+	tap_ok(r == -EBUSY &&
+		       strstr(why, "eth0 VF 0 (0000:3b:00.2) is bound to vfio-pci"),
+	       "migratable on a VF bound to a driver: -EBUSY, %s", why);
+
 	vfm_pf_find(ctx, "eth0", &pf, NULL, 0);
 	r = vfm_vf_ref_pf(ctx, &pf, 1, &ref, why, sizeof(why));
 	tap_ok(r == 0 && ref.vf == 1 && streq(ref.pci_addr, "0000:3b:00.3"),

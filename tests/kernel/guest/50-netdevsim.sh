@@ -220,7 +220,7 @@ else
 	tap_skip "iproute2 devlink not in the guest"
 fi
 run vfiomig -j vf list "$A"
-grep_ok "vf list --json: the port" '"vf":2,"pci_address":null,"driver":null,"port":\{"index":130,"flavour":"pcivf","netdev":"[a-z0-9]+"\},"migratable":null' "$T/out"
+grep_ok "vf list --json: the port" '"vf":2,"pci_address":null,"driver":null,"port":\{"index":130,"flavour":"pcivf","netdev":"[a-z0-9]+","hw_addr":null\},"migratable":null' "$T/out"
 run vfiomig vf set "$A" 1 migratable on
 check "migratable on: the kernel's extack, verbatim" 4 "" \
 	"^vfiomig: $A VF 1 \\(port netdevsim/netdevsim10/129\\): migratable on: Operation not supported; kernel says: Port doesn't support migratable function attribute$"
