@@ -1019,6 +1019,96 @@ static void test_strict(void)
 	nlmsg_free(m);
 }
 
+static uint32_t rnd(uint32_t *state)
+{
+	uint32_t x = *state;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return *state = x;
+}
+
+/* @orig with 1 to 4 random bytes changed and maybe cut short, into @b. */
+static void mutate(struct buf *b, const struct buf *orig, uint32_t *seed)
+{
+	memcpy(b->b, orig->b, orig->len);
+	b->len = orig->len;
+	for (uint32_t k = rnd(seed) % 4 + 1; k; k--)
+		b->b[rnd(seed) % b->len] = (uint8_t)rnd(seed);
+	if (rnd(seed) % 4 == 0)
+		b->len = rnd(seed) % b->len;
+}
+
+/* Kernel replies with random damage: the parsers never read outside the message
+ * (ASan watches) and what they accept holds only values a VF can have. */
+static void test_parse_robust(void)
+{
+	struct kvf vfs[3] = {kvf(0), kvf(1), kvf(2)};
+	struct kport port = {
+		"pci", "0000:3b:00.0", "pf0vf1", 3,    DEVLINK_PORT_FLAVOUR_PCI_VF, 0,
+		1,     true,	       {2, 2},	 false};
+	struct vfm_rt_link *link = malloc(sizeof(*link));
+	struct buf *nl = to_buf(newlink(5, ARPHRD_ETHER, 3, vfs, 3, true));
+	struct buf *pm = to_buf(port_msg(&port));
+	struct buf *ack = calloc(1, sizeof(*ack)), *b = calloc(1, sizeof(*b));
+	uint32_t seed = 0x726f6231, ok_link = 0, ok_port = 0, ok_ack = 0, bad = 0;
+
+	make_ack(ack, NLMSG_ERROR, -EOPNOTSUPP, false, "Port doesn't support it", 36);
+	for (int i = 0; i < 30000; i++) {
+		struct vfm_dl_port_msg p;
+		struct vfm_nl_extack ext;
+		int err;
+
+		mutate(b, nl, &seed);
+		vfm_rt_link_init(link);
+		if (vfm_rt_parse_link(H(b), b->len, link) == 0) {
+			ok_link++;
+			if (link->n_vfs > 3)
+				bad++;
+			for (uint32_t v = 0; v < link->n_vfs; v++) {
+				const struct vfm_vf_config *c = &link->vfs[v];
+
+				if (c->vf >= VFM_VF_MAX ||
+				    (c->have & ~(uint32_t)VFM_VF_ALL) ||
+				    ((c->have & VFM_VF_VLAN) &&
+				     (c->vlan > 4095 || c->qos > 7 ||
+				      (c->vlan_proto != 0x8100 &&
+				       c->vlan_proto != 0x88a8))) ||
+				    ((c->have & VFM_VF_LINK_STATE) && c->link_state > 2))
+					bad++;
+			}
+		}
+		mutate(b, pm, &seed);
+		if (vfm_dl_parse_port(H(b), b->len, FAMILY, &p) == 0) {
+			ok_port++;
+			if (p.port.hw_addr_len > sizeof(p.port.hw_addr) ||
+			    p.port.migratable > 1 || p.port.migratable < -1 ||
+			    strnlen(p.port.netdev, 16) == 16)
+				bad++;
+		}
+		mutate(b, ack, &seed);
+		if (vfm_nl_parse_ack(H(b), b->len, &err, &ext) == 0) {
+			ok_ack++;
+			if (err > 0 || err < -4095 ||
+			    strnlen(ext.msg, sizeof(ext.msg)) == sizeof(ext.msg))
+				bad++;
+			for (const char *c = ext.msg; *c; c++)
+				if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+					bad++;
+		}
+	}
+	tap_ok(bad == 0,
+	       "30000 damaged replies of each kind: accepted %u links, %u ports, %u "
+	       "acks, none with an impossible value (%u)",
+	       ok_link, ok_port, ok_ack, bad);
+	free(nl);
+	free(pm);
+	free(ack);
+	free(b);
+	free(link);
+}
+
 int main(void)
 {
 	test_rt_build();
@@ -1028,5 +1118,6 @@ int main(void)
 	test_vf_port();
 	test_ack();
 	test_strict();
+	test_parse_robust();
 	return tap_done();
 }
