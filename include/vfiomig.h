@@ -163,6 +163,10 @@ struct vfm_device_identity {
 	char mdev_type[64];            /* e.g. "mtty-2" */
 	int32_t vendor, device, subsystem_vendor, subsystem_device, revision;
 	int32_t iommu_group;
+	/* A simulated device standing for a network VF (sim keys pf=, vf=): the PF's
+	 * netdev and the VF index.  "" and -1 otherwise (a real VF is found in sysfs). */
+	char pf_netdev[16];
+	int32_t vf_index;
 };
 
 /**
@@ -192,6 +196,9 @@ struct vfm_device *vfm_device_unref(struct vfm_device *dev);
  * vfm_device_open() on this context (thread: the caller's), or "" if none.
  */
 const char *vfm_ctx_last_error(struct vfm_ctx *ctx);
+
+/** vfm_device_ctx() - the context @dev was opened through (not referenced). */
+struct vfm_ctx *vfm_device_ctx(const struct vfm_device *dev);
 
 /** vfm_device_name() - canonical name, for messages.  Never NULL. */
 const char *vfm_device_name(const struct vfm_device *dev);

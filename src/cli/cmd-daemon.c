@@ -200,6 +200,11 @@ static void print_report(struct cli *cli, const char *verb, struct json_object *
 			out_u64(o, "estimate_bytes", " (driver estimate %s)", (uint64_t)est);
 		else
 			out_null(o, "estimate_bytes");
+		if (vfmc_str(d, "vf_config", NULL))
+			out_str(o, "vf_config", "; VF network settings %s",
+				vfmc_str(d, "vf_config", ""));
+		else
+			out_null(o, "vf_config");
 		out_text(o, "\n");
 		out_object_end(o);
 	}

@@ -148,6 +148,10 @@ static void print_report(struct cli *cli, const char *verb, const struct vfm_job
 			out_u64(o, "estimate_bytes", " (driver estimate %s)", d->estimate);
 		else
 			out_null(o, "estimate_bytes");
+		if (d->vf_config[0])
+			out_str(o, "vf_config", "; VF network settings %s", d->vf_config);
+		else
+			out_null(o, "vf_config");
 		out_text(o, "\n");
 		out_object_end(o);
 	}
@@ -217,9 +221,17 @@ static int open_endpoint(struct cli *cli, const char *uri, bool listen, unsigned
 		cli_error(cli, "%s", err.msg[0] ? err.msg : strerror(-r));
 		return r;
 	}
-	/* Say where, so that a peer (or a test using port 0) can connect. */
-	fprintf(stderr, "vfiomig: listening on %s\n", vfm_listener_uri(l));
-	fflush(stderr);
+	/* Say where, so that a peer (or a test using port 0) can connect: one write,
+	 * so that a reader never sees half the line. */
+	{
+		char line[VFM_URI_MAX + 64];
+		int len = snprintf(line, sizeof(line), "vfiomig: listening on %s\n",
+				   vfm_listener_uri(l));
+
+		if (len > 0 && write(STDERR_FILENO, line, (size_t)MIN(len, (int)sizeof(line) - 1)) < 0) {
+			/* stderr gone: nothing to tell */
+		}
+	}
 	r = vfm_listener_accept(l, timeout_ms, cancel_pipe[0], ret_ep, &err);
 	if (r < 0)
 		cli_error(cli, "%s", err.msg[0] ? err.msg : strerror(-r));
@@ -288,6 +300,8 @@ static void save_help(void)
 	       "                          before any stops; its failure aborts and rolls back\n"
 	       "  --timeout S             limit of each wait on the peer (default 60)\n"
 	       "  --force                 several devices even without P2P\n"
+	       "  --no-vf-config          do not carry the VFs' network settings (MAC,\n"
+	       "                          VLAN, trust...) in the stream\n"
 	       "  --chunk SIZE            bytes per stream chunk (default 1M, max 16M)\n"
 	       "  --progress, --no-progress  progress on stderr (default: on a TTY)\n");
 }
@@ -304,6 +318,7 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 		{ "on-quiesced", required_argument, NULL, 'Q' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "no-vf-config", no_argument, NULL, 'V' },
 		{ "chunk", required_argument, NULL, 'C' },
 		{ "progress", no_argument, NULL, 'G' },
 		{ "no-progress", no_argument, NULL, 'g' },
@@ -346,6 +361,7 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 				goto bad;
 			break;
 		case 'f': so.force = true; break;
+		case 'V': so.no_vf_config = true; break;
 		case 'C':
 			if (parse_size(optarg, 16u << 20, &v) < 0 || v == 0)
 				goto bad;
@@ -438,6 +454,9 @@ static void restore_help(void)
 	       "  --map LIST        stream device i goes to DEV number LIST[i]: e.g. 1,0\n"
 	       "  --any-id          accept other device IDs, driver or mdev type (the driver\n"
 	       "                    still validates the data)\n"
+	       "  --no-vf-config    do not apply the VFs' network settings the stream\n"
+	       "                    carries (otherwise they are applied to each VF's PF\n"
+	       "                    before the device runs)\n"
 	       "  --timeout S       limit of each wait on the peer (default 60)\n"
 	       "  --progress, --no-progress  progress on stderr (default: on a TTY)\n");
 }
@@ -472,6 +491,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		{ "connect", no_argument, NULL, 'c' },
 		{ "map", required_argument, NULL, 'm' },
 		{ "any-id", no_argument, NULL, 'a' },
+		{ "no-vf-config", no_argument, NULL, 'V' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "progress", no_argument, NULL, 'G' },
 		{ "no-progress", no_argument, NULL, 'g' },
@@ -494,6 +514,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		case 'c': connect = true; break;
 		case 'm': map_arg = optarg; break;
 		case 'a': ro.skip_compat_ids = true; break;
+		case 'V': ro.no_vf_config = true; break;
 		case 'T':
 			if (parse_seconds_ms(optarg, &ro.timeout_ms) < 0) {
 				cli_error(cli, "invalid --timeout '%s'", optarg);

@@ -143,6 +143,10 @@ static void add_figures(struct djob *j, struct json_object *o,
 				add_u64(d, "estimate_bytes", jd->estimate);
 			else
 				json_object_object_add(d, "estimate_bytes", NULL);
+			if (jd->vf_config[0])
+				add_str(d, "vf_config", jd->vf_config);
+			else
+				json_object_object_add(d, "vf_config", NULL);
 		}
 		json_object_array_add(devs, d);
 	}
@@ -446,8 +450,17 @@ int djob_cancel(struct djob *j, const char *reason)
 		if (!j->cancel_requested)
 			snprintf(j->cancel_reason, sizeof(j->cancel_reason), "%s", reason);
 		j->cancel_requested = true;
-		if (write(j->cancel_fd, &one, sizeof(one)) < 0)
+		/* Waiting for the acknowledgement: fail that instead.  The library then
+		 * rolls back with the endpoint still usable and tells the destination why
+		 * (ABORT); through the cancel fd the endpoint's writes would fail too. */
+		if (j->waiting_ack) {
+			snprintf(j->ack_abort, sizeof(j->ack_abort), "cancelled (%s)",
+				 j->cancel_reason);
+			if (write(j->ack_fd, &one, sizeof(one)) < 0)
+				r = -errno;
+		} else if (write(j->cancel_fd, &one, sizeof(one)) < 0) {
 			r = -errno;
+		}
 	}
 	pthread_mutex_unlock(&j->lock);
 	return r;

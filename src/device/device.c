@@ -26,6 +26,7 @@ struct vfm_device *vfm_device_alloc(struct vfm_ctx *ctx, const struct vfm_device
 	dev->id.subsystem_vendor = dev->id.subsystem_device = -1;
 	dev->id.revision = -1;
 	dev->id.iommu_group = -1;
+	dev->id.vf_index = -1;
 	return dev;
 }
 
@@ -64,6 +65,11 @@ struct vfm_device *vfm_device_unref(struct vfm_device *dev)
 	vfm_ctx_unref(dev->ctx);
 	free(dev);
 	return NULL;
+}
+
+struct vfm_ctx *vfm_device_ctx(const struct vfm_device *dev)
+{
+	return dev->ctx;
 }
 
 const char *vfm_device_name(const struct vfm_device *dev)

@@ -817,6 +817,8 @@ enum sim_key {
 	KEY_FAIL_RESET,
 	KEY_FAIL_GET,
 	KEY_FAIL_SIZE,
+	KEY_PF,
+	KEY_VF,
 	_KEY_MAX,
 };
 
@@ -844,6 +846,8 @@ static const struct {
 	[KEY_ARC_USEC] = {"arc-usec", VALUE_REQUIRED},
 	[KEY_TYPE] = {"type", VALUE_REQUIRED},
 	[KEY_DRIVER] = {"driver", VALUE_REQUIRED},
+	[KEY_PF] = {"pf", VALUE_REQUIRED},
+	[KEY_VF] = {"vf", VALUE_REQUIRED},
 	[KEY_VENDOR] = {"vendor", VALUE_REQUIRED},
 	[KEY_DEVICE] = {"device", VALUE_REQUIRED},
 	[KEY_SUBSYSTEM_VENDOR] = {"subsystem-vendor", VALUE_REQUIRED},
@@ -1110,6 +1114,22 @@ static int parse_key(struct vfm_ctx *ctx, struct sim_spec *sp, struct sim *s,
 		else
 			strcopy(id->driver, sizeof(id->driver), value);
 		return 0;
+	case KEY_PF:
+		/* the netdev of a PF whose VF this simulated device stands for, so that
+		 * save/restore carry that VF's network settings (vfiomig(8)) */
+		if (!valid_word(value, 15))
+			return bad_value(ctx, sp, key, value,
+					 "expected a network interface name (1-15 characters)");
+		strcopy(id->pf_netdev, sizeof(id->pf_netdev), value);
+		return 0;
+	case KEY_VF: {
+		int vfi;
+
+		if (parse_int(value, 0, 65535, &vfi) < 0)
+			return bad_value(ctx, sp, key, value, "expected a VF index 0-65535");
+		id->vf_index = vfi;
+		return 0;
+	}
 	case KEY_VENDOR: return parse_id_number(ctx, sp, key, value, 0xffff, &id->vendor);
 	case KEY_DEVICE: return parse_id_number(ctx, sp, key, value, 0xffff, &id->device);
 	case KEY_SUBSYSTEM_VENDOR:

@@ -95,6 +95,7 @@ int vfm_sysfs_identity(struct vfm_ctx *ctx, const char *dir, struct vfm_resolved
 	memset(ret, 0, sizeof(*ret));
 	id->vendor = id->device = id->subsystem_vendor = id->subsystem_device = -1;
 	id->revision = id->iommu_group = -1;
+	id->vf_index = -1;
 
 	/* A path under ctx->root: strip the root from what we show. */
 	r = strcopy(id->sysfs_path, sizeof(id->sysfs_path), dir + strlen(ctx->root));

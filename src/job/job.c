@@ -15,6 +15,7 @@
 
 #include "job.h"
 #include "macro.h"
+#include "net.h"
 #include "stream.h"
 #include "transport.h"
 #include "util.h"
@@ -230,6 +231,41 @@ static int phase_or_fail(struct job *j, enum vfm_phase phase)
 	return fail(j, r, "%s: %s phase: %s (device now in %s)",
 		    vfm_device_name(j->set.dev[failed]), vfm_phase_name(phase), strerror(-r),
 		    vfm_state_name(st));
+}
+
+/* ---- VF network settings (src/net) ---- */
+
+/* The network VF a device is: a simulated one names it (pf=, vf=), a real one is
+ * found in sysfs.  -ENODEV: not a network VF. */
+static int vf_ref_for(struct vfm_device *dev, struct vfm_vf_ref *ref, char *why,
+		      size_t size)
+{
+	const struct vfm_device_identity *id = vfm_device_identity(dev);
+	struct vfm_ctx *ctx = vfm_device_ctx(dev);
+
+	if (id->pf_netdev[0] && id->vf_index >= 0) {
+		struct vfm_pf pf;
+		int r = vfm_pf_find(ctx, id->pf_netdev, &pf, why, size);
+
+		if (r < 0)
+			return r;
+		return vfm_vf_ref_pf(ctx, &pf, (uint32_t)id->vf_index, ref, why, size);
+	}
+	if (id->kind == VFM_DEVICE_SIM || !id->sysfs_path[0]) {
+		snprintf(why, size, "%s: no PF netdev", id->name);
+		return -ENODEV;
+	}
+	return vfm_vf_find(ctx, id->sysfs_path, ref, why, size);
+}
+
+static void vf_status(struct vfm_job_dev *d, const char *what, uint32_t fields)
+{
+	char list[64] = "";
+
+	if (fields)
+		vfm_vf_fields_format(fields, list, sizeof(list));
+	snprintf(d->vf_config, sizeof(d->vf_config), "%s%s%s", what, fields ? ": " : "",
+		 fields ? list : "");
 }
 
 /* ---- save ---- */
@@ -498,7 +534,8 @@ int vfm_save(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 	struct vfm_stream_reader *rr = NULL;
 	struct job j = { 0 };
 	uint64_t offsets[VFM_SET_MAX] = { 0 }, t_quiesce = 0;
-	bool two_way, use_precopy = false, touched = false;
+	bool two_way, use_precopy = false, touched = false, has_vf[VFM_SET_MAX] = { false };
+	uint8_t vf_wire[VFM_SET_MAX][VFM_VF_CONFIG_WIRE_SIZE];
 	size_t failed = 0;
 	struct vfm_record rec;
 	int r;
@@ -538,6 +575,38 @@ int vfm_save(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 		goto out;
 	}
 
+	/* 0: the VF network settings that travel with each device, read before
+	 * anything is sent so that a failure touches nothing. */
+	for (size_t i = 0; i < n; i++) {
+		struct vfm_vf_ref ref;
+		struct vfm_vf_config cfg;
+		char why[VFM_NET_WHY_MAX] = "";
+
+		if (o->no_vf_config) {
+			vf_status(&rep->dev[i], "skipped (--no-vf-config)", 0);
+			continue;
+		}
+		r = vf_ref_for(devs[i], &ref, why, sizeof(why));
+		if (r >= 0)
+			r = vfm_vf_config_capture_ref(vfm_device_ctx(devs[i]), &ref, &cfg, why,
+						      sizeof(why));
+		if (r == -ENODEV) {
+			vf_status(&rep->dev[i], "none (not a network VF)", 0);
+			continue;
+		}
+		if (r >= 0)
+			r = vfm_vf_config_encode(&cfg, vf_wire[i]);
+		if (r < 0) {
+			r = fail(&j, r,
+				 "%s: reading its VF network settings: %s (--no-vf-config to "
+				 "skip)",
+				 vfm_device_name(devs[i]), why[0] ? why : strerror(-r));
+			goto out;
+		}
+		has_vf[i] = true;
+		vf_status(&rep->dev[i], "sent", cfg.have);
+	}
+
 	/* 1: the header, with every device's identity. */
 	set_phase(&j, VFM_JOB_HEADER);
 	hdr = calloc(1, sizeof(*hdr));
@@ -570,6 +639,8 @@ int vfm_save(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 		strcopy(d->name, sizeof(d->name), id->name);
 		strcopy(rep->dev[i].name, sizeof(rep->dev[i].name), id->name);
 		rep->dev[i].estimate = d->data_size;
+		if (has_vf[i])
+			d->dev_flags |= VFM_STREAM_DEV_VF_CONFIG;
 		if (o->precopy && (j.set.flags[i] & VFM_MIG_PRE_COPY))
 			use_precopy = true;
 	}
@@ -596,6 +667,21 @@ int vfm_save(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 		r = read_compat(&j, rr);
 		if (r < 0)
 			goto out; /* no device was touched */
+	}
+
+	/* 2b: the VF network settings, before any data. */
+	for (size_t i = 0; i < n; i++) {
+		if (!has_vf[i])
+			continue;
+		rec = (struct vfm_record){ .type = VFM_STREAM_VF_CONFIG,
+					   .vf_config = { .dev = (uint16_t)i,
+							  .bytes = vf_wire[i],
+							  .len = VFM_VF_CONFIG_WIRE_SIZE } };
+		r = send_record(&j, &rec);
+		if (r < 0) {
+			r = fail(&j, r, "sending to %s: %s", peer(&j), strerror(-r));
+			goto out;
+		}
 	}
 
 	/* 3: precopy while the devices run. */
@@ -805,6 +891,12 @@ int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 	struct job j = { 0 };
 	uint16_t bad_dev = VFM_STREAM_NO_DEVICE;
 	bool two_way = vfm_endpoint_is_two_way(ep), touched = false, compatible = true;
+	/* VF network settings: the destination VFs, what they had (to undo), what
+	 * the stream brings, which were applied */
+	_cleanup_free_ struct vfm_vf_ref *vf_ref = NULL;
+	_cleanup_free_ struct vfm_vf_config *vf_orig = NULL, *vf_new = NULL;
+	bool vf_want[VFM_SET_MAX] = { false }, vf_got[VFM_SET_MAX] = { false };
+	bool vf_applied[VFM_SET_MAX] = { false };
 	struct vfm_record rec;
 	size_t failed = 0;
 	int r, t;
@@ -853,6 +945,13 @@ int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 		goto out;
 	}
 	compat->n_devices = hdr->n_devices;
+	vf_ref = calloc(VFM_SET_MAX, sizeof(*vf_ref));
+	vf_orig = calloc(VFM_SET_MAX, sizeof(*vf_orig));
+	vf_new = calloc(VFM_SET_MAX, sizeof(*vf_new));
+	if (!vf_ref || !vf_orig || !vf_new) {
+		r = fail(&j, -ENOMEM, "out of memory");
+		goto out;
+	}
 	if (hdr->n_devices != n) {
 		for (size_t i = 0; i < hdr->n_devices; i++) {
 			compat->dev[i].code = VFM_COMPAT_COUNT;
@@ -889,6 +988,29 @@ int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 				compat->dev[i].code = compat_check(&hdr->dev[i], id, j.set.flags[i],
 								   n > 1, o->skip_compat_ids, why,
 								   VFM_STREAM_COMPAT_REASON_SIZE);
+			}
+			if (compat->dev[i].code == VFM_COMPAT_OK &&
+			    (hdr->dev[i].dev_flags & VFM_STREAM_DEV_VF_CONFIG)) {
+				if (o->no_vf_config) {
+					vf_status(&rep->dev[i], "ignored (--no-vf-config)", 0);
+				} else {
+					char nwhy[VFM_NET_WHY_MAX] = "";
+					int q = vf_ref_for(order[i], &vf_ref[i], nwhy, sizeof(nwhy));
+
+					if (q >= 0)
+						q = vfm_vf_config_capture_ref(vfm_device_ctx(order[i]),
+									      &vf_ref[i], &vf_orig[i],
+									      nwhy, sizeof(nwhy));
+					if (q < 0) {
+						compat->dev[i].code = VFM_COMPAT_VF_CONFIG;
+						snprintf(why, VFM_STREAM_COMPAT_REASON_SIZE,
+							 "cannot take the VF network settings: "
+							 "%.60s",
+							 nwhy[0] ? nwhy : strerror(-q));
+					} else {
+						vf_want[i] = true;
+					}
+				}
 			}
 			if (compat->dev[i].code != VFM_COMPAT_OK && compatible) {
 				compatible = false;
@@ -950,6 +1072,23 @@ int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 			two_way = false; /* it is not listening for a verdict */
 			goto fail_verdict;
 		}
+		if (t == VFM_STREAM_VF_CONFIG) {
+			char nwhy[VFM_NET_WHY_MAX] = "";
+			uint16_t k = rec.vf_config.dev;
+
+			if (!vf_want[k])
+				continue; /* --no-vf-config */
+			r = vfm_vf_config_decode(rec.vf_config.bytes, rec.vf_config.len,
+						 &vf_new[k], nwhy, sizeof(nwhy));
+			if (r < 0) {
+				bad_dev = k;
+				r = fail(&j, r, "VF network settings of stream device %u: %s", k,
+					 nwhy);
+				goto fail_verdict;
+			}
+			vf_got[k] = true;
+			continue;
+		}
 		if (t != VFM_STREAM_DATA)
 			continue;
 		dev = j.set.dev[rec.data.dev];
@@ -988,11 +1127,38 @@ int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 			 vfm_device_name(j.set.dev[failed]), strerror(-r));
 		goto fail_verdict;
 	}
+	/* The VFs' network settings, once every device has loaded and before any
+	 * runs (a VF must come up with its MAC and VLAN). */
+	for (size_t i = 0; i < n; i++) {
+		char nwhy[VFM_NET_WHY_MAX] = "";
+		uint32_t changed = 0;
+
+		if (!vf_want[i])
+			continue;
+		if (!vf_got[i]) {
+			bad_dev = (uint16_t)i;
+			r = fail(&j, -EPROTO,
+				 "the stream announced VF network settings for device %zu but "
+				 "sent none",
+				 i);
+			goto undo_vf;
+		}
+		r = vfm_vf_config_apply_ref(vfm_device_ctx(j.set.dev[i]), &vf_ref[i], &vf_new[i],
+					    &changed, nwhy, sizeof(nwhy));
+		vf_applied[i] = true;
+		if (r < 0) {
+			bad_dev = (uint16_t)i;
+			r = fail(&j, r, "%s: applying the VF network settings: %s",
+				 vfm_device_name(j.set.dev[i]), nwhy);
+			goto undo_vf;
+		}
+		vf_status(&rep->dev[i], changed ? "applied" : "applied (already set)", changed);
+	}
 	r = phase_or_fail(&j, VFM_PHASE_UNQUIESCE);
 	if (r >= 0)
 		r = phase_or_fail(&j, VFM_PHASE_RUN);
 	if (r < 0)
-		goto fail_verdict;
+		goto undo_vf;
 
 	/* 5: the verdict. */
 	set_phase(&j, VFM_JOB_VERDICT);
@@ -1018,6 +1184,15 @@ int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 	r = 0;
 	goto out;
 
+undo_vf:
+	/* Put back what the destination VFs had: the source keeps its device. */
+	for (size_t i = 0; i < n; i++)
+		if (vf_applied[i]) {
+			char nwhy[VFM_NET_WHY_MAX];
+
+			(void)vfm_vf_config_apply_ref(vfm_device_ctx(j.set.dev[i]), &vf_ref[i],
+						      &vf_orig[i], NULL, nwhy, sizeof(nwhy));
+		}
 fail_verdict:
 	send_failure(&j, two_way, bad_dev);
 out:

@@ -36,6 +36,8 @@ struct vfm_job_dev {
 	uint64_t precopy_bytes;   /* bytes moved while running */
 	uint64_t stopcopy_bytes;  /* bytes moved while stopped */
 	uint64_t stopcopy_usec;   /* time to read (save) or write (restore) them */
+	char vf_config[96];       /* the VF's network settings: "sent: mac,vlan",
+				     "applied: mac", "none (not a network VF)"... */
 };
 
 /* Progress and final report of a job. */
@@ -64,6 +66,7 @@ struct vfm_save_opts {
 	uint64_t precopy_max_usec;   /* 0: no limit other than rounds */
 	uint64_t dirty_threshold;    /* stop precopy when pending dirty bytes <= this */
 	bool force;                  /* several devices without P2P */
+	bool no_vf_config;           /* do not carry VF network settings */
 	size_t chunk_size;           /* bytes per DATA record (default 1 MiB) */
 	unsigned timeout_ms;         /* each wait on the peer (0: none) */
 	int cancel_fd;               /* readable: stop and roll back (-1: none) */
@@ -83,6 +86,7 @@ struct vfm_restore_opts {
 	unsigned timeout_ms;
 	int cancel_fd;
 	bool skip_compat_ids; /* accept other IDs/driver (the driver still validates) */
+	bool no_vf_config;    /* do not apply VF network settings from the stream */
 	vfm_progress_fn progress;
 	void *progress_userdata;
 	vfm_arc_fn on_arc;

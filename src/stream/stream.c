@@ -46,7 +46,8 @@ enum {
 	DD_REVISION = 20,
 	DD_DATA_SIZE = 24,
 	DD_KIND = 32,
-	DD_RESERVED = 34,
+	DD_DEVFLAGS = 34,
+	DD_RESERVED = 35,
 	DD_DRIVER = 40,
 	DD_MDEV_TYPE = 104,
 	DD_NAME = 168,
@@ -94,7 +95,8 @@ assert_cc(VFM_STREAM_RECORD_OVERHEAD == REC_SIZE + VFM_STREAM_CRC_SIZE);
 assert_cc(HDR_RESERVED + 4 == HDR_DEVDESC);
 assert_cc(HDR_DEVDESC + VFM_STREAM_MAX_DEVICES * DD_SIZE == VFM_STREAM_HEADER_MAX);
 assert_cc(DD_REVISION + 4 == DD_DATA_SIZE && DD_DATA_SIZE + 8 == DD_KIND);
-assert_cc(DD_KIND + 2 == DD_RESERVED && DD_RESERVED + 6 == DD_DRIVER);
+assert_cc(DD_KIND + 2 == DD_DEVFLAGS && DD_DEVFLAGS + 1 == DD_RESERVED &&
+	  DD_RESERVED + 5 == DD_DRIVER);
 assert_cc(DD_DRIVER + VFM_STREAM_DRIVER_SIZE == DD_MDEV_TYPE);
 assert_cc(DD_MDEV_TYPE + VFM_STREAM_MDEV_TYPE_SIZE == DD_NAME);
 assert_cc(DD_NAME + VFM_STREAM_NAME_SIZE == DD_SIZE &&
@@ -143,6 +145,9 @@ static const struct type_info type_table[] = {
 	{VFM_STREAM_END, "END", VFM_STREAM_TO_DESTINATION, END_SIZE, END_SIZE},
 	{VFM_STREAM_ABORT, "ABORT", VFM_STREAM_TO_DESTINATION, ABORT_REASON + 1,
 	 VFM_STREAM_MSG_MAX},
+	{VFM_STREAM_VF_CONFIG, "VF_CONFIG", VFM_STREAM_TO_DESTINATION,
+	 VFM_STREAM_VF_CONFIG_HDR + VFM_STREAM_VF_CONFIG_MIN,
+	 VFM_STREAM_VF_CONFIG_HDR + VFM_STREAM_VF_CONFIG_MAX},
 	{VFM_STREAM_COMPAT, "COMPAT", VFM_STREAM_TO_SOURCE, COMPAT_ENTRIES + CE_SIZE,
 	 VFM_STREAM_COMPAT_MAX},
 	{VFM_STREAM_VERDICT, "VERDICT", VFM_STREAM_TO_SOURCE, VERDICT_REASON + 1,
@@ -443,6 +448,7 @@ static ssize_t encode_header(const struct vfm_stream_header *h, uint8_t *out, si
 		put_le32(q + DD_REVISION, (uint32_t)d->revision);
 		put_le64(q + DD_DATA_SIZE, d->data_size);
 		put_le16(q + DD_KIND, d->kind);
+		q[DD_DEVFLAGS] = d->dev_flags;
 		memcpy(q + DD_DRIVER, d->driver, strlen(d->driver));
 		memcpy(q + DD_MDEV_TYPE, d->mdev_type, strlen(d->mdev_type));
 		text_sanitize((char *)q + DD_NAME, VFM_STREAM_NAME_SIZE, d->name,
@@ -502,6 +508,24 @@ static ssize_t encode_data(const struct vfm_record *rec, uint8_t *out, size_t si
 		return r;
 	memcpy(out + VFM_STREAM_DATA_PREFIX_SIZE, rec->data.bytes, len);
 	return put_crc(out, DATA_BYTES + len);
+}
+
+static ssize_t encode_vf_config(const struct vfm_record *rec, uint8_t *out, size_t size)
+{
+	uint8_t *p = out + REC_SIZE;
+	size_t len = VFM_STREAM_VF_CONFIG_HDR + rec->vf_config.len;
+
+	if (rec->vf_config.dev >= VFM_STREAM_MAX_DEVICES || !rec->vf_config.bytes ||
+	    rec->vf_config.len < VFM_STREAM_VF_CONFIG_MIN ||
+	    rec->vf_config.len > VFM_STREAM_VF_CONFIG_MAX)
+		return -EINVAL;
+	if (size < len + VFM_STREAM_RECORD_OVERHEAD)
+		return -ENOBUFS;
+	put_record_header(out, VFM_STREAM_VF_CONFIG, (uint32_t)len);
+	put_le16(p, rec->vf_config.dev);
+	put_le16(p + 2, 0);
+	memcpy(p + VFM_STREAM_VF_CONFIG_HDR, rec->vf_config.bytes, rec->vf_config.len);
+	return put_crc(out, len);
 }
 
 static ssize_t encode_device_end(const struct vfm_record *rec, uint8_t *out, size_t size)
@@ -614,6 +638,7 @@ ssize_t vfm_stream_encode(const struct vfm_record *rec, void *buf, size_t size)
 	case VFM_STREAM_DEVICE_END: return encode_device_end(rec, buf, size);
 	case VFM_STREAM_END: return encode_end(rec, buf, size);
 	case VFM_STREAM_ABORT: return encode_abort(rec, buf, size);
+	case VFM_STREAM_VF_CONFIG: return encode_vf_config(rec, buf, size);
 	case VFM_STREAM_COMPAT: return encode_compat(rec->compat, buf, size);
 	case VFM_STREAM_VERDICT: return encode_verdict(rec, buf, size);
 	}
@@ -637,6 +662,7 @@ struct devstate {
 	uint64_t precopy;  /* of which precopy */
 	bool stopcopy;	   /* a stop-copy chunk came */
 	bool ended;	   /* DEVICE_END came */
+	bool vf_config;	   /* its VF_CONFIG came */
 };
 
 struct vfm_stream_reader {
@@ -908,6 +934,12 @@ static int decode_header(struct vfm_stream_reader *r, const uint8_t *p, size_t l
 		d->revision = (int32_t)get_le32(q + DD_REVISION);
 		d->data_size = get_le64(q + DD_DATA_SIZE);
 		d->kind = get_le16(q + DD_KIND);
+		d->dev_flags = q[DD_DEVFLAGS];
+		if (d->dev_flags & ~VFM_STREAM_DEV_VF_CONFIG)
+			return fail(r, -EPROTO,
+				    "HEADER record, device %u: device flags 0x%02x hold "
+				    "unknown bits",
+				    i, d->dev_flags);
 		if (!devdesc_valid(d, why, sizeof(why)))
 			return fail(r, -EPROTO, "HEADER record, device %u: %s", i, why);
 	}
@@ -978,6 +1010,38 @@ static int decode_data(struct vfm_stream_reader *r, const uint8_t *p, size_t len
 	rec->data.offset = offset;
 	rec->data.bytes = p + DATA_BYTES;
 	rec->data.len = (uint32_t)n;
+	return 0;
+}
+
+/* At most one per device, announced by its descriptor, before its first DATA. */
+static int decode_vf_config(struct vfm_stream_reader *r, const uint8_t *p, size_t len,
+			    struct vfm_record *rec)
+{
+	uint16_t dev = get_le16(p);
+	struct devstate *ds;
+
+	if (dev >= r->header.n_devices)
+		return fail(r, -EPROTO,
+			    "VF_CONFIG record: device index %u, the stream has %u", dev,
+			    r->header.n_devices);
+	ds = &r->dev[dev];
+	if (get_le16(p + 2))
+		return fail(r, -EPROTO,
+			    "VF_CONFIG record for device %u: reserved bytes not zero", dev);
+	if (!(r->header.dev[dev].dev_flags & VFM_STREAM_DEV_VF_CONFIG))
+		return fail(r, -EPROTO,
+			    "VF_CONFIG record for device %u, which the HEADER does not "
+			    "announce",
+			    dev);
+	if (ds->vf_config)
+		return fail(r, -EPROTO, "second VF_CONFIG record for device %u", dev);
+	if (ds->received || ds->ended)
+		return fail(r, -EPROTO,
+			    "VF_CONFIG record for device %u after its migration data", dev);
+	ds->vf_config = true;
+	rec->vf_config.dev = dev;
+	rec->vf_config.bytes = p + VFM_STREAM_VF_CONFIG_HDR;
+	rec->vf_config.len = (uint32_t)(len - VFM_STREAM_VF_CONFIG_HDR);
 	return 0;
 }
 
@@ -1289,6 +1353,7 @@ int vfm_stream_read(struct vfm_stream_reader *r, struct vfm_record *ret_rec)
 	case VFM_STREAM_DEVICE_END: ret = decode_device_end(r, r->buf, &rec); break;
 	case VFM_STREAM_END: ret = decode_end(r, r->buf, &rec); break;
 	case VFM_STREAM_ABORT: ret = decode_abort(r, r->buf, len, &rec); break;
+	case VFM_STREAM_VF_CONFIG: ret = decode_vf_config(r, r->buf, len, &rec); break;
 	case VFM_STREAM_COMPAT: ret = decode_compat(r, r->buf, &rec); break;
 	case VFM_STREAM_VERDICT: ret = decode_verdict(r, r->buf, len, &rec); break;
 	default: ret = fail(r, -EPROTO, "record type %u is unknown", type); break;

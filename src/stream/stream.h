@@ -66,6 +66,7 @@ enum vfm_stream_type {
 	VFM_STREAM_DEVICE_END = 3,
 	VFM_STREAM_END = 4,
 	VFM_STREAM_ABORT = 5,
+	VFM_STREAM_VF_CONFIG = 6, /* a VF's network admin settings (vfiomig-stream(5)) */
 	/* destination to source */
 	VFM_STREAM_COMPAT = 129,
 	VFM_STREAM_VERDICT = 130,
@@ -78,6 +79,14 @@ enum vfm_stream_type {
 #define VFM_STREAM_MIG_STOP_COPY (1u << 0)
 #define VFM_STREAM_MIG_P2P	 (1u << 1)
 #define VFM_STREAM_MIG_PRE_COPY	 (1u << 2)
+
+/* Descriptor device flags. */
+#define VFM_STREAM_DEV_VF_CONFIG (1u << 0) /* a VF_CONFIG record follows for it */
+
+/* VF_CONFIG payload: device index (2), reserved (2), then the settings' wire form. */
+#define VFM_STREAM_VF_CONFIG_HDR 4
+#define VFM_STREAM_VF_CONFIG_MIN 40  /* bytes of the wire form */
+#define VFM_STREAM_VF_CONFIG_MAX 256
 
 /* Descriptor kinds: the values of enum vfm_device_kind. */
 enum vfm_stream_kind {
@@ -101,7 +110,8 @@ enum vfm_stream_compat_code {
 	VFM_COMPAT_FLAGS = 5,	  /* destination lacks a migration flag the source uses */
 	VFM_COMPAT_OPEN = 6,	  /* destination could not open or prepare its device */
 	VFM_COMPAT_COUNT = 7,	  /* device count differs */
-	VFM_COMPAT_MAX = VFM_COMPAT_COUNT,
+	VFM_COMPAT_VF_CONFIG = 8, /* destination cannot take the VF's network settings */
+	VFM_COMPAT_MAX = VFM_COMPAT_VF_CONFIG,
 };
 
 #define VFM_STREAM_ID_UNKNOWN	(-1)	   /* a descriptor's PCI IDs and revision */
@@ -118,6 +128,7 @@ struct vfm_stream_devdesc {
 	int32_t revision;					    /* 0..0xff or -1 */
 	uint64_t data_size; /* STOP_COPY estimate, or VFM_STREAM_SIZE_UNKNOWN */
 	uint16_t kind;	    /* enum vfm_stream_kind */
+	uint8_t dev_flags;  /* VFM_STREAM_DEV_* */
 	char driver[VFM_STREAM_DRIVER_SIZE];
 	char mdev_type[VFM_STREAM_MDEV_TYPE_SIZE];
 	char name[VFM_STREAM_NAME_SIZE]; /* for messages only */
@@ -167,6 +178,11 @@ struct vfm_record {
 			uint32_t error; /* positive errno */
 			const char *reason;
 		} abort;
+		struct {
+			uint16_t dev;
+			const uint8_t *bytes; /* the settings' wire form */
+			uint32_t len;	      /* 40..256 */
+		} vf_config;
 		const struct vfm_stream_compat *compat;
 		struct {
 			uint32_t status; /* 0 success, else a positive errno */

@@ -17,10 +17,11 @@ DST=(sim:x,size=3M,expect-seed=101 sim:y,size=100K,expect-seed=102)
 
 # listen_uri FILE: the URI a backgrounded vfiomig says it listens on (waits 10 s)
 listen_uri() {
-	local i
-	for i in $(seq 100); do
-		if grep -q "listening on" "$1" 2>/dev/null; then
-			sed -n 's/^vfiomig: listening on //p' "$1" | head -1
+	local i u
+	for i in $(seq 200); do
+		u=$(sed -n 's/^vfiomig: listening on \([a-z]*:.*[^ ]\)$/\1/p' "$1" 2>/dev/null | head -1)
+		if [ -n "$u" ]; then
+			echo "$u"
 			return 0
 		fi
 		sleep 0.1
@@ -139,6 +140,19 @@ rpid=$!; uri=$(listen_uri "$tmp/r.err")
 "$VFIOMIG" save "${SRC[@]}" --to "$uri" >"$tmp/s.out" 2>&1
 src=$?; wait $rpid
 [ $src = 1 ] && grep -q "failed to load device 0 (sim:a here): sim:x: RESUMING -> STOP" "$tmp/s.out" && ok "the destination's verdict reaches the source" || nok "verdict" "$(cat "$tmp/s.out")"
+
+# VF network settings: a device that is no network VF carries none; a VF whose PF
+# cannot be read stops the save before anything moves (unless --no-vf-config)
+"$VFIOMIG" -j save "${SRC[@]}" --to "file:$tmp/v.vfm" >"$tmp/s.json" 2>&1
+[ "$(jq '[.devices[].vf_config] == ["none (not a network VF)", "none (not a network VF)"]' "$tmp/s.json")" = true ] \
+	&& ok "devices that are no network VFs carry no VF settings" || nok "vf none" "$(cat "$tmp/s.json")"
+"$VFIOMIG" save sim:a,pf=vfmnope0,vf=1 --to "file:$tmp/v.vfm" >"$tmp/s.out" 2>&1
+rc=$?
+[ $rc = 1 ] && grep -q "sim:a: reading its VF network settings: .*vfmnope0.*(--no-vf-config to skip)" "$tmp/s.out" \
+	&& grep -q "running again" "$tmp/s.out" && ok "a VF whose PF is missing stops the save, naming it" || nok "missing PF" "exit $rc $(cat "$tmp/s.out")"
+"$VFIOMIG" -j save sim:a,pf=vfmnope0,vf=1 --to "file:$tmp/v.vfm" --no-vf-config >"$tmp/s.json" 2>&1
+[ "$(jq '.success and .devices[0].vf_config == "skipped (--no-vf-config)"' "$tmp/s.json")" = true ] \
+	&& ok "--no-vf-config skips them" || nok "--no-vf-config" "$(cat "$tmp/s.json")"
 
 echo "1..$n"
 [ "$failed" = 0 ]

@@ -619,16 +619,16 @@ static void test_encoders(void)
 			{"VERDICT success naming a device", r_verdict(0, 0, "x")},
 			{"VERDICT of device 64", r_verdict(5, 64, "x")},
 			{"COMPAT without entries", r_compat(NULL)},
-			{"a record of type 6", {.type = 6}},
+			{"a record of type 7", {.type = 7}},
 		};
 		for (size_t i = 0; i < ELEMENTSOF(bad); i++)
 			tap_eq(vfm_stream_encode(&bad[i].rec, buf, sizeof(buf)), -EINVAL,
 			       "encoding %s: -EINVAL", bad[i].what);
 		std_compat(&compat, 2);
-		compat.dev[1].code = 8;
+		compat.dev[1].code = 9;
 		rec = r_compat(&compat);
 		tap_eq(vfm_stream_encode(&rec, buf, sizeof(buf)), -EINVAL,
-		       "encoding COMPAT code 8: -EINVAL");
+		       "encoding COMPAT code 9: -EINVAL");
 		std_compat(&compat, 2);
 		compat.n_devices = 0;
 		tap_eq(vfm_stream_encode(&rec, buf, sizeof(buf)), -EINVAL,
@@ -639,7 +639,8 @@ static void test_encoders(void)
 
 	tap_ok(streq(vfm_stream_type_name(VFM_STREAM_DEVICE_END), "DEVICE_END") &&
 		       streq(vfm_stream_type_name(VFM_STREAM_VERDICT), "VERDICT") &&
-		       !vfm_stream_type_name(0) && !vfm_stream_type_name(6),
+		       streq(vfm_stream_type_name(VFM_STREAM_VF_CONFIG), "VF_CONFIG") &&
+		       !vfm_stream_type_name(0) && !vfm_stream_type_name(7),
 	       "vfm_stream_type_name()");
 }
 
@@ -1068,7 +1069,7 @@ static void test_framing(void)
 	};
 
 	/* unknown types; types of the other direction */
-	static const uint16_t unknown[] = {0, 6, 128, 131, 0xffff};
+	static const uint16_t unknown[] = {0, 7, 128, 131, 0xffff};
 	for (size_t i = 0; i < ELEMENTSOF(unknown); i++) {
 		char what[64];
 
@@ -1470,6 +1471,119 @@ static void test_data_rules(void)
 	}
 }
 
+/* VF_CONFIG: announced per device in the HEADER, at most once, before its data. */
+static struct vfm_record r_vfc(uint16_t dev, uint32_t len)
+{
+	return (struct vfm_record){.type = VFM_STREAM_VF_CONFIG,
+				   .vf_config = {dev, pattern, len}};
+}
+
+static void test_vf_config(void)
+{
+	struct vfm_stream_reader *r = NULL;
+	struct vfm_stream_mem mem;
+	struct vfm_record rec;
+	struct sb s = {0};
+	uint8_t buf[512];
+	size_t at;
+	int t;
+
+	for (size_t i = 0; i < 64; i++)
+		pattern[i] = (uint8_t)(i * 7 + 1);
+	tap_eq(vfm_stream_encode(&(struct vfm_record){r_vfc(0, 39).type,
+						      .vf_config = {0, pattern, 39}},
+				 buf, sizeof(buf)),
+	       -EINVAL, "encoding a 39-byte VF config: -EINVAL");
+	tap_eq(vfm_stream_encode(&(struct vfm_record){VFM_STREAM_VF_CONFIG,
+						      .vf_config = {0, pattern, 257}},
+				 buf, sizeof(buf)),
+	       -EINVAL, "encoding a 257-byte VF config: -EINVAL");
+	tap_eq(vfm_stream_encode(&(struct vfm_record){VFM_STREAM_VF_CONFIG,
+						      .vf_config = {64, pattern, 40}},
+				 buf, sizeof(buf)),
+	       -EINVAL, "encoding a VF config for device 64: -EINVAL");
+
+	/* a good one round-trips */
+	std_header(&hdr, 2, 0);
+	hdr.dev[1].dev_flags = VFM_STREAM_DEV_VF_CONFIG;
+	sb_preamble(&s);
+	sb_rec(&s, r_header(&hdr));
+	sb_rec(&s, r_vfc(1, 40));
+	sb_rec(&s, r_data(1, 2, 0, pattern, 10));
+	mem = (struct vfm_stream_mem){.data = s.d, .size = s.len};
+	vfm_stream_reader_new(VFM_STREAM_TO_DESTINATION, 0, vfm_stream_mem_read, &mem, &r);
+	t = vfm_stream_read(r, &rec);
+	tap_ok(t == VFM_STREAM_HEADER && rec.header->dev[1].dev_flags == VFM_STREAM_DEV_VF_CONFIG &&
+		       rec.header->dev[0].dev_flags == 0,
+	       "the HEADER carries the per-device VF config flag");
+	t = vfm_stream_read(r, &rec);
+	tap_ok(t == VFM_STREAM_VF_CONFIG && rec.vf_config.dev == 1 && rec.vf_config.len == 40 &&
+		       memcmp(rec.vf_config.bytes, pattern, 40) == 0,
+	       "a VF_CONFIG record round-trips");
+	tap_eq(vfm_stream_read(r, &rec), VFM_STREAM_DATA, "DATA may follow it");
+	r = vfm_stream_reader_free(r);
+	sb_free(&s);
+
+	/* the rules */
+	std_header(&hdr, 2, 0);
+	hdr.dev[1].dev_flags = VFM_STREAM_DEV_VF_CONFIG;
+	sb_preamble(&s);
+	sb_rec(&s, r_header(&hdr));
+	sb_rec(&s, r_vfc(0, 40));
+	expect("a VF_CONFIG the HEADER does not announce", &s, -EPROTO,
+	       "VF_CONFIG record for device 0, which the HEADER does not announce");
+	sb_free(&s);
+
+	sb_preamble(&s);
+	sb_rec(&s, r_header(&hdr));
+	sb_rec(&s, r_vfc(1, 40));
+	sb_rec(&s, r_vfc(1, 40));
+	expect("a second VF_CONFIG", &s, -EPROTO, "second VF_CONFIG record for device 1");
+	sb_free(&s);
+
+	sb_preamble(&s);
+	sb_rec(&s, r_header(&hdr));
+	sb_rec(&s, r_data(1, 2, 0, pattern, 10));
+	sb_rec(&s, r_vfc(1, 40));
+	expect("a VF_CONFIG after the device's data", &s, -EPROTO,
+	       "VF_CONFIG record for device 1 after its migration data");
+	sb_free(&s);
+
+	sb_preamble(&s);
+	sb_rec(&s, r_header(&hdr));
+	at = sb_rec(&s, r_vfc(1, 40));
+	poke16(&s, at, 0, 2);
+	expect("a VF_CONFIG for device 2 of 2", &s, -EPROTO,
+	       "VF_CONFIG record: device index 2, the stream has 2");
+	poke16(&s, at, 0, 1);
+	poke16(&s, at, 2, 1);
+	expect("VF_CONFIG reserved bytes", &s, -EPROTO,
+	       "VF_CONFIG record for device 1: reserved bytes not zero");
+	sb_free(&s);
+
+	sb_preamble(&s);
+	sb_rec(&s, r_header(&hdr));
+	sb_rec(&s, r_vfc(1, 256));
+	sb_rec(&s, r_data(1, 2, 0, pattern, 10));
+	mem = (struct vfm_stream_mem){.data = s.d, .size = s.len};
+	vfm_stream_reader_new(VFM_STREAM_TO_DESTINATION, 0, vfm_stream_mem_read, &mem, &r);
+	vfm_stream_read(r, &rec);
+	tap_eq(vfm_stream_read(r, &rec), VFM_STREAM_VF_CONFIG, "a 256-byte VF config is read");
+	r = vfm_stream_reader_free(r);
+	sb_free(&s);
+
+	std_header(&hdr, 1, 0);
+	hdr.dev[0].dev_flags = 0x02;
+	tap_eq(vfm_stream_encode(&(struct vfm_record){VFM_STREAM_HEADER, .header = &hdr}, buf,
+				 sizeof(buf)) > 0 ? 0 : -EINVAL,
+	       0, "the encoder writes device flags as given (the reader judges them)");
+	sb_preamble(&s);
+	sb_rec(&s, r_header(&hdr));
+	expect("unknown device flags", &s, -EPROTO,
+	       "HEADER record, device 0: device flags 0x02 hold unknown bits");
+	sb_free(&s);
+}
+
 static void test_reverse_rules(void)
 {
 	struct vfm_stream_compat c;
@@ -1487,9 +1601,9 @@ static void test_reverse_rules(void)
 	expect_dir("COMPAT reserved bytes", TO_SRC, 2, &s, -EPROTO,
 		   "COMPAT record: reserved bytes not zero");
 	poke8(&s, at, 7, 0);
-	poke32(&s, at, 8 + 128, 8);
-	expect_dir("COMPAT code 8", TO_SRC, 2, &s, -EPROTO,
-		   "COMPAT record, device 1: code 8 is unknown");
+	poke32(&s, at, 8 + 128, 9);
+	expect_dir("COMPAT code 9", TO_SRC, 2, &s, -EPROTO,
+		   "COMPAT record, device 1: code 9 is unknown");
 	poke32(&s, at, 8 + 128, 0);
 	memset(s.d + at + 8 + 8 + 4, 'r', 124);
 	fix_crc(&s, at);
@@ -1830,6 +1944,7 @@ int main(int argc, char *argv[])
 	test_framing();
 	test_header_fields();
 	test_data_rules();
+	test_vf_config();
 	test_reverse_rules();
 	test_reader_api();
 	damage("forward", TO_DST, 0, small_forward);

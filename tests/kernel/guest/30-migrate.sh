@@ -121,6 +121,7 @@ wait $dst; dst_rc=$?
 tap_check "an mtty-2 stream is refused by an mtty-1 destination (exits $src_rc/$dst_rc)" \
 	test "$src_rc$dst_rc" = 55
 tap_check "the reason names the mdev type" grep -q "mdev type 'mtty-2', destination 'mtty-1'" $T/src.out
+[ "$src_rc$dst_rc" = 55 ] || { tap_diag "source: $(cat $T/src.out)"; tap_diag "destination: $(cat $T/dst.out)"; }
 relay "source after the refusal" $T/src.out
 
 # ---- file and pipe ----
