@@ -1,0 +1,202 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# vfiomigd with real mtty devices: two daemons in two network namespaces, one per
+# host.  A save -> TCP -> restore through both, the devices handed over by the VMM
+# stand-in as descriptors (SCM_RIGHTS) and the UART state checked on the destination;
+# the same with devices the daemons open themselves after dropping every capability;
+# SIGTERM while a save waits with its devices quiesced, and a client killed by its own
+# hook: the devices run again; non-device descriptors refused.
+
+# shellcheck source=SCRIPTDIR/../lib/tap.sh
+. /usr/share/vfiomig-test/tap.sh
+
+if ! have_vfiomig || ! command -v vfiomigd >/dev/null || ! command -v vfm-mtty >/dev/null; then
+	tap_skip "vfiomig, vfiomigd or vfm-mtty not in the guest"; tap_done; exit $?
+fi
+# shellcheck disable=SC2086
+set -- $MTTY2_UUIDS; A=$1 B=$2 C=$3 D=$4
+T=/tmp/vfm-daemon; mkdir -p $T
+SS=$T/src.sock DS=$T/dst.sock
+
+# relay PREFIX FILE: re-emit vfm-mtty's TAP lines from FILE as ours
+relay() {
+	grep -E '^((not )?ok |# )' "$2" | while read -r line; do
+		case $line in
+		"not ok "*) echo "TAPFAIL $1: ${line#not ok * - }" ;;
+		"ok "*) echo "TAPOK $1: ${line#ok * - }" ;;
+		*) echo "TAPDIAG $1: ${line#\# }" ;;
+		esac
+	done >"$T/relay"
+	while read -r kind desc; do
+		case $kind in
+		TAPOK) tap_ok "$desc" ;;
+		TAPFAIL) tap_fail "$desc" ;;
+		*) tap_diag "$desc" ;;
+		esac
+	done <"$T/relay"
+}
+# wait_for FILE PATTERN: until FILE has PATTERN (at most 20 s)
+wait_for() {
+	i=0
+	while [ $i -lt 200 ] && ! grep -q "$2" "$1" 2>/dev/null; do
+		sleep 0.1; i=$((i + 1))
+	done
+}
+# daemon_up SOCKET: until the daemon answers (at most 20 s)
+daemon_up() {
+	i=0
+	while [ $i -lt 200 ]; do
+		vfiomig --connect="$1" jobs >/dev/null 2>&1 && return 0
+		sleep 0.1; i=$((i + 1))
+	done
+	return 1
+}
+# job_json SOCKET JOB: the job's own fields from `jobs -j` (no jq in the guest)
+job_json() { vfiomig --connect="$1" -j jobs | tr '{' '\n' | grep "^\"job\":$2,"; }
+# job_has SOCKET JOB TEXT
+job_has() { job_json "$1" "$2" | grep -q "$3"; }
+# finished_state SOCKET DEVICE STATE: a finished job left DEVICE in STATE
+finished_state() {
+	vfiomig --connect="$1" -j jobs | grep -q "\"name\":\"$2\",[^}]*\"state\":\"$3\""
+}
+busy() { ! vfiomig state "$1" >/dev/null 2>&1; }
+state_of() { vfiomig state "$1" 2>&1; }
+
+vfiomig reset "$A" "$B" "$C" "$D" >/dev/null
+
+# ---- two hosts: network namespaces joined by veth ----
+net=yes
+if ! command -v ip >/dev/null || ! ip netns add dsrc 2>/dev/null; then
+	net=no
+else
+	ip netns add ddst && ip link add vfd0 type veth peer name vfd1 &&
+		ip link set vfd0 netns dsrc && ip link set vfd1 netns ddst &&
+		ip -n dsrc addr add 10.98.0.1/24 dev vfd0 && ip -n ddst addr add 10.98.0.2/24 dev vfd1 &&
+		ip -n dsrc link set vfd0 up && ip -n ddst link set vfd1 up &&
+		ip -n dsrc link set lo up && ip -n ddst link set lo up || net=no
+fi
+if [ $net = yes ]; then
+	SRC="ip netns exec dsrc" DST="ip netns exec ddst" ADDR=10.98.0.2
+else
+	SRC="" DST="" ADDR=127.0.0.1
+	tap_diag "no iproute2 ip or netns in the guest: both daemons on loopback"
+fi
+
+start_src() {
+	$SRC vfiomigd --socket $SS 2>>$T/srcd.log &
+	srcd=$!
+}
+start_src
+$DST vfiomigd --socket $DS 2>$T/dstd.log &
+dstd=$!
+if daemon_up $SS && daemon_up $DS; then
+	tap_ok "two daemons, one per namespace, answer on their sockets"
+else
+	tap_fail "two daemons answer"; tap_diag "$(cat $T/srcd.log $T/dstd.log)"
+	kill $srcd $dstd 2>/dev/null; tap_done; exit $?
+fi
+tap_check "both dropped every capability (running as root)" \
+	sh -c "grep -q 'capabilities: none' $T/srcd.log && grep -q 'capabilities: none' $T/dstd.log"
+
+# ---- 1: the VMM stand-in hands its devices over as descriptors ----
+$DST vfm-mtty --check --state RUNNING "$C" "$D" -- \
+	vfiomig --connect=$DS restore @0 @1 --from tcp://$ADDR:4450 >$T/dst.out 2>&1 &
+dst=$!
+wait_for $T/dst.out "listening on"
+$SRC vfm-mtty --set --state STOP "$A" "$B" -- \
+	vfiomig --connect=$SS save @0 @1 --to tcp://$ADDR:4450 >$T/src.out 2>&1
+src_rc=$?
+wait $dst; dst_rc=$?
+tap_check "save of two passed mtty devices through the source daemon (exit $src_rc)" test $src_rc = 0
+tap_check "restore into two passed devices through the destination daemon (exit $dst_rc)" test $dst_rc = 0
+grep -q "^saved 2 devices to tcp://$ADDR:4450" $T/src.out || tap_diag "source: $(cat $T/src.out)"
+grep -q "^restored 2 devices from tcp://$ADDR:4450" $T/dst.out || tap_diag "destination: $(cat $T/dst.out)"
+relay "passed descriptors, source" $T/src.out
+relay "passed descriptors, destination" $T/dst.out
+
+# ---- 2: devices the daemons open by name, after dropping their capabilities ----
+vfiomig reset "$A" "$B" "$C" "$D" >/dev/null
+tap_check "the source daemon opens $A itself" vfiomig --connect=$SS attach "$A"
+tap_check "the destination daemon opens $C itself" vfiomig --connect=$DS attach "$C"
+tap_check "while attached, the group is the daemon's (busy here)" busy "$A"
+job=$(vfiomig --connect=$DS restore "$C" --from tcp://$ADDR:4451 --detach 2>/dev/null | sed -n 's/^job //p')
+vfiomig --connect=$SS save "$A" --to tcp://$ADDR:4451 >$T/src.out 2>&1
+src_rc=$?
+vfiomig --connect=$DS wait "$job" >$T/dst.out 2>&1
+dst_rc=$?
+tap_check "save and restore of attached devices (exits $src_rc/$dst_rc)" test "$src_rc$dst_rc" = 00
+[ "$src_rc$dst_rc" = 00 ] || tap_diag "$(cat $T/src.out $T/dst.out)"
+tap_check "the destination's finished job says $C runs" finished_state $DS "$C" RUNNING
+tap_check "the source's finished job says $A is stopped" finished_state $SS "$A" STOP
+vfiomig --connect=$SS detach "$A" >/dev/null && vfiomig --connect=$DS detach "$C" >/dev/null
+tap_check "detached, the source device stays in STOP (mtty keeps it): $(state_of "$A")" \
+	test "$(state_of "$A")" = STOP
+tap_check "and the destination device runs: $(state_of "$C")" test "$(state_of "$C")" = RUNNING
+
+# ---- 3: SIGTERM while a save waits with its devices quiesced ----
+vfiomig reset "$A" "$B" "$C" "$D" >/dev/null
+rjob=$(vfiomig --connect=$DS restore "$C" "$D" --from tcp://$ADDR:4452 --detach 2>/dev/null | sed -n 's/^job //p')
+sjob=$(vfiomig --connect=$SS save "$A" "$B" --to tcp://$ADDR:4452 --wait-ack --detach 2>/dev/null | sed -n 's/^job //p')
+i=0
+while [ $i -lt 200 ] && ! job_has $SS "$sjob" '"waiting_ack":true'; do
+	sleep 0.1; i=$((i + 1))
+done
+tap_check "the save (job $sjob) waits for its acknowledgement, devices quiesced" \
+	job_has $SS "$sjob" '"phase":"quiesce"'
+kill -TERM $srcd
+wait $srcd; rc=$?
+tap_check "the source daemon exits 0 on SIGTERM ($rc)" test $rc = 0
+tap_check "$A runs again: $(state_of "$A")" test "$(state_of "$A")" = RUNNING
+tap_check "$B runs again: $(state_of "$B")" test "$(state_of "$B")" = RUNNING
+grep -q "job $sjob: save failed: .*shutting down" $T/srcd.log || tap_diag "$(tail -n 5 $T/srcd.log)"
+vfiomig --connect=$DS wait "$rjob" >$T/dst.out 2>&1
+tap_check "the destination's restore fails: the source gave up (exit $?)" \
+	grep -q "the source gave up" $T/dst.out
+grep -q "the source gave up" $T/dst.out || tap_diag "$(cat $T/dst.out)"
+tap_check "the destination devices are reset, RUNNING" \
+	test "$(state_of "$C") $(state_of "$D")" = "RUNNING RUNNING"
+
+# ---- 4: the client dies in its own quiesced hook ----
+start_src
+daemon_up $SS || tap_diag "the source daemon did not come back"
+vfiomig reset "$A" "$C" >/dev/null
+rjob=$(vfiomig --connect=$DS restore "$C" --from tcp://$ADDR:4453 --detach 2>/dev/null | sed -n 's/^job //p')
+# the hook's shell is a child of the client: it kills its parent
+$SRC vfiomig --connect=$SS save "$A" --to tcp://$ADDR:4453 --on-quiesced 'kill -9 $PPID' >$T/src.out 2>&1
+rc=$?
+tap_check "the client was killed (exit $rc)" test $rc = 137
+sjob=$(vfiomig --connect=$SS -j jobs | tr '{' '\n' | sed -n 's/^"job":\([0-9]*\),.*/\1/p' | tail -n 1)
+vfiomig --connect=$SS wait "$sjob" >$T/w.out 2>&1
+rc=$?
+tap_check "its job rolled back (exit $rc): the client disconnected" \
+	grep -q "disconnected.*the devices are running again" $T/w.out
+[ $rc = 1 ] || tap_diag "$(cat $T/w.out)"
+tap_check "$A runs again: $(state_of "$A")" test "$(state_of "$A")" = RUNNING
+vfiomig --connect=$DS wait "$rjob" >/dev/null 2>&1
+tap_check "$C on the destination runs (reset): $(state_of "$C")" test "$(state_of "$C")" = RUNNING
+
+# ---- 5: descriptors that are no VFIO device ----
+exec 5</dev/vfio/vfio
+vfiomig --connect=$SS attach "fd:5:$A" >$T/out 2>&1
+tap_check "a container fd (/dev/vfio/vfio) passed as a device is refused" \
+	grep -q "not a VFIO device (it is /dev/vfio/vfio)" $T/out
+exec 5<&-
+exec 5</dev/vfio/$(mdev_group "$A")
+vfiomig --connect=$SS attach "fd:5:$A" >$T/out 2>&1
+tap_check "a group fd passed as a device is refused" grep -q "not a VFIO device" $T/out
+exec 5<&-
+
+kill -TERM $srcd $dstd
+wait $srcd; rc1=$?
+wait $dstd; rc2=$?
+tap_check "both daemons exit 0 ($rc1/$rc2)" test "$rc1$rc2" = 00
+if grep -qE "runtime error|AddressSanitizer|LeakSanitizer" $T/srcd.log $T/dstd.log; then
+	tap_fail "no sanitizer reports from the daemons"
+	tap_diag "$(grep -hE -A5 'runtime error|Sanitizer' $T/srcd.log $T/dstd.log | head -n 40)"
+else
+	tap_ok "no sanitizer reports from the daemons"
+fi
+vfiomig reset "$A" "$B" "$C" "$D" >/dev/null
+[ $net = yes ] && ip netns del dsrc && ip netns del ddst
+tap_done
