@@ -27,6 +27,7 @@
 #include "cli.h"
 #include "client.h"
 #include "job.h"
+#include "transport.h"
 #include "util.h"
 
 #define ERR_MAX 1024
@@ -566,8 +567,15 @@ static int run_remote(struct cli *cli, struct remote *rm, bool save, bool detach
 	opened_fd = safe_close(opened_fd);
 	f.job = (unsigned)vfmc_int(res, "job", 0);
 	if (vfmc_str(res, "listening", NULL)) {
-		fprintf(stderr, "vfiomig: listening on %s\n", vfmc_str(res, "listening", ""));
-		fflush(stderr);
+		/* one write, as the local command: a reader never sees half the line */
+		char line[VFM_URI_MAX + 64];
+		int len = snprintf(line, sizeof(line), "vfiomig: listening on %s\n",
+				   vfmc_str(res, "listening", ""));
+
+		if (len > 0 &&
+		    write(STDERR_FILENO, line, (size_t)MIN(len, (int)sizeof(line) - 1)) < 0) {
+			/* stderr gone: nothing to tell */
+		}
 	}
 	if (detach) {
 		print_started(cli, res);
@@ -626,6 +634,7 @@ int cmd_save_remote(struct cli *cli, int argc, char **argv)
 		{ "chunk", required_argument, NULL, 'C' },
 		{ "progress", no_argument, NULL, 'G' },
 		{ "no-progress", no_argument, NULL, 'g' },
+		{ "no-vf-config", no_argument, NULL, 'V' },
 		{ "detach", no_argument, NULL, O_DETACH },
 		{ "ack-timeout", required_argument, NULL, O_ACK_TIMEOUT },
 		{ "wait-ack", no_argument, NULL, O_WAIT_ACK },
@@ -665,6 +674,9 @@ int cmd_save_remote(struct cli *cli, int argc, char **argv)
 			break;
 		case 'Q': hook = optarg; break;
 		case 'f': json_object_object_add(rm.req, "force", json_object_new_boolean(true)); break;
+		case 'V':
+			json_object_object_add(rm.req, "vf_config", json_object_new_boolean(false));
+			break;
 		case 'G': tty = true; break;
 		case 'g': tty = false; break;
 		case O_DETACH: detach = true; break;
@@ -749,6 +761,7 @@ int cmd_restore_remote(struct cli *cli, int argc, char **argv)
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "progress", no_argument, NULL, 'G' },
 		{ "no-progress", no_argument, NULL, 'g' },
+		{ "no-vf-config", no_argument, NULL, 'V' },
 		{ "detach", no_argument, NULL, O_DETACH },
 		{ "cancel-on-exit", no_argument, NULL, O_CANCEL_EXIT },
 		{}
@@ -766,6 +779,9 @@ int cmd_restore_remote(struct cli *cli, int argc, char **argv)
 		case 'c': connect = true; break;
 		case 'm': map = optarg; break;
 		case 'a': json_object_object_add(rm.req, "any_id", json_object_new_boolean(true)); break;
+		case 'V':
+			json_object_object_add(rm.req, "vf_config", json_object_new_boolean(false));
+			break;
 		case 'T':
 			if (parse_u64(optarg, 10, 86400, &v) < 0) {
 				cli_error(cli, "invalid --timeout '%s'", optarg);

@@ -824,6 +824,8 @@ static void cmd_job_start(struct call *k)
 	j->so.timeout_ms = req->timeout_ms;
 	j->ro.timeout_ms = req->timeout_ms;
 	j->ro.skip_compat_ids = req->any_id;
+	j->so.no_vf_config = !req->vf_config;
+	j->ro.no_vf_config = !req->vf_config;
 	if (req->has_map) {
 		memcpy(j->map, req->map, sizeof(j->map));
 		j->ro.map = j->map;

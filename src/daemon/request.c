@@ -39,6 +39,7 @@ enum field {
 	F_WATCH,
 	F_MAP,
 	F_ANY_ID,
+	F_VF_CONFIG,
 	F_JOB,
 	F_ALL,
 	F_ABORT,
@@ -75,6 +76,7 @@ static const struct field_desc fields[F_MAX] = {
 	[F_WATCH] = { "watch", T_BOOL },
 	[F_MAP] = { "map", T_MAP },
 	[F_ANY_ID] = { "any_id", T_BOOL },
+	[F_VF_CONFIG] = { "vf_config", T_BOOL },
 	[F_JOB] = { "job", T_UINT, 1, UINT32_MAX },
 	[F_ALL] = { "all", T_BOOL },
 	[F_ABORT] = { "abort", T_STRING },
@@ -88,11 +90,12 @@ static const struct field_desc fields[F_MAX] = {
 	 B(F_PRECOPY) |                                                                 \
 	 B(F_PRECOPY_ROUNDS) | B(F_PRECOPY_SECONDS) | B(F_DIRTY_THRESHOLD) | B(F_FORCE) | \
 	 B(F_CHUNK) | B(F_TIMEOUT) | B(F_QUIESCE_ACK) | B(F_ACK_TIMEOUT) |               \
-	 B(F_CANCEL_ON_DISCONNECT) | B(F_WATCH))
+	 B(F_CANCEL_ON_DISCONNECT) | B(F_WATCH) | B(F_VF_CONFIG))
 #define RESTORE_FIELDS                                                                 \
 	(B(F_DEVICES) | B(F_FROM) | B(F_STREAM_FD) | B(F_STREAM_NAME) | B(F_CONNECT) |  \
 	 B(F_MAP) |                                                                     \
-	 B(F_ANY_ID) | B(F_TIMEOUT) | B(F_CANCEL_ON_DISCONNECT) | B(F_WATCH))
+	 B(F_ANY_ID) | B(F_TIMEOUT) | B(F_CANCEL_ON_DISCONNECT) | B(F_WATCH) |            \
+	 B(F_VF_CONFIG))
 
 struct cmd_desc {
 	const char *name;
@@ -329,6 +332,7 @@ static int set_field(struct vfmd_request *req, enum field f, struct json_object 
 	case F_CANCEL_ON_DISCONNECT: req->cancel_on_disconnect = b; break;
 	case F_WATCH: req->watch = b; break;
 	case F_ANY_ID: req->any_id = b; break;
+	case F_VF_CONFIG: req->vf_config = b; break;
 	case F_JOB: req->job = (uint32_t)u; break;
 	case F_ALL: req->all = b; break;
 	case F_PROBE: req->probe = b; break;
@@ -436,6 +440,7 @@ static void request_init(struct vfmd_request *req)
 	req->timeout_ms = so.timeout_ms;
 	req->ack_timeout_ms = VFMD_ACK_TIMEOUT_DEF * 1000;
 	req->watch = true;
+	req->vf_config = !so.no_vf_config;
 }
 
 static int check_id(struct json_object *id, struct vfmd_error *e)

@@ -85,6 +85,7 @@ struct vfmd_request {
 	size_t n_map;
 	unsigned map[VFM_SET_MAX];
 	bool any_id;
+	bool vf_config; /* carry (save) or apply (restore) VF network settings */
 
 	/* job, watch, cancel, continue */
 	uint32_t job;

@@ -58,6 +58,14 @@ else
 	nok "restore --json through the daemon" "local ($l_rc): $l_out" "daemon ($rc): $out" "$err"
 fi
 
+run "$VFIOMIG" -j save "${SRC[@]}" --to "file:$tmp/l.vfm" --no-vf-config --no-precopy; l_out=$out; l_rc=$rc
+run V -j save "${SRC[@]}" --to "file:$tmp/d.vfm" --no-vf-config --no-precopy
+if [ "$rc$l_rc" = 00 ] && [ "$(norm <<<"$l_out" | sed "s|l.vfm|X|")" = "$(norm <<<"$out" | sed "s|d.vfm|X|")" ]; then
+	ok "save --no-vf-config --no-precopy: the same through the daemon"
+else
+	nok "save --no-vf-config --no-precopy" "local ($l_rc): $l_out" "daemon ($rc): $out" "$err"
+fi
+
 # errors: same messages, same exit codes
 for args in "sim:a,bogus=1 --to file:$tmp/e.vfm" "sim:a --to tcp://127.0.0.1:1" "sim:a --to file:/nonexistent/dir/x" "sim:a,no-migration --to file:$tmp/e.vfm" "sim:a sim:a --to file:$tmp/e.vfm"; do
 	# shellcheck disable=SC2086
