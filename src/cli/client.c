@@ -31,25 +31,28 @@ const char *vfmc_default_socket(void)
 
 int vfmc_connect(const char *path, struct vfmc **ret, char *err, size_t errsize)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	size_t len = strlen(path);
 	socklen_t salen;
 	struct vfmc *c;
 	int fd;
 
-	if (len == 0 || len >= sizeof(sa.sun_path) || (path[0] != '/' && path[0] != '@')) {
+	if (len == 0 || len >= sizeof(sa.sun_path) ||
+	    (path[0] != '/' && path[0] != '@')) {
 		snprintf(err, errsize, "%s: not an absolute socket path or @NAME", path);
 		return -EINVAL;
 	}
 	memcpy(sa.sun_path, path, len);
 	if (path[0] == '@')
 		sa.sun_path[0] = '\0';
-	salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + (path[0] == '@' ? 0 : 1));
+	salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len +
+			    (path[0] == '@' ? 0 : 1));
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, salen) < 0) {
 		int r = -errno;
 
-		snprintf(err, errsize, "cannot connect to vfiomigd at %s: %s", path, strerror(-r));
+		snprintf(err, errsize, "cannot connect to vfiomigd at %s: %s", path,
+			 strerror(-r));
 		safe_close(fd);
 		return r;
 	}
@@ -91,10 +94,11 @@ int vfmc_send(struct vfmc *c, struct json_object *req, const int *fds, size_t n_
 	len = strlen(s);
 	while (off <= len) {
 		/* the line, then its newline; descriptors ride with the first byte */
-		struct iovec iov[2] = { { .iov_base = (char *)s + off, .iov_len = len - off },
-					{ .iov_base = (char *)"\n", .iov_len = 1 } };
-		struct msghdr mh = { .msg_iov = off < len ? iov : iov + 1,
-				     .msg_iovlen = off < len ? 2 : 1 };
+		struct iovec iov[2] = {
+			{.iov_base = (char *)s + off, .iov_len = len - off},
+			{.iov_base = (char *)"\n", .iov_len = 1}};
+		struct msghdr mh = {.msg_iov = off < len ? iov : iov + 1,
+				    .msg_iovlen = off < len ? 2 : 1};
 		ssize_t n;
 
 		if (off == 0 && n_fds) {
@@ -126,8 +130,8 @@ int vfmc_next(struct vfmc *c, int timeout_ms, int extra_fd, struct json_object *
 {
 	for (;;) {
 		char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
-		struct pollfd p[2] = { { .fd = c->fd, .events = POLLIN },
-				       { .fd = extra_fd, .events = POLLIN } };
+		struct pollfd p[2] = {{.fd = c->fd, .events = POLLIN},
+				      {.fd = extra_fd, .events = POLLIN}};
 		ssize_t n;
 		int r;
 
@@ -152,7 +156,8 @@ int vfmc_next(struct vfmc *c, int timeout_ms, int extra_fd, struct json_object *
 		if (c->len == VFMC_MSG_MAX)
 			return -EMSGSIZE;
 		if (c->len == c->cap) {
-			size_t cap = MIN(MAX(c->cap * 2, (size_t)65536), (size_t)VFMC_MSG_MAX);
+			size_t cap =
+				MIN(MAX(c->cap * 2, (size_t)65536), (size_t)VFMC_MSG_MAX);
 			char *b = realloc(c->buf, cap);
 
 			if (!b)
@@ -186,7 +191,8 @@ const char *vfmc_str(struct json_object *o, const char *key, const char *def)
 {
 	struct json_object *v;
 
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+	if (!json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
 		return def;
 	return json_object_get_string(v);
 }
@@ -195,7 +201,8 @@ long long vfmc_int(struct json_object *o, const char *key, long long def)
 {
 	struct json_object *v;
 
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+	if (!json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_int))
 		return def;
 	return (long long)json_object_get_int64(v);
 }
@@ -230,9 +237,9 @@ int vfmc_error_of(struct json_object *resp, char *err, size_t errsize, char *err
 }
 
 int vfmc_call(struct vfmc *c, struct json_object *req, const int *fds, size_t n_fds,
-	      struct json_object **ret_result, char *err, size_t errsize, char *err_device,
-	      size_t devsize, void (*on_event)(void *userdata, struct json_object *ev),
-	      void *userdata)
+	      struct json_object **ret_result, char *err, size_t errsize,
+	      char *err_device, size_t devsize,
+	      void (*on_event)(void *userdata, struct json_object *ev), void *userdata)
 {
 	int id = vfmc_send(c, req, fds, n_fds);
 
@@ -246,9 +253,9 @@ int vfmc_call(struct vfmc *c, struct json_object *req, const int *fds, size_t n_
 
 		if (r <= 0) {
 			snprintf(err, errsize, "%s",
-				 r == 0 ? "vfiomigd closed the connection"
-					: r == -EPROTO ? "a malformed line from vfiomigd"
-						       : strerror(-r));
+				 r == 0		? "vfiomigd closed the connection"
+				 : r == -EPROTO ? "a malformed line from vfiomigd"
+						: strerror(-r));
 			return r == 0 ? -ECONNRESET : r;
 		}
 		if (json_object_object_get_ex(m, "event", NULL)) {

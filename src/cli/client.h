@@ -46,9 +46,9 @@ int vfmc_next(struct vfmc *c, int timeout_ms, int extra_fd, struct json_object *
  * @err and the device it concerns, if any, in @err_device.
  */
 int vfmc_call(struct vfmc *c, struct json_object *req, const int *fds, size_t n_fds,
-	      struct json_object **ret_result, char *err, size_t errsize, char *err_device,
-	      size_t devsize, void (*on_event)(void *userdata, struct json_object *ev),
-	      void *userdata);
+	      struct json_object **ret_result, char *err, size_t errsize,
+	      char *err_device, size_t devsize,
+	      void (*on_event)(void *userdata, struct json_object *ev), void *userdata);
 
 /** vfmc_error_of() - a response's error: -errno and message (and device), 0 if ok. */
 int vfmc_error_of(struct json_object *resp, char *err, size_t errsize, char *err_device,

@@ -32,7 +32,7 @@
 
 #define ERR_MAX 1024
 
-static int sig_pipe[2] = { -1, -1 };
+static int sig_pipe[2] = {-1, -1};
 
 static void on_signal(int sig)
 {
@@ -47,7 +47,7 @@ static void on_signal(int sig)
 
 static int setup_signals(void)
 {
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 
 	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
 		return -errno;
@@ -61,8 +61,8 @@ static int setup_signals(void)
 static int connect_daemon(struct cli *cli, struct vfmc **ret)
 {
 	char err[ERR_MAX];
-	int r = vfmc_connect(cli->connect ? cli->connect : vfmc_default_socket(), ret, err,
-			     sizeof(err));
+	int r = vfmc_connect(cli->connect ? cli->connect : vfmc_default_socket(), ret,
+			     err, sizeof(err));
 
 	if (r < 0)
 		cli_error(cli, "%s", err);
@@ -91,7 +91,7 @@ struct progress {
 
 static void human(char *buf, size_t size, uint64_t bytes)
 {
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
 	double v = (double)bytes;
 	size_t u = 0;
 
@@ -149,8 +149,10 @@ static void print_report(struct cli *cli, const char *verb, struct json_object *
 	struct out *o = cli->out;
 	struct json_object *devs = NULL;
 	bool ok = vfmc_bool(fin, "success", false);
-	uint64_t total = u64_of(fin, "total_bytes"), elapsed = u64_of(fin, "elapsed_usec");
-	uint64_t rounds = u64_of(fin, "precopy_rounds"), down = u64_of(fin, "downtime_usec");
+	uint64_t total = u64_of(fin, "total_bytes"),
+		 elapsed = u64_of(fin, "elapsed_usec");
+	uint64_t rounds = u64_of(fin, "precopy_rounds"),
+		 down = u64_of(fin, "downtime_usec");
 	double secs = (double)elapsed / 1e6;
 	size_t n;
 	char sz[32];
@@ -169,7 +171,8 @@ static void print_report(struct cli *cli, const char *verb, struct json_object *
 	}
 	human(sz, sizeof(sz), total);
 	out_text(o, "%s %zu device%s %s %s: %s in %.3f s", ok ? verb : "failed to", n,
-		 n == 1 ? "" : "s", streq(verb, "saved") ? "to" : "from", where, sz, secs);
+		 n == 1 ? "" : "s", streq(verb, "saved") ? "to" : "from", where, sz,
+		 secs);
 	if (secs > 0 && total) {
 		human(sz, sizeof(sz), (uint64_t)((double)total / secs));
 		out_text(o, " (%s/s)", sz);
@@ -194,11 +197,14 @@ static void print_report(struct cli *cli, const char *verb, struct json_object *
 
 		out_object_begin(o, NULL);
 		out_str(o, "name", "  %s:", vfmc_str(d, "name", "?"));
-		out_u64(o, "precopy_bytes", " precopy %s bytes,", u64_of(d, "precopy_bytes"));
-		out_u64(o, "stopcopy_bytes", " stop-copy %s bytes", u64_of(d, "stopcopy_bytes"));
+		out_u64(o, "precopy_bytes", " precopy %s bytes,",
+			u64_of(d, "precopy_bytes"));
+		out_u64(o, "stopcopy_bytes", " stop-copy %s bytes",
+			u64_of(d, "stopcopy_bytes"));
 		out_u64(o, "stopcopy_usec", NULL, u64_of(d, "stopcopy_usec"));
 		if (est >= 0)
-			out_u64(o, "estimate_bytes", " (driver estimate %s)", (uint64_t)est);
+			out_u64(o, "estimate_bytes", " (driver estimate %s)",
+				(uint64_t)est);
 		else
 			out_null(o, "estimate_bytes");
 		if (vfmc_str(d, "vf_config", NULL))
@@ -239,16 +245,19 @@ static int report_finished(struct cli *cli, struct json_object *fin, const char 
 		return EXIT_FAILED;
 	}
 	if (!ok && save)
-		cli_error(cli, "save failed in phase %s: %s%s", vfmc_str(fin, "phase", "?"),
-			  vfmc_str(fin, "error", "?"),
+		cli_error(cli, "save failed in phase %s: %s%s",
+			  vfmc_str(fin, "phase", "?"), vfmc_str(fin, "error", "?"),
 			  vfmc_bool(fin, "devices_left_running", false)
 				  ? " (the devices are running again)"
-			  : vfmc_bool(fin, "rolled_back", false) ? " (rollback incomplete: see above)"
-								 : "");
+			  : vfmc_bool(fin, "rolled_back", false)
+				  ? " (rollback incomplete: see above)"
+				  : "");
 	else if (!ok)
-		cli_error(cli, "restore failed in phase %s: %s%s", vfmc_str(fin, "phase", "?"),
-			  vfmc_str(fin, "error", "?"),
-			  vfmc_bool(fin, "rolled_back", false) ? " (the devices were reset)" : "");
+		cli_error(cli, "restore failed in phase %s: %s%s",
+			  vfmc_str(fin, "phase", "?"), vfmc_str(fin, "error", "?"),
+			  vfmc_bool(fin, "rolled_back", false)
+				  ? " (the devices were reset)"
+				  : "");
 	if (report_to_stderr) {
 		fflush(stdout);
 		dup2(STDERR_FILENO, STDOUT_FILENO);
@@ -267,7 +276,7 @@ struct follow {
 	struct vfmc *c;
 	unsigned job;
 	struct progress prog;
-	const char *hook;	/* --on-quiesced */
+	const char *hook; /* --on-quiesced */
 	bool cancel_on_signal;
 	bool cancel_sent;
 	int continue_id, cancel_id;
@@ -357,7 +366,8 @@ static int follow_job(struct follow *f, struct json_object **ret_fin)
 			if (f->prog.shown)
 				fputc('\n', stderr);
 			cli_error(f->cli,
-				  "lost the connection to vfiomigd (%s): job %u may still run "
+				  "lost the connection to vfiomigd (%s): job %u may "
+				  "still run "
 				  "there (vfiomig wait %u)",
 				  r == 0 ? "closed" : strerror(-r), f->job, f->job);
 			return -ECONNRESET;
@@ -420,20 +430,25 @@ static int add_devices(struct cli *cli, struct remote *rm, char **names, int n)
 			char num[16];
 			int fd;
 
-			if ((size_t)(colon ? colon - (s + 3) : (long)strlen(s + 3)) >= sizeof(num)) {
+			if ((size_t)(colon ? colon - (s + 3) : (long)strlen(s + 3)) >=
+			    sizeof(num)) {
 				cli_error(cli, "%s: not a file descriptor number", s);
 				return EXIT_NODEV;
 			}
 			snprintf(num, sizeof(num), "%.*s",
-				 (int)(colon ? colon - (s + 3) : (long)strlen(s + 3)), s + 3);
-			if (parse_int(num, 0, INT32_MAX, &fd) < 0 || fcntl(fd, F_GETFD) < 0) {
+				 (int)(colon ? colon - (s + 3) : (long)strlen(s + 3)),
+				 s + 3);
+			if (parse_int(num, 0, INT32_MAX, &fd) < 0 ||
+			    fcntl(fd, F_GETFD) < 0) {
 				cli_error(cli, "%s: no such open file descriptor", s);
 				return EXIT_NODEV;
 			}
 			d = json_object_new_object();
-			json_object_object_add(d, "fd", json_object_new_int(add_fd(rm, fd)));
+			json_object_object_add(d, "fd",
+					       json_object_new_int(add_fd(rm, fd)));
 			if (colon && colon[1])
-				json_object_object_add(d, "name", json_object_new_string(colon + 1));
+				json_object_object_add(d, "name",
+						       json_object_new_string(colon + 1));
 			json_object_array_add(arr, d);
 		} else {
 			json_object_array_add(arr, json_object_new_string(s));
@@ -458,7 +473,9 @@ static int open_file(struct cli *cli, const char *path, bool save)
 			return -ENOMEM;
 		if (slash)
 			*slash = '\0';
-		dir_fd = open(!slash ? "." : slash == dir ? "/" : dir,
+		dir_fd = open(!slash	     ? "."
+			      : slash == dir ? "/"
+					     : dir,
 			      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (dir_fd < 0) {
 			cli_error(cli, "file %s: directory: %m", path);
@@ -468,8 +485,8 @@ static int open_file(struct cli *cli, const char *path, bool save)
 			cli_error(cli, "file %s: is a directory", path);
 			return -EISDIR;
 		}
-		fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY,
-			    0600);
+		fd = openat(dir_fd, name,
+			    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0600);
 	} else {
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	}
@@ -499,7 +516,8 @@ static int add_stream(struct cli *cli, struct remote *rm, const char *uri, bool 
 			return EXIT_FAILED;
 		}
 	} else if (strncmp(uri, "file:", 5) == 0) {
-		/* opened here, with this user's rights; the messages are the transport's */
+		/* opened here, with this user's rights; the messages are the transport's
+		 */
 		fd = open_file(cli, uri + 5, save);
 		if (fd < 0)
 			return EXIT_FAILED;
@@ -534,9 +552,10 @@ static void print_started(struct cli *cli, struct json_object *res)
 {
 	if (cli->json) {
 		puts(json_object_to_json_string_ext(
-			res, (cli->pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
-					  : JSON_C_TO_STRING_PLAIN) |
-				     JSON_C_TO_STRING_NOSLASHESCAPE));
+			res,
+			(cli->pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
+				     : JSON_C_TO_STRING_PLAIN) |
+				JSON_C_TO_STRING_NOSLASHESCAPE));
 	} else {
 		printf("job %lld\n", vfmc_int(res, "job", 0));
 	}
@@ -546,7 +565,7 @@ static void print_started(struct cli *cli, struct json_object *res)
 static int run_remote(struct cli *cli, struct remote *rm, bool save, bool detach,
 		      const char *hook, bool progress_tty, int opened_fd)
 {
-	struct follow f = { .cli = cli, .hook = hook, .cancel_on_signal = true };
+	struct follow f = {.cli = cli, .hook = hook, .cancel_on_signal = true};
 	struct json_object *res = NULL, *fin = NULL;
 	char err[ERR_MAX], dev[VFM_NAME_MAX];
 	struct vfmc *c = NULL;
@@ -556,8 +575,8 @@ static int run_remote(struct cli *cli, struct remote *rm, bool save, bool detach
 		ex = EXIT_FAILED;
 		goto out;
 	}
-	r = vfmc_call(c, rm->req, rm->fds, rm->n_fds, &res, err, sizeof(err), dev, sizeof(dev),
-		      NULL, NULL);
+	r = vfmc_call(c, rm->req, rm->fds, rm->n_fds, &res, err, sizeof(err), dev,
+		      sizeof(dev), NULL, NULL);
 	if (r < 0) {
 		cli_error(cli, "%s", err);
 		ex = request_exit_code(r, dev);
@@ -572,8 +591,8 @@ static int run_remote(struct cli *cli, struct remote *rm, bool save, bool detach
 		int len = snprintf(line, sizeof(line), "vfiomig: listening on %s\n",
 				   vfmc_str(res, "listening", ""));
 
-		if (len > 0 &&
-		    write(STDERR_FILENO, line, (size_t)MIN(len, (int)sizeof(line) - 1)) < 0) {
+		if (len > 0 && write(STDERR_FILENO, line,
+				     (size_t)MIN(len, (int)sizeof(line) - 1)) < 0) {
 			/* stderr gone: nothing to tell */
 		}
 	}
@@ -583,7 +602,8 @@ static int run_remote(struct cli *cli, struct remote *rm, bool save, bool detach
 		goto out;
 	}
 	f.c = c;
-	f.prog = (struct progress){ .tty = progress_tty, .verb = save ? "save" : "restore" };
+	f.prog =
+		(struct progress){.tty = progress_tty, .verb = save ? "save" : "restore"};
 	if (follow_job(&f, &fin) < 0) {
 		ex = EXIT_FAILED;
 		goto out;
@@ -614,7 +634,8 @@ static void save_help(void)
 	       "                      command (default 30)\n"
 	       "  --wait-ack          wait for a `vfiomig continue JOB` once quiesced\n"
 	       "  --cancel-on-exit    the job is cancelled if this command dies\n\n"
-	       "DEV may be fd:N[:NAME] (passed to the daemon); file:, - and fd:N streams are\n"
+	       "DEV may be fd:N[:NAME] (passed to the daemon); file:, - and fd:N streams "
+	       "are\n"
 	       "opened here and passed too.  SIGINT and SIGTERM cancel the job.\n");
 }
 
@@ -622,28 +643,28 @@ int cmd_save_remote(struct cli *cli, int argc, char **argv)
 {
 	enum { O_DETACH = 0x100, O_ACK_TIMEOUT, O_WAIT_ACK, O_CANCEL_EXIT };
 	static const struct option opts[] = {
-		{ "to", required_argument, NULL, 't' },
-		{ "listen", no_argument, NULL, 'l' },
-		{ "no-precopy", no_argument, NULL, 'P' },
-		{ "precopy-rounds", required_argument, NULL, 'R' },
-		{ "precopy-seconds", required_argument, NULL, 'S' },
-		{ "dirty-threshold", required_argument, NULL, 'D' },
-		{ "on-quiesced", required_argument, NULL, 'Q' },
-		{ "timeout", required_argument, NULL, 'T' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "chunk", required_argument, NULL, 'C' },
-		{ "progress", no_argument, NULL, 'G' },
-		{ "no-progress", no_argument, NULL, 'g' },
-		{ "no-vf-config", no_argument, NULL, 'V' },
-		{ "detach", no_argument, NULL, O_DETACH },
-		{ "ack-timeout", required_argument, NULL, O_ACK_TIMEOUT },
-		{ "wait-ack", no_argument, NULL, O_WAIT_ACK },
-		{ "cancel-on-exit", no_argument, NULL, O_CANCEL_EXIT },
-		{}
-	};
-	struct remote rm = { .req = json_object_new_object() };
+		{"to", required_argument, NULL, 't'},
+		{"listen", no_argument, NULL, 'l'},
+		{"no-precopy", no_argument, NULL, 'P'},
+		{"precopy-rounds", required_argument, NULL, 'R'},
+		{"precopy-seconds", required_argument, NULL, 'S'},
+		{"dirty-threshold", required_argument, NULL, 'D'},
+		{"on-quiesced", required_argument, NULL, 'Q'},
+		{"timeout", required_argument, NULL, 'T'},
+		{"force", no_argument, NULL, 'f'},
+		{"chunk", required_argument, NULL, 'C'},
+		{"progress", no_argument, NULL, 'G'},
+		{"no-progress", no_argument, NULL, 'g'},
+		{"no-vf-config", no_argument, NULL, 'V'},
+		{"detach", no_argument, NULL, O_DETACH},
+		{"ack-timeout", required_argument, NULL, O_ACK_TIMEOUT},
+		{"wait-ack", no_argument, NULL, O_WAIT_ACK},
+		{"cancel-on-exit", no_argument, NULL, O_CANCEL_EXIT},
+		{}};
+	struct remote rm = {.req = json_object_new_object()};
 	const char *to = NULL, *hook = NULL;
-	bool listen = false, detach = false, wait_ack = false, tty = isatty(STDERR_FILENO);
+	bool listen = false, detach = false, wait_ack = false,
+	     tty = isatty(STDERR_FILENO);
 	int c, n, ex = EXIT_OK, opened = -1;
 	uint64_t v;
 
@@ -656,7 +677,8 @@ int cmd_save_remote(struct cli *cli, int argc, char **argv)
 		case 't': to = optarg; break;
 		case 'l': listen = true; break;
 		case 'P':
-			json_object_object_add(rm.req, "precopy", json_object_new_boolean(false));
+			json_object_object_add(rm.req, "precopy",
+					       json_object_new_boolean(false));
 			break;
 		case 'R': key = "precopy_rounds", max = 1000000; break;
 		case 'S': key = "precopy_seconds", max = 86400; break;
@@ -665,17 +687,23 @@ int cmd_save_remote(struct cli *cli, int argc, char **argv)
 		case 'D':
 			if (parse_size(optarg, INT64_MAX, &v) < 0)
 				goto bad;
-			json_object_object_add(rm.req, "dirty_threshold", json_object_new_uint64(v));
+			json_object_object_add(rm.req, "dirty_threshold",
+					       json_object_new_uint64(v));
 			break;
 		case 'C':
 			if (parse_size(optarg, 16u << 20, &v) < 0 || v == 0)
 				goto bad;
-			json_object_object_add(rm.req, "chunk", json_object_new_uint64(v));
+			json_object_object_add(rm.req, "chunk",
+					       json_object_new_uint64(v));
 			break;
 		case 'Q': hook = optarg; break;
-		case 'f': json_object_object_add(rm.req, "force", json_object_new_boolean(true)); break;
+		case 'f':
+			json_object_object_add(rm.req, "force",
+					       json_object_new_boolean(true));
+			break;
 		case 'V':
-			json_object_object_add(rm.req, "vf_config", json_object_new_boolean(false));
+			json_object_object_add(rm.req, "vf_config",
+					       json_object_new_boolean(false));
 			break;
 		case 'G': tty = true; break;
 		case 'g': tty = false; break;
@@ -696,7 +724,8 @@ int cmd_save_remote(struct cli *cli, int argc, char **argv)
 		goto done;
 	n = argc - optind;
 	if (n < 1 || !to) {
-		cli_error(cli, "save needs devices and --to URI (see vfiomig save --help)");
+		cli_error(cli,
+			  "save needs devices and --to URI (see vfiomig save --help)");
 		ex = EXIT_USAGE;
 		goto done;
 	}
@@ -711,14 +740,16 @@ int cmd_save_remote(struct cli *cli, int argc, char **argv)
 		goto done;
 	}
 	if (hook && detach) {
-		cli_error(cli, "--on-quiesced runs here: it cannot be combined with --detach");
+		cli_error(cli,
+			  "--on-quiesced runs here: it cannot be combined with --detach");
 		ex = EXIT_USAGE;
 		goto done;
 	}
 	if (listen)
 		json_object_object_add(rm.req, "listen", json_object_new_boolean(true));
 	if (hook || wait_ack)
-		json_object_object_add(rm.req, "quiesce_ack", json_object_new_boolean(true));
+		json_object_object_add(rm.req, "quiesce_ack",
+				       json_object_new_boolean(true));
 	/* The hook runs here: without this process the job cannot go on. */
 	if (hook)
 		json_object_object_add(rm.req, "cancel_on_disconnect",
@@ -745,7 +776,8 @@ static void restore_help(void)
 	printf("Usage: vfiomig --connect[=SOCKET] restore DEV... --from URI [options]\n\n"
 	       "Run the restore in vfiomigd: the options, output and exit codes of\n"
 	       "`vfiomig restore` (see its --help), and:\n\n"
-	       "  --detach            print the job number (and where it listens) and leave\n"
+	       "  --detach            print the job number (and where it listens) and "
+	       "leave\n"
 	       "                      it running\n"
 	       "  --cancel-on-exit    the job is cancelled if this command dies\n");
 }
@@ -754,19 +786,18 @@ int cmd_restore_remote(struct cli *cli, int argc, char **argv)
 {
 	enum { O_DETACH = 0x100, O_CANCEL_EXIT };
 	static const struct option opts[] = {
-		{ "from", required_argument, NULL, 'F' },
-		{ "connect", no_argument, NULL, 'c' },
-		{ "map", required_argument, NULL, 'm' },
-		{ "any-id", no_argument, NULL, 'a' },
-		{ "timeout", required_argument, NULL, 'T' },
-		{ "progress", no_argument, NULL, 'G' },
-		{ "no-progress", no_argument, NULL, 'g' },
-		{ "no-vf-config", no_argument, NULL, 'V' },
-		{ "detach", no_argument, NULL, O_DETACH },
-		{ "cancel-on-exit", no_argument, NULL, O_CANCEL_EXIT },
-		{}
-	};
-	struct remote rm = { .req = json_object_new_object() };
+		{"from", required_argument, NULL, 'F'},
+		{"connect", no_argument, NULL, 'c'},
+		{"map", required_argument, NULL, 'm'},
+		{"any-id", no_argument, NULL, 'a'},
+		{"timeout", required_argument, NULL, 'T'},
+		{"progress", no_argument, NULL, 'G'},
+		{"no-progress", no_argument, NULL, 'g'},
+		{"no-vf-config", no_argument, NULL, 'V'},
+		{"detach", no_argument, NULL, O_DETACH},
+		{"cancel-on-exit", no_argument, NULL, O_CANCEL_EXIT},
+		{}};
+	struct remote rm = {.req = json_object_new_object()};
 	const char *from = NULL, *map = NULL;
 	bool connect = false, detach = false, tty = isatty(STDERR_FILENO);
 	int c, n, ex = EXIT_OK, opened = -1;
@@ -778,9 +809,13 @@ int cmd_restore_remote(struct cli *cli, int argc, char **argv)
 		case 'F': from = optarg; break;
 		case 'c': connect = true; break;
 		case 'm': map = optarg; break;
-		case 'a': json_object_object_add(rm.req, "any_id", json_object_new_boolean(true)); break;
+		case 'a':
+			json_object_object_add(rm.req, "any_id",
+					       json_object_new_boolean(true));
+			break;
 		case 'V':
-			json_object_object_add(rm.req, "vf_config", json_object_new_boolean(false));
+			json_object_object_add(rm.req, "vf_config",
+					       json_object_new_boolean(false));
 			break;
 		case 'T':
 			if (parse_u64(optarg, 10, 86400, &v) < 0) {
@@ -788,7 +823,8 @@ int cmd_restore_remote(struct cli *cli, int argc, char **argv)
 				ex = EXIT_USAGE;
 				goto done;
 			}
-			json_object_object_add(rm.req, "timeout", json_object_new_uint64(v));
+			json_object_object_add(rm.req, "timeout",
+					       json_object_new_uint64(v));
 			break;
 		case 'G': tty = true; break;
 		case 'g': tty = false; break;
@@ -803,7 +839,8 @@ int cmd_restore_remote(struct cli *cli, int argc, char **argv)
 		goto done;
 	n = argc - optind;
 	if (n < 1 || !from) {
-		cli_error(cli, "restore needs devices and --from URI (see vfiomig restore --help)");
+		cli_error(cli, "restore needs devices and --from URI (see vfiomig "
+			       "restore --help)");
 		ex = EXIT_USAGE;
 		goto done;
 	}
@@ -834,7 +871,9 @@ int cmd_restore_remote(struct cli *cli, int argc, char **argv)
 		}
 		/* the daemon checks it is a permutation */
 		if (*s || i != n) {
-			cli_error(cli, "--map '%s': give a permutation of 0..%d, comma-separated",
+			cli_error(cli,
+				  "--map '%s': give a permutation of 0..%d, "
+				  "comma-separated",
 				  map, n - 1);
 			ex = EXIT_USAGE;
 			goto done;
@@ -863,8 +902,8 @@ done:
 /* ---- jobs, wait, cancel, continue, attach, detach ---- */
 
 /* One request, the result printed as JSON or by @text. */
-static int simple_call(struct cli *cli, struct json_object *req, const int *fds, size_t n_fds,
-		       void (*text)(struct json_object *res))
+static int simple_call(struct cli *cli, struct json_object *req, const int *fds,
+		       size_t n_fds, void (*text)(struct json_object *res))
 {
 	struct json_object *res = NULL;
 	char err[ERR_MAX], dev[VFM_NAME_MAX];
@@ -875,7 +914,8 @@ static int simple_call(struct cli *cli, struct json_object *req, const int *fds,
 		json_object_put(req);
 		return EXIT_FAILED;
 	}
-	r = vfmc_call(c, req, fds, n_fds, &res, err, sizeof(err), dev, sizeof(dev), NULL, NULL);
+	r = vfmc_call(c, req, fds, n_fds, &res, err, sizeof(err), dev, sizeof(dev), NULL,
+		      NULL);
 	if (r < 0) {
 		cli_error(cli, "%s", err);
 		ex = request_exit_code(r, dev);
@@ -900,12 +940,15 @@ static struct json_object *request(const char *cmd)
 	return req;
 }
 
-static int job_arg(struct cli *cli, int argc, char **argv, const char *what, unsigned *ret)
+static int job_arg(struct cli *cli, int argc, char **argv, const char *what,
+		   unsigned *ret)
 {
 	uint32_t v;
 
-	if (argc - optind != 1 || parse_u32(argv[optind], 10, UINT32_MAX, &v) < 0 || v == 0) {
-		cli_error(cli, "%s needs one job number (see vfiomig %s --help)", what, what);
+	if (argc - optind != 1 || parse_u32(argv[optind], 10, UINT32_MAX, &v) < 0 ||
+	    v == 0) {
+		cli_error(cli, "%s needs one job number (see vfiomig %s --help)", what,
+			  what);
 		return -EINVAL;
 	}
 	*ret = v;
@@ -935,7 +978,8 @@ static void jobs_text(struct json_object *res)
 		for (size_t k = 0; devs && k < json_object_array_length(devs); k++)
 			printf("%s%s", k ? "," : " ",
 			       vfmc_str(json_object_array_get_idx(devs, k), "name", "?"));
-		printf(" %s %s", streq(vfmc_str(j, "operation", ""), "save") ? "->" : "<-",
+		printf(" %s %s",
+		       streq(vfmc_str(j, "operation", ""), "save") ? "->" : "<-",
 		       uri ? uri : "(passed descriptor)");
 		if (!vfmc_bool(j, "success", true))
 			printf(": %s", vfmc_str(j, "error", ""));
@@ -960,19 +1004,19 @@ int cmd_jobs(struct cli *cli, int argc, char **argv)
 
 static void wait_help(void)
 {
-	printf("Usage: vfiomig [--connect[=SOCKET]] wait JOB [--progress|--no-progress]\n\n"
+	printf("Usage: vfiomig [--connect[=SOCKET]] wait JOB "
+	       "[--progress|--no-progress]\n\n"
 	       "Wait for a job of vfiomigd to finish and print its report as `save` or\n"
-	       "`restore` would, with their exit codes.  A finished job reports at once.\n");
+	       "`restore` would, with their exit codes.  A finished job reports at "
+	       "once.\n");
 }
 
 int cmd_wait(struct cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "progress", no_argument, NULL, 'G' },
-		{ "no-progress", no_argument, NULL, 'g' },
-		{}
-	};
-	struct follow f = { .cli = cli };
+	static const struct option opts[] = {{"progress", no_argument, NULL, 'G'},
+					     {"no-progress", no_argument, NULL, 'g'},
+					     {}};
+	struct follow f = {.cli = cli};
 	struct json_object *req, *res = NULL, *fin = NULL;
 	char err[ERR_MAX];
 	struct vfmc *vc = NULL;
@@ -1001,8 +1045,8 @@ int cmd_wait(struct cli *cli, int argc, char **argv)
 		fin = json_object_get(res);
 	} else {
 		f.c = vc;
-		f.prog = (struct progress){ .tty = tty,
-					    .verb = vfmc_str(res, "operation", "job") };
+		f.prog = (struct progress){.tty = tty,
+					   .verb = vfmc_str(res, "operation", "job")};
 		if (follow_job(&f, &fin) < 0) {
 			ex = EXIT_FAILED;
 			goto out;
@@ -1020,7 +1064,8 @@ out:
 static void cancel_help(void)
 {
 	printf("Usage: vfiomig [--connect[=SOCKET]] cancel JOB\n\n"
-	       "Cancel a job of vfiomigd: its devices roll back (RUNNING again).  A save that\n"
+	       "Cancel a job of vfiomigd: its devices roll back (RUNNING again).  A save "
+	       "that\n"
 	       "waits for the destination's verdict cannot be cancelled.\n");
 }
 
@@ -1048,13 +1093,15 @@ int cmd_cancel(struct cli *cli, int argc, char **argv)
 static void continue_help(void)
 {
 	printf("Usage: vfiomig [--connect[=SOCKET]] continue JOB [--abort REASON]\n\n"
-	       "Acknowledge that a save's devices are quiesced (the VMM stopped its vCPUs):\n"
-	       "the devices stop and the save goes on.  --abort rolls it back instead.\n");
+	       "Acknowledge that a save's devices are quiesced (the VMM stopped its "
+	       "vCPUs):\n"
+	       "the devices stop and the save goes on.  --abort rolls it back "
+	       "instead.\n");
 }
 
 int cmd_continue(struct cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = { { "abort", required_argument, NULL, 'A' }, {} };
+	static const struct option opts[] = {{"abort", required_argument, NULL, 'A'}, {}};
 	struct json_object *req;
 	const char *abort_reason = NULL;
 	unsigned job;
@@ -1069,15 +1116,18 @@ int cmd_continue(struct cli *cli, int argc, char **argv)
 	req = request("continue");
 	json_object_object_add(req, "job", json_object_new_uint64(job));
 	if (abort_reason)
-		json_object_object_add(req, "abort", json_object_new_string(abort_reason));
+		json_object_object_add(req, "abort",
+				       json_object_new_string(abort_reason));
 	return simple_call(cli, req, NULL, 0, ok_text);
 }
 
 static void attach_help(void)
 {
 	printf("Usage: vfiomig [--connect[=SOCKET]] attach DEV...\n\n"
-	       "Have vfiomigd open devices and keep them for later jobs.  fd:N:NAME passes\n"
-	       "descriptor N (a VFIO device fd this process holds) with the device's name.\n");
+	       "Have vfiomigd open devices and keep them for later jobs.  fd:N:NAME "
+	       "passes\n"
+	       "descriptor N (a VFIO device fd this process holds) with the device's "
+	       "name.\n");
 }
 
 static void names_text(struct json_object *res)
@@ -1085,15 +1135,16 @@ static void names_text(struct json_object *res)
 	for (size_t i = 0; i < json_object_array_length(res); i++) {
 		struct json_object *d = json_object_array_get_idx(res, i);
 
-		printf("%s\n", json_object_is_type(d, json_type_string) ? json_object_get_string(d)
-									 : vfmc_str(d, "name", "?"));
+		printf("%s\n", json_object_is_type(d, json_type_string)
+				       ? json_object_get_string(d)
+				       : vfmc_str(d, "name", "?"));
 	}
 }
 
 static int devices_command(struct cli *cli, int argc, char **argv, const char *cmd,
 			   void (*help)(void))
 {
-	struct remote rm = { .req = request(cmd) };
+	struct remote rm = {.req = request(cmd)};
 	int c, ex = EXIT_OK;
 
 	while ((c = cli_getopt(cli, argc, argv, "", NULL, help, &ex)) > 0)

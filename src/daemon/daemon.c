@@ -32,7 +32,7 @@
 
 void daemon_log(int level, const char *fmt, ...)
 {
-	static const char *const names[] = { [3] = "error: ", [4] = "warning: " };
+	static const char *const names[] = {[3] = "error: ", [4] = "warning: "};
 	char buf[1024];
 	va_list ap;
 
@@ -43,8 +43,9 @@ void daemon_log(int level, const char *fmt, ...)
 		fprintf(stderr, "<%d>%s\n", level, buf);
 	else
 		fprintf(stderr, "vfiomigd: %s%s\n",
-			level >= 0 && level < (int)ELEMENTSOF(names) && names[level] ? names[level]
-										    : "",
+			level >= 0 && level < (int)ELEMENTSOF(names) && names[level]
+				? names[level]
+				: "",
 			buf);
 }
 
@@ -93,7 +94,8 @@ static void client_queue(struct client *c, const char *s, size_t len, bool dropp
 	}
 	if (c->out_len + len > VFMD_OUT_MAX) {
 		/* It does not read: nothing more is queued, and it goes. */
-		daemon_log(4, "connection %u (pid %d) does not read its events: closing it",
+		daemon_log(4,
+			   "connection %u (pid %d) does not read its events: closing it",
 			   c->id, (int)c->pid);
 		c->closing = true;
 		c->out_len = 0;
@@ -156,8 +158,8 @@ static void respond_error_dev(struct client *c, struct json_object *id, int err,
 	json_object_object_add(o, "id", json_object_get(id));
 	json_object_object_add(o, "ok", json_object_new_boolean(false));
 	json_object_object_add(e, "errno", json_object_new_int(err < 0 ? -err : err));
-	json_object_object_add(e, "name",
-			       json_object_new_string(vfmd_errno_name(err, nb, sizeof(nb))));
+	json_object_object_add(
+		e, "name", json_object_new_string(vfmd_errno_name(err, nb, sizeof(nb))));
 	json_object_object_add(e, "message", json_object_new_string(msg));
 	if (device)
 		json_object_object_add(e, "device", json_object_new_string(device));
@@ -283,8 +285,8 @@ static int open_device(struct dctx *dc, const struct vfmd_devref *ref, int fd,
 		r = check_vfio_fd(fd, what, sizeof(what));
 		if (r < 0) {
 			snprintf(err, errsize,
-				 "descriptor %d%s%s is not a VFIO device (it is %s)", ref->fd,
-				 ref->name[0] ? " for " : "", ref->name, what);
+				 "descriptor %d%s%s is not a VFIO device (it is %s)",
+				 ref->fd, ref->name[0] ? " for " : "", ref->name, what);
 			return r;
 		}
 		if (ref->name[0])
@@ -304,7 +306,8 @@ static int open_device(struct dctx *dc, const struct vfmd_devref *ref, int fd,
 		if (*why)
 			snprintf(err, errsize, "%s", why);
 		else
-			snprintf(err, errsize, "%s: cannot open: %s", ref->name, strerror(-r));
+			snprintf(err, errsize, "%s: cannot open: %s", ref->name,
+				 strerror(-r));
 		free(dd);
 		return r;
 	}
@@ -359,18 +362,22 @@ static void add_hex(struct json_object *o, const char *key, int32_t v, int width
 static void identity_json(struct json_object *o, const struct vfm_device_identity *id)
 {
 	json_object_object_add(o, "kind", json_object_new_string(kind_name(id->kind)));
-	json_object_object_add(o, "driver", json_object_new_string(id->driver[0] ? id->driver : "-"));
+	json_object_object_add(o, "driver",
+			       json_object_new_string(id->driver[0] ? id->driver : "-"));
 	json_object_object_add(o, "iommu_group",
-			       id->iommu_group >= 0 ? json_object_new_int(id->iommu_group) : NULL);
+			       id->iommu_group >= 0 ? json_object_new_int(id->iommu_group)
+						    : NULL);
 	add_hex(o, "vendor", id->vendor, 4);
 	add_hex(o, "device", id->device, 4);
 	add_hex(o, "subsystem_vendor", id->subsystem_vendor, 4);
 	add_hex(o, "subsystem_device", id->subsystem_device, 4);
 	add_hex(o, "revision", id->revision, 2);
 	if (id->mdev_type[0])
-		json_object_object_add(o, "mdev_type", json_object_new_string(id->mdev_type));
+		json_object_object_add(o, "mdev_type",
+				       json_object_new_string(id->mdev_type));
 	if (id->sysfs_path[0])
-		json_object_object_add(o, "sysfs_path", json_object_new_string(id->sysfs_path));
+		json_object_object_add(o, "sysfs_path",
+				       json_object_new_string(id->sysfs_path));
 }
 
 static void migration_json(struct json_object *o, struct vfm_device *dev)
@@ -387,7 +394,8 @@ static void migration_json(struct json_object *o, struct vfm_device *dev)
 	}
 	if (r < 0) {
 		json_object_object_add(o, "migratable", NULL);
-		json_object_object_add(o, "migration_error", json_object_new_string(strerror(-r)));
+		json_object_object_add(o, "migration_error",
+				       json_object_new_string(strerror(-r)));
 		return;
 	}
 	vfm_flags_format(mig, buf, sizeof(buf));
@@ -395,9 +403,11 @@ static void migration_json(struct json_object *o, struct vfm_device *dev)
 	json_object_object_add(o, "migration", json_object_new_string(buf));
 	r = vfm_device_get_state(dev, &st);
 	if (r < 0)
-		json_object_object_add(o, "state_error", json_object_new_string(strerror(-r)));
+		json_object_object_add(o, "state_error",
+				       json_object_new_string(strerror(-r)));
 	else
-		json_object_object_add(o, "state", json_object_new_string(vfm_state_name(st)));
+		json_object_object_add(o, "state",
+				       json_object_new_string(vfm_state_name(st)));
 	if (vfm_device_get_data_size(dev, &size) >= 0)
 		json_object_object_add(o, "data_size", json_object_new_uint64(size));
 	else
@@ -406,7 +416,8 @@ static void migration_json(struct json_object *o, struct vfm_device *dev)
 	    vfm_device_get_precopy_info(dev, &initial, &dirty) >= 0) {
 		struct json_object *p = json_object_new_object();
 
-		json_object_object_add(p, "initial_bytes", json_object_new_uint64(initial));
+		json_object_object_add(p, "initial_bytes",
+				       json_object_new_uint64(initial));
 		json_object_object_add(p, "dirty_bytes", json_object_new_uint64(dirty));
 		json_object_object_add(o, "precopy", p);
 	}
@@ -451,7 +462,8 @@ static void cmd_list(struct call *k)
 	n = r < 0 ? r : vfm_host_list(ctx, &list);
 	vfm_ctx_unref(ctx);
 	if (n < 0) {
-		respond_error(k->c, k->req->id, n, "cannot list devices: %s", strerror(-n));
+		respond_error(k->c, k->req->id, n, "cannot list devices: %s",
+			      strerror(-n));
 		return;
 	}
 	arr = json_object_new_array();
@@ -459,7 +471,8 @@ static void cmd_list(struct call *k)
 		struct json_object *o = json_object_new_object();
 		struct ddev *dd = find_attached(k->d, list[i].id.name);
 
-		json_object_object_add(o, "name", json_object_new_string(list[i].id.name));
+		json_object_object_add(o, "name",
+				       json_object_new_string(list[i].id.name));
 		identity_json(o, &list[i].id);
 		if (dd) {
 			attached_json(o, dd);
@@ -467,20 +480,27 @@ static void cmd_list(struct call *k)
 			struct vfm_ctx *pctx = NULL;
 			struct vfm_device *dev = NULL;
 
-			json_object_object_add(o, "attached", json_object_new_boolean(false));
-			/* a context per device: a busy group must not affect the others */
+			json_object_object_add(o, "attached",
+					       json_object_new_boolean(false));
+			/* a context per device: a busy group must not affect the others
+			 */
 			r = daemon_new_ctx(k->d, &pctx);
 			if (r >= 0)
 				r = vfm_device_open(pctx, list[i].id.name, &dev);
 			if (r >= 0)
 				migration_json(o, dev);
 			else
-				json_object_object_add(o, "probe_error",
-						       json_object_new_string(r == -EBUSY ? "busy: in use by another process" : strerror(-r)));
+				json_object_object_add(
+					o, "probe_error",
+					json_object_new_string(
+						r == -EBUSY ? "busy: in use by another "
+							      "process"
+							    : strerror(-r)));
 			vfm_device_unref(dev);
 			vfm_ctx_unref(pctx);
 		} else {
-			json_object_object_add(o, "attached", json_object_new_boolean(false));
+			json_object_object_add(o, "attached",
+					       json_object_new_boolean(false));
 		}
 		json_object_array_add(arr, o);
 	}
@@ -493,7 +513,7 @@ static void cmd_info(struct call *k)
 	struct vfmd_request *req = k->req;
 	struct json_object *arr = json_object_new_array();
 	struct dctx *tmp = NULL;
-	struct ddev *opened[VFM_SET_MAX] = { NULL };
+	struct ddev *opened[VFM_SET_MAX] = {NULL};
 	char err[VFMD_ERR_MAX];
 	int r = 0;
 
@@ -503,10 +523,12 @@ static void cmd_info(struct call *k)
 
 		json_object_array_add(arr, o);
 		if (dd) {
-			json_object_object_add(o, "name", json_object_new_string(dd->key));
+			json_object_object_add(o, "name",
+					       json_object_new_string(dd->key));
 			identity_json(o, &dd->id);
 			attached_json(o, dd);
-			/* a device a job has (or whose context it has) is not ours to touch */
+			/* a device a job has (or whose context it has) is not ours to
+			 * touch */
 			if (!dd->job && !dd->dctx->job)
 				migration_json(o, dd->dev);
 			continue;
@@ -518,7 +540,8 @@ static void cmd_info(struct call *k)
 		}
 		r = open_device(tmp, &req->devices[i], -1, &opened[i], err, sizeof(err));
 		if (r < 0) {
-			respond_error_dev(k->c, req->id, r, req->devices[i].name, "%s", err);
+			respond_error_dev(k->c, req->id, r, req->devices[i].name, "%s",
+					  err);
 			break;
 		}
 		json_object_object_add(o, "name", json_object_new_string(opened[i]->key));
@@ -538,7 +561,7 @@ static void cmd_info(struct call *k)
 static void cmd_attach(struct call *k)
 {
 	struct vfmd_request *req = k->req;
-	struct ddev *opened[VFM_SET_MAX] = { NULL };
+	struct ddev *opened[VFM_SET_MAX] = {NULL};
 	struct json_object *arr;
 	struct dctx *dc;
 	char err[VFMD_ERR_MAX];
@@ -570,7 +593,8 @@ static void cmd_attach(struct call *k)
 
 		r = open_device(dc, &req->devices[i], fd, &opened[i], err, sizeof(err));
 		if (r < 0) {
-			respond_error_dev(k->c, req->id, r, req->devices[i].name, "%s", err);
+			respond_error_dev(k->c, req->id, r, req->devices[i].name, "%s",
+					  err);
 			break;
 		}
 		job = job_of_name(k->d, opened[i]->key);
@@ -581,13 +605,15 @@ static void cmd_attach(struct call *k)
 						  "%s is in job %u", opened[i]->key, job);
 			else
 				respond_error_dev(k->c, req->id, r, opened[i]->key,
-						  "%s is already attached", opened[i]->key);
+						  "%s is already attached",
+						  opened[i]->key);
 			break;
 		}
 		for (size_t m = 0; m < i && r >= 0; m++)
 			if (streq(opened[m]->key, opened[i]->key)) {
 				r = -EINVAL;
-				respond_error(k->c, req->id, r, "%s is named twice", opened[i]->key);
+				respond_error(k->c, req->id, r, "%s is named twice",
+					      opened[i]->key);
 			}
 	}
 	if (r < 0) {
@@ -640,13 +666,15 @@ static void cmd_detach(struct call *k)
 			return;
 		}
 		if (dd->job || dd->dctx->job) {
-			respond_error_dev(k->c, req->id, -EBUSY, dd->key, "%s is in job %u",
-					  dd->key, dd->job ? dd->job : dd->dctx->job);
+			respond_error_dev(k->c, req->id, -EBUSY, dd->key,
+					  "%s is in job %u", dd->key,
+					  dd->job ? dd->job : dd->dctx->job);
 			return;
 		}
 		for (size_t m = 0; m < i; m++)
 			if (found[m] == dd) {
-				respond_error(k->c, req->id, -EINVAL, "%s is named twice", dd->key);
+				respond_error(k->c, req->id, -EINVAL, "%s is named twice",
+					      dd->key);
 				return;
 			}
 		found[i] = dd;
@@ -709,14 +737,16 @@ static void cmd_job_start(struct call *k)
 		return;
 	}
 	if (running_jobs(d) >= d->cfg.max_jobs) {
-		respond_error(k->c, req->id, -EAGAIN, "at most %u jobs at once", d->cfg.max_jobs);
+		respond_error(k->c, req->id, -EAGAIN, "at most %u jobs at once",
+			      d->cfg.max_jobs);
 		return;
 	}
 	if (req->stream_fd < 0 && path_uri(req->uri) && !k->c->privileged) {
-		respond_error(k->c, req->id, -EACCES,
-			      "%s: only root may name a path for the daemon to open; pass a "
-			      "descriptor instead (\"stream_fd\")",
-			      req->uri);
+		respond_error(
+			k->c, req->id, -EACCES,
+			"%s: only root may name a path for the daemon to open; pass a "
+			"descriptor instead (\"stream_fd\")",
+			req->uri);
 		return;
 	}
 	j = djob_new(d, d->next_job_id, req->cmd);
@@ -738,12 +768,14 @@ static void cmd_job_start(struct call *k)
 				r = -EBUSY;
 				if (dd->job)
 					respond_error_dev(k->c, req->id, r, dd->key,
-							  "%s is in job %u", dd->key, dd->job);
+							  "%s is in job %u", dd->key,
+							  dd->job);
 				else
-					respond_error_dev(k->c, req->id, r, dd->key,
-							  "%s shares a VFIO context with a device "
-							  "in job %u (attach them separately)",
-							  dd->key, dd->dctx->job);
+					respond_error_dev(
+						k->c, req->id, r, dd->key,
+						"%s shares a VFIO context with a device "
+						"in job %u (attach them separately)",
+						dd->key, dd->dctx->job);
 				goto fail;
 			}
 		} else {
@@ -759,9 +791,11 @@ static void cmd_job_start(struct call *k)
 				job = r == -EBUSY ? job_of_name(d, ref->name) : 0;
 				if (job)
 					respond_error_dev(k->c, req->id, r, ref->name,
-							  "%s is in job %u", ref->name, job);
+							  "%s is in job %u", ref->name,
+							  job);
 				else
-					respond_error_dev(k->c, req->id, r, ref->name[0] ? ref->name : "fd",
+					respond_error_dev(k->c, req->id, r,
+							  ref->name[0] ? ref->name : "fd",
 							  "%s", err);
 				goto fail;
 			}
@@ -772,11 +806,13 @@ static void cmd_job_start(struct call *k)
 				j->devs[i] = dd; /* freed below */
 				if (job)
 					respond_error_dev(k->c, req->id, r, dd->key,
-							  "%s is in job %u", dd->key, job);
+							  "%s is in job %u", dd->key,
+							  job);
 				else
-					respond_error_dev(k->c, req->id, r, dd->key,
-							  "%s is attached under another name",
-							  dd->key);
+					respond_error_dev(
+						k->c, req->id, r, dd->key,
+						"%s is attached under another name",
+						dd->key);
 				goto fail;
 			}
 		}
@@ -785,7 +821,8 @@ static void cmd_job_start(struct call *k)
 				r = -EINVAL;
 				if (dd->transient)
 					j->devs[i] = dd;
-				respond_error(k->c, req->id, r, "%s is named twice", dd->key);
+				respond_error(k->c, req->id, r, "%s is named twice",
+					      dd->key);
 				goto fail;
 			}
 		j->devs[i] = dd;
@@ -801,7 +838,7 @@ static void cmd_job_start(struct call *k)
 	} else {
 		snprintf(j->uri, sizeof(j->uri), "%s", req->uri);
 		if (req->listen) {
-			struct vfm_transport_err terr = { "" };
+			struct vfm_transport_err terr = {""};
 
 			r = vfm_listener_new(req->uri, &j->listener, &terr);
 			if (r < 0) {
@@ -850,7 +887,8 @@ static void cmd_job_start(struct call *k)
 			j->devs[i]->job = 0;
 			j->devs[i]->dctx->job = 0;
 		}
-		respond_error(k->c, req->id, r, "cannot start a thread: %s", strerror(-r));
+		respond_error(k->c, req->id, r, "cannot start a thread: %s",
+			      strerror(-r));
 		goto fail;
 	}
 	d->next_job_id++;
@@ -858,16 +896,18 @@ static void cmd_job_start(struct call *k)
 	d->jobs = j;
 	dctx_put(tctx); /* the transient devices hold it */
 	daemon_log(6, "job %u: %s of %zu device%s %s %s (connection %u, pid %d)", j->id,
-		   save ? "save" : "restore", j->n, j->n == 1 ? "" : "s", save ? "to" : "from",
-		   j->listening[0] ? j->listening
-		   : j->uri[0]	   ? j->uri
+		   save ? "save" : "restore", j->n, j->n == 1 ? "" : "s",
+		   save ? "to" : "from",
+		   j->listening[0]     ? j->listening
+		   : j->uri[0]	       ? j->uri
 		   : j->stream_name[0] ? j->stream_name
 				       : "a passed descriptor",
 		   k->c->id, (int)k->c->pid);
 	res = json_object_new_object();
 	json_object_object_add(res, "job", json_object_new_uint64(j->id));
 	if (j->listening[0])
-		json_object_object_add(res, "listening", json_object_new_string(j->listening));
+		json_object_object_add(res, "listening",
+				       json_object_new_string(j->listening));
 	respond(k->c, req->id, res);
 	return;
 
@@ -946,7 +986,8 @@ static void cmd_watch(struct call *k)
 			j->watchers[j->n_watchers++] = k->c->id;
 	}
 	/* The state as of now: a finished job's watcher gets no more events. */
-	respond(k->c, k->req->id, k->req->cmd == VFMD_CMD_WATCH ? djob_to_json(j, true) : NULL);
+	respond(k->c, k->req->id,
+		k->req->cmd == VFMD_CMD_WATCH ? djob_to_json(j, true) : NULL);
 }
 
 static void cmd_cancel(struct call *k)
@@ -964,10 +1005,11 @@ static void cmd_cancel(struct call *k)
 	if (r == -EALREADY)
 		respond_error(k->c, k->req->id, r, "job %u has finished", j->id);
 	else if (r == -EBUSY)
-		respond_error(k->c, k->req->id, r,
-			      "job %u waits for the destination's verdict: the destination may "
-			      "already run the devices, so it cannot be cancelled now",
-			      j->id);
+		respond_error(
+			k->c, k->req->id, r,
+			"job %u waits for the destination's verdict: the destination may "
+			"already run the devices, so it cannot be cancelled now",
+			j->id);
 	else if (r < 0)
 		respond_error(k->c, k->req->id, r, "cannot cancel job %u: %s", j->id,
 			      strerror(-r));
@@ -1040,9 +1082,9 @@ static void handle_line(struct daemon *d, struct client *c, const char *line, si
 {
 	struct vfmd_request *req = calloc(1, sizeof(*req));
 	struct json_object *id = NULL;
-	struct vfmd_error e = { 0 };
+	struct vfmd_error e = {0};
 	int fds[VFMD_FDS_MAX];
-	struct call k = { .d = d, .c = c, .req = req, .fds = fds };
+	struct call k = {.d = d, .c = c, .req = req, .fds = fds};
 	int r;
 
 	if (!req) {
@@ -1064,10 +1106,11 @@ static void handle_line(struct daemon *d, struct client *c, const char *line, si
 		return;
 	}
 	if (req->n_fds > c->n_fds) {
-		respond_error(c, req->id, -EBADF,
-			      "the request uses %zu descriptor%s, %zu %s received with it",
-			      req->n_fds, req->n_fds == 1 ? "" : "s", c->n_fds,
-			      c->n_fds == 1 ? "was" : "were");
+		respond_error(
+			c, req->id, -EBADF,
+			"the request uses %zu descriptor%s, %zu %s received with it",
+			req->n_fds, req->n_fds == 1 ? "" : "s", c->n_fds,
+			c->n_fds == 1 ? "was" : "were");
 		goto out;
 	}
 	/* The request takes the oldest descriptors the connection sent. */
@@ -1107,9 +1150,10 @@ static void take_fds(struct client *c, struct msghdr *mh)
 		}
 	}
 	if (overflow || (mh->msg_flags & MSG_CTRUNC))
-		respond_error(c, NULL, -EMFILE,
-			      "more than %d descriptors pending: the extra ones were closed",
-			      VFMD_FDS_MAX);
+		respond_error(
+			c, NULL, -EMFILE,
+			"more than %d descriptors pending: the extra ones were closed",
+			VFMD_FDS_MAX);
 }
 
 static void client_read(struct daemon *d, struct client *c)
@@ -1118,12 +1162,12 @@ static void client_read(struct daemon *d, struct client *c)
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int) * VFMD_FDS_MAX)];
 	} control;
-	struct iovec iov = { .iov_base = c->in + c->in_len,
-			     .iov_len = VFMD_LINE_MAX + 1 - c->in_len };
-	struct msghdr mh = { .msg_iov = &iov,
-			     .msg_iovlen = 1,
-			     .msg_control = control.buf,
-			     .msg_controllen = sizeof(control.buf) };
+	struct iovec iov = {.iov_base = c->in + c->in_len,
+			    .iov_len = VFMD_LINE_MAX + 1 - c->in_len};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = control.buf,
+			    .msg_controllen = sizeof(control.buf)};
 	size_t start = 0;
 	ssize_t n;
 	char *nl;
@@ -1164,7 +1208,8 @@ static void client_read(struct daemon *d, struct client *c)
 		/* no newline in sight: answer once, then skip to the next newline */
 		if (!c->discarding)
 			respond_error(c, NULL, -EMSGSIZE,
-				      "request longer than %d bytes: skipped to the next newline",
+				      "request longer than %d bytes: skipped to the next "
+				      "newline",
 				      VFMD_LINE_MAX);
 		c->discarding = true;
 		c->in_len = 0;
@@ -1199,7 +1244,8 @@ static void client_free(struct daemon *d, struct client *c)
 			continue;
 		djob_owner_gone(j);
 		if (j->cancel_on_disconnect)
-			(void)djob_cancel(j, "the client that started the job disconnected");
+			(void)djob_cancel(j,
+					  "the client that started the job disconnected");
 	}
 	safe_close(c->fd);
 	for (size_t i = 0; i < c->n_fds; i++)
@@ -1246,12 +1292,14 @@ static void accept_client(struct daemon *d, int lfd)
 	c->privileged = cred.uid == 0 || cred.uid == geteuid();
 	if (!c->privileged &&
 	    !(d->cfg.have_gid && (cred.gid == d->cfg.gid || in_group(fd, d->cfg.gid)))) {
-		daemon_log(5, "refused a connection from pid %d, uid %u: neither root%s%s",
-			   (int)cred.pid, (unsigned)cred.uid, d->cfg.group ? " nor in group " : "",
+		daemon_log(5,
+			   "refused a connection from pid %d, uid %u: neither root%s%s",
+			   (int)cred.pid, (unsigned)cred.uid,
+			   d->cfg.group ? " nor in group " : "",
 			   d->cfg.group ? d->cfg.group : "");
 		respond_error(c, NULL, -EACCES,
-			      "uid %u may not use vfiomigd: neither root%s%s", (unsigned)cred.uid,
-			      d->cfg.group ? " nor in group " : "",
+			      "uid %u may not use vfiomigd: neither root%s%s",
+			      (unsigned)cred.uid, d->cfg.group ? " nor in group " : "",
 			      d->cfg.group ? d->cfg.group : "");
 		client_flush(c);
 		client_free(d, c);
@@ -1352,13 +1400,13 @@ static void update_status(struct daemon *d)
 	for (struct ddev *dd = d->devices; dd; dd = dd->next)
 		devs++;
 	if (d->shutting_down)
-		snprintf(status, sizeof(status), "STATUS=stopping: %u job%s to finish", jobs,
-			 jobs == 1 ? "" : "s");
+		snprintf(status, sizeof(status), "STATUS=stopping: %u job%s to finish",
+			 jobs, jobs == 1 ? "" : "s");
 	else
 		snprintf(status, sizeof(status),
-			 "STATUS=%u job%s running, %u device%s attached, %u connection%s", jobs,
-			 jobs == 1 ? "" : "s", devs, devs == 1 ? "" : "s", d->n_clients,
-			 d->n_clients == 1 ? "" : "s");
+			 "STATUS=%u job%s running, %u device%s attached, %u connection%s",
+			 jobs, jobs == 1 ? "" : "s", devs, devs == 1 ? "" : "s",
+			 d->n_clients, d->n_clients == 1 ? "" : "s");
 	if (!streq(status, d->last_status)) {
 		snprintf(d->last_status, sizeof(d->last_status), "%s", status);
 		(void)sd_notify_send(status);
@@ -1382,7 +1430,9 @@ static void begin_shutdown(struct daemon *d, const char *why)
 	 * let finish (its timeout bounds it). */
 	for (struct djob *j = d->jobs; j; j = j->next)
 		if (!j->reaped && djob_cancel(j, "vfiomigd is shutting down") == -EBUSY)
-			daemon_log(6, "job %u waits for the destination's verdict: letting it finish",
+			daemon_log(6,
+				   "job %u waits for the destination's verdict: letting "
+				   "it finish",
 				   j->id);
 }
 
@@ -1427,10 +1477,11 @@ int daemon_init(struct daemon *d)
 	signal(SIGPIPE, SIG_IGN);
 	wd = sd_watchdog_usec();
 	if (wd) {
-		struct itimerspec its = { 0 };
+		struct itimerspec its = {0};
 		uint64_t half = MAX(wd / 2, 1000u);
 
-		d->watchdog_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		d->watchdog_fd =
+			timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 		if (d->watchdog_fd < 0)
 			return -errno;
 		its.it_interval.tv_sec = (time_t)(half / 1000000);
@@ -1466,13 +1517,15 @@ int daemon_run(struct daemon *d)
 				break;
 			timeout = 50;
 		}
-		p[P_SIGNAL] = (struct pollfd){ .fd = d->signal_fd, .events = POLLIN };
-		p[P_EVENT] = (struct pollfd){ .fd = d->event_fd, .events = POLLIN };
-		p[P_WATCHDOG] = (struct pollfd){ .fd = d->watchdog_fd, .events = POLLIN };
+		p[P_SIGNAL] = (struct pollfd){.fd = d->signal_fd, .events = POLLIN};
+		p[P_EVENT] = (struct pollfd){.fd = d->event_fd, .events = POLLIN};
+		p[P_WATCHDOG] = (struct pollfd){.fd = d->watchdog_fd, .events = POLLIN};
 		for (size_t i = 0; i < d->n_listen; i++)
-			p[n++] = (struct pollfd){ .fd = d->shutting_down ? -1 : d->listen_fds[i],
-						  .events = POLLIN };
-		for (struct client *c = d->clients; c && nc < ELEMENTSOF(pc); c = c->next) {
+			p[n++] = (struct pollfd){
+				.fd = d->shutting_down ? -1 : d->listen_fds[i],
+				.events = POLLIN};
+		for (struct client *c = d->clients; c && nc < ELEMENTSOF(pc);
+		     c = c->next) {
 			short ev = 0;
 
 			if (!c->closing)
@@ -1480,7 +1533,7 @@ int daemon_run(struct daemon *d)
 			if (c->out_len)
 				ev |= POLLOUT;
 			pc[nc++] = c;
-			p[n++] = (struct pollfd){ .fd = c->fd, .events = ev };
+			p[n++] = (struct pollfd){.fd = c->fd, .events = ev};
 		}
 		r = poll(p, n, timeout);
 		if (r < 0) {
@@ -1570,7 +1623,7 @@ void daemon_free(struct daemon *d)
 
 int daemon_attach_name(struct daemon *d, const char *name, char *err, size_t errsize)
 {
-	struct vfmd_devref ref = { .fd = -1 };
+	struct vfmd_devref ref = {.fd = -1};
 	struct ddev *dd = NULL;
 	struct dctx *dc;
 	int r;

@@ -22,20 +22,20 @@
 #include "transport.h"
 #include "vfiomig.h"
 
-#define VFMD_CLIENTS_MAX      64
-#define VFMD_LISTEN_MAX	      8
-#define VFMD_JOBS_KEPT	      64      /* finished jobs kept for "job", "jobs", "wait" */
-#define VFMD_OUT_DROP	      (256u << 10) /* output queued: progress events dropped */
-#define VFMD_OUT_MAX	      (4u << 20)   /* output queued: the client is disconnected */
-#define VFMD_SOCKET_DEFAULT   VFM_RUNSTATEDIR "/vfiomig/control.sock"
+#define VFMD_CLIENTS_MAX    64
+#define VFMD_LISTEN_MAX	    8
+#define VFMD_JOBS_KEPT	    64 /* finished jobs kept for "job", "jobs", "wait" */
+#define VFMD_OUT_DROP	    (256u << 10) /* output queued: progress events dropped */
+#define VFMD_OUT_MAX	    (4u << 20)	 /* output queued: the client is disconnected */
+#define VFMD_SOCKET_DEFAULT VFM_RUNSTATEDIR "/vfiomig/control.sock"
 
 struct daemon_config {
 	const char *socket_path;
-	const char *group;     /* may connect besides root and our own user */
+	const char *group; /* may connect besides root and our own user */
 	gid_t gid;
 	bool have_gid;
-	unsigned max_jobs;     /* running at once */
-	unsigned rate;         /* requests per second per connection (burst: twice) */
+	unsigned max_jobs; /* running at once */
+	unsigned rate;	   /* requests per second per connection (burst: twice) */
 	bool verbose;
 	const char *sysfs_root; /* $VFIOMIG_SYSFS_ROOT (tests) */
 };
@@ -48,7 +48,7 @@ struct dctx {
 };
 
 struct ddev {
-	char key[VFM_NAME_MAX];   /* vfm_device_name(): what requests and events use */
+	char key[VFM_NAME_MAX];	  /* vfm_device_name(): what requests and events use */
 	char given[VFM_NAME_MAX]; /* the name as attach gave it */
 	struct vfm_device_identity id; /* a copy, readable while a job has the device */
 	struct vfm_device *dev;
@@ -75,10 +75,10 @@ struct djob {
 	struct ddev *devs[VFM_SET_MAX];
 	struct vfm_device *vdevs[VFM_SET_MAX];
 	char names[VFM_SET_MAX][VFM_NAME_MAX]; /* the devices' keys, kept after the job */
-	char uri[VFM_URI_MAX + 1];  /* "" with a passed stream descriptor */
-	int stream_fd;		    /* the passed descriptor, -1: none */
-	char stream_name[VFM_URI_MAX + 1]; /* the client's name for it, "" none */
-	struct vfm_listener *listener; /* listening: created by the main thread */
+	char uri[VFM_URI_MAX + 1];	       /* "" with a passed stream descriptor */
+	int stream_fd;			       /* the passed descriptor, -1: none */
+	char stream_name[VFM_URI_MAX + 1];     /* the client's name for it, "" none */
+	struct vfm_listener *listener;	       /* listening: created by the main thread */
 	char listening[VFM_URI_MAX + 1];
 	struct vfm_save_opts so;
 	struct vfm_restore_opts ro;
@@ -100,7 +100,7 @@ struct djob {
 	struct vfm_job_report *snap; /* the latest report */
 	enum vfm_job_phase last_phase;
 	bool started_phases;
-	bool cancel_allowed;   /* false once a save waits for the verdict */
+	bool cancel_allowed; /* false once a save waits for the verdict */
 	bool cancel_requested;
 	char cancel_reason[128];
 	bool waiting_ack;
@@ -109,7 +109,7 @@ struct djob {
 	char peer[VFM_TRANSPORT_ERR_MAX];
 	enum djob_state state; /* DJOB_RUNNING until the thread posted its end */
 	int result;
-	bool endpoint_failed;  /* failed before the job proper: connect, accept */
+	bool endpoint_failed; /* failed before the job proper: connect, accept */
 	char endpoint_error[VFM_TRANSPORT_ERR_MAX];
 	enum vfm_state final_state[VFM_SET_MAX];
 	bool final_state_known[VFM_SET_MAX];

@@ -91,7 +91,9 @@ static const char *phase_now(const struct djob *j)
 	if (j->state != DJOB_RUNNING && !j->endpoint_failed)
 		return vfm_job_phase_name(j->snap->phase);
 	if (!j->started_phases)
-		return j->peer[0] ? "connected" : j->listening[0] ? "accepting" : "connecting";
+		return j->peer[0]	 ? "connected"
+		       : j->listening[0] ? "accepting"
+					 : "connecting";
 	return vfm_job_phase_name(j->last_phase);
 }
 
@@ -179,7 +181,8 @@ struct json_object *djob_to_json(struct djob *j, bool full)
 	if (j->kind == VFMD_CMD_SAVE) {
 		add_bool(o, "quiesce_ack", j->quiesce_ack);
 		add_bool(o, "waiting_ack", j->waiting_ack);
-		add_bool(o, "cancel_allowed", j->cancel_allowed && j->state == DJOB_RUNNING);
+		add_bool(o, "cancel_allowed",
+			 j->cancel_allowed && j->state == DJOB_RUNNING);
 	}
 	add_figures(j, o, j->snap, full);
 	if (j->state != DJOB_RUNNING) {
@@ -191,10 +194,13 @@ struct json_object *djob_to_json(struct djob *j, bool full)
 			char nb[16];
 
 			add_str(o, "stage", j->endpoint_failed ? "endpoint" : "job");
-			add_str(o, "error", j->endpoint_failed ? j->endpoint_error
-							       : j->snap->message);
-			json_object_object_add(o, "errno", json_object_new_int(-j->result));
-			add_str(o, "errno_name", vfmd_errno_name(j->result, nb, sizeof(nb)));
+			add_str(o, "error",
+				j->endpoint_failed ? j->endpoint_error
+						   : j->snap->message);
+			json_object_object_add(o, "errno",
+					       json_object_new_int(-j->result));
+			add_str(o, "errno_name",
+				vfmd_errno_name(j->result, nb, sizeof(nb)));
 		}
 		add_bool(o, "rolled_back", j->snap->rolled_back);
 		add_bool(o, "devices_left_running",
@@ -202,16 +208,19 @@ struct json_object *djob_to_json(struct djob *j, bool full)
 		/* where each device is now, read back after the job (our order) */
 		if (json_object_object_get_ex(o, "devices", &devs)) {
 			for (size_t i = 0; i < j->n; i++) {
-				struct json_object *d = json_object_array_get_idx(devs, i);
-				size_t k = j->snap->n == j->n && j->kind == VFMD_CMD_RESTORE &&
-						   j->ro.map
-					   ? j->map[i]
-					   : i;
+				struct json_object *d =
+					json_object_array_get_idx(devs, i);
+				size_t k = j->snap->n == j->n &&
+							   j->kind == VFMD_CMD_RESTORE &&
+							   j->ro.map
+						   ? j->map[i]
+						   : i;
 
 				if (!d)
 					continue;
 				if (j->final_state_known[k])
-					add_str(d, "state", vfm_state_name(j->final_state[k]));
+					add_str(d, "state",
+						vfm_state_name(j->final_state[k]));
 				else
 					json_object_object_add(d, "state", NULL);
 			}
@@ -256,7 +265,8 @@ static void on_progress(void *userdata, const struct vfm_job_report *rep)
 	 * run the devices: resuming ours then could run the VM twice.  From here on a
 	 * cancel (SIGTERM included) waits for the verdict, as the timeout bounds it; a
 	 * cancel that raced with this moment is withdrawn. */
-	if (j->kind == VFMD_CMD_SAVE && rep->phase == VFM_JOB_VERDICT && j->cancel_allowed) {
+	if (j->kind == VFMD_CMD_SAVE && rep->phase == VFM_JOB_VERDICT &&
+	    j->cancel_allowed) {
 		j->cancel_allowed = false;
 		drain(j->cancel_fd);
 	}
@@ -271,9 +281,10 @@ static void on_progress(void *userdata, const struct vfm_job_report *rep)
 static int on_quiesced(void *userdata, char *why, size_t size)
 {
 	struct djob *j = userdata;
-	struct json_object *ev = event_new(j, "quiesced"), *names = json_object_new_array();
-	struct pollfd p[2] = { { .fd = j->ack_fd, .events = POLLIN },
-			       { .fd = j->cancel_fd, .events = POLLIN } };
+	struct json_object *ev = event_new(j, "quiesced"),
+			   *names = json_object_new_array();
+	struct pollfd p[2] = {{.fd = j->ack_fd, .events = POLLIN},
+			      {.fd = j->cancel_fd, .events = POLLIN}};
 	char buf[32];
 	int r;
 
@@ -357,7 +368,7 @@ static int open_endpoint(struct djob *j, struct vfm_transport_err *err)
 static void *job_main(void *userdata)
 {
 	struct djob *j = userdata;
-	struct vfm_transport_err err = { "" };
+	struct vfm_transport_err err = {""};
 	struct json_object *ev;
 	int r;
 
@@ -366,8 +377,8 @@ static void *job_main(void *userdata)
 		pthread_mutex_lock(&j->lock);
 		j->endpoint_failed = true;
 		if (r == -ECANCELED && j->cancel_reason[0])
-			snprintf(j->endpoint_error, sizeof(j->endpoint_error), "cancelled (%s)",
-				 j->cancel_reason);
+			snprintf(j->endpoint_error, sizeof(j->endpoint_error),
+				 "cancelled (%s)", j->cancel_reason);
 		else
 			snprintf(j->endpoint_error, sizeof(j->endpoint_error), "%s",
 				 err.msg[0] ? err.msg : strerror(-r));
@@ -389,7 +400,8 @@ static void *job_main(void *userdata)
 
 	pthread_mutex_lock(&j->lock);
 	for (size_t i = 0; i < j->n; i++)
-		j->final_state_known[i] = vfm_device_get_state(j->vdevs[i], &j->final_state[i]) >= 0;
+		j->final_state_known[i] =
+			vfm_device_get_state(j->vdevs[i], &j->final_state[i]) >= 0;
 	/* The library says "cancelled"; say by whom. */
 	if (r == -ECANCELED && j->cancel_reason[0] && !j->endpoint_failed &&
 	    !strstr(j->rep->message, j->cancel_reason)) {
@@ -448,7 +460,8 @@ int djob_cancel(struct djob *j, const char *reason)
 		r = -EBUSY;
 	} else {
 		if (!j->cancel_requested)
-			snprintf(j->cancel_reason, sizeof(j->cancel_reason), "%s", reason);
+			snprintf(j->cancel_reason, sizeof(j->cancel_reason), "%s",
+				 reason);
 		j->cancel_requested = true;
 		/* Waiting for the acknowledgement: fail that instead.  The library then
 		 * rolls back with the endpoint still usable and tells the destination why

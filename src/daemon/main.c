@@ -40,7 +40,8 @@ static void help(void)
 {
 	printf("Usage: vfiomigd [OPTIONS]\n\n"
 	       "The vfiomig daemon: runs save and restore jobs of VFIO devices for the\n"
-	       "clients of its control socket (newline-delimited JSON, see vfiomigd(8)).\n\n"
+	       "clients of its control socket (newline-delimited JSON, see "
+	       "vfiomigd(8)).\n\n"
 	       "  -s, --socket PATH    control socket (default %s; @NAME: abstract);\n"
 	       "                       ignored under socket activation\n"
 	       "  -g, --group GROUP    members of GROUP may connect (socket mode 0660)\n"
@@ -73,7 +74,7 @@ static int check_listen_fd(int fd)
 static int open_sockets(struct daemon *d)
 {
 	const char *path = d->cfg.socket_path;
-	struct vfm_transport_err err = { "" };
+	struct vfm_transport_err err = {""};
 	char uri[VFM_URI_MAX + 1];
 	mode_t old;
 	int n, r;
@@ -85,19 +86,23 @@ static int open_sockets(struct daemon *d)
 	}
 	if (n > 0) {
 		if (n > VFMD_LISTEN_MAX) {
-			daemon_log(3, "%d sockets passed, at most %d", n, VFMD_LISTEN_MAX);
+			daemon_log(3, "%d sockets passed, at most %d", n,
+				   VFMD_LISTEN_MAX);
 			return -E2BIG;
 		}
 		for (int i = 0; i < n; i++) {
 			r = check_listen_fd(SD_LISTEN_FDS_START + i);
 			if (r < 0) {
-				daemon_log(3, "passed descriptor %d is not a listening Unix stream socket",
+				daemon_log(3,
+					   "passed descriptor %d is not a listening Unix "
+					   "stream socket",
 					   SD_LISTEN_FDS_START + i);
 				return r;
 			}
 			d->listen_fds[d->n_listen++] = SD_LISTEN_FDS_START + i;
 		}
-		daemon_log(6, "socket-activated: %d control socket%s", n, n == 1 ? "" : "s");
+		daemon_log(6, "socket-activated: %d control socket%s", n,
+			   n == 1 ? "" : "s");
 		return 0;
 	}
 
@@ -192,8 +197,8 @@ static int drop_privileges(const struct options *o)
 	{
 		char *txt = capng_print_caps_text(CAPNG_PRINT_BUFFER, CAPNG_EFFECTIVE);
 
-		daemon_log(6, "running as uid %u with capabilities: %s", (unsigned)geteuid(),
-			   txt && *txt ? txt : "none");
+		daemon_log(6, "running as uid %u with capabilities: %s",
+			   (unsigned)geteuid(), txt && *txt ? txt : "none");
 		free(txt);
 	}
 	return 0;
@@ -215,23 +220,22 @@ int main(int argc, char **argv)
 {
 	enum { OPT_KEEP_CAP = 0x100, OPT_MAX_JOBS, OPT_RATE };
 	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "group", required_argument, NULL, 'g' },
-		{ "attach", required_argument, NULL, 'a' },
-		{ "user", required_argument, NULL, 'u' },
-		{ "keep-cap", required_argument, NULL, OPT_KEEP_CAP },
-		{ "max-jobs", required_argument, NULL, OPT_MAX_JOBS },
-		{ "rate", required_argument, NULL, OPT_RATE },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{}
-	};
-	struct daemon d = { .cfg = { .socket_path = VFMD_SOCKET_DEFAULT,
-				     .max_jobs = 16,
-				     .rate = 50,
-				     .sysfs_root = getenv("VFIOMIG_SYSFS_ROOT") } };
-	struct options o = { 0 };
+		{"socket", required_argument, NULL, 's'},
+		{"group", required_argument, NULL, 'g'},
+		{"attach", required_argument, NULL, 'a'},
+		{"user", required_argument, NULL, 'u'},
+		{"keep-cap", required_argument, NULL, OPT_KEEP_CAP},
+		{"max-jobs", required_argument, NULL, OPT_MAX_JOBS},
+		{"rate", required_argument, NULL, OPT_RATE},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{}};
+	struct daemon d = {.cfg = {.socket_path = VFMD_SOCKET_DEFAULT,
+				   .max_jobs = 16,
+				   .rate = 50,
+				   .sysfs_root = getenv("VFIOMIG_SYSFS_ROOT")}};
+	struct options o = {0};
 	char err[VFMD_ERR_MAX];
 	int c, r, cap;
 
@@ -241,24 +245,29 @@ int main(int argc, char **argv)
 		case 'g': d.cfg.group = optarg; break;
 		case 'a':
 			if (o.n_attach == ATTACH_MAX) {
-				fprintf(stderr, "vfiomigd: at most %d --attach\n", ATTACH_MAX);
+				fprintf(stderr, "vfiomigd: at most %d --attach\n",
+					ATTACH_MAX);
 				return 2;
 			}
 			o.attach[o.n_attach++] = optarg;
 			break;
 		case 'u': o.user = optarg; break;
 		case OPT_KEEP_CAP:
-			cap = capng_name_to_capability(
-				strncasecmp(optarg, "cap_", 4) == 0 ? optarg + 4 : optarg);
+			cap = capng_name_to_capability(strncasecmp(optarg, "cap_", 4) == 0
+							       ? optarg + 4
+							       : optarg);
 			if (cap < 0 || o.n_keep == KEEP_CAPS_MAX) {
-				fprintf(stderr, "vfiomigd: --keep-cap '%s': unknown, or too many\n",
+				fprintf(stderr,
+					"vfiomigd: --keep-cap '%s': unknown, or too "
+					"many\n",
 					optarg);
 				return 2;
 			}
 			o.keep_caps[o.n_keep++] = cap;
 			break;
 		case OPT_MAX_JOBS:
-			if (parse_uint_opt("--max-jobs", optarg, 1024, &d.cfg.max_jobs) < 0)
+			if (parse_uint_opt("--max-jobs", optarg, 1024, &d.cfg.max_jobs) <
+			    0)
 				return 2;
 			break;
 		case OPT_RATE:
@@ -279,7 +288,8 @@ int main(int argc, char **argv)
 		struct group *g = getgrnam(d.cfg.group);
 
 		if (!g) {
-			fprintf(stderr, "vfiomigd: --group %s: no such group\n", d.cfg.group);
+			fprintf(stderr, "vfiomigd: --group %s: no such group\n",
+				d.cfg.group);
 			return 2;
 		}
 		d.cfg.gid = g->gr_gid;

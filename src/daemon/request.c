@@ -56,46 +56,45 @@ struct field_desc {
 };
 
 static const struct field_desc fields[F_MAX] = {
-	[F_DEVICES] = { "devices", T_DEVICES },
-	[F_TO] = { "to", T_STRING },
-	[F_FROM] = { "from", T_STRING },
-	[F_STREAM_FD] = { "stream_fd", T_UINT, 0, VFMD_FDS_MAX - 1 },
-	[F_STREAM_NAME] = { "stream_name", T_STRING },
-	[F_LISTEN] = { "listen", T_BOOL },
-	[F_CONNECT] = { "connect", T_BOOL },
-	[F_PRECOPY] = { "precopy", T_BOOL },
-	[F_PRECOPY_ROUNDS] = { "precopy_rounds", T_UINT, 0, 1000000 },
-	[F_PRECOPY_SECONDS] = { "precopy_seconds", T_UINT, 0, 86400 },
-	[F_DIRTY_THRESHOLD] = { "dirty_threshold", T_UINT, 0, INT64_MAX },
-	[F_FORCE] = { "force", T_BOOL },
-	[F_CHUNK] = { "chunk", T_UINT, 1, 16u << 20 },
-	[F_TIMEOUT] = { "timeout", T_UINT, 0, 86400 },
-	[F_QUIESCE_ACK] = { "quiesce_ack", T_BOOL },
-	[F_ACK_TIMEOUT] = { "ack_timeout", T_UINT, 1, VFMD_ACK_TIMEOUT_MAX },
-	[F_CANCEL_ON_DISCONNECT] = { "cancel_on_disconnect", T_BOOL },
-	[F_WATCH] = { "watch", T_BOOL },
-	[F_MAP] = { "map", T_MAP },
-	[F_ANY_ID] = { "any_id", T_BOOL },
-	[F_VF_CONFIG] = { "vf_config", T_BOOL },
-	[F_JOB] = { "job", T_UINT, 1, UINT32_MAX },
-	[F_ALL] = { "all", T_BOOL },
-	[F_ABORT] = { "abort", T_STRING },
-	[F_PROBE] = { "probe", T_BOOL },
+	[F_DEVICES] = {"devices", T_DEVICES},
+	[F_TO] = {"to", T_STRING},
+	[F_FROM] = {"from", T_STRING},
+	[F_STREAM_FD] = {"stream_fd", T_UINT, 0, VFMD_FDS_MAX - 1},
+	[F_STREAM_NAME] = {"stream_name", T_STRING},
+	[F_LISTEN] = {"listen", T_BOOL},
+	[F_CONNECT] = {"connect", T_BOOL},
+	[F_PRECOPY] = {"precopy", T_BOOL},
+	[F_PRECOPY_ROUNDS] = {"precopy_rounds", T_UINT, 0, 1000000},
+	[F_PRECOPY_SECONDS] = {"precopy_seconds", T_UINT, 0, 86400},
+	[F_DIRTY_THRESHOLD] = {"dirty_threshold", T_UINT, 0, INT64_MAX},
+	[F_FORCE] = {"force", T_BOOL},
+	[F_CHUNK] = {"chunk", T_UINT, 1, 16u << 20},
+	[F_TIMEOUT] = {"timeout", T_UINT, 0, 86400},
+	[F_QUIESCE_ACK] = {"quiesce_ack", T_BOOL},
+	[F_ACK_TIMEOUT] = {"ack_timeout", T_UINT, 1, VFMD_ACK_TIMEOUT_MAX},
+	[F_CANCEL_ON_DISCONNECT] = {"cancel_on_disconnect", T_BOOL},
+	[F_WATCH] = {"watch", T_BOOL},
+	[F_MAP] = {"map", T_MAP},
+	[F_ANY_ID] = {"any_id", T_BOOL},
+	[F_VF_CONFIG] = {"vf_config", T_BOOL},
+	[F_JOB] = {"job", T_UINT, 1, UINT32_MAX},
+	[F_ALL] = {"all", T_BOOL},
+	[F_ABORT] = {"abort", T_STRING},
+	[F_PROBE] = {"probe", T_BOOL},
 };
 
 #define B(f) (1u << (f))
 
-#define SAVE_FIELDS                                                                    \
+#define SAVE_FIELDS                                                                     \
 	(B(F_DEVICES) | B(F_TO) | B(F_STREAM_FD) | B(F_STREAM_NAME) | B(F_LISTEN) |     \
-	 B(F_PRECOPY) |                                                                 \
-	 B(F_PRECOPY_ROUNDS) | B(F_PRECOPY_SECONDS) | B(F_DIRTY_THRESHOLD) | B(F_FORCE) | \
-	 B(F_CHUNK) | B(F_TIMEOUT) | B(F_QUIESCE_ACK) | B(F_ACK_TIMEOUT) |               \
-	 B(F_CANCEL_ON_DISCONNECT) | B(F_WATCH) | B(F_VF_CONFIG))
-#define RESTORE_FIELDS                                                                 \
-	(B(F_DEVICES) | B(F_FROM) | B(F_STREAM_FD) | B(F_STREAM_NAME) | B(F_CONNECT) |  \
-	 B(F_MAP) |                                                                     \
-	 B(F_ANY_ID) | B(F_TIMEOUT) | B(F_CANCEL_ON_DISCONNECT) | B(F_WATCH) |            \
+	 B(F_PRECOPY) | B(F_PRECOPY_ROUNDS) | B(F_PRECOPY_SECONDS) |                    \
+	 B(F_DIRTY_THRESHOLD) | B(F_FORCE) | B(F_CHUNK) | B(F_TIMEOUT) |                \
+	 B(F_QUIESCE_ACK) | B(F_ACK_TIMEOUT) | B(F_CANCEL_ON_DISCONNECT) | B(F_WATCH) | \
 	 B(F_VF_CONFIG))
+#define RESTORE_FIELDS                                                                 \
+	(B(F_DEVICES) | B(F_FROM) | B(F_STREAM_FD) | B(F_STREAM_NAME) | B(F_CONNECT) | \
+	 B(F_MAP) | B(F_ANY_ID) | B(F_TIMEOUT) | B(F_CANCEL_ON_DISCONNECT) |           \
+	 B(F_WATCH) | B(F_VF_CONFIG))
 
 struct cmd_desc {
 	const char *name;
@@ -104,20 +103,20 @@ struct cmd_desc {
 };
 
 static const struct cmd_desc commands[VFMD_CMD_MAX] = {
-	[VFMD_CMD_VERSION] = { "version", 0, 0 },
-	[VFMD_CMD_LIST] = { "list", B(F_PROBE), 0 },
-	[VFMD_CMD_INFO] = { "info", B(F_DEVICES), B(F_DEVICES) },
-	[VFMD_CMD_ATTACH] = { "attach", B(F_DEVICES), B(F_DEVICES) },
-	[VFMD_CMD_DETACH] = { "detach", B(F_DEVICES), B(F_DEVICES) },
-	[VFMD_CMD_SAVE] = { "save", SAVE_FIELDS, B(F_DEVICES) },
-	[VFMD_CMD_RESTORE] = { "restore", RESTORE_FIELDS, B(F_DEVICES) },
-	[VFMD_CMD_JOB] = { "job", B(F_JOB), B(F_JOB) },
-	[VFMD_CMD_JOBS] = { "jobs", 0, 0 },
-	[VFMD_CMD_WATCH] = { "watch", B(F_JOB) | B(F_ALL), 0 },
-	[VFMD_CMD_UNWATCH] = { "unwatch", B(F_JOB) | B(F_ALL), 0 },
-	[VFMD_CMD_CANCEL] = { "cancel", B(F_JOB), B(F_JOB) },
-	[VFMD_CMD_CONTINUE] = { "continue", B(F_JOB) | B(F_ABORT), B(F_JOB) },
-	[VFMD_CMD_SHUTDOWN] = { "shutdown", 0, 0 },
+	[VFMD_CMD_VERSION] = {"version", 0, 0},
+	[VFMD_CMD_LIST] = {"list", B(F_PROBE), 0},
+	[VFMD_CMD_INFO] = {"info", B(F_DEVICES), B(F_DEVICES)},
+	[VFMD_CMD_ATTACH] = {"attach", B(F_DEVICES), B(F_DEVICES)},
+	[VFMD_CMD_DETACH] = {"detach", B(F_DEVICES), B(F_DEVICES)},
+	[VFMD_CMD_SAVE] = {"save", SAVE_FIELDS, B(F_DEVICES)},
+	[VFMD_CMD_RESTORE] = {"restore", RESTORE_FIELDS, B(F_DEVICES)},
+	[VFMD_CMD_JOB] = {"job", B(F_JOB), B(F_JOB)},
+	[VFMD_CMD_JOBS] = {"jobs", 0, 0},
+	[VFMD_CMD_WATCH] = {"watch", B(F_JOB) | B(F_ALL), 0},
+	[VFMD_CMD_UNWATCH] = {"unwatch", B(F_JOB) | B(F_ALL), 0},
+	[VFMD_CMD_CANCEL] = {"cancel", B(F_JOB), B(F_JOB)},
+	[VFMD_CMD_CONTINUE] = {"continue", B(F_JOB) | B(F_ABORT), B(F_JOB)},
+	[VFMD_CMD_SHUTDOWN] = {"shutdown", 0, 0},
 };
 
 const char *vfmd_cmd_name(enum vfmd_cmd cmd)
@@ -195,15 +194,15 @@ static int parse_devices(struct vfmd_request *req, struct json_object *v,
 
 		ref->fd = -1;
 		if (json_object_is_type(d, json_type_object)) {
-			json_object_object_foreach(d, key, val)
-			{
+			json_object_object_foreach (d, key, val) {
 				if (streq(key, "name"))
 					name = val;
 				else if (streq(key, "fd"))
 					fd = val;
 				else
 					return bad(e, -EINVAL,
-						   "%s: devices[%zu]: unknown field \"%.64s\"",
+						   "%s: devices[%zu]: unknown field "
+						   "\"%.64s\"",
 						   cmd, i, key);
 			}
 		} else {
@@ -213,7 +212,8 @@ static int parse_devices(struct vfmd_request *req, struct json_object *v,
 			r = get_string(name, ref->name, sizeof(ref->name));
 			if (r < 0 || !ref->name[0])
 				return bad(e, -EINVAL,
-					   "%s: devices[%zu]: a name is a non-empty string of "
+					   "%s: devices[%zu]: a name is a non-empty "
+					   "string of "
 					   "fewer than %d bytes",
 					   cmd, i, VFM_NAME_MAX);
 		}
@@ -222,20 +222,22 @@ static int parse_devices(struct vfmd_request *req, struct json_object *v,
 
 			if (req->cmd != VFMD_CMD_ATTACH && req->cmd != VFMD_CMD_SAVE &&
 			    req->cmd != VFMD_CMD_RESTORE)
-				return bad(e, -EINVAL, "%s: devices[%zu]: no \"fd\" here", cmd,
-					   i);
+				return bad(e, -EINVAL, "%s: devices[%zu]: no \"fd\" here",
+					   cmd, i);
 			if (get_uint(fd, 0, VFMD_FDS_MAX - 1, &k) < 0)
 				return bad(e, -EINVAL,
-					   "%s: devices[%zu]: \"fd\" must be an integer 0..%d",
+					   "%s: devices[%zu]: \"fd\" must be an integer "
+					   "0..%d",
 					   cmd, i, VFMD_FDS_MAX - 1);
 			ref->fd = (int)k;
 		}
 		if (!name && !fd)
-			return bad(e, -EINVAL, "%s: devices[%zu]: needs a name or an fd", cmd,
-				   i);
+			return bad(e, -EINVAL, "%s: devices[%zu]: needs a name or an fd",
+				   cmd, i);
 		if (!name && req->cmd == VFMD_CMD_ATTACH)
 			return bad(e, -EINVAL,
-				   "%s: devices[%zu]: an attached descriptor needs the device's "
+				   "%s: devices[%zu]: an attached descriptor needs the "
+				   "device's "
 				   "name",
 				   cmd, i);
 	}
@@ -243,7 +245,8 @@ static int parse_devices(struct vfmd_request *req, struct json_object *v,
 	return 0;
 }
 
-static int parse_map(struct vfmd_request *req, struct json_object *v, struct vfmd_error *e)
+static int parse_map(struct vfmd_request *req, struct json_object *v,
+		     struct vfmd_error *e)
 {
 	size_t n;
 
@@ -251,12 +254,14 @@ static int parse_map(struct vfmd_request *req, struct json_object *v, struct vfm
 		return bad(e, -EINVAL, "restore: \"map\" must be an array");
 	n = json_object_array_length(v);
 	if (n == 0 || n > VFM_SET_MAX)
-		return bad(e, -EINVAL, "restore: \"map\" must have 1..%d entries", VFM_SET_MAX);
+		return bad(e, -EINVAL, "restore: \"map\" must have 1..%d entries",
+			   VFM_SET_MAX);
 	for (size_t i = 0; i < n; i++) {
 		uint64_t k;
 
 		if (get_uint(json_object_array_get_idx(v, i), 0, VFM_SET_MAX - 1, &k) < 0)
-			return bad(e, -EINVAL, "restore: map[%zu] must be an integer 0..%d", i,
+			return bad(e, -EINVAL,
+				   "restore: map[%zu] must be an integer 0..%d", i,
 				   VFM_SET_MAX - 1);
 		req->map[i] = (unsigned)k;
 	}
@@ -277,22 +282,20 @@ static int set_field(struct vfmd_request *req, enum field f, struct json_object 
 	switch (d->type) {
 	case T_BOOL:
 		if (!json_object_is_type(v, json_type_boolean))
-			return bad(e, -EINVAL, "%s: \"%s\" must be true or false", cmd, d->name);
+			return bad(e, -EINVAL, "%s: \"%s\" must be true or false", cmd,
+				   d->name);
 		b = json_object_get_boolean(v);
 		break;
 	case T_UINT:
 		r = get_uint(v, d->min, d->max, &u);
 		if (r < 0)
-			return bad(e, -EINVAL, "%s: \"%s\" must be an integer %llu..%llu", cmd,
-				   d->name, (unsigned long long)d->min,
+			return bad(e, -EINVAL, "%s: \"%s\" must be an integer %llu..%llu",
+				   cmd, d->name, (unsigned long long)d->min,
 				   (unsigned long long)d->max);
 		break;
-	case T_STRING:
-		break;
-	case T_DEVICES:
-		return parse_devices(req, v, e);
-	case T_MAP:
-		return parse_map(req, v, e);
+	case T_STRING: break;
+	case T_DEVICES: return parse_devices(req, v, e);
+	case T_MAP: return parse_map(req, v, e);
 	}
 
 	switch (f) {
@@ -300,20 +303,24 @@ static int set_field(struct vfmd_request *req, enum field f, struct json_object 
 	case F_FROM:
 		r = get_string(v, req->uri, sizeof(req->uri));
 		if (r < 0 || !req->uri[0])
-			return bad(e, -EINVAL, "%s: \"%s\" must be a URI of at most %d bytes", cmd,
+			return bad(e, -EINVAL,
+				   "%s: \"%s\" must be a URI of at most %d bytes", cmd,
 				   d->name, VFM_URI_MAX);
 		break;
 	case F_STREAM_NAME:
 		r = get_string(v, req->stream_name, sizeof(req->stream_name));
 		if (r < 0)
-			return bad(e, -EINVAL, "%s: \"stream_name\" must be a string of at most %d "
-				   "bytes", cmd, VFM_URI_MAX);
+			return bad(e, -EINVAL,
+				   "%s: \"stream_name\" must be a string of at most %d "
+				   "bytes",
+				   cmd, VFM_URI_MAX);
 		break;
 	case F_ABORT:
 		r = get_string(v, req->abort_reason, sizeof(req->abort_reason));
 		if (r < 0 || !req->abort_reason[0])
 			return bad(e, -EINVAL,
-				   "%s: \"abort\" must be a non-empty reason of fewer than %d "
+				   "%s: \"abort\" must be a non-empty reason of fewer "
+				   "than %d "
 				   "bytes",
 				   cmd, VFMD_REASON_MAX);
 		break;
@@ -353,25 +360,27 @@ static int check_job(struct vfmd_request *req, uint32_t seen, struct vfmd_error 
 {
 	const char *cmd = commands[req->cmd].name;
 	const char *key = req->cmd == VFMD_CMD_SAVE ? "to" : "from";
-	bool used[VFMD_FDS_MAX] = { false };
+	bool used[VFMD_FDS_MAX] = {false};
 	int max_fd = -1;
 	struct vfm_uri *u;
 	bool listen;
 	int r;
 
 	if (!!(seen & (B(F_TO) | B(F_FROM))) == !!(seen & B(F_STREAM_FD)))
-		return bad(e, -EINVAL, "%s: give exactly one of \"%s\" and \"stream_fd\"", cmd,
-			   key);
+		return bad(e, -EINVAL, "%s: give exactly one of \"%s\" and \"stream_fd\"",
+			   cmd, key);
 	if (req->has_map) {
-		bool taken[VFM_SET_MAX] = { false };
+		bool taken[VFM_SET_MAX] = {false};
 
 		if (req->n_map != req->n_devices)
-			return bad(e, -EINVAL, "restore: \"map\" needs %zu entries, one per device",
+			return bad(e, -EINVAL,
+				   "restore: \"map\" needs %zu entries, one per device",
 				   req->n_devices);
 		for (size_t i = 0; i < req->n_devices; i++) {
 			if (req->map[i] >= req->n_devices || taken[req->map[i]])
 				return bad(e, -EINVAL,
-					   "restore: \"map\" must be a permutation of 0..%zu",
+					   "restore: \"map\" must be a permutation of "
+					   "0..%zu",
 					   req->n_devices - 1);
 			taken[req->map[i]] = true;
 		}
@@ -389,18 +398,20 @@ static int check_job(struct vfmd_request *req, uint32_t seen, struct vfmd_error 
 	req->n_fds = (size_t)(max_fd + 1);
 
 	if (req->stream_name[0] && req->stream_fd < 0)
-		return bad(e, -EINVAL, "%s: \"stream_name\" goes with \"stream_fd\"", cmd);
+		return bad(e, -EINVAL, "%s: \"stream_name\" goes with \"stream_fd\"",
+			   cmd);
 	if (req->stream_fd >= 0) {
 		if (req->listen || req->connect)
-			return bad(e, -EINVAL, "%s: \"%s\" needs a tcp:// or unix: URI", cmd,
-				   req->listen ? "listen" : "connect");
+			return bad(e, -EINVAL, "%s: \"%s\" needs a tcp:// or unix: URI",
+				   cmd, req->listen ? "listen" : "connect");
 		return 0;
 	}
 	if (streq(req->uri, "-") || strncmp(req->uri, "fd:", 3) == 0)
-		return bad(e, -EINVAL,
-			   "%s: \"%s\": '-' and fd:N would be the daemon's own descriptors: "
-			   "pass one with the request (\"stream_fd\")",
-			   cmd, key);
+		return bad(
+			e, -EINVAL,
+			"%s: \"%s\": '-' and fd:N would be the daemon's own descriptors: "
+			"pass one with the request (\"stream_fd\")",
+			cmd, key);
 	if ((req->listen || req->connect) && !uri_is_socket(req->uri))
 		return bad(e, -EINVAL, "%s: \"%s\" needs a tcp:// or unix: URI", cmd,
 			   req->listen ? "listen" : "connect");
@@ -412,7 +423,7 @@ static int check_job(struct vfmd_request *req, uint32_t seen, struct vfmd_error 
 	if (!u)
 		return bad(e, -ENOMEM, "out of memory");
 	{
-		struct vfm_transport_err terr = { "" };
+		struct vfm_transport_err terr = {""};
 
 		r = vfm_uri_parse(req->uri, listen, u, &terr);
 		free(u);
@@ -450,7 +461,8 @@ static int check_id(struct json_object *id, struct vfmd_error *e)
 	if (json_object_is_type(id, json_type_string) &&
 	    json_object_get_string_len(id) <= VFMD_ID_MAX)
 		return 0;
-	return bad(e, -EINVAL, "\"id\" must be an integer or a string of at most %d bytes",
+	return bad(e, -EINVAL,
+		   "\"id\" must be an integer or a string of at most %d bytes",
 		   VFMD_ID_MAX);
 }
 
@@ -489,13 +501,15 @@ int vfmd_request_parse(const char *line, size_t len, struct vfmd_request *req,
 			r = bad(e, -EPROTO, "malformed JSON: the request ends early");
 		else
 			r = bad(e, -EPROTO, "malformed JSON at byte %zu: %s",
-				json_tokener_get_parse_end(tok), json_tokener_error_desc(je));
+				json_tokener_get_parse_end(tok),
+				json_tokener_error_desc(je));
 		goto out;
 	}
 	/* Only white space may follow the object. */
 	for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
 		if (!strchr(" \t\r", line[i])) {
-			r = bad(e, -EPROTO, "malformed JSON: garbage after the request at byte %zu",
+			r = bad(e, -EPROTO,
+				"malformed JSON: garbage after the request at byte %zu",
 				i);
 			goto out;
 		}
@@ -527,8 +541,7 @@ int vfmd_request_parse(const char *line, size_t len, struct vfmd_request *req,
 			r = bad(e, -EINVAL, "\"cmd\" must be a command name");
 		goto out;
 	}
-	json_object_object_foreach(root, key, val)
-	{
+	json_object_object_foreach (root, key, val) {
 		size_t f;
 
 		if (streq(key, "id") || streq(key, "cmd"))
@@ -556,15 +569,14 @@ int vfmd_request_parse(const char *line, size_t len, struct vfmd_request *req,
 	}
 	switch (req->cmd) {
 	case VFMD_CMD_SAVE:
-	case VFMD_CMD_RESTORE:
-		r = check_job(req, seen, e);
-		break;
+	case VFMD_CMD_RESTORE: r = check_job(req, seen, e); break;
 	case VFMD_CMD_ATTACH:
 		for (size_t i = 0; i < req->n_devices; i++)
 			for (size_t k = 0; k < i; k++)
 				if (req->devices[i].fd >= 0 &&
 				    req->devices[i].fd == req->devices[k].fd) {
-					r = bad(e, -EINVAL, "attach: descriptor %d is used twice",
+					r = bad(e, -EINVAL,
+						"attach: descriptor %d is used twice",
 						req->devices[i].fd);
 					goto out;
 				}
@@ -575,8 +587,10 @@ int vfmd_request_parse(const char *line, size_t len, struct vfmd_request *req,
 	case VFMD_CMD_WATCH:
 	case VFMD_CMD_UNWATCH:
 		r = 0;
-		if (!!(seen & B(F_JOB)) == !!(seen & B(F_ALL)) || ((seen & B(F_ALL)) && !req->all))
-			r = bad(e, -EINVAL, "%s: give \"job\" or \"all\": true", cd->name);
+		if (!!(seen & B(F_JOB)) == !!(seen & B(F_ALL)) ||
+		    ((seen & B(F_ALL)) && !req->all))
+			r = bad(e, -EINVAL, "%s: give \"job\" or \"all\": true",
+				cd->name);
 		break;
 	default: r = 0; break;
 	}

@@ -17,15 +17,15 @@
 #include "transport.h"
 #include "vfiomig.h"
 
-#define VFMD_PROTOCOL	      1
-#define VFMD_LINE_MAX	      65536 /* bytes of one request line, newline excluded */
-#define VFMD_DEPTH_MAX	      8	    /* JSON nesting of a request */
-#define VFMD_ID_MAX	      128   /* bytes of a string "id" */
-#define VFMD_FDS_MAX	      72    /* descriptors a connection may have pending */
-#define VFMD_REASON_MAX	      256   /* bytes of a "continue" abort reason */
-#define VFMD_ERR_MAX	      512   /* bytes of an error message */
-#define VFMD_ACK_TIMEOUT_DEF  30    /* seconds */
-#define VFMD_ACK_TIMEOUT_MAX  3600
+#define VFMD_PROTOCOL	     1
+#define VFMD_LINE_MAX	     65536 /* bytes of one request line, newline excluded */
+#define VFMD_DEPTH_MAX	     8	   /* JSON nesting of a request */
+#define VFMD_ID_MAX	     128   /* bytes of a string "id" */
+#define VFMD_FDS_MAX	     72	   /* descriptors a connection may have pending */
+#define VFMD_REASON_MAX	     256   /* bytes of a "continue" abort reason */
+#define VFMD_ERR_MAX	     512   /* bytes of an error message */
+#define VFMD_ACK_TIMEOUT_DEF 30	   /* seconds */
+#define VFMD_ACK_TIMEOUT_MAX 3600
 
 enum vfmd_cmd {
 	VFMD_CMD_VERSION,
@@ -51,7 +51,7 @@ const char *vfmd_cmd_name(enum vfmd_cmd cmd);
  * (fd: index among the descriptors the connection received) and its name. */
 struct vfmd_devref {
 	char name[VFM_NAME_MAX]; /* "" only for an fd without a name */
-	int fd;                  /* -1: none */
+	int fd;			 /* -1: none */
 };
 
 struct json_object;
@@ -65,11 +65,11 @@ struct vfmd_request {
 	size_t n_fds; /* descriptors the request uses: max fd index + 1 */
 
 	/* save / restore */
-	char uri[VFM_URI_MAX + 1]; /* "to" / "from"; "" when stream_fd */
-	int stream_fd;             /* index of a passed descriptor, -1: none */
+	char uri[VFM_URI_MAX + 1];	   /* "to" / "from"; "" when stream_fd */
+	int stream_fd;			   /* index of a passed descriptor, -1: none */
 	char stream_name[VFM_URI_MAX + 1]; /* with stream_fd: what to call it ("" none) */
-	bool listen;               /* save: listen at uri; restore: the default for sockets */
-	bool connect;              /* restore: connect to uri */
+	bool listen;  /* save: listen at uri; restore: the default for sockets */
+	bool connect; /* restore: connect to uri */
 	bool precopy;
 	uint32_t precopy_rounds;
 	uint64_t precopy_usec;

@@ -14,7 +14,7 @@
 
 int sd_notify_send(const char *state)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	const char *path = getenv("NOTIFY_SOCKET");
 	_cleanup_close_ int fd = -1;
 	socklen_t salen;
@@ -35,8 +35,8 @@ int sd_notify_send(const char *state)
 	if (fd < 0)
 		return -errno;
 	/* Never block on the manager: a full queue loses this message, not the daemon. */
-	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sa,
-		   salen) < 0)
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT,
+		   (struct sockaddr *)&sa, salen) < 0)
 		return -errno;
 	return 1;
 }

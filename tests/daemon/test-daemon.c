@@ -56,7 +56,7 @@ struct proc {
 
 static int bind_unix(const char *path, int type)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
@@ -74,7 +74,7 @@ static bool notify_wait(struct proc *p, const char *want, int ms)
 	long long end = now_ms() + ms;
 
 	for (;;) {
-		struct pollfd pf = { .fd = p->notify_fd, .events = POLLIN };
+		struct pollfd pf = {.fd = p->notify_fd, .events = POLLIN};
 		long long left = end - now_ms();
 		ssize_t n;
 
@@ -97,8 +97,8 @@ static int count_notes(struct proc *p, const char *what)
 {
 	int k = 0;
 
-	for (char *s = p->notes; (s = memmem(s, p->notes_len - (size_t)(s - p->notes), what,
-					     strlen(what)));
+	for (char *s = p->notes;
+	     (s = memmem(s, p->notes_len - (size_t)(s - p->notes), what, strlen(what)));
 	     s++)
 		k++;
 	return k;
@@ -110,8 +110,8 @@ static bool wait_socket(const char *path, int ms);
  * Start vfiomigd with @args (NULL-terminated, after the program name), the notify
  * socket and watchdog set.  @listen_fd >= 0: socket activation with it as fd 3.
  */
-static void spawn(struct proc *p, const char *name, int listen_fd, const char *const *args,
-		  const char *const *env)
+static void spawn(struct proc *p, const char *name, int listen_fd,
+		  const char *const *args, const char *const *env)
 {
 	char notify[128];
 
@@ -122,7 +122,7 @@ static void spawn(struct proc *p, const char *name, int listen_fd, const char *c
 	fflush(stdout);
 	p->pid = fork();
 	if (p->pid == 0) {
-		const char *argv[32] = { daemon_path };
+		const char *argv[32] = {daemon_path};
 		size_t n = 1;
 		char pid[16];
 
@@ -169,7 +169,8 @@ static int reap(struct proc *p, int ms)
 
 		if (r == p->pid) {
 			p->pid = 0;
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+			return WIFEXITED(status) ? WEXITSTATUS(status)
+						 : 128 + WTERMSIG(status);
 		}
 		usleep(10000);
 	}
@@ -203,7 +204,7 @@ struct conn {
 
 static struct conn *conn_open(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct conn *c = calloc(1, sizeof(*c));
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
@@ -243,14 +244,15 @@ static void conn_close(struct conn *c)
 	free(c);
 }
 
-static void send_raw(struct conn *c, const void *data, size_t len, const int *fds, size_t n_fds)
+static void send_raw(struct conn *c, const void *data, size_t len, const int *fds,
+		     size_t n_fds)
 {
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int) * 100)];
 	} control;
-	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	size_t off = 0;
 
 	if (n_fds) {
@@ -305,7 +307,7 @@ static bool read_more(struct conn *c, long long end)
 {
 	for (;;) {
 		char *nl = memchr(c->buf, '\n', c->len);
-		struct pollfd pf = { .fd = c->fd, .events = POLLIN };
+		struct pollfd pf = {.fd = c->fd, .events = POLLIN};
 		long long left;
 		ssize_t n;
 
@@ -350,7 +352,8 @@ static const char *str(struct json_object *o, const char *key)
 {
 	struct json_object *v;
 
-	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+	if (!o || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
 		return "";
 	return json_object_get_string(v);
 }
@@ -359,7 +362,8 @@ static long long num(struct json_object *o, const char *key)
 {
 	struct json_object *v;
 
-	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+	if (!o || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_int))
 		return -1;
 	return json_object_get_int64(v);
 }
@@ -430,16 +434,18 @@ static bool match_event(struct json_object *o, const void *arg)
 {
 	const struct ev_match *e = arg;
 
-	return strcmp(str(o, "event"), e->event) == 0 && (e->job < 0 || num(o, "job") == e->job);
+	return strcmp(str(o, "event"), e->event) == 0 &&
+	       (e->job < 0 || num(o, "job") == e->job);
 }
 
 static int next_id = 1000;
 
 /* Send a request (the format gives everything after "id"); its response. */
-static struct json_object *call_fds(struct conn *c, const int *fds, size_t n, const char *fmt,
-				    ...) __attribute__((format(printf, 4, 5)));
-static struct json_object *call_fds(struct conn *c, const int *fds, size_t n, const char *fmt,
-				    ...)
+static struct json_object *call_fds(struct conn *c, const int *fds, size_t n,
+				    const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static struct json_object *call_fds(struct conn *c, const int *fds, size_t n,
+				    const char *fmt, ...)
 {
 	char body[12000];
 	int id = ++next_id;
@@ -456,7 +462,7 @@ static struct json_object *call_fds(struct conn *c, const int *fds, size_t n, co
 
 static struct json_object *event(struct conn *c, const char *name, long long job)
 {
-	struct ev_match e = { name, job };
+	struct ev_match e = {name, job};
 
 	return wait_for(c, match_event, &e, TIMEOUT_MS);
 }
@@ -567,7 +573,8 @@ static void test_protocol(struct proc *p)
 	/* malformed input: an error response with "id": null, the connection goes on */
 	sendf(c, "this is not JSON");
 	r = wait_for(c, match_null_id, NULL, TIMEOUT_MS);
-	if (!tap_ok(r && strcmp(err_name(r), "EPROTO") == 0 && strstr(err_msg(r), "malformed JSON"),
+	if (!tap_ok(r && strcmp(err_name(r), "EPROTO") == 0 &&
+			    strstr(err_msg(r), "malformed JSON"),
 		    "malformed JSON: EPROTO with id null"))
 		show("got", r);
 	json_object_put(r);
@@ -578,7 +585,8 @@ static void test_protocol(struct proc *p)
 	json_object_put(r);
 	sendf(c, "{\"id\":1,\"cmd\":\"version\"} {}");
 	r = wait_for(c, match_null_id, NULL, TIMEOUT_MS);
-	tap_ok(r && strcmp(err_name(r), "EPROTO") == 0, "garbage after the object is refused");
+	tap_ok(r && strcmp(err_name(r), "EPROTO") == 0,
+	       "garbage after the object is refused");
 	json_object_put(r);
 	send_raw(c, "{\"id\":1,\"cmd\":\"ver\0sion\"}\n", 26, NULL, 0);
 	r = wait_for(c, match_null_id, NULL, TIMEOUT_MS);
@@ -590,43 +598,56 @@ static void test_protocol(struct proc *p)
 	json_object_put(r);
 	sendf(c, "{\"id\":1,\"cmd\":\"version\",\"x\":[[[[[[[[[[[[1]]]]]]]]]]]}");
 	r = wait_for(c, match_null_id, NULL, TIMEOUT_MS);
-	tap_ok(r && strcmp(err_name(r), "EPROTO") == 0, "nesting deeper than 8 is refused");
+	tap_ok(r && strcmp(err_name(r), "EPROTO") == 0,
+	       "nesting deeper than 8 is refused");
 	json_object_put(r);
 	sendf(c, "[1,2]");
 	r = wait_for(c, match_null_id, NULL, TIMEOUT_MS);
-	tap_ok(r && strcmp(err_name(r), "EINVAL") == 0 && strstr(err_msg(r), "JSON object"),
+	tap_ok(r && strcmp(err_name(r), "EINVAL") == 0 &&
+		       strstr(err_msg(r), "JSON object"),
 	       "an array is not a request");
 	json_object_put(r);
 	expect_error(call(c, "\"cmd\":\"lis\""), "EINVAL", "unknown command \"lis\"",
 		     "an unknown command (no prefix matching)");
-	expect_error(call(c, "\"nocmd\":1"), "EINVAL", "needs \"cmd\"", "a request without cmd");
-	expect_error(call(c, "\"cmd\":\"list\",\"prob\":true"), "EINVAL", "unknown field \"prob\"",
+	expect_error(call(c, "\"nocmd\":1"), "EINVAL", "needs \"cmd\"",
+		     "a request without cmd");
+	expect_error(call(c, "\"cmd\":\"list\",\"prob\":true"), "EINVAL",
+		     "unknown field \"prob\"",
 		     "an unknown field is an error, not ignored");
 	expect_error(call(c, "\"cmd\":\"list\",\"probe\":1"), "EINVAL", "true or false",
 		     "a field of the wrong type");
-	expect_error(call(c, "\"cmd\":\"save\",\"devices\":[\"sim:a\"],\"to\":\"file:/x\",\"chunk\":0"),
-		     "EINVAL", "\"chunk\" must be an integer 1..16777216", "a value out of range");
+	expect_error(call(c, "\"cmd\":\"save\",\"devices\":[\"sim:a\"],\"to\":\"file:/"
+			     "x\",\"chunk\":0"),
+		     "EINVAL", "\"chunk\" must be an integer 1..16777216",
+		     "a value out of range");
 	expect_error(call(c, "\"cmd\":\"save\",\"devices\":[\"sim:a\"]"), "EINVAL",
 		     "exactly one of \"to\"", "save without a destination");
-	expect_error(call(c, "\"cmd\":\"save\",\"devices\":[\"sim:a\"],\"to\":\"-\""), "EINVAL",
-		     "the daemon's own descriptors", "'-' is refused (pass a descriptor)");
-	expect_error(call(c, "\"cmd\":\"save\",\"devices\":[\"sim:a\"],\"to\":\"file:/x\",\"listen\":true"),
+	expect_error(call(c, "\"cmd\":\"save\",\"devices\":[\"sim:a\"],\"to\":\"-\""),
+		     "EINVAL", "the daemon's own descriptors",
+		     "'-' is refused (pass a descriptor)");
+	expect_error(call(c, "\"cmd\":\"save\",\"devices\":[\"sim:a\"],\"to\":\"file:/"
+			     "x\",\"listen\":true"),
 		     "EINVAL", "needs a tcp:// or unix: URI", "--listen on a file");
-	expect_error(call(c, "\"cmd\":\"restore\",\"devices\":[\"sim:a\",\"sim:b\"],\"from\":\"file:/x\",\"map\":[0,0]"),
+	expect_error(call(c, "\"cmd\":\"restore\",\"devices\":[\"sim:a\",\"sim:b\"],"
+			     "\"from\":\"file:/x\",\"map\":[0,0]"),
 		     "EINVAL", "permutation", "a map that is not a permutation");
-	expect_error(call(c, "\"cmd\":\"save\",\"devices\":[],\"to\":\"file:/x\""), "EINVAL",
-		     "is empty", "no devices");
-	expect_error(call(c, "\"cmd\":\"job\",\"job\":0"), "EINVAL", "1..4294967295", "job 0");
+	expect_error(call(c, "\"cmd\":\"save\",\"devices\":[],\"to\":\"file:/x\""),
+		     "EINVAL", "is empty", "no devices");
+	expect_error(call(c, "\"cmd\":\"job\",\"job\":0"), "EINVAL", "1..4294967295",
+		     "job 0");
 	expect_error(call(c, "\"cmd\":\"job\",\"job\":99999"), "ENOENT", "no job 99999",
 		     "an unknown job");
-	expect_error(call(c, "\"cmd\":\"watch\""), "EINVAL", "\"all\"", "watch needs job or all");
+	expect_error(call(c, "\"cmd\":\"watch\""), "EINVAL", "\"all\"",
+		     "watch needs job or all");
 	sendf(c, "{\"id\":[1],\"cmd\":\"version\"}");
 	r = wait_for(c, match_null_id, NULL, TIMEOUT_MS);
-	tap_ok(r && strstr(err_msg(r), "\"id\" must be"), "an id that is neither integer nor string");
+	tap_ok(r && strstr(err_msg(r), "\"id\" must be"),
+	       "an id that is neither integer nor string");
 	json_object_put(r);
 	sendf(c, "{\"id\":\"abc\",\"cmd\":\"nope\"}");
 	r = wait_for(c, match_abc, NULL, TIMEOUT_MS);
-	tap_ok(r && strcmp(err_name(r), "EINVAL") == 0, "a string id is echoed in the error");
+	tap_ok(r && strcmp(err_name(r), "EINVAL") == 0,
+	       "a string id is echoed in the error");
 	json_object_put(r);
 
 	/* no id: no response on success; an id: exactly one */
@@ -647,7 +668,8 @@ static void test_protocol(struct proc *p)
 	big[sizeof(big) - 1] = '\n';
 	send_raw(c, big, sizeof(big), NULL, 0);
 	r = wait_for(c, match_null_id, NULL, TIMEOUT_MS);
-	if (!tap_ok(r && strcmp(err_name(r), "EMSGSIZE") == 0 && strstr(err_msg(r), "65536"),
+	if (!tap_ok(r && strcmp(err_name(r), "EMSGSIZE") == 0 &&
+			    strstr(err_msg(r), "65536"),
 		    "a 70000-byte line: EMSGSIZE"))
 		show("got", r);
 	json_object_put(r);
@@ -658,7 +680,8 @@ static void test_protocol(struct proc *p)
 		size_t len = 65536;
 		char *line = malloc(len + 1);
 		int i2 = ++next_id;
-		int head = snprintf(line, len, "{\"id\":%d,\"cmd\":\"version\",\"pad\":\"", i2);
+		int head = snprintf(line, len,
+				    "{\"id\":%d,\"cmd\":\"version\",\"pad\":\"", i2);
 
 		memset(line + head, 'p', len - (size_t)head - 2);
 		memcpy(line + len - 2, "\"}", 2);
@@ -673,22 +696,25 @@ static void test_protocol(struct proc *p)
 
 	/* jobs and list answer with arrays */
 	r = call(c, "\"cmd\":\"jobs\"");
-	tap_ok(ok(r) && json_object_is_type(get(r, "result"), json_type_array), "jobs: an array");
+	tap_ok(ok(r) && json_object_is_type(get(r, "result"), json_type_array),
+	       "jobs: an array");
 	json_object_put(r);
 	r = call(c, "\"cmd\":\"list\"");
-	tap_ok(ok(r) && json_object_is_type(get(r, "result"), json_type_array), "list: an array");
+	tap_ok(ok(r) && json_object_is_type(get(r, "result"), json_type_array),
+	       "list: an array");
 	json_object_put(r);
 
 	/* two connections at once */
 	c2 = conn_open(p->sock);
-	expect_ok(c2 ? call(c2, "\"cmd\":\"version\"") : NULL, "a second connection at once");
+	expect_ok(c2 ? call(c2, "\"cmd\":\"version\"") : NULL,
+		  "a second connection at once");
 	conn_close(c2);
 	conn_close(c);
 }
 
 static void test_rate(void)
 {
-	static const char *const args[] = { "--rate", "5", NULL };
+	static const char *const args[] = {"--rate", "5", NULL};
 	struct proc p;
 	struct conn *c;
 	int refused = 0, answered = 0;
@@ -706,7 +732,8 @@ static void test_rate(void)
 		json_object_put(r);
 	}
 	if (!tap_ok(answered == 40 && refused >= 25 && refused <= 35,
-		    "--rate 5: of 40 requests at once, the burst (10) is served, the rest EAGAIN"))
+		    "--rate 5: of 40 requests at once, the burst (10) is served, the "
+		    "rest EAGAIN"))
 		tap_diag("answered %d, refused %d", answered, refused);
 	conn_close(c);
 	stop(&p);
@@ -720,28 +747,36 @@ static void test_devices(struct proc *p)
 
 	r = call(c, "\"cmd\":\"attach\",\"devices\":[\"sim:d1,size=64K\",\"sim:d2\"]");
 	if (!tap_ok(ok(r) && json_object_array_length(get(r, "result")) == 2 &&
-			    strcmp(str(json_object_array_get_idx(get(r, "result"), 0), "name"),
+			    strcmp(str(json_object_array_get_idx(get(r, "result"), 0),
+				       "name"),
 				   "sim:d1") == 0,
 		    "attach two simulated devices"))
 		show("attach", r);
 	json_object_put(r);
 	expect_error(call(c, "\"cmd\":\"attach\",\"devices\":[\"sim:d1\"]"), "EEXIST",
 		     "already attached", "attaching again: EEXIST");
-	expect_error(call(c, "\"cmd\":\"attach\",\"devices\":[\"sim:d9,bogus=1\"]"), "EINVAL",
-		     "sim:d9", "a device that cannot be opened: the library's reason");
+	expect_error(call(c, "\"cmd\":\"attach\",\"devices\":[\"sim:d9,bogus=1\"]"),
+		     "EINVAL", "sim:d9",
+		     "a device that cannot be opened: the library's reason");
 	r = call(c, "\"cmd\":\"info\",\"devices\":[\"sim:d1\",\"sim:other,size=1K\"]");
-	if (!tap_ok(ok(r) && flag(json_object_array_get_idx(get(r, "result"), 0), "attached") &&
-			    strcmp(str(json_object_array_get_idx(get(r, "result"), 0), "state"),
+	if (!tap_ok(ok(r) &&
+			    flag(json_object_array_get_idx(get(r, "result"), 0),
+				 "attached") &&
+			    strcmp(str(json_object_array_get_idx(get(r, "result"), 0),
+				       "state"),
 				   "RUNNING") == 0 &&
-			    !flag(json_object_array_get_idx(get(r, "result"), 1), "attached") &&
-			    num(json_object_array_get_idx(get(r, "result"), 1), "data_size") == 1056,
+			    !flag(json_object_array_get_idx(get(r, "result"), 1),
+				  "attached") &&
+			    num(json_object_array_get_idx(get(r, "result"), 1),
+				"data_size") == 1056,
 		    "info: an attached device and one opened for the answer"))
 		show("info", r);
 	json_object_put(r);
 	expect_error(call(c, "\"cmd\":\"detach\",\"devices\":[\"sim:nope\"]"), "ENOENT",
 		     "not attached", "detach of a device not attached: ENOENT");
 	r = call(c, "\"cmd\":\"detach\",\"devices\":[\"sim:d2\"]");
-	tap_ok(ok(r) && strcmp(json_object_get_string(json_object_array_get_idx(get(r, "result"), 0)),
+	tap_ok(ok(r) && strcmp(json_object_get_string(
+				       json_object_array_get_idx(get(r, "result"), 0)),
 			       "sim:d2") == 0,
 	       "detach");
 	json_object_put(r);
@@ -750,7 +785,8 @@ static void test_devices(struct proc *p)
 	       "info with a device that cannot be opened: an error naming it");
 	json_object_put(r);
 	r = call(c, "\"cmd\":\"info\",\"devices\":[\"sim:q,fail-get\"]");
-	tap_ok(ok(r) && strlen(str(json_object_array_get_idx(get(r, "result"), 0), "state_error")),
+	tap_ok(ok(r) && strlen(str(json_object_array_get_idx(get(r, "result"), 0),
+				   "state_error")),
 	       "info of a device whose state cannot be read: state_error");
 	json_object_put(r);
 	tap_ok(strcmp(info_state(c, "sim:d1", st, sizeof(st)), "RUNNING") == 0,
@@ -770,7 +806,8 @@ static void test_save_restore(struct proc *p)
 	r = call(c, "\"cmd\":\"attach\",\"devices\":[\"sim:s1,seed=11,size=100K\"]");
 	json_object_put(r);
 	job = start_job(c,
-			"\"cmd\":\"save\",\"devices\":[\"sim:s1\",\"sim:s2,seed=12\"],\"to\":\"file:%s\"",
+			"\"cmd\":\"save\",\"devices\":[\"sim:s1\",\"sim:s2,seed=12\"],"
+			"\"to\":\"file:%s\"",
 			path);
 	r = event(c, "connected", job);
 	seen_connected = r && strstr(str(r, "peer"), "img.vfm");
@@ -785,14 +822,16 @@ static void test_save_restore(struct proc *p)
 		    "save of an attached and a named device to a file"))
 		show("finished", fin);
 	tap_ok(seen_connected && seen_quiesced, "connected and quiesced events came");
-	tap_ok(num(fin, "total_bytes") > 100 * 1024 && strlen(str(fin, "stream_id")) == 16,
+	tap_ok(num(fin, "total_bytes") > 100 * 1024 &&
+		       strlen(str(fin, "stream_id")) == 16,
 	       "the finished event carries the report");
 	json_object_put(fin);
 	tap_ok(strcmp(info_state(c, "sim:s1", states, sizeof(states)), "STOP") == 0,
 	       "the attached device stays attached, in STOP");
 
 	job = start_job(c,
-			"\"cmd\":\"restore\",\"devices\":[\"sim:r2,expect-seed=12\",\"sim:r1,expect-seed=11,size=100K\"],"
+			"\"cmd\":\"restore\",\"devices\":[\"sim:r2,expect-seed=12\","
+			"\"sim:r1,expect-seed=11,size=100K\"],"
 			"\"from\":\"file:%s\",\"map\":[1,0]",
 			path);
 	fin = event(c, "finished", job);
@@ -807,12 +846,14 @@ static void test_save_restore(struct proc *p)
 	       "job: a finished job's status");
 	json_object_put(r);
 	r = call(c, "\"cmd\":\"jobs\"");
-	tap_ok(ok(r) && json_object_array_length(get(r, "result")) >= 2, "jobs lists finished jobs");
+	tap_ok(ok(r) && json_object_array_length(get(r, "result")) >= 2,
+	       "jobs lists finished jobs");
 	json_object_put(r);
 
 	/* a failing restore: the devices are reset, the reason names the device */
 	job = start_job(c,
-			"\"cmd\":\"restore\",\"devices\":[\"sim:r3,expect-seed=99,size=100K\",\"sim:r4\"],"
+			"\"cmd\":\"restore\",\"devices\":[\"sim:r3,expect-seed=99,size="
+			"100K\",\"sim:r4\"],"
 			"\"from\":\"file:%s\"",
 			path);
 	fin = event(c, "finished", job);
@@ -825,14 +866,16 @@ static void test_save_restore(struct proc *p)
 	json_object_put(fin);
 
 	/* a connection refused: stage endpoint, devices untouched */
-	job = start_job(c, "\"cmd\":\"save\",\"devices\":[\"sim:s1\"],\"to\":\"unix:%s/nobody\"",
-			tmpdir);
+	job = start_job(
+		c, "\"cmd\":\"save\",\"devices\":[\"sim:s1\"],\"to\":\"unix:%s/nobody\"",
+		tmpdir);
 	fin = event(c, "finished", job);
 	tap_ok(!flag(fin, "success") && strcmp(str(fin, "stage"), "endpoint") == 0 &&
 		       flag(fin, "devices_left_running"),
 	       "a destination that refuses: stage endpoint");
 	json_object_put(fin);
-	expect_ok(call(c, "\"cmd\":\"detach\",\"devices\":[\"sim:s1\"]"), "detach after the jobs");
+	expect_ok(call(c, "\"cmd\":\"detach\",\"devices\":[\"sim:s1\"]"),
+		  "detach after the jobs");
 	conn_close(c);
 }
 
@@ -847,21 +890,28 @@ static void test_fds(struct proc *p)
 
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return;
-	r = call_fds(c, pfd, 1, "\"cmd\":\"attach\",\"devices\":[{\"fd\":0,\"name\":\"c0ffee00-0001-4000-8000-000000000001\"}]");
-	if (!tap_ok(r && strcmp(err_name(r), "EINVAL") == 0 && strstr(err_msg(r), "not a VFIO device") &&
+	r = call_fds(c, pfd, 1,
+		     "\"cmd\":\"attach\",\"devices\":[{\"fd\":0,\"name\":\"c0ffee00-0001-"
+		     "4000-8000-000000000001\"}]");
+	if (!tap_ok(r && strcmp(err_name(r), "EINVAL") == 0 &&
+			    strstr(err_msg(r), "not a VFIO device") &&
 			    strstr(err_msg(r), "pipe:["),
 		    "a passed pipe is refused: not a VFIO device (it is pipe:[...])"))
 		show("got", r);
 	json_object_put(r);
 	nul = open("/dev/null", O_RDWR | O_CLOEXEC);
-	r = call_fds(c, &nul, 1, "\"cmd\":\"save\",\"devices\":[{\"fd\":0}],\"to\":\"file:/dev/null\"");
+	r = call_fds(
+		c, &nul, 1,
+		"\"cmd\":\"save\",\"devices\":[{\"fd\":0}],\"to\":\"file:/dev/null\"");
 	if (!tap_ok(r && strstr(err_msg(r), "not a VFIO device (it is /dev/null)"),
 		    "a passed /dev/null as a device is refused"))
 		show("got", r);
 	json_object_put(r);
 	close(nul);
-	expect_error(call(c, "\"cmd\":\"attach\",\"devices\":[{\"fd\":0,\"name\":\"x\"}]"), "EBADF",
-		     "uses 1 descriptor, 0 were received", "naming a descriptor never sent: EBADF");
+	expect_error(
+		call(c, "\"cmd\":\"attach\",\"devices\":[{\"fd\":0,\"name\":\"x\"}]"),
+		"EBADF", "uses 1 descriptor, 0 were received",
+		"naming a descriptor never sent: EBADF");
 	expect_error(call(c, "\"cmd\":\"attach\",\"devices\":[{\"fd\":0}]"), "EINVAL",
 		     "needs the device's name", "attaching a descriptor needs a name");
 
@@ -870,7 +920,9 @@ static void test_fds(struct proc *p)
 	fds[0] = pfd[1];
 	expect_error(call(c, "\"cmd\":\"save\",\"devices\":[\"sim:f1\"],\"stream_fd\":0"),
 		     "EBADF", NULL, "stream_fd without a descriptor sent: EBADF");
-	r = call_fds(c, fds, 1, "\"cmd\":\"save\",\"devices\":[\"sim:f1,seed=21,size=8K\"],\"stream_fd\":0");
+	r = call_fds(c, fds, 1,
+		     "\"cmd\":\"save\",\"devices\":[\"sim:f1,seed=21,size=8K\"],\"stream_"
+		     "fd\":0");
 	job = ok(r) ? num(get(r, "result"), "job") : -1;
 	json_object_put(r);
 	close(pfd[1]);
@@ -890,7 +942,8 @@ static void test_fds(struct proc *p)
 	{
 		int in = open(path, O_RDONLY | O_CLOEXEC);
 
-		tap_ok(in >= 0 && read(in, magic, sizeof(magic)) == 8 && memcmp(magic, "\x89VFM", 4) == 0,
+		tap_ok(in >= 0 && read(in, magic, sizeof(magic)) == 8 &&
+			       memcmp(magic, "\x89VFM", 4) == 0,
 		       "what came through the pipe is a vfiomig stream");
 		if (in >= 0)
 			close(in);
@@ -900,7 +953,8 @@ static void test_fds(struct proc *p)
 		char buf[65536];
 
 		r = call_fds(c, pfd, 1,
-			     "\"cmd\":\"restore\",\"devices\":[\"sim:g1,expect-seed=21,size=8K\"],\"stream_fd\":0");
+			     "\"cmd\":\"restore\",\"devices\":[\"sim:g1,expect-seed=21,"
+			     "size=8K\"],\"stream_fd\":0");
 		job = ok(r) ? num(get(r, "result"), "job") : -1;
 		json_object_put(r);
 		close(pfd[0]);
@@ -943,19 +997,30 @@ static void test_concurrency(struct proc *p)
 
 	snprintf(path[0], sizeof(path[0]), "%s/c1.vfm", tmpdir);
 	snprintf(path[1], sizeof(path[1]), "%s/c2.vfm", tmpdir);
-	json_object_put(call(c, "\"cmd\":\"attach\",\"devices\":[\"sim:k1,arc-usec=300000\"]"));
-	j1 = start_job(c, "\"cmd\":\"save\",\"devices\":[\"sim:k1\"],\"to\":\"file:%s\"", path[0]);
-	j2 = start_job(c, "\"cmd\":\"save\",\"devices\":[\"sim:k2,arc-usec=300000\"],\"to\":\"file:%s\"",
+	json_object_put(
+		call(c, "\"cmd\":\"attach\",\"devices\":[\"sim:k1,arc-usec=300000\"]"));
+	j1 = start_job(c, "\"cmd\":\"save\",\"devices\":[\"sim:k1\"],\"to\":\"file:%s\"",
+		       path[0]);
+	j2 = start_job(c,
+		       "\"cmd\":\"save\",\"devices\":[\"sim:k2,arc-usec=300000\"],\"to\":"
+		       "\"file:%s\"",
 		       path[1]);
 	tap_ok(j1 > 0 && j2 > 0 && j1 != j2, "two jobs on disjoint devices start");
 	/* the same device in a second job: refused, attached or not */
-	expect_error(call(c, "\"cmd\":\"save\",\"devices\":[\"sim:k1\"],\"to\":\"file:%s/x\"", tmpdir),
-		     "EBUSY", "sim:k1 is in job", "an attached device in a running job: EBUSY");
-	expect_error(call(c, "\"cmd\":\"save\",\"devices\":[\"sim:k2\"],\"to\":\"file:%s/x\"", tmpdir),
-		     "EBUSY", "sim:k2 is in job", "a device opened by a running job: EBUSY");
-	expect_error(call(c, "\"cmd\":\"detach\",\"devices\":[\"sim:k1\"]"), "EBUSY", "in job",
-		     "detach of a device in a job: EBUSY");
-	expect_error(call(c, "\"cmd\":\"save\",\"devices\":[\"sim:z1\",\"sim:z1\"],\"to\":\"file:%s/x\"",
+	expect_error(
+		call(c, "\"cmd\":\"save\",\"devices\":[\"sim:k1\"],\"to\":\"file:%s/x\"",
+		     tmpdir),
+		"EBUSY", "sim:k1 is in job",
+		"an attached device in a running job: EBUSY");
+	expect_error(
+		call(c, "\"cmd\":\"save\",\"devices\":[\"sim:k2\"],\"to\":\"file:%s/x\"",
+		     tmpdir),
+		"EBUSY", "sim:k2 is in job", "a device opened by a running job: EBUSY");
+	expect_error(call(c, "\"cmd\":\"detach\",\"devices\":[\"sim:k1\"]"), "EBUSY",
+		     "in job", "detach of a device in a job: EBUSY");
+	expect_error(call(c,
+			  "\"cmd\":\"save\",\"devices\":[\"sim:z1\",\"sim:z1\"],\"to\":"
+			  "\"file:%s/x\"",
 			  tmpdir),
 		     "EINVAL", "named twice", "a device named twice in one job");
 	end = now_ms() + TIMEOUT_MS;
@@ -985,7 +1050,8 @@ static void test_concurrency(struct proc *p)
 	tap_ok(flag(f1, "success") && flag(f2, "success"), "both succeed");
 	json_object_put(f1);
 	json_object_put(f2);
-	expect_ok(call(c, "\"cmd\":\"detach\",\"devices\":[\"sim:k1\"]"), "detach once idle");
+	expect_ok(call(c, "\"cmd\":\"detach\",\"devices\":[\"sim:k1\"]"),
+		  "detach once idle");
 	conn_close(c);
 }
 
@@ -998,7 +1064,9 @@ static void test_ack_cancel(struct proc *p)
 
 	snprintf(path, sizeof(path), "%s/ack.vfm", tmpdir);
 	/* the acknowledgement: the job waits, the devices quiesced */
-	job = start_job(c, "\"cmd\":\"save\",\"devices\":[\"sim:a1\",\"sim:a2\"],\"to\":\"file:%s\",\"quiesce_ack\":true",
+	job = start_job(c,
+			"\"cmd\":\"save\",\"devices\":[\"sim:a1\",\"sim:a2\"],\"to\":"
+			"\"file:%s\",\"quiesce_ack\":true",
 			path);
 	r = event(c, "quiesced", job);
 	tap_ok(flag(r, "ack_required") && num(r, "ack_timeout_ms") == 30000,
@@ -1019,22 +1087,31 @@ static void test_ack_cancel(struct proc *p)
 	json_object_put(fin);
 
 	/* continue with "abort": the hook's failure, the devices roll back */
-	job = start_job(c, "\"cmd\":\"save\",\"devices\":[\"sim:a3\",\"sim:a4\"],\"to\":\"file:%s\",\"quiesce_ack\":true",
+	job = start_job(c,
+			"\"cmd\":\"save\",\"devices\":[\"sim:a3\",\"sim:a4\"],\"to\":"
+			"\"file:%s\",\"quiesce_ack\":true",
 			path);
 	json_object_put(event(c, "quiesced", job));
-	expect_ok(call(c, "\"cmd\":\"continue\",\"job\":%lld,\"abort\":\"vCPUs would not stop\"", job),
+	expect_ok(call(c,
+		       "\"cmd\":\"continue\",\"job\":%lld,\"abort\":\"vCPUs would not "
+		       "stop\"",
+		       job),
 		  "continue with abort");
 	fin = event(c, "finished", job);
 	final_states(fin, states, sizeof(states));
-	if (!tap_ok(!flag(fin, "success") && strstr(str(fin, "error"), "vCPUs would not stop") &&
-			    flag(fin, "rolled_back") && flag(fin, "devices_left_running") &&
+	if (!tap_ok(!flag(fin, "success") &&
+			    strstr(str(fin, "error"), "vCPUs would not stop") &&
+			    flag(fin, "rolled_back") &&
+			    flag(fin, "devices_left_running") &&
 			    strcmp(states, "RUNNING RUNNING") == 0,
 		    "abort: failed with the reason, devices RUNNING again"))
 		show("finished", fin);
 	json_object_put(fin);
 
 	/* no acknowledgement in time */
-	job = start_job(c, "\"cmd\":\"save\",\"devices\":[\"sim:a5\"],\"to\":\"file:%s\",\"quiesce_ack\":true,\"ack_timeout\":1",
+	job = start_job(c,
+			"\"cmd\":\"save\",\"devices\":[\"sim:a5\"],\"to\":\"file:%s\","
+			"\"quiesce_ack\":true,\"ack_timeout\":1",
 			path);
 	fin = event(c, "finished", job);
 	final_states(fin, states, sizeof(states));
@@ -1046,9 +1123,11 @@ static void test_ack_cancel(struct proc *p)
 		     "continue of a finished job: EALREADY");
 
 	/* cancel a restore waiting for its source; another client watches it */
-	r = call(c, "\"cmd\":\"restore\",\"devices\":[\"sim:a6\"],\"from\":\"tcp://127.0.0.1:0\"");
+	r = call(c, "\"cmd\":\"restore\",\"devices\":[\"sim:a6\"],\"from\":\"tcp://"
+		    "127.0.0.1:0\"");
 	job = num(get(r, "result"), "job");
-	tap_ok(ok(r) && strncmp(str(get(r, "result"), "listening"), "tcp://127.0.0.1:", 16) == 0,
+	tap_ok(ok(r) && strncmp(str(get(r, "result"), "listening"),
+				"tcp://127.0.0.1:", 16) == 0,
 	       "a listening restore says where it listens");
 	json_object_put(r);
 	w = conn_open(p->sock);
@@ -1056,23 +1135,26 @@ static void test_ack_cancel(struct proc *p)
 	tap_ok(ok(r) && strcmp(str(get(r, "result"), "phase"), "accepting") == 0,
 	       "watch from another connection: phase accepting");
 	json_object_put(r);
-	expect_error(call(c, "\"cmd\":\"continue\",\"job\":%lld", job), "EAGAIN", "not waiting",
-		     "continue of a job that is not waiting: EAGAIN");
+	expect_error(call(c, "\"cmd\":\"continue\",\"job\":%lld", job), "EAGAIN",
+		     "not waiting", "continue of a job that is not waiting: EAGAIN");
 	expect_ok(call(c, "\"cmd\":\"cancel\",\"job\":%lld", job), "cancel");
 	fin = event(w, "finished", job);
-	if (!tap_ok(!flag(fin, "success") && strstr(str(fin, "error"), "cancelled (by pid"),
+	if (!tap_ok(!flag(fin, "success") &&
+			    strstr(str(fin, "error"), "cancelled (by pid"),
 		    "the watcher sees it cancelled, and by whom"))
 		show("finished", fin);
 	json_object_put(fin);
-	expect_error(call(c, "\"cmd\":\"cancel\",\"job\":%lld", job), "EALREADY", "has finished",
-		     "cancel of a finished job: EALREADY");
+	expect_error(call(c, "\"cmd\":\"cancel\",\"job\":%lld", job), "EALREADY",
+		     "has finished", "cancel of a finished job: EALREADY");
 	conn_close(w);
 
 	/* cancel during stop-copy: rolled back */
-	job = start_job(c, "\"cmd\":\"save\",\"devices\":[\"sim:a7,arc-usec=300000\"],\"to\":\"file:%s\"",
+	job = start_job(c,
+			"\"cmd\":\"save\",\"devices\":[\"sim:a7,arc-usec=300000\"],"
+			"\"to\":\"file:%s\"",
 			path);
 	{
-		struct ev_match m = { "phase", job };
+		struct ev_match m = {"phase", job};
 		long long end = now_ms() + TIMEOUT_MS;
 
 		for (;;) {
@@ -1105,7 +1187,9 @@ static void test_disconnect(struct proc *p)
 	json_object_put(call(w, "\"cmd\":\"watch\",\"all\":true"));
 
 	/* a job outlives its client */
-	job = start_job(c, "\"cmd\":\"save\",\"devices\":[\"sim:b1,arc-usec=200000\"],\"to\":\"file:%s\"",
+	job = start_job(c,
+			"\"cmd\":\"save\",\"devices\":[\"sim:b1,arc-usec=200000\"],"
+			"\"to\":\"file:%s\"",
 			path);
 	conn_close(c);
 	fin = event(w, "finished", job);
@@ -1115,8 +1199,11 @@ static void test_disconnect(struct proc *p)
 	/* waiting for an acknowledgement, with cancel_on_disconnect: the client goes,
 	 * the job rolls back at once */
 	c = conn_open(p->sock);
-	job = start_job(c, "\"cmd\":\"save\",\"devices\":[\"sim:b2\",\"sim:b3\"],\"to\":\"file:%s\","
-			"\"quiesce_ack\":true,\"cancel_on_disconnect\":true", path);
+	job = start_job(
+		c,
+		"\"cmd\":\"save\",\"devices\":[\"sim:b2\",\"sim:b3\"],\"to\":\"file:%s\","
+		"\"quiesce_ack\":true,\"cancel_on_disconnect\":true",
+		path);
 	json_object_put(event(c, "quiesced", job));
 	conn_close(c);
 	fin = event(w, "finished", job);
@@ -1124,13 +1211,16 @@ static void test_disconnect(struct proc *p)
 	if (!tap_ok(!flag(fin, "success") && strstr(str(fin, "error"), "disconnected") &&
 			    strcmp(states, "RUNNING RUNNING") == 0 &&
 			    num(fin, "elapsed_usec") < 5000000,
-		    "quiesce_ack + cancel_on_disconnect, the client goes: rolled back at once"))
+		    "quiesce_ack + cancel_on_disconnect, the client goes: rolled back at "
+		    "once"))
 		show("finished", fin);
 	json_object_put(fin);
 
 	/* without cancel_on_disconnect, another client may acknowledge */
 	c = conn_open(p->sock);
-	job = start_job(c, "\"cmd\":\"save\",\"devices\":[\"sim:b5\"],\"to\":\"file:%s\",\"quiesce_ack\":true",
+	job = start_job(c,
+			"\"cmd\":\"save\",\"devices\":[\"sim:b5\"],\"to\":\"file:%s\","
+			"\"quiesce_ack\":true",
 			path);
 	json_object_put(event(c, "quiesced", job));
 	conn_close(c);
@@ -1143,7 +1233,8 @@ static void test_disconnect(struct proc *p)
 
 	/* cancel_on_disconnect */
 	c = conn_open(p->sock);
-	job = start_job(c, "\"cmd\":\"restore\",\"devices\":[\"sim:b4\"],\"from\":\"tcp://127.0.0.1:0\",\"cancel_on_disconnect\":true");
+	job = start_job(c, "\"cmd\":\"restore\",\"devices\":[\"sim:b4\"],\"from\":\"tcp:/"
+			   "/127.0.0.1:0\",\"cancel_on_disconnect\":true");
 	conn_close(c);
 	fin = event(w, "finished", job);
 	tap_ok(!flag(fin, "success") && strstr(str(fin, "error"), "disconnected"),
@@ -1168,13 +1259,17 @@ static void test_sigterm(void)
 	spawn(&p, "term", -1, NULL, NULL);
 	c = conn_open(p.sock);
 	snprintf(path, sizeof(path), "%s/term.vfm", tmpdir);
-	job = start_job(c, "\"cmd\":\"save\",\"devices\":[\"sim:t1\",\"sim:t2\"],\"to\":\"file:%s\",\"quiesce_ack\":true",
+	job = start_job(c,
+			"\"cmd\":\"save\",\"devices\":[\"sim:t1\",\"sim:t2\"],\"to\":"
+			"\"file:%s\",\"quiesce_ack\":true",
 			path);
-	job2 = start_job(c, "\"cmd\":\"restore\",\"devices\":[\"sim:t3\"],\"from\":\"tcp://127.0.0.1:0\"");
+	job2 = start_job(c, "\"cmd\":\"restore\",\"devices\":[\"sim:t3\"],\"from\":\"tcp:"
+			    "//127.0.0.1:0\"");
 	json_object_put(event(c, "quiesced", job));
 	kill(p.pid, SIGTERM);
 	sd = event(c, "shutdown", -1);
-	tap_ok(sd && strstr(str(sd, "reason"), "Terminated"), "SIGTERM: a shutdown event");
+	tap_ok(sd && strstr(str(sd, "reason"), "Terminated"),
+	       "SIGTERM: a shutdown event");
 	json_object_put(sd);
 	fin = event(c, "finished", job);
 	final_states(fin, states, sizeof(states));
@@ -1229,7 +1324,7 @@ static void test_activation(void)
 
 static void test_privileges(void)
 {
-	static const char *const args[] = { "--group", "nogroup", NULL };
+	static const char *const args[] = {"--group", "nogroup", NULL};
 	struct group *g = getgrnam("nogroup");
 	struct proc p;
 	struct stat st;
@@ -1239,11 +1334,13 @@ static void test_privileges(void)
 	int nnp = 0;
 
 	if (geteuid() != 0 || !g) {
-		tap_skip("peer credentials and capabilities: needs root and group nogroup");
+		tap_skip("peer credentials and capabilities: needs root and group "
+			 "nogroup");
 		return;
 	}
 	spawn(&p, "priv", -1, args, NULL);
-	tap_ok(stat(p.sock, &st) == 0 && (st.st_mode & 0777) == 0660 && st.st_gid == g->gr_gid,
+	tap_ok(stat(p.sock, &st) == 0 && (st.st_mode & 0777) == 0660 &&
+		       st.st_gid == g->gr_gid,
 	       "the socket is 0660, group nogroup");
 	snprintf(path, sizeof(path), "/proc/%d/status", p.pid);
 	f = fopen(path, "r");
@@ -1253,7 +1350,8 @@ static void test_privileges(void)
 	}
 	if (f)
 		fclose(f);
-	tap_ok(capeff == 0 && nnp == 1, "started as root: no capability left, no new privileges");
+	tap_ok(capeff == 0 && nnp == 1,
+	       "started as root: no capability left, no new privileges");
 
 	/* uid 65534: with group nogroup it may connect; without it, not */
 	for (int pass = 0; pass < 2; pass++) {
@@ -1271,7 +1369,8 @@ static void test_privileges(void)
 			struct json_object *r;
 			gid_t gid = pass == 0 ? g->gr_gid : 1;
 
-			if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(65534) < 0)
+			if (setgroups(0, NULL) < 0 || setgid(gid) < 0 ||
+			    setuid(65534) < 0)
 				_exit(98);
 			c = conn_open(p.sock);
 			if (!c)
@@ -1310,10 +1409,12 @@ static void test_privileges(void)
 			struct conn *c;
 			struct json_object *r;
 
-			if (setgroups(0, NULL) < 0 || setgid(g->gr_gid) < 0 || setuid(65534) < 0)
+			if (setgroups(0, NULL) < 0 || setgid(g->gr_gid) < 0 ||
+			    setuid(65534) < 0)
 				_exit(98);
 			c = conn_open(p.sock);
-			r = c ? call(c, "\"cmd\":\"save\",\"devices\":[\"sim:p\"],\"to\":\"file:/etc/vfm-test\"")
+			r = c ? call(c, "\"cmd\":\"save\",\"devices\":[\"sim:p\"],\"to\":"
+					"\"file:/etc/vfm-test\"")
 			      : NULL;
 			_exit(r && strcmp(err_name(r), "EACCES") == 0 ? 0 : 5);
 		}

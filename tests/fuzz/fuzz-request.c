@@ -40,8 +40,8 @@ static void check_string(const char *s, size_t size, const char *what)
 static void check_request(const struct vfmd_request *r)
 {
 	bool jobcmd = r->cmd == VFMD_CMD_SAVE || r->cmd == VFMD_CMD_RESTORE;
-	bool has_devices = jobcmd || r->cmd == VFMD_CMD_INFO || r->cmd == VFMD_CMD_ATTACH ||
-			   r->cmd == VFMD_CMD_DETACH;
+	bool has_devices = jobcmd || r->cmd == VFMD_CMD_INFO ||
+			   r->cmd == VFMD_CMD_ATTACH || r->cmd == VFMD_CMD_DETACH;
 	size_t max_fd = 0;
 
 	if ((unsigned)r->cmd >= VFMD_CMD_MAX)
@@ -61,7 +61,8 @@ static void check_request(const struct vfmd_request *r)
 		if (d->fd < 0 && !d->name[0])
 			broken("a device with neither name nor descriptor", "");
 		if (d->fd >= 0 && r->cmd != VFMD_CMD_ATTACH && !jobcmd)
-			broken("a descriptor where none is allowed", vfmd_cmd_name(r->cmd));
+			broken("a descriptor where none is allowed",
+			       vfmd_cmd_name(r->cmd));
 		if (d->fd >= 0 && (size_t)d->fd + 1 > max_fd)
 			max_fd = (size_t)d->fd + 1;
 	}
@@ -78,7 +79,7 @@ static void check_request(const struct vfmd_request *r)
 		if (r->chunk < 1 || r->chunk > (16u << 20))
 			broken("a chunk size out of range", "");
 		if (r->has_map) {
-			bool seen[VFM_SET_MAX] = { false };
+			bool seen[VFM_SET_MAX] = {false};
 
 			if (r->n_map != r->n_devices)
 				broken("a map of the wrong length", "");
@@ -120,8 +121,7 @@ static int parse_once(const uint8_t *data, size_t size, struct vfmd_request *req
 		case -EPROTO:
 		case -EMSGSIZE:
 		case -EINVAL:
-		case -E2BIG:
-			break;
+		case -E2BIG: break;
 		default: broken("an undocumented error", e->msg);
 		}
 		if (r != e->err || !e->msg[0])
@@ -141,7 +141,7 @@ static int parse_once(const uint8_t *data, size_t size, struct vfmd_request *req
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct vfmd_request a, b;
-	struct vfmd_error ea = { 0 }, eb = { 0 };
+	struct vfmd_error ea = {0}, eb = {0};
 	char ida[256], idb[256];
 	int ra, rb;
 
@@ -149,7 +149,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rb = parse_once(data, size, &b, &eb, idb, sizeof(idb));
 	if (ra != rb || strcmp(ida, idb) != 0 || (ra < 0 && strcmp(ea.msg, eb.msg) != 0))
 		broken("two parses of the same bytes differ", ra < 0 ? ea.msg : "");
-	if (ra >= 0 && (a.cmd != b.cmd || a.n_devices != b.n_devices || a.n_fds != b.n_fds))
+	if (ra >= 0 &&
+	    (a.cmd != b.cmd || a.n_devices != b.n_devices || a.n_fds != b.n_fds))
 		broken("two parses of the same bytes differ", "");
 	if (ra >= 0) {
 		vfmd_request_done(&a);
