@@ -737,8 +737,9 @@ static void cmd_job_start(struct call *k)
 		return;
 	}
 	if (running_jobs(d) >= d->cfg.max_jobs) {
-		respond_error(k->c, req->id, -EAGAIN, "at most %u jobs at once",
-			      d->cfg.max_jobs);
+		respond_error(k->c, req->id, -EAGAIN,
+			      "at most %u job%s at once (--max-jobs)", d->cfg.max_jobs,
+			      d->cfg.max_jobs == 1 ? "" : "s");
 		return;
 	}
 	if (req->stream_fd < 0 && path_uri(req->uri) && !k->c->privileged) {

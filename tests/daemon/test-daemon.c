@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -1425,6 +1426,187 @@ static void test_privileges(void)
 	stop(&p);
 }
 
+/* A destination that goes away mid-save: the source devices run again. */
+static void test_dropped_peer(struct proc *p)
+{
+	struct conn *c = conn_open(p->sock);
+	struct json_object *r, *fin;
+	char states[64], uri[128];
+	long long rjob, sjob;
+
+	r = call(c,
+		 "\"cmd\":\"restore\",\"devices\":[\"sim:v1,size=64K\"],\"from\":\"tcp://"
+		 "127.0.0.1:0\"");
+	rjob = ok(r) ? num(get(r, "result"), "job") : -1;
+	snprintf(uri, sizeof(uri), "%s", str(get(r, "result"), "listening"));
+	json_object_put(r);
+	sjob = start_job(
+		c,
+		"\"cmd\":\"save\",\"devices\":[\"sim:w1,size=64K\"],\"to\":\"%s\","
+		"\"quiesce_ack\":true",
+		uri);
+	json_object_put(event(c, "quiesced", sjob));
+	/* the destination goes (its connection closes), then the source goes on */
+	expect_ok(call(c, "\"cmd\":\"cancel\",\"job\":%lld", rjob),
+		  "the destination gives up");
+	fin = event(c, "finished", rjob);
+	json_object_put(fin);
+	expect_ok(call(c, "\"cmd\":\"continue\",\"job\":%lld", sjob),
+		  "the source continues");
+	fin = event(c, "finished", sjob);
+	final_states(fin, states, sizeof(states));
+	if (!tap_ok(!flag(fin, "success") && flag(fin, "devices_left_running") &&
+			    strcmp(states, "RUNNING") == 0,
+		    "the connection lost mid-save: failed, the device runs again"))
+		show("finished", fin);
+	json_object_put(fin);
+	conn_close(c);
+}
+
+/* A fake sysfs tree with a vfio-pci function and an mdev, and no /dev/vfio. */
+static void test_list(void)
+{
+	char root[128], env[160], cmd[2048];
+	const char *envs[] = {env, NULL};
+	struct proc p;
+	struct conn *c;
+	struct json_object *r, *arr;
+
+	snprintf(root, sizeof(root), "%s/root", tmpdir);
+	snprintf(
+		cmd, sizeof(cmd),
+		"set -e; r=%s; u=83b8f4f2-509f-382f-3c1e-e6bfe0fa1001\n"
+		"d=$r/sys/devices/pci0000:00/0000:00:01.0/0000:3b:00.1\n"
+		"mkdir -p $d $r/sys/bus/pci/devices $r/sys/bus/pci/drivers/vfio-pci "
+		"$r/sys/kernel/iommu_groups/12 $r/sys/kernel/iommu_groups/13 "
+		"$r/sys/bus/mdev/devices "
+		"$r/sys/devices/virtual/mtty/mtty/mdev_supported_types/mtty-2 "
+		"$r/sys/devices/virtual/mtty/mtty/$u\n"
+		"echo 0x8086 >$d/vendor; echo 0x1515 >$d/device; echo 0x8086 "
+		">$d/subsystem_vendor\n"
+		"echo 0x0001 >$d/subsystem_device; echo 0x01 >$d/revision; : >$d/config\n"
+		"ln -s ../../../../bus/pci/drivers/vfio-pci $d/driver\n"
+		"ln -s ../../../../kernel/iommu_groups/12 $d/iommu_group\n"
+		"ln -s ../../../devices/pci0000:00/0000:00:01.0/0000:3b:00.1 "
+		"$r/sys/bus/pci/devices/0000:3b:00.1\n"
+		"m=$r/sys/devices/virtual/mtty/mtty/$u\n"
+		"ln -s ../../../../bus/pci/drivers/vfio-pci $m/driver\n"
+		"ln -s ../mdev_supported_types/mtty-2 $m/mdev_type\n"
+		"ln -s ../../../../kernel/iommu_groups/13 $m/iommu_group\n"
+		"ln -s ../../../devices/virtual/mtty/mtty/$u "
+		"$r/sys/bus/mdev/devices/$u\n",
+		root);
+	if (system(cmd) != 0) {
+		tap_ok(false, "a fake sysfs tree");
+		return;
+	}
+	snprintf(env, sizeof(env), "VFIOMIG_SYSFS_ROOT=%s", root);
+	spawn(&p, "sysfs", -1, NULL, envs);
+	c = conn_open(p.sock);
+	r = c ? call(c, "\"cmd\":\"list\"") : NULL;
+	arr = get(r, "result");
+	if (!tap_ok(ok(r) && json_object_array_length(arr) == 2 &&
+			    strcmp(str(json_object_array_get_idx(arr, 0), "name"),
+				   "0000:3b:00.1") == 0 &&
+			    strcmp(str(json_object_array_get_idx(arr, 0), "driver"),
+				   "vfio-pci") == 0 &&
+			    num(json_object_array_get_idx(arr, 0), "iommu_group") == 12 &&
+			    strcmp(str(json_object_array_get_idx(arr, 1), "mdev_type"),
+				   "mtty-2") == 0 &&
+			    !flag(json_object_array_get_idx(arr, 1), "attached"),
+		    "list: the vfio-pci function and the mdev of a fake sysfs"))
+		show("list", r);
+	json_object_put(r);
+	r = c ? call(c, "\"cmd\":\"list\",\"probe\":true") : NULL;
+	arr = get(r, "result");
+	tap_ok(ok(r) && strlen(str(json_object_array_get_idx(arr, 0), "probe_error")) > 0,
+	       "list with probe: devices that cannot be opened say why");
+	json_object_put(r);
+	r = c ? call(c, "\"cmd\":\"attach\",\"devices\":[\"3b:00.1\"]") : NULL;
+	if (!tap_ok(r && !ok(r) &&
+			    strcmp(str(get(r, "error"), "device"), "3b:00.1") == 0 &&
+			    strstr(err_msg(r), "/dev/vfio/vfio"),
+		    "attach without /dev/vfio: the library's reason, naming the device"))
+		show("attach", r);
+	json_object_put(r);
+	conn_close(c);
+	stop(&p);
+}
+
+/* --max-jobs, and the connection limit. */
+static void test_limits(void)
+{
+	static const char *const args[] = {"--max-jobs", "1", NULL};
+	struct conn *conns[70] = {NULL}, *c;
+	struct json_object *r;
+	struct proc p;
+	int n = 0;
+
+	spawn(&p, "limits", -1, args, NULL);
+	c = conn_open(p.sock);
+	json_object_put(call(c, "\"cmd\":\"restore\",\"devices\":[\"sim:l1\"],\"from\":"
+				"\"tcp://127.0.0.1:0\""));
+	expect_error(call(c,
+			  "\"cmd\":\"restore\",\"devices\":[\"sim:l2\"],\"from\":\"tcp://"
+			  "127.0.0.1:0\""),
+		     "EAGAIN", "at most 1 job at once",
+		     "--max-jobs 1: a second job is EAGAIN");
+	/* c is one; 63 more fit */
+	for (n = 0; n < 63; n++) {
+		conns[n] = conn_open(p.sock);
+		if (!conns[n])
+			break;
+		json_object_put(call(conns[n], "\"cmd\":\"version\""));
+	}
+	conns[n] = conn_open(p.sock);
+	r = conns[n] ? wait_for(conns[n], match_null_id, NULL, TIMEOUT_MS) : NULL;
+	if (!tap_ok(n == 63 && r && strcmp(err_name(r), "EUSERS") == 0,
+		    "the 65th connection: EUSERS, then closed"))
+		tap_diag("%d opened", n);
+	json_object_put(r);
+	for (int i = 0; i <= n && i < 70; i++)
+		conn_close(conns[i]);
+	conn_close(c);
+	stop(&p);
+}
+
+/* --user: sockets opened as root, then uid 65534 and no capability. */
+static void test_user(void)
+{
+	static const char *const args[] = {"--user", "nobody", NULL};
+	struct proc p;
+	struct conn *c;
+	char path[64], line[256];
+	unsigned long long capeff = 1;
+	unsigned uid = 0;
+	FILE *f;
+	int rc;
+
+	if (geteuid() != 0 || !getpwnam("nobody")) {
+		tap_skip("--user: needs root and user nobody");
+		return;
+	}
+	spawn(&p, "user", -1, args, NULL);
+	snprintf(path, sizeof(path), "/proc/%d/status", p.pid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		sscanf(line, "CapEff: %llx", &capeff);
+		sscanf(line, "Uid: %u", &uid);
+	}
+	if (f)
+		fclose(f);
+	tap_ok(uid == 65534 && capeff == 0,
+	       "--user nobody: uid 65534, no capability (uid %u)", uid);
+	c = conn_open(p.sock);
+	expect_ok(c ? call(c, "\"cmd\":\"attach\",\"devices\":[\"sim:n1\"]") : NULL,
+		  "as nobody it serves root, and simulated devices");
+	conn_close(c);
+	kill(p.pid, SIGTERM);
+	rc = reap(&p, TIMEOUT_MS);
+	tap_ok(rc == 0, "and exits 0 (%d)", rc);
+	stop(&p);
+}
+
 int main(int argc, char **argv)
 {
 	struct proc p;
@@ -1453,6 +1635,7 @@ int main(int argc, char **argv)
 	test_concurrency(&p);
 	test_ack_cancel(&p);
 	test_disconnect(&p);
+	test_dropped_peer(&p);
 	{
 		struct conn *c = conn_open(p.sock);
 
@@ -1467,6 +1650,9 @@ int main(int argc, char **argv)
 	test_sigterm();
 	test_activation();
 	test_privileges();
+	test_list();
+	test_limits();
+	test_user();
 
 	{
 		char cmd[128];
