@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * vfiomigd's request parser on its own (unit tier): defaults equal the library's,
+ * every field lands where it should, descriptor indexes are counted, and each kind
+ * of bad request gets its errno and a sentence that names the problem.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "job.h"
+#include "request.h"
+#include "tap.h"
+
+static struct vfmd_request req;
+
+static int parse(const char *s, struct vfmd_error *e)
+{
+	vfmd_request_done(&req);
+	return vfmd_request_parse(s, strlen(s), &req, NULL, e);
+}
+
+static void good(const char *s, const char *desc)
+{
+	struct vfmd_error e = {0};
+	int r = parse(s, &e);
+
+	if (!tap_ok(r == 0, "%s", desc))
+		tap_diag("  %s: %s", s, e.msg);
+}
+
+static void bad(const char *s, int err, const char *part)
+{
+	struct vfmd_error e = {0};
+	struct json_object *id = NULL;
+	int r;
+
+	vfmd_request_done(&req);
+	r = vfmd_request_parse(s, strlen(s), &req, &id, &e);
+	if (!tap_ok(r == err && e.err == err && strstr(e.msg, part), "refused: %s", s))
+		tap_diag("  got %d '%s', want %d '...%s...'", r, e.msg, err, part);
+	json_object_put(id);
+}
+
+int main(void)
+{
+	struct vfm_save_opts so;
+	struct vfmd_error e;
+	struct json_object *id = NULL;
+
+	vfm_save_opts_init(&so);
+	good("{\"cmd\":\"save\",\"devices\":[\"sim:a\"],\"to\":\"file:/x\"}",
+	     "a minimal save");
+	tap_ok(req.cmd == VFMD_CMD_SAVE && req.n_devices == 1 &&
+		       !strcmp(req.devices[0].name, "sim:a") && req.devices[0].fd == -1 &&
+		       req.stream_fd == -1 && req.n_fds == 0 && !req.id,
+	       "its device, no descriptor, no id");
+	tap_ok(req.precopy == so.precopy && req.precopy_rounds == so.precopy_max_rounds &&
+		       req.precopy_usec == so.precopy_max_usec &&
+		       req.chunk == so.chunk_size && req.timeout_ms == so.timeout_ms &&
+		       req.dirty_threshold == so.dirty_threshold &&
+		       req.vf_config == !so.no_vf_config,
+	       "defaults are the library's (vfm_save_opts_init)");
+	tap_ok(req.watch && !req.quiesce_ack && req.ack_timeout_ms == 30000 &&
+		       !req.listen,
+	       "watch on, no acknowledgement (30 s when asked), no listening");
+
+	good("{\"id\":\"x\",\"cmd\":\"save\",\"devices\":[{\"fd\":2,\"name\":\"u\"},{"
+	     "\"fd\":0}],"
+	     "\"stream_fd\":1,\"stream_name\":\"file:/"
+	     "y\",\"precopy\":false,\"precopy_rounds\":7,"
+	     "\"precopy_seconds\":3,\"dirty_threshold\":4096,\"force\":true,\"chunk\":"
+	     "65536,"
+	     "\"timeout\":9,\"quiesce_ack\":true,\"ack_timeout\":5,\"cancel_on_"
+	     "disconnect\":true,"
+	     "\"watch\":false,\"vf_config\":false}",
+	     "a save with every field");
+	tap_ok(req.n_fds == 3 && req.devices[0].fd == 2 && req.devices[1].fd == 0 &&
+		       !req.devices[1].name[0] && req.stream_fd == 1 &&
+		       !strcmp(req.stream_name, "file:/y"),
+	       "descriptors: indexes kept, count = highest + 1");
+	tap_ok(!req.precopy && req.precopy_rounds == 7 && req.precopy_usec == 3000000 &&
+		       req.dirty_threshold == 4096 && req.force && req.chunk == 65536 &&
+		       req.timeout_ms == 9000 && req.quiesce_ack &&
+		       req.ack_timeout_ms == 5000 && req.cancel_on_disconnect &&
+		       !req.watch && !req.vf_config,
+	       "every field where it belongs");
+	tap_ok(req.id && !strcmp(json_object_get_string(req.id), "x"),
+	       "a string id is kept");
+
+	good("{\"cmd\":\"restore\",\"devices\":[\"a\",\"b\",\"c\"],\"from\":\"tcp://"
+	     "[::]:4444\",\"map\":[2,0,1]}",
+	     "a restore with a map");
+	tap_ok(req.listen && req.has_map && req.n_map == 3 && req.map[0] == 2 &&
+		       req.map[2] == 1,
+	       "a socket restore listens; the map is kept");
+	good("{\"cmd\":\"restore\",\"devices\":[\"a\"],\"from\":\"unix:@v\",\"connect\":"
+	     "true}",
+	     "a connecting restore");
+	tap_ok(!req.listen && req.connect, "--connect: not listening");
+	good("{\"cmd\":\"restore\",\"devices\":[\"a\"],\"from\":\"file:/v\"}",
+	     "a file restore");
+	tap_ok(!req.listen, "a file is not listened on");
+	good("{\"id\":99,\"cmd\":\"continue\",\"job\":4,\"abort\":\"no\"}",
+	     "continue with abort");
+	tap_ok(req.job == 4 && !strcmp(req.abort_reason, "no") &&
+		       json_object_get_int(req.id) == 99,
+	       "job, reason, id");
+	good(" \t{\"cmd\":\"watch\",\"all\":true} \r", "white space around the object");
+	good("{\"cmd\":\"attach\",\"devices\":[{\"fd\":1,\"name\":\"a\"},{\"fd\":0,"
+	     "\"name\":\"b\"}]}",
+	     "attach with two descriptors");
+	tap_ok(req.n_fds == 2, "attach counts its descriptors");
+
+	bad("{\"cmd\":\"save\",\"devices\":[\"a\"],\"to\":\"file:/x\",\"stream_fd\":0}",
+	    -EINVAL, "exactly one of \"to\" and \"stream_fd\"");
+	bad("{\"cmd\":\"save\",\"devices\":[\"a\"],\"to\":\"tcp://h\"}", -EINVAL,
+	    "\"to\":");
+	bad("{\"cmd\":\"save\",\"devices\":[\"a\"],\"to\":\"fd:3\"}", -EINVAL,
+	    "daemon's own");
+	bad("{\"cmd\":\"save\",\"devices\":[\"a\"],\"stream_fd\":0,\"listen\":true}",
+	    -EINVAL, "\"listen\" needs a tcp:// or unix: URI");
+	bad("{\"cmd\":\"save\",\"devices\":[\"a\"],\"to\":\"file:/"
+	    "x\",\"stream_name\":\"n\"}",
+	    -EINVAL, "goes with \"stream_fd\"");
+	bad("{\"cmd\":\"save\",\"devices\":[{\"fd\":0},{\"fd\":0}],\"to\":\"file:/x\"}",
+	    -EINVAL, "descriptor 0 is used twice");
+	bad("{\"cmd\":\"save\",\"devices\":[{\"fd\":0}],\"stream_fd\":0}", -EINVAL,
+	    "descriptor 0 is used twice");
+	bad("{\"cmd\":\"save\",\"devices\":[{\"fd\":72}],\"to\":\"file:/x\"}", -EINVAL,
+	    "0..71");
+	bad("{\"cmd\":\"info\",\"devices\":[{\"fd\":0}]}", -EINVAL, "no \"fd\" here");
+	bad("{\"cmd\":\"attach\",\"devices\":[{\"fd\":0}]}", -EINVAL,
+	    "needs the device's name");
+	bad("{\"cmd\":\"attach\",\"devices\":[{\"fd\":0,\"name\":\"a\",\"x\":1}]}",
+	    -EINVAL, "unknown field \"x\"");
+	bad("{\"cmd\":\"attach\",\"devices\":[{}]}", -EINVAL, "needs a name or an fd");
+	bad("{\"cmd\":\"attach\",\"devices\":[\"\"]}", -EINVAL, "non-empty string");
+	bad("{\"cmd\":\"restore\",\"devices\":[\"a\",\"b\"],\"from\":\"file:/"
+	    "x\",\"map\":[0]}",
+	    -EINVAL, "needs 2 entries");
+	bad("{\"cmd\":\"restore\",\"devices\":[\"a\"],\"from\":\"file:/"
+	    "x\",\"connect\":true}",
+	    -EINVAL, "\"connect\" needs a tcp:// or unix: URI");
+	bad("{\"cmd\":\"restore\",\"devices\":[\"a\"],\"to\":\"file:/x\"}", -EINVAL,
+	    "unknown field \"to\"");
+	bad("{\"cmd\":\"watch\",\"job\":1,\"all\":true}", -EINVAL,
+	    "give \"job\" or \"all\"");
+	bad("{\"cmd\":\"watch\",\"all\":false}", -EINVAL, "give \"job\" or \"all\"");
+	bad("{\"cmd\":\"continue\",\"job\":1,\"abort\":\"\"}", -EINVAL,
+	    "non-empty reason");
+	bad("{\"cmd\":\"job\",\"job\":4294967296}", -EINVAL, "1..4294967295");
+	bad("{\"cmd\":\"job\",\"job\":1.5}", -EINVAL, "must be an integer");
+	bad("{\"cmd\":\"save\",\"devices\":[\"a\"],\"to\":\"file:/"
+	    "x\",\"dirty_threshold\":-1}",
+	    -EINVAL, "must be an integer");
+	bad("{\"cmd\":1}", -EINVAL, "\"cmd\" must be a command name");
+	bad("{\"cmd\":\"VERSION\"}", -EINVAL, "unknown command \"VERSION\"");
+	bad("{\"id\":true,\"cmd\":\"version\"}", -EINVAL, "\"id\" must be");
+	bad("{\"cmd\":\"version\",\"cmd\":\"jobs\",\"job\":1}", -EINVAL,
+	    "jobs: unknown field \"job\"");
+	bad("{\"cmd\":\"version\"", -EPROTO, "ends early");
+	bad("", -EPROTO, "ends early");
+	bad("{'cmd':'version'}", -EPROTO, "malformed JSON at byte");
+	bad("{\"cmd\":\"version\",}", -EPROTO, "malformed JSON");
+	bad("{\"cmd\":\"version\"}x", -EPROTO, "malformed JSON");
+	{
+		char many[8192] = "{\"cmd\":\"info\",\"devices\":[";
+
+		for (int i = 0; i < 65; i++)
+			strcat(many, i ? ",\"d\"" : "\"d\"");
+		strcat(many, "]}");
+		bad(many, -E2BIG, "at most 64 devices");
+	}
+	/* the id of a refused request comes back for its error response */
+	vfmd_request_done(&req);
+	memset(&e, 0, sizeof(e));
+	tap_ok(vfmd_request_parse("{\"id\":5,\"cmd\":\"nope\"}", 21, &req, &id, &e) ==
+			       -EINVAL &&
+		       id && json_object_get_int(id) == 5 && !req.id,
+	       "a refused request hands its id back");
+	json_object_put(id);
+	/* the parser reads @len bytes, not up to a NUL */
+	vfmd_request_done(&req);
+	tap_ok(vfmd_request_parse("{\"cmd\":\"jobs\"}GARBAGE", 14, &req, NULL, &e) == 0,
+	       "only len bytes are read");
+	vfmd_request_done(&req);
+	return tap_done();
+}
