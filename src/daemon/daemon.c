@@ -935,7 +935,7 @@ static void cmd_job(struct call *k)
 static struct json_object *jobs_json(struct daemon *d)
 {
 	struct json_object *arr = json_object_new_array();
-	struct djob *order[VFMD_JOBS_KEPT + 256];
+	struct djob *order[VFMD_JOBS_KEPT + VFMD_JOBS_MAX];
 	size_t n = 0;
 
 	/* the list is newest first: print oldest first */

@@ -24,7 +24,8 @@
 
 #define VFMD_CLIENTS_MAX    64
 #define VFMD_LISTEN_MAX	    8
-#define VFMD_JOBS_KEPT	    64 /* finished jobs kept for "job", "jobs", "wait" */
+#define VFMD_JOBS_KEPT	    64	/* finished jobs kept for "job", "jobs", "wait" */
+#define VFMD_JOBS_MAX	    256 /* --max-jobs at most */
 #define VFMD_OUT_DROP	    (256u << 10) /* output queued: progress events dropped */
 #define VFMD_OUT_MAX	    (4u << 20)	 /* output queued: the client is disconnected */
 #define VFMD_SOCKET_DEFAULT VFM_RUNSTATEDIR "/vfiomig/control.sock"

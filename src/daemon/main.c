@@ -48,7 +48,7 @@ static void help(void)
 	       "  -a, --attach DEV     open DEV at start, before dropping privileges\n"
 	       "  -u, --user USER      run as USER once sockets and devices are open\n"
 	       "      --keep-cap CAP   keep capability CAP (e.g. dac_override)\n"
-	       "      --max-jobs N     jobs running at once (default 16)\n"
+	       "      --max-jobs N     jobs running at once (default 16, at most 256)\n"
 	       "      --rate N         requests a second per connection (default 50)\n"
 	       "  -v, --verbose        the library's debug messages on stderr\n"
 	       "  -h, --help, -V, --version\n",
@@ -266,8 +266,8 @@ int main(int argc, char **argv)
 			o.keep_caps[o.n_keep++] = cap;
 			break;
 		case OPT_MAX_JOBS:
-			if (parse_uint_opt("--max-jobs", optarg, 1024, &d.cfg.max_jobs) <
-			    0)
+			if (parse_uint_opt("--max-jobs", optarg, VFMD_JOBS_MAX,
+					   &d.cfg.max_jobs) < 0)
 				return 2;
 			break;
 		case OPT_RATE:
