@@ -46,7 +46,9 @@ static void help(void)
 	       "                       ignored under socket activation\n"
 	       "  -g, --group GROUP    members of GROUP may connect (socket mode 0660)\n"
 	       "  -a, --attach DEV     open DEV at start, before dropping privileges\n"
-	       "  -u, --user USER      run as USER once sockets and devices are open\n"
+	       "  -u, --user USER      run as USER (or UID[:GID]) once sockets and "
+	       "devices\n"
+	       "                       are open\n"
 	       "      --keep-cap CAP   keep capability CAP (e.g. dac_override)\n"
 	       "      --max-jobs N     jobs running at once (default 16, at most 256)\n"
 	       "      --rate N         requests a second per connection (default 50)\n"
@@ -153,22 +155,46 @@ static int open_sockets(struct daemon *d)
  * when we may (CAP_SETPCAP).  Then no new privileges.  Capabilities are per thread:
  * this runs before any thread exists.
  */
+/* --user: a user name, or UID[:GID] (a user /etc/passwd need not know). */
+static int resolve_user(const char *s, uid_t *ret_uid, gid_t *ret_gid)
+{
+	struct passwd *pw = getpwnam(s);
+	const char *colon = strchr(s, ':');
+	char num[16];
+	uint32_t uid, gid;
+
+	if (pw) {
+		*ret_uid = pw->pw_uid;
+		*ret_gid = pw->pw_gid;
+		return 0;
+	}
+	if ((size_t)(colon ? colon - s : (long)strlen(s)) >= sizeof(num))
+		return -ENOENT;
+	snprintf(num, sizeof(num), "%.*s", (int)(colon ? colon - s : (long)strlen(s)), s);
+	if (parse_u32(num, 10, INT32_MAX, &uid) < 0)
+		return -ENOENT;
+	gid = uid;
+	if (colon && parse_u32(colon + 1, 10, INT32_MAX, &gid) < 0)
+		return -ENOENT;
+	*ret_uid = uid;
+	*ret_gid = gid;
+	return 0;
+}
+
 static int drop_privileges(const struct options *o)
 {
-	struct passwd *pw = NULL;
-	bool setpcap;
+	bool setpcap, become = o->user != NULL;
+	uid_t uid = 0;
+	gid_t gid = 0;
 	int r;
 
-	if (o->user) {
-		pw = getpwnam(o->user);
-		if (!pw) {
-			daemon_log(3, "--user %s: no such user", o->user);
-			return -ENOENT;
-		}
+	if (become && resolve_user(o->user, &uid, &gid) < 0) {
+		daemon_log(3, "--user %s: no such user (a name, or UID[:GID])", o->user);
+		return -ENOENT;
 	}
 	capng_get_caps_process();
 	setpcap = capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP);
-	if (capng_have_capabilities(CAPNG_SELECT_CAPS) == CAPNG_NONE && !pw) {
+	if (capng_have_capabilities(CAPNG_SELECT_CAPS) == CAPNG_NONE && !become) {
 		daemon_log(7, "no capabilities to drop");
 	} else {
 		capng_clear(setpcap ? CAPNG_SELECT_ALL : CAPNG_SELECT_CAPS);
@@ -177,15 +203,16 @@ static int drop_privileges(const struct options *o)
 				     CAPNG_EFFECTIVE | CAPNG_PERMITTED |
 					     (setpcap ? CAPNG_BOUNDING_SET : 0),
 				     (unsigned)o->keep_caps[i]);
-		if (pw)
-			r = capng_change_id((int)pw->pw_uid, (int)pw->pw_gid,
+		if (become)
+			r = capng_change_id((int)uid, (int)gid,
 					    CAPNG_DROP_SUPP_GRP |
 						    (setpcap ? CAPNG_CLEAR_BOUNDING : 0));
 		else
 			r = capng_apply(setpcap ? CAPNG_SELECT_ALL : CAPNG_SELECT_CAPS);
 		if (r < 0) {
 			daemon_log(3, "cannot drop capabilities%s%s (libcap-ng error %d)",
-				   pw ? " and become " : "", pw ? o->user : "", r);
+				   become ? " and become " : "", become ? o->user : "",
+				   r);
 			return -EPERM;
 		}
 	}

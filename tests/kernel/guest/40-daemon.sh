@@ -4,7 +4,8 @@
 # vfiomigd with real mtty devices: two daemons in two network namespaces, one per
 # host.  A save -> TCP -> restore through both, the devices handed over by the VMM
 # stand-in as descriptors (SCM_RIGHTS) and the UART state checked on the destination;
-# the same with devices the daemons open themselves after dropping every capability;
+# the same with devices the daemons open themselves after dropping every capability,
+# and with an unprivileged daemon (--user) that can only be handed its devices;
 # SIGTERM while a save waits with its devices quiesced, and a client killed by its own
 # hook: the devices run again; non-device descriptors refused.
 
@@ -187,13 +188,37 @@ vfiomig --connect=$SS attach "fd:5:$A" >$T/out 2>&1
 tap_check "a group fd passed as a device is refused" grep -q "not a VFIO device" $T/out
 exec 5<&-
 
+# ---- 6: an unprivileged daemon, handed its devices ----
+NB=$T/nobody.sock
+$SRC vfiomigd --socket $NB --user 65534:65534 2>$T/nbd.log &
+nbd=$!
+daemon_up $NB || tap_diag "the unprivileged daemon: $(cat $T/nbd.log)"
+tap_check "--user 65534: the daemon runs as uid 65534" \
+	grep -qE "^Uid:[[:space:]]+65534[[:space:]]" /proc/$nbd/status
+vfiomig --connect=$NB attach "$A" >$T/out 2>&1
+rc=$?
+tap_check "unprivileged, it cannot open $A itself (exit $rc)" test $rc = 3
+grep -q "ermission denied" $T/out || tap_diag "$(cat $T/out)"
+vfiomig reset "$A" "$C" >/dev/null
+rjob=$(vfiomig --connect=$DS restore "$C" --from tcp://$ADDR:4454 --detach 2>/dev/null | sed -n 's/^job //p')
+$SRC vfm-mtty --set --state STOP "$A" -- \
+	vfiomig --connect=$NB save @0 --to tcp://$ADDR:4454 >$T/src.out 2>&1
+src_rc=$?
+vfiomig --connect=$DS wait "$rjob" >$T/dst.out 2>&1
+dst_rc=$?
+tap_check "but handed the device, it saves it (exits $src_rc/$dst_rc)" test "$src_rc$dst_rc" = 00
+[ "$src_rc$dst_rc" = 00 ] || tap_diag "$(cat $T/src.out $T/dst.out)"
+relay "unprivileged daemon" $T/src.out
+kill -TERM $nbd; wait $nbd
+tap_check "the unprivileged daemon exits 0 ($?)" test $? = 0
+
 kill -TERM $srcd $dstd
 wait $srcd; rc1=$?
 wait $dstd; rc2=$?
 tap_check "both daemons exit 0 ($rc1/$rc2)" test "$rc1$rc2" = 00
-if grep -qE "runtime error|AddressSanitizer|LeakSanitizer" $T/srcd.log $T/dstd.log; then
+if grep -qE "runtime error|AddressSanitizer|LeakSanitizer" $T/srcd.log $T/dstd.log $T/nbd.log; then
 	tap_fail "no sanitizer reports from the daemons"
-	tap_diag "$(grep -hE -A5 'runtime error|Sanitizer' $T/srcd.log $T/dstd.log | head -n 40)"
+	tap_diag "$(grep -hE -A5 'runtime error|Sanitizer' $T/srcd.log $T/dstd.log $T/nbd.log | head -n 40)"
 else
 	tap_ok "no sanitizer reports from the daemons"
 fi
