@@ -39,6 +39,7 @@ out=$(cd "$out" && pwd)
 
 # The parser (warnings are errors) and the library it calls (option defaults, URI
 # syntax; built as it is, without -Werror: other compilers' warnings are not ours).
+# shellcheck disable=SC2054 # commas inside one flag
 san=(-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all)
 inc=(-I"$src/src/uapi" -I"$src/include" -I"$src/src/shared" -I"$src/src/lib"
 	-I"$src/src/stream" -I"$src/src/transport" -I"$src/src/set" -I"$src/src/job"

@@ -164,6 +164,7 @@ daemon_up $SS || tap_diag "the source daemon did not come back"
 vfiomig reset "$A" "$C" >/dev/null
 rjob=$(vfiomig --connect=$DS restore "$C" --from tcp://$ADDR:4453 --detach 2>/dev/null | sed -n 's/^job //p')
 # the hook's shell is a child of the client: it kills its parent
+# shellcheck disable=SC2016 # $PPID is the hook shell's
 $SRC vfiomig --connect=$SS save "$A" --to tcp://$ADDR:4453 --on-quiesced 'kill -9 $PPID' >$T/src.out 2>&1
 rc=$?
 tap_check "the client was killed (exit $rc)" test $rc = 137
@@ -183,7 +184,7 @@ vfiomig --connect=$SS attach "fd:5:$A" >$T/out 2>&1
 tap_check "a container fd (/dev/vfio/vfio) passed as a device is refused" \
 	grep -q "not a VFIO device (it is /dev/vfio/vfio)" $T/out
 exec 5<&-
-exec 5</dev/vfio/$(mdev_group "$A")
+exec 5<"/dev/vfio/$(mdev_group "$A")"
 vfiomig --connect=$SS attach "fd:5:$A" >$T/out 2>&1
 tap_check "a group fd passed as a device is refused" grep -q "not a VFIO device" $T/out
 exec 5<&-
