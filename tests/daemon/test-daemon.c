@@ -53,6 +53,7 @@ struct proc {
 	int notify_fd;
 	char notes[8192]; /* what arrived on the notify socket */
 	size_t notes_len;
+	int exit_status; /* when it exited before it was ready, else -1 */
 };
 
 static int bind_unix(const char *path, int type)
@@ -155,10 +156,22 @@ static void spawn(struct proc *p, const char *name, int listen_fd,
 		execv(daemon_path, (char *const *)argv);
 		_exit(127);
 	}
-	if (!notify_wait(p, "READY=1", TIMEOUT_MS) && listen_fd < 0 &&
-	    !wait_socket(p->sock, 100)) {
-		tap_diag("vfiomigd %s never became ready", name);
+	p->exit_status = -1;
+	for (long long end = now_ms() + TIMEOUT_MS; now_ms() < end;) {
+		int status;
+
+		if (notify_wait(p, "READY=1", 50))
+			return;
+		if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+			/* it gave up: reap() tells how */
+			p->exit_status = WIFEXITED(status) ? WEXITSTATUS(status)
+							   : 128 + WTERMSIG(status);
+			p->pid = 0;
+			return;
+		}
 	}
+	if (listen_fd < 0 && !wait_socket(p->sock, 100))
+		tap_diag("vfiomigd %s never became ready", name);
 }
 
 /* Wait for the daemon to exit; its status, or -1 after @ms. */
@@ -167,6 +180,8 @@ static int reap(struct proc *p, int ms)
 	long long end = now_ms() + ms;
 	int status;
 
+	if (p->pid == 0)
+		return p->exit_status;
 	while (now_ms() < end) {
 		pid_t r = waitpid(p->pid, &status, WNOHANG);
 
@@ -1539,14 +1554,25 @@ static void test_list(void)
 /* --max-jobs, and the connection limit. */
 static void test_limits(void)
 {
-	static const char *const args[] = {"--max-jobs", "1", NULL};
+	static const char *const args[] = {"--max-jobs", "1", "--attach", "sim:boot1",
+					   NULL};
+	static const char *const bad_args[] = {"--attach", "sim:boot2,bogus", NULL};
 	struct conn *conns[70] = {NULL}, *c;
 	struct json_object *r;
 	struct proc p;
 	int n = 0;
 
+	spawn(&p, "badattach", -1, bad_args, NULL);
+	tap_ok(reap(&p, TIMEOUT_MS) == 1,
+	       "--attach of a device that cannot be opened: exit 1");
+	stop(&p);
+
 	spawn(&p, "limits", -1, args, NULL);
 	c = conn_open(p.sock);
+	r = call(c, "\"cmd\":\"info\",\"devices\":[\"sim:boot1\"]");
+	tap_ok(ok(r) && flag(json_object_array_get_idx(get(r, "result"), 0), "attached"),
+	       "--attach: the device is attached from the start");
+	json_object_put(r);
 	json_object_put(call(c, "\"cmd\":\"restore\",\"devices\":[\"sim:l1\"],\"from\":"
 				"\"tcp://127.0.0.1:0\""));
 	expect_error(call(c,
