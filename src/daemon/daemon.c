@@ -476,6 +476,13 @@ static void cmd_list(struct call *k)
 		identity_json(o, &list[i].id);
 		if (dd) {
 			attached_json(o, dd);
+		} else if (job_of_name(k->d, list[i].id.name)) {
+			/* opened by a job of ours: not to be opened again, nor probed */
+			json_object_object_add(o, "attached",
+					       json_object_new_boolean(false));
+			json_object_object_add(o, "job",
+					       json_object_new_uint64(job_of_name(
+						       k->d, list[i].id.name)));
 		} else if (k->req->probe) {
 			struct vfm_ctx *pctx = NULL;
 			struct vfm_device *dev = NULL;
