@@ -311,6 +311,16 @@ static int on_quiesced(void *userdata, char *why, size_t size)
 	while (r < 0 && errno == EINTR);
 
 	pthread_mutex_lock(&j->lock);
+	if (j->ack_done) {
+		/* given (continue, or a cancel turned into an abort), even if the poll
+		 * timed out meanwhile: the client was told it counts */
+		drain(j->ack_fd);
+		r = j->ack_abort[0] ? -1 : 0;
+		if (r)
+			snprintf(why, size, "%s", j->ack_abort);
+		pthread_mutex_unlock(&j->lock);
+		return r;
+	}
 	j->waiting_ack = false;
 	j->ack_done = true;
 	if (r > 0 && (p[0].revents & POLLIN)) {
@@ -469,6 +479,8 @@ int djob_cancel(struct djob *j, const char *reason)
 		if (j->waiting_ack) {
 			snprintf(j->ack_abort, sizeof(j->ack_abort), "cancelled (%s)",
 				 j->cancel_reason);
+			j->waiting_ack = false;
+			j->ack_done = true;
 			if (write(j->ack_fd, &one, sizeof(one)) < 0)
 				r = -errno;
 		} else if (write(j->cancel_fd, &one, sizeof(one)) < 0) {
@@ -490,6 +502,9 @@ int djob_ack(struct djob *j, const char *abort_reason)
 	} else {
 		if (abort_reason && abort_reason[0])
 			snprintf(j->ack_abort, sizeof(j->ack_abort), "%s", abort_reason);
+		/* given: a second one is EALREADY even before the job thread wakes up */
+		j->waiting_ack = false;
+		j->ack_done = true;
 		if (write(j->ack_fd, &one, sizeof(one)) < 0)
 			r = -errno;
 	}
