@@ -764,6 +764,10 @@ rollback:
 	/* Tell the destination, when the connection still works, so it resets now. */
 	rec = (struct vfm_record){ .type = VFM_STREAM_ABORT,
 				   .abort = { .error = (uint32_t)-r, .reason = rep->message } };
+	/* A cancel still shows on the cancel fd: telling the peer must not be
+	 * cancelled too, only bounded in time. */
+	vfm_endpoint_set_cancel_fd(ep, -1);
+	vfm_endpoint_set_timeout(ep, 2000);
 	if (r != -EPIPE && r != -ECONNRESET)
 		(void)send_record(&j, &rec);
 	/* A write error may hide the destination's reason: look for its verdict. */
@@ -867,6 +871,9 @@ static void send_failure(struct job *j, bool two_way, uint16_t dev)
 		return;
 	if (rec.verdict.status > VFM_STREAM_ERRNO_MAX)
 		rec.verdict.status = EIO;
+	/* As for ABORT: a cancel must not keep the reason from the source. */
+	vfm_endpoint_set_cancel_fd(j->ep, -1);
+	vfm_endpoint_set_timeout(j->ep, 2000);
 	if (send_record(j, &rec) < 0)
 		return;
 	if (vfm_endpoint_shutdown_write(j->ep) < 0)

@@ -8,7 +8,8 @@ VFIOMIG=${1:?usage: test-migrate-cli.sh PATH-TO-vfiomig}
 command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit 0; }
 n=0 failed=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
+# every line of a diagnostic starts with "# " (a bare line breaks TAP)
+nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do printf '%s\n' "$l" | sed 's/^/# /'; done; }
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 
