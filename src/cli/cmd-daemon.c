@@ -26,37 +26,15 @@
 
 #include "cli.h"
 #include "client.h"
+#include "report.h"
 #include "job.h"
 #include "transport.h"
 #include "util.h"
 
 #define ERR_MAX 1024
 
-static int sig_pipe[2] = {-1, -1};
-
-static void on_signal(int sig)
-{
-	int saved = errno;
-	char c = (char)sig;
-
-	if (write(sig_pipe[1], &c, 1) < 0) {
-		/* full: a signal is pending already */
-	}
-	errno = saved;
-}
-
-static int setup_signals(void)
-{
-	struct sigaction sa = {.sa_handler = on_signal};
-
-	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-		return -errno;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	return 0;
-}
+/* read end of report.c's self-pipe: SIGINT/SIGTERM cancel a followed job */
+static int signal_fd = -1;
 
 static int connect_daemon(struct cli *cli, struct vfmc **ret)
 {
@@ -79,28 +57,7 @@ static int request_exit_code(int err, const char *device)
 	return EXIT_FAILED;
 }
 
-/* ---- progress and report: the local commands' format (cmd-migrate.c) ---- */
-
-struct progress {
-	bool tty;
-	bool shown;
-	const char *verb;
-	uint64_t last_bytes, last_usec;
-	double rate;
-};
-
-static void human(char *buf, size_t size, uint64_t bytes)
-{
-	static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-	double v = (double)bytes;
-	size_t u = 0;
-
-	while (v >= 1024 && u + 1 < ELEMENTSOF(unit)) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
-}
+/* ---- progress and report: printed by report.c, as for a local job ---- */
 
 static uint64_t u64_of(struct json_object *o, const char *key)
 {
@@ -109,127 +66,56 @@ static uint64_t u64_of(struct json_object *o, const char *key)
 	return v < 0 ? 0 : (uint64_t)v;
 }
 
-static void show_progress(struct progress *p, struct json_object *ev)
+/* The daemon's figures (a progress or finished event, a job status) as the job
+ * layer's report, so that report.c prints them as it prints a local job's. */
+static void report_of(struct json_object *o, struct vfm_job_report *rep)
 {
 	struct json_object *devs = NULL;
-	char total[32], rate[32];
-	uint64_t now = u64_of(ev, "elapsed_usec"), bytes = u64_of(ev, "total_bytes");
-	const char *phase = vfmc_str(ev, "phase", "?");
+	const char *phase = vfmc_str(o, "phase", "");
 
-	if (!p->tty)
+	memset(rep, 0, sizeof(*rep));
+	for (int p = VFM_JOB_HEADER; p <= VFM_JOB_ROLLBACK; p++)
+		if (streq(phase, vfm_job_phase_name((enum vfm_job_phase)p)))
+			rep->phase = (enum vfm_job_phase)p;
+	rep->stream_id = strtoull(vfmc_str(o, "stream_id", "0"), NULL, 16);
+	rep->total_bytes = u64_of(o, "total_bytes");
+	rep->elapsed_usec = u64_of(o, "elapsed_usec");
+	rep->precopy_rounds = (unsigned)u64_of(o, "precopy_rounds");
+	rep->precopy_usec = u64_of(o, "precopy_usec");
+	rep->downtime_usec = u64_of(o, "downtime_usec");
+	rep->rolled_back = vfmc_bool(o, "rolled_back", false);
+	rep->devices_left_running = vfmc_bool(o, "devices_left_running", false);
+	if (!vfmc_bool(o, "success", true)) {
+		rep->error = -(int)vfmc_int(o, "errno", EIO);
+		if (rep->error == 0)
+			rep->error = -EIO;
+		strcopy(rep->message, sizeof(rep->message), vfmc_str(o, "error", ""));
+	}
+	json_object_object_get_ex(o, "devices", &devs);
+	rep->n = devs ? MIN(json_object_array_length(devs), (size_t)VFM_SET_MAX) : 0;
+	for (size_t i = 0; i < rep->n; i++) {
+		struct json_object *d = json_object_array_get_idx(devs, i);
+		struct vfm_job_dev *jd = &rep->dev[i];
+		long long est = vfmc_int(d, "estimate_bytes", -1);
+
+		strcopy(jd->name, sizeof(jd->name), vfmc_str(d, "name", "?"));
+		jd->precopy_bytes = u64_of(d, "precopy_bytes");
+		jd->stopcopy_bytes = u64_of(d, "stopcopy_bytes");
+		jd->stopcopy_usec = u64_of(d, "stopcopy_usec");
+		jd->estimate = est >= 0 ? (uint64_t)est : UINT64_MAX;
+		strcopy(jd->vf_config, sizeof(jd->vf_config), vfmc_str(d, "vf_config", ""));
+	}
+}
+
+static void show_progress(struct cli_progress *p, struct json_object *ev)
+{
+	struct vfm_job_report *rep;
+
+	if (!p->tty || !(rep = malloc(sizeof(*rep))))
 		return;
-	if (now > p->last_usec + 200000 || streq(phase, "done")) {
-		if (now > p->last_usec)
-			p->rate = (double)(bytes - p->last_bytes) * 1e6 /
-				  (double)(now - p->last_usec);
-		p->last_bytes = bytes;
-		p->last_usec = now;
-	}
-	human(total, sizeof(total), bytes);
-	human(rate, sizeof(rate), (uint64_t)p->rate);
-	fprintf(stderr, "\r\033[K%s: %-9s %s  %s/s", p->verb, phase, total, rate);
-	json_object_object_get_ex(ev, "devices", &devs);
-	for (size_t i = 0; devs && i < json_object_array_length(devs) && i < 8; i++) {
-		struct json_object *d = json_object_array_get_idx(devs, i);
-		uint64_t b = u64_of(d, "precopy_bytes") + u64_of(d, "stopcopy_bytes");
-		long long est = vfmc_int(d, "estimate_bytes", -1);
-
-		if (est > 0)
-			fprintf(stderr, "  [%zu] %3u%%", i,
-				(unsigned)MIN(999, b * 100 / (uint64_t)est));
-	}
-	fflush(stderr);
-	p->shown = true;
-}
-
-/* The report as `vfiomig save`/`restore` print it, from the "finished" event. */
-static void print_report(struct cli *cli, const char *verb, struct json_object *fin,
-			 const char *where)
-{
-	struct out *o = cli->out;
-	struct json_object *devs = NULL;
-	bool ok = vfmc_bool(fin, "success", false);
-	uint64_t total = u64_of(fin, "total_bytes"),
-		 elapsed = u64_of(fin, "elapsed_usec");
-	uint64_t rounds = u64_of(fin, "precopy_rounds"),
-		 down = u64_of(fin, "downtime_usec");
-	double secs = (double)elapsed / 1e6;
-	size_t n;
-	char sz[32];
-
-	json_object_object_get_ex(fin, "devices", &devs);
-	n = devs ? json_object_array_length(devs) : 0;
-	out_object_begin(o, NULL);
-	out_str(o, "operation", NULL, verb);
-	out_bool(o, "success", NULL, ok);
-	out_str(o, "stream_id", NULL, vfmc_str(fin, "stream_id", "0000000000000000"));
-	out_str(o, "peer", NULL, where);
-	if (!ok) {
-		out_str(o, "phase", NULL, vfmc_str(fin, "phase", "?"));
-		out_str(o, "error", NULL, vfmc_str(fin, "error", ""));
-		out_bool(o, "rolled_back", NULL, vfmc_bool(fin, "rolled_back", false));
-	}
-	human(sz, sizeof(sz), total);
-	out_text(o, "%s %zu device%s %s %s: %s in %.3f s", ok ? verb : "failed to", n,
-		 n == 1 ? "" : "s", streq(verb, "saved") ? "to" : "from", where, sz,
-		 secs);
-	if (secs > 0 && total) {
-		human(sz, sizeof(sz), (uint64_t)((double)total / secs));
-		out_text(o, " (%s/s)", sz);
-	}
-	out_u64(o, "total_bytes", NULL, total);
-	out_u64(o, "elapsed_usec", NULL, elapsed);
-	out_u64(o, "precopy_rounds", NULL, rounds);
-	out_u64(o, "precopy_usec", NULL, u64_of(fin, "precopy_usec"));
-	if (streq(verb, "saved")) {
-		out_u64(o, "downtime_usec", NULL, down);
-		if (down)
-			out_text(o, ", downtime %.1f ms", (double)down / 1e3);
-		if (rounds)
-			out_text(o, ", %u precopy round%s", (unsigned)rounds,
-				 rounds == 1 ? "" : "s");
-	}
-	out_text(o, "\n");
-	out_array_begin(o, "devices");
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *d = json_object_array_get_idx(devs, i);
-		long long est = vfmc_int(d, "estimate_bytes", -1);
-
-		out_object_begin(o, NULL);
-		out_str(o, "name", "  %s:", vfmc_str(d, "name", "?"));
-		out_u64(o, "precopy_bytes", " precopy %s bytes,",
-			u64_of(d, "precopy_bytes"));
-		out_u64(o, "stopcopy_bytes", " stop-copy %s bytes",
-			u64_of(d, "stopcopy_bytes"));
-		out_u64(o, "stopcopy_usec", NULL, u64_of(d, "stopcopy_usec"));
-		if (est >= 0)
-			out_u64(o, "estimate_bytes", " (driver estimate %s)",
-				(uint64_t)est);
-		else
-			out_null(o, "estimate_bytes");
-		if (vfmc_str(d, "vf_config", NULL))
-			out_str(o, "vf_config", "; VF network settings %s",
-				vfmc_str(d, "vf_config", ""));
-		else
-			out_null(o, "vf_config");
-		out_text(o, "\n");
-		out_object_end(o);
-	}
-	out_array_end(o);
-	out_object_end(o);
-}
-
-static int finished_exit_code(struct json_object *fin)
-{
-	int e = (int)vfmc_int(fin, "errno", EIO);
-
-	if (vfmc_bool(fin, "success", false))
-		return EXIT_OK;
-	if (e == EREMOTEIO)
-		return EXIT_INCOMPATIBLE;
-	if (e == EOPNOTSUPP || e == ENOTTY)
-		return EXIT_UNSUPPORTED;
-	return EXIT_FAILED;
+	report_of(ev, rep);
+	cli_show_progress(p, rep);
+	free(rep);
 }
 
 /* Print the outcome of a job as the local command would; returns the exit code. */
@@ -237,36 +123,24 @@ static int report_finished(struct cli *cli, struct json_object *fin, const char 
 			   bool report_to_stderr)
 {
 	bool save = streq(vfmc_str(fin, "operation", "save"), "save");
-	bool ok = vfmc_bool(fin, "success", false);
+	struct vfm_job_report *rep;
+	int ex;
 
-	if (!ok && streq(vfmc_str(fin, "stage", "job"), "endpoint")) {
+	if (!vfmc_bool(fin, "success", false) &&
+	    streq(vfmc_str(fin, "stage", "job"), "endpoint")) {
 		/* as the local command: the transport's sentence, no report */
 		cli_error(cli, "%s", vfmc_str(fin, "error", "?"));
 		return EXIT_FAILED;
 	}
-	if (!ok && save)
-		cli_error(cli, "save failed in phase %s: %s%s",
-			  vfmc_str(fin, "phase", "?"), vfmc_str(fin, "error", "?"),
-			  vfmc_bool(fin, "devices_left_running", false)
-				  ? " (the devices are running again)"
-			  : vfmc_bool(fin, "rolled_back", false)
-				  ? " (rollback incomplete: see above)"
-				  : "");
-	else if (!ok)
-		cli_error(cli, "restore failed in phase %s: %s%s",
-			  vfmc_str(fin, "phase", "?"), vfmc_str(fin, "error", "?"),
-			  vfmc_bool(fin, "rolled_back", false)
-				  ? " (the devices were reset)"
-				  : "");
-	if (report_to_stderr) {
-		fflush(stdout);
-		dup2(STDERR_FILENO, STDOUT_FILENO);
-	}
-	cli->out = out_new(cli->json, cli->pretty);
-	print_report(cli, save ? "saved" : "restored", fin, where);
-	out_finish(cli->out);
-	cli->out = NULL;
-	return finished_exit_code(fin);
+	rep = malloc(sizeof(*rep));
+	if (!rep)
+		return EXIT_FAILED;
+	report_of(fin, rep);
+	if (!vfmc_bool(fin, "success", false) && !rep->error)
+		rep->error = -EIO; /* a finished job that does not say it succeeded */
+	ex = cli_finish_job(cli, save, rep, where, report_to_stderr);
+	free(rep);
+	return ex;
 }
 
 /* ---- following a job ---- */
@@ -275,7 +149,7 @@ struct follow {
 	struct cli *cli;
 	struct vfmc *c;
 	unsigned job;
-	struct progress prog;
+	struct cli_progress prog;
 	const char *hook; /* --on-quiesced */
 	bool cancel_on_signal;
 	bool cancel_sent;
@@ -352,12 +226,12 @@ static int follow_job(struct follow *f, struct json_object **ret_fin)
 	for (;;) {
 		struct json_object *m = NULL;
 		const char *ev;
-		int r = vfmc_next(f->c, -1, f->cancel_on_signal ? sig_pipe[0] : -1, &m);
+		int r = vfmc_next(f->c, -1, f->cancel_on_signal ? signal_fd : -1, &m);
 
 		if (r == 2) {
 			char sig;
 
-			while (read(sig_pipe[0], &sig, 1) > 0)
+			while (read(signal_fd, &sig, 1) > 0)
 				;
 			send_cancel(f);
 			continue;
@@ -571,7 +445,8 @@ static int run_remote(struct cli *cli, struct remote *rm, bool save, bool detach
 	struct vfmc *c = NULL;
 	int r, ex;
 
-	if (setup_signals() < 0 || connect_daemon(cli, &c) < 0) {
+	signal_fd = cli_setup_signals();
+	if (signal_fd < 0 || connect_daemon(cli, &c) < 0) {
 		ex = EXIT_FAILED;
 		goto out;
 	}
@@ -603,7 +478,7 @@ static int run_remote(struct cli *cli, struct remote *rm, bool save, bool detach
 	}
 	f.c = c;
 	f.prog =
-		(struct progress){.tty = progress_tty, .verb = save ? "save" : "restore"};
+		(struct cli_progress){.tty = progress_tty, .verb = save ? "save" : "restore"};
 	if (follow_job(&f, &fin) < 0) {
 		ex = EXIT_FAILED;
 		goto out;
@@ -1045,7 +920,7 @@ int cmd_wait(struct cli *cli, int argc, char **argv)
 		fin = json_object_get(res);
 	} else {
 		f.c = vc;
-		f.prog = (struct progress){.tty = tty,
+		f.prog = (struct cli_progress){.tty = tty,
 					   .verb = vfmc_str(res, "operation", "job")};
 		if (follow_job(&f, &fin) < 0) {
 			ex = EXIT_FAILED;

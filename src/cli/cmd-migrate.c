@@ -14,149 +14,15 @@
 
 #include "cli.h"
 #include "job.h"
+#include "report.h"
 #include "transport.h"
 #include "util.h"
 
-static int cancel_pipe[2] = { -1, -1 };
-
-static void on_signal(int sig)
-{
-	int saved = errno;
-	char c = (char)sig;
-
-	if (write(cancel_pipe[1], &c, 1) < 0) {
-		/* nothing to do: the pipe already holds a byte */
-	}
-	errno = saved;
-}
-
-static int setup_signals(void)
-{
-	struct sigaction sa = { .sa_handler = on_signal };
-
-	if (pipe2(cancel_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-		return -errno;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	return 0;
-}
-
-/* ---- progress and report ---- */
-
-struct progress {
-	bool tty;
-	bool shown;
-	const char *verb;
-	uint64_t last_bytes, last_usec;
-	double rate;
-};
-
-static void human(char *buf, size_t size, uint64_t bytes)
-{
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)bytes;
-	size_t u = 0;
-
-	while (v >= 1024 && u + 1 < ELEMENTSOF(unit)) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
-}
+/* ---- progress (report.c prints it) ---- */
 
 static void on_progress(void *userdata, const struct vfm_job_report *rep)
 {
-	struct progress *p = userdata;
-	char total[32], rate[32];
-	uint64_t now = rep->elapsed_usec;
-
-	if (!p->tty)
-		return;
-	if (now > p->last_usec + 200000 || rep->phase == VFM_JOB_DONE) {
-		if (now > p->last_usec)
-			p->rate = (double)(rep->total_bytes - p->last_bytes) * 1e6 /
-				  (double)(now - p->last_usec);
-		p->last_bytes = rep->total_bytes;
-		p->last_usec = now;
-	}
-	human(total, sizeof(total), rep->total_bytes);
-	human(rate, sizeof(rate), (uint64_t)p->rate);
-	fprintf(stderr, "\r\033[K%s: %-9s %s  %s/s", p->verb, vfm_job_phase_name(rep->phase),
-		total, rate);
-	for (size_t i = 0; i < rep->n && i < 8; i++) {
-		uint64_t b = rep->dev[i].precopy_bytes + rep->dev[i].stopcopy_bytes;
-
-		if (rep->dev[i].estimate != UINT64_MAX && rep->dev[i].estimate)
-			fprintf(stderr, "  [%zu] %3u%%", i,
-				(unsigned)MIN(999, b * 100 / rep->dev[i].estimate));
-	}
-	fflush(stderr);
-	p->shown = true;
-}
-
-static void print_report(struct cli *cli, const char *verb, const struct vfm_job_report *rep,
-			 const char *where)
-{
-	struct out *o = cli->out;
-	char buf[64], sz[32];
-	double secs = (double)rep->elapsed_usec / 1e6;
-
-	out_object_begin(o, NULL);
-	out_str(o, "operation", NULL, verb);
-	out_bool(o, "success", NULL, rep->error == 0);
-	snprintf(buf, sizeof(buf), "%016llx", (unsigned long long)rep->stream_id);
-	out_str(o, "stream_id", NULL, buf);
-	out_str(o, "peer", NULL, where);
-	if (rep->error) {
-		out_str(o, "phase", NULL, vfm_job_phase_name(rep->phase));
-		out_str(o, "error", NULL, rep->message);
-		out_bool(o, "rolled_back", NULL, rep->rolled_back);
-	}
-	human(sz, sizeof(sz), rep->total_bytes);
-	out_text(o, "%s %zu device%s %s %s: %s in %.3f s", rep->error ? "failed to" : verb,
-		 rep->n, rep->n == 1 ? "" : "s", streq(verb, "saved") ? "to" : "from", where, sz,
-		 secs);
-	if (secs > 0 && rep->total_bytes) {
-		human(sz, sizeof(sz), (uint64_t)((double)rep->total_bytes / secs));
-		out_text(o, " (%s/s)", sz);
-	}
-	out_u64(o, "total_bytes", NULL, rep->total_bytes);
-	out_u64(o, "elapsed_usec", NULL, rep->elapsed_usec);
-	out_u64(o, "precopy_rounds", NULL, rep->precopy_rounds);
-	out_u64(o, "precopy_usec", NULL, rep->precopy_usec);
-	if (streq(verb, "saved")) {
-		out_u64(o, "downtime_usec", NULL, rep->downtime_usec);
-		if (rep->downtime_usec)
-			out_text(o, ", downtime %.1f ms", (double)rep->downtime_usec / 1e3);
-		if (rep->precopy_rounds)
-			out_text(o, ", %u precopy round%s", rep->precopy_rounds,
-				 rep->precopy_rounds == 1 ? "" : "s");
-	}
-	out_text(o, "\n");
-	out_array_begin(o, "devices");
-	for (size_t i = 0; i < rep->n; i++) {
-		const struct vfm_job_dev *d = &rep->dev[i];
-
-		out_object_begin(o, NULL);
-		out_str(o, "name", "  %s:", d->name);
-		out_u64(o, "precopy_bytes", " precopy %s bytes,", d->precopy_bytes);
-		out_u64(o, "stopcopy_bytes", " stop-copy %s bytes", d->stopcopy_bytes);
-		out_u64(o, "stopcopy_usec", NULL, d->stopcopy_usec);
-		if (d->estimate != UINT64_MAX)
-			out_u64(o, "estimate_bytes", " (driver estimate %s)", d->estimate);
-		else
-			out_null(o, "estimate_bytes");
-		if (d->vf_config[0])
-			out_str(o, "vf_config", "; VF network settings %s", d->vf_config);
-		else
-			out_null(o, "vf_config");
-		out_text(o, "\n");
-		out_object_end(o);
-	}
-	out_array_end(o);
-	out_object_end(o);
+	cli_show_progress(userdata, rep);
 }
 
 /* ---- the quiesced hook ---- */
@@ -204,14 +70,14 @@ static int run_hook(void *userdata, char *why, size_t size)
 /* ---- endpoints ---- */
 
 static int open_endpoint(struct cli *cli, const char *uri, bool listen, unsigned dir,
-			 unsigned timeout_ms, struct vfm_endpoint **ret_ep)
+			 unsigned timeout_ms, int cancel_fd, struct vfm_endpoint **ret_ep)
 {
 	struct vfm_transport_err err = { "" };
 	struct vfm_listener *l = NULL;
 	int r;
 
 	if (!listen) {
-		r = vfm_endpoint_open(uri, dir, timeout_ms, cancel_pipe[0], ret_ep, &err);
+		r = vfm_endpoint_open(uri, dir, timeout_ms, cancel_fd, ret_ep, &err);
 		if (r < 0)
 			cli_error(cli, "%s", err.msg[0] ? err.msg : strerror(-r));
 		return r;
@@ -232,7 +98,7 @@ static int open_endpoint(struct cli *cli, const char *uri, bool listen, unsigned
 			/* stderr gone: nothing to tell */
 		}
 	}
-	r = vfm_listener_accept(l, timeout_ms, cancel_pipe[0], ret_ep, &err);
+	r = vfm_listener_accept(l, timeout_ms, cancel_fd, ret_ep, &err);
 	if (r < 0)
 		cli_error(cli, "%s", err.msg[0] ? err.msg : strerror(-r));
 	vfm_listener_free(l);
@@ -268,17 +134,6 @@ static int open_devices(struct cli *cli, char **names, int n, struct vfm_device 
 			}
 	}
 	return EXIT_OK;
-}
-
-static int job_exit_code(const struct vfm_job_report *rep)
-{
-	if (!rep->error)
-		return EXIT_OK;
-	if (rep->error == -EREMOTEIO)
-		return EXIT_INCOMPATIBLE;
-	if (rep->error == -EOPNOTSUPP || rep->error == -ENOTTY)
-		return EXIT_UNSUPPORTED;
-	return EXIT_FAILED;
 }
 
 /* ---- save ---- */
@@ -328,7 +183,7 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 	struct vfm_endpoint *ep = NULL;
 	struct vfm_job_report *rep = NULL;
 	struct vfm_save_opts so;
-	struct progress prog = { .tty = isatty(STDERR_FILENO), .verb = "save" };
+	struct cli_progress prog = { .tty = isatty(STDERR_FILENO), .verb = "save" };
 	struct hook hook = { 0 };
 	const char *to = NULL;
 	bool listen = false;
@@ -386,13 +241,14 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 		cli_error(cli, "--listen needs a tcp:// or unix: URI");
 		return EXIT_USAGE;
 	}
-	if (setup_signals() < 0)
+	so.cancel_fd = cli_setup_signals();
+	if (so.cancel_fd < 0)
 		return EXIT_FAILED;
 	ex = open_devices(cli, argv + optind, n, devs);
 	if (ex != EXIT_OK)
 		goto out;
 	r = open_endpoint(cli, to, listen, VFM_EP_WRITE | (uri_is_socket(to) ? VFM_EP_READ : 0),
-			  so.timeout_ms, &ep);
+			  so.timeout_ms, so.cancel_fd, &ep);
 	if (r < 0) {
 		ex = EXIT_FAILED;
 		goto out;
@@ -402,7 +258,6 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 		ex = EXIT_FAILED;
 		goto out;
 	}
-	so.cancel_fd = cancel_pipe[0];
 	so.progress = on_progress;
 	so.progress_userdata = &prog;
 	if (hook.cmd) {
@@ -410,24 +265,10 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 		so.on_quiesced = run_hook;
 		so.hook_userdata = &hook;
 	}
-	r = vfm_save(devs, (size_t)n, ep, &so, rep);
+	vfm_save(devs, (size_t)n, ep, &so, rep);
 	if (prog.shown)
 		fputc('\n', stderr);
-	if (r < 0)
-		cli_error(cli, "save failed in phase %s: %s%s", vfm_job_phase_name(rep->phase),
-			  rep->message,
-			  rep->devices_left_running ? " (the devices are running again)"
-			  : rep->rolled_back	    ? " (rollback incomplete: see above)"
-						    : "");
-	/* With "--to -" stdout carries the stream: the report goes to stderr. */
-	if (streq(to, "-")) {
-		fflush(stdout);
-		dup2(STDERR_FILENO, STDOUT_FILENO);
-	}
-	cli->out = out_new(cli->json, cli->pretty);
-	print_report(cli, "saved", rep, to);
-	out_finish(cli->out);
-	ex = job_exit_code(rep);
+	ex = cli_finish_job(cli, true, rep, to, streq(to, "-"));
 out:
 	vfm_endpoint_free(ep);
 	for (int i = 0; i < n && i < VFM_SET_MAX; i++)
@@ -501,7 +342,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	struct vfm_endpoint *ep = NULL;
 	struct vfm_job_report *rep = NULL;
 	struct vfm_restore_opts ro;
-	struct progress prog = { .tty = isatty(STDERR_FILENO), .verb = "restore" };
+	struct cli_progress prog = { .tty = isatty(STDERR_FILENO), .verb = "restore" };
 	unsigned map[VFM_SET_MAX];
 	const char *from = NULL, *map_arg = NULL;
 	bool connect = false;
@@ -548,14 +389,15 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		cli_error(cli, "--connect needs a tcp:// or unix: URI");
 		return EXIT_USAGE;
 	}
-	if (setup_signals() < 0)
+	ro.cancel_fd = cli_setup_signals();
+	if (ro.cancel_fd < 0)
 		return EXIT_FAILED;
 	ex = open_devices(cli, argv + optind, n, devs);
 	if (ex != EXIT_OK)
 		goto out;
 	r = open_endpoint(cli, from, uri_is_socket(from) && !connect,
 			  VFM_EP_READ | (uri_is_socket(from) ? VFM_EP_WRITE : 0), ro.timeout_ms,
-			  &ep);
+			  ro.cancel_fd, &ep);
 	if (r < 0) {
 		ex = EXIT_FAILED;
 		goto out;
@@ -565,19 +407,12 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		ex = EXIT_FAILED;
 		goto out;
 	}
-	ro.cancel_fd = cancel_pipe[0];
 	ro.progress = on_progress;
 	ro.progress_userdata = &prog;
-	r = vfm_restore(devs, (size_t)n, ep, &ro, rep);
+	vfm_restore(devs, (size_t)n, ep, &ro, rep);
 	if (prog.shown)
 		fputc('\n', stderr);
-	if (r < 0)
-		cli_error(cli, "restore failed in phase %s: %s%s", vfm_job_phase_name(rep->phase),
-			  rep->message, rep->rolled_back ? " (the devices were reset)" : "");
-	cli->out = out_new(cli->json, cli->pretty);
-	print_report(cli, "restored", rep, from);
-	out_finish(cli->out);
-	ex = job_exit_code(rep);
+	ex = cli_finish_job(cli, false, rep, from, false);
 out:
 	vfm_endpoint_free(ep);
 	for (int i = 0; i < n && i < VFM_SET_MAX; i++)

@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * What save and restore print, run here (cmd-migrate.c) or through vfiomigd
+ * (cmd-daemon.c, which turns the daemon's events back into a struct
+ * vfm_job_report): the progress line, the report, the failure sentence, the exit
+ * code, and the self-pipe that turns SIGINT/SIGTERM into a cancel.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "report.h"
+
+static int signal_pipe[2] = { -1, -1 };
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	char c = (char)sig;
+
+	if (write(signal_pipe[1], &c, 1) < 0) {
+		/* full: a signal is pending already */
+	}
+	errno = saved;
+}
+
+int cli_setup_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	if (signal_pipe[0] < 0 && pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return signal_pipe[0];
+}
+
+static void human(char *buf, size_t size, uint64_t bytes)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)bytes;
+	size_t u = 0;
+
+	while (v >= 1024 && u + 1 < ELEMENTSOF(unit)) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+}
+
+void cli_show_progress(struct cli_progress *p, const struct vfm_job_report *rep)
+{
+	char total[32], rate[32];
+	uint64_t now = rep->elapsed_usec;
+
+	if (!p->tty)
+		return;
+	if (now > p->last_usec + 200000 || rep->phase == VFM_JOB_DONE) {
+		if (now > p->last_usec)
+			p->rate = (double)(rep->total_bytes - p->last_bytes) * 1e6 /
+				  (double)(now - p->last_usec);
+		p->last_bytes = rep->total_bytes;
+		p->last_usec = now;
+	}
+	human(total, sizeof(total), rep->total_bytes);
+	human(rate, sizeof(rate), (uint64_t)p->rate);
+	fprintf(stderr, "\r\033[K%s: %-9s %s  %s/s", p->verb, vfm_job_phase_name(rep->phase),
+		total, rate);
+	for (size_t i = 0; i < rep->n && i < 8; i++) {
+		uint64_t b = rep->dev[i].precopy_bytes + rep->dev[i].stopcopy_bytes;
+
+		if (rep->dev[i].estimate != UINT64_MAX && rep->dev[i].estimate)
+			fprintf(stderr, "  [%zu] %3u%%", i,
+				(unsigned)MIN(999, b * 100 / rep->dev[i].estimate));
+	}
+	fflush(stderr);
+	p->shown = true;
+}
+
+static void print_report(struct cli *cli, const char *verb, const struct vfm_job_report *rep,
+			 const char *where)
+{
+	struct out *o = cli->out;
+	char buf[64], sz[32];
+	double secs = (double)rep->elapsed_usec / 1e6;
+
+	out_object_begin(o, NULL);
+	out_str(o, "operation", NULL, verb);
+	out_bool(o, "success", NULL, rep->error == 0);
+	snprintf(buf, sizeof(buf), "%016llx", (unsigned long long)rep->stream_id);
+	out_str(o, "stream_id", NULL, buf);
+	out_str(o, "peer", NULL, where);
+	if (rep->error) {
+		out_str(o, "phase", NULL, vfm_job_phase_name(rep->phase));
+		out_str(o, "error", NULL, rep->message);
+		out_bool(o, "rolled_back", NULL, rep->rolled_back);
+	}
+	human(sz, sizeof(sz), rep->total_bytes);
+	out_text(o, "%s %zu device%s %s %s: %s in %.3f s", rep->error ? "failed to" : verb,
+		 rep->n, rep->n == 1 ? "" : "s", streq(verb, "saved") ? "to" : "from", where, sz,
+		 secs);
+	if (secs > 0 && rep->total_bytes) {
+		human(sz, sizeof(sz), (uint64_t)((double)rep->total_bytes / secs));
+		out_text(o, " (%s/s)", sz);
+	}
+	out_u64(o, "total_bytes", NULL, rep->total_bytes);
+	out_u64(o, "elapsed_usec", NULL, rep->elapsed_usec);
+	out_u64(o, "precopy_rounds", NULL, rep->precopy_rounds);
+	out_u64(o, "precopy_usec", NULL, rep->precopy_usec);
+	if (streq(verb, "saved")) {
+		out_u64(o, "downtime_usec", NULL, rep->downtime_usec);
+		if (rep->downtime_usec)
+			out_text(o, ", downtime %.1f ms", (double)rep->downtime_usec / 1e3);
+		if (rep->precopy_rounds)
+			out_text(o, ", %u precopy round%s", rep->precopy_rounds,
+				 rep->precopy_rounds == 1 ? "" : "s");
+	}
+	out_text(o, "\n");
+	out_array_begin(o, "devices");
+	for (size_t i = 0; i < rep->n; i++) {
+		const struct vfm_job_dev *d = &rep->dev[i];
+
+		out_object_begin(o, NULL);
+		out_str(o, "name", "  %s:", d->name);
+		out_u64(o, "precopy_bytes", " precopy %s bytes,", d->precopy_bytes);
+		out_u64(o, "stopcopy_bytes", " stop-copy %s bytes", d->stopcopy_bytes);
+		out_u64(o, "stopcopy_usec", NULL, d->stopcopy_usec);
+		if (d->estimate != UINT64_MAX)
+			out_u64(o, "estimate_bytes", " (driver estimate %s)", d->estimate);
+		else
+			out_null(o, "estimate_bytes");
+		if (d->vf_config[0])
+			out_str(o, "vf_config", "; VF network settings %s", d->vf_config);
+		else
+			out_null(o, "vf_config");
+		out_text(o, "\n");
+		out_object_end(o);
+	}
+	out_array_end(o);
+	out_object_end(o);
+}
+
+int cli_finish_job(struct cli *cli, bool save, const struct vfm_job_report *rep,
+		   const char *where, bool report_to_stderr)
+{
+	if (rep->error && save)
+		cli_error(cli, "save failed in phase %s: %s%s", vfm_job_phase_name(rep->phase),
+			  rep->message,
+			  rep->devices_left_running ? " (the devices are running again)"
+			  : rep->rolled_back	    ? " (rollback incomplete: see above)"
+						    : "");
+	else if (rep->error)
+		cli_error(cli, "restore failed in phase %s: %s%s", vfm_job_phase_name(rep->phase),
+			  rep->message, rep->rolled_back ? " (the devices were reset)" : "");
+	/* With "--to -" stdout carries the stream: the report goes to stderr. */
+	if (report_to_stderr) {
+		fflush(stdout);
+		dup2(STDERR_FILENO, STDOUT_FILENO);
+	}
+	cli->out = out_new(cli->json, cli->pretty);
+	print_report(cli, save ? "saved" : "restored", rep, where);
+	out_finish(cli->out);
+	cli->out = NULL;
+	if (!rep->error)
+		return EXIT_OK;
+	if (rep->error == -EREMOTEIO)
+		return EXIT_INCOMPATIBLE;
+	if (rep->error == -EOPNOTSUPP || rep->error == -ENOTTY)
+		return EXIT_UNSUPPORTED;
+	return EXIT_FAILED;
+}
