@@ -19,23 +19,6 @@ set -- $MTTY2_UUIDS; A=$1 B=$2 C=$3 D=$4
 set -- $MTTY1_UUIDS; E=$1 F=$2
 T=/tmp/vfm-migrate; mkdir -p $T
 
-# relay PREFIX FILE: re-emit vfm-mtty's TAP lines from FILE as ours
-relay() {
-	grep -E '^((not )?ok |# )' "$2" | while read -r line; do
-		case $line in
-		"not ok "*) echo "TAPFAIL $1: ${line#not ok * - }" ;;
-		"ok "*) echo "TAPOK $1: ${line#ok * - }" ;;
-		*) echo "TAPDIAG $1: ${line#\# }" ;;
-		esac
-	done >"$T/relay"
-	while read -r kind desc; do
-		case $kind in
-		TAPOK) tap_ok "$desc" ;;
-		TAPFAIL) tap_fail "$desc" ;;
-		*) tap_diag "$desc" ;;
-		esac
-	done <"$T/relay"
-}
 
 # wait_listening FILE: until vfiomig says it listens (at most 10 s)
 wait_listening() {
@@ -78,8 +61,8 @@ wait $dst; dst_rc=$?
 tap_check "save of three mtty devices over TCP succeeds (exit $src_rc)" test $src_rc = 0
 tap_check "restore succeeds (exit $dst_rc)" test $dst_rc = 0
 grep -q "saved 3 devices" $T/src.out || tap_diag "$(cat $T/src.out)"
-relay source $T/src.out
-relay destination $T/dst.out
+tap_relay source $T/src.out
+tap_relay destination $T/dst.out
 [ $src_rc = 0 ] && [ $dst_rc = 0 ] || { tap_diag "source: $(cat $T/src.out)"; tap_diag "destination: $(cat $T/dst.out)"; }
 
 # ---- two devices, JSON report ----
@@ -93,7 +76,7 @@ wait $dst; dst_rc=$?
 tap_check "two devices over TCP (exits $src_rc/$dst_rc)" test "$src_rc$dst_rc" = 00
 tap_check "the JSON report says success with 2 devices" \
 	grep -q '"operation":"saved","success":true.*"devices":\[{.*},{.*}\]' $T/src.out
-relay destination $T/dst.out
+tap_relay destination $T/dst.out
 
 # ---- the connection cut mid-stream: the source devices run again, state intact ----
 vfiomig reset "$A" "$B" "$E" "$C" "$D" "$F" >/dev/null
@@ -107,7 +90,7 @@ src_rc=$?
 wait $dst 2>/dev/null
 tap_check "save fails when the destination dies mid-stream (exit $src_rc)" test $src_rc = 1
 tap_check "the error says the devices run again" grep -q "the devices are running again" $T/src.out
-relay "source after the cut" $T/src.out
+tap_relay "source after the cut" $T/src.out
 grep -q "vfiomig: save failed" $T/src.out && tap_diag "$(grep 'vfiomig: save failed' $T/src.out)"
 
 # ---- an incompatible destination: nothing stops ----
@@ -122,7 +105,7 @@ tap_check "an mtty-2 stream is refused by an mtty-1 destination (exits $src_rc/$
 	test "$src_rc$dst_rc" = 55
 tap_check "the reason names the mdev type" grep -q "mdev type 'mtty-2', destination 'mtty-1'" $T/src.out
 [ "$src_rc$dst_rc" = 55 ] || { tap_diag "source: $(cat $T/src.out)"; tap_diag "destination: $(cat $T/dst.out)"; }
-relay "source after the refusal" $T/src.out
+tap_relay "source after the refusal" $T/src.out
 
 # ---- file and pipe ----
 vfiomig reset "$A" "$C" >/dev/null
@@ -131,12 +114,12 @@ vfm-mtty --set --state STOP "$A" -- vfiomig save @0 --to file:$T/a.vfm >$T/src.o
 tap_check "save to a file" test $? = 0
 vfm-mtty --check --state RUNNING "$C" -- vfiomig restore @0 --from file:$T/a.vfm >$T/dst.out 2>&1
 tap_check "restore from the file" test $? = 0
-relay "from a file" $T/dst.out
+tap_relay "from a file" $T/dst.out
 vfiomig reset "$A" "$C" >/dev/null
 vfm-mtty --set "$A" -- vfiomig save @0 --to - 2>$T/src.out |
 	vfm-mtty --check "$C" -- vfiomig restore @0 --from - >$T/dst.out 2>&1
 tap_check "save | restore through a pipe" test $? = 0
-relay "through a pipe" $T/dst.out
+tap_relay "through a pipe" $T/dst.out
 grep -q "saved 1 device to -" $T/src.out || tap_fail "the save report went to stderr with --to -"
 
 vfiomig reset "$A" "$B" "$C" "$D" "$E" "$F" >/dev/null

@@ -20,23 +20,6 @@ set -- $MTTY2_UUIDS; A=$1 B=$2 C=$3 D=$4
 T=/tmp/vfm-daemon; mkdir -p $T
 SS=$T/src.sock DS=$T/dst.sock
 
-# relay PREFIX FILE: re-emit vfm-mtty's TAP lines from FILE as ours
-relay() {
-	grep -E '^((not )?ok |# )' "$2" | while read -r line; do
-		case $line in
-		"not ok "*) echo "TAPFAIL $1: ${line#not ok * - }" ;;
-		"ok "*) echo "TAPOK $1: ${line#ok * - }" ;;
-		*) echo "TAPDIAG $1: ${line#\# }" ;;
-		esac
-	done >"$T/relay"
-	while read -r kind desc; do
-		case $kind in
-		TAPOK) tap_ok "$desc" ;;
-		TAPFAIL) tap_fail "$desc" ;;
-		*) tap_diag "$desc" ;;
-		esac
-	done <"$T/relay"
-}
 # wait_for FILE PATTERN: until FILE has PATTERN (at most 20 s)
 wait_for() {
 	i=0
@@ -113,8 +96,8 @@ tap_check "save of two passed mtty devices through the source daemon (exit $src_
 tap_check "restore into two passed devices through the destination daemon (exit $dst_rc)" test $dst_rc = 0
 grep -q "^saved 2 devices to tcp://$ADDR:4450" $T/src.out || tap_diag "source: $(cat $T/src.out)"
 grep -q "^restored 2 devices from tcp://$ADDR:4450" $T/dst.out || tap_diag "destination: $(cat $T/dst.out)"
-relay "passed descriptors, source" $T/src.out
-relay "passed descriptors, destination" $T/dst.out
+tap_relay "passed descriptors, source" $T/src.out
+tap_relay "passed descriptors, destination" $T/dst.out
 
 # ---- 2: devices the daemons open by name, after dropping their capabilities ----
 vfiomig reset "$A" "$B" "$C" "$D" >/dev/null
@@ -209,7 +192,7 @@ vfiomig --connect=$DS wait "$rjob" >$T/dst.out 2>&1
 dst_rc=$?
 tap_check "but handed the device, it saves it (exits $src_rc/$dst_rc)" test "$src_rc$dst_rc" = 00
 [ "$src_rc$dst_rc" = 00 ] || tap_diag "$(cat $T/src.out $T/dst.out)"
-relay "unprivileged daemon" $T/src.out
+tap_relay "unprivileged daemon" $T/src.out
 kill -TERM $nbd; wait $nbd
 tap_check "the unprivileged daemon exits 0 ($?)" test $? = 0
 

@@ -12,6 +12,8 @@
 #   tap_diag TEXT          print "# TEXT"
 #   tap_done               print the plan "1..N"; returns 1 if anything failed
 #                          (end a script with: tap_done; exit $?)
+#   tap_relay PREFIX FILE  re-emit the TAP lines and diagnostics another program
+#                          (vfm-mtty) wrote to FILE as ours, prefixed
 #   have_vfiomig           true if the vfiomig CLI is in PATH
 #   mdev_group UUID        print the IOMMU group number of an mdev
 
@@ -63,4 +65,23 @@ have_vfiomig() {
 mdev_group() {
 	_g=$(readlink "/sys/bus/mdev/devices/$1/iommu_group") || return 1
 	echo "${_g##*/}"
+}
+
+tap_relay() {
+	_tap_relay=${TMPDIR:-/tmp}/tap-relay.$$
+	grep -E '^((not )?ok |# )' "$2" | while read -r line; do
+		case $line in
+		"not ok "*) echo "TAPFAIL $1: ${line#not ok * - }" ;;
+		"ok "*) echo "TAPOK $1: ${line#ok * - }" ;;
+		*) echo "TAPDIAG $1: ${line#\# }" ;;
+		esac
+	done >"$_tap_relay"
+	while read -r kind desc; do
+		case $kind in
+		TAPOK) tap_ok "$desc" ;;
+		TAPFAIL) tap_fail "$desc" ;;
+		*) tap_diag "$desc" ;;
+		esac
+	done <"$_tap_relay"
+	rm -f "$_tap_relay"
 }
