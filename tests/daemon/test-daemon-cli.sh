@@ -8,9 +8,7 @@ set -u
 VFIOMIG=${1:?usage: test-daemon-cli.sh PATH-TO-vfiomig PATH-TO-vfiomigd}
 VFIOMIGD=${2:?usage: test-daemon-cli.sh PATH-TO-vfiomig PATH-TO-vfiomigd}
 command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit 0; }
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
+. "$(dirname "$0")/../tap.sh"
 tmp=$(mktemp -d)
 dpid=
 trap '[ -n "$dpid" ] && kill $dpid 2>/dev/null; kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -200,5 +198,4 @@ else
 	ok "the daemon logged no error and no sanitizer report"
 fi
 dpid=
-echo "1..$n"
-[ "$failed" = 0 ]
+tap_end

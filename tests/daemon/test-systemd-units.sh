@@ -12,9 +12,7 @@ if ! command -v systemd-analyze >/dev/null; then
 	echo "1..0 # SKIP systemd-analyze not installed (Debian package systemd)"
 	exit 77
 fi
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
+. "$(dirname "$0")/../tap.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for f in "$@"; do
@@ -58,5 +56,4 @@ for u in vfiomigd.service vfiomig-restore@test.service; do
 		nok "systemd-analyze security $u: exposure $score, more than $MAX_EXPOSURE" "$(grep '✗' <<<"$out")"
 	fi
 done
-echo "1..$n"
-[ "$failed" = 0 ]
+tap_end

@@ -6,10 +6,7 @@ set -u
 VFIOMIG=${1:?usage: test-cli.sh PATH-TO-vfiomig}
 command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit 0; }
 
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-# every line of a diagnostic starts with "# " (a bare line breaks TAP)
-nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do printf '%s\n' "$l" | sed 's/^/# /'; done; }
+. "$(dirname "$0")/../tap.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -147,5 +144,4 @@ run "$VFIOMIG" info fd:999; expect "fd that is not open" 3 "" "fd:999: no such o
 run "$VFIOMIG" info "$(printf 'x%.0s' $(seq 300))"; expect "over-long name" 3 "" "longer than"
 unset VFIOMIG_SYSFS_ROOT
 
-echo "1..$n"
-[ "$failed" = 0 ]
+tap_end

@@ -6,10 +6,7 @@
 set -u
 VFIOMIG=${1:?usage: test-migrate-cli.sh PATH-TO-vfiomig}
 command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit 0; }
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-# every line of a diagnostic starts with "# " (a bare line breaks TAP)
-nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do printf '%s\n' "$l" | sed 's/^/# /'; done; }
+. "$(dirname "$0")/../tap.sh"
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 
@@ -155,5 +152,4 @@ rc=$?
 [ "$(jq '.success and .devices[0].vf_config == "skipped (--no-vf-config)"' "$tmp/s.json")" = true ] \
 	&& ok "--no-vf-config skips them" || nok "--no-vf-config" "$(cat "$tmp/s.json")"
 
-echo "1..$n"
-[ "$failed" = 0 ]
+tap_end
