@@ -25,6 +25,10 @@ struct cli {
 	const char *argv0;
 };
 
+/* A library context, pointed at $VFIOMIG_SYSFS_ROOT when set (tests).  -EINVAL: a
+ * bad root; -ENOMEM. */
+int cli_ctx_new(struct vfm_ctx **ret_ctx);
+
 /* Report an error once, on stderr ("vfiomig: <msg>"). */
 void cli_error(struct cli *cli, const char *fmt, ...) _printf_(2, 3);
 /* Open a device, reporting failure; returns an exit code (EXIT_OK on success). */

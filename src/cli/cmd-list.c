@@ -109,9 +109,7 @@ int cmd_list(struct cli *cli, int argc, char **argv)
 			continue;
 		}
 		/* A context per device: a busy or broken group must not affect the others. */
-		r = vfm_ctx_new(&pctx);
-		if (r >= 0 && getenv("VFIOMIG_SYSFS_ROOT"))
-			r = vfm_ctx_set_sysfs_root(pctx, getenv("VFIOMIG_SYSFS_ROOT"));
+		r = cli_ctx_new(&pctx);
 		if (r >= 0)
 			r = vfm_device_open(pctx, id->name, &dev);
 		if (r >= 0)

@@ -44,6 +44,22 @@ static const struct command commands[] = {
 	{ "detach", cmd_detach, "vfiomigd: close devices it holds", cmd_detach },
 };
 
+int cli_ctx_new(struct vfm_ctx **ret_ctx)
+{
+	struct vfm_ctx *ctx = NULL;
+	int r = vfm_ctx_new(&ctx);
+
+	/* Tests point the library at a fake sysfs tree. */
+	if (r >= 0 && getenv("VFIOMIG_SYSFS_ROOT"))
+		r = vfm_ctx_set_sysfs_root(ctx, getenv("VFIOMIG_SYSFS_ROOT"));
+	if (r < 0) {
+		vfm_ctx_unref(ctx);
+		return r;
+	}
+	*ret_ctx = ctx;
+	return 0;
+}
+
 void cli_error(struct cli *cli, const char *fmt, ...)
 {
 	va_list ap;
@@ -154,19 +170,14 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
-	r = vfm_ctx_new(&cli.ctx);
+	r = cli_ctx_new(&cli.ctx);
+	if (r == -EINVAL) {
+		cli_error(&cli, "VFIOMIG_SYSFS_ROOT: %s", strerror(-r));
+		return EXIT_USAGE;
+	}
 	if (r < 0) {
 		cli_error(&cli, "cannot create context: %s", strerror(-r));
 		return EXIT_FAILED;
-	}
-	/* Tests point the library at a fake sysfs tree. */
-	if (getenv("VFIOMIG_SYSFS_ROOT")) {
-		r = vfm_ctx_set_sysfs_root(cli.ctx, getenv("VFIOMIG_SYSFS_ROOT"));
-		if (r < 0) {
-			cli_error(&cli, "VFIOMIG_SYSFS_ROOT: %s", strerror(-r));
-			vfm_ctx_unref(cli.ctx);
-			return EXIT_USAGE;
-		}
 	}
 
 	argc -= optind;
