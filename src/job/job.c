@@ -430,6 +430,12 @@ static int stopcopy_all(struct job *j, uint64_t *offsets)
 	return 0;
 }
 
+/* Why a stream read failed: the reader's sentence, else the error's text. */
+static const char *reader_why(const struct vfm_stream_reader *r, int err)
+{
+	return *vfm_stream_reader_error(r) ? vfm_stream_reader_error(r) : strerror(-err);
+}
+
 /* Wait for the destination's first answer: COMPAT, or an early VERDICT (failure). */
 static int read_compat(struct job *j, struct vfm_stream_reader *rr)
 {
@@ -438,9 +444,7 @@ static int read_compat(struct job *j, struct vfm_stream_reader *rr)
 
 	if (t < 0)
 		return fail(j, t, "no compatibility answer from %s: %s", peer(j),
-			    t == -ETIMEDOUT ? "timed out"
-			    : *vfm_stream_reader_error(rr) ? vfm_stream_reader_error(rr)
-							   : strerror(-t));
+			    t == -ETIMEDOUT ? "timed out" : reader_why(rr, t));
 	if (t == 0)
 		return fail(j, -ECONNRESET, "%s closed the connection before answering", peer(j));
 	if (t == VFM_STREAM_VERDICT)
@@ -462,9 +466,7 @@ static int read_verdict(struct job *j, struct vfm_stream_reader *rr)
 
 	if (t < 0)
 		return fail(j, t, "no verdict from %s: %s", peer(j),
-			    t == -ETIMEDOUT ? "timed out"
-			    : *vfm_stream_reader_error(rr) ? vfm_stream_reader_error(rr)
-							   : strerror(-t));
+			    t == -ETIMEDOUT ? "timed out" : reader_why(rr, t));
 	if (t != VFM_STREAM_VERDICT)
 		return fail(j, -ECONNRESET, "%s closed the connection without a verdict", peer(j));
 	if (rec.verdict.status) {
@@ -936,9 +938,7 @@ int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 	t = vfm_stream_read(rd, &rec);
 	if (t <= 0) {
 		r = fail(&j, t < 0 ? t : -EPROTO, "reading the stream from %s: %s", peer(&j),
-			 t == 0 ? "empty stream"
-			 : *vfm_stream_reader_error(rd) ? vfm_stream_reader_error(rd)
-							: strerror(-t));
+			 t == 0 ? "empty stream" : reader_why(rd, t));
 		goto out;
 	}
 	hdr = rec.header;
@@ -1065,10 +1065,7 @@ int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 		t = vfm_stream_read(rd, &rec);
 		if (t <= 0) {
 			r = fail(&j, t < 0 ? t : -EPROTO, "stream from %s: %s", peer(&j),
-				 t == 0 ? "ended before its END record"
-				 : t == -ENODATA ? "unexpected end of stream"
-				 : *vfm_stream_reader_error(rd) ? vfm_stream_reader_error(rd)
-								: strerror(-t));
+				 t == 0 ? "ended before its END record" : reader_why(rd, t));
 			goto fail_verdict;
 		}
 		if (t == VFM_STREAM_END)
