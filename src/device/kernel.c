@@ -282,19 +282,13 @@ static void group_culprit(struct vfm_ctx *ctx, int number, char *buf, size_t siz
 	if (vfm_ctx_path(ctx, path, sizeof(path), rel) < 0 || !(d = opendir(path)))
 		return;
 	while ((de = readdir(d))) {
-		char link[PATH_MAX + 300], target[PATH_MAX];
-		const char *drv;
-		ssize_t n;
+		char dev[PATH_MAX + 256], drv[64];
 
 		if (de->d_name[0] == '.')
 			continue;
-		snprintf(link, sizeof(link), "%s/%s/driver", path, de->d_name);
-		n = readlink(link, target, sizeof(target) - 1);
-		if (n <= 0)
+		snprintf(dev, sizeof(dev), "%s/%s", path, de->d_name);
+		if (vfm_link_basename(dev, "driver", drv, sizeof(drv)) < 0)
 			continue;
-		target[n] = '\0';
-		drv = strrchr(target, '/');
-		drv = drv ? drv + 1 : target;
 		if (!strstr(drv, "vfio")) {
 			snprintf(buf, size, "%.40s is bound to %.40s", de->d_name, drv);
 			return;

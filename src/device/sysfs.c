@@ -42,8 +42,7 @@ int vfm_pci_addr_normalize(const char *s, char *buf, size_t size)
 	return 0;
 }
 
-/* basename of the target of a symlink @dir/@link into @buf. */
-static int link_basename(const char *dir, const char *link, char *buf, size_t size)
+int vfm_link_basename(const char *dir, const char *link, char *buf, size_t size)
 {
 	char path[PATH_MAX], target[PATH_MAX];
 	const char *base;
@@ -106,7 +105,7 @@ int vfm_sysfs_identity(struct vfm_ctx *ctx, const char *dir, struct vfm_resolved
 		id->kind = VFM_DEVICE_MDEV;
 		if (!is_uuid(base))
 			return vfm_ctx_fail(ctx, -EINVAL, "%s: mdev name is not a UUID", dir);
-		(void)link_basename(dir, "mdev_type", id->mdev_type, sizeof(id->mdev_type));
+		(void)vfm_link_basename(dir, "mdev_type", id->mdev_type, sizeof(id->mdev_type));
 	} else if (dir_has(dir, "vendor") && dir_has(dir, "config")) {
 		id->kind = VFM_DEVICE_PCI;
 		read_id(dir, "vendor", &id->vendor);
@@ -121,9 +120,9 @@ int vfm_sysfs_identity(struct vfm_ctx *ctx, const char *dir, struct vfm_resolved
 	strcopy(id->name, sizeof(id->name), base);
 	strcopy(ret->group_name, sizeof(ret->group_name), base);
 
-	if (link_basename(dir, "driver", id->driver, sizeof(id->driver)) < 0)
+	if (vfm_link_basename(dir, "driver", id->driver, sizeof(id->driver)) < 0)
 		id->driver[0] = '\0';
-	if (link_basename(dir, "iommu_group", group, sizeof(group)) >= 0) {
+	if (vfm_link_basename(dir, "iommu_group", group, sizeof(group)) >= 0) {
 		int g;
 
 		if (parse_int(group, 0, INT_MAX, &g) >= 0)

@@ -25,3 +25,7 @@ int vfm_sysfs_identity(struct vfm_ctx *ctx, const char *dir, struct vfm_resolved
 
 /* Normalise a PCI address to "dddd:bb:dd.f" into @buf (≥ 13 bytes). -EINVAL. */
 int vfm_pci_addr_normalize(const char *s, char *buf, size_t size);
+
+/* The basename of the target of the symlink @dir/@link into @buf: a device's driver,
+ * IOMMU group, mdev type.  Returns 0 or -errno. */
+int vfm_link_basename(const char *dir, const char *link, char *buf, size_t size);
