@@ -174,6 +174,18 @@ struct daemon {
 	struct devent *qhead, *qtail;
 };
 
+/* caps.c */
+#define VFMD_KEEP_CAPS_MAX 8
+struct daemon_privileges {
+	const char *user;  /* --user: become this user */
+	int keep_caps[VFMD_KEEP_CAPS_MAX];
+	size_t n_keep;
+	bool no_net_admin; /* do not keep CAP_NET_ADMIN permitted */
+};
+int daemon_drop_privileges(const struct daemon_privileges *o);
+/* vfm_restore_opts.net_privilege: raise/lower CAP_NET_ADMIN in the calling thread */
+int daemon_net_privilege(void *userdata, bool raise, char *why, size_t why_size);
+
 /* daemon.c */
 int daemon_init(struct daemon *d);
 int daemon_run(struct daemon *d);

@@ -447,6 +447,7 @@ int djob_start(struct djob *j)
 	j->ro.progress = on_progress;
 	j->ro.progress_userdata = j;
 	j->ro.cancel_fd = j->cancel_fd;
+	j->ro.net_privilege = daemon_net_privilege;
 	if (j->kind == VFMD_CMD_SAVE) {
 		j->so.on_quiesced = on_quiesced;
 		j->so.hook_userdata = j;

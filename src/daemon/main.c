@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * vfiomigd: start-up.  The order matters: sockets (our own, or systemd's), then the
- * devices named on the command line, then every capability goes (libcap-ng), then
+ * devices named on the command line, then every capability goes (caps.c), then
  * READY=1.  After that the daemon opens only what its remaining rights allow: see
  * "PRIVILEGES" in vfiomigd(8).
  */
@@ -9,10 +9,8 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,15 +23,12 @@
 #include "sd.h"
 #include "util.h"
 
-#define KEEP_CAPS_MAX 8
-#define ATTACH_MAX    VFM_SET_MAX
+#define ATTACH_MAX VFM_SET_MAX
 
 struct options {
-	const char *user;
 	const char *attach[ATTACH_MAX];
 	size_t n_attach;
-	int keep_caps[KEEP_CAPS_MAX];
-	size_t n_keep;
+	struct daemon_privileges priv;
 };
 
 static void help(void)
@@ -50,6 +45,9 @@ static void help(void)
 	       "devices\n"
 	       "                       are open\n"
 	       "      --keep-cap CAP   keep capability CAP (e.g. dac_override)\n"
+	       "      --no-net-admin   drop CAP_NET_ADMIN too (by default it stays\n"
+	       "                       permitted, raised only to write VF network\n"
+	       "                       settings)\n"
 	       "      --max-jobs N     jobs running at once (default 16, at most 256)\n"
 	       "      --rate N         requests a second per connection (default 50)\n"
 	       "  -v, --verbose        the library's debug messages on stderr\n"
@@ -150,87 +148,6 @@ static int open_sockets(struct daemon *d)
 	return 0;
 }
 
-/*
- * Drop every capability but those asked to keep, in every set; the bounding set too
- * when we may (CAP_SETPCAP).  Then no new privileges.  Capabilities are per thread:
- * this runs before any thread exists.
- */
-/* --user: a user name, or UID[:GID] (a user /etc/passwd need not know). */
-static int resolve_user(const char *s, uid_t *ret_uid, gid_t *ret_gid)
-{
-	struct passwd *pw = getpwnam(s);
-	const char *colon = strchr(s, ':');
-	char num[16];
-	uint32_t uid, gid;
-
-	if (pw) {
-		*ret_uid = pw->pw_uid;
-		*ret_gid = pw->pw_gid;
-		return 0;
-	}
-	if ((size_t)(colon ? colon - s : (long)strlen(s)) >= sizeof(num))
-		return -ENOENT;
-	snprintf(num, sizeof(num), "%.*s", (int)(colon ? colon - s : (long)strlen(s)), s);
-	if (parse_u32(num, 10, INT32_MAX, &uid) < 0)
-		return -ENOENT;
-	gid = uid;
-	if (colon && parse_u32(colon + 1, 10, INT32_MAX, &gid) < 0)
-		return -ENOENT;
-	*ret_uid = uid;
-	*ret_gid = gid;
-	return 0;
-}
-
-static int drop_privileges(const struct options *o)
-{
-	bool setpcap, become = o->user != NULL;
-	uid_t uid = 0;
-	gid_t gid = 0;
-	int r;
-
-	if (become && resolve_user(o->user, &uid, &gid) < 0) {
-		daemon_log(3, "--user %s: no such user (a name, or UID[:GID])", o->user);
-		return -ENOENT;
-	}
-	capng_get_caps_process();
-	setpcap = capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP);
-	if (capng_have_capabilities(CAPNG_SELECT_CAPS) == CAPNG_NONE && !become) {
-		daemon_log(7, "no capabilities to drop");
-	} else {
-		capng_clear(setpcap ? CAPNG_SELECT_ALL : CAPNG_SELECT_CAPS);
-		for (size_t i = 0; i < o->n_keep; i++)
-			capng_update(CAPNG_ADD,
-				     CAPNG_EFFECTIVE | CAPNG_PERMITTED |
-					     (setpcap ? CAPNG_BOUNDING_SET : 0),
-				     (unsigned)o->keep_caps[i]);
-		if (become)
-			r = capng_change_id((int)uid, (int)gid,
-					    CAPNG_DROP_SUPP_GRP |
-						    (setpcap ? CAPNG_CLEAR_BOUNDING : 0));
-		else
-			r = capng_apply(setpcap ? CAPNG_SELECT_ALL : CAPNG_SELECT_CAPS);
-		if (r < 0) {
-			daemon_log(3, "cannot drop capabilities%s%s (libcap-ng error %d)",
-				   become ? " and become " : "", become ? o->user : "",
-				   r);
-			return -EPERM;
-		}
-	}
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-		daemon_log(3, "PR_SET_NO_NEW_PRIVS: %m");
-		return -errno;
-	}
-	capng_get_caps_process();
-	{
-		char *txt = capng_print_caps_text(CAPNG_PRINT_BUFFER, CAPNG_EFFECTIVE);
-
-		daemon_log(6, "running as uid %u with capabilities: %s",
-			   (unsigned)geteuid(), txt && *txt ? txt : "none");
-		free(txt);
-	}
-	return 0;
-}
-
 static int parse_uint_opt(const char *name, const char *s, unsigned max, unsigned *ret)
 {
 	uint32_t v;
@@ -245,13 +162,14 @@ static int parse_uint_opt(const char *name, const char *s, unsigned max, unsigne
 
 int main(int argc, char **argv)
 {
-	enum { OPT_KEEP_CAP = 0x100, OPT_MAX_JOBS, OPT_RATE };
+	enum { OPT_KEEP_CAP = 0x100, OPT_NO_NET_ADMIN, OPT_MAX_JOBS, OPT_RATE };
 	static const struct option opts[] = {
 		{"socket", required_argument, NULL, 's'},
 		{"group", required_argument, NULL, 'g'},
 		{"attach", required_argument, NULL, 'a'},
 		{"user", required_argument, NULL, 'u'},
 		{"keep-cap", required_argument, NULL, OPT_KEEP_CAP},
+		{"no-net-admin", no_argument, NULL, OPT_NO_NET_ADMIN},
 		{"max-jobs", required_argument, NULL, OPT_MAX_JOBS},
 		{"rate", required_argument, NULL, OPT_RATE},
 		{"verbose", no_argument, NULL, 'v'},
@@ -278,20 +196,21 @@ int main(int argc, char **argv)
 			}
 			o.attach[o.n_attach++] = optarg;
 			break;
-		case 'u': o.user = optarg; break;
+		case 'u': o.priv.user = optarg; break;
 		case OPT_KEEP_CAP:
 			cap = capng_name_to_capability(strncasecmp(optarg, "cap_", 4) == 0
 							       ? optarg + 4
 							       : optarg);
-			if (cap < 0 || o.n_keep == KEEP_CAPS_MAX) {
+			if (cap < 0 || o.priv.n_keep == VFMD_KEEP_CAPS_MAX) {
 				fprintf(stderr,
 					"vfiomigd: --keep-cap '%s': unknown, or too "
 					"many\n",
 					optarg);
 				return 2;
 			}
-			o.keep_caps[o.n_keep++] = cap;
+			o.priv.keep_caps[o.priv.n_keep++] = cap;
 			break;
+		case OPT_NO_NET_ADMIN: o.priv.no_net_admin = true; break;
 		case OPT_MAX_JOBS:
 			if (parse_uint_opt("--max-jobs", optarg, VFMD_JOBS_MAX,
 					   &d.cfg.max_jobs) < 0)
@@ -338,7 +257,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	r = drop_privileges(&o);
+	r = daemon_drop_privileges(&o.priv);
 	if (r < 0)
 		goto out;
 	(void)sd_notify_send("READY=1");

@@ -258,6 +258,28 @@ static int vf_ref_for(struct vfm_device *dev, struct vfm_vf_ref *ref, char *why,
 	return vfm_vf_find(ctx, id->sysfs_path, ref, why, size);
 }
 
+/* Write a VF's settings inside the caller's privilege span (see net_privilege). */
+static int vf_apply(const struct vfm_restore_opts *o, struct vfm_device *dev,
+		    const struct vfm_vf_ref *ref, const struct vfm_vf_config *cfg,
+		    uint32_t *ret_changed, char *why, size_t why_size)
+{
+	char pwhy[256] = "";
+	int pr = 0, r;
+
+	if (o->net_privilege)
+		pr = o->net_privilege(o->net_privilege_userdata, true, pwhy, sizeof(pwhy));
+	r = vfm_vf_config_apply_ref(vfm_device_ctx(dev), ref, cfg, ret_changed, why,
+				    why_size);
+	if (o->net_privilege)
+		(void)o->net_privilege(o->net_privilege_userdata, false, NULL, 0);
+	if (r == -EPERM && pr < 0 && pwhy[0] && why && why_size) {
+		size_t len = strnlen(why, why_size - 1);
+
+		snprintf(why + len, why_size - len, " (%s)", pwhy);
+	}
+	return r;
+}
+
 static void vf_status(struct vfm_job_dev *d, const char *what, uint32_t fields)
 {
 	char list[64] = "";
@@ -1147,8 +1169,8 @@ int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 				 i);
 			goto undo_vf;
 		}
-		r = vfm_vf_config_apply_ref(vfm_device_ctx(j.set.dev[i]), &vf_ref[i], &vf_new[i],
-					    &changed, nwhy, sizeof(nwhy));
+		r = vf_apply(o, j.set.dev[i], &vf_ref[i], &vf_new[i], &changed, nwhy,
+			     sizeof(nwhy));
 		vf_applied[i] = true;
 		if (r < 0) {
 			bad_dev = (uint16_t)i;
@@ -1194,8 +1216,8 @@ undo_vf:
 		if (vf_applied[i]) {
 			char nwhy[VFM_NET_WHY_MAX];
 
-			(void)vfm_vf_config_apply_ref(vfm_device_ctx(j.set.dev[i]), &vf_ref[i],
-						      &vf_orig[i], NULL, nwhy, sizeof(nwhy));
+			(void)vf_apply(o, j.set.dev[i], &vf_ref[i], &vf_orig[i], NULL, nwhy,
+				       sizeof(nwhy));
 		}
 fail_verdict:
 	send_failure(&j, two_way, bad_dev);

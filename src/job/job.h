@@ -87,6 +87,14 @@ struct vfm_restore_opts {
 	int cancel_fd;
 	bool skip_compat_ids; /* accept other IDs/driver (the driver still validates) */
 	bool no_vf_config;    /* do not apply VF network settings from the stream */
+	/* Called in the calling thread around each write of VF network settings:
+	 * raise = true just before, false right after.  vfiomigd keeps CAP_NET_ADMIN
+	 * permitted but not effective and raises it here (netlink checks the right both
+	 * when a socket is opened and when a request is sent: the write opens its own
+	 * sockets inside the span).  A raise that fails (< 0, @why says why) does not
+	 * stop the write: the kernel decides, and an EPERM's message quotes @why. */
+	int (*net_privilege)(void *userdata, bool raise, char *why, size_t why_size);
+	void *net_privilege_userdata;
 	vfm_progress_fn progress;
 	void *progress_userdata;
 	vfm_arc_fn on_arc;

@@ -1345,6 +1345,24 @@ static void test_activation(void)
 	stop(&p);
 }
 
+#define CAP_NET_ADMIN_BIT (1ULL << 12)
+
+/* CapPrm of a process (0 when unreadable) */
+static unsigned long long test_capprm(pid_t pid)
+{
+	unsigned long long v = 0;
+	char path[64], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		sscanf(line, "CapPrm: %llx", &v);
+	if (f)
+		fclose(f);
+	return v;
+}
+
 static void test_privileges(void)
 {
 	static const char *const args[] = {"--group", "nogroup", NULL};
@@ -1353,13 +1371,21 @@ static void test_privileges(void)
 	struct stat st;
 	char path[64], line[256];
 	FILE *f;
-	unsigned long long capeff = 1;
+	unsigned long long capeff = 1, capprm = 0, had = test_capprm(getpid());
 	int nnp = 0;
 
 	if (geteuid() != 0 || !g) {
 		tap_skip("peer credentials and capabilities: needs root and group "
 			 "nogroup");
 		return;
+	}
+	{
+		static const char *const no_args[] = {"--no-net-admin", NULL};
+
+		spawn(&p, "priv2", -1, no_args, NULL);
+		capprm = test_capprm(p.pid);
+		tap_ok(capprm == 0, "--no-net-admin: nothing permitted (%llx)", capprm);
+		stop(&p);
 	}
 	spawn(&p, "priv", -1, args, NULL);
 	tap_ok(stat(p.sock, &st) == 0 && (st.st_mode & 0777) == 0660 &&
@@ -1369,12 +1395,16 @@ static void test_privileges(void)
 	f = fopen(path, "r");
 	while (f && fgets(line, sizeof(line), f)) {
 		sscanf(line, "CapEff: %llx", &capeff);
+		sscanf(line, "CapPrm: %llx", &capprm);
 		sscanf(line, "NoNewPrivs: %d", &nnp);
 	}
 	if (f)
 		fclose(f);
 	tap_ok(capeff == 0 && nnp == 1,
-	       "started as root: no capability left, no new privileges");
+	       "started as root: no capability effective, no new privileges");
+	tap_ok(capprm == (had & CAP_NET_ADMIN_BIT),
+	       "only CAP_NET_ADMIN stays permitted, if we had it (%llx of %llx)", capprm,
+	       had);
 
 	/* uid 65534: with group nogroup it may connect; without it, not */
 	for (int pass = 0; pass < 2; pass++) {
@@ -1625,7 +1655,9 @@ static void test_user(void)
 	if (f)
 		fclose(f);
 	tap_ok(uid == 65534 && capeff == 0,
-	       "--user nobody: uid 65534, no capability (uid %u)", uid);
+	       "--user nobody: uid 65534, no capability effective (uid %u)", uid);
+	tap_ok(test_capprm(p.pid) == (test_capprm(getpid()) & CAP_NET_ADMIN_BIT),
+	       "--user nobody: CAP_NET_ADMIN still permitted, if we had it");
 	c = conn_open(p.sock);
 	expect_ok(c ? call(c, "\"cmd\":\"attach\",\"devices\":[\"sim:n1\"]") : NULL,
 		  "as nobody it serves root, and simulated devices");

@@ -41,8 +41,8 @@ else
 fi
 
 grep -q '^Type=notify$' vfiomigd.service && grep -q '^WatchdogSec=' vfiomigd.service &&
-	grep -q '^DevicePolicy=closed$' vfiomigd.service && grep -q '^CapabilityBoundingSet=$' vfiomigd.service &&
-	ok "vfiomigd.service: Type=notify, a watchdog, DevicePolicy=closed, no capabilities" ||
+	grep -q '^DevicePolicy=closed$' vfiomigd.service && grep -q '^CapabilityBoundingSet=CAP_NET_ADMIN$' vfiomigd.service &&
+	ok "vfiomigd.service: Type=notify, a watchdog, DevicePolicy=closed, CAP_NET_ADMIN the one capability" ||
 	nok "vfiomigd.service lost part of its hardening"
 
 for u in vfiomigd.service vfiomig-restore@test.service; do
