@@ -27,15 +27,6 @@ wait_for() {
 		sleep 0.1; i=$((i + 1))
 	done
 }
-# daemon_up SOCKET: until the daemon answers (at most 20 s)
-daemon_up() {
-	i=0
-	while [ $i -lt 200 ]; do
-		vfiomig --connect="$1" jobs >/dev/null 2>&1 && return 0
-		sleep 0.1; i=$((i + 1))
-	done
-	return 1
-}
 # job_json SOCKET JOB: the job's own fields from `jobs -j` (no jq in the guest)
 job_json() { vfiomig --connect="$1" -j jobs | tr '{' '\n' | grep "^\"job\":$2,"; }
 # job_has SOCKET JOB TEXT

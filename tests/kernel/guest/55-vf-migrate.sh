@@ -122,14 +122,6 @@ fi
 caps() { sed -n "s/^$2:[[:space:]]*//p" "/proc/$1/status"; }
 # thread_caps PID FIELD: FIELD of every thread, one a line
 thread_caps() { for t in /proc/"$1"/task/*; do sed -n "s/^$2:[[:space:]]*//p" "$t/status"; done; }
-daemon_up() {
-	i=0
-	while [ $i -lt 200 ]; do
-		vfiomig --connect="$1" jobs >/dev/null 2>&1 && return 0
-		sleep 0.1; i=$((i + 1))
-	done
-	return 1
-}
 NET_ADMIN=0000000000001000 NONE=0000000000000000
 # through_daemon NAME SOCKET DAEMON_PID SRC_VF DST_VF PORT: a CLI save to a restore
 # run by the daemon; sets src_rc, dst_rc; $T/NAME.{s,r}.out

@@ -85,3 +85,13 @@ tap_relay() {
 	done <"$_tap_relay"
 	rm -f "$_tap_relay"
 }
+
+# daemon_up SOCKET: wait until the vfiomigd on SOCKET answers (at most 20 s)
+daemon_up() {
+	_i=0
+	while [ $_i -lt 200 ]; do
+		vfiomig --connect="$1" jobs >/dev/null 2>&1 && return 0
+		sleep 0.1; _i=$((_i + 1))
+	done
+	return 1
+}
