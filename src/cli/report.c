@@ -102,7 +102,8 @@ static void print_report(struct cli *cli, const char *verb, const struct vfm_job
 		out_bool(o, "rolled_back", NULL, rep->rolled_back);
 	}
 	human(sz, sizeof(sz), rep->total_bytes);
-	out_text(o, "%s %zu device%s %s %s: %s in %.3f s", rep->error ? "failed to" : verb,
+	out_text(o, "%s %zu device%s %s %s: %s in %.3f s",
+		 !rep->error ? verb : streq(verb, "saved") ? "failed to save" : "failed to restore",
 		 rep->n, rep->n == 1 ? "" : "s", streq(verb, "saved") ? "to" : "from", where, sz,
 		 secs);
 	if (secs > 0 && rep->total_bytes) {
