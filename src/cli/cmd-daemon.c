@@ -19,13 +19,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "cli.h"
 #include "client.h"
+#include "migrate-args.h"
 #include "report.h"
 #include "job.h"
 #include "transport.h"
@@ -156,42 +156,6 @@ struct follow {
 	int continue_id, cancel_id;
 };
 
-static int run_hook(const char *cmd, const char *stream_id, unsigned job, char *why,
-		    size_t size)
-{
-	pid_t pid;
-	int status;
-
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0) {
-		snprintf(why, size, "fork: %m");
-		return -1;
-	}
-	if (pid == 0) {
-		char j[16];
-
-		snprintf(j, sizeof(j), "%u", job);
-		setenv("VFIOMIG_STREAM_ID", stream_id, 1);
-		setenv("VFIOMIG_EVENT", "quiesced", 1);
-		setenv("VFIOMIG_JOB", j, 1);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR) {
-			snprintf(why, size, "waitpid: %m");
-			return -1;
-		}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return 0;
-	if (WIFEXITED(status))
-		snprintf(why, size, "'%s' exited with %d", cmd, WEXITSTATUS(status));
-	else
-		snprintf(why, size, "'%s' killed by signal %d", cmd, WTERMSIG(status));
-	return -1;
-}
-
 static void on_quiesced(struct follow *f, struct json_object *ev)
 {
 	struct json_object *req;
@@ -202,7 +166,7 @@ static void on_quiesced(struct follow *f, struct json_object *ev)
 	req = json_object_new_object();
 	json_object_object_add(req, "cmd", json_object_new_string("continue"));
 	json_object_object_add(req, "job", json_object_new_uint64(f->job));
-	if (f->hook && run_hook(f->hook, vfmc_str(ev, "stream_id", ""), f->job, why,
+	if (f->hook && cli_run_hook(f->hook, vfmc_str(ev, "stream_id", ""), f->job, why,
 				sizeof(why)) != 0)
 		json_object_object_add(req, "abort", json_object_new_string(why));
 	f->continue_id = vfmc_send(f->c, req, NULL, 0);
@@ -494,11 +458,6 @@ out:
 	return ex;
 }
 
-static bool uri_is_socket(const char *uri)
-{
-	return strncmp(uri, "tcp://", 6) == 0 || strncmp(uri, "unix:", 5) == 0;
-}
-
 static void save_help(void)
 {
 	printf("Usage: vfiomig --connect[=SOCKET] save DEV... --to URI [options]\n\n"
@@ -514,136 +473,53 @@ static void save_help(void)
 	       "opened here and passed too.  SIGINT and SIGTERM cancel the job.\n");
 }
 
+static void add_u64(struct json_object *req, const char *key, bool given, uint64_t v)
+{
+	if (given)
+		json_object_object_add(req, key, json_object_new_uint64(v));
+}
+
+static void add_true(struct json_object *req, const char *key, bool given)
+{
+	if (given)
+		json_object_object_add(req, key, json_object_new_boolean(true));
+}
+
 int cmd_save_remote(struct cli *cli, int argc, char **argv)
 {
-	enum { O_DETACH = 0x100, O_ACK_TIMEOUT, O_WAIT_ACK, O_CANCEL_EXIT };
-	static const struct option opts[] = {
-		{"to", required_argument, NULL, 't'},
-		{"listen", no_argument, NULL, 'l'},
-		{"no-precopy", no_argument, NULL, 'P'},
-		{"precopy-rounds", required_argument, NULL, 'R'},
-		{"precopy-seconds", required_argument, NULL, 'S'},
-		{"dirty-threshold", required_argument, NULL, 'D'},
-		{"on-quiesced", required_argument, NULL, 'Q'},
-		{"timeout", required_argument, NULL, 'T'},
-		{"force", no_argument, NULL, 'f'},
-		{"chunk", required_argument, NULL, 'C'},
-		{"progress", no_argument, NULL, 'G'},
-		{"no-progress", no_argument, NULL, 'g'},
-		{"no-vf-config", no_argument, NULL, 'V'},
-		{"detach", no_argument, NULL, O_DETACH},
-		{"ack-timeout", required_argument, NULL, O_ACK_TIMEOUT},
-		{"wait-ack", no_argument, NULL, O_WAIT_ACK},
-		{"cancel-on-exit", no_argument, NULL, O_CANCEL_EXIT},
-		{}};
 	struct remote rm = {.req = json_object_new_object()};
-	const char *to = NULL, *hook = NULL;
-	bool listen = false, detach = false, wait_ack = false,
-	     tty = isatty(STDERR_FILENO);
-	int c, n, ex = EXIT_OK, opened = -1;
-	uint64_t v;
+	struct save_args a;
+	int ex = EXIT_OK, opened = -1;
 
 	json_object_object_add(rm.req, "cmd", json_object_new_string("save"));
-	while ((c = cli_getopt(cli, argc, argv, "", opts, save_help, &ex)) > 0) {
-		const char *key = NULL;
-		uint64_t max = 0, min = 0;
-
-		switch (c) {
-		case 't': to = optarg; break;
-		case 'l': listen = true; break;
-		case 'P':
-			json_object_object_add(rm.req, "precopy",
-					       json_object_new_boolean(false));
-			break;
-		case 'R': key = "precopy_rounds", max = 1000000; break;
-		case 'S': key = "precopy_seconds", max = 86400; break;
-		case 'T': key = "timeout", max = 86400; break;
-		case O_ACK_TIMEOUT: key = "ack_timeout", min = 1, max = 3600; break;
-		case 'D':
-			if (parse_size(optarg, INT64_MAX, &v) < 0)
-				goto bad;
-			json_object_object_add(rm.req, "dirty_threshold",
-					       json_object_new_uint64(v));
-			break;
-		case 'C':
-			if (parse_size(optarg, 16u << 20, &v) < 0 || v == 0)
-				goto bad;
-			json_object_object_add(rm.req, "chunk",
-					       json_object_new_uint64(v));
-			break;
-		case 'Q': hook = optarg; break;
-		case 'f':
-			json_object_object_add(rm.req, "force",
-					       json_object_new_boolean(true));
-			break;
-		case 'V':
-			json_object_object_add(rm.req, "vf_config",
-					       json_object_new_boolean(false));
-			break;
-		case 'G': tty = true; break;
-		case 'g': tty = false; break;
-		case O_DETACH: detach = true; break;
-		case O_WAIT_ACK: wait_ack = true; break;
-		case O_CANCEL_EXIT:
-			json_object_object_add(rm.req, "cancel_on_disconnect",
-					       json_object_new_boolean(true));
-			break;
-		}
-		if (key) {
-			if (parse_u64(optarg, 10, max, &v) < 0 || v < min)
-				goto bad;
-			json_object_object_add(rm.req, key, json_object_new_uint64(v));
-		}
-	}
-	if (c < 0)
+	if (cli_save_args(cli, argc, argv, true, save_help, &a, &ex) < 0)
 		goto done;
-	n = argc - optind;
-	if (n < 1 || !to) {
-		cli_error(cli,
-			  "save needs devices and --to URI (see vfiomig save --help)");
-		ex = EXIT_USAGE;
-		goto done;
-	}
-	if (n > VFM_SET_MAX) {
-		cli_error(cli, "at most %d devices", VFM_SET_MAX);
-		ex = EXIT_USAGE;
-		goto done;
-	}
-	if (listen && !uri_is_socket(to)) {
-		cli_error(cli, "--listen needs a tcp:// or unix: URI");
-		ex = EXIT_USAGE;
-		goto done;
-	}
-	if (hook && detach) {
-		cli_error(cli,
-			  "--on-quiesced runs here: it cannot be combined with --detach");
-		ex = EXIT_USAGE;
-		goto done;
-	}
-	if (listen)
-		json_object_object_add(rm.req, "listen", json_object_new_boolean(true));
-	if (hook || wait_ack)
-		json_object_object_add(rm.req, "quiesce_ack",
-				       json_object_new_boolean(true));
+	if (a.no_precopy)
+		json_object_object_add(rm.req, "precopy", json_object_new_boolean(false));
+	add_u64(rm.req, "precopy_rounds", a.has_rounds, a.rounds);
+	add_u64(rm.req, "precopy_seconds", a.has_seconds, a.seconds);
+	add_u64(rm.req, "dirty_threshold", a.has_dirty, a.dirty);
+	add_u64(rm.req, "timeout", a.has_timeout, a.timeout);
+	add_u64(rm.req, "chunk", a.has_chunk, a.chunk);
+	add_u64(rm.req, "ack_timeout", a.has_ack_timeout, a.ack_timeout);
+	add_true(rm.req, "force", a.force);
+	if (a.no_vf_config)
+		json_object_object_add(rm.req, "vf_config", json_object_new_boolean(false));
 	/* The hook runs here: without this process the job cannot go on. */
-	if (hook)
-		json_object_object_add(rm.req, "cancel_on_disconnect",
-				       json_object_new_boolean(true));
-	rm.uri = to;
-	ex = add_devices(cli, &rm, argv + optind, n);
+	add_true(rm.req, "cancel_on_disconnect", a.cancel_on_exit || a.hook);
+	add_true(rm.req, "listen", a.listen);
+	add_true(rm.req, "quiesce_ack", a.hook || a.wait_ack);
+	rm.uri = a.to;
+	ex = add_devices(cli, &rm, a.devs, a.n);
 	if (ex == EXIT_OK)
-		ex = add_stream(cli, &rm, to, true, &opened);
+		ex = add_stream(cli, &rm, a.to, true, &opened);
 	if (ex == EXIT_OK)
-		ex = run_remote(cli, &rm, true, detach, hook, tty, opened);
+		ex = run_remote(cli, &rm, true, a.detach, a.hook, a.tty, opened);
 	else
 		safe_close(opened);
 done:
 	json_object_put(rm.req);
 	return ex;
-bad:
-	cli_error(cli, "invalid value '%s' (see vfiomig save --help)", optarg);
-	json_object_put(rm.req);
-	return EXIT_USAGE;
 }
 
 static void restore_help(void)
@@ -659,114 +535,32 @@ static void restore_help(void)
 
 int cmd_restore_remote(struct cli *cli, int argc, char **argv)
 {
-	enum { O_DETACH = 0x100, O_CANCEL_EXIT };
-	static const struct option opts[] = {
-		{"from", required_argument, NULL, 'F'},
-		{"connect", no_argument, NULL, 'c'},
-		{"map", required_argument, NULL, 'm'},
-		{"any-id", no_argument, NULL, 'a'},
-		{"timeout", required_argument, NULL, 'T'},
-		{"progress", no_argument, NULL, 'G'},
-		{"no-progress", no_argument, NULL, 'g'},
-		{"no-vf-config", no_argument, NULL, 'V'},
-		{"detach", no_argument, NULL, O_DETACH},
-		{"cancel-on-exit", no_argument, NULL, O_CANCEL_EXIT},
-		{}};
 	struct remote rm = {.req = json_object_new_object()};
-	const char *from = NULL, *map = NULL;
-	bool connect = false, detach = false, tty = isatty(STDERR_FILENO);
-	int c, n, ex = EXIT_OK, opened = -1;
-	uint64_t v;
+	struct restore_args a;
+	int ex = EXIT_OK, opened = -1;
 
 	json_object_object_add(rm.req, "cmd", json_object_new_string("restore"));
-	while ((c = cli_getopt(cli, argc, argv, "", opts, restore_help, &ex)) > 0) {
-		switch (c) {
-		case 'F': from = optarg; break;
-		case 'c': connect = true; break;
-		case 'm': map = optarg; break;
-		case 'a':
-			json_object_object_add(rm.req, "any_id",
-					       json_object_new_boolean(true));
-			break;
-		case 'V':
-			json_object_object_add(rm.req, "vf_config",
-					       json_object_new_boolean(false));
-			break;
-		case 'T':
-			if (parse_u64(optarg, 10, 86400, &v) < 0) {
-				cli_error(cli, "invalid --timeout '%s'", optarg);
-				ex = EXIT_USAGE;
-				goto done;
-			}
-			json_object_object_add(rm.req, "timeout",
-					       json_object_new_uint64(v));
-			break;
-		case 'G': tty = true; break;
-		case 'g': tty = false; break;
-		case O_DETACH: detach = true; break;
-		case O_CANCEL_EXIT:
-			json_object_object_add(rm.req, "cancel_on_disconnect",
-					       json_object_new_boolean(true));
-			break;
-		}
-	}
-	if (c < 0)
+	if (cli_restore_args(cli, argc, argv, true, restore_help, &a, &ex) < 0)
 		goto done;
-	n = argc - optind;
-	if (n < 1 || !from) {
-		cli_error(cli, "restore needs devices and --from URI (see vfiomig "
-			       "restore --help)");
-		ex = EXIT_USAGE;
-		goto done;
-	}
-	if (n > VFM_SET_MAX) {
-		cli_error(cli, "at most %d devices", VFM_SET_MAX);
-		ex = EXIT_USAGE;
-		goto done;
-	}
-	if (map) {
+	add_true(rm.req, "any_id", a.any_id);
+	if (a.no_vf_config)
+		json_object_object_add(rm.req, "vf_config", json_object_new_boolean(false));
+	add_u64(rm.req, "timeout", a.has_timeout, a.timeout);
+	add_true(rm.req, "cancel_on_disconnect", a.cancel_on_exit);
+	add_true(rm.req, "connect", a.connect);
+	if (a.has_map) {
 		struct json_object *arr = json_object_new_array();
-		const char *s = map;
-		int i = 0;
 
+		for (int i = 0; i < a.n; i++)
+			json_object_array_add(arr, json_object_new_int((int)a.map[i]));
 		json_object_object_add(rm.req, "map", arr);
-		while (*s) {
-			const char *end = strchrnul(s, ',');
-			char num[8];
-			uint32_t k;
-
-			if (i >= n || end == s || (size_t)(end - s) >= sizeof(num))
-				break;
-			snprintf(num, sizeof(num), "%.*s", (int)(end - s), s);
-			if (parse_u32(num, 10, (uint32_t)n - 1, &k) < 0)
-				break;
-			json_object_array_add(arr, json_object_new_int((int)k));
-			i++;
-			s = *end ? end + 1 : end;
-		}
-		/* the daemon checks it is a permutation */
-		if (*s || i != n) {
-			cli_error(cli,
-				  "--map '%s': give a permutation of 0..%d, "
-				  "comma-separated",
-				  map, n - 1);
-			ex = EXIT_USAGE;
-			goto done;
-		}
 	}
-	if (connect && !uri_is_socket(from)) {
-		cli_error(cli, "--connect needs a tcp:// or unix: URI");
-		ex = EXIT_USAGE;
-		goto done;
-	}
-	if (connect)
-		json_object_object_add(rm.req, "connect", json_object_new_boolean(true));
-	rm.uri = from;
-	ex = add_devices(cli, &rm, argv + optind, n);
+	rm.uri = a.from;
+	ex = add_devices(cli, &rm, a.devs, a.n);
 	if (ex == EXIT_OK)
-		ex = add_stream(cli, &rm, from, false, &opened);
+		ex = add_stream(cli, &rm, a.from, false, &opened);
 	if (ex == EXIT_OK)
-		ex = run_remote(cli, &rm, false, detach, NULL, tty, opened);
+		ex = run_remote(cli, &rm, false, a.detach, NULL, a.tty, opened);
 	else
 		safe_close(opened);
 done:

@@ -4,16 +4,13 @@
  * over the job layer.  SIGINT/SIGTERM cancel the job (which rolls back) through a
  * self-pipe; progress goes to stderr on a TTY; the report to stdout.
  */
-#include <fcntl.h>
-#include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "job.h"
+#include "migrate-args.h"
 #include "report.h"
 #include "transport.h"
 #include "util.h"
@@ -35,36 +32,10 @@ struct hook {
 static int run_hook(void *userdata, char *why, size_t size)
 {
 	struct hook *h = userdata;
-	pid_t pid;
-	int status;
+	char id[32];
 
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0) {
-		snprintf(why, size, "fork: %m");
-		return -1;
-	}
-	if (pid == 0) {
-		char id[32];
-
-		snprintf(id, sizeof(id), "%016llx", (unsigned long long)h->rep->stream_id);
-		setenv("VFIOMIG_STREAM_ID", id, 1);
-		setenv("VFIOMIG_EVENT", "quiesced", 1);
-		execl("/bin/sh", "sh", "-c", h->cmd, (char *)NULL);
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR) {
-			snprintf(why, size, "waitpid: %m");
-			return -1;
-		}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return 0;
-	if (WIFEXITED(status))
-		snprintf(why, size, "'%s' exited with %d", h->cmd, WEXITSTATUS(status));
-	else
-		snprintf(why, size, "'%s' killed by signal %d", h->cmd, WTERMSIG(status));
-	return -1;
+	snprintf(id, sizeof(id), "%016llx", (unsigned long long)h->rep->stream_id);
+	return cli_run_hook(h->cmd, id, 0, why, size);
 }
 
 /* ---- endpoints ---- */
@@ -103,21 +74,6 @@ static int open_endpoint(struct cli *cli, const char *uri, bool listen, unsigned
 		cli_error(cli, "%s", err.msg[0] ? err.msg : strerror(-r));
 	vfm_listener_free(l);
 	return r;
-}
-
-static bool uri_is_socket(const char *uri)
-{
-	return strncmp(uri, "tcp://", 6) == 0 || strncmp(uri, "unix:", 5) == 0;
-}
-
-static int parse_seconds_ms(const char *s, unsigned *ret)
-{
-	uint64_t v;
-
-	if (parse_u64(s, 10, 86400, &v) < 0)
-		return -EINVAL;
-	*ret = (unsigned)(v * 1000);
-	return 0;
 }
 
 static int open_devices(struct cli *cli, char **names, int n, struct vfm_device **devs)
@@ -163,91 +119,43 @@ static void save_help(void)
 
 int cmd_save(struct cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "to", required_argument, NULL, 't' },
-		{ "listen", no_argument, NULL, 'l' },
-		{ "no-precopy", no_argument, NULL, 'P' },
-		{ "precopy-rounds", required_argument, NULL, 'R' },
-		{ "precopy-seconds", required_argument, NULL, 'S' },
-		{ "dirty-threshold", required_argument, NULL, 'D' },
-		{ "on-quiesced", required_argument, NULL, 'Q' },
-		{ "timeout", required_argument, NULL, 'T' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "no-vf-config", no_argument, NULL, 'V' },
-		{ "chunk", required_argument, NULL, 'C' },
-		{ "progress", no_argument, NULL, 'G' },
-		{ "no-progress", no_argument, NULL, 'g' },
-		{}
-	};
 	struct vfm_device *devs[VFM_SET_MAX] = { NULL };
 	struct vfm_endpoint *ep = NULL;
 	struct vfm_job_report *rep = NULL;
 	struct vfm_save_opts so;
-	struct cli_progress prog = { .tty = isatty(STDERR_FILENO), .verb = "save" };
+	struct save_args a;
+	struct cli_progress prog = { .verb = "save" };
 	struct hook hook = { 0 };
-	const char *to = NULL;
-	bool listen = false;
-	uint64_t v;
-	int c, n, r, ex = EXIT_OK;
+	const char *to;
+	int n = 0, r, ex = EXIT_OK;
 
-	vfm_save_opts_init(&so);
-	while ((c = cli_getopt(cli, argc, argv, "", opts, save_help, &ex)) > 0) {
-		switch (c) {
-		case 't': to = optarg; break;
-		case 'l': listen = true; break;
-		case 'P': so.precopy = false; break;
-		case 'R':
-			if (parse_u64(optarg, 10, 1000000, &v) < 0)
-				goto bad;
-			so.precopy_max_rounds = (unsigned)v;
-			break;
-		case 'S':
-			if (parse_u64(optarg, 10, 86400, &v) < 0)
-				goto bad;
-			so.precopy_max_usec = v * 1000000;
-			break;
-		case 'D':
-			if (parse_size(optarg, UINT64_MAX, &so.dirty_threshold) < 0)
-				goto bad;
-			break;
-		case 'Q': hook.cmd = optarg; break;
-		case 'T':
-			if (parse_seconds_ms(optarg, &so.timeout_ms) < 0)
-				goto bad;
-			break;
-		case 'f': so.force = true; break;
-		case 'V': so.no_vf_config = true; break;
-		case 'C':
-			if (parse_size(optarg, 16u << 20, &v) < 0 || v == 0)
-				goto bad;
-			so.chunk_size = (size_t)v;
-			break;
-		case 'G': prog.tty = true; break;
-		case 'g': prog.tty = false; break;
-		}
-	}
-	if (c < 0)
+	if (cli_save_args(cli, argc, argv, false, save_help, &a, &ex) < 0)
 		return ex;
-	n = argc - optind;
-	if (n < 1 || !to) {
-		cli_error(cli, "save needs devices and --to URI (see vfiomig save --help)");
-		return EXIT_USAGE;
-	}
-	if (n > VFM_SET_MAX) {
-		cli_error(cli, "at most %d devices", VFM_SET_MAX);
-		return EXIT_USAGE;
-	}
-	if (listen && !uri_is_socket(to)) {
-		cli_error(cli, "--listen needs a tcp:// or unix: URI");
-		return EXIT_USAGE;
-	}
+	vfm_save_opts_init(&so);
+	so.precopy = !a.no_precopy;
+	if (a.has_rounds)
+		so.precopy_max_rounds = (unsigned)a.rounds;
+	if (a.has_seconds)
+		so.precopy_max_usec = a.seconds * 1000000;
+	if (a.has_dirty)
+		so.dirty_threshold = a.dirty;
+	if (a.has_timeout)
+		so.timeout_ms = (unsigned)(a.timeout * 1000);
+	if (a.has_chunk)
+		so.chunk_size = (size_t)a.chunk;
+	so.force = a.force;
+	so.no_vf_config = a.no_vf_config;
+	hook.cmd = a.hook;
+	prog.tty = a.tty;
+	to = a.to;
+	n = a.n;
 	so.cancel_fd = cli_setup_signals();
 	if (so.cancel_fd < 0)
 		return EXIT_FAILED;
-	ex = open_devices(cli, argv + optind, n, devs);
+	ex = open_devices(cli, a.devs, n, devs);
 	if (ex != EXIT_OK)
 		goto out;
-	r = open_endpoint(cli, to, listen, VFM_EP_WRITE | (uri_is_socket(to) ? VFM_EP_READ : 0),
+	r = open_endpoint(cli, to, a.listen, VFM_EP_WRITE | (cli_uri_is_socket(to) ? VFM_EP_READ : 0),
 			  so.timeout_ms, so.cancel_fd, &ep);
 	if (r < 0) {
 		ex = EXIT_FAILED;
@@ -275,9 +183,6 @@ out:
 		vfm_device_unref(devs[i]);
 	free(rep);
 	return ex;
-bad:
-	cli_error(cli, "invalid value '%s' (see vfiomig save --help)", optarg);
-	return EXIT_USAGE;
 }
 
 /* ---- restore ---- */
@@ -302,101 +207,37 @@ static void restore_help(void)
 	       "  --progress, --no-progress  progress on stderr (default: on a TTY)\n");
 }
 
-static int parse_map(const char *s, int n, unsigned *map)
-{
-	bool used[VFM_SET_MAX] = { false };
-	int i = 0;
-
-	while (*s) {
-		const char *end = strchrnul(s, ',');
-		char num[8];
-		uint32_t v;
-
-		if (i >= n || end - s == 0 || (size_t)(end - s) >= sizeof(num))
-			return -EINVAL;
-		memcpy(num, s, (size_t)(end - s));
-		num[end - s] = '\0';
-		if (parse_u32(num, 10, (uint32_t)n - 1, &v) < 0 || used[v])
-			return -EINVAL;
-		used[v] = true;
-		map[i++] = v;
-		s = *end ? end + 1 : end;
-	}
-	return i == n ? 0 : -EINVAL;
-}
-
 int cmd_restore(struct cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "from", required_argument, NULL, 'F' },
-		{ "connect", no_argument, NULL, 'c' },
-		{ "map", required_argument, NULL, 'm' },
-		{ "any-id", no_argument, NULL, 'a' },
-		{ "no-vf-config", no_argument, NULL, 'V' },
-		{ "timeout", required_argument, NULL, 'T' },
-		{ "progress", no_argument, NULL, 'G' },
-		{ "no-progress", no_argument, NULL, 'g' },
-		{}
-	};
 	struct vfm_device *devs[VFM_SET_MAX] = { NULL };
 	struct vfm_endpoint *ep = NULL;
 	struct vfm_job_report *rep = NULL;
 	struct vfm_restore_opts ro;
-	struct cli_progress prog = { .tty = isatty(STDERR_FILENO), .verb = "restore" };
-	unsigned map[VFM_SET_MAX];
-	const char *from = NULL, *map_arg = NULL;
-	bool connect = false;
-	int c, n, r, ex = EXIT_OK;
+	struct restore_args a;
+	struct cli_progress prog = { .verb = "restore" };
+	const char *from;
+	int n = 0, r, ex = EXIT_OK;
 
-	vfm_restore_opts_init(&ro);
-	while ((c = cli_getopt(cli, argc, argv, "", opts, restore_help, &ex)) > 0) {
-		switch (c) {
-		case 'F': from = optarg; break;
-		case 'c': connect = true; break;
-		case 'm': map_arg = optarg; break;
-		case 'a': ro.skip_compat_ids = true; break;
-		case 'V': ro.no_vf_config = true; break;
-		case 'T':
-			if (parse_seconds_ms(optarg, &ro.timeout_ms) < 0) {
-				cli_error(cli, "invalid --timeout '%s'", optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		case 'G': prog.tty = true; break;
-		case 'g': prog.tty = false; break;
-		}
-	}
-	if (c < 0)
+	if (cli_restore_args(cli, argc, argv, false, restore_help, &a, &ex) < 0)
 		return ex;
-	n = argc - optind;
-	if (n < 1 || !from) {
-		cli_error(cli, "restore needs devices and --from URI (see vfiomig restore --help)");
-		return EXIT_USAGE;
-	}
-	if (n > VFM_SET_MAX) {
-		cli_error(cli, "at most %d devices", VFM_SET_MAX);
-		return EXIT_USAGE;
-	}
-	if (map_arg) {
-		if (parse_map(map_arg, n, map) < 0) {
-			cli_error(cli, "--map '%s': give a permutation of 0..%d, comma-separated",
-				  map_arg, n - 1);
-			return EXIT_USAGE;
-		}
-		ro.map = map;
-	}
-	if (connect && !uri_is_socket(from)) {
-		cli_error(cli, "--connect needs a tcp:// or unix: URI");
-		return EXIT_USAGE;
-	}
+	vfm_restore_opts_init(&ro);
+	ro.skip_compat_ids = a.any_id;
+	ro.no_vf_config = a.no_vf_config;
+	if (a.has_timeout)
+		ro.timeout_ms = (unsigned)(a.timeout * 1000);
+	if (a.has_map)
+		ro.map = a.map;
+	prog.tty = a.tty;
+	from = a.from;
+	n = a.n;
 	ro.cancel_fd = cli_setup_signals();
 	if (ro.cancel_fd < 0)
 		return EXIT_FAILED;
-	ex = open_devices(cli, argv + optind, n, devs);
+	ex = open_devices(cli, a.devs, n, devs);
 	if (ex != EXIT_OK)
 		goto out;
-	r = open_endpoint(cli, from, uri_is_socket(from) && !connect,
-			  VFM_EP_READ | (uri_is_socket(from) ? VFM_EP_WRITE : 0), ro.timeout_ms,
+	r = open_endpoint(cli, from, cli_uri_is_socket(from) && !a.connect,
+			  VFM_EP_READ | (cli_uri_is_socket(from) ? VFM_EP_WRITE : 0), ro.timeout_ms,
 			  ro.cancel_fd, &ep);
 	if (r < 0) {
 		ex = EXIT_FAILED;

@@ -78,6 +78,42 @@ for args in "sim:a,bogus=1 --to file:$tmp/e.vfm" "sim:a --to tcp://127.0.0.1:1" 
 		nok "save $args" "local: $l_rc $l_err" "daemon: $rc $err"
 	fi
 done
+
+# options: one parser for both ways; every option reaches the daemon's job
+run "$VFIOMIG" -j save "${SRC[@]}" --to "file:$tmp/l.vfm" --chunk 64K --precopy-rounds 2 --timeout 5 --force; l_out=$out; l_rc=$rc
+run V -j save "${SRC[@]}" --to "file:$tmp/d.vfm" --chunk 64K --precopy-rounds 2 --timeout 5 --force
+if [ "$rc$l_rc" = 00 ] && [ "$(norm <<<"$l_out" | sed "s|l.vfm|X|")" = "$(norm <<<"$out" | sed "s|d.vfm|X|")" ] &&
+	[ "$(stat -c %s "$tmp/l.vfm")" = "$(stat -c %s "$tmp/d.vfm")" ]; then
+	ok "save --chunk 64K --precopy-rounds 2 --timeout 5 --force: the same report and file size through the daemon"
+else
+	nok "save --chunk 64K ... through the daemon" "local ($l_rc): $l_out" "daemon ($rc): $out" "$err"
+fi
+# shellcheck disable=SC2054
+REV=(sim:y,size=64K,expect-seed=32 sim:x,size=2M,expect-seed=31)
+run "$VFIOMIG" -j restore "${REV[@]}" --from "file:$tmp/d.vfm" --map 1,0 --timeout 5; l_out=$out; l_rc=$rc
+run V -j restore "${REV[@]}" --from "file:$tmp/d.vfm" --map 1,0 --timeout 5
+if [ "$rc$l_rc" = 00 ] && [ "$(norm <<<"$l_out")" = "$(norm <<<"$out")" ]; then
+	ok "restore --map 1,0 (devices named the other way round): the same through the daemon"
+else
+	nok "restore --map 1,0" "local ($l_rc): $l_out" "daemon ($rc): $out" "$err"
+fi
+run V restore "${REV[@]}" --from "file:$tmp/d.vfm"
+expect "without --map the swapped devices fail to load, and the report says so" 1 "^failed to restore 2 devices from file:" \
+	"restore failed in phase resuming: sim:y: writing migration data"
+for args in "save sim:a --to file:$tmp/e.vfm --timeout 9x" "save sim:a --to file:$tmp/e.vfm --chunk 0" \
+	"save sim:a --to file:$tmp/e.vfm --dirty-threshold 1Q" "save sim:a --to file:$tmp/e.vfm --listen" \
+	"save sim:a" "restore sim:a sim:b --from file:$tmp/e.vfm --map 0,0" "restore sim:a --from file:$tmp/e.vfm --connect" \
+	"restore sim:a --from file:$tmp/e.vfm --timeout 86401"; do
+	# shellcheck disable=SC2086
+	run "$VFIOMIG" $args; l_err=$err; l_rc=$rc
+	# shellcheck disable=SC2086
+	run V $args
+	if [ "$rc" = 2 ] && [ "$l_rc" = 2 ] && [ -n "$err" ] && [ "$err" = "$l_err" ]; then
+		ok "$args: usage error (exit 2), the same message both ways"
+	else
+		nok "$args" "local: $l_rc $l_err" "daemon: $rc $err"
+	fi
+done
 run "$VFIOMIG" restore sim:m,type=other --from "file:$tmp/d2.vfm"; l_err=$err; l_rc=$rc
 run V restore sim:m,type=other --from "file:$tmp/d2.vfm"
 [ "$rc" = 5 ] && [ "$rc" = "$l_rc" ] && [ "$err" = "$l_err" ] && ok "an incompatible restore: exit 5, the local message" || nok "incompatible restore" "local: $l_rc $l_err" "daemon: $rc $err"
@@ -136,7 +172,7 @@ cpid=$!
 sleep 0.5
 kill -INT $cpid; wait $cpid; rc=$?
 out=$(cat "$tmp/i.out"); err=$(cat "$tmp/i.err")
-expect "SIGINT: the job is cancelled, the devices run again" 1 "^failed to 1 device" "save failed in phase .*: cancelled \(by pid [0-9]+\) \(the devices are running again\)"
+expect "SIGINT: the job is cancelled, the devices run again" 1 "^failed to save 1 device to " "save failed in phase .*: cancelled \(by pid [0-9]+\) \(the devices are running again\)"
 
 # ---- the quiesced hook runs in the client ----
 run V save sim:h1 --to "file:$tmp/h.vfm" --on-quiesced "echo \$VFIOMIG_EVENT \$VFIOMIG_JOB >$tmp/hook"
