@@ -84,6 +84,19 @@ static int value(struct cli *cli, const char *cmd, const char *opt, const char *
 	return 0;
 }
 
+/* An option of a vfiomigd job (@c, from @opts) given without --connect. */
+static int remote_only(struct cli *cli, const char *cmd, const struct option *opts, int c)
+{
+	const char *name = "this option";
+
+	for (size_t i = 0; opts[i].name; i++)
+		if (opts[i].val == c)
+			name = opts[i].name;
+	cli_error(cli, "--%s is an option of jobs run by vfiomigd: vfiomig --connect %s ...",
+		  name, cmd);
+	return -EINVAL;
+}
+
 /* Operands: 1..VFM_SET_MAX devices, and the stream's URI given (@uri). */
 static int operands(struct cli *cli, int argc, char **argv, const char *cmd,
 		    const char *uri, const char *uri_opt, char ***ret_devs, int *ret_n)
@@ -107,8 +120,7 @@ static int operands(struct cli *cli, int argc, char **argv, const char *cmd,
 int cli_save_args(struct cli *cli, int argc, char **argv, bool remote, void (*help)(void),
 		  struct save_args *a, int *ret_exit)
 {
-	static const struct option here[] = {SAVE_OPTIONS, {}};
-	static const struct option there[] = {
+	static const struct option opts[] = {
 		SAVE_OPTIONS,
 		{"detach", no_argument, NULL, O_DETACH},
 		{"ack-timeout", required_argument, NULL, O_ACK_TIMEOUT},
@@ -118,8 +130,11 @@ int cli_save_args(struct cli *cli, int argc, char **argv, bool remote, void (*he
 	int c, r = 0;
 
 	*a = (struct save_args){.tty = isatty(STDERR_FILENO)};
-	while ((c = cli_getopt(cli, argc, argv, "", remote ? there : here, help,
-			       ret_exit)) > 0) {
+	while ((c = cli_getopt(cli, argc, argv, "", opts, help, ret_exit)) > 0) {
+		if (c >= O_DETACH && !remote) {
+			r = remote_only(cli, "save", opts, c);
+			goto usage;
+		}
 		switch (c) {
 		case O_TO: a->to = optarg; break;
 		case O_LISTEN: a->listen = true; break;
@@ -211,8 +226,7 @@ static int parse_map(const char *s, int n, unsigned *map)
 int cli_restore_args(struct cli *cli, int argc, char **argv, bool remote,
 		     void (*help)(void), struct restore_args *a, int *ret_exit)
 {
-	static const struct option here[] = {RESTORE_OPTIONS, {}};
-	static const struct option there[] = {
+	static const struct option opts[] = {
 		RESTORE_OPTIONS,
 		{"detach", no_argument, NULL, O_DETACH},
 		{"cancel-on-exit", no_argument, NULL, O_CANCEL_EXIT},
@@ -221,8 +235,11 @@ int cli_restore_args(struct cli *cli, int argc, char **argv, bool remote,
 	int c, r = 0;
 
 	*a = (struct restore_args){.tty = isatty(STDERR_FILENO)};
-	while ((c = cli_getopt(cli, argc, argv, "", remote ? there : here, help,
-			       ret_exit)) > 0) {
+	while ((c = cli_getopt(cli, argc, argv, "", opts, help, ret_exit)) > 0) {
+		if (c >= O_DETACH && !remote) {
+			r = remote_only(cli, "restore", opts, c);
+			goto usage;
+		}
 		switch (c) {
 		case O_FROM: a->from = optarg; break;
 		case O_CONNECT: a->connect = true; break;

@@ -88,6 +88,8 @@ if [ "$rc$l_rc" = 00 ] && [ "$(norm <<<"$l_out" | sed "s|l.vfm|X|")" = "$(norm <
 else
 	nok "save --chunk 64K ... through the daemon" "local ($l_rc): $l_out" "daemon ($rc): $out" "$err"
 fi
+run "$VFIOMIG" save sim:a --to "file:$tmp/e.vfm" --ack-timeout 5
+expect "a daemon-only option without --connect: exit 2, and says so" 2 "" "^vfiomig: --ack-timeout is an option of jobs run by vfiomigd: vfiomig --connect save"
 # shellcheck disable=SC2054
 REV=(sim:y,size=64K,expect-seed=32 sim:x,size=2M,expect-seed=31)
 run "$VFIOMIG" -j restore "${REV[@]}" --from "file:$tmp/d.vfm" --map 1,0 --timeout 5; l_out=$out; l_rc=$rc
