@@ -383,6 +383,7 @@ struct sim {
 	bool expect_seed_on;
 	uint64_t expect_seed;
 	uint64_t arc_usec;
+	uint64_t write_mbps; /* 0: as fast as memory */
 	struct sim_arc_fault fail_arc, error_arc;
 	struct sim_offset_fault fail_read, fail_write, corrupt;
 	struct sim_fault fail_reset, fail_get, fail_size;
@@ -748,6 +749,8 @@ static ssize_t sim_write(struct vfm_device *dev, const void *buf, size_t size)
 		s->rx_bad_at = off; /* of the write; enough for a debug message */
 	}
 	s->pos += size;
+	if (s->write_mbps) /* a device that loads its state slowly: MB/s = bytes/us */
+		sleep_usec(size / s->write_mbps);
 	return (ssize_t)size;
 }
 
@@ -802,6 +805,7 @@ enum sim_key {
 	KEY_DIRTY_ROUNDS,
 	KEY_EXPECT_SEED,
 	KEY_ARC_USEC,
+	KEY_WRITE_MBPS,
 	KEY_TYPE,
 	KEY_DRIVER,
 	KEY_VENDOR,
@@ -844,6 +848,7 @@ static const struct {
 	[KEY_DIRTY_ROUNDS] = {"dirty-rounds", VALUE_REQUIRED},
 	[KEY_EXPECT_SEED] = {"expect-seed", VALUE_REQUIRED},
 	[KEY_ARC_USEC] = {"arc-usec", VALUE_REQUIRED},
+	[KEY_WRITE_MBPS] = {"write-mbps", VALUE_REQUIRED},
 	[KEY_TYPE] = {"type", VALUE_REQUIRED},
 	[KEY_DRIVER] = {"driver", VALUE_REQUIRED},
 	[KEY_PF] = {"pf", VALUE_REQUIRED},
@@ -1102,6 +1107,10 @@ static int parse_key(struct vfm_ctx *ctx, struct sim_spec *sp, struct sim *s,
 			return bad_value(ctx, sp, key, value,
 					 "expected 0-%llu microseconds",
 					 (unsigned long long)SIM_ARC_USEC_MAX);
+		return 0;
+	case KEY_WRITE_MBPS:
+		if (parse_u64(value, 10, 100000, &s->write_mbps) < 0 || s->write_mbps == 0)
+			return bad_value(ctx, sp, key, value, "expected 1-100000 MB/s");
 		return 0;
 	case KEY_TYPE:
 	case KEY_DRIVER:
