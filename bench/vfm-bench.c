@@ -13,7 +13,12 @@
  * Prints, per (devices, total state size): seconds and GB/s of each, the ratios, and
  * the peak RSS of the save and restore processes.
  *
+ * --write-mbps N makes the destination devices (of vfiomig's run and of B) take their
+ * data at N MB/s each: drivers that load state slowly.  B writes them one after the
+ * other; vfiomig loads them in parallel, so v/B then shows what that gains.
+ *
  *   vfm-bench [--vfiomig PATH] [--devices 1,4,16] [--sizes 64M,1G,4G] [--repeat N]
+ *             [--write-mbps N]
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -33,6 +38,19 @@
 
 #define MAXD 64
 #define BUF (1u << 20)
+
+static uint64_t write_mbps; /* 0: the destination devices are as fast as memory */
+
+/* ",write-mbps=N" for a destination spec, or "" */
+static const char *dst_extra(void)
+{
+	static char s[40];
+
+	if (!write_mbps)
+		return "";
+	snprintf(s, sizeof(s), ",write-mbps=%llu", (unsigned long long)write_mbps);
+	return s;
+}
 
 static double now(void)
 {
@@ -167,8 +185,8 @@ static int open_sims(struct vfm_ctx *ctx, int n, uint64_t per, int dst, struct v
 		char spec[128];
 
 		if (dst)
-			snprintf(spec, sizeof(spec), "sim:x%d,size=%llu,expect-seed=%d", i,
-				 (unsigned long long)per, 1000 + i);
+			snprintf(spec, sizeof(spec), "sim:x%d,size=%llu,expect-seed=%d%s", i,
+				 (unsigned long long)per, 1000 + i, dst_extra());
 		else
 			snprintf(spec, sizeof(spec), "sim:a%d,size=%llu,seed=%d", i,
 				 (unsigned long long)per, 1000 + i);
@@ -263,8 +281,8 @@ static struct result vfiomig_run(const char *vfiomig, int n, uint64_t per)
 	rargv[k++] = (char *)vfiomig;
 	rargv[k++] = "restore";
 	for (int i = 0; i < n; i++) {
-		snprintf(specs[1][i], 128, "sim:x%d,size=%llu,expect-seed=%d", i,
-			 (unsigned long long)per, 1000 + i);
+		snprintf(specs[1][i], 128, "sim:x%d,size=%llu,expect-seed=%d%s", i,
+			 (unsigned long long)per, 1000 + i, dst_extra());
 		rargv[k++] = specs[1][i];
 	}
 	rargv[k++] = "--from";
@@ -406,9 +424,12 @@ int main(int argc, char **argv)
 			ns = parse_list(argv[++i], sizes, 8, true);
 		else if (!strcmp(argv[i], "--repeat") && i + 1 < argc)
 			repeat = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--write-mbps") && i + 1 < argc &&
+			 parse_u64(argv[i + 1], 10, 100000, &write_mbps) >= 0 && write_mbps)
+			i++;
 		else {
 			fprintf(stderr, "usage: vfm-bench [--vfiomig PATH] [--devices 1,4,16] "
-					"[--sizes 64M,1G,4G] [--repeat N]\n");
+					"[--sizes 64M,1G,4G] [--repeat N] [--write-mbps N]\n");
 			return 2;
 		}
 		if (nd < 0 || ns < 0 || repeat < 1) {
@@ -424,6 +445,9 @@ int main(int argc, char **argv)
 	       repeat);
 	printf("# A: plain TCP copy of the same byte count; B: the device bytes over TCP with\n"
 	       "#    no protocol (same devices, same reads, writes and validation)\n");
+	if (write_mbps)
+		printf("# destination devices take %llu MB/s each (B loads them one by one)\n",
+		       (unsigned long long)write_mbps);
 	printf("%4s %8s | %8s %7s | %7s %6s | %7s %6s | %9s %9s\n", "devs", "state", "vfiomig",
 	       "GB/s", "A GB/s", "v/A", "B GB/s", "v/B", "RSS save", "RSS rest");
 	for (int di = 0; di < nd; di++)

@@ -452,6 +452,233 @@ static int stopcopy_all(struct job *j, uint64_t *offsets)
 	return 0;
 }
 
+/*
+ * Restore writes: one writer thread per device, fed in stream order through a FIFO
+ * of copied chunks, so that the devices load in parallel and the next chunk is read
+ * from the peer (and its CRC checked) while the last is written.  The chunks queued
+ * for all devices together stay under eight chunks a device and WRITE_BUDGET_MAX
+ * bytes (one record always fits).
+ */
+#define WRITE_BUDGET_MAX (32u << 20)
+
+struct wchunk {
+	struct wchunk *next;
+	uint64_t offset;
+	uint32_t len, cap;
+	bool precopy;
+	uint8_t bytes[];
+};
+
+struct writers;
+
+struct writer {
+	struct writers *ws;
+	size_t dev;
+	struct wchunk *head, *tail;
+	pthread_cond_t wake; /* a chunk, or the end */
+	pthread_t th;
+	bool started;
+};
+
+struct writers {
+	struct job *j;
+	struct writer w[VFM_SET_MAX];
+	size_t n;
+	pthread_mutex_t lock;
+	pthread_cond_t room; /* queued bytes went down */
+	size_t queued;
+	struct wchunk *spare; /* written chunks, reused: no allocation per chunk */
+	bool threaded;	      /* false: one device, written by the caller */
+	bool closing;     /* no more chunks: finish the queues and stop */
+	int bad_dev;      /* the first device whose write failed, -1: none */
+};
+
+/* One chunk into device @i, whole; after a failure anywhere, nothing more. */
+static int write_chunk(struct job *j, size_t i, const uint8_t *bytes, uint32_t len,
+		       uint64_t offset, bool precopy)
+{
+	struct vfm_device *dev = j->set.dev[i];
+	struct vfm_job_dev *d = &j->rep->dev[i];
+	uint64_t t0 = now_usec();
+	uint32_t off = 0;
+	int err = 0;
+
+	while (off < len && !__atomic_load_n(&j->rep->error, __ATOMIC_RELAXED)) {
+		ssize_t n = vfm_device_write(dev, bytes + off, len - off);
+
+		if (n <= 0) {
+			err = n < 0 ? (int)n : -EIO;
+			fail(j, err, "%s: writing migration data at offset %llu: %s",
+			     vfm_device_name(dev), (unsigned long long)(offset + off),
+			     strerror(-err));
+			break;
+		}
+		off += (uint32_t)n;
+	}
+	/* what the device took */
+	if (precopy) {
+		__atomic_add_fetch(&d->precopy_bytes, off, __ATOMIC_RELAXED);
+	} else {
+		__atomic_add_fetch(&d->stopcopy_bytes, off, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&d->stopcopy_usec, now_usec() - t0, __ATOMIC_RELAXED);
+	}
+	return err;
+}
+
+static void *writer_thread(void *arg)
+{
+	struct writer *w = arg;
+	struct writers *ws = w->ws;
+
+	for (;;) {
+		struct wchunk *c;
+		int err;
+
+		pthread_mutex_lock(&ws->lock);
+		while (!w->head && !ws->closing)
+			pthread_cond_wait(&w->wake, &ws->lock);
+		c = w->head;
+		if (c) {
+			w->head = c->next;
+			if (!w->head)
+				w->tail = NULL;
+		}
+		pthread_mutex_unlock(&ws->lock);
+		if (!c)
+			break; /* closing, and nothing left */
+
+		err = write_chunk(ws->j, w->dev, c->bytes, c->len, c->offset, c->precopy);
+		pthread_mutex_lock(&ws->lock);
+		if (err < 0 && ws->bad_dev < 0)
+			ws->bad_dev = (int)w->dev;
+		ws->queued -= c->len;
+		c->next = ws->spare;
+		ws->spare = c;
+		pthread_cond_broadcast(&ws->room);
+		pthread_mutex_unlock(&ws->lock);
+	}
+	return NULL;
+}
+
+static int writers_start(struct writers *ws, struct job *j, size_t n)
+{
+	*ws = (struct writers){ .j = j, .n = n, .bad_dev = -1 };
+	pthread_mutex_init(&ws->lock, NULL);
+	pthread_cond_init(&ws->room, NULL);
+	/* One device: written inline.  A thread would overlap reading and writing,
+	 * but costs a copy, and on a small host competes with the sender; measured in
+	 * bench/, it lost on fast devices. */
+	if (n == 1)
+		return 0;
+	ws->threaded = true;
+	j->locked_mode = true; /* fail() from several threads */
+	for (size_t i = 0; i < n; i++) {
+		struct writer *w = &ws->w[i];
+
+		w->ws = ws;
+		w->dev = i;
+		pthread_cond_init(&w->wake, NULL);
+		if (pthread_create(&w->th, NULL, writer_thread, w) != 0)
+			return fail(j, -EAGAIN, "cannot start a writer thread for %s",
+				    vfm_device_name(j->set.dev[i]));
+		w->started = true;
+	}
+	return 0;
+}
+
+/* Queue a copy of a DATA record's bytes for its device; waits for room. */
+static int writers_push(struct writers *ws, const struct vfm_record *rec)
+{
+	struct writer *w = &ws->w[rec->data.dev];
+	uint32_t len = rec->data.len;
+	struct wchunk *c;
+	size_t budget;
+
+	if (!ws->threaded) {
+		int err = write_chunk(ws->j, rec->data.dev, rec->data.bytes, len,
+				      rec->data.offset,
+				      rec->data.phase == VFM_STREAM_PHASE_PRECOPY);
+
+		if (err < 0 && ws->bad_dev < 0)
+			ws->bad_dev = rec->data.dev;
+		return err;
+	}
+	budget = MIN((size_t)WRITE_BUDGET_MAX, 8 * ws->n * (size_t)len);
+	pthread_mutex_lock(&ws->lock);
+	while (ws->queued > 0 && ws->queued + len > budget &&
+	       !__atomic_load_n(&ws->j->rep->error, __ATOMIC_RELAXED))
+		pthread_cond_wait(&ws->room, &ws->lock);
+	c = ws->spare;
+	if (c)
+		ws->spare = c->next;
+	pthread_mutex_unlock(&ws->lock);
+	if (c && c->cap < len) {
+		free(c);
+		c = NULL;
+	}
+	if (!c) {
+		/* a source's chunk size is the same for the whole stream */
+		c = malloc(sizeof(*c) + len);
+		if (!c)
+			return fail(ws->j, -ENOMEM, "out of memory");
+		c->cap = len;
+	}
+	c->next = NULL;
+	c->offset = rec->data.offset;
+	c->len = len;
+	c->precopy = rec->data.phase == VFM_STREAM_PHASE_PRECOPY;
+	memcpy(c->bytes, rec->data.bytes, len);
+	pthread_mutex_lock(&ws->lock);
+	if (w->tail)
+		w->tail->next = c;
+	else
+		w->head = c;
+	w->tail = c;
+	ws->queued += c->len;
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&ws->lock);
+	return 0;
+}
+
+/* Let the writers finish what is queued (or drop it after a failure) and stop.
+ * Returns the index of the device whose write failed first, or -1. */
+static int writers_stop(struct writers *ws)
+{
+	if (!ws->threaded) {
+		pthread_cond_destroy(&ws->room);
+		pthread_mutex_destroy(&ws->lock);
+		return ws->bad_dev;
+	}
+	pthread_mutex_lock(&ws->lock);
+	ws->closing = true;
+	for (size_t i = 0; i < ws->n; i++)
+		pthread_cond_signal(&ws->w[i].wake);
+	pthread_mutex_unlock(&ws->lock);
+	for (size_t i = 0; i < ws->n; i++) {
+		struct writer *w = &ws->w[i];
+
+		if (w->started)
+			pthread_join(w->th, NULL);
+		while (w->head) { /* a writer that never started */
+			struct wchunk *c = w->head;
+
+			w->head = c->next;
+			free(c);
+		}
+		pthread_cond_destroy(&w->wake);
+	}
+	while (ws->spare) {
+		struct wchunk *c = ws->spare;
+
+		ws->spare = c->next;
+		free(c);
+	}
+	pthread_cond_destroy(&ws->room);
+	pthread_mutex_destroy(&ws->lock);
+	ws->j->locked_mode = false;
+	return ws->bad_dev;
+}
+
 /* Why a stream read failed: the reader's sentence, else the error's text. */
 static const char *reader_why(const struct vfm_stream_reader *r, int err)
 {
@@ -932,6 +1159,9 @@ int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 	size_t failed = 0;
 	int r, t;
 
+	_cleanup_free_ struct writers *ws = calloc(1, sizeof(*ws));
+	bool writing = false;
+
 	if (!o) {
 		vfm_restore_opts_init(&defaults);
 		o = &defaults;
@@ -977,7 +1207,7 @@ int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 	vf_ref = calloc(VFM_SET_MAX, sizeof(*vf_ref));
 	vf_orig = calloc(VFM_SET_MAX, sizeof(*vf_orig));
 	vf_new = calloc(VFM_SET_MAX, sizeof(*vf_new));
-	if (!vf_ref || !vf_orig || !vf_new) {
+	if (!vf_ref || !vf_orig || !vf_new || !ws) {
 		r = fail(&j, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -1076,19 +1306,23 @@ int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 	r = phase_or_fail(&j, VFM_PHASE_RESUMING);
 	if (r < 0)
 		goto fail_verdict;
+	r = writers_start(ws, &j, n);
+	writing = true;
+	if (r < 0)
+		goto stop_writers;
 	for (;;) {
-		struct vfm_device *dev;
-		uint64_t t0;
-
+		r = __atomic_load_n(&j.rep->error, __ATOMIC_RELAXED);
+		if (r < 0) /* a writer failed */
+			goto stop_writers;
 		if (cancelled(&j)) {
 			r = fail(&j, -ECANCELED, "cancelled");
-			goto fail_verdict;
+			goto stop_writers;
 		}
 		t = vfm_stream_read(rd, &rec);
 		if (t <= 0) {
 			r = fail(&j, t < 0 ? t : -EPROTO, "stream from %s: %s", peer(&j),
 				 t == 0 ? "ended before its END record" : reader_why(rd, t));
-			goto fail_verdict;
+			goto stop_writers;
 		}
 		if (t == VFM_STREAM_END)
 			break;
@@ -1096,7 +1330,7 @@ int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 			r = fail(&j, -(int)(rec.abort.error ? rec.abort.error : ECONNABORTED),
 				 "the source gave up: %s", rec.abort.reason);
 			two_way = false; /* it is not listening for a verdict */
-			goto fail_verdict;
+			goto stop_writers;
 		}
 		if (t == VFM_STREAM_VF_CONFIG) {
 			char nwhy[VFM_NET_WHY_MAX] = "";
@@ -1110,37 +1344,27 @@ int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 				bad_dev = k;
 				r = fail(&j, r, "VF network settings of stream device %u: %s", k,
 					 nwhy);
-				goto fail_verdict;
+				goto stop_writers;
 			}
 			vf_got[k] = true;
 			continue;
 		}
 		if (t != VFM_STREAM_DATA)
 			continue;
-		dev = j.set.dev[rec.data.dev];
-		t0 = now_usec();
-		for (uint32_t off = 0; off < rec.data.len;) {
-			ssize_t w = vfm_device_write(dev, rec.data.bytes + off, rec.data.len - off);
-
-			if (w <= 0) {
-				bad_dev = rec.data.dev;
-				r = fail(&j, w < 0 ? (int)w : -EIO,
-					 "%s: writing migration data at offset %llu: %s",
-					 vfm_device_name(dev),
-					 (unsigned long long)(rec.data.offset + off),
-					 strerror(w < 0 ? (int)-w : EIO));
-				goto fail_verdict;
-			}
-			off += (uint32_t)w;
-		}
-		if (rec.data.phase == VFM_STREAM_PHASE_PRECOPY) {
-			rep->dev[rec.data.dev].precopy_bytes += rec.data.len;
-		} else {
-			rep->dev[rec.data.dev].stopcopy_bytes += rec.data.len;
-			rep->dev[rec.data.dev].stopcopy_usec += now_usec() - t0;
-		}
+		r = writers_push(ws, &rec);
+		if (r < 0)
+			goto stop_writers;
 		rep->total_bytes += rec.data.len;
 		tick(&j);
+	}
+	/* every chunk is in its device once the writers are done */
+	writing = false;
+	t = writers_stop(ws);
+	if (j.rep->error) {
+		r = j.rep->error;
+		if (t >= 0)
+			bad_dev = (uint16_t)t;
+		goto fail_verdict;
 	}
 
 	/* 4: load (the driver validates on RESUMING -> STOP), then run, with the P2P
@@ -1209,6 +1433,15 @@ int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 	set_phase(&j, VFM_JOB_DONE);
 	r = 0;
 	goto out;
+
+stop_writers:
+	if (writing) {
+		writing = false;
+		t = writers_stop(ws);
+		if (t >= 0 && bad_dev == VFM_STREAM_NO_DEVICE)
+			bad_dev = (uint16_t)t;
+	}
+	goto fail_verdict;
 
 undo_vf:
 	/* Put back what the destination VFs had: the source keeps its device. */

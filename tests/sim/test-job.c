@@ -434,6 +434,14 @@ int main(void)
 		migrate(dst_faults[i], two_src, dst, NULL, FAIL, "destination", 0, 0);
 	}
 
+	/* The devices load in parallel: a write refused by the second names that
+	 * device in the verdict the source reports. */
+	dst[0] = two_dst[0];
+	dst[1] = "sim:y,size=70000,fail-write-at=40000";
+	dst[2] = NULL;
+	migrate("the second device refuses a write", two_src, dst, NULL, FAIL,
+		"failed to load device 1", 0, 0);
+
 	/* The connection cut mid-stream; the VMM's hook failing. */
 	migrate("connection cut mid-stream", two_src, two_dst, NULL, FAIL, NULL, 100000, 0);
 	migrate("connection cut right after the header", two_src, two_dst, NULL, FAIL, NULL, 100, 0);
