@@ -121,6 +121,7 @@ run V restore sim:m,type=other --from "file:$tmp/d2.vfm"
 [ "$rc" = 5 ] && [ "$rc" = "$l_rc" ] && [ "$err" = "$l_err" ] && ok "an incompatible restore: exit 5, the local message" || nok "incompatible restore" "local: $l_rc $l_err" "daemon: $rc $err"
 
 # ---- tcp: a restore listening in the daemon, a save through it ----
+: >"$tmp/r.err" # listen_uri must not see the last run's "listening on"
 V restore "${DST[@]}" --from tcp://127.0.0.1:0 >"$tmp/r.out" 2>"$tmp/r.err" &
 rpid=$!
 uri=

@@ -31,6 +31,7 @@ listen_uri() {
 # listening on RESTORE-URI; save to the URI it reports (template "@" = that URI).
 pair() {
 	local desc=$1 ruri=$2 tmpl=$3; shift 3
+	: >"$tmp/r.err" # listen_uri must not see the last run's "listening on"
 	"$VFIOMIG" restore "${DST[@]}" --from "$ruri" >"$tmp/r.out" 2>"$tmp/r.err" &
 	local rpid=$! uri
 	if ! uri=$(listen_uri "$tmp/r.err"); then nok "$desc" "restore never listened: $(cat "$tmp/r.err")"; kill $rpid; return; fi
@@ -85,6 +86,7 @@ st=("${PIPESTATUS[@]}")
 [ "${st[0]}${st[1]}" = 00 ] && grep -q "saved 2 devices to -" "$tmp/s.err" && ok "save --to - | restore --from -" || nok "pipe" "${st[*]} $(cat "$tmp/s.err" "$tmp/r.out")"
 
 # the JSON report
+: >"$tmp/r.err" # listen_uri must not see the last run's "listening on"
 "$VFIOMIG" restore "${DST[@]}" --from tcp://127.0.0.1:0 >"$tmp/r.out" 2>"$tmp/r.err" &
 rpid=$!; uri=$(listen_uri "$tmp/r.err")
 "$VFIOMIG" -j save "${SRC[@]}" --to "$uri" >"$tmp/s.json" 2>"$tmp/s.err"; wait $rpid
@@ -113,11 +115,13 @@ printf 'hello world, not a stream' >"$tmp/junk"
 [ $? = 1 ] && grep -q "not a vfiomig stream" "$tmp/r.out" && ok "a file that is not a stream" || nok "junk" "$(cat "$tmp/r.out")"
 
 # the quiesced hook: it runs with the stream id; its failure rolls back
+: >"$tmp/r.err" # listen_uri must not see the last run's "listening on"
 "$VFIOMIG" restore "${DST[@]}" --from tcp://127.0.0.1:0 >"$tmp/r.out" 2>"$tmp/r.err" &
 rpid=$!; uri=$(listen_uri "$tmp/r.err")
 "$VFIOMIG" save "${SRC[@]}" --to "$uri" --on-quiesced "echo \$VFIOMIG_EVENT \$VFIOMIG_STREAM_ID > $tmp/hook" >"$tmp/s.out" 2>&1
 src=$?; wait $rpid
 [ $src = 0 ] && grep -qE "^quiesced [0-9a-f]{16}$" "$tmp/hook" && ok "the quiesced hook runs with the stream id" || nok "hook" "$src $(cat "$tmp/hook" "$tmp/s.out")"
+: >"$tmp/r.err" # listen_uri must not see the last run's "listening on"
 "$VFIOMIG" restore "${DST[@]}" --from tcp://127.0.0.1:0 >"$tmp/r.out" 2>"$tmp/r.err" &
 rpid=$!; uri=$(listen_uri "$tmp/r.err")
 "$VFIOMIG" save "${SRC[@]}" --to "$uri" --on-quiesced "exit 3" >"$tmp/s.out" 2>&1
@@ -126,6 +130,7 @@ src=$?; wait $rpid; dst=$?
 	&& ok "a failing hook rolls back both ends" || nok "hook failure" "$src/$dst $(cat "$tmp/s.out" "$tmp/r.err")"
 
 # SIGTERM during the migration (sent from the hook): rollback, the destination told
+: >"$tmp/r.err" # listen_uri must not see the last run's "listening on"
 "$VFIOMIG" restore "${DST[@]}" --from tcp://127.0.0.1:0 >"$tmp/r.out" 2>"$tmp/r.err" &
 rpid=$!; uri=$(listen_uri "$tmp/r.err")
 "$VFIOMIG" save "${SRC[@]}" --to "$uri" --on-quiesced 'kill -TERM $PPID' >"$tmp/s.out" 2>&1
@@ -134,6 +139,7 @@ src=$?; wait $rpid; dst=$?
 	&& ok "SIGTERM cancels and rolls back" || nok "SIGTERM" "$src/$dst $(cat "$tmp/s.out" "$tmp/r.err")"
 
 # a destination that cannot load the data: the source hears why
+: >"$tmp/r.err" # listen_uri must not see the last run's "listening on"
 "$VFIOMIG" restore sim:x,size=3M,expect-seed=999 "${DST[1]}" --from tcp://127.0.0.1:0 >"$tmp/r.out" 2>"$tmp/r.err" &
 rpid=$!; uri=$(listen_uri "$tmp/r.err")
 "$VFIOMIG" save "${SRC[@]}" --to "$uri" >"$tmp/s.out" 2>&1

@@ -23,6 +23,7 @@ echo; echo "== save $A $B $E (src) -> TCP -> restore into $C $D $F (dst) =="
 echo "vfm-mtty plays the VMM: it writes UART registers and queues bytes in each source"
 echo "device, hands the devices to vfiomig as fd:N, and checks the UART state afterwards."
 echo; echo "\$ ip netns exec dst vfm-mtty --check --state RUNNING $C $D $F -- vfiomig restore @0 @1 @2 --from tcp://10.99.0.2:4444 &"
+: >/tmp/dst.out # the wait below must not see the last run's "listening"
 ip netns exec dst vfm-mtty --check --state RUNNING $C $D $F -- \
 	vfiomig restore @0 @1 @2 --from tcp://10.99.0.2:4444 >/tmp/dst.out 2>&1 &
 dst=$!
@@ -36,6 +37,7 @@ cat /tmp/dst.out
 
 echo; echo "== the destination dies mid-migration: the source devices run again, state intact =="
 vfiomig reset $A $B $E $C $D $F >/dev/null
+: >/tmp/dst.out # the wait below must not see the last run's "listening"
 ip netns exec dst vfiomig restore $C $D $F --from tcp://10.99.0.2:4445 >/tmp/dst.out 2>&1 &
 dst=$!
 i=0; while [ $i -lt 100 ] && ! grep -q listening /tmp/dst.out; do sleep 0.1; i=$((i + 1)); done
@@ -45,6 +47,7 @@ wait $dst 2>/dev/null
 
 echo; echo "== an mtty-2 device cannot take an mtty-1 stream: refused before anything stops =="
 vfiomig reset $A $E >/dev/null
+: >/tmp/dst.out # the wait below must not see the last run's "listening"
 ip netns exec dst vfiomig restore $A --from tcp://10.99.0.2:4446 >/tmp/dst.out 2>&1 &
 dst=$!
 i=0; while [ $i -lt 100 ] && ! grep -q listening /tmp/dst.out; do sleep 0.1; i=$((i + 1)); done

@@ -50,6 +50,7 @@ else
 fi
 
 # ---- three devices over TCP ----
+: >$T/dst.out # the wait below must not see the last run's "listening on"
 $DST vfm-mtty --check --state RUNNING "$C" "$D" "$F" -- \
 	vfiomig restore @0 @1 @2 --from tcp://$ADDR:4444 >$T/dst.out 2>&1 &
 dst=$!
@@ -67,6 +68,7 @@ tap_relay destination $T/dst.out
 
 # ---- two devices, JSON report ----
 vfiomig reset "$A" "$B" "$C" "$D" >/dev/null
+: >$T/dst.out # the wait below must not see the last run's "listening on"
 $DST vfm-mtty --check "$C" "$D" -- vfiomig restore @0 @1 --from tcp://$ADDR:4445 >$T/dst.out 2>&1 &
 dst=$!
 wait_listening $T/dst.out
@@ -80,6 +82,7 @@ tap_relay destination $T/dst.out
 
 # ---- the connection cut mid-stream: the source devices run again, state intact ----
 vfiomig reset "$A" "$B" "$E" "$C" "$D" "$F" >/dev/null
+: >$T/dst.out # the wait below must not see the last run's "listening on"
 $DST vfiomig restore "$C" "$D" "$F" --from tcp://$ADDR:4446 >$T/dst.out 2>&1 &
 dst=$!
 wait_listening $T/dst.out
@@ -95,6 +98,7 @@ grep -q "vfiomig: save failed" $T/src.out && tap_diag "$(grep 'vfiomig: save fai
 
 # ---- an incompatible destination: nothing stops ----
 vfiomig reset "$A" "$C" "$D" "$F" "$E" >/dev/null
+: >$T/dst.out # the wait below must not see the last run's "listening on"
 $DST vfiomig restore "$E" --from tcp://$ADDR:4447 >$T/dst.out 2>&1 &
 dst=$!
 wait_listening $T/dst.out

@@ -75,6 +75,7 @@ tap_check "both dropped every capability (running as root)" \
 	sh -c "grep -q 'capabilities: none' $T/srcd.log && grep -q 'capabilities: none' $T/dstd.log"
 
 # ---- 1: the VMM stand-in hands its devices over as descriptors ----
+: >$T/dst.out # the wait below must not see the last run's "listening on"
 $DST vfm-mtty --check --state RUNNING "$C" "$D" -- \
 	vfiomig --connect=$DS restore @0 @1 --from tcp://$ADDR:4450 >$T/dst.out 2>&1 &
 dst=$!

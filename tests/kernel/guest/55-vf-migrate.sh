@@ -51,6 +51,7 @@ tap_check "set the source VF's settings" test $? = 0
 before_dst=$(settings "$DST" 2)
 
 # ---- the settings travel ----
+: >$T/r.err # listen_uri must not see the last run's "listening on"
 vfiomig restore "sim:x,pf=$DST,vf=2" --from tcp://127.0.0.1:0 >$T/r.out 2>$T/r.err &
 rpid=$!
 uri=$(listen_uri $T/r.err)
@@ -75,6 +76,7 @@ if command -v ip >/dev/null; then
 fi
 
 # ---- a destination that is no network VF: refused before anything stops ----
+: >$T/r.err # listen_uri must not see the last run's "listening on"
 vfiomig restore sim:y --from tcp://127.0.0.1:0 >$T/r.out 2>$T/r.err &
 rpid=$!
 uri=$(listen_uri $T/r.err)
@@ -83,6 +85,7 @@ src_rc=$?
 wait $rpid; dst_rc=$?
 tap_check "a destination that is no network VF is refused (exits $src_rc/$dst_rc)" test "$src_rc$dst_rc" = 55
 grep -q "cannot take the VF network settings" $T/s.out || { tap_fail "the reason says why"; tap_diag "$(cat $T/s.out)"; }
+: >$T/r.err # listen_uri must not see the last run's "listening on"
 vfiomig restore sim:y --from tcp://127.0.0.1:0 --no-vf-config >$T/r.out 2>$T/r.err &
 rpid=$!
 uri=$(listen_uri $T/r.err)
@@ -98,6 +101,7 @@ vfiomig vf set "$SRC" 1 max-rate 100 >/dev/null 2>&1
 vfiomig vf set "$DST" 3 mac 02:00:00:00:00:03 >/dev/null 2>&1
 if vfiomig vf eswitch "$DST" switchdev >/dev/null 2>&1; then
 	before=$(settings "$DST" 3)
+	: >$T/r.err # listen_uri must not see the last run's "listening on"
 	vfiomig restore "sim:x,pf=$DST,vf=3" --from tcp://127.0.0.1:0 >$T/r.out 2>$T/r.err &
 	rpid=$!
 	uri=$(listen_uri $T/r.err)
