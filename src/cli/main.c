@@ -29,6 +29,7 @@ static const struct command commands[] = {
 	{ "state", cmd_state, "print a device's state, or drive it arc by arc" },
 	{ "reset", cmd_reset, "reset devices (VFIO_DEVICE_RESET) back to RUNNING" },
 	{ "plan", cmd_plan, "print the arcs from one state to another, touching nothing" },
+	{ "check", cmd_check, "walk every arc a device claims: where its driver departs from the uAPI" },
 	{ "save", cmd_save, "stream devices' state to a destination (tcp, unix, file, -, fd)",
 	  cmd_save_remote },
 	{ "restore", cmd_restore, "load a stream into devices and run them", cmd_restore_remote },

@@ -144,4 +144,29 @@ run "$VFIOMIG" info fd:999; expect "fd that is not open" 3 "" "fd:999: no such o
 run "$VFIOMIG" info "$(printf 'x%.0s' $(seq 300))"; expect "over-long name" 3 "" "longer than"
 unset VFIOMIG_SYSFS_ROOT
 
+# ---- check: every arc against the uAPI ----
+run "$VFIOMIG" check sim:a
+expect "check of a conforming device: exit 0" 0 "^  18 ok, 0 warnings, 0 failed, 1 skipped$"
+grep -q "^  ok   RESUMING -> STOP " <<<"$out" && grep -q "^  ok   STOP -> STOP_COPY .*: 4128 bytes of data (estimate 4128)" <<<"$out" &&
+	ok "check loads the device's own image and reads STOP_COPY to its end" || nok "check arcs" "$out"
+run "$VFIOMIG" check sim:a,flags=stop-copy
+expect "check of a STOP_COPY-only device: its 6 arcs, the 3 states it lacks refused" 0 "^  ok   refuse PRE_COPY_P2P: Invalid argument, device in RUNNING$"
+[ "$(grep -c '^  ok   [A-Z_]* -> ' <<<"$out")" = 6 ] && ok "check: 6 arcs for stop-copy" || nok "6 arcs" "$out"
+run "$VFIOMIG" check "sim:a,fail-arc=running_p2p:stop"
+expect "check: a failing arc fails (exit 1), the arcs behind it are skipped" 1 "^  fail RUNNING_P2P -> STOP .*Input/output error"
+grep -q "^  skip STOP -> RESUMING: cannot test: reaching STOP: Input/output error" <<<"$out" &&
+	ok "check names why an arc could not be tested" || nok "skip reason" "$out"
+run "$VFIOMIG" check "sim:a,error-arc=resuming:stop"
+expect "check: a device that refuses its own image" 1 "^  fail RESUMING -> STOP .*the driver refused its own image"
+run "$VFIOMIG" check sim:a,no-migration
+expect "check of a device without migration: exit 4" 4 "" "no migration support"
+run "$VFIOMIG" -j check sim:a,flags=stop-copy+p2p
+if jq -e '.[0].failed == 0 and .[0].flags == "stop-copy,p2p" and ([.[0].checks[] | select(.check == "arc")] | length) == 8' <<<"$out" >/dev/null 2>&1; then
+	ok "check --json: 8 arcs for stop-copy,p2p, none failed"
+else
+	nok "check --json" "$out"
+fi
+run "$VFIOMIG" check
+expect "check without devices: usage" 2 "" "check needs devices"
+
 tap_end
