@@ -381,22 +381,23 @@ static int send_device_end(struct job *j, size_t i, uint64_t total)
 }
 
 /*
- * Stop-copy of several devices: one thread per device (at most STOPCOPY_THREADS at
- * once), each with its own chunk buffer, so that slow drivers overlap and both
- * cores are used; the stream interleaves their chunks.
+ * Several devices read at once (stop-copy, and each precopy round): one thread per
+ * device (at most STREAM_THREADS at once), each with its own chunk buffer, so that
+ * slow drivers overlap and both cores are used; the stream interleaves their chunks.
  */
-#define STOPCOPY_THREADS 16
+#define STREAM_THREADS 16
 
-struct stopcopy_worker {
+struct stream_worker {
 	struct job *j;
 	uint64_t *offsets;
-	size_t next; /* next device to take, under j->lock */
-	int error;
+	bool precopy;	   /* a precopy round: no DEVICE_END */
+	const bool *want;  /* the devices to read (precopy: those in PRE_COPY) */
+	size_t next;	   /* next device to take, under j->lock */
 };
 
-static void *stopcopy_thread(void *arg)
+static void *stream_thread(void *arg)
 {
-	struct stopcopy_worker *w = arg;
+	struct stream_worker *w = arg;
 	struct job *j = w->j;
 	uint8_t *buf = malloc(VFM_STREAM_DATA_PREFIX_SIZE + j->chunk + VFM_STREAM_CRC_SIZE);
 
@@ -413,8 +414,10 @@ static void *stopcopy_thread(void *arg)
 		pthread_mutex_unlock(&j->lock);
 		if (i >= j->set.n || __atomic_load_n(&j->rep->error, __ATOMIC_RELAXED))
 			break;
-		r = stream_device_buf(j, i, false, &w->offsets[i], buf);
-		if (r >= 0)
+		if (!w->want[i])
+			continue;
+		r = stream_device_buf(j, i, w->precopy, &w->offsets[i], buf);
+		if (r >= 0 && !w->precopy)
 			r = send_device_end(j, i, w->offsets[i]);
 		if (r < 0)
 			break;
@@ -423,20 +426,31 @@ static void *stopcopy_thread(void *arg)
 	return NULL;
 }
 
-static int stopcopy_all(struct job *j, uint64_t *offsets)
+/* Read the @want devices (precopy: one round; else stop-copy to the end, each
+ * followed by its DEVICE_END), in parallel when there are several. */
+static int stream_all(struct job *j, uint64_t *offsets, bool precopy, const bool *want)
 {
-	struct stopcopy_worker w = { .j = j, .offsets = offsets };
-	pthread_t th[STOPCOPY_THREADS];
-	size_t nth = MIN(j->set.n, (size_t)STOPCOPY_THREADS), started = 0;
+	struct stream_worker w = { .j = j, .offsets = offsets, .precopy = precopy,
+				   .want = want };
+	pthread_t th[STREAM_THREADS];
+	size_t n_want = 0, only = 0, nth, started = 0;
 
-	if (j->set.n == 1) {
-		int r = stream_device(j, 0, false, &offsets[0]);
+	for (size_t i = 0; i < j->set.n; i++)
+		if (want[i]) {
+			n_want++;
+			only = i;
+		}
+	if (n_want == 0)
+		return 0;
+	if (n_want == 1) {
+		int r = stream_device(j, only, precopy, &offsets[only]);
 
-		return r < 0 ? r : send_device_end(j, 0, offsets[0]);
+		return r < 0 || precopy ? r : send_device_end(j, only, offsets[only]);
 	}
+	nth = MIN(n_want, (size_t)STREAM_THREADS);
 	j->locked_mode = true;
 	for (; started < nth; started++)
-		if (pthread_create(&th[started], NULL, stopcopy_thread, &w) != 0)
+		if (pthread_create(&th[started], NULL, stream_thread, &w) != 0)
 			break;
 	if (started == 0) {
 		j->locked_mode = false;
@@ -448,7 +462,7 @@ static int stopcopy_all(struct job *j, uint64_t *offsets)
 	if (j->rep->error)
 		return j->rep->error;
 	if (w.next < j->set.n) /* fewer threads than wanted, and they stopped early */
-		return fail(j, -EAGAIN, "stop-copy stopped early");
+		return fail(j, -EAGAIN, "%s stopped early", precopy ? "precopy" : "stop-copy");
 	return 0;
 }
 
@@ -737,20 +751,24 @@ static int precopy_rounds(struct job *j, const struct vfm_save_opts *o, uint64_t
 
 	for (;;) {
 		uint64_t initial = 0, dirty = 0, moved = j->rep->total_bytes;
-		bool any = false;
+		bool any = false, want[VFM_SET_MAX] = { false };
+		int r;
 
 		for (size_t i = 0; i < j->set.n; i++) {
 			enum vfm_state st;
-			uint64_t in, di;
-			int r;
 
-			if (vfm_device_get_state(j->set.dev[i], &st) < 0 ||
-			    st != VFM_STATE_PRE_COPY)
+			want[i] = vfm_device_get_state(j->set.dev[i], &st) == 0 &&
+				  st == VFM_STATE_PRE_COPY;
+			any |= want[i];
+		}
+		r = stream_all(j, offsets, true, want);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < j->set.n; i++) {
+			uint64_t in, di;
+
+			if (!want[i])
 				continue;
-			any = true;
-			r = stream_device(j, i, true, &offsets[i]);
-			if (r < 0)
-				return r;
 			r = vfm_device_get_precopy_info(j->set.dev[i], &in, &di);
 			if (r < 0)
 				return fail(j, r, "%s: precopy info: %s",
@@ -971,7 +989,13 @@ int vfm_save(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 	r = phase_or_fail(&j, VFM_PHASE_STOP_COPY);
 	if (r < 0)
 		goto rollback;
-	r = stopcopy_all(&j, offsets);
+	{
+		bool all[VFM_SET_MAX];
+
+		for (size_t i = 0; i < n; i++)
+			all[i] = true;
+		r = stream_all(&j, offsets, false, all);
+	}
 	if (r < 0)
 		goto rollback;
 	rec = (struct vfm_record){ .type = VFM_STREAM_END,
