@@ -384,6 +384,7 @@ struct sim {
 	uint64_t expect_seed;
 	uint64_t arc_usec;
 	uint64_t write_mbps; /* 0: as fast as memory */
+	bool precopy_eof;    /* read() gives 0, not ENOMSG, when PRE_COPY data runs out */
 	struct sim_arc_fault fail_arc, error_arc;
 	struct sim_offset_fault fail_read, fail_write, corrupt;
 	struct sim_fault fail_reset, fail_get, fail_size;
@@ -639,7 +640,7 @@ static ssize_t sim_read(struct vfm_device *dev, void *buf, size_t size)
 	limit = s->state == S_SC ? image_size(s) : s->avail;
 	if (s->pos >= limit) {
 		if (s->state != S_SC)
-			return -ENOMSG;
+			return s->precopy_eof ? 0 : -ENOMSG;
 		if (s->fail_read.on && s->fail_read.at == s->pos)
 			return -s->fail_read.err;
 		return 0;
@@ -806,6 +807,7 @@ enum sim_key {
 	KEY_EXPECT_SEED,
 	KEY_ARC_USEC,
 	KEY_WRITE_MBPS,
+	KEY_PRECOPY_EOF,
 	KEY_TYPE,
 	KEY_DRIVER,
 	KEY_VENDOR,
@@ -849,6 +851,7 @@ static const struct {
 	[KEY_EXPECT_SEED] = {"expect-seed", VALUE_REQUIRED},
 	[KEY_ARC_USEC] = {"arc-usec", VALUE_REQUIRED},
 	[KEY_WRITE_MBPS] = {"write-mbps", VALUE_REQUIRED},
+	[KEY_PRECOPY_EOF] = {"precopy-eof", VALUE_NONE},
 	[KEY_TYPE] = {"type", VALUE_REQUIRED},
 	[KEY_DRIVER] = {"driver", VALUE_REQUIRED},
 	[KEY_PF] = {"pf", VALUE_REQUIRED},
@@ -1107,6 +1110,9 @@ static int parse_key(struct vfm_ctx *ctx, struct sim_spec *sp, struct sim *s,
 			return bad_value(ctx, sp, key, value,
 					 "expected 0-%llu microseconds",
 					 (unsigned long long)SIM_ARC_USEC_MAX);
+		return 0;
+	case KEY_PRECOPY_EOF:
+		s->precopy_eof = true;
 		return 0;
 	case KEY_WRITE_MBPS:
 		if (parse_u64(value, 10, 100000, &s->write_mbps) < 0 || s->write_mbps == 0)

@@ -158,6 +158,10 @@ grep -q "^  skip STOP -> RESUMING: cannot test: reaching STOP: Input/output erro
 	ok "check names why an arc could not be tested" || nok "skip reason" "$out"
 run "$VFIOMIG" check "sim:a,error-arc=resuming:stop"
 expect "check: a device that refuses its own image" 1 "^  fail RESUMING -> STOP .*the driver refused its own image"
+run "$VFIOMIG" check sim:a,precopy-eof
+expect "check: read() = 0 at the end of PRE_COPY data is a warning, not a failure (exit 0)" 0 \
+	"^  warn RUNNING -> PRE_COPY .*read\(\) returned 0: the uAPI says a driver should return ENOMSG"
+grep -q "^  16 ok, 2 warnings, 0 failed, 1 skipped$" <<<"$out" && ok "check: 2 warnings (PRE_COPY and PRE_COPY_P2P)" || nok "warnings" "$out"
 run "$VFIOMIG" check sim:a,no-migration
 expect "check of a device without migration: exit 4" 4 "" "no migration support"
 run "$VFIOMIG" -j check sim:a,flags=stop-copy+p2p

@@ -359,6 +359,11 @@ int main(void)
 	migrate("precopy with dirty rounds",
 		(const char *const[]){ "sim:a,seed=9,size=100000,dirty=5000,dirty-rounds=3", NULL },
 		(const char *const[]){ "sim:x,size=100000", NULL }, NULL, OK, NULL, 0, 0);
+	migrate("drivers that end PRE_COPY data with 0, not ENOMSG (as mtty), dirty rounds",
+		(const char *const[]){ "sim:a,seed=9,size=100000,dirty=5000,dirty-rounds=3,precopy-eof",
+				       "sim:b,seed=2,size=70000,precopy-eof", NULL },
+		(const char *const[]){ "sim:x,size=100000", "sim:y,size=70000", NULL }, NULL, OK,
+		NULL, 0, 0);
 	o.chunk_size = 4096;
 	o.precopy = true;
 	migrate("small chunks, three devices, mixed flags",
