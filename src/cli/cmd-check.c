@@ -408,8 +408,9 @@ int cmd_check(struct cli *cli, int argc, char **argv)
 		}
 		r = vfm_device_get_flags(chk.dev, &chk.flags);
 		if (r < 0) {
-			cli_error(cli, "%s: no migration support: %s", vfm_device_name(chk.dev),
-				  strerror(-r));
+			cli_error(cli, "%s: %s", vfm_device_name(chk.dev),
+				  r == -ENOTTY ? "the driver does not support migration"
+					       : strerror(-r));
 			ex = ex == EXIT_OK ? cli_exit_code(r) : ex;
 			vfm_device_unref(chk.dev);
 			continue;

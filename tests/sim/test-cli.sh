@@ -163,7 +163,7 @@ expect "check: read() = 0 at the end of PRE_COPY data is a warning, not a failur
 	"^  warn RUNNING -> PRE_COPY .*read\(\) returned 0: the uAPI says a driver should return ENOMSG"
 grep -q "^  16 ok, 2 warnings, 0 failed, 1 skipped$" <<<"$out" && ok "check: 2 warnings (PRE_COPY and PRE_COPY_P2P)" || nok "warnings" "$out"
 run "$VFIOMIG" check sim:a,no-migration
-expect "check of a device without migration: exit 4" 4 "" "no migration support"
+expect "check of a device without migration: exit 4" 4 "" "sim:a: the driver does not support migration"
 run "$VFIOMIG" -j check sim:a,flags=stop-copy+p2p
 if jq -e '.[0].failed == 0 and .[0].flags == "stop-copy,p2p" and ([.[0].checks[] | select(.check == "arc")] | length) == 8' <<<"$out" >/dev/null 2>&1; then
 	ok "check --json: 8 arcs for stop-copy,p2p, none failed"

@@ -214,6 +214,9 @@ expect "state $A STOP: exit 4, does not support migration" 4 "" \
 run vfiomig state "$A"
 expect "state $A (get): exit 4, does not support migration" 4 "" \
 	"$A: .*does not support migration"
+run vfiomig check "$A"
+expect "check $A: exit 4, does not support migration" 4 "" \
+	"$A: the driver does not support migration"
 run vfiomig reset "$A"
 # No FLR, no PM reset, and on the root bus no bus reset: the device info has no
 # VFIO_DEVICE_FLAGS_RESET, and vfiomig says so (exit 4, not supported).
