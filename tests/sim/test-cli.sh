@@ -162,6 +162,11 @@ run "$VFIOMIG" check sim:a,precopy-eof
 expect "check: read() = 0 at the end of PRE_COPY data is a warning, not a failure (exit 0)" 0 \
 	"^  warn RUNNING -> PRE_COPY .*read\(\) returned 0: the uAPI says a driver should return ENOMSG"
 grep -q "^  16 ok, 2 warnings, 0 failed, 1 skipped$" <<<"$out" && ok "check: 2 warnings (PRE_COPY and PRE_COPY_P2P)" || nok "warnings" "$out"
+run "$VFIOMIG" check sim:a,fail-reset
+expect "check of a device whose reset fails: every arc reached arc by arc instead (exit 0)" 0 \
+	"^  skip reset: Input/output error: each arc is reached from RUNNING arc by arc instead"
+grep -q "^  17 ok, 0 warnings, 0 failed, 2 skipped$" <<<"$out" && grep -q "^  ok   left RUNNING" <<<"$out" &&
+	ok "check without reset: all 15 arcs tested, the device left RUNNING" || nok "check without reset" "$out"
 run "$VFIOMIG" check sim:a,no-migration
 expect "check of a device without migration: exit 4" 4 "" "sim:a: the driver does not support migration"
 run "$VFIOMIG" -j check sim:a,flags=stop-copy+p2p
