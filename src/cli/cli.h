@@ -14,6 +14,8 @@ enum {
 	EXIT_NODEV = 3,       /* a device could not be opened */
 	EXIT_UNSUPPORTED = 4, /* not migratable, or the request is not possible for it */
 	EXIT_INCOMPATIBLE = 5, /* the destination's devices cannot take the source's */
+	EXIT_IN_DOUBT = 6,     /* save: COMMIT sent, no verdict: the destination may run
+				  the devices; ours stay stopped with their state */
 };
 
 struct cli {

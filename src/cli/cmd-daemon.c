@@ -85,6 +85,12 @@ static void report_of(struct json_object *o, struct vfm_job_report *rep)
 	rep->downtime_usec = u64_of(o, "downtime_usec");
 	rep->rolled_back = vfmc_bool(o, "rolled_back", false);
 	rep->devices_left_running = vfmc_bool(o, "devices_left_running", false);
+	rep->in_doubt = vfmc_bool(o, "in_doubt", false);
+	rep->one_way = vfmc_bool(o, "one_way", false);
+	if (vfmc_str(o, "warning", NULL)) {
+		rep->verdict_lost = true;
+		strcopy(rep->message, sizeof(rep->message), vfmc_str(o, "warning", ""));
+	}
 	if (!vfmc_bool(o, "success", true)) {
 		rep->error = -(int)vfmc_int(o, "errno", EIO);
 		if (rep->error == 0)

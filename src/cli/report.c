@@ -96,14 +96,30 @@ static void print_report(struct cli *cli, const char *verb, const struct vfm_job
 	snprintf(buf, sizeof(buf), "%016llx", (unsigned long long)rep->stream_id);
 	out_str(o, "stream_id", NULL, buf);
 	out_str(o, "peer", NULL, where);
+	out_bool(o, "one_way", NULL, rep->one_way);
+	/* what became of the state: "migrated" (the destination loaded and runs it),
+	 * "written" (a one-way stream: nobody said it loaded), "loaded" (restore),
+	 * "in-doubt", "failed" */
+	out_str(o, "outcome", NULL,
+		rep->in_doubt	 ? "in-doubt"
+		: rep->error	 ? "failed"
+		: !streq(verb, "saved") ? "loaded"
+		: rep->one_way	 ? "written"
+				 : "migrated");
 	if (rep->error) {
 		out_str(o, "phase", NULL, vfm_job_phase_name(rep->phase));
 		out_str(o, "error", NULL, rep->message);
 		out_bool(o, "rolled_back", NULL, rep->rolled_back);
+		out_bool(o, "in_doubt", NULL, rep->in_doubt);
+		out_bool(o, "devices_running", NULL, rep->devices_left_running);
+	} else if (rep->verdict_lost) {
+		out_str(o, "warning", NULL, rep->message);
 	}
 	human(sz, sizeof(sz), rep->total_bytes);
 	out_text(o, "%s %zu device%s %s %s: %s in %.3f s",
-		 !rep->error ? verb : streq(verb, "saved") ? "failed to save" : "failed to restore",
+		 rep->in_doubt ? "in doubt: saved"
+		 : !rep->error ? (rep->one_way && streq(verb, "saved") ? "wrote" : verb)
+		 : streq(verb, "saved") ? "failed to save" : "failed to restore",
 		 rep->n, rep->n == 1 ? "" : "s", streq(verb, "saved") ? "to" : "from", where, sz,
 		 secs);
 	if (secs > 0 && rep->total_bytes) {
@@ -122,6 +138,8 @@ static void print_report(struct cli *cli, const char *verb, const struct vfm_job
 			out_text(o, ", %u precopy round%s", rep->precopy_rounds,
 				 rep->precopy_rounds == 1 ? "" : "s");
 	}
+	if (!rep->error && rep->one_way && streq(verb, "saved"))
+		out_text(o, " (written, not loaded by a destination)");
 	out_text(o, "\n");
 	out_array_begin(o, "devices");
 	for (size_t i = 0; i < rep->n; i++) {
@@ -150,7 +168,9 @@ static void print_report(struct cli *cli, const char *verb, const struct vfm_job
 int cli_finish_job(struct cli *cli, bool save, const struct vfm_job_report *rep,
 		   const char *where, bool report_to_stderr)
 {
-	if (rep->error && save)
+	if (rep->error && save && rep->in_doubt)
+		cli_error(cli, "%s", rep->message);
+	else if (rep->error && save)
 		cli_error(cli, "save failed in phase %s: %s%s", vfm_job_phase_name(rep->phase),
 			  rep->message,
 			  rep->devices_left_running ? " (the devices are running again)"
@@ -158,7 +178,12 @@ int cli_finish_job(struct cli *cli, bool save, const struct vfm_job_report *rep,
 						    : "");
 	else if (rep->error)
 		cli_error(cli, "restore failed in phase %s: %s%s", vfm_job_phase_name(rep->phase),
-			  rep->message, rep->rolled_back ? " (the devices were reset)" : "");
+			  rep->message,
+			  rep->reset_failed  ? " (a device did not reset to RUNNING: see its state)"
+			  : rep->rolled_back ? " (the devices were reset)"
+					     : "");
+	else if (rep->verdict_lost)
+		cli_error(cli, "warning: %s", rep->message);
 	/* With "--to -" stdout carries the stream: the report goes to stderr. */
 	if (report_to_stderr) {
 		fflush(stdout);
@@ -170,6 +195,8 @@ int cli_finish_job(struct cli *cli, bool save, const struct vfm_job_report *rep,
 	cli->out = NULL;
 	if (!rep->error)
 		return EXIT_OK;
+	if (rep->in_doubt)
+		return EXIT_IN_DOUBT;
 	if (rep->error == -EREMOTEIO)
 		return EXIT_INCOMPATIBLE;
 	if (rep->error == -EOPNOTSUPP || rep->error == -ENOTTY)

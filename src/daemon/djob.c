@@ -205,6 +205,12 @@ struct json_object *djob_to_json(struct djob *j, bool full)
 		add_bool(o, "rolled_back", j->snap->rolled_back);
 		add_bool(o, "devices_left_running",
 			 j->endpoint_failed || j->snap->devices_left_running);
+		/* a save that sent COMMIT and got no verdict: its devices stay stopped
+		 * with their state (vfiomig exits 6 for it) */
+		add_bool(o, "in_doubt", j->snap->in_doubt);
+		add_bool(o, "one_way", j->snap->one_way);
+		if (j->snap->verdict_lost)
+			add_str(o, "warning", j->snap->message);
 		/* where each device is now, read back after the job (our order) */
 		if (json_object_object_get_ex(o, "devices", &devs)) {
 			for (size_t i = 0; i < j->n; i++) {
@@ -261,11 +267,11 @@ static void on_progress(void *userdata, const struct vfm_job_report *rep)
 	changed = !j->started_phases || rep->phase != j->last_phase;
 	j->started_phases = true;
 	j->last_phase = rep->phase;
-	/* Once a save waits for the destination's verdict, the destination may already
-	 * run the devices: resuming ours then could run the VM twice.  From here on a
-	 * cancel (SIGTERM included) waits for the verdict, as the timeout bounds it; a
-	 * cancel that raced with this moment is withdrawn. */
-	if (j->kind == VFMD_CMD_SAVE && rep->phase == VFM_JOB_VERDICT &&
+	/* Once a save sent COMMIT, the destination may already run the devices:
+	 * resuming ours then could run the VM twice.  From here on a cancel (SIGTERM
+	 * included) waits for the verdict, as the deadline bounds it; a cancel that
+	 * raced with this moment is withdrawn. */
+	if (j->kind == VFMD_CMD_SAVE && rep->phase == VFM_JOB_COMMIT &&
 	    j->cancel_allowed) {
 		j->cancel_allowed = false;
 		drain(j->cancel_fd);

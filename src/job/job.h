@@ -23,7 +23,10 @@ enum vfm_job_phase {
 	VFM_JOB_STOP_COPY, /* streaming the final data */
 	VFM_JOB_RESUMING,  /* destination: loading data */
 	VFM_JOB_LOAD,      /* destination: RESUMING -> STOP -> RUNNING */
-	VFM_JOB_VERDICT,   /* waiting for / sending the verdict */
+	VFM_JOB_VERDICT,   /* save: waiting for READY (or the one-way stream's flush);
+			      restore: sending the verdict */
+	VFM_JOB_COMMIT,	   /* save: COMMIT sent, waiting for the verdict; restore:
+			      READY sent, waiting for COMMIT */
 	VFM_JOB_DONE,
 	VFM_JOB_ROLLBACK,
 };
@@ -54,6 +57,11 @@ struct vfm_job_report {
 	uint64_t downtime_usec;   /* save: first device quiesced -> verdict (or end) */
 	bool rolled_back;         /* devices were returned to RUNNING (or reset) */
 	bool devices_left_running; /* save failed and every device runs again */
+	bool one_way;             /* a file or pipe: nobody answers, nothing commits */
+	bool in_doubt;            /* save: COMMIT sent, no verdict: the devices stay
+				     stopped with their state (exit 6) */
+	bool verdict_lost;        /* restore: the devices run, the verdict did not go */
+	bool reset_failed;        /* restore: a device did not come back to RUNNING */
 	int error;                /* 0 or -errno */
 	char message[1024];       /* what failed, naming the device or the peer */
 };
@@ -106,11 +114,14 @@ void vfm_restore_opts_init(struct vfm_restore_opts *opts);
 
 /**
  * vfm_save() - stream the state of @devs to @ep.  On success the devices are left in
- * STOP (their state now lives at the destination).  On any failure before the
- * destination's verdict (or, on a one-way transport, before the stream is complete
- * and flushed) every device is returned to RUNNING through the P2P barrier, reset if
- * it fell into ERROR.  @report (required) receives figures and, on failure, the cause.
- * Returns 0 or -errno.
+ * STOP (their state now lives at the destination).  On a two-way transport the
+ * destination runs its devices only after our COMMIT, sent once it said READY: any
+ * failure before COMMIT, or a failure verdict after it, returns every device to
+ * RUNNING through the P2P barrier (reset if it fell into ERROR).  COMMIT sent and no
+ * verdict: report->in_doubt, the devices left in STOP with their state.  On a one-way
+ * transport success means the stream was written whole and flushed (report->one_way).
+ * @report (required) receives figures and, on failure, the cause.  Returns 0 or
+ * -errno.
  */
 int vfm_save(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 	     const struct vfm_save_opts *opts, struct vfm_job_report *report);
@@ -118,8 +129,9 @@ int vfm_save(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 /**
  * vfm_restore() - read a stream from @ep into @devs.  Checks compatibility from the
  * header before touching a device (and answers it on a two-way transport), checks
- * every chunk's CRC before writing it, then loads and runs the devices and sends the
- * verdict.  On failure the devices are reset.  Returns 0 or -errno.
+ * every chunk's CRC before writing it, then loads the devices; on a two-way transport
+ * says READY and runs them only after the source's COMMIT, then sends the verdict.
+ * On failure the devices are reset (and the source told).  Returns 0 or -errno.
  */
 int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 		const struct vfm_restore_opts *opts, struct vfm_job_report *report);

@@ -70,6 +70,10 @@ enum {
 	END_TOTAL = 8,
 	END_SIZE = 16,
 
+	COMMIT_STREAM_ID = 0, /* COMMIT and READY */
+	COMMIT_RESERVED = 8,
+	COMMIT_SIZE = 16,
+
 	ABORT_ERRNO = 0,
 	ABORT_RESERVED = 4,
 	ABORT_REASON = 8,
@@ -108,6 +112,7 @@ assert_cc(DEND_RESERVED + 6 == DEND_TOTAL && DEND_PRECOPY + 8 == DEND_SIZE);
 assert_cc(DEND_SIZE == VFM_STREAM_DEVICE_END_SIZE);
 assert_cc(END_RESERVED + 6 == END_TOTAL && END_TOTAL + 8 == END_SIZE);
 assert_cc(END_SIZE == VFM_STREAM_END_SIZE);
+assert_cc(COMMIT_RESERVED + 8 == COMMIT_SIZE && COMMIT_SIZE == VFM_STREAM_COMMIT_SIZE);
 assert_cc(ABORT_RESERVED + 4 == ABORT_REASON && VERDICT_RESERVED + 2 == VERDICT_REASON);
 assert_cc(VFM_STREAM_REASON_MAX == VFM_STREAM_MSG_MAX - ABORT_REASON - 1);
 assert_cc(COMPAT_RESERVED + 6 == COMPAT_ENTRIES && CE_SIZE == VFM_STREAM_COMPAT_ENTRY);
@@ -125,7 +130,7 @@ assert_cc(sizeof(((struct vfm_stream_compat *)0)->dev[0].reason) ==
 
 #define MIG_FLAGS_KNOWN \
 	(VFM_STREAM_MIG_STOP_COPY | VFM_STREAM_MIG_P2P | VFM_STREAM_MIG_PRE_COPY)
-#define HEADER_FLAGS_KNOWN VFM_STREAM_F_PRECOPY
+#define HEADER_FLAGS_KNOWN (VFM_STREAM_F_PRECOPY | VFM_STREAM_F_COMMIT)
 
 /* Bounds of each type's payload length, and its direction. */
 struct type_info {
@@ -148,10 +153,12 @@ static const struct type_info type_table[] = {
 	{VFM_STREAM_VF_CONFIG, "VF_CONFIG", VFM_STREAM_TO_DESTINATION,
 	 VFM_STREAM_VF_CONFIG_HDR + VFM_STREAM_VF_CONFIG_MIN,
 	 VFM_STREAM_VF_CONFIG_HDR + VFM_STREAM_VF_CONFIG_MAX},
+	{VFM_STREAM_COMMIT, "COMMIT", VFM_STREAM_TO_DESTINATION, COMMIT_SIZE, COMMIT_SIZE},
 	{VFM_STREAM_COMPAT, "COMPAT", VFM_STREAM_TO_SOURCE, COMPAT_ENTRIES + CE_SIZE,
 	 VFM_STREAM_COMPAT_MAX},
 	{VFM_STREAM_VERDICT, "VERDICT", VFM_STREAM_TO_SOURCE, VERDICT_REASON + 1,
 	 VFM_STREAM_MSG_MAX},
+	{VFM_STREAM_READY, "READY", VFM_STREAM_TO_SOURCE, COMMIT_SIZE, COMMIT_SIZE},
 };
 
 static const struct type_info *type_info(uint16_t type)
@@ -560,6 +567,19 @@ static ssize_t encode_end(const struct vfm_record *rec, uint8_t *out, size_t siz
 	return put_crc(out, END_SIZE);
 }
 
+/* COMMIT and READY: the stream id, 8 reserved bytes. */
+static ssize_t encode_commit(const struct vfm_record *rec, uint8_t *out, size_t size)
+{
+	uint8_t *p = out + REC_SIZE;
+
+	if (size < COMMIT_SIZE + VFM_STREAM_RECORD_OVERHEAD)
+		return -ENOBUFS;
+	put_record_header(out, (uint16_t)rec->type, COMMIT_SIZE);
+	memset(p, 0, COMMIT_SIZE);
+	put_le64(p + COMMIT_STREAM_ID, rec->commit.stream_id);
+	return put_crc(out, COMMIT_SIZE);
+}
+
 /* ABORT and VERDICT: 8 bytes of fields, then the reason and its NUL. */
 static ssize_t encode_msg(uint16_t type, const uint8_t fields[8], const char *reason,
 			  uint8_t *out, size_t size)
@@ -641,6 +661,8 @@ ssize_t vfm_stream_encode(const struct vfm_record *rec, void *buf, size_t size)
 	case VFM_STREAM_VF_CONFIG: return encode_vf_config(rec, buf, size);
 	case VFM_STREAM_COMPAT: return encode_compat(rec->compat, buf, size);
 	case VFM_STREAM_VERDICT: return encode_verdict(rec, buf, size);
+	case VFM_STREAM_COMMIT:
+	case VFM_STREAM_READY: return encode_commit(rec, buf, size);
 	}
 	return -EINVAL;
 }
@@ -652,6 +674,8 @@ enum reader_state {
 	RS_PREAMBLE, /* nothing read yet */
 	RS_FIRST,    /* preamble read: HEADER next (COMPAT or VERDICT the other way) */
 	RS_BODY,     /* after the HEADER (after COMPAT the other way) */
+	RS_ENDED,    /* F_COMMIT: END read, COMMIT or ABORT next (READY read, the other
+			way: VERDICT next) */
 	RS_DONE,     /* final record read: the stream must end */
 	RS_EOF,	     /* and it did */
 	RS_FAILED,
@@ -689,6 +713,9 @@ struct vfm_stream_reader {
 	/* VFM_STREAM_TO_SOURCE */
 	unsigned n_expected;
 	bool compat_seen;
+	bool ready_seen;
+	bool stream_id_set;
+	uint64_t stream_id;  /* the HEADER's, for READY */
 	int compat_refused; /* first refused device, or -1 */
 	struct vfm_stream_compat compat;
 };
@@ -731,6 +758,12 @@ struct vfm_stream_reader *vfm_stream_reader_free(struct vfm_stream_reader *r)
 		free(r);
 	}
 	return NULL;
+}
+
+void vfm_stream_reader_set_stream_id(struct vfm_stream_reader *r, uint64_t stream_id)
+{
+	r->stream_id = stream_id;
+	r->stream_id_set = true;
 }
 
 const char *vfm_stream_reader_error(const struct vfm_stream_reader *r)
@@ -1108,7 +1141,7 @@ static int decode_end(struct vfm_stream_reader *r, const uint8_t *p,
 		return fail(r, -EPROTO,
 			    "END record: total %llu bytes, the devices sent %llu",
 			    (unsigned long long)total, (unsigned long long)r->total);
-	r->state = RS_DONE;
+	r->state = (r->header.flags & VFM_STREAM_F_COMMIT) ? RS_ENDED : RS_DONE;
 	rec->end.n_devices = n;
 	rec->end.total = total;
 	return 0;
@@ -1131,6 +1164,28 @@ static int decode_abort(struct vfm_stream_reader *r, const uint8_t *p, size_t le
 	r->state = RS_DONE;
 	rec->abort.error = error;
 	rec->abort.reason = (const char *)p + ABORT_REASON;
+	return 0;
+}
+
+/* COMMIT (the HEADER's stream id) or READY (the id set by the caller). */
+static int decode_commit(struct vfm_stream_reader *r, const struct type_info *ti,
+			 const uint8_t *p, struct vfm_record *rec)
+{
+	uint64_t id = get_le64(p + COMMIT_STREAM_ID);
+	uint64_t want = ti->type == VFM_STREAM_COMMIT ? r->header.stream_id : r->stream_id;
+
+	if (!all_zero(p + COMMIT_RESERVED, COMMIT_SIZE - COMMIT_RESERVED))
+		return fail(r, -EPROTO, "%s record: reserved bytes not zero", ti->name);
+	if (id != want)
+		return fail(r, -EPROTO, "%s record: stream id %016llx, expected %016llx",
+			    ti->name, (unsigned long long)id, (unsigned long long)want);
+	if (ti->type == VFM_STREAM_COMMIT) {
+		r->state = RS_DONE;
+	} else {
+		r->ready_seen = true;
+		r->state = RS_ENDED;
+	}
+	rec->commit.stream_id = id;
 	return 0;
 }
 
@@ -1199,6 +1254,8 @@ static int decode_verdict(struct vfm_stream_reader *r, const uint8_t *p, size_t 
 				r, -EPROTO,
 				"VERDICT record: success, but COMPAT refused device %d",
 				r->compat_refused);
+		if (!r->ready_seen)
+			return fail(r, -EPROTO, "VERDICT record: success without READY");
 	}
 	ret = check_reason(r, "VERDICT", p + VERDICT_REASON, len - VERDICT_REASON);
 	if (ret < 0)
@@ -1235,6 +1292,9 @@ static int ended_early(struct vfm_stream_reader *r)
 	if (r->dir == VFM_STREAM_TO_SOURCE)
 		return fail(r, -EPROTO,
 			    "truncated stream: it ends without a VERDICT record");
+	if (r->state == RS_ENDED)
+		return fail(r, -EPROTO,
+			    "truncated stream: it ends after END, without COMMIT or ABORT");
 	if (r->state == RS_FIRST)
 		return fail(r, -EPROTO,
 			    "truncated stream: it ends before its HEADER record");
@@ -1256,10 +1316,34 @@ static int check_order(struct vfm_stream_reader *r, const struct type_info *ti)
 			return fail(r, -EPROTO, "second COMPAT record");
 		return 0;
 	case VFM_STREAM_VERDICT: return 0;
+	case VFM_STREAM_READY:
+		if (r->state != RS_BODY || !r->compat_seen)
+			return fail(r, -EPROTO, "READY record %s",
+				    r->state == RS_ENDED ? "twice" : "before COMPAT");
+		if (r->compat_refused >= 0)
+			return fail(r, -EPROTO, "READY record, but COMPAT refused device %d",
+				    r->compat_refused);
+		if (!r->stream_id_set)
+			return fail(r, -EPROTO, "READY record: no stream id to check it against");
+		return 0;
+	case VFM_STREAM_COMMIT:
+		if (r->state != RS_ENDED)
+			return fail(r, -EPROTO, "COMMIT record %s",
+				    r->state == RS_FIRST ? "before the HEADER record"
+				    : (r->header.flags & VFM_STREAM_F_COMMIT)
+					    ? "before END"
+					    : "in a stream whose HEADER has no commit flag");
+		return 0;
+	case VFM_STREAM_ABORT:
+		if (r->state == RS_FIRST)
+			return fail(r, -EPROTO, "ABORT record before the HEADER record");
+		return 0;
 	default:
 		if (r->state == RS_FIRST)
 			return fail(r, -EPROTO, "%s record before the HEADER record",
 				    ti->name);
+		if (r->state == RS_ENDED)
+			return fail(r, -EPROTO, "%s record after END", ti->name);
 		return 0;
 	}
 }
@@ -1356,6 +1440,8 @@ int vfm_stream_read(struct vfm_stream_reader *r, struct vfm_record *ret_rec)
 	case VFM_STREAM_VF_CONFIG: ret = decode_vf_config(r, r->buf, len, &rec); break;
 	case VFM_STREAM_COMPAT: ret = decode_compat(r, r->buf, &rec); break;
 	case VFM_STREAM_VERDICT: ret = decode_verdict(r, r->buf, len, &rec); break;
+	case VFM_STREAM_COMMIT:
+	case VFM_STREAM_READY: ret = decode_commit(r, ti, r->buf, &rec); break;
 	default: ret = fail(r, -EPROTO, "record type %u is unknown", type); break;
 	}
 	if (ret < 0)
@@ -1374,9 +1460,9 @@ int vfm_stream_reader_finish(struct vfm_stream_reader *r)
 	case RS_DONE:
 	case RS_EOF: return check_eof(r);
 	default:
-		return r->dir == VFM_STREAM_TO_SOURCE
-			       ? fail(r, -EPROTO, "the stream has no VERDICT record yet")
-			       : fail(r, -EPROTO, "the stream has no END record yet");
+		return r->dir == VFM_STREAM_TO_SOURCE ? fail(r, -EPROTO, "the stream has no VERDICT record yet")
+		       : r->state == RS_ENDED	      ? fail(r, -EPROTO, "the stream has no COMMIT record yet")
+						      : fail(r, -EPROTO, "the stream has no END record yet");
 	}
 }
 

@@ -2,7 +2,7 @@
 #pragma once
 
 /*
- * The migration stream, version 1: encoders and a validating reader.  The format is
+ * The migration stream, version 2: encoders and a validating reader.  The format is
  * vfiomig-stream(5) (man/vfiomig-stream.5.scd); this code follows it to the byte.
  *
  * Encoders write into caller buffers and never allocate.  The reader pulls bytes
@@ -22,7 +22,7 @@
 
 #define VFM_STREAM_MAGIC	 "\x89VFM\r\n\x1a\n"
 #define VFM_STREAM_MAGIC_SIZE	 8
-#define VFM_STREAM_VERSION	 1
+#define VFM_STREAM_VERSION	 2
 #define VFM_STREAM_PREAMBLE_SIZE 16
 
 #define VFM_STREAM_RECORD_HEADER_SIZE 8 /* type, flags, length */
@@ -42,6 +42,7 @@
 #define VFM_STREAM_DATA_MAX	      (VFM_STREAM_CHUNK_MAX + VFM_STREAM_DATA_SUBHEADER)
 #define VFM_STREAM_DEVICE_END_SIZE    24
 #define VFM_STREAM_END_SIZE	      16
+#define VFM_STREAM_COMMIT_SIZE	      16 /* COMMIT and READY */
 #define VFM_STREAM_MSG_MAX	      1024 /* ABORT, VERDICT */
 #define VFM_STREAM_REASON_MAX	      1015 /* reason bytes, NUL excluded: 1024 - 8 - 1 */
 #define VFM_STREAM_COMPAT_ENTRY	      128
@@ -67,13 +68,19 @@ enum vfm_stream_type {
 	VFM_STREAM_END = 4,
 	VFM_STREAM_ABORT = 5,
 	VFM_STREAM_VF_CONFIG = 6, /* a VF's network admin settings (vfiomig-stream(5)) */
+	VFM_STREAM_COMMIT = 7,	  /* after READY: the destination may run the devices */
 	/* destination to source */
 	VFM_STREAM_COMPAT = 129,
 	VFM_STREAM_VERDICT = 130,
+	VFM_STREAM_READY = 131, /* every device loaded; waiting for COMMIT to run them */
 };
 
 /* HEADER flags */
 #define VFM_STREAM_F_PRECOPY (1u << 0) /* the stream may carry precopy chunks */
+/* The source reads the destination's answers (COMPAT, READY, VERDICT) and ends a
+ * complete stream with COMMIT or ABORT after END: the destination runs nothing
+ * before COMMIT.  Clear: a one-way stream (a file, a pipe) that ends with END. */
+#define VFM_STREAM_F_COMMIT (1u << 1)
 
 /* Descriptor migration flags: the VFM_MIG_* bits of vfiomig.h. */
 #define VFM_STREAM_MIG_STOP_COPY (1u << 0)
@@ -185,6 +192,9 @@ struct vfm_record {
 		} vf_config;
 		const struct vfm_stream_compat *compat;
 		struct {
+			uint64_t stream_id; /* the HEADER's */
+		} commit;		    /* COMMIT and READY */
+		struct {
 			uint32_t status; /* 0 success, else a positive errno */
 			uint16_t dev;	 /* failed device, or VFM_STREAM_NO_DEVICE */
 			const char *reason;
@@ -246,9 +256,9 @@ int vfm_stream_data_crc(const uint8_t prefix[VFM_STREAM_DATA_PREFIX_SIZE],
 typedef ssize_t (*vfm_stream_read_fn)(void *userdata, void *buf, size_t len);
 
 enum vfm_stream_dir {
-	VFM_STREAM_TO_DESTINATION, /* preamble, HEADER, DATA..., DEVICE_END..., END or
-				      ABORT */
-	VFM_STREAM_TO_SOURCE,	   /* preamble, [COMPAT], VERDICT */
+	VFM_STREAM_TO_DESTINATION, /* preamble, HEADER, DATA..., DEVICE_END..., END
+				      [COMMIT] (F_COMMIT), or ABORT */
+	VFM_STREAM_TO_SOURCE,	   /* preamble, [COMPAT [READY]], VERDICT */
 };
 
 struct vfm_stream_reader;
@@ -263,14 +273,22 @@ int vfm_stream_reader_new(enum vfm_stream_dir dir, unsigned n_devices,
 			  vfm_stream_read_fn read_full, void *userdata,
 			  struct vfm_stream_reader **ret_reader);
 
+/**
+ * vfm_stream_reader_set_stream_id() - VFM_STREAM_TO_SOURCE: the stream id of the
+ * HEADER the source sent, which READY must repeat.  Until it is set, READY is
+ * refused.
+ */
+void vfm_stream_reader_set_stream_id(struct vfm_stream_reader *r, uint64_t stream_id);
+
 /** vfm_stream_reader_free() - free @r (NULL is fine); returns NULL. */
 struct vfm_stream_reader *vfm_stream_reader_free(struct vfm_stream_reader *r);
 
 /**
  * vfm_stream_read() - read and check the next record (the preamble first, on the
  * first call).  *@ret_rec is written only for a record; its pointers are valid until
- * the next call.  After the final record (END, ABORT; VERDICT the other way) the next
- * call checks that the stream ends there.
+ * the next call.  After the final record (END, or COMMIT when the HEADER has
+ * F_COMMIT; ABORT; VERDICT the other way) the next call checks that the stream ends
+ * there.
  *
  * Returns the record type (> 0); 0 when the stream ended cleanly after its final
  * record; or a negative errno, with vfm_stream_reader_error() explaining:

@@ -57,6 +57,7 @@ struct vfm_endpoint {
 	bool write_shut;
 	int dir_fd; /* file: written: its directory, fsync'ed at close */
 	unsigned timeout_ms;
+	uint64_t deadline; /* absolute, monotonic usec; 0 = none */
 	int cancel_fd;
 	uint64_t bytes_read, bytes_written; /* __atomic, relaxed */
 	char desc[DESC_MAX];
@@ -447,6 +448,17 @@ int vfm_uri_parse(const char *s, bool listen, struct vfm_uri *ret_uri,
 /* ------------------------------------------------------------------------- */
 /* endpoint objects                                                          */
 
+/* When the next wait of @ep's I/O ends: the inactivity timeout from now, or the
+ * absolute deadline, whichever comes first. */
+static uint64_t io_deadline(const struct vfm_endpoint *ep)
+{
+	uint64_t t = deadline_after(ep->timeout_ms);
+
+	if (ep->deadline && (!t || ep->deadline < t))
+		t = ep->deadline;
+	return t;
+}
+
 static struct vfm_endpoint *ep_new(int fd, enum io_mode mode, bool can_read,
 				   bool can_write)
 {
@@ -517,9 +529,20 @@ void vfm_endpoint_set_timeout(struct vfm_endpoint *ep, unsigned timeout_ms)
 	ep->timeout_ms = timeout_ms;
 }
 
+void vfm_endpoint_set_deadline(struct vfm_endpoint *ep, uint64_t deadline_usec)
+{
+	ep->deadline = deadline_usec;
+}
+
 void vfm_endpoint_set_cancel_fd(struct vfm_endpoint *ep, int cancel_fd)
 {
 	ep->cancel_fd = cancel_fd < 0 ? -1 : cancel_fd;
+}
+
+bool vfm_endpoint_writes_stdout(const struct vfm_endpoint *ep)
+{
+	(void)ep; /* "-" is one-way for now */
+	return false;
 }
 
 bool vfm_endpoint_is_two_way(const struct vfm_endpoint *ep)
@@ -610,7 +633,7 @@ static ssize_t read_some(struct vfm_endpoint *ep, void *buf, size_t size)
 		int r;
 
 		if (ep->mode == IO_POLL) {
-			r = wait_fd(ep->fd, POLLIN, deadline_after(ep->timeout_ms),
+			r = wait_fd(ep->fd, POLLIN, io_deadline(ep),
 				    ep->cancel_fd);
 			if (r < 0)
 				return r;
@@ -625,7 +648,7 @@ static ssize_t read_some(struct vfm_endpoint *ep, void *buf, size_t size)
 			continue;
 		if (n != -EAGAIN)
 			return n;
-		r = wait_fd(ep->fd, POLLIN, deadline_after(ep->timeout_ms),
+		r = wait_fd(ep->fd, POLLIN, io_deadline(ep),
 			    ep->cancel_fd);
 		if (r < 0)
 			return r;
@@ -739,7 +762,7 @@ int vfm_endpoint_writev_full(struct vfm_endpoint *ep, const struct iovec *iov,
 		ssize_t n;
 
 		if (ep->mode == IO_POLL) {
-			r = wait_fd(ep->fd, POLLOUT, deadline_after(ep->timeout_ms),
+			r = wait_fd(ep->fd, POLLOUT, io_deadline(ep),
 				    ep->cancel_fd);
 			if (r < 0)
 				break;
@@ -748,7 +771,7 @@ int vfm_endpoint_writev_full(struct vfm_endpoint *ep, const struct iovec *iov,
 		if (n == -EINTR || (n == -EAGAIN && ep->mode == IO_POLL))
 			continue;
 		if (n == -EAGAIN) {
-			r = wait_fd(ep->fd, POLLOUT, deadline_after(ep->timeout_ms),
+			r = wait_fd(ep->fd, POLLOUT, io_deadline(ep),
 				    ep->cancel_fd);
 			if (r < 0)
 				break;

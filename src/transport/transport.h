@@ -18,7 +18,8 @@
  *
  * Blocking: every wait goes through poll() with the endpoint's timeout (ms, 0 = none)
  * and cancel fd (an eventfd or pipe the caller owns, -1 = none).  For I/O the timeout
- * bounds inactivity: any progress restarts it.  Timeout -> -ETIMEDOUT; the cancel fd
+ * bounds inactivity: any progress restarts it; an absolute deadline
+ * (vfm_endpoint_set_deadline()) bounds a whole exchange.  Timeout -> -ETIMEDOUT; the cancel fd
  * readable (or hung up) -> -ECANCELED.  A regular file is always ready: the cancel fd
  * is checked once per call.  Name resolution (getaddrinfo) is neither bounded nor
  * cancellable.
@@ -147,6 +148,13 @@ struct vfm_listener *vfm_listener_free(struct vfm_listener *l);
 /** vfm_endpoint_set_timeout() - inactivity timeout of later I/O, ms (0 = none). */
 void vfm_endpoint_set_timeout(struct vfm_endpoint *ep, unsigned timeout_ms);
 
+/**
+ * vfm_endpoint_set_deadline() - an absolute limit for later I/O: a monotonic time in
+ * usec (now_usec()'s clock; 0 = none).  Unlike the inactivity timeout, progress does
+ * not move it: a peer that trickles bytes gets -ETIMEDOUT once it passes.
+ */
+void vfm_endpoint_set_deadline(struct vfm_endpoint *ep, uint64_t deadline_usec);
+
 /** vfm_endpoint_set_cancel_fd() - cancel fd of later I/O (-1 = none); caller owns it. */
 void vfm_endpoint_set_cancel_fd(struct vfm_endpoint *ep, int cancel_fd);
 
@@ -206,6 +214,12 @@ int vfm_endpoint_close(struct vfm_endpoint *ep);
  * output is abandoned anyway).  NULL is fine.  Returns NULL.
  */
 struct vfm_endpoint *vfm_endpoint_free(struct vfm_endpoint *ep);
+
+/**
+ * vfm_endpoint_writes_stdout() - whether the endpoint's writes go to stdout (a
+ * two-way "-"): the caller must print elsewhere.
+ */
+bool vfm_endpoint_writes_stdout(const struct vfm_endpoint *ep);
 
 /** vfm_endpoint_is_two_way() - whether both directions work (a socket). */
 bool vfm_endpoint_is_two_way(const struct vfm_endpoint *ep);

@@ -48,7 +48,7 @@ fi
 # stream ids differ; sizes must not
 [ "$(stat -c %s "$tmp/l.vfm")" = "$(stat -c %s "$tmp/d.vfm")" ] && ok "the file the daemon wrote (a passed descriptor) has the local one's size" || nok "file sizes differ"
 run V save "${SRC[@]}" --to "file:$tmp/d2.vfm"
-expect "save text output" 0 "^saved 2 devices to file:$tmp/d2.vfm: 2.1 MiB in [0-9.]+ s .*downtime .* 1 precopy round"
+expect "save text output" 0 "^wrote 2 devices to file:$tmp/d2.vfm: 2.1 MiB in [0-9.]+ s .*downtime .* 1 precopy round"
 grep -qE "^  sim:a: precopy [0-9]+ bytes, stop-copy [0-9]+ bytes \(driver estimate [0-9]+\)(; VF network settings none \(not a network VF\))?$" <<<"$out" && ok "device lines as the local ones" || nok "device lines" "$out"
 run "$VFIOMIG" -j restore "${DST[@]}" --from "file:$tmp/d.vfm"; l_out=$out; l_rc=$rc
 run V -j restore "${DST[@]}" --from "file:$tmp/d.vfm"
@@ -137,7 +137,7 @@ fi
 # ---- stdin/stdout: passed descriptors ----
 V save "${SRC[@]}" --to - 2>"$tmp/s.err" | V restore "${DST[@]}" --from - >"$tmp/r.out" 2>&1
 st=("${PIPESTATUS[@]}")
-if [ "${st[0]}${st[1]}" = 00 ] && grep -q "^saved 2 devices to -" "$tmp/s.err" && grep -q "^restored 2 devices from -" "$tmp/r.out"; then
+if [ "${st[0]}${st[1]}" = 00 ] && grep -q "^wrote 2 devices to -" "$tmp/s.err" && grep -q "^restored 2 devices from -" "$tmp/r.out"; then
 	ok "save --to - | restore --from -: the pipe passed to the daemon, the save report on stderr"
 else
 	nok "save | restore through the daemon" "exits ${st[*]}" "$(cat "$tmp/s.err" "$tmp/r.out")"
@@ -167,7 +167,7 @@ job=$("$VFIOMIG" -j jobs | jq '[.[] | select(.state == "running")] | last | .job
 kill -9 $cpid; wait $cpid 2>/dev/null
 [ ! -s "$tmp/o.out" ] && ok "the client died before the end" || nok "the client died before the end" "$(cat "$tmp/o.out")"
 run "$VFIOMIG" wait "$job"
-expect "kill -9 the client: the job carries on, wait finds it" 0 "^saved 1 device to file:$tmp/o.vfm"
+expect "kill -9 the client: the job carries on, wait finds it" 0 "^wrote 1 device to file:$tmp/o.vfm"
 
 # ---- SIGINT cancels ----
 "$VFIOMIG" --connect save sim:i1,arc-usec=400000 --to "file:$tmp/i.vfm" >"$tmp/i.out" 2>"$tmp/i.err" &
@@ -193,7 +193,7 @@ for _ in $(seq 100); do
 	[ "$("$VFIOMIG" -j jobs | jq ".[] | select(.job == $job) | .waiting_ack")" = true ] && break; sleep 0.05
 done
 run "$VFIOMIG" continue "$job"; expect "continue JOB" 0
-run "$VFIOMIG" wait "$job"; expect "the acknowledged save completes" 0 "^saved 1 device"
+run "$VFIOMIG" wait "$job"; expect "the acknowledged save completes" 0 "^wrote 1 device"
 run "$VFIOMIG" continue "$job"; expect "continue of a finished job" 1 "" "finished or was acknowledged"
 run V save sim:w3 --to "file:$tmp/w.vfm" --wait-ack --detach
 job=$(sed -n 's/^job //p' <<<"$out")
@@ -214,7 +214,7 @@ run "$VFIOMIG" cancel "$job"; expect "cancel of a finished job" 1 "" "has finish
 # ---- attach, detach, passed descriptors ----
 run "$VFIOMIG" attach sim:at1,seed=41 sim:at2; expect "attach" 0 "^sim:at1$"
 run "$VFIOMIG" attach sim:at1; expect "attach twice" 3 "" "already attached"
-run V save sim:at1 --to "file:$tmp/at.vfm"; expect "save of an attached device" 0 "^saved 1 device"
+run V save sim:at1 --to "file:$tmp/at.vfm"; expect "save of an attached device" 0 "^wrote 1 device"
 run V restore sim:at2 --from "file:$tmp/at.vfm" --any-id; expect "restore into an attached device" 0 "^restored 1 device"
 run "$VFIOMIG" detach sim:at1 sim:at2; expect "detach" 0 "sim:at2"
 run "$VFIOMIG" detach sim:at1; expect "detach of a device not attached" 3 "" "not attached"

@@ -83,14 +83,14 @@ rc=$?
 # a pipe: stdout -> stdin, the save report on stderr
 "$VFIOMIG" save "${SRC[@]}" --to - 2>"$tmp/s.err" | "$VFIOMIG" restore "${DST[@]}" --from - >"$tmp/r.out" 2>&1
 st=("${PIPESTATUS[@]}")
-[ "${st[0]}${st[1]}" = 00 ] && grep -q "saved 2 devices to -" "$tmp/s.err" && ok "save --to - | restore --from -" || nok "pipe" "${st[*]} $(cat "$tmp/s.err" "$tmp/r.out")"
+[ "${st[0]}${st[1]}" = 00 ] && grep -q "wrote 2 devices to -" "$tmp/s.err" && ok "save --to - | restore --from -" || nok "pipe" "${st[*]} $(cat "$tmp/s.err" "$tmp/r.out")"
 
 # the JSON report
 : >"$tmp/r.err" # listen_uri must not see the last run's "listening on"
 "$VFIOMIG" restore "${DST[@]}" --from tcp://127.0.0.1:0 >"$tmp/r.out" 2>"$tmp/r.err" &
 rpid=$!; uri=$(listen_uri "$tmp/r.err")
 "$VFIOMIG" -j save "${SRC[@]}" --to "$uri" >"$tmp/s.json" 2>"$tmp/s.err"; wait $rpid
-if [ "$(jq '.success and .operation == "saved" and (.devices | length) == 2 and .devices[0].precopy_bytes + .devices[0].stopcopy_bytes == 3145760 and .total_bytes > 3000000 and .downtime_usec > 0 and (.stream_id | length) == 16' "$tmp/s.json")" = true ]; then
+if [ "$(jq '.success and .operation == "saved" and .outcome == "migrated" and .one_way == false and (.devices | length) == 2 and .devices[0].precopy_bytes + .devices[0].stopcopy_bytes == 3145760 and .total_bytes > 3000000 and .downtime_usec > 0 and (.stream_id | length) == 16' "$tmp/s.json")" = true ]; then
 	ok "save --json report"
 else
 	nok "save --json report" "$(cat "$tmp/s.json")"

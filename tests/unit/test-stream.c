@@ -194,12 +194,13 @@ static void poke64(struct sb *s, size_t off, size_t at, uint64_t v)
 }
 
 static struct vfm_stream_header hdr; /* scratch for the builders */
+#define STD_ID 0x0123456789abcdefull /* std_header()'s stream id */
 static uint8_t pattern[1 << 16];
 
 static void std_header(struct vfm_stream_header *h, unsigned n, uint16_t flags)
 {
 	memset(h, 0, sizeof(*h));
-	h->stream_id = 0x0123456789abcdefull;
+	h->stream_id = STD_ID;
 	h->n_devices = (uint16_t)n;
 	h->flags = flags;
 	for (unsigned i = 0; i < n; i++) {
@@ -258,6 +259,16 @@ static struct vfm_record r_verdict(uint32_t status, uint16_t dev, const char *re
 				   .verdict = {status, dev, reason}};
 }
 
+static struct vfm_record r_ready(uint64_t id)
+{
+	return (struct vfm_record){.type = VFM_STREAM_READY, .commit = {id}};
+}
+
+static struct vfm_record r_commit(uint64_t id)
+{
+	return (struct vfm_record){.type = VFM_STREAM_COMMIT, .commit = {id}};
+}
+
 /* Start a stream: preamble and a standard HEADER of @n devices; returns its offset. */
 static size_t start(struct sb *s, unsigned n, uint16_t flags)
 {
@@ -297,6 +308,8 @@ static struct outcome run(enum vfm_stream_dir dir, unsigned n, const uint8_t *d,
 		snprintf(o.reason, sizeof(o.reason), "reader_new: %s", strerror(-ret));
 		return o;
 	}
+	if (dir == VFM_STREAM_TO_SOURCE)
+		vfm_stream_reader_set_stream_id(r, STD_ID);
 	while ((ret = vfm_stream_read(r, &rec)) > 0)
 		o.records++;
 	o.ret = ret;
@@ -474,7 +487,7 @@ static const char *edit_header(struct vfm_stream_header *h, int i)
 	switch (i) {
 	case 0: h->n_devices = 0; return "0 devices";
 	case 1: h->n_devices = 65; return "65 devices";
-	case 2: h->flags = 2; return "unknown header flag";
+	case 2: h->flags = 4; return "unknown header flag";
 	case 3: h->dev[1].mig_flags |= 8; return "unknown migration flag";
 	case 4: h->dev[0].mig_flags = VFM_STREAM_MIG_P2P; return "no STOP_COPY";
 	case 5: h->dev[0].vendor = 0x10000; return "vendor 0x10000";
@@ -501,8 +514,8 @@ static void test_encoders(void)
 	ssize_t n;
 
 	vfm_stream_encode_preamble(pre);
-	tap_ok(memcmp(pre, magic, 8) == 0 && get32(pre + 8) == 1 && get32(pre + 12) == 0,
-	       "preamble: magic 89 56 46 4d 0d 0a 1a 0a, version 1, flags 0");
+	tap_ok(memcmp(pre, magic, 8) == 0 && get32(pre + 8) == 2 && get32(pre + 12) == 0,
+	       "preamble: magic 89 56 46 4d 0d 0a 1a 0a, version 2, flags 0");
 
 	/* END, byte by byte */
 	rec = r_end(2, 0x0102030405060708ull);
@@ -619,7 +632,7 @@ static void test_encoders(void)
 			{"VERDICT success naming a device", r_verdict(0, 0, "x")},
 			{"VERDICT of device 64", r_verdict(5, 64, "x")},
 			{"COMPAT without entries", r_compat(NULL)},
-			{"a record of type 7", {.type = 7}},
+			{"a record of type 8", {.type = 8}},
 		};
 		for (size_t i = 0; i < ELEMENTSOF(bad); i++)
 			tap_eq(vfm_stream_encode(&bad[i].rec, buf, sizeof(buf)), -EINVAL,
@@ -640,7 +653,9 @@ static void test_encoders(void)
 	tap_ok(streq(vfm_stream_type_name(VFM_STREAM_DEVICE_END), "DEVICE_END") &&
 		       streq(vfm_stream_type_name(VFM_STREAM_VERDICT), "VERDICT") &&
 		       streq(vfm_stream_type_name(VFM_STREAM_VF_CONFIG), "VF_CONFIG") &&
-		       !vfm_stream_type_name(0) && !vfm_stream_type_name(7),
+		       streq(vfm_stream_type_name(VFM_STREAM_COMMIT), "COMMIT") &&
+		       streq(vfm_stream_type_name(VFM_STREAM_READY), "READY") &&
+		       !vfm_stream_type_name(0) && !vfm_stream_type_name(8),
 	       "vfm_stream_type_name()");
 }
 
@@ -802,14 +817,19 @@ static void test_round_trips(void)
 	snprintf(c.dev[1].reason, sizeof(c.dev[1].reason), "same driver \xe2\x9c\x93");
 	sb_preamble(&s);
 	sb_rec(&s, r_compat(&c));
+	sb_rec(&s, r_ready(0x1122334455667788ull));
 	sb_rec(&s, r_verdict(0, VFM_STREAM_NO_DEVICE, "loaded"));
 	mem = (struct vfm_stream_mem){.data = s.d, .size = s.len};
 	vfm_stream_reader_new(TO_SRC, 3, vfm_stream_mem_read, &mem, &r);
+	vfm_stream_reader_set_stream_id(r, 0x1122334455667788ull);
 	t = vfm_stream_read(r, &rec);
 	tap_ok(t == VFM_STREAM_COMPAT && rec.compat->n_devices == 3 &&
 		       rec.compat->dev[0].code == 0 &&
 		       streq(rec.compat->dev[1].reason, c.dev[1].reason),
 	       "COMPAT round trip");
+	t = vfm_stream_read(r, &rec);
+	tap_ok(t == VFM_STREAM_READY && rec.commit.stream_id == 0x1122334455667788ull,
+	       "READY round trip");
 	t = vfm_stream_read(r, &rec);
 	tap_ok(t == VFM_STREAM_VERDICT && rec.verdict.status == 0 &&
 		       rec.verdict.dev == VFM_STREAM_NO_DEVICE &&
@@ -1030,12 +1050,15 @@ static void test_preamble(void)
 	expect("an empty stream", &s, -EPROTO, "truncated stream: it is empty");
 
 	sb_preamble(&s);
-	put32(s.d + 8, 2);
-	expect("version 2", &s, -EPROTONOSUPPORT,
-	       "stream version 2, this vfiomig reads 1");
+	put32(s.d + 8, 3);
+	expect("version 3", &s, -EPROTONOSUPPORT,
+	       "stream version 3, this vfiomig reads 2");
+	put32(s.d + 8, 1);
+	expect("version 1 (no commit)", &s, -EPROTONOSUPPORT,
+	       "stream version 1, this vfiomig reads 2");
 	put32(s.d + 8, 0);
 	expect("version 0", &s, -EPROTONOSUPPORT, "stream version 0");
-	put32(s.d + 8, 1);
+	put32(s.d + 8, 2);
 	put32(s.d + 12, 0x80000000);
 	expect("preamble flags", &s, -EPROTO, "preamble flags 0x80000000: unknown bits");
 	put32(s.d + 12, 0);
@@ -1069,7 +1092,7 @@ static void test_framing(void)
 	};
 
 	/* unknown types; types of the other direction */
-	static const uint16_t unknown[] = {0, 7, 128, 131, 0xffff};
+	static const uint16_t unknown[] = {0, 8, 128, 132, 0xffff};
 	for (size_t i = 0; i < ELEMENTSOF(unknown); i++) {
 		char what[64];
 
@@ -1199,8 +1222,8 @@ static void test_header_fields(void)
 		 "HEADER record: device count 65, expected 1 to 64");
 	HDR_CASE("device count 3 in a 2-device record", poke16(&s, at, 8, 3), -EPROTO,
 		 "HEADER record: length 528, expected 784 for 3 devices");
-	HDR_CASE("header flags 0x0002", poke16(&s, at, 10, 2), -EPROTO,
-		 "HEADER record: flags 0x0002 hold unknown bits");
+	HDR_CASE("header flags 0x0004", poke16(&s, at, 10, 4), -EPROTO,
+		 "HEADER record: flags 0x0004 hold unknown bits");
 	HDR_CASE("header reserved field", poke32(&s, at, 12, 1), -EPROTO,
 		 "HEADER record: reserved field not zero");
 	HDR_CASE("migration flags 0x8", poke32(&s, at, DD(1, 0), 0xb), -EPROTO,
@@ -1666,6 +1689,139 @@ static void test_reverse_rules(void)
 	sb_free(&s);
 }
 
+/* The commit: COMMIT after END with F_COMMIT; READY between COMPAT and VERDICT. */
+static void test_commit_rules(void)
+{
+	struct vfm_stream_compat c;
+	struct sb s = {0};
+	size_t at;
+	struct outcome o;
+
+	start(&s, 1, VFM_STREAM_F_COMMIT);
+	sb_rec(&s, r_dend(0, 0, 0));
+	sb_rec(&s, r_end(1, 0));
+	o = run(TO_DST, 0, s.d, s.len);
+	tap_ok(o.ret == -EPROTO && strstr(o.reason, "after END, without COMMIT or ABORT"),
+	       "F_COMMIT: a stream that ends after END is truncated: %s", o.reason);
+	at = sb_rec(&s, r_commit(STD_ID));
+	o = run(TO_DST, 0, s.d, s.len);
+	tap_ok(o.ret == 0 && o.records == 4, "F_COMMIT: END then COMMIT is whole: %s",
+	       o.reason);
+	poke8(&s, at, 0, 0xee);
+	expect("COMMIT of another stream", &s, -EPROTO,
+	       "COMMIT record: stream id 0123456789abcdee, expected 0123456789abcdef");
+	poke8(&s, at, 0, 0xef);
+	poke8(&s, at, 9, 1);
+	expect("COMMIT reserved bytes", &s, -EPROTO, "COMMIT record: reserved bytes not zero");
+	poke8(&s, at, 9, 0);
+	sb_rec(&s, r_commit(STD_ID));
+	expect("a second COMMIT", &s, -EPROTO, "bytes follow the final COMMIT record");
+	sb_free(&s);
+
+	start(&s, 1, VFM_STREAM_F_COMMIT);
+	sb_rec(&s, r_dend(0, 0, 0));
+	sb_rec(&s, r_end(1, 0));
+	sb_rec(&s, r_abort(ETIMEDOUT, "no READY"));
+	o = run(TO_DST, 0, s.d, s.len);
+	tap_ok(o.ret == 0 && o.records == 4, "F_COMMIT: ABORT after END ends it: %s",
+	       o.reason);
+	sb_free(&s);
+
+	start(&s, 1, VFM_STREAM_F_COMMIT);
+	sb_rec(&s, r_dend(0, 0, 0));
+	sb_rec(&s, r_commit(STD_ID));
+	expect("COMMIT before END", &s, -EPROTO, "COMMIT record before END");
+	sb_free(&s);
+
+	start(&s, 1, VFM_STREAM_F_COMMIT);
+	sb_rec(&s, r_dend(0, 0, 0));
+	sb_rec(&s, r_end(1, 0));
+	sb_rec(&s, r_data(0, 2, 0, "late", 4));
+	expect("DATA after END", &s, -EPROTO, "DATA record after END");
+	sb_free(&s);
+
+	start(&s, 1, 0);
+	sb_rec(&s, r_dend(0, 0, 0));
+	sb_rec(&s, r_end(1, 0));
+	sb_rec(&s, r_commit(STD_ID));
+	expect("COMMIT in a one-way stream", &s, -EPROTO,
+	       "bytes follow the final END record");
+	sb_free(&s);
+
+	sb_preamble(&s);
+	sb_rec(&s, r_commit(STD_ID));
+	expect("COMMIT first", &s, -EPROTO, "COMMIT record before the HEADER record");
+	expect_dir("COMMIT from the destination", TO_SRC, 1, &s, -EPROTO,
+		   "COMMIT record in the destination-to-source stream");
+	sb_free(&s);
+
+	/* READY */
+	std_compat(&c, 2);
+	sb_preamble(&s);
+	sb_rec(&s, r_ready(STD_ID));
+	expect_dir("READY before COMPAT", TO_SRC, 2, &s, -EPROTO, "READY record before COMPAT");
+	expect("READY from the source", &s, -EPROTO,
+	       "READY record in the source-to-destination stream");
+	sb_free(&s);
+
+	sb_preamble(&s);
+	sb_rec(&s, r_compat(&c));
+	sb_rec(&s, r_ready(STD_ID));
+	sb_rec(&s, r_ready(STD_ID));
+	expect_dir("READY twice", TO_SRC, 2, &s, -EPROTO, "READY record twice");
+	sb_free(&s);
+
+	sb_preamble(&s);
+	sb_rec(&s, r_compat(&c));
+	sb_rec(&s, r_ready(STD_ID + 1));
+	expect_dir("READY of another stream", TO_SRC, 2, &s, -EPROTO,
+		   "READY record: stream id 0123456789abcdf0, expected 0123456789abcdef");
+	sb_free(&s);
+
+	sb_preamble(&s);
+	sb_rec(&s, r_compat(&c));
+	sb_rec(&s, r_verdict(0, VFM_STREAM_NO_DEVICE, "ran"));
+	expect_dir("success without READY", TO_SRC, 2, &s, -EPROTO,
+		   "VERDICT record: success without READY");
+	sb_free(&s);
+
+	sb_preamble(&s);
+	sb_rec(&s, r_compat(&c));
+	sb_rec(&s, r_ready(STD_ID));
+	sb_rec(&s, r_verdict(EIO, 1, "RUNNING_P2P failed"));
+	o = run(TO_SRC, 2, s.d, s.len);
+	tap_ok(o.ret == 0 && o.records == 3, "a failure VERDICT after READY: %s", o.reason);
+	sb_free(&s);
+
+	c.dev[1].code = VFM_COMPAT_FLAGS;
+	sb_preamble(&s);
+	sb_rec(&s, r_compat(&c));
+	sb_rec(&s, r_ready(STD_ID));
+	expect_dir("READY after a refusal", TO_SRC, 2, &s, -EPROTO,
+		   "READY record, but COMPAT refused device 1");
+	sb_free(&s);
+
+	/* a reader told no stream id refuses READY */
+	{
+		struct vfm_stream_mem mem;
+		struct vfm_stream_reader *r;
+		struct vfm_record rec;
+
+		c.dev[1].code = 0;
+		sb_preamble(&s);
+		sb_rec(&s, r_compat(&c));
+		sb_rec(&s, r_ready(0));
+		mem = (struct vfm_stream_mem){.data = s.d, .size = s.len};
+		vfm_stream_reader_new(TO_SRC, 2, vfm_stream_mem_read, &mem, &r);
+		tap_ok(vfm_stream_read(r, &rec) == VFM_STREAM_COMPAT &&
+			       vfm_stream_read(r, &rec) == -EPROTO &&
+			       strstr(vfm_stream_reader_error(r), "no stream id"),
+		       "READY without a stream id to check: %s", vfm_stream_reader_error(r));
+		vfm_stream_reader_free(r);
+		sb_free(&s);
+	}
+}
+
 /* ------------------------------------------------------------------------- */
 /* the reader's interface                                                    */
 
@@ -1780,6 +1936,22 @@ static void small_forward(struct sb *s, size_t *starts, size_t *n_starts)
 	*n_starts = n;
 }
 
+/* The same with F_COMMIT: END, then COMMIT. */
+static void small_commit(struct sb *s, size_t *starts, size_t *n_starts)
+{
+	size_t n = 0;
+
+	starts[n++] = start(s, 2, VFM_STREAM_F_PRECOPY | VFM_STREAM_F_COMMIT);
+	starts[n++] = sb_rec(s, r_data(0, 1, 0, "pre", 3));
+	starts[n++] = sb_rec(s, r_data(1, 2, 0, "stop1", 5));
+	starts[n++] = sb_rec(s, r_data(0, 2, 3, "stop0", 5));
+	starts[n++] = sb_rec(s, r_dend(0, 8, 3));
+	starts[n++] = sb_rec(s, r_dend(1, 5, 0));
+	starts[n++] = sb_rec(s, r_end(2, 13));
+	starts[n++] = sb_rec(s, r_commit(STD_ID));
+	*n_starts = n;
+}
+
 static void small_reverse(struct sb *s, size_t *starts, size_t *n_starts)
 {
 	struct vfm_stream_compat c;
@@ -1788,6 +1960,7 @@ static void small_reverse(struct sb *s, size_t *starts, size_t *n_starts)
 	std_compat(&c, 2);
 	sb_preamble(s);
 	starts[n++] = sb_rec(s, r_compat(&c));
+	starts[n++] = sb_rec(s, r_ready(STD_ID));
 	starts[n++] = sb_rec(s, r_verdict(0, 0xffff, "ok"));
 	*n_starts = n;
 }
@@ -1923,8 +2096,12 @@ static int write_corpus(const char *dir)
 	ret |= write_file(dir, "offset-gap", &s);
 	sb_free(&s);
 
-	sb_add(&s, "\x89VFM\r\n\x1a\n\x02\x00\x00\x00\x00\x00\x00\x00", 16);
-	ret |= write_file(dir, "version-2", &s);
+	small_commit(&s, starts, &n);
+	ret |= write_file(dir, "valid-commit", &s);
+	sb_free(&s);
+
+	sb_add(&s, "\x89VFM\r\n\x1a\n\x03\x00\x00\x00\x00\x00\x00\x00", 16);
+	ret |= write_file(dir, "version-3", &s);
 	sb_free(&s);
 	return ret ? 1 : 0;
 }
@@ -1946,8 +2123,10 @@ int main(int argc, char *argv[])
 	test_data_rules();
 	test_vf_config();
 	test_reverse_rules();
+	test_commit_rules();
 	test_reader_api();
 	damage("forward", TO_DST, 0, small_forward);
 	damage("reverse", TO_SRC, 2, small_reverse);
+	damage("committing forward", TO_DST, 0, small_commit);
 	return tap_done();
 }

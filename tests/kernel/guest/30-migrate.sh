@@ -124,7 +124,7 @@ vfm-mtty --set "$A" -- vfiomig save @0 --to - 2>$T/src.out |
 	vfm-mtty --check "$C" -- vfiomig restore @0 --from - >$T/dst.out 2>&1
 tap_check "save | restore through a pipe" test $? = 0
 tap_relay "through a pipe" $T/dst.out
-grep -q "saved 1 device to -" $T/src.out || tap_fail "the save report went to stderr with --to -"
+grep -q "wrote 1 device to -" $T/src.out || tap_fail "the save report went to stderr with --to -"
 
 vfiomig reset "$A" "$B" "$C" "$D" "$E" "$F" >/dev/null
 [ $net = yes ] && ip netns del vsrc && ip netns del vdst

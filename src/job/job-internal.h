@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * What the job files share: job.c (the job object, its failure record, progress,
+ * control records, deadlines, VF settings), pipeline.c (the device readers of save
+ * and the device writers of restore), save.c and restore.c (the phases).
+ */
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "job.h"
+#include "macro.h"
+#include "net.h"
+#include "stream.h"
+
+struct vfm_endpoint;
+
+#define JOB_HIDDEN __attribute__((visibility("hidden")))
+
+#define JOB_DEFAULT_CHUNK (1u << 20)
+
+struct job {
+	struct vfm_job_report *rep;
+	struct vfm_endpoint *ep;
+	struct vfm_set set;
+	vfm_progress_fn progress;
+	void *progress_userdata;
+	uint64_t last_progress;
+	int cancel_fd;
+	unsigned timeout_ms; /* inactivity of bulk I/O; deadline of each exchange */
+	vfm_arc_fn arc_fn;   /* the caller's, called for every arc of every device */
+	void *arc_userdata;
+	uint8_t *buf;	     /* prefix + chunk + trailer */
+	size_t chunk;
+	uint8_t *msgbuf; /* encoded control records */
+	/* Several devices read or written at once: records are written whole under
+	 * this lock, and the report's shared fields change under it. */
+	pthread_mutex_t lock;
+	bool locked_mode;
+};
+
+/* ---- job.c ---- */
+
+JOB_HIDDEN int job_init(struct job *j, struct vfm_job_report *rep, struct vfm_endpoint *ep,
+			size_t chunk);
+JOB_HIDDEN void job_done(struct job *j);
+
+/* Record the first failure (the message names the device or the peer); returns the
+ * first failure's -errno. */
+JOB_HIDDEN int job_fail(struct job *j, int err, const char *fmt, ...) _printf_(3, 4);
+JOB_HIDDEN void job_phase(struct job *j, enum vfm_job_phase phase);
+JOB_HIDDEN void job_tick(struct job *j);
+JOB_HIDDEN bool job_cancelled(const struct job *j);
+JOB_HIDDEN const char *job_peer(const struct job *j);
+
+/* A vfm_stream_read_fn over the job's endpoint. */
+JOB_HIDDEN ssize_t job_ep_read(void *userdata, void *buf, size_t len);
+JOB_HIDDEN int job_send(struct job *j, const struct vfm_record *rec);
+JOB_HIDDEN int job_send_preamble(struct job *j);
+/* Why a stream read failed: the reader's sentence, "timed out after N s", or the
+ * error's text. */
+JOB_HIDDEN const char *job_reader_why(const struct job *j, const struct vfm_stream_reader *r,
+				      int err, char *buf, size_t size);
+
+/* An exchange with the peer (an answer awaited) must end within the job's timeout,
+ * however the peer trickles its bytes: an absolute deadline from now; 0 clears it. */
+JOB_HIDDEN void job_deadline(struct job *j, bool on);
+/* A cancel no longer applies (or must not stop a last word to the peer). */
+JOB_HIDDEN void job_ignore_cancel(struct job *j);
+
+JOB_HIDDEN int job_phase_or_fail(struct job *j, enum vfm_phase phase);
+JOB_HIDDEN void job_on_set_arc(void *userdata, const struct vfm_device *dev,
+			       const struct vfm_arc_result *arc);
+JOB_HIDDEN uint32_t job_flags_to_stream(uint32_t f);
+JOB_HIDDEN int job_kind_to_stream(enum vfm_device_kind k);
+
+/* VF network settings (src/net). */
+JOB_HIDDEN int job_vf_ref(struct vfm_device *dev, struct vfm_vf_ref *ref, char *why,
+			  size_t size);
+JOB_HIDDEN int job_vf_apply(const struct vfm_restore_opts *o, struct vfm_device *dev,
+			    const struct vfm_vf_ref *ref, const struct vfm_vf_config *cfg,
+			    uint32_t *ret_changed, char *why, size_t why_size);
+JOB_HIDDEN void job_vf_status(struct vfm_job_dev *d, const char *what, uint32_t fields);
+
+/* ---- pipeline.c ---- */
+
+/* Save: read the @want devices (precopy: one round; else stop-copy to the end, each
+ * followed by its DEVICE_END) and send their DATA, in parallel when there are
+ * several. */
+JOB_HIDDEN int job_stream_all(struct job *j, uint64_t *offsets, bool precopy,
+			      const bool *want);
+
+/* Restore: one writer per device, fed in stream order. */
+struct writers;
+JOB_HIDDEN struct writers *writers_new(void);
+JOB_HIDDEN int writers_start(struct writers *ws, struct job *j, size_t n);
+/* Queue a copy of a DATA record's bytes for its device (waits for room). */
+JOB_HIDDEN int writers_push(struct writers *ws, const struct vfm_record *rec);
+/* Finish what is queued (or drop it after a failure) and stop; returns the index of
+ * the device whose write failed first, or -1.  Then free with free(). */
+JOB_HIDDEN int writers_stop(struct writers *ws);

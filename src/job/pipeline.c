@@ -1,0 +1,414 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The data pipelines: save's device readers (one thread per device, chunks sent as
+ * DATA records) and restore's device writers (one thread per device, fed in stream
+ * order).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "job-internal.h"
+#include "transport.h"
+#include "util.h"
+
+/*
+ * Read what the device has now and send it as DATA records.  STOP_COPY: until the
+ * permanent end (0).  PRE_COPY: until nothing is pending (ENOMSG; some drivers, mtty
+ * among them, return 0 there instead).
+ */
+static int stream_device_buf(struct job *j, size_t i, bool precopy, uint64_t *offset,
+			     uint8_t *buf)
+{
+	struct vfm_device *dev = j->set.dev[i];
+	struct vfm_job_dev *d = &j->rep->dev[i];
+	uint8_t *payload = buf + VFM_STREAM_DATA_PREFIX_SIZE;
+	uint64_t t0 = now_usec();
+
+	for (;;) {
+		ssize_t n;
+		int r;
+
+		if (job_cancelled(j))
+			return job_fail(j, -ECANCELED, "cancelled");
+		if (j->locked_mode && __atomic_load_n(&j->rep->error, __ATOMIC_RELAXED))
+			return j->rep->error; /* another device failed: stop too */
+		n = vfm_device_read(dev, payload, j->chunk);
+		if (n == -ENOMSG || (n == 0 && precopy))
+			break;
+		if (n < 0)
+			return job_fail(j, (int)n, "%s: reading %s data at offset %llu: %s",
+				    vfm_device_name(dev), precopy ? "precopy" : "stop-copy",
+				    (unsigned long long)*offset, strerror((int)-n));
+		if (n == 0)
+			break;
+		r = vfm_stream_data_prefix(buf, (uint16_t)i,
+					   precopy ? VFM_STREAM_PHASE_PRECOPY
+						   : VFM_STREAM_PHASE_STOPCOPY,
+					   *offset, (uint32_t)n);
+		if (r >= 0)
+			r = vfm_stream_data_crc(buf, payload, (size_t)n, payload + n);
+		if (r >= 0) {
+			if (j->locked_mode)
+				pthread_mutex_lock(&j->lock);
+			r = vfm_endpoint_write_full(j->ep, buf,
+						    VFM_STREAM_DATA_PREFIX_SIZE + (size_t)n +
+							    VFM_STREAM_CRC_SIZE);
+			if (r >= 0) {
+				j->rep->total_bytes += (uint64_t)n;
+				job_tick(j);
+			}
+			if (j->locked_mode)
+				pthread_mutex_unlock(&j->lock);
+		}
+		if (r < 0)
+			return job_fail(j, r, "sending %s data to %s: %s", vfm_device_name(dev),
+				    job_peer(j), strerror(-r));
+		*offset += (uint64_t)n;
+		if (precopy)
+			d->precopy_bytes += (uint64_t)n;
+		else
+			d->stopcopy_bytes += (uint64_t)n;
+	}
+	if (!precopy)
+		d->stopcopy_usec += now_usec() - t0;
+	return 0;
+}
+
+static int stream_device(struct job *j, size_t i, bool precopy, uint64_t *offset)
+{
+	return stream_device_buf(j, i, precopy, offset, j->buf);
+}
+
+static int send_device_end(struct job *j, size_t i, uint64_t total)
+{
+	struct vfm_record rec = {
+		.type = VFM_STREAM_DEVICE_END,
+		.device_end = { .dev = (uint16_t)i,
+				.total = total,
+				.precopy = j->rep->dev[i].precopy_bytes },
+	};
+	int r;
+
+	if (j->locked_mode)
+		pthread_mutex_lock(&j->lock);
+	r = job_send(j, &rec);
+	if (j->locked_mode)
+		pthread_mutex_unlock(&j->lock);
+	if (r < 0)
+		return job_fail(j, r, "sending to %s: %s", job_peer(j), strerror(-r));
+	return 0;
+}
+
+/*
+ * Several devices read at once (stop-copy, and each precopy round): one thread per
+ * device (at most STREAM_THREADS at once), each with its own chunk buffer, so that
+ * slow drivers overlap and both cores are used; the stream interleaves their chunks.
+ */
+#define STREAM_THREADS 16
+
+struct stream_worker {
+	struct job *j;
+	uint64_t *offsets;
+	bool precopy;	   /* a precopy round: no DEVICE_END */
+	const bool *want;  /* the devices to read (precopy: those in PRE_COPY) */
+	size_t next;	   /* next device to take, under j->lock */
+};
+
+static void *stream_thread(void *arg)
+{
+	struct stream_worker *w = arg;
+	struct job *j = w->j;
+	uint8_t *buf = malloc(VFM_STREAM_DATA_PREFIX_SIZE + j->chunk + VFM_STREAM_CRC_SIZE);
+
+	if (!buf) {
+		job_fail(j, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	for (;;) {
+		size_t i;
+		int r;
+
+		pthread_mutex_lock(&j->lock);
+		i = w->next++;
+		pthread_mutex_unlock(&j->lock);
+		if (i >= j->set.n || __atomic_load_n(&j->rep->error, __ATOMIC_RELAXED))
+			break;
+		if (!w->want[i])
+			continue;
+		r = stream_device_buf(j, i, w->precopy, &w->offsets[i], buf);
+		if (r >= 0 && !w->precopy)
+			r = send_device_end(j, i, w->offsets[i]);
+		if (r < 0)
+			break;
+	}
+	free(buf);
+	return NULL;
+}
+
+int job_stream_all(struct job *j, uint64_t *offsets, bool precopy, const bool *want)
+{
+	struct stream_worker w = { .j = j, .offsets = offsets, .precopy = precopy,
+				   .want = want };
+	pthread_t th[STREAM_THREADS];
+	size_t n_want = 0, only = 0, nth, started = 0;
+
+	for (size_t i = 0; i < j->set.n; i++)
+		if (want[i]) {
+			n_want++;
+			only = i;
+		}
+	if (n_want == 0)
+		return 0;
+	if (n_want == 1) {
+		int r = stream_device(j, only, precopy, &offsets[only]);
+
+		return r < 0 || precopy ? r : send_device_end(j, only, offsets[only]);
+	}
+	nth = MIN(n_want, (size_t)STREAM_THREADS);
+	j->locked_mode = true;
+	for (; started < nth; started++)
+		if (pthread_create(&th[started], NULL, stream_thread, &w) != 0)
+			break;
+	if (started == 0) {
+		j->locked_mode = false;
+		return job_fail(j, -EAGAIN, "cannot start threads");
+	}
+	for (size_t k = 0; k < started; k++)
+		pthread_join(th[k], NULL);
+	j->locked_mode = false;
+	if (j->rep->error)
+		return j->rep->error;
+	if (w.next < j->set.n) /* fewer threads than wanted, and they stopped early */
+		return job_fail(j, -EAGAIN, "%s stopped early", precopy ? "precopy" : "stop-copy");
+	return 0;
+}
+
+/*
+ * Restore writes: one writer thread per device, fed in stream order through a FIFO
+ * of copied chunks, so that the devices load in parallel and the next chunk is read
+ * from the peer (and its CRC checked) while the last is written.  The chunks queued
+ * for all devices together stay under eight chunks a device and WRITE_BUDGET_MAX
+ * bytes (one record always fits).
+ */
+#define WRITE_BUDGET_MAX (32u << 20)
+
+struct wchunk {
+	struct wchunk *next;
+	uint64_t offset;
+	uint32_t len, cap;
+	bool precopy;
+	uint8_t bytes[];
+};
+
+struct writer {
+	struct writers *ws;
+	size_t dev;
+	struct wchunk *head, *tail;
+	pthread_cond_t wake; /* a chunk, or the end */
+	pthread_t th;
+	bool started;
+};
+
+struct writers {
+	struct job *j;
+	struct writer w[VFM_SET_MAX];
+	size_t n;
+	pthread_mutex_t lock;
+	pthread_cond_t room; /* queued bytes went down */
+	size_t queued;
+	struct wchunk *spare; /* written chunks, reused: no allocation per chunk */
+	bool threaded;	      /* false: one device, written by the caller */
+	bool closing;     /* no more chunks: finish the queues and stop */
+	int bad_dev;      /* the first device whose write failed, -1: none */
+};
+
+/* One chunk into device @i, whole; after a failure anywhere, nothing more. */
+static int write_chunk(struct job *j, size_t i, const uint8_t *bytes, uint32_t len,
+		       uint64_t offset, bool precopy)
+{
+	struct vfm_device *dev = j->set.dev[i];
+	struct vfm_job_dev *d = &j->rep->dev[i];
+	uint64_t t0 = now_usec();
+	uint32_t off = 0;
+	int err = 0;
+
+	while (off < len && !__atomic_load_n(&j->rep->error, __ATOMIC_RELAXED)) {
+		ssize_t n = vfm_device_write(dev, bytes + off, len - off);
+
+		if (n <= 0) {
+			err = n < 0 ? (int)n : -EIO;
+			job_fail(j, err, "%s: writing migration data at offset %llu: %s",
+			     vfm_device_name(dev), (unsigned long long)(offset + off),
+			     strerror(-err));
+			break;
+		}
+		off += (uint32_t)n;
+	}
+	/* what the device took */
+	if (precopy) {
+		__atomic_add_fetch(&d->precopy_bytes, off, __ATOMIC_RELAXED);
+	} else {
+		__atomic_add_fetch(&d->stopcopy_bytes, off, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&d->stopcopy_usec, now_usec() - t0, __ATOMIC_RELAXED);
+	}
+	return err;
+}
+
+struct writers *writers_new(void)
+{
+	return calloc(1, sizeof(struct writers));
+}
+
+static void *writer_thread(void *arg)
+{
+	struct writer *w = arg;
+	struct writers *ws = w->ws;
+
+	for (;;) {
+		struct wchunk *c;
+		int err;
+
+		pthread_mutex_lock(&ws->lock);
+		while (!w->head && !ws->closing)
+			pthread_cond_wait(&w->wake, &ws->lock);
+		c = w->head;
+		if (c) {
+			w->head = c->next;
+			if (!w->head)
+				w->tail = NULL;
+		}
+		pthread_mutex_unlock(&ws->lock);
+		if (!c)
+			break; /* closing, and nothing left */
+
+		err = write_chunk(ws->j, w->dev, c->bytes, c->len, c->offset, c->precopy);
+		pthread_mutex_lock(&ws->lock);
+		if (err < 0 && ws->bad_dev < 0)
+			ws->bad_dev = (int)w->dev;
+		ws->queued -= c->len;
+		c->next = ws->spare;
+		ws->spare = c;
+		pthread_cond_broadcast(&ws->room);
+		pthread_mutex_unlock(&ws->lock);
+	}
+	return NULL;
+}
+
+int writers_start(struct writers *ws, struct job *j, size_t n)
+{
+	*ws = (struct writers){ .j = j, .n = n, .bad_dev = -1 };
+	pthread_mutex_init(&ws->lock, NULL);
+	pthread_cond_init(&ws->room, NULL);
+	/* One device: written inline.  A thread would overlap reading and writing,
+	 * but costs a copy, and on a small host competes with the sender; measured in
+	 * bench/, it lost on fast devices. */
+	if (n == 1)
+		return 0;
+	ws->threaded = true;
+	j->locked_mode = true; /* job_fail() from several threads */
+	for (size_t i = 0; i < n; i++) {
+		struct writer *w = &ws->w[i];
+
+		w->ws = ws;
+		w->dev = i;
+		pthread_cond_init(&w->wake, NULL);
+		if (pthread_create(&w->th, NULL, writer_thread, w) != 0)
+			return job_fail(j, -EAGAIN, "cannot start a writer thread for %s",
+				    vfm_device_name(j->set.dev[i]));
+		w->started = true;
+	}
+	return 0;
+}
+
+int writers_push(struct writers *ws, const struct vfm_record *rec)
+{
+	struct writer *w = &ws->w[rec->data.dev];
+	uint32_t len = rec->data.len;
+	struct wchunk *c;
+	size_t budget;
+
+	if (!ws->threaded) {
+		int err = write_chunk(ws->j, rec->data.dev, rec->data.bytes, len,
+				      rec->data.offset,
+				      rec->data.phase == VFM_STREAM_PHASE_PRECOPY);
+
+		if (err < 0 && ws->bad_dev < 0)
+			ws->bad_dev = rec->data.dev;
+		return err;
+	}
+	budget = MIN((size_t)WRITE_BUDGET_MAX, 8 * ws->n * (size_t)len);
+	pthread_mutex_lock(&ws->lock);
+	while (ws->queued > 0 && ws->queued + len > budget &&
+	       !__atomic_load_n(&ws->j->rep->error, __ATOMIC_RELAXED))
+		pthread_cond_wait(&ws->room, &ws->lock);
+	c = ws->spare;
+	if (c)
+		ws->spare = c->next;
+	pthread_mutex_unlock(&ws->lock);
+	if (c && c->cap < len) {
+		free(c);
+		c = NULL;
+	}
+	if (!c) {
+		/* a source's chunk size is the same for the whole stream */
+		c = malloc(sizeof(*c) + len);
+		if (!c)
+			return job_fail(ws->j, -ENOMEM, "out of memory");
+		c->cap = len;
+	}
+	c->next = NULL;
+	c->offset = rec->data.offset;
+	c->len = len;
+	c->precopy = rec->data.phase == VFM_STREAM_PHASE_PRECOPY;
+	memcpy(c->bytes, rec->data.bytes, len);
+	pthread_mutex_lock(&ws->lock);
+	if (w->tail)
+		w->tail->next = c;
+	else
+		w->head = c;
+	w->tail = c;
+	ws->queued += c->len;
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&ws->lock);
+	return 0;
+}
+
+int writers_stop(struct writers *ws)
+{
+	if (!ws->threaded) {
+		pthread_cond_destroy(&ws->room);
+		pthread_mutex_destroy(&ws->lock);
+		return ws->bad_dev;
+	}
+	pthread_mutex_lock(&ws->lock);
+	ws->closing = true;
+	for (size_t i = 0; i < ws->n; i++)
+		pthread_cond_signal(&ws->w[i].wake);
+	pthread_mutex_unlock(&ws->lock);
+	for (size_t i = 0; i < ws->n; i++) {
+		struct writer *w = &ws->w[i];
+
+		if (w->started)
+			pthread_join(w->th, NULL);
+		while (w->head) { /* a writer that never started */
+			struct wchunk *c = w->head;
+
+			w->head = c->next;
+			free(c);
+		}
+		pthread_cond_destroy(&w->wake);
+	}
+	while (ws->spare) {
+		struct wchunk *c = ws->spare;
+
+		ws->spare = c->next;
+		free(c);
+	}
+	pthread_cond_destroy(&ws->room);
+	pthread_mutex_destroy(&ws->lock);
+	ws->j->locked_mode = false;
+	return ws->bad_dev;
+}
