@@ -32,6 +32,7 @@ struct job {
 	uint64_t last_progress;
 	int cancel_fd;
 	unsigned timeout_ms; /* inactivity of bulk I/O; deadline of each exchange */
+	unsigned deadline_times; /* the exchange under way has timeout_ms times this */
 	vfm_arc_fn arc_fn;   /* the caller's, called for every arc of every device */
 	void *arc_userdata;
 	uint8_t *buf;	     /* prefix + chunk + trailer */
@@ -66,9 +67,10 @@ JOB_HIDDEN int job_send_preamble(struct job *j);
 JOB_HIDDEN const char *job_reader_why(const struct job *j, const struct vfm_stream_reader *r,
 				      int err, char *buf, size_t size);
 
-/* An exchange with the peer (an answer awaited) must end within the job's timeout,
- * however the peer trickles its bytes: an absolute deadline from now; 0 clears it. */
-JOB_HIDDEN void job_deadline(struct job *j, bool on);
+/* An exchange with the peer (an answer awaited) must end within @times the job's
+ * timeout, however the peer trickles its bytes: an absolute deadline from now;
+ * 0 clears it. */
+JOB_HIDDEN void job_deadline(struct job *j, unsigned times);
 /* A cancel no longer applies (or must not stop a last word to the peer). */
 JOB_HIDDEN void job_ignore_cancel(struct job *j);
 

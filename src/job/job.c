@@ -4,6 +4,7 @@
  * failure, progress, control records, deadlines and the VF network settings.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -137,7 +138,8 @@ const char *job_reader_why(const struct job *j, const struct vfm_stream_reader *
 			   char *buf, size_t size)
 {
 	if (err == -ETIMEDOUT) {
-		snprintf(buf, size, "timed out after %u s", j->timeout_ms / 1000);
+		snprintf(buf, size, "timed out after %.1f s",
+			 (double)j->timeout_ms * MAX(j->deadline_times, 1u) / 1000);
 		return buf;
 	}
 	if (*vfm_stream_reader_error(r) && err != -ECANCELED)
@@ -145,11 +147,17 @@ const char *job_reader_why(const struct job *j, const struct vfm_stream_reader *
 	return strerror_r(-err, buf, size);
 }
 
-void job_deadline(struct job *j, bool on)
+void job_deadline(struct job *j, unsigned times)
 {
-	vfm_endpoint_set_deadline(j->ep, on && j->timeout_ms
-						 ? now_usec() + (uint64_t)j->timeout_ms * 1000
-						 : 0);
+	uint64_t ms = (uint64_t)j->timeout_ms * times;
+
+	/* the deadline governs the exchange: the inactivity timeout must not be
+	 * shorter (both are restored when it ends) */
+	vfm_endpoint_set_deadline(j->ep, ms ? now_usec() + ms * 1000 : 0);
+	vfm_endpoint_set_timeout(j->ep, ms ? (unsigned)MIN(ms, (uint64_t)UINT_MAX)
+					   : j->timeout_ms);
+	if (times)
+		j->deadline_times = times;
 }
 
 void job_ignore_cancel(struct job *j)

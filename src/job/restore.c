@@ -54,9 +54,9 @@ static int restore_header(struct restore *s)
 	r = vfm_stream_reader_new(VFM_STREAM_TO_DESTINATION, 0, job_ep_read, j->ep, &s->rd);
 	if (r < 0)
 		return job_fail(j, r, "out of memory");
-	job_deadline(j, true);
+	job_deadline(j, 1);
 	t = vfm_stream_read(s->rd, &rec);
-	job_deadline(j, false);
+	job_deadline(j, 0);
 	if (t <= 0)
 		return job_fail(j, t < 0 ? t : -EPROTO, "reading the stream from %s: %s",
 				job_peer(j),
@@ -349,9 +349,9 @@ static int restore_commit(struct restore *s)
 	if (r < 0)
 		return job_fail(j, r, "telling %s the devices loaded (READY): %s", job_peer(j),
 				strerror(-r));
-	job_deadline(j, true);
+	job_deadline(j, 1);
 	t = vfm_stream_read(s->rd, &rec);
-	job_deadline(j, false);
+	job_deadline(j, 0);
 	if (t == VFM_STREAM_COMMIT) {
 		s->committed = true;
 		/* From here the devices are to run: a cancel no longer applies. */
@@ -411,11 +411,11 @@ static void restore_verdict(struct restore *s)
 	job_phase(j, VFM_JOB_VERDICT);
 	if (!s->two_way)
 		return;
-	job_deadline(j, true);
+	job_deadline(j, 1);
 	r = job_send(j, &rec);
 	if (r >= 0)
 		r = vfm_endpoint_shutdown_write(j->ep);
-	job_deadline(j, false);
+	job_deadline(j, 0);
 	if (r < 0) {
 		j->rep->verdict_lost = true;
 		snprintf(j->rep->message, sizeof(j->rep->message),

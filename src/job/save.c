@@ -174,16 +174,17 @@ static int verdict_failed(struct save *s, const struct vfm_record *rec)
 	return job_fail(j, err, "destination %s failed: %s", job_peer(j), rec->verdict.reason);
 }
 
-/* Read the destination's next answer, within the job's deadline. */
-static int read_answer(struct save *s, const char *what, struct vfm_record *rec)
+/* Read the destination's next answer, within @times the job's timeout. */
+static int read_answer(struct save *s, const char *what, unsigned times,
+		       struct vfm_record *rec)
 {
 	struct job *j = &s->j;
 	char buf[128];
 	int t;
 
-	job_deadline(j, true);
+	job_deadline(j, times);
 	t = vfm_stream_read(s->rr, rec);
-	job_deadline(j, false);
+	job_deadline(j, 0);
 	if (t < 0)
 		return job_fail(j, t, "no %s from %s: %s", what, job_peer(j),
 				job_reader_why(j, s->rr, t, buf, sizeof(buf)));
@@ -212,7 +213,7 @@ static int save_compat(struct save *s)
 	if (r < 0)
 		return job_fail(j, r, "out of memory");
 	vfm_stream_reader_set_stream_id(s->rr, s->hdr->stream_id);
-	r = read_answer(s, "compatibility answer", &rec);
+	r = read_answer(s, "compatibility answer", 1, &rec);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < rec.compat->n_devices; i++)
@@ -382,7 +383,7 @@ static int save_commit(struct save *s)
 	int r;
 
 	job_phase(j, VFM_JOB_VERDICT);
-	r = read_answer(s, "READY (the destination loaded the devices)", &rec);
+	r = read_answer(s, "READY (the destination loaded the devices)", 1, &rec);
 	if (r < 0)
 		return r;
 	if (r != VFM_STREAM_READY) /* the reader allows READY or a failure VERDICT */
@@ -396,21 +397,23 @@ static int save_commit(struct save *s)
 	rec = (struct vfm_record){ .type = VFM_STREAM_COMMIT,
 				   .commit = { .stream_id = s->hdr->stream_id } };
 	before = vfm_endpoint_bytes_written(j->ep);
-	job_deadline(j, true);
+	job_deadline(j, 1);
 	r = job_send(j, &rec);
 	if (r < 0 && vfm_endpoint_bytes_written(j->ep) == before) {
-		job_deadline(j, false);
+		job_deadline(j, 0);
 		return job_fail(j, r, "sending COMMIT to %s: %s (nothing of it left here)",
 				job_peer(j), strerror(-r));
 	}
 	s->committed = true;
 	if (r >= 0)
 		(void)vfm_endpoint_shutdown_write(j->ep); /* the verdict tells */
-	job_deadline(j, false);
+	job_deadline(j, 0);
 
 	/* read_answer() records why it failed; a failure VERDICT (s->refused) is
 	 * the one answer that lets the devices run here again */
-	r = read_answer(s, "verdict", &rec);
+	/* Twice the destination's wait for COMMIT: a destination that missed it says
+	 * so (a failure verdict) before we give up, which spares an "in doubt". */
+	r = read_answer(s, "verdict", 2, &rec);
 	if (r < 0)
 		return r;
 	if (r != VFM_STREAM_VERDICT)
