@@ -14,7 +14,8 @@ trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 
 SRC="sim:a,seed=101,size=3M sim:b,seed=102,size=100K"
 DST="sim:x,size=3M,expect-seed=101 sim:y,size=100K,expect-seed=102"
-V=$(printf '%q' "$VFIOMIG")
+# absolute: the command runs elsewhere (another cwd, through ssh)
+V=$(printf '%q' "$(cd "$(dirname "$VFIOMIG")" && pwd)/$(basename "$VFIOMIG")")
 # every run is bounded: a hang fails the test instead of the suite's timeout
 T() { timeout -k 5 60 "$@"; }
 
