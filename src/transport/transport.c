@@ -1342,7 +1342,7 @@ static void exec_description(const char *cmd, char *buf, size_t size)
 {
 	size_t o = (size_t)snprintf(buf, size, "exec '"), i;
 
-	for (i = 0; cmd[i] && i < EXEC_DESC_MAX && o + 8 < size; i++) {
+	for (i = 0; i < EXEC_DESC_MAX && cmd[i] && o + 8 < size; i++) {
 		unsigned char c = (unsigned char)cmd[i];
 
 		if (c >= 0x20 && c < 0x7f && c != '\\')

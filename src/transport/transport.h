@@ -62,8 +62,8 @@
 #define VFM_URI_HOST_MAX      253  /* a DNS name */
 #define VFM_TRANSPORT_ERR_MAX 320  /* bytes of an error message, NUL included */
 #define VFM_WRITEV_MAX	      16   /* iovecs of one vfm_endpoint_writev_full() */
-#define VFM_EXEC_EXIT_MS      5000 /* exec: time to exit after its input ended */
-#define VFM_EXEC_TERM_MS      2000 /* exec: then after SIGTERM, before SIGKILL */
+#define VFM_EXEC_EXIT_MS      5000u /* exec: time to exit after its input ended */
+#define VFM_EXEC_TERM_MS      2000u /* exec: then after SIGTERM, before SIGKILL */
 
 enum vfm_uri_kind {
 	VFM_URI_TCP,
