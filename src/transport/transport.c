@@ -1358,7 +1358,7 @@ static void exec_description(const char *cmd, char *buf, size_t size)
  * have threads).  The pipes become 0 and 1; every other descriptor above 2 goes (a
  * device fd must never reach the command); signals are as after a fresh login.
  */
-_noreturn_ static void exec_child(const char *cmd, int in_fd, int out_fd, int max_fd)
+_noreturn_ static void exec_child(char *const argv[], int in_fd, int out_fd, int max_fd)
 {
 	struct sigaction dfl = {.sa_handler = SIG_DFL};
 	sigset_t none;
@@ -1378,7 +1378,7 @@ _noreturn_ static void exec_child(const char *cmd, int in_fd, int out_fd, int ma
 		(void)sigaction(sig, &dfl, NULL); /* SIGKILL, SIGSTOP, glibc's: EINVAL */
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
-	execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+	execve("/bin/sh", argv, environ);
 	_exit(127);
 }
 
@@ -1386,6 +1386,7 @@ static int open_exec(const struct vfm_uri *u, int cancel_fd, struct vfm_endpoint
 		     struct vfm_transport_err *err)
 {
 	_cleanup_close_ int in_r = -1, in_w = -1, out_r = -1, out_w = -1;
+	char *argv[] = {(char *)"sh", (char *)"-c", (char *)u->path, NULL};
 	struct vfm_endpoint *ep;
 	long max_fd = sysconf(_SC_OPEN_MAX);
 	int p[2], r;
@@ -1418,7 +1419,7 @@ static int open_exec(const struct vfm_uri *u, int cancel_fd, struct vfm_endpoint
 		return fail_sys(err, r, "exec: fork");
 	}
 	if (pid == 0)
-		exec_child(u->path, in_r, out_w, (int)max_fd);
+		exec_child(argv, in_r, out_w, (int)max_fd);
 
 	ep->pid = pid;
 	ep->fd = TAKE_FD(out_r);
