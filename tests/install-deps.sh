@@ -12,6 +12,8 @@ pkgs=(
 	# tests (clang + its runtime: the libFuzzer run of the fuzz suite; systemd:
 	# systemd-analyze verifies the units)
 	jq valgrind cppcheck clang libclang-rt-14-dev iproute2 systemd
+	# the exec: transport over a real ssh (an sshd the test starts on loopback)
+	openssh-client openssh-server
 	# kernel test tier: a qemu guest with Debian's 6.12 kernel and the mtty driver
 	qemu-system-x86 busybox-static cpio xz-utils kmod
 )

@@ -2,7 +2,8 @@
 /*
  * `vfiomig save DEV... --to URI` and `vfiomig restore DEV... --from URI`: the CLI
  * over the job layer.  SIGINT/SIGTERM cancel the job (which rolls back) through a
- * self-pipe; progress goes to stderr on a TTY; the report to stdout.
+ * self-pipe; progress goes to stderr on a TTY; the report to stdout (to stderr when
+ * stdout carries the stream).
  */
 #include <stdio.h>
 #include <string.h>
@@ -76,6 +77,44 @@ static int open_endpoint(struct cli *cli, const char *uri, bool listen, unsigned
 	return r;
 }
 
+/*
+ * An exec: command is reaped before the report (within the transport's bound), so
+ * that how it ended joins the failure: for ssh, that is where "Permission denied"
+ * (on our stderr) becomes "exited with 255".  After a success it is only a warning:
+ * the destination has the state.
+ */
+static void finish_command(struct cli *cli, struct vfm_endpoint *ep,
+			   struct vfm_job_report *rep)
+{
+	const char *how;
+
+	if (vfm_endpoint_wait(ep) == 0)
+		return;
+	how = vfm_endpoint_exit_status(ep);
+	if (!how)
+		return;
+	if (rep->error) {
+		size_t len = strlen(rep->message);
+
+		snprintf(rep->message + len, sizeof(rep->message) - len,
+			 "; the command %s", how);
+	} else {
+		cli_error(cli, "warning: %s %s after the job ended",
+			  vfm_endpoint_description(ep), how);
+	}
+}
+
+/*
+ * restore --from -: two-way (the answers on stdout, the report on stderr) unless
+ * stdout is a terminal, which can be no source's return path.
+ */
+static unsigned restore_directions(const char *from)
+{
+	if (cli_uri_is_two_way(from) || (streq(from, "-") && !isatty(STDOUT_FILENO)))
+		return VFM_EP_READ | VFM_EP_WRITE;
+	return VFM_EP_READ;
+}
+
 static int open_devices(struct cli *cli, char **names, int n, struct vfm_device **devs)
 {
 	for (int i = 0; i < n; i++) {
@@ -98,7 +137,8 @@ static void save_help(void)
 {
 	printf("Usage: vfiomig save DEV... --to URI [options]\n\n"
 	       "Stream the state of the devices to URI: tcp://HOST:PORT (connect; with\n"
-	       "--listen, listen there instead), unix:/PATH, file:/PATH, - (stdout), fd:N.\n"
+	       "--listen, listen there instead), unix:/PATH, file:/PATH, - (stdout), fd:N,\n"
+	       "exec:CMD (sh -c CMD, e.g. ssh, with its stdin and stdout as the stream).\n"
 	       "On success the devices are left stopped; on any failure before the\n"
 	       "destination's verdict they are returned to RUNNING.\n\n"
 	       "  --to URI                where the stream goes (required)\n"
@@ -155,7 +195,8 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 	ex = open_devices(cli, a.devs, n, devs);
 	if (ex != EXIT_OK)
 		goto out;
-	r = open_endpoint(cli, to, a.listen, VFM_EP_WRITE | (cli_uri_is_socket(to) ? VFM_EP_READ : 0),
+	r = open_endpoint(cli, to, a.listen,
+			  VFM_EP_WRITE | (cli_uri_is_two_way(to) ? VFM_EP_READ : 0),
 			  so.timeout_ms, so.cancel_fd, &ep);
 	if (r < 0) {
 		ex = EXIT_FAILED;
@@ -176,7 +217,8 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 	vfm_save(devs, (size_t)n, ep, &so, rep);
 	if (prog.shown)
 		fputc('\n', stderr);
-	ex = cli_finish_job(cli, true, rep, to, streq(to, "-"));
+	finish_command(cli, ep, rep);
+	ex = cli_finish_job(cli, true, rep, to, vfm_endpoint_writes_stdout(ep));
 out:
 	vfm_endpoint_free(ep);
 	for (int i = 0; i < n && i < VFM_SET_MAX; i++)
@@ -191,7 +233,9 @@ static void restore_help(void)
 {
 	printf("Usage: vfiomig restore DEV... --from URI [options]\n\n"
 	       "Load a stream into the devices: tcp://[ADDR]:PORT (listen; with --connect,\n"
-	       "connect there instead), unix:/PATH (listen), file:/PATH, - (stdin), fd:N.\n"
+	       "connect there instead), unix:/PATH (listen), file:/PATH, fd:N, exec:CMD,\n"
+	       "- (stdin; answers on stdout, and the report on stderr, unless stdout is a\n"
+	       "terminal).\n"
 	       "The Nth device of the stream goes to the Nth DEV unless --map says otherwise.\n"
 	       "The header is checked against the devices before any is touched; every\n"
 	       "chunk's CRC before it reaches a device.  On success the devices run.\n\n"
@@ -237,8 +281,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	if (ex != EXIT_OK)
 		goto out;
 	r = open_endpoint(cli, from, cli_uri_is_socket(from) && !a.connect,
-			  VFM_EP_READ | (cli_uri_is_socket(from) ? VFM_EP_WRITE : 0), ro.timeout_ms,
-			  ro.cancel_fd, &ep);
+			  restore_directions(from), ro.timeout_ms, ro.cancel_fd, &ep);
 	if (r < 0) {
 		ex = EXIT_FAILED;
 		goto out;
@@ -253,7 +296,8 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	vfm_restore(devs, (size_t)n, ep, &ro, rep);
 	if (prog.shown)
 		fputc('\n', stderr);
-	ex = cli_finish_job(cli, false, rep, from, false);
+	finish_command(cli, ep, rep);
+	ex = cli_finish_job(cli, false, rep, from, vfm_endpoint_writes_stdout(ep));
 out:
 	vfm_endpoint_free(ep);
 	for (int i = 0; i < n && i < VFM_SET_MAX; i++)

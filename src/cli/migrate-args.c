@@ -70,6 +70,11 @@ bool cli_uri_is_socket(const char *uri)
 	return strncmp(uri, "tcp://", 6) == 0 || strncmp(uri, "unix:", 5) == 0;
 }
 
+bool cli_uri_is_two_way(const char *uri)
+{
+	return cli_uri_is_socket(uri) || strncmp(uri, "exec:", 5) == 0;
+}
+
 /* A number in [min, max], or a size (K/M/G suffixes) when @size. */
 static int value(struct cli *cli, const char *cmd, const char *opt, const char *s,
 		 bool size, uint64_t min, uint64_t max, uint64_t *ret)

@@ -51,6 +51,9 @@ struct restore_args {
 /* tcp:// and unix: streams: two-way, listened on or connected to */
 bool cli_uri_is_socket(const char *uri);
 
+/* The URIs that carry answers back whichever way they are opened: sockets, exec:. */
+bool cli_uri_is_two_way(const char *uri);
+
 /*
  * Parse save's (restore's) options and operands; @remote adds the daemon's own
  * options, @help prints the matching --help.  Returns 0 to go on, or -1 when the

@@ -375,6 +375,11 @@ static int open_endpoint(struct djob *j, struct vfm_transport_err *err)
 		j->stream_fd = safe_close(j->stream_fd);
 		return r;
 	}
+	/* request.c refuses exec: already; a second lock on the root shell door. */
+	if (strncmp(j->uri, "exec:", 5) == 0) {
+		snprintf(err->msg, sizeof(err->msg), "vfiomigd does not run commands (exec:)");
+		return -EPERM;
+	}
 	dir = save ? VFM_EP_WRITE : VFM_EP_READ;
 	if (uri_is_socket(j->uri))
 		dir = VFM_EP_READ | VFM_EP_WRITE;

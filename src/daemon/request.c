@@ -406,6 +406,14 @@ static int check_job(struct vfmd_request *req, uint32_t seen, struct vfmd_error 
 				   cmd, req->listen ? "listen" : "connect");
 		return 0;
 	}
+	/* The daemon runs as root and serves its whole group: exec: would hand any
+	 * client a root shell. */
+	if (strncmp(req->uri, "exec:", 5) == 0)
+		return bad(e, -EPERM,
+			   "%s: \"%s\": vfiomigd does not run commands (exec:), that would "
+			   "run them as root for any client: run vfiomig %s without "
+			   "--connect, or give a tcp://, unix: or file: URI",
+			   cmd, key, cmd);
 	if (streq(req->uri, "-") || strncmp(req->uri, "fd:", 3) == 0)
 		return bad(
 			e, -EINVAL,

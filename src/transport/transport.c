@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * Transport: tcp, unix, file, stdio and fd endpoints behind one small object.  See
+ * Transport: tcp, unix, file, stdio, fd and exec endpoints behind one small object.  See
  * transport.h for the contract.  Nothing here prints; errors come back as -errno
  * plus, where an address is involved, a message in struct vfm_transport_err.
  */
@@ -21,8 +21,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,7 +36,9 @@
 #define DESC_MAX     (VFM_URI_MAX + 64)
 /* Retry period while a unix listener's backlog is full (connect gives EAGAIN), or
  * while a FIFO has no reader (open gives ENXIO): neither can be polled for. */
-#define RETRY_USEC 10000
+#define RETRY_USEC    10000
+#define EXEC_DESC_MAX 80 /* bytes of an exec: command quoted in the description */
+#define EXEC_POLL_MS  10 /* period of waitpid(WNOHANG) while reaping a command */
 
 /*
  * How I/O on a descriptor is done without blocking past a timeout or a cancel, and
@@ -48,18 +52,29 @@ enum io_mode {
 	IO_REGULAR,  /* regular file or block device: always ready */
 };
 
+/*
+ * fd is what we read (or, one-way, write), wfd what we write: the same descriptor
+ * except for exec: (two pipes) and two-way "-" (stdin, stdout), each with its own
+ * mode so that a reading thread and a writing thread never share state.
+ */
 struct vfm_endpoint {
-	int fd;
-	enum io_mode mode;
+	int fd, wfd;
+	enum io_mode mode, wmode;
 	bool can_read, can_write, two_way;
-	bool fifo;	    /* IO_POLL writes of at most PIPE_BUF */
+	bool fifo;	    /* wfd: IO_POLL writes of at most PIPE_BUF */
 	bool sync_on_close; /* a regular file we write */
 	bool write_shut;
+	bool writes_stdout;
 	int dir_fd; /* file: written: its directory, fsync'ed at close */
 	unsigned timeout_ms;
 	uint64_t deadline; /* absolute, monotonic usec; 0 = none */
 	int cancel_fd;
 	uint64_t bytes_read, bytes_written; /* __atomic, relaxed */
+	/* exec: the command's process, until reaped */
+	pid_t pid;
+	bool reaped;
+	int reap_err;
+	char exit_status[128];
 	char desc[DESC_MAX];
 };
 
@@ -378,6 +393,25 @@ static int parse_unix(const char *p, struct vfm_uri *u, struct vfm_transport_err
 	return 0;
 }
 
+/*
+ * exec:CMD: handed to sh as one argument, so any shell text goes, but not control
+ * characters: a newline would hide a second command from whoever reads the URI in a
+ * log or a process list, and none has a use in a command line.
+ */
+static int parse_exec(const char *c, struct vfm_uri *u, struct vfm_transport_err *err)
+{
+	if (c[strspn(c, " ")] == '\0')
+		return fail(err, -EINVAL, "empty command (exec:CMD)");
+	for (size_t i = 0; c[i]; i++)
+		if ((unsigned char)c[i] < 0x20 || c[i] == 0x7f)
+			return fail(err, -EINVAL,
+				    "control character 0x%02x at byte %zu of the command "
+				    "(exec:CMD)",
+				    (unsigned char)c[i], i);
+	strcpy(u->path, c); /* the whole URI is at most VFM_URI_MAX bytes */
+	return 0;
+}
+
 int vfm_uri_parse(const char *s, bool listen, struct vfm_uri *ret_uri,
 		  struct vfm_transport_err *err)
 {
@@ -412,6 +446,9 @@ int vfm_uri_parse(const char *s, bool listen, struct vfm_uri *ret_uri,
 			r = fail(err, -EINVAL, "empty path (file:PATH)");
 		else
 			strcpy(u->path, s + 5); /* len <= VFM_URI_MAX */
+	} else if (startswith(s, "exec:")) {
+		u->kind = VFM_URI_EXEC;
+		r = parse_exec(s + 5, u, err);
 	} else if (startswith(s, "fd:")) {
 		uint32_t fd;
 
@@ -426,13 +463,13 @@ int vfm_uri_parse(const char *s, bool listen, struct vfm_uri *ret_uri,
 
 		if (n > 0 && s[n] == ':')
 			r = fail(err, -EINVAL,
-				 "unknown scheme \"%.*s\" (tcp, unix, file, fd, or -)",
+				 "unknown scheme \"%.*s\" "
+				 "(tcp, unix, file, fd, exec, or -)",
 				 (int)MIN(n, 32), s);
 		else
 			r = fail(err, -EINVAL,
 				 "not a URI: \"%.64s\" (tcp://HOST:PORT, unix:PATH, "
-				 "file:PATH, "
-				 "fd:N, or -)",
+				 "file:PATH, fd:N, exec:CMD, or -)",
 				 s);
 	}
 
@@ -466,8 +503,8 @@ static struct vfm_endpoint *ep_new(int fd, enum io_mode mode, bool can_read,
 
 	if (!ep)
 		return NULL;
-	ep->fd = fd;
-	ep->mode = mode;
+	ep->fd = ep->wfd = fd;
+	ep->mode = ep->wmode = mode;
 	ep->can_read = can_read;
 	ep->can_write = can_write;
 	ep->two_way = can_read && can_write;
@@ -481,35 +518,69 @@ static struct vfm_endpoint *ep_new_socket(int fd)
 	return ep_new(fd, IO_SOCKET, true, true);
 }
 
-/* fsync a written regular file (and its directory), then close. */
-static int ep_finish(struct vfm_endpoint *ep)
+/* Close @fd; Linux frees it even when close() fails, and EINTR is no error here. */
+static int close_checked(int fd)
 {
-	int r = 0;
+	if (fd >= 0 && close(fd) < 0 && errno != EINTR)
+		return -errno;
+	return 0;
+}
 
+/* Close what we write: fsync'ed first when it is a regular file (and its directory). */
+static int ep_finish_write(struct vfm_endpoint *ep)
+{
+	int r = 0, k;
+
+	if (ep->wfd < 0)
+		return 0;
 	if (ep->sync_on_close && ep->can_write) {
-		if (fsync(ep->fd) < 0)
+		if (fsync(ep->wfd) < 0)
 			r = -errno;
 		/* Some file systems cannot fsync a directory: not our data's problem. */
 		else if (ep->dir_fd >= 0 && fsync(ep->dir_fd) < 0 && errno != EINVAL)
 			r = -errno;
 	}
-	/* Linux frees the fd even when close() fails; EINTR is not an error here. */
-	if (close(ep->fd) < 0 && r == 0 && errno != EINTR)
-		r = -errno;
-	ep->fd = -1;
+	if (ep->wfd == ep->fd)
+		ep->fd = -1;
+	k = close_checked(ep->wfd);
+	ep->wfd = -1;
 	ep->dir_fd = safe_close(ep->dir_fd);
-	return r;
+	return r < 0 ? r : k;
+}
+
+/* fsync a written regular file (and its directory), then close both sides. */
+static int ep_finish(struct vfm_endpoint *ep)
+{
+	int r = ep_finish_write(ep), k = close_checked(ep->fd);
+
+	ep->fd = -1;
+	return r < 0 ? r : k;
+}
+
+static void ep_close_all(struct vfm_endpoint *ep)
+{
+	if (ep->wfd != ep->fd)
+		safe_close(ep->wfd);
+	safe_close(ep->fd);
+	safe_close(ep->dir_fd);
+	ep->fd = ep->wfd = ep->dir_fd = -1;
 }
 
 int vfm_endpoint_close(struct vfm_endpoint *ep)
 {
-	int r = 0;
+	int r, k;
 
 	if (!ep)
 		return 0;
-	if (ep->fd >= 0)
-		r = ep_finish(ep);
-	safe_close(ep->dir_fd);
+	r = ep_finish_write(ep);
+	k = vfm_endpoint_wait(ep);
+	if (r == 0)
+		r = k;
+	k = close_checked(ep->fd);
+	if (r == 0)
+		r = k;
+	ep->fd = -1;
+	ep_close_all(ep);
 	free(ep);
 	return r;
 }
@@ -518,8 +589,10 @@ struct vfm_endpoint *vfm_endpoint_free(struct vfm_endpoint *ep)
 {
 	if (!ep)
 		return NULL;
-	safe_close(ep->fd);
-	safe_close(ep->dir_fd);
+	if (ep->wfd != ep->fd)
+		ep->wfd = safe_close(ep->wfd);
+	(void)vfm_endpoint_wait(ep);
+	ep_close_all(ep);
 	free(ep);
 	return NULL;
 }
@@ -539,15 +612,19 @@ void vfm_endpoint_set_cancel_fd(struct vfm_endpoint *ep, int cancel_fd)
 	ep->cancel_fd = cancel_fd < 0 ? -1 : cancel_fd;
 }
 
-bool vfm_endpoint_writes_stdout(const struct vfm_endpoint *ep)
-{
-	(void)ep; /* "-" is one-way for now */
-	return false;
-}
-
 bool vfm_endpoint_is_two_way(const struct vfm_endpoint *ep)
 {
 	return ep->two_way;
+}
+
+bool vfm_endpoint_writes_stdout(const struct vfm_endpoint *ep)
+{
+	return ep->writes_stdout;
+}
+
+const char *vfm_endpoint_exit_status(const struct vfm_endpoint *ep)
+{
+	return ep->pid > 0 && ep->reaped ? ep->exit_status : NULL;
 }
 
 const char *vfm_endpoint_description(const struct vfm_endpoint *ep)
@@ -599,29 +676,30 @@ static ssize_t io_write(struct vfm_endpoint *ep, const struct iovec *iov, size_t
 {
 	ssize_t n;
 
-	switch (ep->mode) {
+	switch (ep->wmode) {
 	case IO_SOCKET: {
 		struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = cnt};
 
-		n = sendmsg(ep->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+		n = sendmsg(ep->wfd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
 		break;
 	}
 	case IO_NOWAIT:
-		n = pwritev2(ep->fd, iov, (int)cnt, -1, RWF_NOWAIT);
+		n = pwritev2(ep->wfd, iov, (int)cnt, -1, RWF_NOWAIT);
 		if (n < 0 && (errno == EOPNOTSUPP || errno == ENOSYS)) {
-			ep->mode = IO_POLL;
+			ep->wmode = IO_POLL;
 			return -EAGAIN;
 		}
 		break;
 	case IO_POLL:
 		/* After POLLOUT a pipe takes PIPE_BUF bytes without blocking; no more. */
 		if (ep->fifo) {
-			n = write(ep->fd, iov[0].iov_base, MIN(iov[0].iov_len, PIPE_BUF));
+			n = write(ep->wfd, iov[0].iov_base,
+				  MIN(iov[0].iov_len, PIPE_BUF));
 			break;
 		}
-		n = writev(ep->fd, iov, (int)cnt);
+		n = writev(ep->wfd, iov, (int)cnt);
 		break;
-	default: n = writev(ep->fd, iov, (int)cnt); break;
+	default: n = writev(ep->wfd, iov, (int)cnt); break;
 	}
 	return n < 0 ? -errno : n;
 }
@@ -737,10 +815,10 @@ int vfm_endpoint_writev_full(struct vfm_endpoint *ep, const struct iovec *iov,
 	size_t cnt = 0, first = 0, total = 0;
 	int r;
 
-	if (!ep->can_write || ep->fd < 0)
-		return -EBADF;
 	if (ep->write_shut)
 		return -EPIPE;
+	if (!ep->can_write || ep->wfd < 0)
+		return -EBADF;
 	if (iovcnt > VFM_WRITEV_MAX)
 		return -EINVAL;
 	for (size_t i = 0; i < iovcnt; i++) {
@@ -755,23 +833,23 @@ int vfm_endpoint_writev_full(struct vfm_endpoint *ep, const struct iovec *iov,
 	if (r < 0)
 		return r;
 
-	guarded = ep->mode != IO_SOCKET && ep->mode != IO_REGULAR;
+	guarded = ep->wmode != IO_SOCKET && ep->wmode != IO_REGULAR;
 	if (guarded)
 		sigpipe_block(&guard);
 	while (first < cnt) {
 		ssize_t n;
 
-		if (ep->mode == IO_POLL) {
-			r = wait_fd(ep->fd, POLLOUT, io_deadline(ep),
+		if (ep->wmode == IO_POLL) {
+			r = wait_fd(ep->wfd, POLLOUT, io_deadline(ep),
 				    ep->cancel_fd);
 			if (r < 0)
 				break;
 		}
 		n = io_write(ep, v + first, cnt - first);
-		if (n == -EINTR || (n == -EAGAIN && ep->mode == IO_POLL))
+		if (n == -EINTR || (n == -EAGAIN && ep->wmode == IO_POLL))
 			continue;
 		if (n == -EAGAIN) {
-			r = wait_fd(ep->fd, POLLOUT, io_deadline(ep),
+			r = wait_fd(ep->wfd, POLLOUT, io_deadline(ep),
 				    ep->cancel_fd);
 			if (r < 0)
 				break;
@@ -812,15 +890,22 @@ int vfm_endpoint_write_full(struct vfm_endpoint *ep, const void *buf, size_t siz
 
 int vfm_endpoint_shutdown_write(struct vfm_endpoint *ep)
 {
-	if (!ep->can_write || ep->fd < 0)
+	int r;
+
+	if (ep->write_shut)
+		return 0;
+	if (!ep->can_write || ep->wfd < 0)
 		return -EBADF;
-	if (ep->mode == IO_SOCKET) {
-		if (ep->write_shut)
-			return 0;
-		if (shutdown(ep->fd, SHUT_WR) < 0)
+	if (ep->wmode == IO_SOCKET) {
+		if (shutdown(ep->wfd, SHUT_WR) < 0)
 			return -errno;
 		ep->write_shut = true;
 		return 0;
+	}
+	if (ep->wfd != ep->fd) { /* exec:, two-way "-": our reading side stays */
+		r = ep_finish_write(ep);
+		ep->write_shut = true;
+		return r;
 	}
 	return ep_finish(ep);
 }
@@ -1124,7 +1209,81 @@ static int open_file(const struct vfm_uri *u, unsigned flags, unsigned timeout_m
 	return 0;
 }
 
-/* stdin/stdout ("-", always one-way) or fd:N (two-way when a stream socket). */
+/* A socket we inherit: a stream socket that is not listening. */
+static int check_inherited_socket(int n, const char *what, struct vfm_transport_err *err)
+{
+	int type = 0, listening = 0;
+	socklen_t len = sizeof(type);
+
+	if (getsockopt(n, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+		return fail_sys(err, negative_errno(), "%s", what);
+	if (type != SOCK_STREAM)
+		return fail(err, -EINVAL, "%s is not a stream socket", what);
+	len = sizeof(listening);
+	if (getsockopt(n, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening)
+		return fail(err, -EINVAL, "%s is a listening socket", what);
+	return 0;
+}
+
+/* stdin or stdout for a two-way "-": checked, then our own CLOEXEC copy. */
+static int dup_stdio(int n, struct stat *st, struct vfm_transport_err *err)
+{
+	const char *what = n == STDIN_FILENO ? "stdin" : "stdout";
+	int acc, r, fd;
+
+	if (fstat(n, st) < 0)
+		return fail_sys(err, negative_errno(), "%s", what);
+	if (S_ISDIR(st->st_mode))
+		return fail(err, -EISDIR, "%s is a directory", what);
+	if (S_ISSOCK(st->st_mode)) {
+		r = check_inherited_socket(n, what, err);
+		if (r < 0)
+			return r;
+	}
+	acc = fcntl(n, F_GETFL);
+	if (acc < 0)
+		return fail_sys(err, negative_errno(), "%s", what);
+	if (n == STDIN_FILENO && (acc & O_ACCMODE) == O_WRONLY)
+		return fail(err, -EINVAL, "stdin is not open for reading");
+	if (n == STDOUT_FILENO && (acc & O_ACCMODE) == O_RDONLY)
+		return fail(err, -EINVAL, "stdout is not open for writing");
+	fd = fcntl(n, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0)
+		return fail_sys(err, negative_errno(), "%s", what);
+	return fd;
+}
+
+/*
+ * "-" both ways: read stdin, write stdout (a command at the far end of exec:ssh),
+ * each side with the mode its own kind needs, neither switched to O_NONBLOCK.
+ */
+static int open_stdio_two_way(struct vfm_endpoint **ret_ep, struct vfm_transport_err *err)
+{
+	_cleanup_close_ int in = -1, out = -1;
+	struct vfm_endpoint *ep;
+	struct stat ist, ost;
+
+	in = dup_stdio(STDIN_FILENO, &ist, err);
+	if (in < 0)
+		return in;
+	out = dup_stdio(STDOUT_FILENO, &ost, err);
+	if (out < 0)
+		return out;
+	ep = ep_new(in, fd_mode(in, &ist), true, true);
+	if (!ep)
+		return fail(err, -ENOMEM, "out of memory");
+	ep->wfd = TAKE_FD(out);
+	ep->wmode = fd_mode(ep->wfd, &ost);
+	ep->fifo = S_ISFIFO(ost.st_mode);
+	ep->sync_on_close = S_ISREG(ost.st_mode);
+	ep->writes_stdout = true;
+	snprintf(ep->desc, DESC_MAX, "stdin/stdout");
+	TAKE_FD(in);
+	*ret_ep = ep;
+	return 0;
+}
+
+/* stdin/stdout ("-", one-way here) or fd:N (two-way when a stream socket). */
 static int open_inherited(int n, bool stdio, unsigned flags, struct vfm_endpoint **ret_ep,
 			  struct vfm_transport_err *err)
 {
@@ -1135,6 +1294,8 @@ static int open_inherited(int n, bool stdio, unsigned flags, struct vfm_endpoint
 	bool sock;
 	int r, acc;
 
+	if (stdio && flags == (VFM_EP_READ | VFM_EP_WRITE))
+		return open_stdio_two_way(ret_ep, err);
 	if (stdio) {
 		r = one_way_flags(flags, "-", err);
 		if (r < 0)
@@ -1151,17 +1312,9 @@ static int open_inherited(int n, bool stdio, unsigned flags, struct vfm_endpoint
 		return fail(err, -EISDIR, "%s is a directory", what);
 	sock = S_ISSOCK(st.st_mode);
 	if (sock) {
-		int type = 0, listening = 0;
-		socklen_t len = sizeof(type);
-
-		if (getsockopt(n, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
-			return fail_sys(err, negative_errno(), "%s", what);
-		if (type != SOCK_STREAM)
-			return fail(err, -EINVAL, "%s is not a stream socket", what);
-		len = sizeof(listening);
-		if (getsockopt(n, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 &&
-		    listening)
-			return fail(err, -EINVAL, "%s is a listening socket", what);
+		r = check_inherited_socket(n, what, err);
+		if (r < 0)
+			return r;
 	}
 	if (!sock || stdio) {
 		r = one_way_flags(flags, stdio ? "-" : what, err);
@@ -1191,10 +1344,198 @@ static int open_inherited(int n, bool stdio, unsigned flags, struct vfm_endpoint
 		return fail(err, -ENOMEM, "out of memory");
 	ep->fifo = S_ISFIFO(st.st_mode);
 	ep->sync_on_close = ep->can_write && !ep->two_way && S_ISREG(st.st_mode);
+	ep->writes_stdout = stdio && flags == VFM_EP_WRITE;
 	snprintf(ep->desc, DESC_MAX, "%s", what);
 	TAKE_FD(fd);
 	*ret_ep = ep;
 	return 0;
+}
+
+/* ------------------------------------------------------------------------- */
+/* exec:                                                                     */
+
+/* "exec 'CMD'" with CMD cut to EXEC_DESC_MAX bytes and anything unprintable escaped. */
+static void exec_description(const char *cmd, char *buf, size_t size)
+{
+	size_t o = (size_t)snprintf(buf, size, "exec '"), i;
+
+	for (i = 0; i < EXEC_DESC_MAX && cmd[i] && o + 8 < size; i++) {
+		unsigned char c = (unsigned char)cmd[i];
+
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			buf[o++] = (char)c;
+		else
+			o += (size_t)snprintf(buf + o, size - o, "\\x%02x", c);
+	}
+	snprintf(buf + o, size - o, "%s'", cmd[i] ? "..." : "");
+}
+
+/*
+ * In the child between fork() and exec: async-signal-safe calls only (the parent may
+ * have threads).  The pipes become 0 and 1; every other descriptor above 2 goes (a
+ * device fd must never reach the command); signals are as after a fresh login.
+ */
+_noreturn_ static void exec_child(char *const argv[], int in_fd, int out_fd, int max_fd)
+{
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	sigset_t none;
+
+	/* Move both pipes above 2 first, so that neither dup2 clobbers the other. */
+	in_fd = fcntl(in_fd, F_DUPFD, 3);
+	out_fd = fcntl(out_fd, F_DUPFD, 3);
+	if (in_fd < 0 || out_fd < 0 || dup2(in_fd, STDIN_FILENO) < 0 ||
+	    dup2(out_fd, STDOUT_FILENO) < 0)
+		_exit(127);
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, 3u, ~0u, 0u) < 0)
+#endif
+		for (int fd = 3; fd < max_fd; fd++)
+			(void)close(fd);
+	for (int sig = 1; sig < _NSIG; sig++)
+		(void)sigaction(sig, &dfl, NULL); /* SIGKILL, SIGSTOP, glibc's: EINVAL */
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	execve("/bin/sh", argv, environ);
+	_exit(127);
+}
+
+static int open_exec(const struct vfm_uri *u, int cancel_fd, struct vfm_endpoint **ret_ep,
+		     struct vfm_transport_err *err)
+{
+	_cleanup_close_ int in_r = -1, in_w = -1, out_r = -1, out_w = -1;
+	char *argv[] = {(char *)"sh", (char *)"-c", (char *)u->path, NULL};
+	struct vfm_endpoint *ep;
+	long max_fd = sysconf(_SC_OPEN_MAX);
+	int p[2], r;
+	pid_t pid;
+
+	r = check_cancel(cancel_fd);
+	if (r < 0)
+		return fail(err, r, "exec: canceled");
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return fail_sys(err, negative_errno(), "exec: pipe");
+	in_r = p[0], in_w = p[1];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return fail_sys(err, negative_errno(), "exec: pipe");
+	out_r = p[0], out_w = p[1];
+	/* Our ends only: the command gets ordinary blocking pipes. */
+	if (fcntl(in_w, F_SETFL, O_NONBLOCK) < 0 || fcntl(out_r, F_SETFL, O_NONBLOCK) < 0)
+		return fail_sys(err, negative_errno(), "exec: fcntl");
+	ep = ep_new(out_r, IO_NONBLOCK, true, true);
+	if (!ep)
+		return fail(err, -ENOMEM, "out of memory");
+	exec_description(u->path, ep->desc, DESC_MAX);
+	if (max_fd < 0 || max_fd > INT_MAX)
+		max_fd = 65536;
+
+	pid = fork();
+	if (pid < 0) {
+		r = negative_errno();
+		ep->fd = ep->wfd = -1;
+		vfm_endpoint_free(ep);
+		return fail_sys(err, r, "exec: fork");
+	}
+	if (pid == 0)
+		exec_child(argv, in_r, out_w, (int)max_fd);
+
+	ep->pid = pid;
+	ep->fd = TAKE_FD(out_r);
+	ep->wfd = TAKE_FD(in_w);
+	ep->fifo = true;
+	*ret_ep = ep;
+	return 0;
+}
+
+/* Format a wait status: "exited with 3", "killed by SIGPIPE". */
+static void format_wait_status(int st, char *buf, size_t size)
+{
+	const char *name;
+
+	if (WIFEXITED(st)) {
+		snprintf(buf, size, "exited with %d", WEXITSTATUS(st));
+		return;
+	}
+	name = WIFSIGNALED(st) ? sigabbrev_np(WTERMSIG(st)) : NULL;
+	if (name)
+		snprintf(buf, size, "killed by SIG%s", name);
+	else
+		snprintf(buf, size, "killed by signal %d",
+			 WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+/*
+ * Wait up to @ms for the command to exit, discarding what it writes meanwhile (a
+ * command blocked on a full pipe would never exit).  1: reaped into *@st; 0: still
+ * running; -errno from waitpid().
+ */
+static int reap_within(struct vfm_endpoint *ep, unsigned ms, int *st)
+{
+	uint64_t deadline = now_usec() + (uint64_t)ms * 1000;
+	uint8_t scratch[4096];
+
+	for (;;) {
+		pid_t w = waitpid(ep->pid, st, WNOHANG);
+
+		if (w == ep->pid)
+			return 1;
+		if (w < 0 && errno != EINTR)
+			return -errno;
+		if (now_usec() >= deadline)
+			return 0;
+		if (ep->fd >= 0 &&
+		    wait_fd(ep->fd, POLLIN, now_usec() + EXEC_POLL_MS * 1000, -1) == 0) {
+			ssize_t n = read(ep->fd, scratch, sizeof(scratch));
+
+			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+				ep->fd = safe_close(ep->fd); /* its end: just wait now */
+		} else if (ep->fd < 0) {
+			(void)wait_fd(-1, 0, now_usec() + EXEC_POLL_MS * 1000, -1);
+		}
+	}
+}
+
+int vfm_endpoint_wait(struct vfm_endpoint *ep)
+{
+	static const int stops[] = {SIGTERM, SIGKILL};
+	bool late = false;
+	char how[48];
+	int st = 0, r;
+
+	if (ep->pid <= 0 || ep->reaped)
+		return ep->reap_err;
+	if (ep->wfd >= 0 && ep->wfd != ep->fd) { /* the command reads its end of input */
+		ep->wfd = safe_close(ep->wfd);
+		ep->write_shut = true;
+	}
+	r = reap_within(ep, VFM_EXEC_EXIT_MS, &st);
+	for (size_t i = 0; r == 0 && i < ELEMENTSOF(stops); i++) {
+		(void)kill(ep->pid, stops[i]);
+		late = true;
+		/* SIGKILL cannot be refused: wait as long as it takes */
+		r = reap_within(ep,
+				stops[i] == SIGKILL ? UINT_MAX / 1000 : VFM_EXEC_TERM_MS,
+				&st);
+	}
+	ep->reaped = true;
+	if (r < 0) {
+		ep->reap_err = r == -ECHILD ? -ECHILD : r;
+		snprintf(ep->exit_status, sizeof(ep->exit_status),
+			 "exit status unknown (waitpid: %s)",
+			 errstr(r, how, sizeof(how)));
+		return ep->reap_err;
+	}
+	format_wait_status(st, how, sizeof(how));
+	if (late)
+		snprintf(ep->exit_status, sizeof(ep->exit_status),
+			 "did not exit within %u ms after its input ended: %s",
+			 VFM_EXEC_EXIT_MS, how);
+	else
+		snprintf(ep->exit_status, sizeof(ep->exit_status), "%s", how);
+	if (late)
+		ep->reap_err = -ETIMEDOUT;
+	else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		ep->reap_err = -EIO;
+	return ep->reap_err;
 }
 
 int vfm_endpoint_open(const char *uri, unsigned flags, unsigned timeout_ms, int cancel_fd,
@@ -1222,6 +1563,7 @@ int vfm_endpoint_open(const char *uri, unsigned flags, unsigned timeout_ms, int 
 		break;
 	case VFM_URI_STDIO: r = open_inherited(-1, true, flags, &ep, err); break;
 	case VFM_URI_FD: r = open_inherited(u->fd, false, flags, &ep, err); break;
+	case VFM_URI_EXEC: r = open_exec(u, cancel_fd, &ep, err); break;
 	default: r = fail(err, -EINVAL, "unknown URI kind"); break;
 	}
 	if (r < 0)

@@ -9,12 +9,23 @@
  *                    the system allows) or 0.0.0.0, and PORT may be 0 (the kernel picks)
  *   unix:PATH        a Unix socket; unix:@NAME is abstract
  *   file:PATH        a file (written: created or truncated, mode 0600)
- *   -                stdin to read, stdout to write
+ *   -                stdin to read, stdout to write; both when both directions are
+ *                    asked (two-way: read stdin, write stdout)
  *   fd:N             an inherited descriptor, duplicated (N stays open): a stream socket
  *                    is two-way, anything else one-way
+ *   exec:CMD         run "/bin/sh -c CMD" (e.g. ssh) with its stdin and stdout as two
+ *                    pipes: two-way, we read its stdout and write its stdin; its stderr
+ *                    is ours.  CMD is non-empty, without control characters.
  *
- * Connecting or listening is the caller's choice, not the URI's.  Sockets are two-way
- * whichever direction was asked for; the other kinds carry bytes one way.
+ * Connecting or listening is the caller's choice, not the URI's.  Sockets and exec:
+ * are two-way whichever direction was asked for; "-" is two-way when both are asked;
+ * the other kinds carry bytes one way.
+ *
+ * exec: runs CMD with none of our descriptors but 0, 1 (the pipes) and 2, default
+ * signal dispositions and an empty signal mask.  vfm_endpoint_wait(), close and free
+ * reap it: after the end of its input it has VFM_EXEC_EXIT_MS to exit, then gets
+ * SIGTERM, then VFM_EXEC_TERM_MS later SIGKILL; no zombie is left.  Never give exec:
+ * a URI that comes from someone who may not run commands as this process.
  *
  * Blocking: every wait goes through poll() with the endpoint's timeout (ms, 0 = none)
  * and cancel fd (an eventfd or pipe the caller owns, -1 = none).  For I/O the timeout
@@ -52,6 +63,8 @@
 #define VFM_URI_HOST_MAX      253  /* a DNS name */
 #define VFM_TRANSPORT_ERR_MAX 320  /* bytes of an error message, NUL included */
 #define VFM_WRITEV_MAX	      16   /* iovecs of one vfm_endpoint_writev_full() */
+#define VFM_EXEC_EXIT_MS      5000u /* exec: time to exit after its input ended */
+#define VFM_EXEC_TERM_MS      2000u /* exec: then after SIGTERM, before SIGKILL */
 
 enum vfm_uri_kind {
 	VFM_URI_TCP,
@@ -59,6 +72,7 @@ enum vfm_uri_kind {
 	VFM_URI_FILE,
 	VFM_URI_STDIO,
 	VFM_URI_FD,
+	VFM_URI_EXEC,
 };
 
 /* A parsed URI.  Large (a path buffer): keep it off small stacks. */
@@ -68,7 +82,7 @@ struct vfm_uri {
 	bool host_v6;			 /* TCP: HOST was a bracketed IPv6 literal */
 	uint16_t port;			 /* TCP */
 	bool abstract;			 /* UNIX: unix:@NAME; path holds NAME */
-	char path[VFM_URI_MAX + 1];	 /* UNIX, FILE */
+	char path[VFM_URI_MAX + 1];	 /* UNIX, FILE; EXEC: the command */
 	int fd;				 /* FD, else -1 */
 };
 
@@ -95,10 +109,13 @@ int vfm_uri_parse(const char *s, bool listen, struct vfm_uri *ret_uri,
 		  struct vfm_transport_err *err);
 
 /**
- * vfm_endpoint_open() - connect to a socket, or open a file, stdin/stdout or fd:N.
+ * vfm_endpoint_open() - connect to a socket, open a file, stdin/stdout or fd:N, or
+ * start an exec: command.
  * @flags: VFM_EP_READ and/or VFM_EP_WRITE, the directions the caller needs.  A socket
- * is two-way whatever is asked; a one-way kind must be asked exactly one direction,
- * and "-" picks stdin or stdout by it.
+ * or exec: is two-way whatever is asked; "-" reads stdin for VFM_EP_READ, writes
+ * stdout for VFM_EP_WRITE, and does both (two-way) for both; any other one-way kind
+ * must be asked exactly one direction.  Borrowed descriptors (stdin, stdout, fd:N)
+ * are never switched to O_NONBLOCK.
  * @timeout_ms, @cancel_fd: bound the connect (and the wait for a reader when file:
  * names a FIFO) and become the endpoint's settings for its I/O.  @cancel_fd stays the
  * caller's: keep it open while the endpoint lives.  TCP tries every address of HOST in
@@ -107,7 +124,8 @@ int vfm_uri_parse(const char *s, bool listen, struct vfm_uri *ret_uri,
  * Returns 0 and the endpoint in *@ret_ep (free it with vfm_endpoint_close() or
  * vfm_endpoint_free()).  Errors: -EINVAL (bad URI or flags, an fd of the wrong kind
  * or access mode), -ENXIO (HOST unknown), -ETIMEDOUT, -ECANCELED, the system's
- * -errno (-ECONNREFUSED, -ENOENT, -EACCES...); @err says which address failed.
+ * -errno (-ECONNREFUSED, -ENOENT, -EACCES...); @err says which address failed.  For
+ * exec:, a command that cannot start is seen later: it exits 127 (sh's "not found").
  */
 int vfm_endpoint_open(const char *uri, unsigned flags, unsigned timeout_ms, int cancel_fd,
 		      struct vfm_endpoint **ret_ep, struct vfm_transport_err *err);
@@ -193,10 +211,13 @@ int vfm_endpoint_writev_full(struct vfm_endpoint *ep, const struct iovec *iov,
 /**
  * vfm_endpoint_shutdown_write() - end our direction: the peer reads end of stream
  * while we can still read its answer.  A socket is half-closed (shutdown(SHUT_WR);
- * again is a no-op).  A one-way writer is finished as by vfm_endpoint_close(): a
- * regular file is fsync'ed (and, for file:, its directory), then the descriptor is
- * closed and vfm_endpoint_fd() becomes -1.  A peer sees end of stream only when every
- * copy of the descriptor is closed: for "-" and fd:N the original stays open.
+ * again is a no-op).  exec: and two-way "-" close the descriptor we write (the
+ * command's stdin pipe; our copy of stdout, which the peer sees end only once the
+ * process's own stdout is closed too); again is a no-op.  A one-way writer is
+ * finished as by vfm_endpoint_close(): a regular file is fsync'ed (and, for file:, its
+ * directory), then the descriptor is closed and vfm_endpoint_fd() becomes -1.  A peer
+ * sees end of stream only when every copy of the descriptor is closed: for "-" and
+ * fd:N the original stays open.
  * Returns 0, -EBADF for an endpoint that does not write, or the failing call's -errno.
  */
 int vfm_endpoint_shutdown_write(struct vfm_endpoint *ep);
@@ -204,37 +225,66 @@ int vfm_endpoint_shutdown_write(struct vfm_endpoint *ep);
 /**
  * vfm_endpoint_close() - finish and free.  A regular file that was written is
  * fsync'ed first (and, for file:, its directory): save must not report success for
- * data the disk does not have.  Frees @ep in every case.
- * Returns 0, or the -errno of fsync() or close().  NULL returns 0.
+ * data the disk does not have.  An exec: command is reaped (vfm_endpoint_wait()).
+ * Frees @ep in every case.
+ * Returns 0, the -errno of fsync() or close(), or vfm_endpoint_wait()'s error (call
+ * that first to learn how the command ended).  NULL returns 0.
  */
 int vfm_endpoint_close(struct vfm_endpoint *ep);
 
 /**
  * vfm_endpoint_free() - close without fsync or error report (error paths, where the
- * output is abandoned anyway).  NULL is fine.  Returns NULL.
+ * output is abandoned anyway).  An exec: command is still reaped, within the same
+ * bound as vfm_endpoint_wait().  NULL is fine.  Returns NULL.
  */
 struct vfm_endpoint *vfm_endpoint_free(struct vfm_endpoint *ep);
 
 /**
- * vfm_endpoint_writes_stdout() - whether the endpoint's writes go to stdout (a
- * two-way "-"): the caller must print elsewhere.
+ * vfm_endpoint_wait() - for exec:, end our direction, then wait for the command to
+ * exit, discarding what it still writes: at most VFM_EXEC_EXIT_MS, then SIGTERM,
+ * VFM_EXEC_TERM_MS more, then SIGKILL (and a wait that SIGKILL ends).  Once reaped,
+ * later calls return the same.
+ * Returns 0 when it exited 0 (or @ep runs no command); -EIO when it exited non-zero
+ * or was killed by a signal; -ETIMEDOUT when it had to be stopped; -ECHILD when it
+ * was reaped elsewhere (SIGCHLD ignored).  vfm_endpoint_exit_status() says which.
  */
-bool vfm_endpoint_writes_stdout(const struct vfm_endpoint *ep);
+int vfm_endpoint_wait(struct vfm_endpoint *ep);
 
-/** vfm_endpoint_is_two_way() - whether both directions work (a socket). */
+/**
+ * vfm_endpoint_exit_status() - how an exec: command ended, once vfm_endpoint_wait()
+ * reaped it: "exited with 0", "exited with 255", "killed by SIGPIPE", "did not exit
+ * within 5000 ms after its input ended: killed by SIGTERM".  NULL before that, and for
+ * the other kinds.  Owned by the endpoint.
+ */
+const char *vfm_endpoint_exit_status(const struct vfm_endpoint *ep);
+
+/**
+ * vfm_endpoint_is_two_way() - whether both directions work (a socket, exec:, "-"
+ * opened for both).
+ */
 bool vfm_endpoint_is_two_way(const struct vfm_endpoint *ep);
 
 /**
+ * vfm_endpoint_writes_stdout() - whether the endpoint writes our stdout ("-" opened
+ * for writing, one-way or two-way): the caller's reports must go elsewhere.
+ */
+bool vfm_endpoint_writes_stdout(const struct vfm_endpoint *ep);
+
+/**
  * vfm_endpoint_description() - for messages: "tcp 10.0.0.2:4444", "tcp [::1]:4444",
- * "unix /run/x.sock", "unix @name", "file /var/tmp/x", "stdin", "stdout", "fd 5".
- * Owned by the endpoint, never NULL.
+ * "unix /run/x.sock", "unix @name", "file /var/tmp/x", "stdin", "stdout",
+ * "stdin/stdout", "fd 5", "exec 'ssh dst vfiomig restore ...'" (the command cut to
+ * 80 bytes, bytes outside printable ASCII as \xNN).  Owned by the endpoint, never
+ * NULL.
  */
 const char *vfm_endpoint_description(const struct vfm_endpoint *ep);
 
 /**
- * vfm_endpoint_fd() - the descriptor (for poll), -1 once closed by
- * vfm_endpoint_shutdown_write().  Do not change its flags; reading or writing it
- * directly bypasses the byte counters.
+ * vfm_endpoint_fd() - the descriptor we read (for poll), or for a one-way writer the
+ * one we write; -1 once a one-way writer is closed by vfm_endpoint_shutdown_write().
+ * exec: and two-way "-" write another descriptor, not exposed: poll this one for
+ * reading only.  Do not change its flags; reading or writing it directly bypasses
+ * the byte counters.
  */
 int vfm_endpoint_fd(const struct vfm_endpoint *ep);
 

@@ -119,6 +119,11 @@ int main(void)
 	    "\"to\":");
 	bad("{\"cmd\":\"save\",\"devices\":[\"a\"],\"to\":\"fd:3\"}", -EINVAL,
 	    "daemon's own");
+	bad("{\"cmd\":\"save\",\"devices\":[\"a\"],\"to\":\"exec:ssh dst vfiomig "
+	    "restore b --from -\"}",
+	    -EPERM, "vfiomigd does not run commands (exec:)");
+	bad("{\"cmd\":\"restore\",\"devices\":[\"a\"],\"from\":\"exec:sh\"}", -EPERM,
+	    "\"from\": vfiomigd does not run commands (exec:), that would run them as root");
 	bad("{\"cmd\":\"save\",\"devices\":[\"a\"],\"stream_fd\":0,\"listen\":true}",
 	    -EINVAL, "\"listen\" needs a tcp:// or unix: URI");
 	bad("{\"cmd\":\"save\",\"devices\":[\"a\"],\"to\":\"file:/"

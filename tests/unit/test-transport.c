@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Transport tests: URI table, loopback TCP (v4, v6, dual stack), unix (path and
- * abstract), file, stdin/stdout, fd:N, half-close, timeouts, cancellation, peer loss,
- * and a throughput figure (reported, not asserted).  Loopback addresses only.
+ * abstract), file, stdin/stdout (one-way and two-way), fd:N, exec: commands (echo,
+ * half-close, exit status, reaping, descriptor and signal hygiene), half-close,
+ * timeouts, cancellation, peer loss, and a throughput figure (reported, not asserted).
+ * Loopback addresses only.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -100,6 +102,10 @@ static const struct uri_case uri_cases[] = {
 	{"-", false, VFM_URI_STDIO},
 	{"fd:0", false, VFM_URI_FD},
 	{"fd:2147483647", false, VFM_URI_FD},
+	{"exec:cat", false, VFM_URI_EXEC},
+	{"exec:ssh dst vfiomig restore 0000:5e:00.1 --from -", false, VFM_URI_EXEC},
+	{"exec: cat", false, VFM_URI_EXEC},
+	{"exec:echo \xc3\xa9", false, VFM_URI_EXEC}, /* UTF-8 is fine */
 
 	{"", false, -1},
 	{"tcp://host:0", false, -1},	 /* port 0: listening only */
@@ -143,6 +149,15 @@ static const struct uri_case uri_cases[] = {
 	{"fd: 3", false, -1},
 	{"fd:3x", false, -1},
 	{"fd:2147483648", false, -1},
+	{"exec:", false, -1}, /* no command */
+	{"exec:   ", false, -1},
+	{"exec:cat\nrm -rf /", false, -1}, /* control characters */
+	{"exec:a\tb", false, -1},
+	{"exec:a\rb", false, -1},
+	{"exec:a\x1b[2Jb", false, -1},
+	{"exec:a\x7f", false, -1},
+	{"EXEC:cat", false, -1},
+	{"exec:cat", true, -1},
 	{"file:/x", true, -1}, /* cannot listen on these */
 	{"-", true, -1},
 	{"fd:3", true, -1},
@@ -155,14 +170,21 @@ static void test_uri_table(void)
 		struct vfm_transport_err err = {""};
 		struct vfm_uri u;
 		int r = vfm_uri_parse(c->uri, c->listen, &u, &err);
+		char shown[96];
+		size_t o = 0;
+
+		/* TAP lines must stay lines: show control characters as '?' */
+		for (size_t k = 0; c->uri[k] && o + 1 < sizeof(shown); k++)
+			shown[o++] = (unsigned char)c->uri[k] < 0x20 ? '?' : c->uri[k];
+		shown[o] = '\0';
 
 		if (c->kind < 0)
 			tap_ok(r == -EINVAL && err.msg[0], "uri %s\"%s\" rejected: %s",
-			       c->listen ? "(listen) " : "", c->uri, err.msg);
+			       c->listen ? "(listen) " : "", shown, err.msg);
 		else
 			tap_ok(r == 0 && (int)u.kind == c->kind,
 			       "uri %s\"%s\" accepted%s%s", c->listen ? "(listen) " : "",
-			       c->uri, r ? ": " : "", r ? err.msg : "");
+			       shown, r ? ": " : "", r ? err.msg : "");
 	}
 }
 
@@ -206,6 +228,24 @@ static void test_uri_fields(void)
 	tap_ok(r == -EINVAL, "unix path of 108 bytes rejected: %s", err.msg);
 	s[112] = '\0';
 	tap_eq(vfm_uri_parse(s, false, &u, &err), 0, "unix path of 107 bytes accepted");
+
+	/* exec: is bounded by the URI's length; the command lands in path. */
+	memcpy(s, "exec:", 5);
+	memset(s + 5, 'c', VFM_URI_MAX - 5);
+	s[VFM_URI_MAX] = '\0';
+	r = vfm_uri_parse(s, false, &u, &err);
+	tap_ok(r == 0 && u.kind == VFM_URI_EXEC && strlen(u.path) == VFM_URI_MAX - 5,
+	       "4096-byte exec: URI accepted");
+	s[VFM_URI_MAX] = 'c';
+	s[VFM_URI_MAX + 1] = '\0';
+	r = vfm_uri_parse(s, false, &u, &err);
+	tap_ok(r == -EINVAL && strstr(err.msg, "4096"),
+	       "4097-byte exec: URI rejected: %s", err.msg);
+	r = vfm_uri_parse("exec:ssh h cmd", false, &u, NULL);
+	tap_ok(r == 0 && streq(u.path, "ssh h cmd"), "exec:ssh h cmd -> the command");
+	r = vfm_uri_parse("exec:a\nb", false, &u, &err);
+	tap_ok(r == -EINVAL && strstr(err.msg, "0x0a at byte 1"),
+	       "a newline in the command is named: %s", err.msg);
 
 	memset(s, 'h', 300);
 	memcpy(s, "tcp://", 6);
@@ -1305,6 +1345,396 @@ static void test_throughput(void)
 }
 
 /* ------------------------------------------------------------------------- */
+/* exec: commands                                                            */
+
+#define EXEC_LEN (1 * MiB + 3)
+
+static struct vfm_endpoint *exec_open(const char *uri, unsigned timeout_ms)
+{
+	struct vfm_transport_err err = {""};
+	struct vfm_endpoint *ep = NULL;
+	int r = vfm_endpoint_open(uri, VFM_EP_READ | VFM_EP_WRITE, timeout_ms, -1, &ep,
+				  &err);
+
+	if (!tap_ok(r == 0, "open %s: %s", uri,
+		    r ? err.msg : vfm_endpoint_description(ep)))
+		return NULL;
+	return ep;
+}
+
+/* No child of ours is left, running or dead. */
+static bool no_children(void)
+{
+	return waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD;
+}
+
+static void test_exec_echo(void)
+{
+	_cleanup_free_ uint8_t *src = pattern_new(EXEC_LEN), *dst = malloc(EXEC_LEN);
+	struct vfm_endpoint *ep = exec_open("exec:cat", IO_TIMEOUT_MS);
+	struct writer w = {.src = src,
+			   .len = EXEC_LEN,
+			   .sizes = odd_write_sizes,
+			   .nsizes = ELEMENTSOF(odd_write_sizes),
+			   .shutdown = true};
+	pthread_t t;
+	ssize_t n;
+
+	if (!ep)
+		return;
+	tap_ok(vfm_endpoint_is_two_way(ep) && !vfm_endpoint_writes_stdout(ep) &&
+		       streq(vfm_endpoint_description(ep), "exec 'cat'") &&
+		       !vfm_endpoint_exit_status(ep),
+	       "exec:cat is two-way, described as %s, no status yet",
+	       vfm_endpoint_description(ep));
+	tap_ok(fcntl(vfm_endpoint_fd(ep), F_GETFL) & O_NONBLOCK &&
+		       fcntl(vfm_endpoint_fd(ep), F_GETFD) & FD_CLOEXEC,
+	       "our end of its stdout is O_NONBLOCK and CLOEXEC");
+	/* More than two pipes hold: write in a thread while reading here. */
+	w.ep = ep;
+	pthread_create(&t, NULL, writer_main, &w);
+	n = vfm_endpoint_read_full(ep, dst, EXEC_LEN);
+	pthread_join(t, NULL);
+	tap_eq(w.result, 0, "exec:cat: 1 MiB written in odd sizes, then its input ended");
+	tap_ok(n == (ssize_t)EXEC_LEN && memcmp(src, dst, EXEC_LEN) == 0,
+	       "exec:cat: the same bytes came back (%zd)", n);
+	tap_eq(vfm_endpoint_read(ep, dst, 1), 0,
+	       "then end of stream: cat saw EOF and exited");
+	tap_eq(vfm_endpoint_write_full(ep, "x", 1), -EPIPE,
+	       "writing after the shutdown: -EPIPE");
+	tap_eq(vfm_endpoint_shutdown_write(ep), 0, "shutting down again is a no-op");
+	tap_eq(vfm_endpoint_wait(ep), 0, "exec:cat reaped");
+	tap_ok(vfm_endpoint_exit_status(ep) &&
+		       streq(vfm_endpoint_exit_status(ep), "exited with 0"),
+	       "its status: %s", vfm_endpoint_exit_status(ep));
+	tap_ok(vfm_endpoint_bytes_read(ep) == EXEC_LEN &&
+		       vfm_endpoint_bytes_written(ep) == EXEC_LEN,
+	       "byte counters");
+	tap_eq(vfm_endpoint_close(ep), 0, "close");
+	tap_ok(no_children(), "no child left");
+}
+
+/* The command reads to EOF, then answers: the answer still reaches us. */
+static void test_exec_half_close(void)
+{
+	_cleanup_free_ uint8_t *src = pattern_new(100003);
+	struct vfm_endpoint *ep = exec_open("exec:wc -c; echo done", IO_TIMEOUT_MS);
+	char answer[64] = "";
+	ssize_t n;
+
+	if (!ep)
+		return;
+	tap_eq(vfm_endpoint_write_full(ep, src, 100003), 0, "exec:wc: 100003 bytes sent");
+	tap_eq(vfm_endpoint_shutdown_write(ep), 0, "exec:wc: our direction ended");
+	n = vfm_endpoint_read_full(ep, answer, 12);
+	tap_ok(n == 12 && streq(answer, "100003\ndone\n"),
+	       "its answer arrives after our EOF (%zd bytes)", n);
+	tap_eq(vfm_endpoint_read(ep, answer, sizeof(answer)), 0, "then its end");
+	tap_eq(vfm_endpoint_close(ep), 0, "closed, exit 0");
+	tap_ok(no_children(), "no child left");
+}
+
+static void test_exec_status(void)
+{
+	struct vfm_endpoint *ep;
+	uint8_t buf[16];
+
+	ep = exec_open("exec:cat >/dev/null; exit 3", IO_TIMEOUT_MS);
+	if (ep) {
+		tap_eq(vfm_endpoint_wait(ep), -EIO, "a command that exits 3: -EIO");
+		tap_ok(vfm_endpoint_exit_status(ep) &&
+			       streq(vfm_endpoint_exit_status(ep), "exited with 3"),
+		       "its status: %s", vfm_endpoint_exit_status(ep));
+		tap_eq(vfm_endpoint_wait(ep), -EIO, "waiting again says the same");
+		tap_eq(vfm_endpoint_close(ep), -EIO, "close reports it too");
+	}
+	ep = exec_open("exec:cat >/dev/null; exit 255", IO_TIMEOUT_MS);
+	if (ep)
+		tap_eq(vfm_endpoint_close(ep), -EIO,
+		       "close alone reaps and reports exit 255");
+	ep = exec_open("exec:/nonexistent/vfm-no-such-command", IO_TIMEOUT_MS);
+	if (ep) {
+		tap_eq(vfm_endpoint_read(ep, buf, sizeof(buf)), 0,
+		       "a command that cannot run: end of stream");
+		vfm_endpoint_wait(ep);
+		tap_ok(vfm_endpoint_exit_status(ep) &&
+			       streq(vfm_endpoint_exit_status(ep), "exited with 127"),
+		       "and sh's 127: %s", vfm_endpoint_exit_status(ep));
+		vfm_endpoint_free(ep);
+	}
+	ep = exec_open("exec:kill -USR1 $$", IO_TIMEOUT_MS);
+	if (ep) {
+		tap_eq(vfm_endpoint_wait(ep), -EIO, "a command killed by a signal: -EIO");
+		tap_ok(vfm_endpoint_exit_status(ep) &&
+			       streq(vfm_endpoint_exit_status(ep), "killed by SIGUSR1"),
+		       "its status: %s", vfm_endpoint_exit_status(ep));
+		vfm_endpoint_free(ep);
+	}
+	/* It is gone: our write fails with EPIPE and SIGPIPE does not kill us. */
+	ep = exec_open("exec:exit 0", IO_TIMEOUT_MS);
+	if (ep) {
+		_cleanup_free_ uint8_t *src = pattern_new(MiB);
+
+		tap_eq(vfm_endpoint_write_full(ep, src, MiB), -EPIPE,
+		       "writing to a command that exited: -EPIPE, no SIGPIPE death");
+		tap_eq(vfm_endpoint_close(ep), 0, "and it exited 0");
+	}
+	ep = exec_open("exec:true \xc3\xa9 "
+		       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		       "aaaaaaaaa"
+		       "aaaaaaaaaaaaaaaaaaaaa",
+		       IO_TIMEOUT_MS);
+	if (ep) {
+		const char *d = vfm_endpoint_description(ep);
+
+		tap_ok(strncmp(d, "exec 'true \\xc3\\xa9 aaa", 23) == 0 &&
+			       strlen(d) < 110 && strstr(d, "...'"),
+		       "the description escapes and cuts the command: %s", d);
+		vfm_endpoint_free(ep);
+	}
+	tap_ok(no_children(), "no child left");
+}
+
+struct reaper {
+	const char *uri;
+	int result;
+	uint64_t ms;
+	char status[128];
+};
+
+static void *reaper_main(void *p)
+{
+	struct reaper *k = p;
+	struct vfm_endpoint *ep = NULL;
+	uint64_t start;
+
+	k->result =
+		vfm_endpoint_open(k->uri, VFM_EP_READ | VFM_EP_WRITE, 0, -1, &ep, NULL);
+	if (k->result < 0)
+		return NULL;
+	usleep(200000); /* let sh set its trap before the clock starts */
+	start = now_usec();
+	k->result = vfm_endpoint_wait(ep);
+	k->ms = elapsed_ms(start);
+	snprintf(k->status, sizeof(k->status), "%s", vfm_endpoint_exit_status(ep));
+	vfm_endpoint_free(ep);
+	return NULL;
+}
+
+/* Commands that never exit are stopped within the bound: SIGTERM, then SIGKILL. */
+static void test_exec_reap(void)
+{
+	struct reaper term = {.uri = "exec:exec sleep 60"},
+		      kill9 = {.uri = "exec:trap '' TERM; exec sleep 60"};
+	pthread_t t1, t2;
+
+	pthread_create(&t1, NULL, reaper_main, &term);
+	pthread_create(&t2, NULL, reaper_main, &kill9);
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+	tap_ok(term.result == -ETIMEDOUT && term.ms >= VFM_EXEC_EXIT_MS &&
+		       term.ms < VFM_EXEC_EXIT_MS + VFM_EXEC_TERM_MS &&
+		       strstr(term.status, "did not exit") &&
+		       strstr(term.status, "killed by SIGTERM"),
+	       "a command deaf to EOF: SIGTERM after %llu ms: %s",
+	       (unsigned long long)term.ms, term.status);
+	tap_ok(kill9.result == -ETIMEDOUT &&
+		       kill9.ms >= VFM_EXEC_EXIT_MS + VFM_EXEC_TERM_MS &&
+		       kill9.ms < VFM_EXEC_EXIT_MS + VFM_EXEC_TERM_MS + 2000 &&
+		       strstr(kill9.status, "killed by SIGKILL"),
+	       "one that ignores SIGTERM too: SIGKILL after %llu ms: %s",
+	       (unsigned long long)kill9.ms, kill9.status);
+	tap_ok(no_children(), "no child left, no zombie");
+}
+
+/*
+ * The command sees 0, 1 and 2 only, even beside a descriptor we left without
+ * CLOEXEC, and no signal blocked or ignored though we have both.
+ */
+static void test_exec_hygiene(void)
+{
+	_cleanup_close_ int marker = open("/dev/null", O_RDONLY); /* no O_CLOEXEC */
+	struct sigaction ign = {.sa_handler = SIG_IGN}, old_pipe, old_hup;
+	sigset_t set, old_mask;
+	struct vfm_endpoint *ep;
+	char out[256] = "";
+	ssize_t n;
+
+	sigaction(SIGPIPE, &ign, &old_pipe);
+	sigaction(SIGHUP, &ign, &old_hup);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &set, &old_mask);
+	ep = exec_open(
+		"exec:ls /proc/$$/fd; exec grep -E '^Sig(Blk|Ign)' /proc/self/status",
+		IO_TIMEOUT_MS);
+	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+	sigaction(SIGPIPE, &old_pipe, NULL);
+	sigaction(SIGHUP, &old_hup, NULL);
+	if (!ep)
+		return;
+	tap_ok(marker > 2, "a marker descriptor %d without CLOEXEC", marker);
+	n = vfm_endpoint_read_full(ep, out, sizeof(out) - 1);
+	tap_ok(n == -ENODATA && streq(out, "0\n1\n2\nSigBlk:\t0000000000000000\n"
+					   "SigIgn:\t0000000000000000\n"),
+	       "the command has descriptors 0 1 2 only, no signal blocked or ignored");
+	if (!streq(out,
+		   "0\n1\n2\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"))
+		tap_diag("got: %s", out);
+	tap_eq(vfm_endpoint_close(ep), 0, "closed");
+}
+
+static void test_exec_timeout_cancel(void)
+{
+	_cleanup_close_ int efd = eventfd(0, EFD_CLOEXEC);
+	struct vfm_transport_err err = {""};
+	struct vfm_endpoint *ep = exec_open("exec:cat >/dev/null", 100);
+	uint8_t buf[16];
+	uint64_t start, ms, one = 1;
+	int r;
+
+	if (!ep || efd < 0)
+		return;
+	start = now_usec();
+	r = (int)vfm_endpoint_read(ep, buf, sizeof(buf));
+	ms = elapsed_ms(start);
+	tap_ok(r == -ETIMEDOUT && ms >= 95 && ms < 2000,
+	       "exec: a silent command: read -ETIMEDOUT after %llu ms",
+	       (unsigned long long)ms);
+	vfm_endpoint_set_timeout(ep, 0);
+	vfm_endpoint_set_cancel_fd(ep, efd);
+	{
+		struct canceller k = {.fd = efd, .delay_ms = 50};
+		pthread_t t;
+
+		start = now_usec();
+		pthread_create(&t, NULL, canceller_main, &k);
+		r = (int)vfm_endpoint_read(ep, buf, sizeof(buf));
+		pthread_join(t, NULL);
+		ms = elapsed_ms(start);
+	}
+	tap_ok(r == -ECANCELED && ms < 1000,
+	       "exec: blocked read: -ECANCELED after %llu ms", (unsigned long long)ms);
+	tap_eq(vfm_endpoint_write_full(ep, "x", 1), -ECANCELED,
+	       "exec: write with cancel signalled: -ECANCELED");
+	tap_eq(vfm_endpoint_close(ep), 0, "the command ends at EOF: exit 0");
+	r = vfm_endpoint_open("exec:cat", VFM_EP_READ | VFM_EP_WRITE, 0, efd,
+			      &(struct vfm_endpoint *){0}, &err);
+	tap_ok(r == -ECANCELED && no_children(),
+	       "exec with cancel signalled: nothing started: %s", err.msg);
+	(void)one;
+}
+
+/* ------------------------------------------------------------------------- */
+/* "-" both ways                                                             */
+
+/* In a child whose stdin and stdout are @in and @out: read all, answer the count. */
+static int child_stdio_two_way(int in, int out)
+{
+	_cleanup_free_ uint8_t *src = pattern_new(EXEC_LEN), *dst = malloc(EXEC_LEN);
+	struct vfm_endpoint *ep = NULL;
+	char answer[32];
+	int len;
+
+	if (dup2(in, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0)
+		return 10;
+	if (in > 2)
+		close(in);
+	if (out > 2 && out != in)
+		close(out);
+	if (vfm_endpoint_open("-", VFM_EP_READ | VFM_EP_WRITE, IO_TIMEOUT_MS, -1, &ep,
+			      NULL) < 0)
+		return 11;
+	if (!vfm_endpoint_is_two_way(ep) || !vfm_endpoint_writes_stdout(ep) ||
+	    !streq(vfm_endpoint_description(ep), "stdin/stdout"))
+		return 12;
+	if ((fcntl(STDIN_FILENO, F_GETFL) | fcntl(STDOUT_FILENO, F_GETFL)) & O_NONBLOCK)
+		return 13; /* borrowed: never switched to O_NONBLOCK */
+	if (vfm_endpoint_read_full(ep, dst, EXEC_LEN) != EXEC_LEN ||
+	    memcmp(src, dst, EXEC_LEN) != 0)
+		return 14;
+	if (vfm_endpoint_read(ep, dst, 1) != 0)
+		return 15;
+	len = snprintf(answer, sizeof(answer), "got %zu", (size_t)EXEC_LEN);
+	if (vfm_endpoint_write_full(ep, answer, (size_t)len) < 0)
+		return 16;
+	if (vfm_endpoint_shutdown_write(ep) < 0)
+		return 17;
+	return vfm_endpoint_close(ep) < 0 ? 18 : 0;
+}
+
+static void stdio_two_way(const char *name, int in_child, int out_child, int to_child,
+			  int from_child)
+{
+	_cleanup_free_ uint8_t *src = pattern_new(EXEC_LEN);
+	char answer[32] = "", want[32];
+	pid_t pid;
+	int status = -1;
+	ssize_t n;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		close(to_child);
+		close(from_child);
+		_exit(child_stdio_two_way(in_child, out_child));
+	}
+	close(in_child);
+	if (out_child != in_child)
+		close(out_child);
+	/* Blocking descriptors here: the child reads while we write. */
+	n = 0;
+	for (size_t off = 0; off < EXEC_LEN; off += (size_t)n) {
+		n = write(to_child, src + off, EXEC_LEN - off);
+		if (n <= 0)
+			break;
+	}
+	if (to_child == from_child)
+		shutdown(to_child, SHUT_WR);
+	else
+		close(to_child);
+	n = read(from_child, answer, sizeof(answer) - 1);
+	snprintf(want, sizeof(want), "got %zu", (size_t)EXEC_LEN);
+	tap_ok(n > 0 && streq(answer, want),
+	       "%s: the child read 1 MiB from stdin and "
+	       "answered on stdout: '%s'",
+	       name, answer);
+	close(from_child);
+	waitpid(pid, &status, 0);
+	tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: child status %d", name,
+	       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+static int child_stdio_refused(int fd)
+{
+	struct vfm_transport_err err = {""};
+	struct vfm_endpoint *ep = NULL;
+
+	if (dup2(fd, STDOUT_FILENO) < 0)
+		return 10;
+	if (vfm_endpoint_open("-", VFM_EP_READ | VFM_EP_WRITE, 0, -1, &ep, &err) !=
+	    -EINVAL)
+		return 11;
+	return strstr(err.msg, "stdout is not open for writing") ? 0 : 12;
+}
+
+static void test_stdio_two_way(void)
+{
+	int sv[2], in[2], out[2], ro;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		abort();
+	stdio_two_way("\"-\" two-way over one socket", sv[1], sv[1], sv[0], sv[0]);
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
+		abort();
+	stdio_two_way("\"-\" two-way over two pipes", in[0], out[1], in[1], out[0]);
+	ro = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	tap_eq(run_child(child_stdio_refused, ro), 0,
+	       "\"-\" two-way with a read-only stdout: refused, named");
+	close(ro);
+}
+
+/* ------------------------------------------------------------------------- */
 
 static int count_fds(void)
 {
@@ -1360,6 +1790,13 @@ int main(void)
 	test_timeouts();
 	test_cancel();
 	test_peer_loss();
+	test_exec_echo();
+	test_exec_half_close();
+	test_exec_status();
+	test_exec_hygiene();
+	test_exec_timeout_cancel();
+	test_exec_reap();
+	test_stdio_two_way();
 	test_throughput();
 	cleanup_tmpdir();
 	tap_eq(count_fds(), fds, "no descriptor leaked");
