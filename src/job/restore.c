@@ -67,8 +67,10 @@ static int restore_header(struct restore *s)
 	j->rep->one_way = !s->two_way;
 	/* Over a connection the source is a live vfiomig save, which commits; a
 	 * stream without the flag was written for a file or a pipe (a recording being
-	 * replayed, perhaps): nothing answers its COMMIT, so nothing may run it. */
-	if (s->answers && !s->two_way && !vfm_endpoint_writes_stdout(j->ep))
+	 * replayed into a socket, perhaps): refused.  Over stdio or exec: a one-way
+	 * source (save --to -) is what the operator ran: it is read as a file is, and
+	 * answered nothing. */
+	if (!s->two_way && vfm_endpoint_is_socket(j->ep))
 		return job_fail(j, -EPROTO,
 				"the stream from %s was written for a one-way transport (a file "
 				"or a pipe), not by a source that commits over a connection: "

@@ -617,6 +617,11 @@ bool vfm_endpoint_is_two_way(const struct vfm_endpoint *ep)
 	return ep->two_way;
 }
 
+bool vfm_endpoint_is_socket(const struct vfm_endpoint *ep)
+{
+	return ep->mode == IO_SOCKET;
+}
+
 bool vfm_endpoint_writes_stdout(const struct vfm_endpoint *ep)
 {
 	return ep->writes_stdout;

@@ -264,6 +264,9 @@ const char *vfm_endpoint_exit_status(const struct vfm_endpoint *ep);
  */
 bool vfm_endpoint_is_two_way(const struct vfm_endpoint *ep);
 
+/** vfm_endpoint_is_socket() - whether the endpoint is a connected socket. */
+bool vfm_endpoint_is_socket(const struct vfm_endpoint *ep);
+
 /**
  * vfm_endpoint_writes_stdout() - whether the endpoint writes our stdout ("-" opened
  * for writing, one-way or two-way): the caller's reports must go elsewhere.

@@ -10,11 +10,11 @@
 set -u
 VFIOMIG=${1:?usage: test-exec-ssh.sh PATH-TO-vfiomig}
 SSHD=/usr/sbin/sshd
-skip() { echo "1..0 # SKIP $*"; exit 0; }
-[ -x "$SSHD" ] || skip "no $SSHD (openssh-server: tests/install-deps.sh)"
+skip_all() { echo "1..0 # SKIP $*"; exit 0; }
+[ -x "$SSHD" ] || skip_all "no $SSHD (openssh-server: tests/install-deps.sh)"
 command -v ssh >/dev/null && command -v ssh-keygen >/dev/null ||
-	skip "no ssh or ssh-keygen (openssh-client: tests/install-deps.sh)"
-command -v timeout >/dev/null || skip "no timeout(1)"
+	skip_all "no ssh or ssh-keygen (openssh-client: tests/install-deps.sh)"
+command -v timeout >/dev/null || skip_all "no timeout(1)"
 . "$(dirname "$0")/../tap.sh"
 
 tmp=$(mktemp -d)
@@ -28,13 +28,13 @@ trap cleanup EXIT
 user=$(id -un)
 # As root, sshd wants its privilege separation directory (Debian's unit makes it).
 if [ "$(id -u)" = 0 ] && [ ! -d /run/sshd ]; then
-	mkdir -p -m 0755 /run/sshd || skip "cannot create /run/sshd"
+	mkdir -p -m 0755 /run/sshd || skip_all "cannot create /run/sshd"
 fi
 
-ssh-keygen -q -t ed25519 -N '' -C vfiomig-test-host -f "$tmp/host_key" || skip "ssh-keygen failed"
-ssh-keygen -q -t ed25519 -N '' -C vfiomig-test-user -f "$tmp/user_key" || skip "ssh-keygen failed"
-ssh-keygen -q -t ed25519 -N '' -C vfiomig-test-stranger -f "$tmp/stranger_key" || skip "ssh-keygen failed"
-ssh-keygen -q -t ed25519 -N '' -C vfiomig-test-other-host -f "$tmp/other_host_key" || skip "ssh-keygen failed"
+ssh-keygen -q -t ed25519 -N '' -C vfiomig-test-host -f "$tmp/host_key" || skip_all "ssh-keygen failed"
+ssh-keygen -q -t ed25519 -N '' -C vfiomig-test-user -f "$tmp/user_key" || skip_all "ssh-keygen failed"
+ssh-keygen -q -t ed25519 -N '' -C vfiomig-test-stranger -f "$tmp/stranger_key" || skip_all "ssh-keygen failed"
+ssh-keygen -q -t ed25519 -N '' -C vfiomig-test-other-host -f "$tmp/other_host_key" || skip_all "ssh-keygen failed"
 cp "$tmp/user_key.pub" "$tmp/authorized_keys"
 
 # start_sshd PORT: 0 once it listens, 1 if it exited (port taken...), within 10 s
@@ -70,7 +70,7 @@ for _ in 1 2 3 4 5; do
 	p=$((20000 + RANDOM % 40000))
 	if start_sshd "$p"; then port=$p; break; fi
 done
-[ -n "$port" ] || skip "sshd would not start: $(tail -3 "$tmp/sshd.log" | tr '\n' ' ')"
+[ -n "$port" ] || skip_all "sshd would not start: $(tail -3 "$tmp/sshd.log" | tr '\n' ' ')"
 
 echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$tmp/host_key.pub")" >"$tmp/known_hosts"
 echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$tmp/other_host_key.pub")" >"$tmp/wrong_known_hosts"

@@ -42,7 +42,7 @@ fi
 # restore --from exec: the source runs as the command (one-way: --to - is stdout)
 T "$VFIOMIG" restore $DST --from "exec:$V save $SRC --to -" >"$tmp/r.out" 2>"$tmp/r.err"
 rc=$?
-if [ $rc = 0 ] && grep -q "^restored 2 devices from exec:" "$tmp/r.out" && grep -q "^saved 2 devices to -" "$tmp/r.err"; then
+if [ $rc = 0 ] && grep -q "^restored 2 devices from exec:" "$tmp/r.out" && grep -q "^wrote 2 devices to -" "$tmp/r.err"; then
 	ok "restore --from 'exec:vfiomig save ... --to -'"
 else
 	nok "restore --from exec:" "exit $rc" "stdout: $(cat "$tmp/r.out")" "stderr: $(cat "$tmp/r.err")"

@@ -4,7 +4,8 @@
 # tcp (v4, v6, reverse direction), unix, file, a pipe; mapping; exit codes; the
 # quiesced hook; SIGTERM; the JSON report.  Restores check what arrived (expect-seed).
 set -u
-VFIOMIG=${1:?usage: test-migrate-cli.sh PATH-TO-vfiomig}
+VFIOMIG=${1:?usage: test-migrate-cli.sh PATH-TO-vfiomig [PATH-TO-vfm-relay]}
+RELAY=${2:-}
 command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit 0; }
 . "$(dirname "$0")/../tap.sh"
 tmp=$(mktemp -d)
@@ -145,6 +146,71 @@ rpid=$!; uri=$(listen_uri "$tmp/r.err")
 "$VFIOMIG" save "${SRC[@]}" --to "$uri" >"$tmp/s.out" 2>&1
 src=$?; wait $rpid
 [ $src = 1 ] && grep -q "failed to load device 0 (sim:a here): sim:x: RESUMING -> STOP" "$tmp/s.out" && ok "the destination's verdict reaches the source" || nok "verdict" "$(cat "$tmp/s.out")"
+
+# a recorded stream replayed into a listening restore (a plain socket, no vfiomig
+# at the source) is refused: nothing of it reaches a device
+"$VFIOMIG" save "${SRC[@]}" --to "file:$tmp/rec.vfm" >"$tmp/s.out" 2>&1
+: >"$tmp/r.err"
+"$VFIOMIG" restore "${DST[@]}" --from tcp://127.0.0.1:0 --timeout 5 >"$tmp/r.out" 2>"$tmp/r.err" &
+rpid=$!; uri=$(listen_uri "$tmp/r.err")
+python3 - "${uri#tcp://}" "$tmp/rec.vfm" <<'PY'
+import socket, sys
+host, port = sys.argv[1].rsplit(':', 1)
+s = socket.create_connection((host, int(port)), timeout=5)
+s.sendall(open(sys.argv[2], 'rb').read())
+s.shutdown(socket.SHUT_WR)
+try:
+    while s.recv(65536):
+        pass
+except OSError:
+    pass
+PY
+wait $rpid; dst=$?
+[ $dst = 1 ] && grep -q "written for a one-way transport .* refused" "$tmp/r.err" && grep -q '"in_doubt"\|failed to restore' "$tmp/r.out" \
+	&& ok "a recorded stream replayed into tcp:// is refused" || nok "replay" "exit $dst $(cat "$tmp/r.out" "$tmp/r.err")"
+
+# the commit through a relay that misbehaves at the destination's answers
+# relay_pair DESC RELAY-ARGS...: restore <- relay <- save; sets src, dst
+relay_pair() {
+	local rpid ppid uri ruri
+	: >"$tmp/r.err"; : >"$tmp/p.err"
+	"$VFIOMIG" restore "${DST[@]}" --from tcp://127.0.0.1:0 --timeout 3 >"$tmp/r.out" 2>"$tmp/r.err" &
+	rpid=$!; uri=$(listen_uri "$tmp/r.err")
+	"$RELAY" 127.0.0.1:0 "${uri#tcp://}" "$@" 2>"$tmp/p.err" &
+	ppid=$!
+	for _ in $(seq 100); do
+		ruri=$(sed -n 's/^vfm-relay: listening on //p' "$tmp/p.err"); [ -n "$ruri" ] && break; sleep 0.05
+	done
+	"$VFIOMIG" -j save "${SRC[@]}" --to "tcp://$ruri" --timeout 2 >"$tmp/s.json" 2>"$tmp/s.err"
+	src=$?; wait $rpid; dst=$?; wait $ppid
+}
+if [ -x "$RELAY" ]; then
+	relay_pair --drop-back-after 131
+	if [ $src = 6 ] && [ $dst = 0 ] && grep -q "in doubt: COMMIT went to" "$tmp/s.err" &&
+		grep -q "vfiomig state DEV RUNNING" "$tmp/s.err" &&
+		[ "$(jq '.in_doubt and .outcome == "in-doubt" and (.devices_running | not) and (.rolled_back | not)' "$tmp/s.json")" = true ]; then
+		ok "the verdict lost after COMMIT: the source exits 6, in doubt, devices not resumed; the destination runs them"
+	else
+		nok "verdict dropped" "save $src, restore $dst" "$(cat "$tmp/s.json" "$tmp/s.err" "$tmp/r.err" "$tmp/p.err")"
+	fi
+	relay_pair --cut-back-after 129
+	if [ $src = 1 ] && [ $dst = 1 ] && grep -q "running again" "$tmp/s.err" &&
+		grep -q "no COMMIT\|stream from\|reading the stream\|ended" "$tmp/r.err" &&
+		[ "$(jq '.devices_running and (.in_doubt | not)' "$tmp/s.json")" = true ]; then
+		ok "the connection cut after COMPAT: the source runs again, the destination ran nothing"
+	else
+		nok "cut after COMPAT" "save $src, restore $dst" "$(cat "$tmp/s.json" "$tmp/s.err" "$tmp/r.err")"
+	fi
+	relay_pair --drop-back-after 129
+	if [ $src = 1 ] && [ $dst = 1 ] && grep -q "no READY" "$tmp/s.err" &&
+		grep -q "the source gave up after END" "$tmp/r.err"; then
+		ok "READY lost: the source gives up at its deadline and says why; the destination resets"
+	else
+		nok "READY lost" "save $src, restore $dst" "$(cat "$tmp/s.json" "$tmp/s.err" "$tmp/r.err")"
+	fi
+else
+	skip "the commit through a relay" "vfm-relay not given"
+fi
 
 # VF network settings: a device that is no network VF carries none; a VF whose PF
 # cannot be read stops the save before anything moves (unless --no-vf-config)
