@@ -139,8 +139,10 @@ static void save_help(void)
 	       "Stream the state of the devices to URI: tcp://HOST:PORT (connect; with\n"
 	       "--listen, listen there instead), unix:/PATH, file:/PATH, - (stdout), fd:N,\n"
 	       "exec:CMD (sh -c CMD, e.g. ssh, with its stdin and stdout as the stream).\n"
-	       "On success the devices are left stopped; on any failure before the\n"
-	       "destination's verdict they are returned to RUNNING.\n\n"
+	       "On success the devices are left stopped.  On any failure before COMMIT\n"
+	       "(sent once the destination has loaded every device), or a failure verdict\n"
+	       "after it, they are returned to RUNNING.  COMMIT sent and no verdict: they\n"
+	       "stay stopped, in doubt (exit 6).\n\n"
 	       "  --to URI                where the stream goes (required)\n"
 	       "  --listen                wait for the destination to connect\n"
 	       "  --no-precopy            do not use PRE_COPY\n"
@@ -149,7 +151,8 @@ static void save_help(void)
 	       "  --dirty-threshold SIZE  stop precopy when dirty bytes <= SIZE (default 0)\n"
 	       "  --on-quiesced CMD       run CMD (sh -c) once every device is quiesced,\n"
 	       "                          before any stops; its failure aborts and rolls back\n"
-	       "  --timeout S             limit of each wait on the peer (default 60)\n"
+	       "  --timeout S             deadline of each exchange with the peer (default 60;\n"
+	       "                          the verdict after COMMIT: twice that)\n"
 	       "  --force                 several devices even without P2P\n"
 	       "  --no-vf-config          do not carry the VFs' network settings (MAC,\n"
 	       "                          VLAN, trust...) in the stream\n"
@@ -247,7 +250,7 @@ static void restore_help(void)
 	       "  --no-vf-config    do not apply the VFs' network settings the stream\n"
 	       "                    carries (otherwise they are applied to each VF's PF\n"
 	       "                    before the device runs)\n"
-	       "  --timeout S       limit of each wait on the peer (default 60)\n"
+	       "  --timeout S       deadline of each exchange with the peer (default 60)\n"
 	       "  --progress, --no-progress  progress on stderr (default: on a TTY)\n");
 }
 

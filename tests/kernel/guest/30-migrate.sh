@@ -4,7 +4,9 @@
 # save -> TCP -> restore of real mtty devices between two network namespaces, with
 # the UART state (registers, bytes queued in loopback mode) checked on the
 # destination; a connection cut mid-stream leaving the source devices RUNNING with
-# their state; an incompatible destination; file and pipe transports.
+# their state; the verdict lost after COMMIT (in doubt, exit 6: nothing resumed
+# until the operator says so); an incompatible destination; file and pipe
+# transports.
 # vfm-mtty plays the VMM: it holds the devices and hands them to vfiomig as fd:N.
 
 # shellcheck source=SCRIPTDIR/../lib/tap.sh
@@ -95,6 +97,40 @@ tap_check "save fails when the destination dies mid-stream (exit $src_rc)" test 
 tap_check "the error says the devices run again" grep -q "the devices are running again" $T/src.out
 tap_relay "source after the cut" $T/src.out
 grep -q "vfiomig: save failed" $T/src.out && tap_diag "$(grep 'vfiomig: save failed' $T/src.out)"
+
+# ---- the verdict lost after COMMIT: in doubt (exit 6), the source devices stay
+# stopped with their state, the destination runs them; then resumed by hand ----
+if command -v vfm-relay >/dev/null; then
+	vfiomig reset "$A" "$B" "$E" "$C" "$D" "$F" >/dev/null
+	: >$T/dst.out; : >$T/relay.err
+	$DST vfm-mtty --check --state RUNNING "$C" "$D" "$F" -- \
+		vfiomig restore @0 @1 @2 --from tcp://$ADDR:4448 >$T/dst.out 2>&1 &
+	dst=$!
+	wait_listening $T/dst.out
+	# in the source's namespace: it forwards everything but the destination's
+	# answers after READY (record type 131)
+	$SRC vfm-relay 127.0.0.1:4449 $ADDR:4448 --drop-back-after 131 2>$T/relay.err &
+	relay=$!
+	i=0; while [ $i -lt 100 ] && ! grep -q "listening on" $T/relay.err; do sleep 0.1; i=$((i + 1)); done
+	$SRC vfm-mtty --set --state STOP "$A" "$B" "$E" -- \
+		vfiomig save @0 @1 @2 --to tcp://127.0.0.1:4449 --timeout 3 >$T/src.out 2>&1
+	src_rc=$?
+	wait $dst; dst_rc=$?
+	wait $relay
+	tap_check "verdict lost after COMMIT: the save exits 6, in doubt (exit $src_rc)" test $src_rc = 6
+	tap_check "it says in doubt and how to resume" grep -q "in doubt: COMMIT went to .*vfiomig state DEV RUNNING" $T/src.out
+	tap_check "the destination ran the devices (exit $dst_rc)" test $dst_rc = 0
+	tap_relay "source in doubt" $T/src.out
+	tap_relay "destination of the lost verdict" $T/dst.out
+	[ "$src_rc$dst_rc" = 60 ] || { tap_diag "source: $(cat $T/src.out)"; tap_diag "destination: $(cat $T/dst.out)"; tap_diag "relay: $(cat $T/relay.err)"; }
+	# the operator checked the destination (say, it was stopped): resume here
+	for u in "$A" "$B" "$E"; do vfiomig state "$u" RUNNING >$T/resume.out 2>&1 || tap_diag "resume $u: $(cat $T/resume.out)"; done
+	vfm-mtty --check --state RUNNING "$A" "$B" "$E" -- true >$T/src.out 2>&1
+	tap_check "resumed by hand, the source devices run with their UART state intact" test $? = 0
+	tap_relay "source resumed by hand" $T/src.out
+else
+	tap_skip "vfm-relay not in the guest"
+fi
 
 # ---- an incompatible destination: nothing stops ----
 vfiomig reset "$A" "$C" "$D" "$F" "$E" >/dev/null
