@@ -9,9 +9,12 @@ pkgs=(
 	# build
 	gcc libc6-dev make meson ninja-build pkg-config scdoc
 	libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libjson-c-dev libcap-ng-dev
+	libgnutls28-dev
 	# tests (clang + its runtime: the libFuzzer run of the fuzz suite; systemd:
 	# systemd-analyze verifies the units)
 	jq valgrind cppcheck clang libclang-rt-14-dev iproute2 systemd
+	# the TLS tests make their CA and certificates with certtool
+	gnutls-bin
 	# kernel test tier: a qemu guest with Debian's 6.12 kernel and the mtty driver
 	qemu-system-x86 busybox-static cpio xz-utils kmod
 )

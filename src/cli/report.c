@@ -96,6 +96,7 @@ static void print_report(struct cli *cli, const char *verb, const struct vfm_job
 	snprintf(buf, sizeof(buf), "%016llx", (unsigned long long)rep->stream_id);
 	out_str(o, "stream_id", NULL, buf);
 	out_str(o, "peer", NULL, where);
+	out_str(o, "security", NULL, rep->security[0] ? rep->security : "plaintext");
 	if (rep->error) {
 		out_str(o, "phase", NULL, vfm_job_phase_name(rep->phase));
 		out_str(o, "error", NULL, rep->message);
@@ -122,7 +123,7 @@ static void print_report(struct cli *cli, const char *verb, const struct vfm_job
 			out_text(o, ", %u precopy round%s", rep->precopy_rounds,
 				 rep->precopy_rounds == 1 ? "" : "s");
 	}
-	out_text(o, "\n");
+	out_text(o, "\n  security: %s\n", rep->security[0] ? rep->security : "plaintext");
 	out_array_begin(o, "devices");
 	for (size_t i = 0; i < rep->n; i++) {
 		const struct vfm_job_dev *d = &rep->dev[i];

@@ -56,6 +56,7 @@ struct vfm_job_report {
 	bool devices_left_running; /* save failed and every device runs again */
 	int error;                /* 0 or -errno */
 	char message[1024];       /* what failed, naming the device or the peer */
+	char security[160];       /* the transport's, filled in by the front end */
 };
 
 typedef void (*vfm_progress_fn)(void *userdata, const struct vfm_job_report *report);

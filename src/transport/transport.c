@@ -27,50 +27,13 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "transport-internal.h"
 #include "transport.h"
 #include "util.h"
 
-#define SUN_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
-#define DESC_MAX     (VFM_URI_MAX + 64)
 /* Retry period while a unix listener's backlog is full (connect gives EAGAIN), or
  * while a FIFO has no reader (open gives ENXIO): neither can be polled for. */
 #define RETRY_USEC 10000
-
-/*
- * How I/O on a descriptor is done without blocking past a timeout or a cancel, and
- * without changing flags shared with other processes.
- */
-enum io_mode {
-	IO_SOCKET,   /* recv/sendmsg with MSG_DONTWAIT | MSG_NOSIGNAL */
-	IO_NONBLOCK, /* O_NONBLOCK on a file description we opened, or found set */
-	IO_NOWAIT,   /* borrowed blocking pipe/tty: preadv2/pwritev2 with RWF_NOWAIT */
-	IO_POLL,     /* RWF_NOWAIT refused: poll, then a call that cannot block long */
-	IO_REGULAR,  /* regular file or block device: always ready */
-};
-
-struct vfm_endpoint {
-	int fd;
-	enum io_mode mode;
-	bool can_read, can_write, two_way;
-	bool fifo;	    /* IO_POLL writes of at most PIPE_BUF */
-	bool sync_on_close; /* a regular file we write */
-	bool write_shut;
-	int dir_fd; /* file: written: its directory, fsync'ed at close */
-	unsigned timeout_ms;
-	int cancel_fd;
-	uint64_t bytes_read, bytes_written; /* __atomic, relaxed */
-	char desc[DESC_MAX];
-};
-
-struct vfm_listener {
-	int fd;
-	bool is_unix;
-	bool unlink_path; /* a unix path we bound: unlinked at free if still ours */
-	dev_t dev;
-	ino_t ino;
-	char path[SUN_PATH_MAX + 1];
-	char uri[VFM_URI_MAX + 16];
-};
 
 /* ------------------------------------------------------------------------- */
 /* small helpers                                                             */
@@ -117,7 +80,7 @@ static bool startswith(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-static uint64_t deadline_after(unsigned timeout_ms)
+uint64_t deadline_after(unsigned timeout_ms)
 {
 	return timeout_ms ? now_usec() + (uint64_t)timeout_ms * 1000 : 0;
 }
@@ -126,7 +89,7 @@ static uint64_t deadline_after(unsigned timeout_ms)
  * Wait until @fd has one of @events (or an error), the cancel fd is readable, or the
  * monotonic @deadline (usec, 0 = none) passes.  @fd < 0 waits for the other two only.
  */
-static int wait_fd(int fd, short events, uint64_t deadline, int cancel_fd)
+int wait_fd(int fd, short events, uint64_t deadline, int cancel_fd)
 {
 	for (;;) {
 		struct pollfd p[2] = {
@@ -159,7 +122,7 @@ static int wait_fd(int fd, short events, uint64_t deadline, int cancel_fd)
 	}
 }
 
-static int check_cancel(int cancel_fd)
+int check_cancel(int cancel_fd)
 {
 	struct pollfd p = {.fd = cancel_fd, .events = POLLIN};
 
@@ -461,6 +424,7 @@ static struct vfm_endpoint *ep_new(int fd, enum io_mode mode, bool can_read,
 	ep->two_way = can_read && can_write;
 	ep->dir_fd = -1;
 	ep->cancel_fd = -1;
+	snprintf(ep->security, sizeof(ep->security), "plaintext");
 	return ep;
 }
 
@@ -495,6 +459,7 @@ int vfm_endpoint_close(struct vfm_endpoint *ep)
 
 	if (!ep)
 		return 0;
+	ep->tls = tls_conn_free(ep->tls);
 	if (ep->fd >= 0)
 		r = ep_finish(ep);
 	safe_close(ep->dir_fd);
@@ -506,6 +471,7 @@ struct vfm_endpoint *vfm_endpoint_free(struct vfm_endpoint *ep)
 {
 	if (!ep)
 		return NULL;
+	ep->tls = tls_conn_free(ep->tls);
 	safe_close(ep->fd);
 	safe_close(ep->dir_fd);
 	free(ep);
@@ -535,6 +501,11 @@ const char *vfm_endpoint_description(const struct vfm_endpoint *ep)
 int vfm_endpoint_fd(const struct vfm_endpoint *ep)
 {
 	return ep->fd;
+}
+
+const char *vfm_endpoint_security(const struct vfm_endpoint *ep)
+{
+	return ep->security;
 }
 
 uint64_t vfm_endpoint_bytes_read(const struct vfm_endpoint *ep)
@@ -605,6 +576,8 @@ static ssize_t io_write(struct vfm_endpoint *ep, const struct iovec *iov, size_t
 
 static ssize_t read_some(struct vfm_endpoint *ep, void *buf, size_t size)
 {
+	if (ep->tls)
+		return tls_read_some(ep, buf, size);
 	for (;;) {
 		ssize_t n;
 		int r;
@@ -731,6 +704,8 @@ int vfm_endpoint_writev_full(struct vfm_endpoint *ep, const struct iovec *iov,
 	r = check_cancel(ep->cancel_fd);
 	if (r < 0)
 		return r;
+	if (ep->tls)
+		return tls_writev(ep, v, cnt);
 
 	guarded = ep->mode != IO_SOCKET && ep->mode != IO_REGULAR;
 	if (guarded)
@@ -791,6 +766,8 @@ int vfm_endpoint_shutdown_write(struct vfm_endpoint *ep)
 {
 	if (!ep->can_write || ep->fd < 0)
 		return -EBADF;
+	if (ep->tls)
+		return tls_shutdown_write(ep);
 	if (ep->mode == IO_SOCKET) {
 		if (ep->write_shut)
 			return 0;
@@ -914,6 +891,7 @@ static int open_tcp(const struct vfm_uri *u, unsigned timeout_ms, int cancel_fd,
 		safe_close(fd);
 		return fail(err, -ENOMEM, "out of memory");
 	}
+	(*ret_ep)->net_socket = true;
 	/* Name the address actually connected, and the name if one was given. */
 	if (u->host_v6 || inet_pton(AF_INET, u->host, &(struct in_addr){0}) == 1)
 		snprintf((*ret_ep)->desc, DESC_MAX, "tcp %s", addr);
@@ -992,6 +970,7 @@ static int open_unix(const struct vfm_uri *u, unsigned timeout_ms, int cancel_fd
 	if (!*ret_ep)
 		return fail(err, -ENOMEM, "out of memory");
 	TAKE_FD(fd);
+	(*ret_ep)->net_socket = true;
 	snprintf((*ret_ep)->desc, DESC_MAX, "unix %s%s", at, u->path);
 	return 0;
 }
@@ -1443,6 +1422,7 @@ int vfm_listener_accept(struct vfm_listener *l, unsigned timeout_ms, int cancel_
 		safe_close(fd);
 		return fail(err, -ENOMEM, "out of memory");
 	}
+	ep->net_socket = true;
 	if (l->is_unix) /* the peer is unnamed: name the socket it came through */
 		snprintf(ep->desc, DESC_MAX, "unix %s", l->uri + 5);
 	else
