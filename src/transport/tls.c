@@ -356,10 +356,10 @@ static int load_x509(struct vfm_tls *tls, const char *dir, struct vfm_transport_
 	/* A client may go without a certificate (as QEMU's): the server refuses it
 	 * then, with a reason on both ends.  A server may not. */
 	rc = check_file(dir, cert, tls->server, cert_p, sizeof(cert_p), err);
-	if (rc < 0 && rc != -ENOENT)
+	if (rc < 0 && (tls->server || rc != -ENOENT))
 		return rc;
 	rk = check_file(dir, key, tls->server, key_p, sizeof(key_p), err);
-	if (rk < 0 && rk != -ENOENT)
+	if (rk < 0 && (tls->server || rk != -ENOENT))
 		return rk;
 	if ((rc == 0) != (rk == 0))
 		return fail(err, -ENOENT, "%s: %s", rc == 0 ? key_p : cert_p,
@@ -630,6 +630,13 @@ int tls_shutdown_write(struct vfm_endpoint *ep)
 		}
 		if (g == GNUTLS_E_INTERRUPTED)
 			continue;
+		/* The peer closed after what we wrote last was handed to the kernel
+		 * (a source closes once it has read our verdict, and our close_notify
+		 * finds no reader): the same as a plaintext half-close, which does
+		 * not know either whether the peer read it.  Not an error. */
+		if (g == GNUTLS_E_PUSH_ERROR &&
+		    (e == EPIPE || e == ECONNRESET || e == ENOTCONN))
+			break;
 		if (g != GNUTLS_E_AGAIN)
 			return tls_errno(g, e);
 		r = wait_fd(ep->fd, POLLOUT, deadline, ep->cancel_fd);
@@ -700,6 +707,7 @@ static int handshake_reason(struct tls_conn *c, int g, char *why, size_t size)
 	snprintf(why, size, "%s", gnutls_strerror(g));
 	if (c->tls->psk && (g == GNUTLS_E_DECRYPTION_FAILED ||
 			    g == GNUTLS_E_INSUFFICIENT_CREDENTIALS ||
+			    g == GNUTLS_E_RECEIVED_ILLEGAL_PARAMETER ||
 			    g == GNUTLS_E_NO_CIPHER_SUITES))
 		reason_add(why, size, " (a different pre-shared key?)");
 	return -EPROTO;
@@ -911,6 +919,10 @@ static int start_tls(struct vfm_endpoint *ep, struct vfm_tls *tls, const char *p
 						       strlen(name));
 		} else {
 			gnutls_certificate_server_set_request(c->s, GNUTLS_CERT_REQUIRE);
+			/* No list of our CAs in the request: a client then sends the
+			 * certificate it has, and a wrong one is refused as "issuer
+			 * unknown" rather than looking like no certificate at all. */
+			gnutls_certificate_send_x509_rdn_sequence(c->s, 1);
 		}
 		/* Chain, dates, CRL, name (client), and the key purpose when the
 		 * certificate states one (certtool's tls_www_server/_client). */

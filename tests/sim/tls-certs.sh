@@ -8,6 +8,7 @@
 #   OUT/client/         ca-cert.pem client-cert.pem client-key.pem (CN=src.example)
 #   OUT/other-client/   a client of another CA (CN=src.example)
 #   OUT/other-server/   a server of another CA
+#   OUT/foreign-client/ a client certificate of another CA, our CA to check servers
 #   OUT/nocert-client/  ca-cert.pem only
 #   OUT/expired-client/ a client whose certificate expired (CN=old.example)
 #   OUT/stranger-client/ a client of the right CA, CN=stranger.example
@@ -62,6 +63,9 @@ leaf ca server server dst.example 'dns_name = "localhost"' 'dns_name = "dst.exam
 leaf ca client client src.example
 leaf other-ca other-client client src.example
 leaf other-ca other-server server dst.example 'dns_name = "localhost"' 'ip_address = "127.0.0.1"'
+# a client certificate of another CA, with our CA to check the server by
+leaf other-ca foreign-client client src.example
+cp ca/ca-cert.pem foreign-client/ca-cert.pem
 mkdir -p nocert-client && cp ca/ca-cert.pem nocert-client/
 leaf ca expired-client client old.example 'activation_date = "2020-01-01 00:00:00 UTC"' \
 	'expiration_date = "2020-02-01 00:00:00 UTC"'
