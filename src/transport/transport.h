@@ -240,7 +240,7 @@ const char *vfm_endpoint_security(const struct vfm_endpoint *ep);
 /* TLS (tls.c): GnuTLS, TLS 1.3 only, x509 with mutual authentication or PSK.  */
 
 #define VFM_TLS_AUTHZ_MAX	 32   /* patterns of struct vfm_tls_opts.authz */
-#define VFM_TLS_AUTHZ_LEN_MAX	 1024 /* bytes of one pattern */
+#define VFM_TLS_AUTHZ_LEN_MAX	 256  /* bytes of one pattern */
 #define VFM_TLS_HOSTNAME_MAX	 VFM_URI_HOST_MAX
 #define VFM_TLS_PATH_MAX	 4096 /* bytes of creds_dir / psk_file */
 #define VFM_TLS_HANDSHAKE_MS	 10000 /* default handshake deadline */

@@ -6,13 +6,15 @@
 # named on both ends, and the same listener then still takes the right peer; PSK; a
 # capture between the two holds none of the device's bytes (and does without TLS).
 set -u
-VFIOMIG=${1:?usage: test-tls.sh PATH-TO-vfiomig}
+VFIOMIG=$(realpath "${1:?usage: test-tls.sh PATH-TO-vfiomig [PATH-TO-vfiomigd]}")
+VFIOMIGD=${2:-}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../tap.sh"
 command -v certtool >/dev/null || { echo "1..0 # SKIP certtool missing (gnutls-bin; tests/install-deps.sh)"; exit 0; }
 command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit 0; }
 tmp=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
+dpid=
+trap '[ -n "$dpid" ] && kill $dpid 2>/dev/null; kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 
 bash "$here/tls-certs.sh" "$tmp/pki" || { echo "Bail out! certtool failed"; exit 1; }
 P=$tmp/pki
@@ -197,4 +199,36 @@ grep -q "without TLS: anyone who reaches it can load state into the devices" "$t
 	&& ok "plaintext on 0.0.0.0 warns" || nok "warning" "$(cat "$tmp/e")"
 "$VFIOMIG" restore "${DST[@]}" --from tcp://127.0.0.1:0 --timeout 1 >/dev/null 2>"$tmp/e"
 ! grep -q "without TLS" "$tmp/e" && ok "plaintext on loopback does not warn" || nok "loopback warning" "$(cat "$tmp/e")"
+# ---- through vfiomigd: the same options as request fields ----
+if [ -n "$VFIOMIGD" ]; then
+	S=$tmp/control.sock
+	"$VFIOMIGD" --socket "$S" 2>"$tmp/daemon.log" &
+	dpid=$!
+	for _ in $(seq 100); do [ -S "$S" ] && break; sleep 0.05; done
+	: >"$tmp/r.err"
+	# a relative --tls-creds: the client makes it absolute for the daemon
+	(cd "$P" && "$VFIOMIG" --connect="$S" -j restore "${DST[@]}" --from tcp://127.0.0.1:0 --timeout 30 \
+		--tls-creds server --tls-authz '*CN=src.example' >"$tmp/r.out" 2>"$tmp/r.err") &
+	rpid=$!
+	if ruri=$(listen_uri "$tmp/r.err"); then
+		"$VFIOMIG" save "${SRC[@]}" --to "$ruri" --timeout 10 --tls-creds "$P/stranger-client" >/dev/null 2>"$tmp/s.err"
+		rc=$?
+		[ $rc != 0 ] && grep -q "Access was denied" "$tmp/s.err" && wait_for "$tmp/daemon.log" "rejected .*matches no allowed pattern" \
+			&& ok "vfiomigd: a peer outside tls_authz is refused and logged" || nok "vfiomigd refusal" "$rc $(cat "$tmp/s.err" "$tmp/daemon.log")"
+		"$VFIOMIG" save "${SRC[@]}" --to "$ruri" --timeout 10 --tls-creds "$P/client" >/dev/null 2>"$tmp/s.err"
+		rc=$?; wait $rpid; rrc=$?
+		[ "$rc$rrc" = 00 ] && jq -e '.success and (.security | test("^TLS 1.3 .*CN=src.example"))' "$tmp/r.out" >/dev/null \
+			&& ok "vfiomigd: restore over TLS, security in its JSON report" || nok "vfiomigd restore over TLS" "$rc/$rrc $(cat "$tmp/s.err" "$tmp/r.err" "$tmp/r.out")"
+	else
+		nok "vfiomigd: restore listening" "$(cat "$tmp/r.err")"
+	fi
+	# the daemon as the TLS client (save --connect), the CLI as the listener
+	restore_bg tcp://127.0.0.1:0 --tls-psk "$tmp/keys.psk"
+	"$VFIOMIG" --connect="$S" -j save "${SRC[@]}" --to "$ruri" --timeout 10 --tls-psk "$tmp/keys.psk" >"$tmp/s.out" 2>"$tmp/s.err"
+	rc=$?; wait $rpid; rrc=$?
+	[ "$rc$rrc" = 00 ] && jq -e '.security | test("PSK identity .lab.")' "$tmp/s.out" >/dev/null \
+		&& ok "vfiomigd: save with a PSK" || nok "vfiomigd save PSK" "$rc/$rrc $(cat "$tmp/s.err" "$tmp/s.out" "$tmp/r.err")"
+	"$VFIOMIG" --connect="$S" save "${SRC[@]}" --to "file:$tmp/x" --tls-psk "$tmp/keys.psk" >/dev/null 2>"$tmp/e"; rc=$?
+	[ $rc = 2 ] && ok "vfiomig --connect: TLS with file: is a usage error too" || nok "--connect file: tls" "$rc $(cat "$tmp/e")"
+fi
 tap_end
