@@ -582,13 +582,13 @@ void djob_owner_gone(struct djob *j)
 
 void djob_free(struct djob *j)
 {
+	if (!j)
+		return;
 	free(j->tls_creds);
 	free(j->tls_psk);
 	free(j->tls_hostname);
 	for (size_t i = 0; i < j->n_tls_authz; i++)
 		free(j->tls_authz[i]);
-	if (!j)
-		return;
 	safe_close(j->cancel_fd);
 	safe_close(j->ack_fd);
 	safe_close(j->stream_fd);
