@@ -9,11 +9,12 @@
  * cancel fd.  GnuTLS may hold decrypted records of its own; we only poll after a call
  * said EAGAIN, which it says only when nothing is buffered.
  *
- * kTLS: GnuTLS 3.7.9 hands the record layer to the kernel after the handshake when its
- * system configuration says so (/etc/gnutls/config, or the file named by
- * $GNUTLS_SYSTEM_PRIORITY_FILE when the process starts: "[global]" "ktls = true"),
- * the transport is a plain fd (gnutls_transport_set_int) and the kernel has the tls
- * ULP; otherwise it stays in user space.  We only ask which one ran.
+ * kTLS: a GnuTLS built with --enable-ktls hands the record layer to the kernel when
+ * its system configuration says "[global]" "ktls = true" (/etc/gnutls/config).
+ * Debian 12's 3.7.9 is built without it (its gnutls_transport_is_ktls_enabled() is
+ * the stub that returns 0; Debian bug #1034350 notes it), so after the handshake we
+ * hand the keys to the kernel ourselves (ktls_start()) where it has the tls ULP, and
+ * fall back to GnuTLS's user-space crypto otherwise.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,9 +25,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <linux/tls.h>
 
 #include "config.h"
 
@@ -61,12 +66,15 @@ struct vfm_tls {
 	char **authz;
 	size_t n_authz;
 	unsigned handshake_timeout_ms;
+	bool no_ktls;
 };
 
 struct tls_conn {
 	gnutls_session_t s;
 	struct vfm_tls *tls; /* a reference: the credentials must outlive the session */
 	bool bye_sent;
+	bool ktls_tx, ktls_rx; /* our own hand-off to the kernel (see ktls_start()) */
+	bool ktls_eof;	       /* kTLS: the peer's close_notify was read */
 	int send_error; /* the GnuTLS code of the last failed send (handshake only) */
 	char unknown_identity[VFM_TLS_PSK_ID_MAX + 1]; /* server: a PSK identity not ours */
 };
@@ -476,6 +484,7 @@ int vfm_tls_new(const struct vfm_tls_opts *o, bool server, struct vfm_tls **ret,
 	tls->psk = o->psk_file != NULL;
 	tls->handshake_timeout_ms =
 		o->handshake_timeout_ms ? o->handshake_timeout_ms : VFM_TLS_HANDSHAKE_MS;
+	tls->no_ktls = o->no_ktls;
 	if (o->hostname && !(tls->hostname = strdup(o->hostname)))
 		return fail(err, -ENOMEM, "out of memory");
 	if (o->n_authz) {
@@ -539,9 +548,264 @@ static short tls_events(struct tls_conn *c, bool reading)
 	return dir ? POLLOUT : (POLLIN | POLLOUT);
 }
 
+/* ------------------------------------------------------------------------- */
+/* kTLS                                                                      */
+
+#define REC_ALERT     21
+#define REC_HANDSHAKE 22
+#define REC_DATA      23
+
+union ktls_info {
+	struct tls_crypto_info info;
+	struct tls12_crypto_info_aes_gcm_128 gcm128;
+	struct tls12_crypto_info_aes_gcm_256 gcm256;
+	struct tls12_crypto_info_chacha20_poly1305 chacha;
+};
+
+/* The kernel's crypto info for one direction (@rx) of a TLS 1.3 session. */
+static int ktls_info(gnutls_session_t s, bool rx, union ktls_info *u, socklen_t *len)
+{
+	gnutls_datum_t mac, iv, key;
+	unsigned char seq[16];
+
+	if (gnutls_record_get_state(s, rx, &mac, &iv, &key, seq) < 0)
+		return -EIO;
+	memset(u, 0, sizeof(*u));
+	u->info.version = TLS_1_3_VERSION;
+	switch (gnutls_cipher_get(s)) {
+	case GNUTLS_CIPHER_AES_128_GCM:
+		if (key.size != TLS_CIPHER_AES_GCM_128_KEY_SIZE ||
+		    iv.size != TLS_CIPHER_AES_GCM_128_SALT_SIZE + TLS_CIPHER_AES_GCM_128_IV_SIZE)
+			return -EINVAL;
+		u->info.cipher_type = TLS_CIPHER_AES_GCM_128;
+		memcpy(u->gcm128.salt, iv.data, TLS_CIPHER_AES_GCM_128_SALT_SIZE);
+		memcpy(u->gcm128.iv, iv.data + TLS_CIPHER_AES_GCM_128_SALT_SIZE,
+		       TLS_CIPHER_AES_GCM_128_IV_SIZE);
+		memcpy(u->gcm128.key, key.data, key.size);
+		memcpy(u->gcm128.rec_seq, seq, TLS_CIPHER_AES_GCM_128_REC_SEQ_SIZE);
+		*len = sizeof(u->gcm128);
+		return 0;
+	case GNUTLS_CIPHER_AES_256_GCM:
+		if (key.size != TLS_CIPHER_AES_GCM_256_KEY_SIZE ||
+		    iv.size != TLS_CIPHER_AES_GCM_256_SALT_SIZE + TLS_CIPHER_AES_GCM_256_IV_SIZE)
+			return -EINVAL;
+		u->info.cipher_type = TLS_CIPHER_AES_GCM_256;
+		memcpy(u->gcm256.salt, iv.data, TLS_CIPHER_AES_GCM_256_SALT_SIZE);
+		memcpy(u->gcm256.iv, iv.data + TLS_CIPHER_AES_GCM_256_SALT_SIZE,
+		       TLS_CIPHER_AES_GCM_256_IV_SIZE);
+		memcpy(u->gcm256.key, key.data, key.size);
+		memcpy(u->gcm256.rec_seq, seq, TLS_CIPHER_AES_GCM_256_REC_SEQ_SIZE);
+		*len = sizeof(u->gcm256);
+		return 0;
+	case GNUTLS_CIPHER_CHACHA20_POLY1305:
+		if (key.size != TLS_CIPHER_CHACHA20_POLY1305_KEY_SIZE ||
+		    iv.size != TLS_CIPHER_CHACHA20_POLY1305_IV_SIZE)
+			return -EINVAL;
+		u->info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
+		memcpy(u->chacha.iv, iv.data, iv.size);
+		memcpy(u->chacha.key, key.data, key.size);
+		memcpy(u->chacha.rec_seq, seq, TLS_CIPHER_CHACHA20_POLY1305_REC_SEQ_SIZE);
+		*len = sizeof(u->chacha);
+		return 0;
+	default: return -EOPNOTSUPP;
+	}
+}
+
+/*
+ * Hand the record layer to the kernel (Linux kTLS, the "tls" ULP) once the handshake
+ * and the acceptances are done, as GnuTLS itself does when it is built with kTLS
+ * (Debian 12's 3.7.9 is not: its gnutls_transport_is_ktls_enabled() always says 0).
+ * The keys and sequence numbers come from gnutls_record_get_state(); from then on
+ * that direction is plain send/recvmsg on the socket and GnuTLS is not used for it
+ * again.  Only on TCP, only with nothing decrypted and unread inside GnuTLS (it reads
+ * whole records, so nothing raw is held back either); any refusal leaves user-space
+ * crypto in place.  Post-handshake messages (KeyUpdate, tickets: we send none) are
+ * not supported on a kTLS receive path and fail the read.
+ */
+static void ktls_start(struct vfm_endpoint *ep)
+{
+	struct tls_conn *c = ep->tls;
+	union ktls_info u;
+	socklen_t len;
+	int proto = 0;
+	socklen_t plen = sizeof(proto);
+
+#if HAVE_GNUTLS_KTLS
+	if (gnutls_transport_is_ktls_enabled(c->s))
+		return; /* GnuTLS did it */
+#endif
+	if (c->tls->no_ktls || gnutls_protocol_get_version(c->s) != GNUTLS_TLS1_3)
+		return;
+	if (getsockopt(ep->fd, SOL_SOCKET, SO_PROTOCOL, &proto, &plen) < 0 ||
+	    proto != IPPROTO_TCP)
+		return;
+	if (gnutls_record_check_pending(c->s) > 0)
+		return;
+	if (ktls_info(c->s, false, &u, &len) < 0)
+		return;
+	if (setsockopt(ep->fd, SOL_TCP, TCP_ULP, "tls", sizeof("tls")) < 0)
+		goto out;
+	c->ktls_tx = setsockopt(ep->fd, SOL_TLS, TLS_TX, &u, len) == 0;
+	if (ktls_info(c->s, true, &u, &len) == 0)
+		c->ktls_rx = setsockopt(ep->fd, SOL_TLS, TLS_RX, &u, len) == 0;
+out:
+	explicit_bzero(&u, sizeof(u));
+}
+
+/* One recvmsg on a kTLS socket: the count, or -errno; *@type the record's type. */
+static ssize_t ktls_recv(int fd, void *buf, size_t size, int flags, uint8_t *type)
+{
+	char cbuf[CMSG_SPACE(sizeof(uint8_t))];
+	struct iovec v = {.iov_base = buf, .iov_len = size};
+	struct msghdr m = {
+		.msg_iov = &v,
+		.msg_iovlen = 1,
+		.msg_control = cbuf,
+		.msg_controllen = sizeof(cbuf),
+	};
+	ssize_t n = recvmsg(fd, &m, MSG_DONTWAIT | flags);
+
+	*type = REC_DATA;
+	if (n < 0)
+		return -errno;
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h))
+		if (h->cmsg_level == SOL_TLS && h->cmsg_type == TLS_GET_RECORD_TYPE)
+			*type = *(uint8_t *)CMSG_DATA(h);
+	return n;
+}
+
+static ssize_t ktls_read_some(struct vfm_endpoint *ep, void *buf, size_t size)
+{
+	struct tls_conn *c = ep->tls;
+
+	for (;;) {
+		uint8_t type, alert[2] = {0, 0};
+		bool small = size < sizeof(alert);
+		ssize_t n;
+		int r;
+
+		if (c->ktls_eof)
+			return 0;
+		/* A control record comes alone and whole: to read fewer bytes than an
+		 * alert, look at the record's type first. */
+		n = ktls_recv(ep->fd, small ? alert : buf, small ? sizeof(alert) : size,
+			      small ? MSG_PEEK : 0, &type);
+		if (n > 0 && type == REC_DATA && small)
+			n = ktls_recv(ep->fd, buf, size, 0, &type);
+		else if (n > 0 && small)
+			n = ktls_recv(ep->fd, alert, sizeof(alert), 0, &type);
+		if (n > 0 && type == REC_DATA) {
+			__atomic_fetch_add(&ep->bytes_read, (uint64_t)n, __ATOMIC_RELAXED);
+			return n;
+		}
+		if (n > 0 && type == REC_ALERT) {
+			if (!small)
+				memcpy(alert, buf, MIN((size_t)n, sizeof(alert)));
+			if (alert[1] == GNUTLS_A_CLOSE_NOTIFY) {
+				c->ktls_eof = true;
+				return 0;
+			}
+			return -ECONNRESET;
+		}
+		if (n > 0)
+			return -EPROTO; /* a post-handshake message */
+		if (n == 0)
+			return 0;
+		if (n == -EINTR)
+			continue;
+		if (n != -EAGAIN)
+			return n == -EBADMSG ? -EPROTO : n;
+		r = wait_fd(ep->fd, POLLIN, deadline_after(ep->timeout_ms), ep->cancel_fd);
+		if (r < 0)
+			return r;
+	}
+}
+
+static int ktls_writev(struct vfm_endpoint *ep, const struct iovec *iov, size_t cnt)
+{
+	struct iovec v[VFM_WRITEV_MAX];
+	size_t first = 0;
+
+	if (cnt > VFM_WRITEV_MAX)
+		return -EINVAL;
+	memcpy(v, iov, cnt * sizeof(*v));
+	while (first < cnt) {
+		struct msghdr m = {.msg_iov = v + first, .msg_iovlen = cnt - first};
+		ssize_t n = sendmsg(ep->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+		int r;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			r = wait_fd(ep->fd, POLLOUT, deadline_after(ep->timeout_ms),
+				    ep->cancel_fd);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		__atomic_fetch_add(&ep->bytes_written, (uint64_t)n, __ATOMIC_RELAXED);
+		for (size_t left = (size_t)n; left > 0;) {
+			if (left >= v[first].iov_len) {
+				left -= v[first].iov_len;
+				first++;
+			} else {
+				v[first].iov_base = (uint8_t *)v[first].iov_base + left;
+				v[first].iov_len -= left;
+				left = 0;
+			}
+		}
+	}
+	return 0;
+}
+
+/* close_notify as a kTLS alert record. */
+static int ktls_bye(struct vfm_endpoint *ep)
+{
+	uint64_t deadline = deadline_after(ep->timeout_ms);
+	uint8_t alert[2] = {GNUTLS_AL_WARNING, GNUTLS_A_CLOSE_NOTIFY};
+
+	for (;;) {
+		char cbuf[CMSG_SPACE(sizeof(uint8_t))] = {0};
+		struct iovec v = {.iov_base = alert, .iov_len = sizeof(alert)};
+		struct msghdr m = {
+			.msg_iov = &v,
+			.msg_iovlen = 1,
+			.msg_control = cbuf,
+			.msg_controllen = sizeof(cbuf),
+		};
+		struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+		ssize_t n;
+		int r;
+
+		h->cmsg_level = SOL_TLS;
+		h->cmsg_type = TLS_SET_RECORD_TYPE;
+		h->cmsg_len = CMSG_LEN(sizeof(uint8_t));
+		*(uint8_t *)CMSG_DATA(h) = REC_ALERT;
+		n = sendmsg(ep->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n == (ssize_t)sizeof(alert))
+			return 0;
+		if (n >= 0)
+			return -EIO;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		r = wait_fd(ep->fd, POLLOUT, deadline, ep->cancel_fd);
+		if (r < 0)
+			return r;
+	}
+}
+
 ssize_t tls_read_some(struct vfm_endpoint *ep, void *buf, size_t size)
 {
 	struct tls_conn *c = ep->tls;
+
+	if (c->ktls_rx)
+		return ktls_read_some(ep, buf, size);
 
 	for (;;) {
 		ssize_t n = gnutls_record_recv(c->s, buf, size);
@@ -605,6 +869,8 @@ static int send_all(struct vfm_endpoint *ep, const void *buf, size_t size, bool 
 
 int tls_writev(struct vfm_endpoint *ep, const struct iovec *iov, size_t cnt)
 {
+	if (ep->tls->ktls_tx)
+		return ktls_writev(ep, iov, cnt);
 	for (size_t i = 0; i < cnt; i++) {
 		int r = send_all(ep, iov[i].iov_base, iov[i].iov_len, false, 0);
 
@@ -621,6 +887,14 @@ int tls_shutdown_write(struct vfm_endpoint *ep)
 
 	if (ep->write_shut)
 		return 0;
+	if (c->ktls_tx && !c->bye_sent) {
+		int r = ktls_bye(ep);
+
+		/* as below: a peer gone after our last record is not an error */
+		if (r < 0 && r != -EPIPE && r != -ECONNRESET && r != -ENOTCONN)
+			return r;
+		c->bye_sent = true;
+	}
 	while (!c->bye_sent) {
 		int g = gnutls_bye(c->s, GNUTLS_SHUT_WR), e = errno, r;
 
@@ -814,6 +1088,12 @@ static void describe(struct vfm_endpoint *ep, const char *dn)
 	default: break;
 	}
 #endif
+	if (c->ktls_tx && c->ktls_rx)
+		crypto = "kTLS";
+	else if (c->ktls_tx)
+		crypto = "kTLS send, user-space receive";
+	else if (c->ktls_rx)
+		crypto = "kTLS receive, user-space send";
 	if (c->tls->psk) {
 		const char *id = c->tls->server ? gnutls_psk_server_get_username(c->s)
 						: c->tls->keys[0].identity;
@@ -985,6 +1265,7 @@ static int start_tls(struct vfm_endpoint *ep, struct vfm_tls *tls, const char *p
 		r = exchange_byte(ep, tls->server, deadline, budget_ms, why, sizeof(why));
 	if (r < 0)
 		return fail(err, r, "%s: TLS handshake failed: %s", ep->desc, why);
+	ktls_start(ep);
 	describe(ep, dn);
 	return 0;
 }

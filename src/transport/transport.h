@@ -263,6 +263,8 @@ struct vfm_tls;
  * the URI's host.  authz: glob patterns (fnmatch) for the peer certificate's DN
  * (RFC 4514, as "CN=dst,O=lab"); none given: any certificate of the CA.
  * handshake_timeout_ms: 0 = VFM_TLS_HANDSHAKE_MS.  Strings are copied.
+ * kTLS: on TCP, where the kernel has the tls ULP, the record layer goes to the kernel
+ * after the handshake (AES-GCM, ChaCha20-Poly1305); elsewhere it stays in GnuTLS.
  */
 struct vfm_tls_opts {
 	const char *creds_dir;
@@ -271,6 +273,7 @@ struct vfm_tls_opts {
 	const char *const *authz;
 	size_t n_authz;
 	unsigned handshake_timeout_ms;
+	bool no_ktls; /* keep the record layer in user space even where kTLS works */
 };
 
 /**
