@@ -193,6 +193,29 @@ ms=$(((t1 - t0) / 1000000))
 [ $rc != 0 ] && [ $ms -lt 5000 ] && grep -q "no authenticated peer" "$tmp/r.err" \
 	&& ok "a silent peer cannot hold the listener past its deadline (${ms} ms)" || nok "silent peer" "$rc ${ms} ms $(cat "$tmp/r.err")"
 
+# A peer that trickles a TLS hello byte by byte holds the listener no longer than the
+# handshake's own deadline (10 s); the right peer, queued behind it, then migrates.
+restore_bg tcp://127.0.0.1:0 --tls-creds "$P/server" --timeout 40
+python3 -c "
+import socket, sys, time
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+s.send(b'\x16')
+for _ in range(30):
+    time.sleep(1)
+    try: s.send(b'\x03')
+    except OSError: break
+" "${ruri##*:}" &
+# (handshakes are served one at a time: the right peer's own 10 s deadline runs
+# while it waits, so it comes 3 s after the trickler)
+sleep 3
+t0=$(date +%s%N)
+"$VFIOMIG" save "${SRC[@]}" --to "$ruri" --timeout 30 --tls-creds "$P/client" >"$tmp/s.out" 2>"$tmp/s.err"
+rc=$?; wait $rpid; rrc=$?; t1=$(date +%s%N)
+ms=$(((t1 - t0) / 1000000))
+[ "$rc$rrc" = 00 ] && [ $ms -lt 12000 ] && grep -q "rejected .*not done within 10000 ms" "$tmp/r.err" \
+	&& ok "a trickling peer is dropped at the handshake deadline, the next one migrates (${ms} ms)" \
+	|| nok "trickling peer" "$rc/$rrc ${ms} ms" "$(cat "$tmp/s.err" "$tmp/r.err")"
+
 # Plaintext on an address others can reach: a warning.
 "$VFIOMIG" restore "${DST[@]}" --from tcp://0.0.0.0:0 --timeout 1 >/dev/null 2>"$tmp/e"
 grep -q "without TLS: anyone who reaches it can load state into the devices" "$tmp/e" \
