@@ -48,10 +48,10 @@
 
 #define PRIO_X509 "NORMAL:-VERS-ALL:+VERS-TLS1.3"
 /* TLS 1.3 PSK with (EC)DHE only (psk_dhe_ke): a leaked key does not open old streams */
-#define PRIO_PSK  "NORMAL:-VERS-ALL:+VERS-TLS1.3:-KX-ALL:+ECDHE-PSK:+DHE-PSK"
+#define PRIO_PSK    "NORMAL:-VERS-ALL:+VERS-TLS1.3:-KX-ALL:+ECDHE-PSK:+DHE-PSK"
 #define ACCEPT_BYTE 0x56 /* 'V': "I accept you", one per side after the handshake */
-#define REASON_MAX 256
-#define DN_SHOW_MAX 96	 /* bytes of a DN quoted in the security string */
+#define REASON_MAX  256
+#define DN_SHOW_MAX 96 /* bytes of a DN quoted in the security string */
 
 struct vfm_tls {
 	int refs; /* __atomic */
@@ -76,7 +76,8 @@ struct tls_conn {
 	bool ktls_tx, ktls_rx; /* our own hand-off to the kernel (see ktls_start()) */
 	bool ktls_eof;	       /* kTLS: the peer's close_notify was read */
 	int send_error; /* the GnuTLS code of the last failed send (handshake only) */
-	char unknown_identity[VFM_TLS_PSK_ID_MAX + 1]; /* server: a PSK identity not ours */
+	char unknown_identity[VFM_TLS_PSK_ID_MAX +
+			      1]; /* server: a PSK identity not ours */
 };
 
 /* ------------------------------------------------------------------------- */
@@ -191,8 +192,8 @@ static int parse_psk_line(const char *l, size_t len, unsigned lineno,
 	if (idlen == 0)
 		return fail(err, -EINVAL, "line %u: empty identity", lineno);
 	if (idlen > VFM_TLS_PSK_ID_MAX)
-		return fail(err, -EINVAL, "line %u: identity longer than %d bytes", lineno,
-			    VFM_TLS_PSK_ID_MAX);
+		return fail(err, -EINVAL, "line %u: identity longer than %d bytes",
+			    lineno, VFM_TLS_PSK_ID_MAX);
 	for (size_t i = 0; i < idlen; i++)
 		if (l[i] < 0x21 || l[i] > 0x7e)
 			return fail(err, -EINVAL,
@@ -214,7 +215,8 @@ static int parse_psk_line(const char *l, size_t len, unsigned lineno,
 		int hi = hexval(colon[1 + i]), lo = hexval(colon[2 + i]);
 
 		if (hi < 0 || lo < 0)
-			return fail(err, -EINVAL, "line %u: key is not hexadecimal", lineno);
+			return fail(err, -EINVAL, "line %u: key is not hexadecimal",
+				    lineno);
 		k->key[i / 2] = (uint8_t)(hi << 4 | lo);
 	}
 	memcpy(k->identity, l, idlen);
@@ -241,7 +243,8 @@ int vfm_tls_psk_parse(const char *text, size_t len, struct vfm_tls_psk **ret,
 
 		pos += llen + (nl ? 1 : 0);
 		if (++lineno > VFM_TLS_PSK_LINES_MAX)
-			return fail(err, -E2BIG, "more than %d lines", VFM_TLS_PSK_LINES_MAX);
+			return fail(err, -E2BIG, "more than %d lines",
+				    VFM_TLS_PSK_LINES_MAX);
 		if (llen > VFM_TLS_PSK_LINE_MAX)
 			return fail(err, -EINVAL, "line %u: longer than %d bytes", lineno,
 				    VFM_TLS_PSK_LINE_MAX);
@@ -370,8 +373,9 @@ static int load_x509(struct vfm_tls *tls, const char *dir, struct vfm_transport_
 	if (rk < 0 && (tls->server || rk != -ENOENT))
 		return rk;
 	if ((rc == 0) != (rk == 0))
-		return fail(err, -ENOENT, "%s: %s", rc == 0 ? key_p : cert_p,
-			    "No such file or directory (certificate and key go together)");
+		return fail(
+			err, -ENOENT, "%s: %s", rc == 0 ? key_p : cert_p,
+			"No such file or directory (certificate and key go together)");
 	if (rc == 0) {
 		r = gnutls_certificate_set_x509_key_file(tls->x509, cert_p, key_p,
 							 GNUTLS_X509_FMT_PEM);
@@ -426,9 +430,8 @@ static int load_psk(struct vfm_tls *tls, const char *path, struct vfm_transport_
 
 		if (gnutls_psk_allocate_client_credentials(&tls->psk_client) < 0)
 			return fail(err, -ENOMEM, "out of memory");
-		r = gnutls_psk_set_client_credentials(tls->psk_client,
-						      tls->keys[0].identity, &key,
-						      GNUTLS_PSK_KEY_RAW);
+		r = gnutls_psk_set_client_credentials(
+			tls->psk_client, tls->keys[0].identity, &key, GNUTLS_PSK_KEY_RAW);
 		if (r < 0)
 			return fail(err, -EINVAL, "%s: %s", path, gnutls_strerror(r));
 	}
@@ -440,25 +443,29 @@ static int check_opts(const struct vfm_tls_opts *o, struct vfm_transport_err *er
 	const char *path = o->creds_dir ? o->creds_dir : o->psk_file;
 
 	if (!o->creds_dir == !o->psk_file)
-		return fail(err, -EINVAL, "give x509 credentials or a PSK file (one of them)");
+		return fail(err, -EINVAL,
+			    "give x509 credentials or a PSK file (one of them)");
 	if (strnlen(path, VFM_TLS_PATH_MAX + 1) > VFM_TLS_PATH_MAX || !*path)
-		return fail(err, -EINVAL, "TLS credentials path empty or longer than %d bytes",
+		return fail(err, -EINVAL,
+			    "TLS credentials path empty or longer than %d bytes",
 			    VFM_TLS_PATH_MAX);
-	if (o->hostname && (strnlen(o->hostname, VFM_TLS_HOSTNAME_MAX + 1) >
-				    VFM_TLS_HOSTNAME_MAX ||
-			    !*o->hostname))
+	if (o->hostname &&
+	    (strnlen(o->hostname, VFM_TLS_HOSTNAME_MAX + 1) > VFM_TLS_HOSTNAME_MAX ||
+	     !*o->hostname))
 		return fail(err, -EINVAL, "TLS host name empty or longer than %d bytes",
 			    VFM_TLS_HOSTNAME_MAX);
 	if (o->n_authz > VFM_TLS_AUTHZ_MAX)
 		return fail(err, -E2BIG, "more than %d DN patterns", VFM_TLS_AUTHZ_MAX);
 	for (size_t i = 0; i < o->n_authz; i++)
-		if (!*o->authz[i] ||
-		    strnlen(o->authz[i], VFM_TLS_AUTHZ_LEN_MAX + 1) > VFM_TLS_AUTHZ_LEN_MAX)
-			return fail(err, -EINVAL, "DN pattern empty or longer than %d bytes",
+		if (!*o->authz[i] || strnlen(o->authz[i], VFM_TLS_AUTHZ_LEN_MAX + 1) >
+					     VFM_TLS_AUTHZ_LEN_MAX)
+			return fail(err, -EINVAL,
+				    "DN pattern empty or longer than %d bytes",
 				    VFM_TLS_AUTHZ_LEN_MAX);
 	if (o->psk_file && (o->n_authz || o->hostname))
-		return fail(err, -EINVAL,
-			    "DN patterns and a host name need x509 credentials, not a PSK");
+		return fail(
+			err, -EINVAL,
+			"DN patterns and a host name need x509 credentials, not a PSK");
 	return 0;
 }
 
@@ -497,7 +504,8 @@ int vfm_tls_new(const struct vfm_tls_opts *o, bool server, struct vfm_tls **ret,
 				return fail(err, -ENOMEM, "out of memory");
 		}
 	}
-	r = tls->psk ? load_psk(tls, o->psk_file, err) : load_x509(tls, o->creds_dir, err);
+	r = tls->psk ? load_psk(tls, o->psk_file, err)
+		     : load_x509(tls, o->creds_dir, err);
 	if (r < 0)
 		return r;
 	r = gnutls_priority_init(&tls->prio, tls->psk ? PRIO_PSK : PRIO_X509, &epos);
@@ -526,10 +534,8 @@ struct tls_conn *tls_conn_free(struct tls_conn *c)
 static int tls_errno(int g, int saved_errno)
 {
 	switch (g) {
-	case GNUTLS_E_PUSH_ERROR:
-		return saved_errno > 0 ? -saved_errno : -EPIPE;
-	case GNUTLS_E_PULL_ERROR:
-		return saved_errno > 0 ? -saved_errno : -ECONNRESET;
+	case GNUTLS_E_PUSH_ERROR: return saved_errno > 0 ? -saved_errno : -EPIPE;
+	case GNUTLS_E_PULL_ERROR: return saved_errno > 0 ? -saved_errno : -ECONNRESET;
 	case GNUTLS_E_FATAL_ALERT_RECEIVED: return -ECONNRESET;
 	case GNUTLS_E_MEMORY_ERROR: return -ENOMEM;
 	default: return -EPROTO;
@@ -575,7 +581,8 @@ static int ktls_info(gnutls_session_t s, bool rx, union ktls_info *u, socklen_t 
 	switch (gnutls_cipher_get(s)) {
 	case GNUTLS_CIPHER_AES_128_GCM:
 		if (key.size != TLS_CIPHER_AES_GCM_128_KEY_SIZE ||
-		    iv.size != TLS_CIPHER_AES_GCM_128_SALT_SIZE + TLS_CIPHER_AES_GCM_128_IV_SIZE)
+		    iv.size != TLS_CIPHER_AES_GCM_128_SALT_SIZE +
+				       TLS_CIPHER_AES_GCM_128_IV_SIZE)
 			return -EINVAL;
 		u->info.cipher_type = TLS_CIPHER_AES_GCM_128;
 		memcpy(u->gcm128.salt, iv.data, TLS_CIPHER_AES_GCM_128_SALT_SIZE);
@@ -587,7 +594,8 @@ static int ktls_info(gnutls_session_t s, bool rx, union ktls_info *u, socklen_t 
 		return 0;
 	case GNUTLS_CIPHER_AES_256_GCM:
 		if (key.size != TLS_CIPHER_AES_GCM_256_KEY_SIZE ||
-		    iv.size != TLS_CIPHER_AES_GCM_256_SALT_SIZE + TLS_CIPHER_AES_GCM_256_IV_SIZE)
+		    iv.size != TLS_CIPHER_AES_GCM_256_SALT_SIZE +
+				       TLS_CIPHER_AES_GCM_256_IV_SIZE)
 			return -EINVAL;
 		u->info.cipher_type = TLS_CIPHER_AES_GCM_256;
 		memcpy(u->gcm256.salt, iv.data, TLS_CIPHER_AES_GCM_256_SALT_SIZE);
@@ -695,7 +703,8 @@ static ssize_t ktls_read_some(struct vfm_endpoint *ep, void *buf, size_t size)
 		else if (n > 0 && small)
 			n = ktls_recv(ep->fd, alert, sizeof(alert), 0, &type);
 		if (n > 0 && type == REC_DATA) {
-			__atomic_fetch_add(&ep->bytes_read, (uint64_t)n, __ATOMIC_RELAXED);
+			__atomic_fetch_add(&ep->bytes_read, (uint64_t)n,
+					   __ATOMIC_RELAXED);
 			return n;
 		}
 		if (n > 0 && type == REC_ALERT) {
@@ -715,7 +724,8 @@ static ssize_t ktls_read_some(struct vfm_endpoint *ep, void *buf, size_t size)
 			continue;
 		if (n != -EAGAIN)
 			return n == -EBADMSG ? -EPROTO : n;
-		r = wait_fd(ep->fd, POLLIN, deadline_after(ep->timeout_ms), ep->cancel_fd);
+		r = wait_fd(ep->fd, POLLIN, deadline_after(ep->timeout_ms),
+			    ep->cancel_fd);
 		if (r < 0)
 			return r;
 	}
@@ -812,7 +822,8 @@ ssize_t tls_read_some(struct vfm_endpoint *ep, void *buf, size_t size)
 		int e = errno, r;
 
 		if (n >= 0) {
-			__atomic_fetch_add(&ep->bytes_read, (uint64_t)n, __ATOMIC_RELAXED);
+			__atomic_fetch_add(&ep->bytes_read, (uint64_t)n,
+					   __ATOMIC_RELAXED);
 			return n;
 		}
 		/* The stream's END record and totals catch a truncation: a peer gone
@@ -860,7 +871,8 @@ static int send_all(struct vfm_endpoint *ep, const void *buf, size_t size, bool 
 			return n == 0 ? -EIO : tls_errno((int)n, e);
 		}
 		r = wait_fd(ep->fd, tls_events(c, false),
-			    fixed ? deadline : deadline_after(ep->timeout_ms), ep->cancel_fd);
+			    fixed ? deadline : deadline_after(ep->timeout_ms),
+			    ep->cancel_fd);
 		if (r < 0)
 			return r;
 	}
@@ -943,9 +955,8 @@ static int handshake_reason(struct tls_conn *c, int g, char *why, size_t size)
 	case GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR:
 	case GNUTLS_E_CERTIFICATE_ERROR:
 		status = gnutls_session_get_verify_cert_status(c->s);
-		if (status &&
-		    gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509,
-								 &out, 0) == 0) {
+		if (status && gnutls_certificate_verification_status_print(
+				      status, GNUTLS_CRT_X509, &out, 0) == 0) {
 			snprintf(why, size, "the peer's certificate was refused: %s",
 				 (const char *)out.data);
 			gnutls_free(out.data);
@@ -969,8 +980,9 @@ static int handshake_reason(struct tls_conn *c, int g, char *why, size_t size)
 		return -EPROTO;
 	case GNUTLS_E_PREMATURE_TERMINATION:
 	case GNUTLS_E_PULL_ERROR:
-		snprintf(why, size, "the peer closed the connection during the handshake "
-				    "(a plaintext or refusing peer?)");
+		snprintf(why, size,
+			 "the peer closed the connection during the handshake "
+			 "(a plaintext or refusing peer?)");
 		return -ECONNRESET;
 	default: break;
 	}
@@ -979,10 +991,9 @@ static int handshake_reason(struct tls_conn *c, int g, char *why, size_t size)
 		return -EACCES;
 	}
 	snprintf(why, size, "%s", gnutls_strerror(g));
-	if (c->tls->psk && (g == GNUTLS_E_DECRYPTION_FAILED ||
-			    g == GNUTLS_E_INSUFFICIENT_CREDENTIALS ||
-			    g == GNUTLS_E_RECEIVED_ILLEGAL_PARAMETER ||
-			    g == GNUTLS_E_NO_CIPHER_SUITES))
+	if (c->tls->psk &&
+	    (g == GNUTLS_E_DECRYPTION_FAILED || g == GNUTLS_E_INSUFFICIENT_CREDENTIALS ||
+	     g == GNUTLS_E_RECEIVED_ILLEGAL_PARAMETER || g == GNUTLS_E_NO_CIPHER_SUITES))
 		reason_add(why, size, " (a different pre-shared key?)");
 	return -EPROTO;
 }
@@ -1012,7 +1023,13 @@ static int peer_dn(struct tls_conn *c, char *dn, size_t size, char *why, size_t 
 		return -EACCES;
 	}
 	/* The DN may hold anything (a NUL, escapes): match what we got, bounded. */
-	snprintf(dn, size, "%.*s", (int)MIN(d.size, (unsigned)size - 1), (char *)d.data);
+	if (d.size >= size) {
+		gnutls_free(d.data);
+		snprintf(why, wsize, "the peer's certificate DN is longer than %zu bytes",
+			 size - 1);
+		return -EACCES;
+	}
+	snprintf(dn, size, "%.*s", (int)d.size, (char *)d.data);
 	if (strlen(dn) != d.size) {
 		gnutls_free(d.data);
 		snprintf(why, wsize, "the peer's certificate DN is not a string");
@@ -1035,8 +1052,10 @@ static int exchange_byte(struct vfm_endpoint *ep, bool send, uint64_t deadline,
 		if (r < 0 && c->send_error) {
 			/* the peer's alert, if it sent one, says more than our send */
 			gnutls_record_recv(c->s, &b, 1);
-			r = handshake_reason(c, gnutls_alert_get(c->s) ? GNUTLS_E_FATAL_ALERT_RECEIVED
-									: c->send_error,
+			r = handshake_reason(c,
+					     gnutls_alert_get(c->s)
+						     ? GNUTLS_E_FATAL_ALERT_RECEIVED
+						     : c->send_error,
 					     why, wsize);
 			return r == -EACCES ? -ECONNREFUSED : r;
 		}
@@ -1051,8 +1070,9 @@ static int exchange_byte(struct vfm_endpoint *ep, bool send, uint64_t deadline,
 		if (n == 1 && b == ACCEPT_BYTE)
 			return 0;
 		if (n == 1 || n == 0) {
-			snprintf(why, wsize, n ? "the peer sent no acceptance (not vfiomig?)"
-					       : "the peer closed the connection");
+			snprintf(why, wsize,
+				 n ? "the peer sent no acceptance (not vfiomig?)"
+				   : "the peer closed the connection");
 			return n ? -EPROTO : -ECONNREFUSED;
 		}
 		if (n == GNUTLS_E_INTERRUPTED)
@@ -1063,11 +1083,13 @@ static int exchange_byte(struct vfm_endpoint *ep, bool send, uint64_t deadline,
 		}
 		r = wait_fd(ep->fd, tls_events(c, true), deadline, ep->cancel_fd);
 		if (r == -ETIMEDOUT)
-			snprintf(why, wsize, "no answer from the peer within the handshake's "
-					     "%u ms",
+			snprintf(why, wsize,
+				 "no answer from the peer within the handshake's "
+				 "%u ms",
 				 budget_ms);
 		else if (r < 0)
-			snprintf(why, wsize, "%s", r == -ECANCELED ? "canceled" : strerror(-r));
+			snprintf(why, wsize, "%s",
+				 r == -ECANCELED ? "canceled" : strerror(-r));
 		if (r < 0)
 			return r;
 	}
@@ -1100,12 +1122,13 @@ static void describe(struct vfm_endpoint *ep, const char *dn)
 
 		escape(shown, sizeof(shown), id ? id : "", 32);
 		snprintf(ep->security, sizeof(ep->security),
-			 "TLS 1.3 %.20s, PSK identity '%.48s', %s", cipher ? cipher : "?", shown,
-			 crypto);
+			 "TLS 1.3 %.20s, PSK identity '%.48s', %s", cipher ? cipher : "?",
+			 shown, crypto);
 	} else {
 		escape(shown, sizeof(shown), dn, 64);
-		snprintf(ep->security, sizeof(ep->security), "TLS 1.3 %.20s, x509 peer '%.72s', %s",
-			 cipher ? cipher : "?", shown, crypto);
+		snprintf(ep->security, sizeof(ep->security),
+			 "TLS 1.3 %.20s, x509 peer '%.72s', %s", cipher ? cipher : "?",
+			 shown, crypto);
 	}
 }
 
@@ -1126,13 +1149,15 @@ static int first_byte(struct vfm_endpoint *ep, uint64_t deadline, unsigned budge
 			return 0;
 		if (n == 1) {
 			snprintf(why, wsize,
-				 "the peer does not speak TLS (first byte 0x%02x): a plaintext "
+				 "the peer does not speak TLS (first byte 0x%02x): a "
+				 "plaintext "
 				 "peer?",
 				 b);
 			return -EPROTO;
 		}
 		if (n == 0) {
-			snprintf(why, wsize, "the peer closed the connection before a TLS hello");
+			snprintf(why, wsize,
+				 "the peer closed the connection before a TLS hello");
 			return -ECONNRESET;
 		}
 		if (errno == EINTR)
@@ -1146,7 +1171,8 @@ static int first_byte(struct vfm_endpoint *ep, uint64_t deadline, unsigned budge
 		if (r == -ETIMEDOUT)
 			snprintf(why, wsize, "no TLS hello within %u ms", budget_ms);
 		else if (r < 0)
-			snprintf(why, wsize, "%s", r == -ECANCELED ? "canceled" : strerror(-r));
+			snprintf(why, wsize, "%s",
+				 r == -ECANCELED ? "canceled" : strerror(-r));
 		if (r < 0)
 			return r;
 	}
@@ -1173,7 +1199,8 @@ static int start_tls(struct vfm_endpoint *ep, struct vfm_tls *tls, const char *p
 	ep->tls = c;
 
 	g = gnutls_init(&c->s, (tls->server ? GNUTLS_SERVER : GNUTLS_CLIENT) |
-				       GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL | GNUTLS_NO_TICKETS);
+				       GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL |
+				       GNUTLS_NO_TICKETS);
 	if (g < 0) {
 		c->s = NULL;
 		return fail(err, -ENOMEM, "%s: GnuTLS: %s", ep->desc, gnutls_strerror(g));
@@ -1190,7 +1217,7 @@ static int start_tls(struct vfm_endpoint *ep, struct vfm_tls *tls, const char *p
 		return fail(err, -EINVAL, "%s: GnuTLS: %s", ep->desc, gnutls_strerror(g));
 	if (!tls->psk) {
 		if (!tls->server) {
-			name = tls->hostname ? tls->hostname
+			name = tls->hostname		 ? tls->hostname
 			       : peer_host && *peer_host ? peer_host
 							 : NULL;
 			/* SNI for a DNS name, not for an address literal */
@@ -1212,23 +1239,36 @@ static int start_tls(struct vfm_endpoint *ep, struct vfm_tls *tls, const char *p
 	if (tls->server) {
 		r = first_byte(ep, deadline, budget_ms, why, sizeof(why));
 		if (r < 0)
-			return fail(err, r, "%s: TLS handshake failed: %s", ep->desc, why);
+			return fail(err, r, "%s: TLS handshake failed: %s", ep->desc,
+				    why);
 	}
 
 	for (;;) {
 		g = gnutls_handshake(c->s);
 		if (g == GNUTLS_E_SUCCESS)
 			break;
-		if (g == GNUTLS_E_AGAIN || g == GNUTLS_E_INTERRUPTED ||
-		    (g < 0 && !gnutls_error_is_fatal(g))) {
-			r = wait_fd(ep->fd, gnutls_record_get_direction(c->s) ? POLLOUT : POLLIN,
+		if (g == GNUTLS_E_INTERRUPTED ||
+		    (g != GNUTLS_E_AGAIN && g < 0 && !gnutls_error_is_fatal(g))) {
+			/* a warning alert, a signal: call again, within the deadline */
+			if (now_usec() < deadline)
+				continue;
+			r = -ETIMEDOUT;
+		} else if (g == GNUTLS_E_AGAIN) {
+			r = wait_fd(ep->fd,
+				    gnutls_record_get_direction(c->s) ? POLLOUT : POLLIN,
 				    deadline, ep->cancel_fd);
+		} else {
+			r = 1; /* fatal: below */
+		}
+		if (r <= 0) {
 			if (r == -ETIMEDOUT)
-				return fail(err, r,
-					    "%s: TLS handshake failed: not done within %u ms",
-					    ep->desc, budget_ms);
+				return fail(
+					err, r,
+					"%s: TLS handshake failed: not done within %u ms",
+					ep->desc, budget_ms);
 			if (r == -ECANCELED)
-				return fail(err, r, "%s: TLS handshake: canceled", ep->desc);
+				return fail(err, r, "%s: TLS handshake: canceled",
+					    ep->desc);
 			if (r < 0)
 				return fail(err, r, "%s: TLS handshake: %s", ep->desc,
 					    strerror(-r));
@@ -1236,8 +1276,9 @@ static int start_tls(struct vfm_endpoint *ep, struct vfm_tls *tls, const char *p
 		}
 		r = handshake_reason(c, g, why, sizeof(why));
 		/* Tell the peer why, where GnuTLS has not (best effort, non-blocking). */
-		if (g != GNUTLS_E_FATAL_ALERT_RECEIVED && g != GNUTLS_E_PREMATURE_TERMINATION &&
-		    g != GNUTLS_E_PULL_ERROR && g != GNUTLS_E_PUSH_ERROR)
+		if (g != GNUTLS_E_FATAL_ALERT_RECEIVED &&
+		    g != GNUTLS_E_PREMATURE_TERMINATION && g != GNUTLS_E_PULL_ERROR &&
+		    g != GNUTLS_E_PUSH_ERROR)
 			(void)gnutls_alert_send_appropriate(c->s, g);
 		return fail(err, r, "%s: TLS handshake failed: %s", ep->desc, why);
 	}
@@ -1249,12 +1290,13 @@ static int start_tls(struct vfm_endpoint *ep, struct vfm_tls *tls, const char *p
 			char shown[DN_SHOW_MAX + 8];
 
 			escape(shown, sizeof(shown), dn, DN_SHOW_MAX);
-			snprintf(why, sizeof(why), "the peer's DN '%s' matches no allowed pattern",
-				 shown);
+			snprintf(why, sizeof(why),
+				 "the peer's DN '%s' matches no allowed pattern", shown);
 			r = -EACCES;
 		}
 		if (r < 0) {
-			(void)gnutls_alert_send(c->s, GNUTLS_AL_FATAL, GNUTLS_A_ACCESS_DENIED);
+			(void)gnutls_alert_send(c->s, GNUTLS_AL_FATAL,
+						GNUTLS_A_ACCESS_DENIED);
 			return fail(err, r, "%s: TLS peer refused: %s", ep->desc, why);
 		}
 	}
@@ -1301,7 +1343,8 @@ int vfm_listener_accept_tls(struct vfm_listener *l, struct vfm_tls *tls,
 				return fail(err, -ETIMEDOUT,
 					    "no authenticated peer on %s within %u ms",
 					    vfm_listener_uri(l), timeout_ms);
-			left = (unsigned)MIN((deadline - now + 999) / 1000, (uint64_t)UINT_MAX);
+			left = (unsigned)MIN((deadline - now + 999) / 1000,
+					     (uint64_t)UINT_MAX);
 		}
 		r = vfm_listener_accept(l, left, cancel_fd, &ep, err);
 		if (r == -ETIMEDOUT)

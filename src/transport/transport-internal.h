@@ -43,7 +43,7 @@ struct vfm_endpoint {
 	bool sync_on_close; /* a regular file we write */
 	bool write_shut;
 	bool net_socket; /* tcp:// or unix: (connected or accepted): TLS may run on it */
-	int dir_fd; /* file: written: its directory, fsync'ed at close */
+	int dir_fd;	 /* file: written: its directory, fsync'ed at close */
 	unsigned timeout_ms;
 	int cancel_fd;
 	uint64_t bytes_read, bytes_written; /* __atomic, relaxed */

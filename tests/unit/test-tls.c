@@ -42,7 +42,8 @@ static void test_psk(void)
 	int r;
 
 	r = parse(good, strlen(good), &keys, msg, sizeof(msg));
-	tap_ok(r == 2, "two keys, comments, blank lines and CRLF skipped (%d %s)", r, msg);
+	tap_ok(r == 2, "two keys, comments, blank lines and CRLF skipped (%d %s)", r,
+	       msg);
 	if (r == 2) {
 		tap_ok(strcmp(keys[0].identity, "lab") == 0 && keys[0].key_len == 16 &&
 			       keys[0].key[0] == 0x00 && keys[0].key[15] == 0xff,
@@ -95,10 +96,12 @@ static void test_dn(void)
 
 	tap_ok(vfm_tls_dn_allowed("O=vfiomig test,CN=src.example", pats, 2),
 	       "DN matches a suffix pattern");
-	tap_ok(vfm_tls_dn_allowed("O=lab,CN=a.lab.example", pats, 2), "DN matches a glob");
+	tap_ok(vfm_tls_dn_allowed("O=lab,CN=a.lab.example", pats, 2),
+	       "DN matches a glob");
 	tap_ok(!vfm_tls_dn_allowed("O=lab,CN=a.lab.example.evil", pats, 2),
 	       "a longer DN does not match (no implicit prefix/suffix)");
-	tap_ok(!vfm_tls_dn_allowed("CN=stranger.example", pats, 2), "a stranger does not");
+	tap_ok(!vfm_tls_dn_allowed("CN=stranger.example", pats, 2),
+	       "a stranger does not");
 	tap_ok(!vfm_tls_dn_allowed("", pats, 2), "an empty DN does not");
 	tap_ok(vfm_tls_dn_allowed("CN=anything", NULL, 0), "no pattern: any DN");
 	tap_ok(vfm_tls_dn_allowed("CN=x", star, 1), "'*' matches all");
