@@ -221,7 +221,8 @@ const char *vfm_endpoint_description(const struct vfm_endpoint *ep);
 /**
  * vfm_endpoint_fd() - the descriptor (for poll), -1 once closed by
  * vfm_endpoint_shutdown_write().  Do not change its flags; reading or writing it
- * directly bypasses the byte counters.
+ * directly bypasses the byte counters (and TLS, whose records GnuTLS may already
+ * hold decrypted: poll() on it can miss them).
  */
 int vfm_endpoint_fd(const struct vfm_endpoint *ep);
 
