@@ -9,11 +9,14 @@ pkgs=(
 	# build
 	gcc libc6-dev make meson ninja-build pkg-config scdoc
 	libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libjson-c-dev libcap-ng-dev
+	libgnutls28-dev
 	# tests (clang + its runtime: the libFuzzer run of the fuzz suite; systemd:
 	# systemd-analyze verifies the units)
 	jq valgrind cppcheck clang libclang-rt-14-dev iproute2 systemd
 	# the exec: transport over a real ssh (an sshd the test starts on loopback)
 	openssh-client openssh-server
+	# the TLS tests make their CA and certificates with certtool
+	gnutls-bin
 	# kernel test tier: a qemu guest with Debian's 6.12 kernel and the mtty driver
 	qemu-system-x86 busybox-static cpio xz-utils kmod
 )

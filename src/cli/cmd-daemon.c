@@ -91,6 +91,7 @@ static void report_of(struct json_object *o, struct vfm_job_report *rep)
 		rep->verdict_lost = true;
 		strcopy(rep->message, sizeof(rep->message), vfmc_str(o, "warning", ""));
 	}
+	strcopy(rep->security, sizeof(rep->security), vfmc_str(o, "security", ""));
 	if (!vfmc_bool(o, "success", true)) {
 		rep->error = -(int)vfmc_int(o, "errno", EIO);
 		if (rep->error == 0)
@@ -345,6 +346,50 @@ static int open_file(struct cli *cli, const char *path, bool save)
 	return TAKE_FD(fd);
 }
 
+/* A path as the daemon needs it: absolute (its directory is not ours). */
+static int add_path(struct cli *cli, struct json_object *req, const char *key,
+		    const char *path)
+{
+	char cwd[VFM_TLS_PATH_MAX + 1], abs[2 * VFM_TLS_PATH_MAX + 2];
+
+	if (!path)
+		return EXIT_OK;
+	if (path[0] != '/') {
+		if (!getcwd(cwd, sizeof(cwd))) {
+			cli_error(cli, "%s: cannot make it absolute: %m", path);
+			return EXIT_FAILED;
+		}
+		snprintf(abs, sizeof(abs), "%s/%s", cwd, path);
+		if (strlen(abs) > VFM_TLS_PATH_MAX) {
+			cli_error(cli, "%s: longer than %d bytes", abs, VFM_TLS_PATH_MAX);
+			return EXIT_USAGE;
+		}
+		path = abs;
+	}
+	json_object_object_add(req, key, json_object_new_string(path));
+	return EXIT_OK;
+}
+
+/* --tls-* as the request's tls_* fields */
+static int add_tls(struct cli *cli, struct json_object *req, const struct cli_tls_args *t)
+{
+	int ex = add_path(cli, req, "tls_creds", t->creds);
+
+	if (ex == EXIT_OK)
+		ex = add_path(cli, req, "tls_psk", t->psk);
+	if (t->hostname)
+		json_object_object_add(req, "tls_hostname",
+				       json_object_new_string(t->hostname));
+	if (t->n_authz) {
+		struct json_object *arr = json_object_new_array();
+
+		for (size_t i = 0; i < t->n_authz; i++)
+			json_object_array_add(arr, json_object_new_string(t->authz[i]));
+		json_object_object_add(req, "tls_authz", arr);
+	}
+	return ex;
+}
+
 static int add_stream(struct cli *cli, struct remote *rm, const char *uri, bool save,
 		      int *ret_opened)
 {
@@ -516,7 +561,9 @@ int cmd_save_remote(struct cli *cli, int argc, char **argv)
 	add_true(rm.req, "listen", a.listen);
 	add_true(rm.req, "quiesce_ack", a.hook || a.wait_ack);
 	rm.uri = a.to;
-	ex = add_devices(cli, &rm, a.devs, a.n);
+	ex = add_tls(cli, rm.req, &a.tls);
+	if (ex == EXIT_OK)
+		ex = add_devices(cli, &rm, a.devs, a.n);
 	if (ex == EXIT_OK)
 		ex = add_stream(cli, &rm, a.to, true, &opened);
 	if (ex == EXIT_OK)
@@ -562,7 +609,9 @@ int cmd_restore_remote(struct cli *cli, int argc, char **argv)
 		json_object_object_add(rm.req, "map", arr);
 	}
 	rm.uri = a.from;
-	ex = add_devices(cli, &rm, a.devs, a.n);
+	ex = add_tls(cli, rm.req, &a.tls);
+	if (ex == EXIT_OK)
+		ex = add_devices(cli, &rm, a.devs, a.n);
 	if (ex == EXIT_OK)
 		ex = add_stream(cli, &rm, a.from, false, &opened);
 	if (ex == EXIT_OK)

@@ -41,15 +41,65 @@ static int run_hook(void *userdata, char *why, size_t size)
 
 /* ---- endpoints ---- */
 
-static int open_endpoint(struct cli *cli, const char *uri, bool listen, unsigned dir,
-			 unsigned timeout_ms, int cancel_fd, struct vfm_endpoint **ret_ep)
+static void on_reject(void *userdata, const char *why)
+{
+	cli_error(userdata, "rejected %s", why);
+}
+
+/* The host of a tcp:// URI (the name the server's certificate must carry). */
+static int uri_host(const char *uri, char *host, size_t size)
+{
+	_cleanup_free_ struct vfm_uri *u = malloc(sizeof(*u));
+
+	host[0] = '\0';
+	if (!u)
+		return -ENOMEM;
+	if (vfm_uri_parse(uri, false, u, NULL) == 0 && u->kind == VFM_URI_TCP)
+		snprintf(host, size, "%s", u->host);
+	return 0;
+}
+
+/* Whether a listener's address is reachable from other hosts. */
+static bool exposed(const char *listener_uri)
+{
+	return strncmp(listener_uri, "tcp://", 6) == 0 &&
+	       strncmp(listener_uri, "tcp://127.", 10) != 0 &&
+	       strncmp(listener_uri, "tcp://[::1]:", 12) != 0;
+}
+
+static int open_endpoint(struct cli *cli, const char *uri, bool listen, bool save,
+			 const struct cli_tls_args *ta, unsigned dir, unsigned timeout_ms,
+			 int cancel_fd, struct vfm_endpoint **ret_ep)
 {
 	struct vfm_transport_err err = { "" };
+	_cleanup_(vfm_tls_freep) struct vfm_tls *tls = NULL;
 	struct vfm_listener *l = NULL;
+	char host[VFM_URI_HOST_MAX + 1];
 	int r;
 
+	if (cli_tls_wanted(ta)) {
+		struct vfm_tls_opts o = {
+			.creds_dir = ta->creds,
+			.psk_file = ta->psk,
+			.hostname = ta->hostname,
+			.authz = ta->authz,
+			.n_authz = ta->n_authz,
+		};
+
+		r = vfm_tls_new(&o, listen, &tls, &err);
+		if (r < 0) {
+			cli_error(cli, "TLS credentials: %s", err.msg[0] ? err.msg : strerror(-r));
+			return r;
+		}
+	}
 	if (!listen) {
 		r = vfm_endpoint_open(uri, dir, timeout_ms, cancel_fd, ret_ep, &err);
+		if (r == 0 && tls) {
+			uri_host(uri, host, sizeof(host));
+			r = vfm_endpoint_start_tls(*ret_ep, tls, host, &err);
+			if (r < 0)
+				*ret_ep = vfm_endpoint_free(*ret_ep);
+		}
 		if (r < 0)
 			cli_error(cli, "%s", err.msg[0] ? err.msg : strerror(-r));
 		return r;
@@ -59,6 +109,11 @@ static int open_endpoint(struct cli *cli, const char *uri, bool listen, unsigned
 		cli_error(cli, "%s", err.msg[0] ? err.msg : strerror(-r));
 		return r;
 	}
+	if (!tls && exposed(vfm_listener_uri(l)))
+		cli_error(cli, "warning: listening on %s without TLS: anyone who reaches it "
+			       "can %s (see --tls-creds)",
+			  vfm_listener_uri(l),
+			  save ? "read the devices' state" : "load state into the devices");
 	/* Say where, so that a peer (or a test using port 0) can connect: one write,
 	 * so that a reader never sees half the line. */
 	{
@@ -70,7 +125,11 @@ static int open_endpoint(struct cli *cli, const char *uri, bool listen, unsigned
 			/* stderr gone: nothing to tell */
 		}
 	}
-	r = vfm_listener_accept(l, timeout_ms, cancel_fd, ret_ep, &err);
+	if (tls)
+		r = vfm_listener_accept_tls(l, tls, timeout_ms, cancel_fd, on_reject, cli,
+					    ret_ep, &err);
+	else
+		r = vfm_listener_accept(l, timeout_ms, cancel_fd, ret_ep, &err);
 	if (r < 0)
 		cli_error(cli, "%s", err.msg[0] ? err.msg : strerror(-r));
 	vfm_listener_free(l);
@@ -115,6 +174,24 @@ static unsigned restore_directions(const char *from)
 	return VFM_EP_READ;
 }
 
+/*
+ * A plaintext job over a socket that failed before the peer said anything sensible:
+ * a peer that runs TLS looks exactly like that (it closes on our header, or sends a
+ * TLS record where our stream expects its own).  Say it may be the reason.
+ */
+static void hint_tls(struct vfm_job_report *rep, const char *uri,
+		     const struct cli_tls_args *ta)
+{
+	size_t len = strlen(rep->message);
+
+	if (!rep->error || cli_tls_wanted(ta) || !cli_uri_is_socket(uri) ||
+	    (rep->phase != VFM_JOB_HEADER && rep->phase != VFM_JOB_COMPAT))
+		return;
+	snprintf(rep->message + len, sizeof(rep->message) - len,
+		 " (a peer that uses TLS looks like this: give both sides --tls-creds or "
+		 "--tls-psk)");
+}
+
 static int open_devices(struct cli *cli, char **names, int n, struct vfm_device **devs)
 {
 	for (int i = 0; i < n; i++) {
@@ -130,6 +207,18 @@ static int open_devices(struct cli *cli, char **names, int n, struct vfm_device 
 	}
 	return EXIT_OK;
 }
+
+#define TLS_HELP                                                                       \
+	"\nTLS 1.3 on tcp:// and unix: (the side that listens is the TLS server):\n"        \
+	"  --tls-creds DIR         x509 credentials in QEMU's layout (ca-cert.pem,\n"       \
+	"                          server-cert.pem, server-key.pem, client-cert.pem,\n"     \
+	"                          client-key.pem, ca-crl.pem): /etc/pki/qemu serves\n"     \
+	"  --tls-hostname NAME     the name the server's certificate must carry\n"         \
+	"                          (default: the URI's host)\n"                             \
+	"  --tls-authz PATTERN     allow only peers whose certificate DN matches the\n"    \
+	"                          glob PATTERN (repeatable, at most 32)\n"                 \
+	"  --tls-psk FILE          a pre-shared key instead (QEMU's keys.psk:\n"           \
+	"                          identity:hexkey lines)\n"
 
 /* ---- save ---- */
 
@@ -157,7 +246,8 @@ static void save_help(void)
 	       "  --no-vf-config          do not carry the VFs' network settings (MAC,\n"
 	       "                          VLAN, trust...) in the stream\n"
 	       "  --chunk SIZE            bytes per stream chunk (default 1M, max 16M)\n"
-	       "  --progress, --no-progress  progress on stderr (default: on a TTY)\n");
+	       "  --progress, --no-progress  progress on stderr (default: on a TTY)\n"
+	       TLS_HELP);
 }
 
 int cmd_save(struct cli *cli, int argc, char **argv)
@@ -198,7 +288,7 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 	ex = open_devices(cli, a.devs, n, devs);
 	if (ex != EXIT_OK)
 		goto out;
-	r = open_endpoint(cli, to, a.listen,
+	r = open_endpoint(cli, to, a.listen, true, &a.tls,
 			  VFM_EP_WRITE | (cli_uri_is_two_way(to) ? VFM_EP_READ : 0),
 			  so.timeout_ms, so.cancel_fd, &ep);
 	if (r < 0) {
@@ -218,6 +308,8 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 		so.hook_userdata = &hook;
 	}
 	vfm_save(devs, (size_t)n, ep, &so, rep);
+	snprintf(rep->security, sizeof(rep->security), "%s", vfm_endpoint_security(ep));
+	hint_tls(rep, to, &a.tls);
 	if (prog.shown)
 		fputc('\n', stderr);
 	finish_command(cli, ep, rep);
@@ -251,7 +343,8 @@ static void restore_help(void)
 	       "                    carries (otherwise they are applied to each VF's PF\n"
 	       "                    before the device runs)\n"
 	       "  --timeout S       deadline of each exchange with the peer (default 60)\n"
-	       "  --progress, --no-progress  progress on stderr (default: on a TTY)\n");
+	       "  --progress, --no-progress  progress on stderr (default: on a TTY)\n"
+	       TLS_HELP);
 }
 
 int cmd_restore(struct cli *cli, int argc, char **argv)
@@ -283,7 +376,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	ex = open_devices(cli, a.devs, n, devs);
 	if (ex != EXIT_OK)
 		goto out;
-	r = open_endpoint(cli, from, cli_uri_is_socket(from) && !a.connect,
+	r = open_endpoint(cli, from, cli_uri_is_socket(from) && !a.connect, false, &a.tls,
 			  restore_directions(from), ro.timeout_ms, ro.cancel_fd, &ep);
 	if (r < 0) {
 		ex = EXIT_FAILED;
@@ -297,6 +390,8 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	ro.progress = on_progress;
 	ro.progress_userdata = &prog;
 	vfm_restore(devs, (size_t)n, ep, &ro, rep);
+	snprintf(rep->security, sizeof(rep->security), "%s", vfm_endpoint_security(ep));
+	hint_tls(rep, from, &a.tls);
 	if (prog.shown)
 		fputc('\n', stderr);
 	finish_command(cli, ep, rep);

@@ -33,12 +33,22 @@ enum {
 	O_ANY_ID,
 	O_PROGRESS,
 	O_NO_PROGRESS,
+	O_TLS_CREDS,
+	O_TLS_PSK,
+	O_TLS_HOSTNAME,
+	O_TLS_AUTHZ,
 	/* --connect only */
 	O_DETACH,
 	O_ACK_TIMEOUT,
 	O_WAIT_ACK,
 	O_CANCEL_EXIT,
 };
+
+#define TLS_OPTIONS                                                         \
+	{"tls-creds", required_argument, NULL, O_TLS_CREDS},                \
+	{"tls-psk", required_argument, NULL, O_TLS_PSK},                    \
+	{"tls-hostname", required_argument, NULL, O_TLS_HOSTNAME},          \
+	{"tls-authz", required_argument, NULL, O_TLS_AUTHZ}
 
 #define SAVE_OPTIONS                                                        \
 	{"to", required_argument, NULL, O_TO},                              \
@@ -53,7 +63,8 @@ enum {
 	{"no-vf-config", no_argument, NULL, O_NO_VF_CONFIG},                \
 	{"chunk", required_argument, NULL, O_CHUNK},                        \
 	{"progress", no_argument, NULL, O_PROGRESS},                        \
-	{"no-progress", no_argument, NULL, O_NO_PROGRESS}
+	{"no-progress", no_argument, NULL, O_NO_PROGRESS},                  \
+	TLS_OPTIONS
 
 #define RESTORE_OPTIONS                                                     \
 	{"from", required_argument, NULL, O_FROM},                          \
@@ -63,7 +74,8 @@ enum {
 	{"no-vf-config", no_argument, NULL, O_NO_VF_CONFIG},                \
 	{"timeout", required_argument, NULL, O_TIMEOUT},                    \
 	{"progress", no_argument, NULL, O_PROGRESS},                        \
-	{"no-progress", no_argument, NULL, O_NO_PROGRESS}
+	{"no-progress", no_argument, NULL, O_NO_PROGRESS},                  \
+	TLS_OPTIONS
 
 bool cli_uri_is_socket(const char *uri)
 {
@@ -84,6 +96,58 @@ static int value(struct cli *cli, const char *cmd, const char *opt, const char *
 		cli_error(cli, "%s %s '%s': %s %llu..%llu (see vfiomig %s --help)", cmd,
 			  opt, s, size ? "a size" : "a number", (unsigned long long)min,
 			  (unsigned long long)max, cmd);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* One of the TLS options (@c); 0, or -EINVAL after a usage error. */
+static int tls_option(struct cli *cli, const char *cmd, int c, const char *arg,
+		      struct cli_tls_args *t)
+{
+	const char *what = NULL;
+	size_t max = VFM_TLS_PATH_MAX;
+
+	switch (c) {
+	case O_TLS_CREDS: t->creds = arg; what = "--tls-creds"; break;
+	case O_TLS_PSK: t->psk = arg; what = "--tls-psk"; break;
+	case O_TLS_HOSTNAME:
+		t->hostname = arg;
+		what = "--tls-hostname";
+		max = VFM_TLS_HOSTNAME_MAX;
+		break;
+	case O_TLS_AUTHZ:
+		if (t->n_authz >= VFM_TLS_AUTHZ_MAX) {
+			cli_error(cli, "%s: at most %d --tls-authz patterns", cmd,
+				  VFM_TLS_AUTHZ_MAX);
+			return -EINVAL;
+		}
+		t->authz[t->n_authz++] = arg;
+		what = "--tls-authz";
+		max = VFM_TLS_AUTHZ_LEN_MAX;
+		break;
+	default: return 0;
+	}
+	if (!*arg || strnlen(arg, max + 1) > max) {
+		cli_error(cli, "%s %s: empty or longer than %zu bytes", cmd, what, max);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The TLS options together, and with the stream's @uri. */
+static int tls_check(struct cli *cli, const char *uri, const struct cli_tls_args *t)
+{
+	if (t->creds && t->psk) {
+		cli_error(cli, "--tls-creds and --tls-psk exclude each other");
+		return -EINVAL;
+	}
+	if ((t->hostname || t->n_authz) && !t->creds) {
+		cli_error(cli, "--tls-hostname and --tls-authz need --tls-creds");
+		return -EINVAL;
+	}
+	if (cli_tls_wanted(t) && !cli_uri_is_socket(uri)) {
+		cli_error(cli, "TLS runs on tcp:// and unix: streams only");
 		return -EINVAL;
 	}
 	return 0;
@@ -174,6 +238,10 @@ int cli_save_args(struct cli *cli, int argc, char **argv, bool remote, void (*he
 			break;
 		case O_PROGRESS: a->tty = true; break;
 		case O_NO_PROGRESS: a->tty = false; break;
+		case O_TLS_CREDS:
+		case O_TLS_PSK:
+		case O_TLS_HOSTNAME:
+		case O_TLS_AUTHZ: r = tls_option(cli, "save", c, optarg, &a->tls); break;
 		case O_DETACH: a->detach = true; break;
 		case O_ACK_TIMEOUT:
 			r = value(cli, "save", "--ack-timeout", optarg, false, 1,
@@ -194,6 +262,8 @@ int cli_save_args(struct cli *cli, int argc, char **argv, bool remote, void (*he
 		cli_error(cli, "--listen needs a tcp:// or unix: URI");
 		goto usage;
 	}
+	if (tls_check(cli, a->to, &a->tls) < 0)
+		goto usage;
 	if (a->hook && a->detach) {
 		cli_error(cli, "--on-quiesced runs here: it cannot be combined with --detach");
 		goto usage;
@@ -258,6 +328,10 @@ int cli_restore_args(struct cli *cli, int argc, char **argv, bool remote,
 			break;
 		case O_PROGRESS: a->tty = true; break;
 		case O_NO_PROGRESS: a->tty = false; break;
+		case O_TLS_CREDS:
+		case O_TLS_PSK:
+		case O_TLS_HOSTNAME:
+		case O_TLS_AUTHZ: r = tls_option(cli, "restore", c, optarg, &a->tls); break;
 		case O_DETACH: a->detach = true; break;
 		case O_CANCEL_EXIT: a->cancel_on_exit = true; break;
 		}
@@ -281,6 +355,8 @@ int cli_restore_args(struct cli *cli, int argc, char **argv, bool remote,
 		cli_error(cli, "--connect needs a tcp:// or unix: URI");
 		goto usage;
 	}
+	if (tls_check(cli, a->from, &a->tls) < 0)
+		goto usage;
 	return 0;
 usage:
 	*ret_exit = EXIT_USAGE;

@@ -13,11 +13,24 @@
 
 #include "cli.h"
 #include "set.h"
+#include "transport.h"
 
 #define CLI_TIMEOUT_MAX_S     86400   /* --timeout, --precopy-seconds */
 #define CLI_ROUNDS_MAX	      1000000 /* --precopy-rounds */
 #define CLI_CHUNK_MAX	      (16u << 20)
 #define CLI_ACK_TIMEOUT_MAX_S 3600 /* --ack-timeout (vfiomigd's VFMD_ACK_TIMEOUT_MAX) */
+
+/* --tls-creds, --tls-psk, --tls-hostname, --tls-authz (bounded as vfiomigd's) */
+struct cli_tls_args {
+	const char *creds, *psk, *hostname;
+	const char *authz[VFM_TLS_AUTHZ_MAX];
+	size_t n_authz;
+};
+
+static inline bool cli_tls_wanted(const struct cli_tls_args *t)
+{
+	return t->creds || t->psk;
+}
 
 struct save_args {
 	char **devs;
@@ -26,6 +39,7 @@ struct save_args {
 	const char *hook; /* --on-quiesced */
 	bool listen, no_precopy, force, no_vf_config;
 	bool tty; /* progress on stderr */
+	struct cli_tls_args tls;
 	/* given on the command line; otherwise the job's defaults apply */
 	bool has_rounds, has_seconds, has_dirty, has_timeout, has_chunk;
 	uint64_t rounds, seconds, dirty, timeout, chunk; /* timeout, seconds: in s */
@@ -44,6 +58,7 @@ struct restore_args {
 	unsigned map[VFM_SET_MAX]; /* stream device i -> devs[map[i]] */
 	bool has_timeout;
 	uint64_t timeout; /* s */
+	struct cli_tls_args tls;
 	/* --connect only */
 	bool detach, cancel_on_exit;
 };

@@ -106,6 +106,7 @@ static void print_report(struct cli *cli, const char *verb, const struct vfm_job
 		: !streq(verb, "saved") ? "loaded"
 		: rep->one_way	 ? "written"
 				 : "migrated");
+	out_str(o, "security", NULL, rep->security[0] ? rep->security : "plaintext");
 	if (rep->error) {
 		out_str(o, "phase", NULL, vfm_job_phase_name(rep->phase));
 		out_str(o, "error", NULL, rep->message);
@@ -140,7 +141,7 @@ static void print_report(struct cli *cli, const char *verb, const struct vfm_job
 	}
 	if (!rep->error && rep->one_way && streq(verb, "saved"))
 		out_text(o, " (written, not loaded by a destination)");
-	out_text(o, "\n");
+	out_text(o, "\n  security: %s\n", rep->security[0] ? rep->security : "plaintext");
 	out_array_begin(o, "devices");
 	for (size_t i = 0; i < rep->n; i++) {
 		const struct vfm_job_dev *d = &rep->dev[i];

@@ -859,6 +859,22 @@ static void cmd_job_start(struct call *k)
 		}
 	}
 
+	/* TLS: the credentials are loaded by the job's thread. */
+	r = 0;
+	if (req->tls_creds[0] && !(j->tls_creds = strdup(req->tls_creds)))
+		r = -ENOMEM;
+	if (req->tls_psk[0] && !(j->tls_psk = strdup(req->tls_psk)))
+		r = -ENOMEM;
+	if (req->tls_hostname[0] && !(j->tls_hostname = strdup(req->tls_hostname)))
+		r = -ENOMEM;
+	for (size_t i = 0; i < req->n_tls_authz; i++, j->n_tls_authz++)
+		if (!(j->tls_authz[i] = strdup(req->tls_authz[i])))
+			r = -ENOMEM;
+	if (r == -ENOMEM) {
+		respond_error(k->c, req->id, r, "out of memory");
+		goto fail;
+	}
+
 	/* The options, as the CLI's. */
 	j->so.precopy = req->precopy;
 	j->so.precopy_max_rounds = req->precopy_rounds;

@@ -80,6 +80,10 @@ struct djob {
 	int stream_fd;			       /* the passed descriptor, -1: none */
 	char stream_name[VFM_URI_MAX + 1];     /* the client's name for it, "" none */
 	struct vfm_listener *listener;	       /* listening: created by the main thread */
+	/* TLS: strdup'ed, NULL = not given (both NULL: plaintext) */
+	char *tls_creds, *tls_psk, *tls_hostname;
+	char *tls_authz[VFM_TLS_AUTHZ_MAX];
+	size_t n_tls_authz;
 	char listening[VFM_URI_MAX + 1];
 	struct vfm_save_opts so;
 	struct vfm_restore_opts ro;

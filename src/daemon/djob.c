@@ -7,6 +7,7 @@
  * main thread ever writes to a control connection.
  */
 #include <errno.h>
+#include <syslog.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -122,6 +123,8 @@ static void add_figures(struct djob *j, struct json_object *o,
 	add_u64(o, "total_bytes", rep->total_bytes);
 	add_u64(o, "elapsed_usec", rep->elapsed_usec);
 	add_u64(o, "precopy_rounds", rep->precopy_rounds);
+	if (rep->security[0])
+		add_str(o, "security", rep->security);
 	if (full) {
 		char buf[32];
 
@@ -354,15 +357,57 @@ static bool uri_is_socket(const char *uri)
 	return strncmp(uri, "tcp://", 6) == 0 || strncmp(uri, "unix:", 5) == 0;
 }
 
+static void on_reject(void *userdata, const char *why)
+{
+	struct djob *j = userdata;
+
+	daemon_log(LOG_WARNING, "job %u: rejected %s", j->id, why);
+}
+
+/* TLS credentials, loaded here (the job's thread) rather than in the main loop: a
+ * path may name a slow file system, or a FIFO. */
+static int open_tls(struct djob *j, struct vfm_tls **ret, struct vfm_transport_err *err)
+{
+	struct vfm_tls_opts o = {
+		.creds_dir = j->tls_creds,
+		.psk_file = j->tls_psk,
+		.hostname = j->tls_hostname,
+		.authz = (const char *const *)j->tls_authz,
+		.n_authz = j->n_tls_authz,
+	};
+	int r;
+
+	*ret = NULL;
+	if (!j->tls_creds && !j->tls_psk)
+		return 0;
+	r = vfm_tls_new(&o, j->listener != NULL, ret, err);
+	if (r < 0) {
+		char msg[sizeof(err->msg)];
+
+		snprintf(msg, sizeof(msg), "%s", err->msg);
+		snprintf(err->msg, sizeof(err->msg), "TLS credentials: %.280s", msg);
+	}
+	return r;
+}
+
 static int open_endpoint(struct djob *j, struct vfm_transport_err *err)
 {
 	bool save = j->kind == VFMD_CMD_SAVE;
 	unsigned timeout = save ? j->so.timeout_ms : j->ro.timeout_ms;
+	_cleanup_(vfm_tls_freep) struct vfm_tls *tls = NULL;
 	unsigned dir;
 	int r;
 
+	r = open_tls(j, &tls, err);
+	if (r < 0)
+		return r;
 	if (j->listener) {
-		r = vfm_listener_accept(j->listener, timeout, j->cancel_fd, &j->ep, err);
+		if (tls)
+			r = vfm_listener_accept_tls(j->listener, tls, timeout, j->cancel_fd,
+						    on_reject, j, &j->ep, err);
+		else
+			r = vfm_listener_accept(j->listener, timeout, j->cancel_fd, &j->ep,
+						err);
 		j->listener = vfm_listener_free(j->listener);
 		return r;
 	}
@@ -383,7 +428,18 @@ static int open_endpoint(struct djob *j, struct vfm_transport_err *err)
 	dir = save ? VFM_EP_WRITE : VFM_EP_READ;
 	if (uri_is_socket(j->uri))
 		dir = VFM_EP_READ | VFM_EP_WRITE;
-	return vfm_endpoint_open(j->uri, dir, timeout, j->cancel_fd, &j->ep, err);
+	r = vfm_endpoint_open(j->uri, dir, timeout, j->cancel_fd, &j->ep, err);
+	if (r == 0 && tls) {
+		_cleanup_free_ struct vfm_uri *u = malloc(sizeof(*u));
+
+		r = -ENOMEM;
+		if (u && vfm_uri_parse(j->uri, false, u, err) == 0)
+			r = vfm_endpoint_start_tls(j->ep, tls,
+						   u->kind == VFM_URI_TCP ? u->host : NULL, err);
+		if (r < 0)
+			j->ep = vfm_endpoint_free(j->ep);
+	}
+	return r;
 }
 
 static void *job_main(void *userdata)
@@ -416,6 +472,10 @@ static void *job_main(void *userdata)
 			r = vfm_save(j->vdevs, j->n, j->ep, &j->so, j->rep);
 		else
 			r = vfm_restore(j->vdevs, j->n, j->ep, &j->ro, j->rep);
+		pthread_mutex_lock(&j->lock);
+		snprintf(j->rep->security, sizeof(j->rep->security), "%s",
+			 vfm_endpoint_security(j->ep));
+		pthread_mutex_unlock(&j->lock);
 	}
 	j->ep = vfm_endpoint_free(j->ep);
 
@@ -535,6 +595,11 @@ void djob_free(struct djob *j)
 {
 	if (!j)
 		return;
+	free(j->tls_creds);
+	free(j->tls_psk);
+	free(j->tls_hostname);
+	for (size_t i = 0; i < j->n_tls_authz; i++)
+		free(j->tls_authz[i]);
 	safe_close(j->cancel_fd);
 	safe_close(j->ack_fd);
 	safe_close(j->stream_fd);

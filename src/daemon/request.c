@@ -44,10 +44,15 @@ enum field {
 	F_ALL,
 	F_ABORT,
 	F_PROBE,
+	F_TLS_CREDS,
+	F_TLS_PSK,
+	F_TLS_HOSTNAME,
+	F_TLS_AUTHZ,
 	F_MAX,
 };
+_Static_assert(F_MAX <= 32, "fields are bits of a uint32_t");
 
-enum ftype { T_BOOL, T_UINT, T_STRING, T_DEVICES, T_MAP };
+enum ftype { T_BOOL, T_UINT, T_STRING, T_DEVICES, T_MAP, T_AUTHZ };
 
 struct field_desc {
 	const char *name;
@@ -81,7 +86,13 @@ static const struct field_desc fields[F_MAX] = {
 	[F_ALL] = {"all", T_BOOL},
 	[F_ABORT] = {"abort", T_STRING},
 	[F_PROBE] = {"probe", T_BOOL},
+	[F_TLS_CREDS] = {"tls_creds", T_STRING},
+	[F_TLS_PSK] = {"tls_psk", T_STRING},
+	[F_TLS_HOSTNAME] = {"tls_hostname", T_STRING},
+	[F_TLS_AUTHZ] = {"tls_authz", T_AUTHZ},
 };
+
+#define TLS_FIELDS (B(F_TLS_CREDS) | B(F_TLS_PSK) | B(F_TLS_HOSTNAME) | B(F_TLS_AUTHZ))
 
 #define B(f) (1u << (f))
 
@@ -90,11 +101,11 @@ static const struct field_desc fields[F_MAX] = {
 	 B(F_PRECOPY) | B(F_PRECOPY_ROUNDS) | B(F_PRECOPY_SECONDS) |                    \
 	 B(F_DIRTY_THRESHOLD) | B(F_FORCE) | B(F_CHUNK) | B(F_TIMEOUT) |                \
 	 B(F_QUIESCE_ACK) | B(F_ACK_TIMEOUT) | B(F_CANCEL_ON_DISCONNECT) | B(F_WATCH) | \
-	 B(F_VF_CONFIG))
+	 B(F_VF_CONFIG) | TLS_FIELDS)
 #define RESTORE_FIELDS                                                                 \
 	(B(F_DEVICES) | B(F_FROM) | B(F_STREAM_FD) | B(F_STREAM_NAME) | B(F_CONNECT) | \
 	 B(F_MAP) | B(F_ANY_ID) | B(F_TIMEOUT) | B(F_CANCEL_ON_DISCONNECT) |           \
-	 B(F_WATCH) | B(F_VF_CONFIG))
+	 B(F_WATCH) | B(F_VF_CONFIG) | TLS_FIELDS)
 
 struct cmd_desc {
 	const char *name;
@@ -270,6 +281,40 @@ static int parse_map(struct vfmd_request *req, struct json_object *v,
 	return 0;
 }
 
+/* "tls_authz": an array of 1..VFM_TLS_AUTHZ_MAX non-empty glob patterns */
+static int parse_authz(struct vfmd_request *req, struct json_object *v,
+		       struct vfmd_error *e)
+{
+	const char *cmd = commands[req->cmd].name;
+	size_t n;
+
+	if (!json_object_is_type(v, json_type_array))
+		return bad(e, -EINVAL, "%s: \"tls_authz\" must be an array", cmd);
+	n = json_object_array_length(v);
+	if (n == 0 || n > VFM_TLS_AUTHZ_MAX)
+		return bad(e, -EINVAL, "%s: \"tls_authz\" must have 1..%d patterns", cmd,
+			   VFM_TLS_AUTHZ_MAX);
+	for (size_t i = 0; i < n; i++)
+		if (get_string(json_object_array_get_idx(v, i), req->tls_authz[i],
+			       sizeof(req->tls_authz[i])) < 0 ||
+		    !req->tls_authz[i][0])
+			return bad(e, -EINVAL,
+				   "%s: tls_authz[%zu] must be a pattern of 1..%d bytes", cmd,
+				   i, VFM_TLS_AUTHZ_LEN_MAX);
+	req->n_tls_authz = n;
+	return 0;
+}
+
+/* A path field: absolute (the daemon's directory is not the client's). */
+static int get_path(struct json_object *v, char *buf, size_t size)
+{
+	int r = get_string(v, buf, size);
+
+	if (r < 0 || buf[0] != '/')
+		return -EINVAL;
+	return 0;
+}
+
 static int set_field(struct vfmd_request *req, enum field f, struct json_object *v,
 		     struct vfmd_error *e)
 {
@@ -296,6 +341,7 @@ static int set_field(struct vfmd_request *req, enum field f, struct json_object 
 	case T_STRING: break;
 	case T_DEVICES: return parse_devices(req, v, e);
 	case T_MAP: return parse_map(req, v, e);
+	case T_AUTHZ: return parse_authz(req, v, e);
 	}
 
 	switch (f) {
@@ -324,6 +370,22 @@ static int set_field(struct vfmd_request *req, enum field f, struct json_object 
 				   "bytes",
 				   cmd, VFMD_REASON_MAX);
 		break;
+	case F_TLS_CREDS:
+	case F_TLS_PSK:
+		r = get_path(v, f == F_TLS_CREDS ? req->tls_creds : req->tls_psk,
+			     sizeof(req->tls_creds));
+		if (r < 0)
+			return bad(e, -EINVAL,
+				   "%s: \"%s\" must be an absolute path of at most %d bytes",
+				   cmd, d->name, VFM_TLS_PATH_MAX);
+		break;
+	case F_TLS_HOSTNAME:
+		r = get_string(v, req->tls_hostname, sizeof(req->tls_hostname));
+		if (r < 0 || !req->tls_hostname[0])
+			return bad(e, -EINVAL,
+				   "%s: \"tls_hostname\" must be a name of 1..%d bytes", cmd,
+				   VFM_TLS_HOSTNAME_MAX);
+		break;
 	case F_STREAM_FD: req->stream_fd = (int)u; break;
 	case F_LISTEN: req->listen = b; break;
 	case F_CONNECT: req->connect = b; break;
@@ -345,6 +407,7 @@ static int set_field(struct vfmd_request *req, enum field f, struct json_object 
 	case F_PROBE: req->probe = b; break;
 	case F_DEVICES:
 	case F_MAP:
+	case F_TLS_AUTHZ:
 	case F_MAX: break;
 	}
 	return 0;
@@ -400,6 +463,15 @@ static int check_job(struct vfmd_request *req, uint32_t seen, struct vfmd_error 
 	if (req->stream_name[0] && req->stream_fd < 0)
 		return bad(e, -EINVAL, "%s: \"stream_name\" goes with \"stream_fd\"",
 			   cmd);
+	if (req->tls_creds[0] && req->tls_psk[0])
+		return bad(e, -EINVAL, "%s: \"tls_creds\" and \"tls_psk\" exclude each other",
+			   cmd);
+	if ((req->tls_hostname[0] || req->n_tls_authz) && !req->tls_creds[0])
+		return bad(e, -EINVAL,
+			   "%s: \"tls_hostname\" and \"tls_authz\" need \"tls_creds\"", cmd);
+	if ((req->tls_creds[0] || req->tls_psk[0]) &&
+	    (req->stream_fd >= 0 || !uri_is_socket(req->uri)))
+		return bad(e, -EINVAL, "%s: TLS runs on tcp:// and unix: streams only", cmd);
 	if (req->stream_fd >= 0) {
 		if (req->listen || req->connect)
 			return bad(e, -EINVAL, "%s: \"%s\" needs a tcp:// or unix: URI",

@@ -86,6 +86,12 @@ struct vfmd_request {
 	unsigned map[VFM_SET_MAX];
 	bool any_id;
 	bool vf_config; /* carry (save) or apply (restore) VF network settings */
+	/* TLS (tcp:// and unix: only): "" = not given; paths absolute */
+	char tls_creds[VFM_TLS_PATH_MAX + 1];
+	char tls_psk[VFM_TLS_PATH_MAX + 1];
+	char tls_hostname[VFM_TLS_HOSTNAME_MAX + 1];
+	size_t n_tls_authz;
+	char tls_authz[VFM_TLS_AUTHZ_MAX][VFM_TLS_AUTHZ_LEN_MAX + 1];
 
 	/* job, watch, cancel, continue */
 	uint32_t job;

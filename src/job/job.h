@@ -64,6 +64,7 @@ struct vfm_job_report {
 	bool reset_failed;        /* restore: a device did not come back to RUNNING */
 	int error;                /* 0 or -errno */
 	char message[1024];       /* what failed, naming the device or the peer */
+	char security[160];       /* the transport's, filled in by the front end */
 };
 
 typedef void (*vfm_progress_fn)(void *userdata, const struct vfm_job_report *report);

@@ -29,64 +29,15 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "transport-internal.h"
 #include "transport.h"
 #include "util.h"
 
-#define SUN_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
-#define DESC_MAX     (VFM_URI_MAX + 64)
 /* Retry period while a unix listener's backlog is full (connect gives EAGAIN), or
  * while a FIFO has no reader (open gives ENXIO): neither can be polled for. */
 #define RETRY_USEC    10000
 #define EXEC_DESC_MAX 80 /* bytes of an exec: command quoted in the description */
 #define EXEC_POLL_MS  10 /* period of waitpid(WNOHANG) while reaping a command */
-
-/*
- * How I/O on a descriptor is done without blocking past a timeout or a cancel, and
- * without changing flags shared with other processes.
- */
-enum io_mode {
-	IO_SOCKET,   /* recv/sendmsg with MSG_DONTWAIT | MSG_NOSIGNAL */
-	IO_NONBLOCK, /* O_NONBLOCK on a file description we opened, or found set */
-	IO_NOWAIT,   /* borrowed blocking pipe/tty: preadv2/pwritev2 with RWF_NOWAIT */
-	IO_POLL,     /* RWF_NOWAIT refused: poll, then a call that cannot block long */
-	IO_REGULAR,  /* regular file or block device: always ready */
-};
-
-/*
- * fd is what we read (or, one-way, write), wfd what we write: the same descriptor
- * except for exec: (two pipes) and two-way "-" (stdin, stdout), each with its own
- * mode so that a reading thread and a writing thread never share state.
- */
-struct vfm_endpoint {
-	int fd, wfd;
-	enum io_mode mode, wmode;
-	bool can_read, can_write, two_way;
-	bool fifo;	    /* wfd: IO_POLL writes of at most PIPE_BUF */
-	bool sync_on_close; /* a regular file we write */
-	bool write_shut;
-	bool writes_stdout;
-	int dir_fd; /* file: written: its directory, fsync'ed at close */
-	unsigned timeout_ms;
-	uint64_t deadline; /* absolute, monotonic usec; 0 = none */
-	int cancel_fd;
-	uint64_t bytes_read, bytes_written; /* __atomic, relaxed */
-	/* exec: the command's process, until reaped */
-	pid_t pid;
-	bool reaped;
-	int reap_err;
-	char exit_status[128];
-	char desc[DESC_MAX];
-};
-
-struct vfm_listener {
-	int fd;
-	bool is_unix;
-	bool unlink_path; /* a unix path we bound: unlinked at free if still ours */
-	dev_t dev;
-	ino_t ino;
-	char path[SUN_PATH_MAX + 1];
-	char uri[VFM_URI_MAX + 16];
-};
 
 /* ------------------------------------------------------------------------- */
 /* small helpers                                                             */
@@ -133,7 +84,7 @@ static bool startswith(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-static uint64_t deadline_after(unsigned timeout_ms)
+uint64_t deadline_after(unsigned timeout_ms)
 {
 	return timeout_ms ? now_usec() + (uint64_t)timeout_ms * 1000 : 0;
 }
@@ -142,7 +93,7 @@ static uint64_t deadline_after(unsigned timeout_ms)
  * Wait until @fd has one of @events (or an error), the cancel fd is readable, or the
  * monotonic @deadline (usec, 0 = none) passes.  @fd < 0 waits for the other two only.
  */
-static int wait_fd(int fd, short events, uint64_t deadline, int cancel_fd)
+int wait_fd(int fd, short events, uint64_t deadline, int cancel_fd)
 {
 	for (;;) {
 		struct pollfd p[2] = {
@@ -175,7 +126,7 @@ static int wait_fd(int fd, short events, uint64_t deadline, int cancel_fd)
 	}
 }
 
-static int check_cancel(int cancel_fd)
+int check_cancel(int cancel_fd)
 {
 	struct pollfd p = {.fd = cancel_fd, .events = POLLIN};
 
@@ -487,7 +438,7 @@ int vfm_uri_parse(const char *s, bool listen, struct vfm_uri *ret_uri,
 
 /* When the next wait of @ep's I/O ends: the inactivity timeout from now, or the
  * absolute deadline, whichever comes first. */
-static uint64_t io_deadline(const struct vfm_endpoint *ep)
+uint64_t io_deadline(const struct vfm_endpoint *ep)
 {
 	uint64_t t = deadline_after(ep->timeout_ms);
 
@@ -510,6 +461,7 @@ static struct vfm_endpoint *ep_new(int fd, enum io_mode mode, bool can_read,
 	ep->two_way = can_read && can_write;
 	ep->dir_fd = -1;
 	ep->cancel_fd = -1;
+	snprintf(ep->security, sizeof(ep->security), "plaintext");
 	return ep;
 }
 
@@ -572,6 +524,7 @@ int vfm_endpoint_close(struct vfm_endpoint *ep)
 
 	if (!ep)
 		return 0;
+	ep->tls = tls_conn_free(ep->tls);
 	r = ep_finish_write(ep);
 	k = vfm_endpoint_wait(ep);
 	if (r == 0)
@@ -589,6 +542,7 @@ struct vfm_endpoint *vfm_endpoint_free(struct vfm_endpoint *ep)
 {
 	if (!ep)
 		return NULL;
+	ep->tls = tls_conn_free(ep->tls);
 	if (ep->wfd != ep->fd)
 		ep->wfd = safe_close(ep->wfd);
 	(void)vfm_endpoint_wait(ep);
@@ -640,6 +594,11 @@ const char *vfm_endpoint_description(const struct vfm_endpoint *ep)
 int vfm_endpoint_fd(const struct vfm_endpoint *ep)
 {
 	return ep->fd;
+}
+
+const char *vfm_endpoint_security(const struct vfm_endpoint *ep)
+{
+	return ep->security;
 }
 
 uint64_t vfm_endpoint_bytes_read(const struct vfm_endpoint *ep)
@@ -711,6 +670,8 @@ static ssize_t io_write(struct vfm_endpoint *ep, const struct iovec *iov, size_t
 
 static ssize_t read_some(struct vfm_endpoint *ep, void *buf, size_t size)
 {
+	if (ep->tls)
+		return tls_read_some(ep, buf, size);
 	for (;;) {
 		ssize_t n;
 		int r;
@@ -837,6 +798,8 @@ int vfm_endpoint_writev_full(struct vfm_endpoint *ep, const struct iovec *iov,
 	r = check_cancel(ep->cancel_fd);
 	if (r < 0)
 		return r;
+	if (ep->tls)
+		return tls_writev(ep, v, cnt);
 
 	guarded = ep->wmode != IO_SOCKET && ep->wmode != IO_REGULAR;
 	if (guarded)
@@ -901,6 +864,8 @@ int vfm_endpoint_shutdown_write(struct vfm_endpoint *ep)
 		return 0;
 	if (!ep->can_write || ep->wfd < 0)
 		return -EBADF;
+	if (ep->tls)
+		return tls_shutdown_write(ep);
 	if (ep->wmode == IO_SOCKET) {
 		if (shutdown(ep->wfd, SHUT_WR) < 0)
 			return -errno;
@@ -1027,6 +992,7 @@ static int open_tcp(const struct vfm_uri *u, unsigned timeout_ms, int cancel_fd,
 		safe_close(fd);
 		return fail(err, -ENOMEM, "out of memory");
 	}
+	(*ret_ep)->net_socket = true;
 	/* Name the address actually connected, and the name if one was given. */
 	if (u->host_v6 || inet_pton(AF_INET, u->host, &(struct in_addr){0}) == 1)
 		snprintf((*ret_ep)->desc, DESC_MAX, "tcp %s", addr);
@@ -1105,6 +1071,7 @@ static int open_unix(const struct vfm_uri *u, unsigned timeout_ms, int cancel_fd
 	if (!*ret_ep)
 		return fail(err, -ENOMEM, "out of memory");
 	TAKE_FD(fd);
+	(*ret_ep)->net_socket = true;
 	snprintf((*ret_ep)->desc, DESC_MAX, "unix %s%s", at, u->path);
 	return 0;
 }
@@ -1430,6 +1397,8 @@ static int open_exec(const struct vfm_uri *u, int cancel_fd, struct vfm_endpoint
 	if (!ep)
 		return fail(err, -ENOMEM, "out of memory");
 	exec_description(u->path, ep->desc, DESC_MAX);
+	/* whatever the command does: ssh authenticates and encrypts */
+	snprintf(ep->security, sizeof(ep->security), "the command's own (exec:)");
 	if (max_fd < 0 || max_fd > INT_MAX)
 		max_fd = 65536;
 
@@ -1813,6 +1782,7 @@ int vfm_listener_accept(struct vfm_listener *l, unsigned timeout_ms, int cancel_
 		safe_close(fd);
 		return fail(err, -ENOMEM, "out of memory");
 	}
+	ep->net_socket = true;
 	if (l->is_unix) /* the peer is unnamed: name the socket it came through */
 		snprintf(ep->desc, DESC_MAX, "unix %s", l->uri + 5);
 	else

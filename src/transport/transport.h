@@ -65,6 +65,7 @@
 #define VFM_WRITEV_MAX	      16   /* iovecs of one vfm_endpoint_writev_full() */
 #define VFM_EXEC_EXIT_MS      5000u /* exec: time to exit after its input ended */
 #define VFM_EXEC_TERM_MS      2000u /* exec: then after SIGTERM, before SIGKILL */
+#define VFM_SECURITY_MAX      160  /* bytes of vfm_endpoint_security(), NUL included */
 
 enum vfm_uri_kind {
 	VFM_URI_TCP,
@@ -287,7 +288,8 @@ const char *vfm_endpoint_description(const struct vfm_endpoint *ep);
  * one we write; -1 once a one-way writer is closed by vfm_endpoint_shutdown_write().
  * exec: and two-way "-" write another descriptor, not exposed: poll this one for
  * reading only.  Do not change its flags; reading or writing it directly bypasses
- * the byte counters.
+ * the byte counters (and TLS, whose records GnuTLS may already hold decrypted:
+ * poll() on it can miss them).
  */
 int vfm_endpoint_fd(const struct vfm_endpoint *ep);
 
@@ -295,5 +297,128 @@ int vfm_endpoint_fd(const struct vfm_endpoint *ep);
 uint64_t vfm_endpoint_bytes_read(const struct vfm_endpoint *ep);
 uint64_t vfm_endpoint_bytes_written(const struct vfm_endpoint *ep);
 
+/**
+ * vfm_endpoint_security() - how the bytes travel, for reports: "plaintext", or after
+ * vfm_endpoint_start_tls() e.g. "TLS 1.3 AES-256-GCM, x509 peer 'CN=dst', kTLS".
+ * Owned by the endpoint, never NULL, at most VFM_SECURITY_MAX - 1 bytes, printable.
+ */
+const char *vfm_endpoint_security(const struct vfm_endpoint *ep);
+
+/* ------------------------------------------------------------------------- */
+/* TLS (tls.c): GnuTLS, TLS 1.3 only, x509 with mutual authentication or PSK.  */
+
+#define VFM_TLS_AUTHZ_MAX	 32   /* patterns of struct vfm_tls_opts.authz */
+#define VFM_TLS_AUTHZ_LEN_MAX	 256  /* bytes of one pattern */
+#define VFM_TLS_HOSTNAME_MAX	 VFM_URI_HOST_MAX
+#define VFM_TLS_PATH_MAX	 4096 /* bytes of creds_dir / psk_file */
+#define VFM_TLS_HANDSHAKE_MS	 10000 /* default handshake deadline */
+#define VFM_TLS_PSK_FILE_MAX	 (64 * 1024) /* bytes of a keys.psk file */
+#define VFM_TLS_PSK_LINES_MAX	 256  /* lines of a keys.psk file */
+#define VFM_TLS_PSK_LINE_MAX	 512  /* bytes of one line, newline excluded */
+#define VFM_TLS_PSK_ID_MAX	 128  /* bytes of an identity */
+#define VFM_TLS_PSK_KEY_MIN	 16   /* bytes of a key (32 hex digits) */
+#define VFM_TLS_PSK_KEY_MAX	 64   /* bytes of a key (128 hex digits) */
+
+struct vfm_tls;
+
+/*
+ * creds_dir: x509 credentials in the layout of QEMU's tls-creds-x509 (so libvirt's
+ * /etc/pki/qemu serves): ca-cert.pem, optional ca-crl.pem; a server (the side that
+ * listens) server-cert.pem and server-key.pem; a client (the side that connects)
+ * client-cert.pem and client-key.pem (optional: a server refuses a client without).
+ * psk_file: QEMU's keys.psk instead ("identity:hexkey" lines).  Exactly one of the two.
+ * hostname: the name the client checks the server's certificate against, instead of
+ * the URI's host.  authz: glob patterns (fnmatch) for the peer certificate's DN
+ * (RFC 4514, as "CN=dst,O=lab"); none given: any certificate of the CA.
+ * handshake_timeout_ms: 0 = VFM_TLS_HANDSHAKE_MS.  Strings are copied.
+ * kTLS: on TCP, where the kernel has the tls ULP, the record layer goes to the kernel
+ * after the handshake (AES-GCM, ChaCha20-Poly1305); elsewhere it stays in GnuTLS.
+ */
+struct vfm_tls_opts {
+	const char *creds_dir;
+	const char *psk_file;
+	const char *hostname;
+	const char *const *authz;
+	size_t n_authz;
+	unsigned handshake_timeout_ms;
+	bool no_ktls; /* keep the record layer in user space even where kTLS works */
+};
+
+/**
+ * vfm_tls_new() - load and check credentials for one side (@server: the side that
+ * listens).  Every file is read here, so that a missing or unreadable one is reported
+ * before any connection: err->msg names it ("/etc/pki/qemu/server-key.pem: No such
+ * file or directory").
+ * Returns 0 and *@ret (drop with vfm_tls_free()), -EINVAL (bad options, a malformed
+ * file), -ENOENT/-EACCES..., -ENOMEM.
+ */
+int vfm_tls_new(const struct vfm_tls_opts *opts, bool server, struct vfm_tls **ret,
+		struct vfm_transport_err *err);
+
+/**
+ * vfm_tls_free() - drop the caller's reference; endpoints secured with it keep their
+ * own until they are freed.  NULL is fine.  Returns NULL.
+ */
+struct vfm_tls *vfm_tls_free(struct vfm_tls *tls);
+
+/** vfm_tls_is_server() - the side @tls was made for. */
+bool vfm_tls_is_server(const struct vfm_tls *tls);
+
+/**
+ * vfm_endpoint_start_tls() - run the TLS handshake on a connected (client) or
+ * accepted (server) tcp:// or unix: endpoint, then check the peer: its certificate
+ * chain against ca-cert.pem (and ca-crl.pem), its validity dates, the server's name
+ * (client side: @peer_host, the URI's host, or the hostname option; unix: only with
+ * the option), the DN patterns; or its PSK.  Both sides then exchange one byte of
+ * acceptance inside TLS, so that a side the peer refused learns it here with the
+ * peer's reason (its alert), not at its first read.
+ * Bounded by the handshake deadline and the endpoint's cancel fd.  Afterwards every
+ * read, write and shutdown of @ep goes through TLS (kTLS where GnuTLS and the kernel
+ * do it), with the endpoint's timeout, cancel fd and byte counters (plaintext bytes).
+ * Returns 0; -EINVAL (not a tcp/unix endpoint, TLS started already), -EACCES (the
+ * peer failed our checks), -ECONNREFUSED (the peer refused us), -EPROTO (not TLS, or
+ * a TLS failure), -ETIMEDOUT, -ECANCELED, -errno; err->msg says why.  On failure @ep
+ * is unusable: free it.
+ */
+int vfm_endpoint_start_tls(struct vfm_endpoint *ep, struct vfm_tls *tls,
+			   const char *peer_host, struct vfm_transport_err *err);
+
+/**
+ * vfm_listener_accept_tls() - accept until a peer passes vfm_endpoint_start_tls().
+ * A peer that fails (plaintext, another CA, no certificate, DN not allowed, expired,
+ * wrong PSK, too slow) is closed and reported through @on_reject (may be NULL) as
+ * "tcp 127.0.0.1:40112: TLS handshake failed: ...", and the wait goes on.
+ * @timeout_ms (0 = none) bounds the whole wait, not each peer; each handshake is
+ * bounded by its own deadline too.  Returns as vfm_listener_accept().
+ */
+int vfm_listener_accept_tls(struct vfm_listener *l, struct vfm_tls *tls,
+			    unsigned timeout_ms, int cancel_fd,
+			    void (*on_reject)(void *ud, const char *why), void *ud,
+			    struct vfm_endpoint **ret_ep, struct vfm_transport_err *err);
+
+/* A key of a keys.psk file. */
+struct vfm_tls_psk {
+	char identity[VFM_TLS_PSK_ID_MAX + 1];
+	uint8_t key[VFM_TLS_PSK_KEY_MAX];
+	size_t key_len;
+};
+
+/**
+ * vfm_tls_psk_parse() - parse keys.psk text: "identity:hexkey" lines; empty lines and
+ * lines starting with '#' are skipped.  Bounded by the VFM_TLS_PSK_* limits; an
+ * identity is 1..VFM_TLS_PSK_ID_MAX printable ASCII bytes without ':', given once.
+ * Returns the number of keys (>= 1) and a calloc'ed array in *@ret (free() it), or
+ * -EINVAL with "line N: ..." in @err, -E2BIG, -ENOMEM.
+ */
+int vfm_tls_psk_parse(const char *text, size_t len, struct vfm_tls_psk **ret,
+		      struct vfm_transport_err *err);
+
+/**
+ * vfm_tls_dn_allowed() - whether @dn matches one of @patterns (fnmatch(3), no flags);
+ * true when @n is 0.
+ */
+bool vfm_tls_dn_allowed(const char *dn, const char *const *patterns, size_t n);
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct vfm_tls *, vfm_tls_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct vfm_endpoint *, vfm_endpoint_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct vfm_listener *, vfm_listener_free)

@@ -191,5 +191,59 @@ int main(void)
 	tap_ok(vfmd_request_parse("{\"cmd\":\"jobs\"}GARBAGE", 14, &req, NULL, &e) == 0,
 	       "only len bytes are read");
 	vfmd_request_done(&req);
+	/* TLS fields: bounded, paths absolute, only on tcp:// and unix: */
+	good("{\"cmd\":\"restore\",\"devices\":[\"sim:a\"],\"from\":\"tcp://[::]:4444\","
+	     "\"tls_creds\":\"/etc/pki/qemu\",\"tls_authz\":[\"*CN=src*\",\"CN=x\"]}",
+	     "restore with x509 credentials and two DN patterns");
+	tap_ok(!strcmp(req.tls_creds, "/etc/pki/qemu") && req.n_tls_authz == 2 &&
+		       !strcmp(req.tls_authz[1], "CN=x") && !req.tls_psk[0],
+	       "the TLS fields are kept");
+	good("{\"cmd\":\"save\",\"devices\":[\"sim:a\"],\"to\":\"unix:/run/x\","
+	     "\"tls_psk\":\"/etc/pki/qemu/keys.psk\"}",
+	     "save over unix with a PSK file");
+	good("{\"cmd\":\"save\",\"devices\":[\"sim:a\"],\"to\":\"tcp://dst:4444\","
+	     "\"tls_creds\":\"/etc/pki/qemu\",\"tls_hostname\":\"dst.example\"}",
+	     "save with a host name to check");
+	bad("{\"cmd\":\"save\",\"devices\":[\"sim:a\"],\"to\":\"tcp://d:1\",\"tls_creds\":"
+	    "\"pki\"}",
+	    -EINVAL, "\"tls_creds\" must be an absolute path");
+	bad("{\"cmd\":\"save\",\"devices\":[\"sim:a\"],\"to\":\"file:/x\",\"tls_creds\":"
+	    "\"/pki\"}",
+	    -EINVAL, "TLS runs on tcp:// and unix: streams only");
+	bad("{\"cmd\":\"save\",\"devices\":[\"sim:a\"],\"to\":\"tcp://d:1\",\"tls_creds\":"
+	    "\"/pki\",\"tls_psk\":\"/k\"}",
+	    -EINVAL, "exclude each other");
+	bad("{\"cmd\":\"save\",\"devices\":[\"sim:a\"],\"to\":\"tcp://d:1\",\"tls_psk\":"
+	    "\"/k\",\"tls_authz\":[\"*\"]}",
+	    -EINVAL, "need \"tls_creds\"");
+	bad("{\"cmd\":\"save\",\"devices\":[\"sim:a\"],\"to\":\"tcp://d:1\",\"tls_creds\":"
+	    "\"/p\",\"tls_authz\":[]}",
+	    -EINVAL, "\"tls_authz\" must have 1..32 patterns");
+	bad("{\"cmd\":\"save\",\"devices\":[\"sim:a\"],\"to\":\"tcp://d:1\",\"tls_creds\":"
+	    "\"/p\",\"tls_authz\":[\"\"]}",
+	    -EINVAL, "tls_authz[0] must be a pattern of 1..256 bytes");
+	bad("{\"cmd\":\"save\",\"devices\":[\"sim:a\"],\"to\":\"tcp://d:1\",\"tls_creds\":"
+	    "\"/p\",\"tls_authz\":[1]}",
+	    -EINVAL, "tls_authz[0] must be a pattern");
+	{
+		char big[2048];
+		int o = snprintf(big, sizeof(big), "{\"cmd\":\"save\",\"devices\":[\"sim:a\"],"
+					     "\"to\":\"tcp://d:1\",\"tls_creds\":\"/p\","
+					     "\"tls_authz\":[");
+
+		for (int i = 0; i < 33; i++)
+			o += snprintf(big + o, sizeof(big) - (size_t)o, "%s\"p%d\"",
+				      i ? "," : "", i);
+		snprintf(big + o, sizeof(big) - (size_t)o, "]}");
+		bad(big, -EINVAL, "\"tls_authz\" must have 1..32 patterns");
+		memset(big, 0, sizeof(big));
+		o = snprintf(big, sizeof(big), "{\"cmd\":\"save\",\"devices\":[\"sim:a\"],"
+					       "\"to\":\"tcp://d:1\",\"tls_creds\":\"/p\","
+					       "\"tls_hostname\":\"");
+		memset(big + o, 'h', 254);
+		snprintf(big + o + 254, sizeof(big) - (size_t)o - 254, "\"}");
+		bad(big, -EINVAL, "\"tls_hostname\" must be a name of 1..253 bytes");
+	}
+
 	return tap_done();
 }

@@ -28,7 +28,7 @@ PIN_ABI="6.12.117+deb12"            # ABI part of the package names
 SOURCE_PKG="linux-source-6.12"
 FLAVOUR="amd64"
 # Bump when the content produced below changes, to invalidate old caches.
-RECIPE=3
+RECIPE=4
 
 CACHE="${VFIOMIG_KERNEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vfiomig-kernel}"
 WANT_NETDEVSIM="${VFIOMIG_KERNEL_NETDEVSIM:-1}"
@@ -273,7 +273,8 @@ add_module() { # $1 module name; dependencies are added first
 
 # vfio_pci (+ vfio_pci_core, irqbypass) binds nothing by itself: the PCI
 # test hands it a device through driver_override.
-WANTED=(vfio vfio_iommu_type1 mdev mtty veth psample vfio_pci)
+# tls + gcm(aes): kTLS (35-tls); the kernel loads no crypto module by itself here
+WANTED=(vfio vfio_iommu_type1 mdev mtty veth psample vfio_pci tls gcm ghash_generic)
 [ "$HAVE_NETDEVSIM" = yes ] && WANTED+=(netdevsim)
 for m in "${WANTED[@]}"; do
 	add_module "$m"
