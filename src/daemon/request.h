@@ -116,7 +116,8 @@ struct vfmd_error {
  *
  * Errors: -EPROTO malformed JSON; -EMSGSIZE a line over VFMD_LINE_MAX; -EINVAL a
  * request that is not an object, an unknown command or field, a value of the wrong
- * type or out of range; -E2BIG too many devices.
+ * type or out of range; -E2BIG too many devices; -EPERM an exec: URI
+ * (vfiomigd runs no commands).
  */
 int vfmd_request_parse(const char *line, size_t len, struct vfmd_request *ret_req,
 		       struct json_object **ret_id, struct vfmd_error *err);

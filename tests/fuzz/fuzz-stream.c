@@ -70,6 +70,9 @@ static void run(enum vfm_stream_dir dir, unsigned n_devices, const uint8_t *data
 
 	if (vfm_stream_reader_new(dir, n_devices, vfm_stream_mem_read, &mem, &r) < 0)
 		abort();
+	/* READY must name this id: the seed corpus's (test-stream's std_header) */
+	if (dir == VFM_STREAM_TO_SOURCE)
+		vfm_stream_reader_set_stream_id(r, 0x0123456789abcdefull);
 	while ((ret = vfm_stream_read(r, &rec)) > 0) {
 		uint64_t start = vfm_stream_reader_position(r);
 
