@@ -6,7 +6,8 @@
 # the client; streams through passed descriptors ("-", file:).  TAP on stdout.
 set -u
 VFIOMIG=${1:?usage: test-daemon-cli.sh PATH-TO-vfiomig PATH-TO-vfiomigd}
-VFIOMIGD=${2:?usage: test-daemon-cli.sh PATH-TO-vfiomig PATH-TO-vfiomigd}
+VFIOMIGD=${2:?usage: test-daemon-cli.sh PATH-TO-vfiomig PATH-TO-vfiomigd [PATH-TO-vfm-relay]}
+RELAY=${3:-}
 command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit 0; }
 . "$(dirname "$0")/../tap.sh"
 tmp=$(mktemp -d)
@@ -132,6 +133,32 @@ if [ "$rc$r_rc" = 00 ] && grep -q "^restored 2 devices from tcp://127.0.0.1:0" "
 	ok "restore listening and save, both through the daemon, over TCP"
 else
 	nok "tcp through the daemon" "save $rc: $out $err" "restore $r_rc: $(cat "$tmp/r.out" "$tmp/r.err")"
+fi
+
+# ---- the verdict lost after COMMIT: the daemon's save job is in doubt ----
+if [ -x "$RELAY" ]; then
+	: >"$tmp/r.err"; : >"$tmp/p.err"
+	"$VFIOMIG" restore "${DST[@]}" --from tcp://127.0.0.1:0 >"$tmp/r.out" 2>"$tmp/r.err" &
+	rpid=$!
+	uri=
+	for _ in $(seq 100); do uri=$(sed -n 's/^vfiomig: listening on //p' "$tmp/r.err"); [ -n "$uri" ] && break; sleep 0.05; done
+	"$RELAY" 127.0.0.1:0 "${uri#tcp://}" --drop-back-after 131 2>"$tmp/p.err" &
+	ppid=$!
+	ruri=
+	for _ in $(seq 100); do ruri=$(sed -n 's/^vfm-relay: listening on //p' "$tmp/p.err"); [ -n "$ruri" ] && break; sleep 0.05; done
+	run V save "${SRC[@]}" --to "tcp://$ruri" --timeout 2 --detach
+	job=$(sed -n 's/^job //p' <<<"$out")
+	run "$VFIOMIG" wait "$job"
+	wait $rpid; r_rc=$?; wait $ppid
+	jobs_json=$("$VFIOMIG" -j jobs)
+	if [ "$rc" = 6 ] && [ "$r_rc" = 0 ] && grep -q "in doubt: COMMIT went to" <<<"$err" &&
+		[ "$(jq ".[] | select(.job == $job) | .in_doubt and (.devices_left_running | not) and .state == \"failed\"" <<<"$jobs_json")" = true ]; then
+		ok "a daemon save whose verdict is lost: wait exits 6, the job says in_doubt, its devices not resumed"
+	else
+		nok "daemon in doubt" "wait $rc: $out $err" "restore $r_rc" "$(jq ".[] | select(.job == $job)" <<<"$jobs_json")"
+	fi
+else
+	skip "a daemon save whose verdict is lost" "vfm-relay not given"
 fi
 
 # ---- stdin/stdout: passed descriptors ----
