@@ -46,6 +46,20 @@ struct job {
 
 /* ---- job.c ---- */
 
+/* The caller's hooks and limits, shared by both kinds of options. */
+struct job_hooks {
+	vfm_progress_fn progress;
+	void *progress_userdata;
+	int cancel_fd;
+	unsigned timeout_ms;
+	vfm_arc_fn on_arc;
+	void *arc_userdata;
+};
+
+JOB_HIDDEN void job_set_hooks(struct job *j, const struct job_hooks *h);
+/* A job that could not even start: the report says so. */
+JOB_HIDDEN int job_no_memory(struct vfm_job_report *rep, bool devices_running);
+
 JOB_HIDDEN int job_init(struct job *j, struct vfm_job_report *rep, struct vfm_endpoint *ep,
 			size_t chunk);
 JOB_HIDDEN void job_done(struct job *j);

@@ -166,6 +166,25 @@ void job_ignore_cancel(struct job *j)
 	vfm_endpoint_set_cancel_fd(j->ep, -1);
 }
 
+void job_set_hooks(struct job *j, const struct job_hooks *h)
+{
+	j->progress = h->progress;
+	j->progress_userdata = h->progress_userdata;
+	j->cancel_fd = h->cancel_fd;
+	j->timeout_ms = h->timeout_ms;
+	j->arc_fn = h->on_arc;
+	j->arc_userdata = h->arc_userdata;
+}
+
+int job_no_memory(struct vfm_job_report *rep, bool devices_running)
+{
+	memset(rep, 0, sizeof(*rep));
+	rep->error = -ENOMEM;
+	snprintf(rep->message, sizeof(rep->message), "out of memory");
+	rep->devices_left_running = devices_running;
+	return -ENOMEM;
+}
+
 int job_init(struct job *j, struct vfm_job_report *rep, struct vfm_endpoint *ep,
 	     size_t chunk)
 {

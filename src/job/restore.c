@@ -491,23 +491,16 @@ int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 		opts = &defaults;
 	}
 	s = calloc(1, sizeof(*s));
-	if (!s) {
-		memset(rep, 0, sizeof(*rep));
-		rep->error = -ENOMEM;
-		snprintf(rep->message, sizeof(rep->message), "out of memory");
-		return -ENOMEM;
-	}
+	if (!s)
+		return job_no_memory(rep, false);
 	s->o = opts;
 	s->devs = devs;
 	s->n = n;
 	s->bad_dev = VFM_STREAM_NO_DEVICE;
 	s->answers = vfm_endpoint_is_two_way(ep);
-	s->j.progress = opts->progress;
-	s->j.progress_userdata = opts->progress_userdata;
-	s->j.cancel_fd = opts->cancel_fd;
-	s->j.timeout_ms = opts->timeout_ms;
-	s->j.arc_fn = opts->on_arc;
-	s->j.arc_userdata = opts->arc_userdata;
+	job_set_hooks(&s->j, &(struct job_hooks){ opts->progress, opts->progress_userdata,
+						   opts->cancel_fd, opts->timeout_ms,
+						   opts->on_arc, opts->arc_userdata });
 
 	r = job_init(&s->j, rep, ep, 0);
 	if (r >= 0)

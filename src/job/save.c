@@ -482,22 +482,14 @@ int vfm_save(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 		opts = &defaults;
 	}
 	s = calloc(1, sizeof(*s));
-	if (!s) {
-		memset(rep, 0, sizeof(*rep));
-		rep->error = -ENOMEM;
-		snprintf(rep->message, sizeof(rep->message), "out of memory");
-		rep->devices_left_running = true;
-		return -ENOMEM;
-	}
+	if (!s)
+		return job_no_memory(rep, true);
 	s->o = opts;
 	s->devs = devs;
 	s->n = n;
-	s->j.progress = opts->progress;
-	s->j.progress_userdata = opts->progress_userdata;
-	s->j.cancel_fd = opts->cancel_fd;
-	s->j.timeout_ms = opts->timeout_ms;
-	s->j.arc_fn = opts->on_arc;
-	s->j.arc_userdata = opts->arc_userdata;
+	job_set_hooks(&s->j, &(struct job_hooks){ opts->progress, opts->progress_userdata,
+						   opts->cancel_fd, opts->timeout_ms,
+						   opts->on_arc, opts->arc_userdata });
 
 	r = job_init(&s->j, rep, ep, opts->chunk_size);
 	if (r >= 0)

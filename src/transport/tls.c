@@ -83,18 +83,6 @@ struct tls_conn {
 /* ------------------------------------------------------------------------- */
 /* helpers                                                                   */
 
-_printf_(3, 4) static int fail(struct vfm_transport_err *err, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err) {
-		va_start(ap, fmt);
-		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-		va_end(ap);
-	}
-	return r;
-}
-
 /* Copy @s into @buf, escaping what is not printable ASCII (and quotes) as \xNN. */
 static void escape(char *buf, size_t size, const char *s, size_t max)
 {

@@ -75,6 +75,10 @@ struct vfm_listener {
 };
 
 /* transport.c */
+/* Write the message into @err (may be NULL); returns @r. */
+_hidden_ int transport_fail(struct vfm_transport_err *err, int r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+#define fail transport_fail
 _hidden_ uint64_t deadline_after(unsigned timeout_ms);
 /* When the next wait of @ep's I/O ends: its inactivity timeout from now, or its
  * absolute deadline, whichever comes first. */

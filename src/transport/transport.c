@@ -42,7 +42,7 @@
 /* ------------------------------------------------------------------------- */
 /* small helpers                                                             */
 
-_printf_(3, 4) static int fail(struct vfm_transport_err *err, int r, const char *fmt, ...)
+int transport_fail(struct vfm_transport_err *err, int r, const char *fmt, ...)
 {
 	va_list ap;
 
