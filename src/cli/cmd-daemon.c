@@ -790,7 +790,7 @@ static void cancel_help(void)
 	printf("Usage: vfiomig [--connect[=SOCKET]] cancel JOB\n\n"
 	       "Cancel a job of vfiomigd: its devices roll back (RUNNING again).  A save "
 	       "that\n"
-	       "waits for the destination's verdict cannot be cancelled.\n");
+	       "has sent COMMIT cannot be cancelled (the destination may run the devices).\n");
 }
 
 static void ok_text(struct json_object *res)
@@ -812,6 +812,64 @@ int cmd_cancel(struct cli *cli, int argc, char **argv)
 	req = request("cancel");
 	json_object_object_add(req, "job", json_object_new_uint64(job));
 	return simple_call(cli, req, NULL, 0, ok_text);
+}
+
+static void resume_help(void)
+{
+	printf("Usage: vfiomig [--connect[=SOCKET]] resume JOB\n\n"
+	       "A save of vfiomigd in doubt (COMMIT sent, no verdict: exit 6) holds its\n"
+	       "devices stopped with their state.  Once you know the destination does not\n"
+	       "run them, resume them here: back to RUNNING through the P2P barrier, then\n"
+	       "given back.  Prints each device and its state.\n");
+}
+
+static void release_help(void)
+{
+	printf("Usage: vfiomig [--connect[=SOCKET]] release JOB\n\n"
+	       "A save of vfiomigd in doubt (COMMIT sent, no verdict: exit 6) holds its\n"
+	       "devices stopped with their state.  Once you know the destination runs\n"
+	       "them, give them up here, stopped (a driver may reset a device it no longer\n"
+	       "has open).  Prints each device and its state.\n");
+}
+
+static void device_states_text(struct json_object *res)
+{
+	struct json_object *devs = NULL;
+
+	json_object_object_get_ex(res, "devices", &devs);
+	for (size_t i = 0; devs && i < json_object_array_length(devs); i++) {
+		struct json_object *d = json_object_array_get_idx(devs, i);
+
+		printf("%s %s\n", vfmc_str(d, "name", "?"), vfmc_str(d, "state", "unknown"));
+	}
+}
+
+static int resolve_command(struct cli *cli, int argc, char **argv, const char *cmd,
+			   void (*help)(void))
+{
+	struct json_object *req;
+	unsigned job;
+	int c, ex = EXIT_OK;
+
+	while ((c = cli_getopt(cli, argc, argv, "", NULL, help, &ex)) > 0)
+		;
+	if (c < 0)
+		return ex;
+	if (job_arg(cli, argc, argv, cmd, &job) < 0)
+		return EXIT_USAGE;
+	req = request(cmd);
+	json_object_object_add(req, "job", json_object_new_uint64(job));
+	return simple_call(cli, req, NULL, 0, device_states_text);
+}
+
+int cmd_resume(struct cli *cli, int argc, char **argv)
+{
+	return resolve_command(cli, argc, argv, "resume", resume_help);
+}
+
+int cmd_release(struct cli *cli, int argc, char **argv)
+{
+	return resolve_command(cli, argc, argv, "release", release_help);
 }
 
 static void continue_help(void)

@@ -308,6 +308,13 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 		so.hook_userdata = &hook;
 	}
 	vfm_save(devs, (size_t)n, ep, &so, rep);
+	if (rep->in_doubt) {
+		size_t len = strlen(rep->message);
+
+		snprintf(rep->message + len, sizeof(rep->message) - len,
+			 ": once you know the destination does not run them, resume them "
+			 "with 'vfiomig state DEV RUNNING'");
+	}
 	snprintf(rep->security, sizeof(rep->security), "%s", vfm_endpoint_security(ep));
 	hint_tls(rep, to, &a.tls);
 	if (prog.shown)

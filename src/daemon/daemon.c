@@ -218,11 +218,12 @@ static struct djob *find_job(struct daemon *d, unsigned id)
 	return NULL;
 }
 
-/* The running job that has a device of this name, 0 if none. */
+/* The running job (or the save in doubt holding it) that has a device of this
+ * name, 0 if none. */
 static unsigned job_of_name(struct daemon *d, const char *key)
 {
 	for (struct djob *j = d->jobs; j; j = j->next)
-		if (!j->reaped)
+		if (!j->reaped || j->holding)
 			for (size_t i = 0; i < j->n; i++)
 				if (streq(j->names[i], key))
 					return j->id;
@@ -1031,8 +1032,8 @@ static void cmd_cancel(struct call *k)
 	else if (r == -EBUSY)
 		respond_error(
 			k->c, k->req->id, r,
-			"job %u waits for the destination's verdict: the destination may "
-			"already run the devices, so it cannot be cancelled now",
+			"job %u has sent COMMIT: the destination may already run the "
+			"devices, so it cannot be cancelled now",
 			j->id);
 	else if (r < 0)
 		respond_error(k->c, k->req->id, r, "cannot cancel job %u: %s", j->id,
@@ -1065,6 +1066,99 @@ static void cmd_continue(struct call *k)
 
 static void begin_shutdown(struct daemon *d, const char *why);
 
+/* resume and release: only for a save in doubt that holds its devices. */
+static struct djob *held_job(struct call *k)
+{
+	struct djob *j = find_job(k->d, k->req->job);
+
+	if (!j) {
+		respond_error(k->c, k->req->id, -ENOENT, "no job %u", k->req->job);
+		return NULL;
+	}
+	if (!j->reaped || !j->holding) {
+		respond_error(k->c, k->req->id, j->resolution[0] ? -EALREADY : -EINVAL,
+			      "job %u is not a save in doubt that holds its devices%s%s", j->id,
+			      j->resolution[0] ? ": they were " : "", j->resolution);
+		return NULL;
+	}
+	return j;
+}
+
+static void devices_state_json(struct djob *j, struct json_object *o)
+{
+	struct json_object *devs = json_object_new_array();
+
+	for (size_t i = 0; i < j->n; i++) {
+		struct json_object *dj = json_object_new_object();
+
+		json_object_object_add(dj, "name", json_object_new_string(j->names[i]));
+		json_object_object_add(dj, "state",
+				       j->final_state_known[i]
+					       ? json_object_new_string(
+							 vfm_state_name(j->final_state[i]))
+					       : NULL);
+		json_object_array_add(devs, dj);
+	}
+	json_object_object_add(o, "devices", devs);
+}
+
+/*
+ * The operator knows the destination does not run the state: the devices go back
+ * to RUNNING through the P2P barrier (as a rollback), then are given back.
+ */
+static void cmd_resume(struct call *k)
+{
+	struct djob *j = held_job(k);
+	struct vfm_set set = { 0 };
+	struct json_object *o;
+	size_t failed = 0;
+	int r;
+
+	if (!j)
+		return;
+	r = vfm_set_init(&set, j->vdevs, j->n, &failed);
+	if (r >= 0)
+		r = vfm_set_rollback(&set);
+	pthread_mutex_lock(&j->lock);
+	for (size_t i = 0; i < j->n; i++)
+		j->final_state_known[i] =
+			vfm_device_get_state(j->vdevs[i], &j->final_state[i]) >= 0;
+	pthread_mutex_unlock(&j->lock);
+	if (r < 0) {
+		respond_error(k->c, k->req->id, r,
+			      "job %u: resuming its devices failed: %s (they are still held: "
+			      "'vfiomig jobs' says where each is)",
+			      j->id, strerror(-r));
+		return;
+	}
+	j->holding = false;
+	snprintf(j->resolution, sizeof(j->resolution), "resumed");
+	daemon_log(5, "job %u: its devices were resumed by pid %d", j->id, (int)k->c->pid);
+	o = json_object_new_object();
+	json_object_object_add(o, "job", json_object_new_uint64(j->id));
+	devices_state_json(j, o);
+	release_devices(j);
+	respond(k->c, k->req->id, o);
+}
+
+/* The operator knows the destination runs the state: give the devices up stopped. */
+static void cmd_release(struct call *k)
+{
+	struct djob *j = held_job(k);
+	struct json_object *o;
+
+	if (!j)
+		return;
+	j->holding = false;
+	snprintf(j->resolution, sizeof(j->resolution), "released");
+	daemon_log(5, "job %u: its devices were released by pid %d", j->id, (int)k->c->pid);
+	o = json_object_new_object();
+	json_object_object_add(o, "job", json_object_new_uint64(j->id));
+	devices_state_json(j, o);
+	release_devices(j);
+	respond(k->c, k->req->id, o);
+}
+
 static void cmd_shutdown(struct call *k)
 {
 	char why[64];
@@ -1083,6 +1177,7 @@ static const handler_fn handlers[VFMD_CMD_MAX] = {
 	[VFMD_CMD_JOBS] = cmd_jobs,	    [VFMD_CMD_WATCH] = cmd_watch,
 	[VFMD_CMD_UNWATCH] = cmd_watch,	    [VFMD_CMD_CANCEL] = cmd_cancel,
 	[VFMD_CMD_CONTINUE] = cmd_continue, [VFMD_CMD_SHUTDOWN] = cmd_shutdown,
+	[VFMD_CMD_RESUME] = cmd_resume,	    [VFMD_CMD_RELEASE] = cmd_release,
 };
 
 /* ---- reading requests ---- */
@@ -1345,15 +1440,26 @@ static void accept_client(struct daemon *d, int lfd)
 
 static void reap(struct daemon *d, struct djob *j)
 {
+	bool in_doubt;
+
 	if (j->reaped)
 		return;
 	if (j->thread_started)
 		pthread_join(j->thread, NULL);
 	j->thread_started = false;
-	release_devices(j);
+	pthread_mutex_lock(&j->lock);
+	in_doubt = j->snap->in_doubt;
+	pthread_mutex_unlock(&j->lock);
+	if (in_doubt && !d->shutting_down)
+		j->holding = true; /* until resume or release */
+	else
+		release_devices(j);
 	j->reaped = true;
 	pthread_mutex_lock(&j->lock);
-	if (j->state == DJOB_SUCCEEDED)
+	if (in_doubt)
+		daemon_log(4, "job %u: save %s%s", j->id, j->snap->message,
+			   j->holding ? "" : " (vfiomigd is exiting: they are closed stopped)");
+	else if (j->state == DJOB_SUCCEEDED)
 		daemon_log(6, "job %u: %s succeeded", j->id,
 			   j->kind == VFMD_CMD_SAVE ? "save" : "restore");
 	else
@@ -1371,7 +1477,7 @@ static void prune_jobs(struct daemon *d)
 	for (struct djob **p = &d->jobs; *p;) {
 		struct djob *j = *p;
 
-		if (j->reaped && ++finished > VFMD_JOBS_KEPT) {
+		if (j->reaped && !j->holding && ++finished > VFMD_JOBS_KEPT) {
 			*p = j->next;
 			djob_free(j);
 			continue;
@@ -1622,6 +1728,11 @@ void daemon_free(struct daemon *d)
 
 		d->jobs = j->next;
 		reap(d, j);
+		if (j->holding) {
+			daemon_log(3, "job %u: exiting with its devices in doubt: they are "
+				   "closed stopped", j->id);
+			release_devices(j);
+		}
 		djob_free(j);
 	}
 	while (d->devices) {

@@ -124,6 +124,10 @@ struct djob {
 	unsigned watchers[VFMD_CLIENTS_MAX]; /* connection ids */
 	size_t n_watchers;
 	bool reaped;
+	/* A save in doubt keeps its devices (stopped, with their state) until the
+	 * operator resumes or releases it: closing them could reset them (vfio-pci). */
+	bool holding;
+	char resolution[16]; /* "resumed", "released", or "" */
 	struct djob *next;
 };
 

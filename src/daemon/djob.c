@@ -211,6 +211,9 @@ struct json_object *djob_to_json(struct djob *j, bool full)
 		/* a save that sent COMMIT and got no verdict: its devices stay stopped
 		 * with their state (vfiomig exits 6 for it) */
 		add_bool(o, "in_doubt", j->snap->in_doubt);
+		add_bool(o, "holding_devices", j->holding);
+		if (j->resolution[0])
+			add_str(o, "resolution", j->resolution);
 		add_bool(o, "one_way", j->snap->one_way);
 		if (j->snap->verdict_lost)
 			add_str(o, "warning", j->snap->message);
@@ -472,6 +475,16 @@ static void *job_main(void *userdata)
 			r = vfm_save(j->vdevs, j->n, j->ep, &j->so, j->rep);
 		else
 			r = vfm_restore(j->vdevs, j->n, j->ep, &j->ro, j->rep);
+		if (j->rep->in_doubt) {
+			size_t len = strlen(j->rep->message);
+
+			/* vfiomigd holds them until told (daemon.c, reap) */
+			snprintf(j->rep->message + len, sizeof(j->rep->message) - len,
+				 ", held by vfiomigd: 'vfiomig resume %u' once you know the "
+				 "destination does not run them, 'vfiomig release %u' once "
+				 "you know it does",
+				 j->id, j->id);
+		}
 		pthread_mutex_lock(&j->lock);
 		snprintf(j->rep->security, sizeof(j->rep->security), "%s",
 			 vfm_endpoint_security(j->ep));

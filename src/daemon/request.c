@@ -128,6 +128,8 @@ static const struct cmd_desc commands[VFMD_CMD_MAX] = {
 	[VFMD_CMD_CANCEL] = {"cancel", B(F_JOB), B(F_JOB)},
 	[VFMD_CMD_CONTINUE] = {"continue", B(F_JOB) | B(F_ABORT), B(F_JOB)},
 	[VFMD_CMD_SHUTDOWN] = {"shutdown", 0, 0},
+	[VFMD_CMD_RESUME] = {"resume", B(F_JOB), B(F_JOB)},
+	[VFMD_CMD_RELEASE] = {"release", B(F_JOB), B(F_JOB)},
 };
 
 const char *vfmd_cmd_name(enum vfmd_cmd cmd)

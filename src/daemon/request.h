@@ -42,6 +42,8 @@ enum vfmd_cmd {
 	VFMD_CMD_CANCEL,
 	VFMD_CMD_CONTINUE,
 	VFMD_CMD_SHUTDOWN,
+	VFMD_CMD_RESUME,  /* a save in doubt: its devices back to RUNNING */
+	VFMD_CMD_RELEASE, /* a save in doubt: give its devices up, stopped */
 	VFMD_CMD_MAX,
 };
 

@@ -464,9 +464,7 @@ static void save_in_doubt(struct save *s)
 	rep->in_doubt = true;
 	snprintf(rep->message, sizeof(rep->message),
 		 "in doubt: COMMIT went to %s but no verdict came back (%s); the destination "
-		 "may be running the devices. They stay stopped here with their state: once "
-		 "you know the destination does not run them, resume them with "
-		 "'vfiomig state DEV RUNNING'",
+		 "may be running the devices. They stay stopped here with their state",
 		 job_peer(j), why);
 }
 

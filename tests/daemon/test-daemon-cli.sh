@@ -136,7 +136,9 @@ else
 fi
 
 # ---- the verdict lost after COMMIT: the daemon's save job is in doubt ----
-if [ -x "$RELAY" ]; then
+# in_doubt_job: a daemon save through a relay that drops the verdict; sets job, rc,
+# out, err (of 'wait'), r_rc (the destination's exit)
+in_doubt_job() {
 	: >"$tmp/r.err"; : >"$tmp/p.err"
 	"$VFIOMIG" restore "${DST[@]}" --from tcp://127.0.0.1:0 >"$tmp/r.out" 2>"$tmp/r.err" &
 	rpid=$!
@@ -150,12 +152,35 @@ if [ -x "$RELAY" ]; then
 	job=$(sed -n 's/^job //p' <<<"$out")
 	run "$VFIOMIG" wait "$job"
 	wait $rpid; r_rc=$?; wait $ppid
+}
+if [ -x "$RELAY" ]; then
+	in_doubt_job
 	jobs_json=$("$VFIOMIG" -j jobs)
-	if [ "$rc" = 6 ] && [ "$r_rc" = 0 ] && grep -q "in doubt: COMMIT went to" <<<"$err" &&
-		[ "$(jq ".[] | select(.job == $job) | .in_doubt and (.devices_left_running | not) and .state == \"failed\"" <<<"$jobs_json")" = true ]; then
-		ok "a daemon save whose verdict is lost: wait exits 6, the job says in_doubt, its devices not resumed"
+	if [ "$rc" = 6 ] && [ "$r_rc" = 0 ] && grep -q "in doubt: COMMIT went to .*held by vfiomigd: 'vfiomig resume $job'" <<<"$err" &&
+		[ "$(jq ".[] | select(.job == $job) | .in_doubt and .holding_devices and (.devices_left_running | not) and .state == \"failed\"" <<<"$jobs_json")" = true ]; then
+		ok "a daemon save whose verdict is lost: wait exits 6, the job says in_doubt and holds its devices"
 	else
 		nok "daemon in doubt" "wait $rc: $out $err" "restore $r_rc" "$(jq ".[] | select(.job == $job)" <<<"$jobs_json")"
+	fi
+	# the devices are still the job's: another job cannot take them
+	run V save "${SRC[0]}" --to "file:$tmp/busy.vfm"
+	expect "a device held in doubt is busy for other jobs" 1 "" "sim:a is in job $job"
+	run "$VFIOMIG" resume "$job"
+	expect "resume JOB: the devices back to RUNNING" 0 "^sim:a RUNNING"
+	run "$VFIOMIG" resume "$job"
+	expect "resume again: refused, it was resumed" 1 "" "not a save in doubt that holds its devices: they were resumed"
+	run V save "${SRC[0]}" --to "file:$tmp/busy.vfm"
+	expect "once resumed, the device is free again" 0 "^wrote 1 device"
+	run "$VFIOMIG" resume 999999
+	expect "resume of a job that does not exist" 1 "" "no job 999999"
+	in_doubt_job
+	[ "$rc" = 6 ] && ok "a second save in doubt" || nok "second in doubt" "$rc $err"
+	run "$VFIOMIG" -j release "$job"
+	if [ $rc = 0 ] && [ "$(jq '[.devices[].state] == ["STOP", "STOP"]' <<<"$out")" = true ] &&
+		[ "$("$VFIOMIG" -j jobs | jq ".[] | select(.job == $job) | .resolution == \"released\" and (.holding_devices | not)")" = true ]; then
+		ok "release JOB: the devices given up stopped, the job says released"
+	else
+		nok "release" "$rc $out $err"
 	fi
 else
 	skip "a daemon save whose verdict is lost" "vfm-relay not given"
