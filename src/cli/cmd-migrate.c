@@ -5,6 +5,7 @@
  * self-pipe; progress goes to stderr on a TTY; the report to stdout (to stderr when
  * stdout carries the stream).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -187,6 +188,18 @@ static void hint_tls(struct vfm_job_report *rep, const char *uri,
 	if (!rep->error || cli_tls_wanted(ta) || !cli_uri_is_socket(uri) ||
 	    (rep->phase != VFM_JOB_HEADER && rep->phase != VFM_JOB_COMPAT))
 		return;
+	/* what a TLS record or a closed connection gives; not an answer we read */
+	switch (rep->error) {
+	case -ENOMSG:
+	case -EPROTO:
+	case -EPROTONOSUPPORT:
+	case -EBADMSG:
+	case -EMSGSIZE:
+	case -ECONNRESET:
+	case -EPIPE:
+	case -ETIMEDOUT: break;
+	default: return;
+	}
 	snprintf(rep->message + len, sizeof(rep->message) - len,
 		 " (a peer that uses TLS looks like this: give both sides --tls-creds or "
 		 "--tls-psk)");

@@ -148,6 +148,7 @@ tap() {
 	shift
 	sargs=("$@")
 	restore_bg tcp://127.0.0.1:0 "${rargs[@]}"
+	: >"$tmp/relay.out" # the wait below must not see the last relay's port
 	python3 "$here/relay.py" "${ruri##*:}" "$tmp/cap" >"$tmp/relay.out" &
 	relay=$!
 	for i in $(seq 50); do grep -q port "$tmp/relay.out" && break; sleep 0.1; done
