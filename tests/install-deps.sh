@@ -13,6 +13,9 @@ pkgs=(
 	# tests (clang + its runtime: the libFuzzer run of the fuzz suite; systemd:
 	# systemd-analyze verifies the units)
 	jq valgrind cppcheck clang libclang-rt-14-dev iproute2 systemd
+	# the tests' relays, replays and raw control-socket clients (standard library);
+	# setpriv runs those as other uids
+	python3 util-linux
 	# the exec: transport over a real ssh (an sshd the test starts on loopback)
 	openssh-client openssh-server
 	# the TLS tests make their CA and certificates with certtool

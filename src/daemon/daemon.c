@@ -442,6 +442,26 @@ struct call {
 	int *fds; /* the request's descriptors; a handler that keeps one sets it to -1 */
 };
 
+/*
+ * Whether the client may act on what uid @owner owns (a job, an attached device):
+ * that uid itself, root, or the daemon's own user.  Otherwise an EPERM response.
+ */
+static bool may_act(struct call *k, uid_t owner, const char *what, unsigned num,
+		    const char *name)
+{
+	if (k->c->privileged || k->c->uid == owner)
+		return true;
+	if (name)
+		respond_error_dev(k->c, k->req->id, -EPERM, name,
+				  "%s belongs to uid %u: only it or root may %s it", name,
+				  (unsigned)owner, what);
+	else
+		respond_error(k->c, k->req->id, -EPERM,
+			      "job %u belongs to uid %u: only it or root may %s it", num,
+			      (unsigned)owner, what);
+	return false;
+}
+
 static void cmd_version(struct call *k)
 {
 	struct json_object *o = json_object_new_object();
@@ -634,6 +654,7 @@ static void cmd_attach(struct call *k)
 	for (size_t i = 0; i < req->n_devices; i++) {
 		struct json_object *o = json_object_new_object();
 
+		opened[i]->owner_uid = k->c->uid;
 		opened[i]->next = k->d->devices;
 		k->d->devices = opened[i];
 		json_object_object_add(o, "name", json_object_new_string(opened[i]->key));
@@ -673,6 +694,8 @@ static void cmd_detach(struct call *k)
 					  "%s is not attached", req->devices[i].name);
 			return;
 		}
+		if (!may_act(k, dd->owner_uid, "detach", 0, dd->key))
+			return;
 		if (dd->job || dd->dctx->job) {
 			respond_error_dev(k->c, req->id, -EBUSY, dd->key,
 					  "%s is in job %u", dd->key,
@@ -723,6 +746,36 @@ static void release_devices(struct djob *j)
 	}
 }
 
+/*
+ * Jobs of a uid other than root's: at most half of --max-jobs each (at least one),
+ * and one job always left for root.  Responds when it says no.
+ */
+static bool jobs_quota_ok(struct call *k)
+{
+	struct daemon *d = k->d;
+	unsigned mine = 0, all = 0, per_uid = MAX(d->cfg.max_jobs / 2, 1u);
+
+	for (struct djob *j = d->jobs; j; j = j->next) {
+		if (j->reaped)
+			continue;
+		all++;
+		if (j->owner_uid == k->c->uid)
+			mine++;
+	}
+	if (mine >= per_uid) {
+		respond_error(k->c, k->req->id, -EAGAIN,
+			      "uid %u runs %u job%s: at most %u a uid (half of --max-jobs)",
+			      (unsigned)k->c->uid, mine, mine == 1 ? "" : "s", per_uid);
+		return false;
+	}
+	if (d->cfg.max_jobs > 1 && all + 1 >= d->cfg.max_jobs) {
+		respond_error(k->c, k->req->id, -EAGAIN,
+			      "%u jobs run: the last of --max-jobs is kept for root", all);
+		return false;
+	}
+	return true;
+}
+
 static bool path_uri(const char *uri)
 {
 	return strncmp(uri, "file:", 5) == 0 ||
@@ -750,6 +803,8 @@ static void cmd_job_start(struct call *k)
 			      d->cfg.max_jobs == 1 ? "" : "s");
 		return;
 	}
+	if (!k->c->privileged && !jobs_quota_ok(k))
+		return;
 	if (req->stream_fd < 0 && path_uri(req->uri) && !k->c->privileged) {
 		respond_error(
 			k->c, req->id, -EACCES,
@@ -772,6 +827,8 @@ static void cmd_job_start(struct call *k)
 		struct ddev *dd = ref->fd < 0 ? find_attached(d, ref->name) : NULL;
 		unsigned job;
 
+		if (dd && !may_act(k, dd->owner_uid, "use", 0, dd->key))
+			goto fail;
 		if (dd) {
 			if (dd->job || dd->dctx->job) {
 				r = -EBUSY;
@@ -1025,6 +1082,8 @@ static void cmd_cancel(struct call *k)
 		respond_error(k->c, k->req->id, -ENOENT, "no job %u", k->req->job);
 		return;
 	}
+	if (!may_act(k, j->owner_uid, "cancel", j->id, NULL))
+		return;
 	snprintf(why, sizeof(why), "by pid %d", (int)k->c->pid);
 	r = djob_cancel(j, why);
 	if (r == -EALREADY)
@@ -1051,6 +1110,8 @@ static void cmd_continue(struct call *k)
 		respond_error(k->c, k->req->id, -ENOENT, "no job %u", k->req->job);
 		return;
 	}
+	if (!may_act(k, j->owner_uid, "acknowledge", j->id, NULL))
+		return;
 	r = djob_ack(j, k->req->abort_reason);
 	if (r == -EALREADY)
 		respond_error(k->c, k->req->id, r,
@@ -1075,6 +1136,9 @@ static struct djob *held_job(struct call *k)
 		respond_error(k->c, k->req->id, -ENOENT, "no job %u", k->req->job);
 		return NULL;
 	}
+	if (!may_act(k, j->owner_uid,
+		     k->req->cmd == VFMD_CMD_RESUME ? "resume" : "release", j->id, NULL))
+		return NULL;
 	if (!j->reaped || !j->holding) {
 		respond_error(k->c, k->req->id, j->resolution[0] ? -EALREADY : -EINVAL,
 			      "job %u is not a save in doubt that holds its devices%s%s", j->id,
@@ -1163,6 +1227,11 @@ static void cmd_shutdown(struct call *k)
 {
 	char why[64];
 
+	if (!k->c->privileged) {
+		respond_error(k->c, k->req->id, -EPERM,
+			      "only root (or vfiomigd's own user) may shut vfiomigd down");
+		return;
+	}
 	respond(k->c, k->req->id, NULL);
 	snprintf(why, sizeof(why), "shutdown requested by pid %d", (int)k->c->pid);
 	begin_shutdown(k->d, why);
@@ -1206,6 +1275,7 @@ static void handle_line(struct daemon *d, struct client *c, const char *line, si
 	struct call k = {.d = d, .c = c, .req = req, .fds = fds};
 	int r;
 
+	c->last_request_usec = now_usec();
 	if (!req) {
 		respond_error(c, NULL, -ENOMEM, "out of memory");
 		return;
@@ -1374,6 +1444,74 @@ static void client_free(struct daemon *d, struct client *c)
 	free(c);
 }
 
+/*
+ * Connections: 64 at once, the last 4 of them kept for root and the daemon's own
+ * user; 16 at once for any other uid.  Responds (EUSERS) when it says no.
+ */
+static bool admit(struct daemon *d, struct client *c)
+{
+	unsigned mine = 0;
+
+	if (d->n_clients >= VFMD_CLIENTS_MAX) {
+		respond_error(c, NULL, -EUSERS, "too many connections (at most %d)",
+			      VFMD_CLIENTS_MAX);
+		return false;
+	}
+	if (c->privileged)
+		return true;
+	if (d->n_clients >= VFMD_CLIENTS_MAX - VFMD_CLIENTS_ROOT) {
+		respond_error(c, NULL, -EUSERS,
+			      "too many connections: the last %d of %d are kept for root",
+			      VFMD_CLIENTS_ROOT, VFMD_CLIENTS_MAX);
+		return false;
+	}
+	for (struct client *o = d->clients; o; o = o->next)
+		mine += o->uid == c->uid && !o->closing;
+	if (mine >= VFMD_CLIENTS_PER_UID) {
+		respond_error(c, NULL, -EUSERS,
+			      "uid %u has %u connections: at most %d a uid",
+			      (unsigned)c->uid, mine, VFMD_CLIENTS_PER_UID);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * A connection waits for something while it watches a job or started one that
+ * runs; otherwise it is idle, and closed after --idle-timeout without a request.
+ */
+static bool client_waits(const struct daemon *d, const struct client *c)
+{
+	if (c->watch_all)
+		return true;
+	for (const struct djob *j = d->jobs; j; j = j->next) {
+		if (!j->reaped && j->owner == c->id)
+			return true;
+		for (size_t i = 0; i < j->n_watchers; i++)
+			if (j->watchers[i] == c->id)
+				return true;
+	}
+	return false;
+}
+
+static void close_idle(struct daemon *d)
+{
+	uint64_t now = now_usec(), limit = (uint64_t)d->cfg.idle_timeout * 1000000;
+
+	if (!d->cfg.idle_timeout)
+		return;
+	for (struct client *c = d->clients; c; c = c->next) {
+		if (c->closing || now - c->last_request_usec < limit || client_waits(d, c))
+			continue;
+		respond_error(c, NULL, -ETIMEDOUT,
+			      "no request for %u s: connection closed (--idle-timeout)",
+			      d->cfg.idle_timeout);
+		c->closing = true;
+		daemon_log(6, "connection %u (pid %d, uid %u): idle, closed", c->id,
+			   (int)c->pid, (unsigned)c->uid);
+	}
+}
+
 static void accept_client(struct daemon *d, int lfd)
 {
 	struct ucred cred;
@@ -1424,9 +1562,8 @@ static void accept_client(struct daemon *d, int lfd)
 		client_free(d, c);
 		return;
 	}
-	if (d->n_clients >= VFMD_CLIENTS_MAX) {
-		respond_error(c, NULL, -EUSERS, "too many connections (at most %d)",
-			      VFMD_CLIENTS_MAX);
+	c->last_request_usec = now_usec();
+	if (!admit(d, c)) {
 		client_flush(c);
 		client_free(d, c);
 		return;
@@ -1665,6 +1802,9 @@ int daemon_run(struct daemon *d)
 			pc[nc++] = c;
 			p[n++] = (struct pollfd){.fd = c->fd, .events = ev};
 		}
+		/* idle connections are looked at every second */
+		if (d->cfg.idle_timeout && d->clients && (timeout < 0 || timeout > 1000))
+			timeout = 1000;
 		r = poll(p, n, timeout);
 		if (r < 0) {
 			if (errno == EINTR)
@@ -1672,6 +1812,7 @@ int daemon_run(struct daemon *d)
 			daemon_log(3, "poll: %m");
 			return -errno;
 		}
+		close_idle(d);
 		if (p[P_SIGNAL].revents)
 			handle_signal(d);
 		if (p[P_WATCHDOG].revents) {

@@ -23,6 +23,10 @@
 #include "vfiomig.h"
 
 #define VFMD_CLIENTS_MAX    64
+#define VFMD_CLIENTS_ROOT   4  /* of those, kept for root (and the daemon's own user) */
+#define VFMD_CLIENTS_PER_UID 16 /* connections of one other uid at once */
+#define VFMD_IDLE_DEF	    60	/* s: --idle-timeout */
+#define VFMD_IDLE_MAX	    86400
 #define VFMD_LISTEN_MAX	    8
 #define VFMD_JOBS_KEPT	    64	/* finished jobs kept for "job", "jobs", "wait" */
 #define VFMD_JOBS_MAX	    256 /* --max-jobs at most */
@@ -37,6 +41,8 @@ struct daemon_config {
 	bool have_gid;
 	unsigned max_jobs; /* running at once */
 	unsigned rate;	   /* requests per second per connection (burst: twice) */
+	unsigned idle_timeout; /* s without a request before a connection that waits
+				  for nothing is closed (0: never) */
 	bool verbose;
 	const char *sysfs_root; /* $VFIOMIG_SYSFS_ROOT (tests) */
 };
@@ -56,6 +62,7 @@ struct ddev {
 	struct dctx *dctx;
 	bool transient; /* opened for one job, closed when it ends */
 	bool passed;	/* from a descriptor passed over the socket */
+	uid_t owner_uid; /* attached: who attached it (only it or root detaches or uses it) */
 	unsigned job;	/* 0: idle */
 	struct ddev *next;
 };
@@ -159,6 +166,7 @@ struct client {
 	bool watch_all;
 	unsigned dropped;
 	bool closing; /* close once the output is flushed */
+	uint64_t last_request_usec; /* the last complete line (or the connect) */
 	struct client *next;
 };
 

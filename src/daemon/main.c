@@ -50,6 +50,8 @@ static void help(void)
 	       "                       settings)\n"
 	       "      --max-jobs N     jobs running at once (default 16, at most 256)\n"
 	       "      --rate N         requests a second per connection (default 50)\n"
+	       "      --idle-timeout S close a connection that waits for no job after S\n"
+	       "                       seconds without a request (default 60; 0: never)\n"
 	       "  -v, --verbose        the library's debug messages on stderr\n"
 	       "  -h, --help, -V, --version\n",
 	       VFMD_SOCKET_DEFAULT);
@@ -162,7 +164,7 @@ static int parse_uint_opt(const char *name, const char *s, unsigned max, unsigne
 
 int main(int argc, char **argv)
 {
-	enum { OPT_KEEP_CAP = 0x100, OPT_NO_NET_ADMIN, OPT_MAX_JOBS, OPT_RATE };
+	enum { OPT_KEEP_CAP = 0x100, OPT_NO_NET_ADMIN, OPT_MAX_JOBS, OPT_RATE, OPT_IDLE };
 	static const struct option opts[] = {
 		{"socket", required_argument, NULL, 's'},
 		{"group", required_argument, NULL, 'g'},
@@ -172,6 +174,7 @@ int main(int argc, char **argv)
 		{"no-net-admin", no_argument, NULL, OPT_NO_NET_ADMIN},
 		{"max-jobs", required_argument, NULL, OPT_MAX_JOBS},
 		{"rate", required_argument, NULL, OPT_RATE},
+		{"idle-timeout", required_argument, NULL, OPT_IDLE},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -179,6 +182,7 @@ int main(int argc, char **argv)
 	struct daemon d = {.cfg = {.socket_path = VFMD_SOCKET_DEFAULT,
 				   .max_jobs = 16,
 				   .rate = 50,
+				   .idle_timeout = VFMD_IDLE_DEF,
 				   .sysfs_root = getenv("VFIOMIG_SYSFS_ROOT")}};
 	struct options o = {0};
 	char err[VFMD_ERR_MAX];
@@ -218,6 +222,11 @@ int main(int argc, char **argv)
 			break;
 		case OPT_RATE:
 			if (parse_uint_opt("--rate", optarg, 100000, &d.cfg.rate) < 0)
+				return 2;
+			break;
+		case OPT_IDLE:
+			if (parse_uint_opt("--idle-timeout", optarg, VFMD_IDLE_MAX,
+					   &d.cfg.idle_timeout) < 0)
 				return 2;
 			break;
 		case 'v': d.cfg.verbose = true; break;

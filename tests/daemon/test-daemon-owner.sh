@@ -1,0 +1,199 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# vfiomigd's rules between local clients (issue: a member of its group can use it, not
+# break it): a job and an attached device belong to the uid that made them; only it or
+# root acts on them; only root shuts the daemon down; connections and jobs per uid;
+# a slot kept for root; idle connections closed.  Clients of other uids are a small
+# Python program run through setpriv (uid 65534 and 12345, both in group nogroup).
+set -u
+VFIOMIG=${1:?usage: test-daemon-owner.sh PATH-TO-vfiomig PATH-TO-vfiomigd}
+VFIOMIGD=${2:?usage: test-daemon-owner.sh PATH-TO-vfiomig PATH-TO-vfiomigd}
+PY=/usr/bin/python3
+skip_all() { echo "1..0 # SKIP $*"; exit 0; }
+[ "$(id -u)" = 0 ] || skip_all "needs root (to be other uids)"
+command -v setpriv >/dev/null || skip_all "no setpriv (util-linux)"
+[ -x "$PY" ] || skip_all "no $PY"
+getent group nogroup >/dev/null || skip_all "no group nogroup"
+command -v jq >/dev/null || skip_all "jq not installed"
+. "$(dirname "$0")/../tap.sh"
+tmp=$(mktemp -d)
+chmod 0755 "$tmp"
+dpid=
+trap '[ -n "$dpid" ] && kill $dpid 2>/dev/null; kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
+
+# client.py SOCKET JSON...: one connection, each request, each answer on a line.
+# client.py SOCKET --hold N SECONDS: N connections; prints how many were refused at
+# once (an error line), keeps the others open SECONDS.
+# client.py SOCKET --idle SECONDS: one connection that says nothing; prints what it
+# got and "closed after S s" or "open after S s".
+cat >"$tmp/client.py" <<'PY'
+import json, socket, sys, time
+path = sys.argv[1]
+def conn():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    return s
+def line(s, timeout=5):
+    s.settimeout(timeout)
+    buf = b''
+    while not buf.endswith(b'\n'):
+        try:
+            b = s.recv(4096)
+        except socket.timeout:
+            return None
+        if not b:
+            return buf.decode() if buf else ''
+        buf += b
+    return buf.decode().strip()
+if sys.argv[2] == '--hold':
+    n, secs = int(sys.argv[3]), float(sys.argv[4])
+    socks, refused, last = [], 0, ''
+    for _ in range(n):
+        s = conn()
+        s.sendall(b'{"id":1,"cmd":"version"}\n')
+        r = line(s)
+        if r and '"error"' in r:
+            refused += 1
+            last = r
+        socks.append(s)
+    print(refused, last)
+    sys.stdout.flush()
+    time.sleep(secs)
+elif sys.argv[2] == '--idle':
+    secs = float(sys.argv[3])
+    s = conn()
+    t0 = time.time()
+    r = line(s, secs)
+    if r is None:
+        print('open after %.0f s' % secs)
+    else:
+        print(r)
+        print('closed after %.1f s' % (time.time() - t0))
+else:
+    s = conn()
+    for n, req in enumerate(sys.argv[2:]):
+        r = json.loads(req)
+        r.setdefault('id', n + 1)  # a request without an id gets no answer
+        try:
+            s.sendall(json.dumps(r).encode() + b'\n')
+        except OSError:
+            pass  # refused at once: the refusal is the line waiting
+        print(line(s))
+PY
+as() { local uid=$1; shift; setpriv --reuid="$uid" --regid=65534 --clear-groups "$PY" "$tmp/client.py" "$S" "$@"; }
+S=$tmp/s.sock
+"$VFIOMIGD" --socket "$S" --group nogroup --max-jobs 4 --idle-timeout 2 2>"$tmp/daemon.log" &
+dpid=$!
+for _ in $(seq 100); do [ -S "$S" ] && break; sleep 0.05; done
+V() { "$VFIOMIG" --connect="$S" "$@"; }
+
+# a reply's error, "errno_name: message", or "ok"
+verdict() { jq -r 'if .error then "\(.error.name // .error.errno): \(.error.message)" else "ok" end' 2>/dev/null; }
+
+out=$(as 65534 '{"cmd":"version"}' | verdict)
+if [ "$out" != ok ]; then
+	echo "1..0 # SKIP uid 65534 cannot use the daemon here: $out"
+	exit 0
+fi
+
+# ---- jobs: root's, and another uid's ----
+job_of() { sed -n 's/^job //p'; }
+rjob=$(V restore sim:r1 --from tcp://127.0.0.1:0 --detach 2>/dev/null | job_of)
+out=$(as 65534 "{\"cmd\":\"cancel\",\"job\":$rjob}" | verdict)
+[[ $out == "EPERM: job $rjob belongs to uid 0: only it or root may cancel it" ]] &&
+	ok "another uid cannot cancel root's job" || nok "cancel root's job" "$out"
+out=$(as 65534 "{\"cmd\":\"continue\",\"job\":$rjob}" | verdict)
+[[ $out == EPERM:* ]] && ok "nor acknowledge it" || nok "continue root's job" "$out"
+out=$(as 65534 '{"cmd":"shutdown"}' | verdict)
+[[ $out == "EPERM: only root"* ]] && kill -0 $dpid && ok "another uid cannot shut the daemon down" ||
+	nok "shutdown by uid 65534" "$out"
+out=$(as 65534 '{"cmd":"jobs"}' | jq -r ".result[]? | select(.job == $rjob) | .state")
+[ "$out" = running ] && ok "it still sees root's job (reading is not acting)" || nok "jobs as 65534" "$out"
+
+out=$(as 65534 '{"cmd":"restore","devices":["sim:q1"],"from":"tcp://127.0.0.1:0"}')
+qjob=$(jq -r '.result.job // empty' <<<"$out")
+out=$(as 12345 "{\"cmd\":\"cancel\",\"job\":$qjob}" | verdict)
+[[ $out == "EPERM: job $qjob belongs to uid 65534"* ]] && ok "a third uid cannot cancel uid 65534's job" ||
+	nok "cancel by 12345" "$qjob $out"
+out=$(as 65534 "{\"cmd\":\"cancel\",\"job\":$qjob}" | verdict)
+[ "$out" = ok ] && ok "its own uid cancels it" || nok "cancel own job" "$out"
+
+# ---- attached devices ----
+out=$(as 65534 '{"cmd":"attach","devices":["sim:n1"]}' | verdict)
+[ "$out" = ok ] && ok "uid 65534 attaches a device" || nok "attach" "$out"
+out=$(as 12345 '{"cmd":"detach","devices":["sim:n1"]}' | verdict)
+[[ $out == "EPERM: sim:n1 belongs to uid 65534: only it or root may detach it" ]] &&
+	ok "another uid cannot detach it" || nok "detach by 12345" "$out"
+out=$(as 12345 '{"cmd":"restore","devices":["sim:n1"],"from":"tcp://127.0.0.1:0"}' | verdict)
+[[ $out == "EPERM: sim:n1 belongs to uid 65534: only it or root may use it" ]] &&
+	ok "nor use it in a job" || nok "use by 12345" "$out"
+out=$(as 65534 '{"cmd":"detach","devices":["sim:n1"]}' | verdict)
+[ "$out" = ok ] && ok "its own uid detaches it" || nok "detach own" "$out"
+
+# ---- jobs per uid, and the one kept for root (--max-jobs 4: 2 a uid) ----
+j1=$(as 65534 '{"cmd":"restore","devices":["sim:j1"],"from":"tcp://127.0.0.1:0"}' | jq -r '.result.job // .error.message')
+j2=$(as 65534 '{"cmd":"restore","devices":["sim:j2"],"from":"tcp://127.0.0.1:0"}' | jq -r '.result.job // .error.message')
+out=$(as 65534 '{"cmd":"restore","devices":["sim:j3"],"from":"tcp://127.0.0.1:0"}' | verdict)
+[[ $out == "EAGAIN: uid 65534 runs 2 jobs: at most 2 a uid"* ]] && ok "a uid's third job is refused (2 of --max-jobs 4)" ||
+	nok "third job" "$j1 $j2 $out"
+out=$(as 12345 '{"cmd":"restore","devices":["sim:k1"],"from":"tcp://127.0.0.1:0"}' | verdict)
+[[ $out == "EAGAIN: 3 jobs run: the last of --max-jobs is kept for root" ]] &&
+	ok "the last job is kept for root" || nok "kept for root" "$out"
+rj2=$(V restore sim:r2 --from tcp://127.0.0.1:0 --detach 2>/dev/null | job_of)
+[ -n "$rj2" ] && ok "root still starts one" || nok "root's job" "$rj2"
+for j in "$rjob" "$j1" "$j2" "$rj2"; do V cancel "$j" >/dev/null 2>&1; done
+
+# ---- connections per uid; root still gets in ----
+as 65534 --hold 17 6 >"$tmp/hold.out" &
+hold=$!
+for _ in $(seq 100); do [ -s "$tmp/hold.out" ] && break; sleep 0.05; done
+read -r refused last <"$tmp/hold.out"
+[ "$refused" = 1 ] && grep -q "EUSERS\|uid 65534 has 16 connections" <<<"$last" &&
+	ok "a uid's 17th connection is refused (16 a uid)" || nok "17 connections" "$(cat "$tmp/hold.out")"
+out=$(V jobs >/dev/null 2>&1 && echo ok)
+[ "$out" = ok ] && ok "root connects while they are held" || nok "root locked out"
+kill $hold 2>/dev/null; wait $hold 2>/dev/null
+# until the daemon has seen those 17 go
+for _ in $(seq 50); do
+	[ "$(as 65534 '{"cmd":"version"}' | verdict)" = ok ] && break; sleep 0.1
+done
+
+# ---- idle connections ----
+out=$(as 65534 --idle 6)
+if grep -q "no request for 2 s: connection closed (--idle-timeout)" <<<"$out" && grep -q "^closed after" <<<"$out"; then
+	ok "a connection that says nothing is closed after --idle-timeout, saying why"
+else
+	nok "idle" "$out"
+fi
+wjob=$(V restore sim:w1 --from tcp://127.0.0.1:0 --detach 2>/dev/null | job_of)
+"$PY" - "$S" "$wjob" >"$tmp/watch.out" <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.sendall(('{"id":1,"cmd":"watch","job":%s}\n' % sys.argv[2]).encode())
+s.settimeout(0.5)
+t0, got = time.time(), b''
+while time.time() - t0 < 4:
+    try:
+        b = s.recv(65536)
+    except socket.timeout:
+        continue
+    if not b:
+        print('closed'); sys.exit(0)
+    got += b
+print('open' if b'connection closed' not in got else 'closed by idle')
+PY
+wpid=$!
+wait $wpid
+[ "$(cat "$tmp/watch.out")" = open ] && ok "a connection that watches a job is not idle" || nok "watcher closed" "$(cat "$tmp/watch.out")"
+V cancel "$wjob" >/dev/null 2>&1
+
+kill $dpid; wait $dpid; drc=$?
+[ $drc = 0 ] && ok "the daemon exits 0 on SIGTERM" || nok "daemon exit $drc" "$(tail -5 "$tmp/daemon.log")"
+if grep -qE "runtime error|Sanitizer" "$tmp/daemon.log"; then
+	nok "no sanitizer report" "$(grep -E -A3 'Sanitizer|runtime error' "$tmp/daemon.log" | head -20)"
+else
+	ok "no sanitizer report"
+fi
+dpid=
+tap_end
