@@ -457,6 +457,13 @@ static int check_opts(const struct vfm_tls_opts *o, struct vfm_transport_err *er
 	return 0;
 }
 
+static bool env_no_ktls(void)
+{
+	const char *s = secure_getenv("VFIOMIG_NO_KTLS");
+
+	return s && streq(s, "1");
+}
+
 int vfm_tls_new(const struct vfm_tls_opts *o, bool server, struct vfm_tls **ret,
 		struct vfm_transport_err *err)
 {
@@ -479,7 +486,9 @@ int vfm_tls_new(const struct vfm_tls_opts *o, bool server, struct vfm_tls **ret,
 	tls->psk = o->psk_file != NULL;
 	tls->handshake_timeout_ms =
 		o->handshake_timeout_ms ? o->handshake_timeout_ms : VFM_TLS_HANDSHAKE_MS;
-	tls->no_ktls = o->no_ktls;
+	/* VFIOMIG_NO_KTLS=1 keeps the record layer in user space where kTLS would run,
+	 * so that a benchmark can compare both on one kernel (bench/guest-tls-bench.sh). */
+	tls->no_ktls = o->no_ktls || env_no_ktls();
 	if (o->hostname && !(tls->hostname = strdup(o->hostname)))
 		return fail(err, -ENOMEM, "out of memory");
 	if (o->n_authz) {
