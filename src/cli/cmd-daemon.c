@@ -152,6 +152,18 @@ static int report_finished(struct cli *cli, struct json_object *fin, const char 
 
 /* ---- following a job ---- */
 
+/* "vfiomig: listening on URI" in one write, as the local command: a reader never
+ * sees half the line. */
+static void print_listening(const char *uri)
+{
+	char line[VFM_URI_MAX + 64];
+	int len = snprintf(line, sizeof(line), "vfiomig: listening on %s\n", uri);
+
+	if (len > 0 && write(STDERR_FILENO, line, (size_t)MIN(len, (int)sizeof(line) - 1)) < 0) {
+		/* stderr gone: nothing to tell */
+	}
+}
+
 struct follow {
 	struct cli *cli;
 	struct vfmc *c;
@@ -235,6 +247,9 @@ static int follow_job(struct follow *f, struct json_object **ret_fin)
 			show_progress(&f->prog, m);
 		} else if (streq(ev, "quiesced")) {
 			on_quiesced(f, m);
+		} else if (streq(ev, "listening")) {
+			/* a host name the daemon resolved in the job's thread */
+			print_listening(vfmc_str(m, "listening", ""));
 		} else if (streq(ev, "finished")) {
 			if (f->prog.shown)
 				fputc('\n', stderr);
@@ -475,17 +490,8 @@ static int run_remote(struct cli *cli, struct remote *rm, bool save, bool detach
 	/* the descriptors are the daemon's now; ours are not needed */
 	opened_fd = safe_close(opened_fd);
 	f.job = (unsigned)vfmc_int(res, "job", 0);
-	if (vfmc_str(res, "listening", NULL)) {
-		/* one write, as the local command: a reader never sees half the line */
-		char line[VFM_URI_MAX + 64];
-		int len = snprintf(line, sizeof(line), "vfiomig: listening on %s\n",
-				   vfmc_str(res, "listening", ""));
-
-		if (len > 0 && write(STDERR_FILENO, line,
-				     (size_t)MIN(len, (int)sizeof(line) - 1)) < 0) {
-			/* stderr gone: nothing to tell */
-		}
-	}
+	if (vfmc_str(res, "listening", NULL))
+		print_listening(vfmc_str(res, "listening", ""));
 	if (detach) {
 		print_started(cli, res);
 		ex = EXIT_OK;

@@ -5,6 +5,7 @@
  * device, binding a listener and reading sysfs are the slowest steps); waiting on
  * peers and moving data happen in the job threads.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -776,6 +777,19 @@ static bool jobs_quota_ok(struct call *k)
 	return true;
 }
 
+/* A tcp:// listen URI whose host is a name, not empty and not an address literal. */
+static bool listen_needs_resolving(const char *uri)
+{
+	_cleanup_free_ struct vfm_uri *u = malloc(sizeof(*u));
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (!u || vfm_uri_parse(uri, true, u, NULL) < 0 || u->kind != VFM_URI_TCP ||
+	    !u->host[0])
+		return false;
+	return inet_pton(AF_INET, u->host, &a4) != 1 && inet_pton(AF_INET6, u->host, &a6) != 1;
+}
+
 static bool path_uri(const char *uri)
 {
 	return strncmp(uri, "file:", 5) == 0 ||
@@ -903,7 +917,11 @@ static void cmd_job_start(struct call *k)
 		snprintf(j->stream_name, sizeof(j->stream_name), "%s", req->stream_name);
 	} else {
 		snprintf(j->uri, sizeof(j->uri), "%s", req->uri);
-		if (req->listen) {
+		if (req->listen && listen_needs_resolving(req->uri)) {
+			/* getaddrinfo() may take as long as the resolver likes: not in
+			 * the main thread, which serves every client and the watchdog */
+			j->listen_later = true;
+		} else if (req->listen) {
 			struct vfm_transport_err terr = {""};
 
 			r = vfm_listener_new(req->uri, &j->listener, &terr);

@@ -87,6 +87,7 @@ struct djob {
 	int stream_fd;			       /* the passed descriptor, -1: none */
 	char stream_name[VFM_URI_MAX + 1];     /* the client's name for it, "" none */
 	struct vfm_listener *listener;	       /* listening: created by the main thread */
+	bool listen_later; /* a host name to resolve: the job's thread listens */
 	/* TLS: strdup'ed, NULL = not given (both NULL: plaintext) */
 	char *tls_creds, *tls_psk, *tls_hostname;
 	char *tls_authz[VFM_TLS_AUTHZ_MAX];

@@ -401,6 +401,20 @@ static int open_endpoint(struct djob *j, struct vfm_transport_err *err)
 	unsigned dir;
 	int r;
 
+	if (j->listen_later) {
+		struct json_object *ev;
+
+		r = vfm_listener_new(j->uri, &j->listener, err);
+		if (r < 0)
+			return r;
+		pthread_mutex_lock(&j->lock);
+		snprintf(j->listening, sizeof(j->listening), "%s",
+			 vfm_listener_uri(j->listener));
+		pthread_mutex_unlock(&j->lock);
+		ev = event_new(j, "listening");
+		add_str(ev, "listening", vfm_listener_uri(j->listener));
+		djob_post(j->d, j->id, false, false, ev);
+	}
 	r = open_tls(j, &tls, err);
 	if (r < 0)
 		return r;

@@ -188,6 +188,48 @@ wait $wpid
 [ "$(cat "$tmp/watch.out")" = open ] && ok "a connection that watches a job is not idle" || nok "watcher closed" "$(cat "$tmp/watch.out")"
 V cancel "$wjob" >/dev/null 2>&1
 
+# ---- a black-hole resolver: a listen on a host name does not hold the main loop ----
+# A second daemon in its own network and mount namespaces, where DNS goes to a UDP
+# port that never answers (6 s before getaddrinfo gives up).
+if command -v unshare >/dev/null && command -v ip >/dev/null; then
+	cat >"$tmp/blackhole.py" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('127.0.0.1', 53))
+import os
+with open(sys.argv[1], 'w') as f:
+    f.write('%d\n' % os.getpid())
+while True:
+    s.recvfrom(4096)  # and never answer
+PY
+	printf 'nameserver 127.0.0.1\noptions timeout:3 attempts:2\n' >"$tmp/resolv.conf"
+	printf 'hosts: files dns\n' >"$tmp/nsswitch.conf"
+	S2=$tmp/bh.sock
+	unshare --net --mount bash -c '
+		ip link set lo up &&
+		mount --bind "$1/resolv.conf" /etc/resolv.conf &&
+		mount --bind "$1/nsswitch.conf" /etc/nsswitch.conf || exit 1
+		"$2" "$1/blackhole.py" "$1/bh.ready" >/dev/null 2>&1 </dev/null &
+		exec "$3" --socket "$1/bh.sock" 2>"$1/bh.log"' _ "$tmp" "$PY" "$VFIOMIGD" &
+	bhpid=$!
+	for _ in $(seq 100); do [ -S "$S2" ] && [ -e "$tmp/bh.ready" ] && break; sleep 0.05; done
+	out=$("$VFIOMIG" --connect="$S2" restore sim:bh --from tcp://blackhole.vfiomig-test:4444 --detach 2>&1)
+	bjob=$(job_of <<<"$out")
+	js=$("$VFIOMIG" --connect="$S2" -j jobs 2>&1)
+	# the start answer and the listing came while the job still resolves: no
+	# "listening" yet, still running (the resolver gives up only after 6 s)
+	if [ -n "$bjob" ] && [ "$(jq ".[] | select(.job == $bjob) | .state == \"running\" and (.listening == null)" <<<"$js")" = true ]; then
+		ok "a listen on a host name with a black-hole resolver: other requests are answered while it resolves"
+	else
+		nok "black-hole resolver" "$out" "$js"
+	fi
+	"$VFIOMIG" --connect="$S2" wait "$bjob" >"$tmp/bh.out" 2>&1
+	grep -q "blackhole.vfiomig-test" "$tmp/bh.out" && ok "the job then fails naming the host" || nok "resolver failure" "$(cat "$tmp/bh.out")"
+	kill $bhpid "$(cat "$tmp/bh.ready")" 2>/dev/null; wait $bhpid 2>/dev/null
+else
+	skip "a black-hole resolver" "no unshare or ip"
+fi
+
 kill $dpid; wait $dpid; drc=$?
 [ $drc = 0 ] && ok "the daemon exits 0 on SIGTERM" || nok "daemon exit $drc" "$(tail -5 "$tmp/daemon.log")"
 if grep -qE "runtime error|Sanitizer" "$tmp/daemon.log"; then

@@ -28,7 +28,7 @@ PIN_ABI="6.12.117+deb12"            # ABI part of the package names
 SOURCE_PKG="linux-source-6.12"
 FLAVOUR="amd64"
 # Bump when the content produced below changes, to invalidate old caches.
-RECIPE=4
+RECIPE=5
 
 CACHE="${VFIOMIG_KERNEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vfiomig-kernel}"
 WANT_NETDEVSIM="${VFIOMIG_KERNEL_NETDEVSIM:-1}"
@@ -273,8 +273,12 @@ add_module() { # $1 module name; dependencies are added first
 
 # vfio_pci (+ vfio_pci_core, irqbypass) binds nothing by itself: the PCI
 # test hands it a device through driver_override.
-# tls + gcm(aes): kTLS (35-tls); the kernel loads no crypto module by itself here
-WANTED=(vfio vfio_iommu_type1 mdev mtty veth psample vfio_pci tls gcm ghash_generic)
+# tls + gcm(aes): kTLS (35-tls); the kernel loads no crypto module by itself here;
+# aesni_intel and ghash_clmulni_intel: the AES-NI and PCLMUL drivers, as a real
+# host loads them (qemu -cpu max has both instructions), so that kTLS is measured
+# against GnuTLS with the same instructions (bench/guest-tls-bench.sh)
+WANTED=(vfio vfio_iommu_type1 mdev mtty veth psample vfio_pci tls gcm ghash_generic
+	aesni_intel ghash_clmulni_intel)
 [ "$HAVE_NETDEVSIM" = yes ] && WANTED+=(netdevsim)
 for m in "${WANTED[@]}"; do
 	add_module "$m"
