@@ -323,8 +323,9 @@ static void damaged_streams(void)
 		{ "wrong magic", -1, 1, 0x20, "not a vfiomig stream" },
 		{ "wrong version", -1, 8, 0x02, "version" },
 		{ "empty stream", 0, -1, 0, "empty" },
-		{ "truncated in the preamble", 10, -1, 0, "" },
-		{ "truncated in the header", 100, -1, 0, "" },
+		/* the counts are what the file holds: 10 bytes; 100 - 16 - 8 */
+		{ "truncated in the preamble", 10, -1, 0, "10 of the 16 bytes of the preamble" },
+		{ "truncated in the header", 100, -1, 0, "HEADER record at byte 16 has 76 of its" },
 		{ "truncated in the data", 150000, -1, 0, "" },
 		{ "truncated before END", -2, -1, 0, "" },
 		{ "a corrupt data byte (CRC)", -1, 120000, 0x01, "CRC" },
