@@ -138,6 +138,13 @@ expect "a device bound to another driver" 3 "" "0000:3b:00.2: bound to ixgbevf, 
 run "$VFIOMIG" info 3b:00.1
 expect "no /dev/vfio" 3 "" "/dev/vfio/vfio does not exist"
 run "$VFIOMIG" info 0000:3b:00.7; expect "no such PCI device" 3 "" "0000:3b:00.7: no such PCI device"
+run "$VFIOMIG" info /sys/devices/pci0000:00/0000:00:01.0/0000:3b:00.1
+expect "a sysfs path that resolves to a listed PCI device" 3 "" "/dev/vfio/vfio does not exist"
+for p in /sys/bus/pci/devices/0000:3b:00.1/../../../../kernel/iommu_groups/12 /sys/kernel/iommu_groups/12 \
+	/sys/bus/pci/devices/0000:3b:00.1/iommu_group /sys/../etc /sys/no/such; do
+	run "$VFIOMIG" info "$p"
+	expect "sysfs path $p: resolved first, refused alike" 3 "" "^vfiomig: $p: not a device listed in /sys/bus/pci/devices or /sys/bus/mdev/devices"
+done
 run "$VFIOMIG" info 3b:00.1x; expect "a bad name" 3 "" "not a device name"
 run "$VFIOMIG" info /dev/vfio/12; expect "a group without a device name" 3 "" "/dev/vfio/N:NAME"
 run "$VFIOMIG" info fd:999; expect "fd that is not open" 3 "" "fd:999: no such open file descriptor"
