@@ -163,6 +163,12 @@ run "$VFIOMIG" check "sim:a,fail-arc=running_p2p:stop"
 expect "check: a failing arc fails (exit 1), the arcs behind it are skipped" 1 "^  fail RUNNING_P2P -> STOP .*Input/output error"
 grep -q "^  skip STOP -> RESUMING: cannot test: reaching STOP: Input/output error" <<<"$out" &&
 	ok "check names why an arc could not be tested" || nok "skip reason" "$out"
+run "$VFIOMIG" check "sim:a,fail-get"
+if grep -q "device in unknown: it cannot be read" <<<"$out" && ! grep -qE "\(null\)|in ERROR" <<<"$out"; then
+	ok "check of a device whose state cannot be read: says so, never (null) or ERROR"
+else
+	nok "check fail-get" "$out"
+fi
 run "$VFIOMIG" check "sim:a,error-arc=resuming:stop"
 expect "check: a device that refuses its own image" 1 "^  fail RESUMING -> STOP .*the driver refused its own image"
 run "$VFIOMIG" check sim:a,precopy-eof
