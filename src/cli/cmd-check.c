@@ -80,10 +80,18 @@ static bool has_session(enum vfm_state s)
 	return in_saving_group(s) || s == VFM_STATE_RESUMING;
 }
 
+/* A state read back, or say it could not be: never a guess (VFM_STATE_MAX: unread). */
+static const char *state_read(enum vfm_state st)
+{
+	const char *n = vfm_state_name(st);
+
+	return n ? n : "unknown: it cannot be read";
+}
+
 /* Back to RUNNING: a reset, or, for a device whose reset fails, arc by arc. */
 static int to_running(struct check *c, char *why, size_t size)
 {
-	enum vfm_state now;
+	enum vfm_state now = VFM_STATE_MAX;
 	int r = vfm_device_reset(c->dev), q;
 
 	if (r == 0)
@@ -91,14 +99,14 @@ static int to_running(struct check *c, char *why, size_t size)
 	q = vfm_device_drive(c->dev, VFM_STATE_RUNNING, VFM_DRIVE_READBACK, NULL, NULL, &now);
 	if (q < 0)
 		snprintf(why, size, "reset: %s; back to RUNNING arc by arc: %s (device in %s)",
-			 strerror(-r), strerror(-q), vfm_state_name(now));
+			 strerror(-r), strerror(-q), state_read(now));
 	return q;
 }
 
 /* Back to RUNNING, then drive to @s.  Returns 0, or -errno with @why filled. */
 static int setup(struct check *c, enum vfm_state s, char *why, size_t size)
 {
-	enum vfm_state now;
+	enum vfm_state now = VFM_STATE_MAX;
 	int r = to_running(c, why, size);
 
 	if (r < 0)
@@ -106,7 +114,7 @@ static int setup(struct check *c, enum vfm_state s, char *why, size_t size)
 	r = vfm_device_drive(c->dev, s, VFM_DRIVE_READBACK, NULL, NULL, &now);
 	if (r < 0)
 		snprintf(why, size, "reaching %s: %s (device in %s)", vfm_state_name(s),
-			 strerror(-r), vfm_state_name(now));
+			 strerror(-r), state_read(now));
 	return r;
 }
 
@@ -291,10 +299,11 @@ static void check_arc(struct check *c, enum vfm_state from, enum vfm_state to)
 	r = vfm_device_set_state(c->dev, to, &fd);
 	t0 = now_usec() - t0;
 	if (r < 0) {
+		/* "now in X" only for a state read back, never a guess */
 		if (vfm_device_get_state(c->dev, &after) < 0)
-			after = VFM_STATE_ERROR;
+			after = VFM_STATE_MAX;
 		report(c, NULL, from, to, CK_FAIL, t0, "%s (device now in %s)%s", strerror(-r),
-		       vfm_state_name(after),
+		       state_read(after),
 		       from == VFM_STATE_RESUMING ? "; the driver refused its own image" : "");
 		return;
 	}
@@ -380,15 +389,15 @@ static void check_device(struct check *c)
 		}
 		r = vfm_device_set_state(c->dev, all[i], NULL);
 		if (vfm_device_get_state(c->dev, &after) < 0)
-			after = VFM_STATE_ERROR;
+			after = VFM_STATE_MAX;
 		if (r == 0)
 			report(c, name, 0, 0, CK_FAIL, UINT64_MAX,
 			       "a state the flags lack was accepted (now %s)",
-			       vfm_state_name(after));
+			       state_read(after));
 		else
 			report(c, name, 0, 0, after == VFM_STATE_RUNNING ? CK_OK : CK_FAIL,
 			       UINT64_MAX, "%s, device in %s", strerror(-r),
-			       vfm_state_name(after));
+			       state_read(after));
 	}
 	if (c->flags & VFM_MIG_PRE_COPY) {
 		report(c, "never STOP_COPY -> PRE_COPY", 0, 0, CK_SKIP, UINT64_MAX,

@@ -84,6 +84,11 @@ static void report_of(struct json_object *o, struct vfm_job_report *rep)
 	rep->precopy_usec = u64_of(o, "precopy_usec");
 	rep->downtime_usec = u64_of(o, "downtime_usec");
 	rep->rolled_back = vfmc_bool(o, "rolled_back", false);
+	if (vfmc_str(o, "reset_failure", NULL)) {
+		rep->reset_failed = true;
+		strcopy(rep->reset_failure, sizeof(rep->reset_failure),
+			vfmc_str(o, "reset_failure", ""));
+	}
 	rep->devices_left_running = vfmc_bool(o, "devices_left_running", false);
 	rep->in_doubt = vfmc_bool(o, "in_doubt", false);
 	rep->one_way = vfmc_bool(o, "one_way", false);

@@ -111,6 +111,10 @@ static void print_report(struct cli *cli, const char *verb, const struct vfm_job
 		out_str(o, "phase", NULL, vfm_job_phase_name(rep->phase));
 		out_str(o, "error", NULL, rep->message);
 		out_bool(o, "rolled_back", NULL, rep->rolled_back);
+		if (rep->reset_failed)
+			out_str(o, "reset_failure", NULL,
+				rep->reset_failure[0] ? rep->reset_failure
+						      : "a device is not RUNNING");
 		out_bool(o, "in_doubt", NULL, rep->in_doubt);
 		out_bool(o, "devices_running", NULL, rep->devices_left_running);
 	} else if (rep->verdict_lost) {
@@ -177,12 +181,13 @@ int cli_finish_job(struct cli *cli, bool save, const struct vfm_job_report *rep,
 			  rep->devices_left_running ? " (the devices are running again)"
 			  : rep->rolled_back	    ? " (rollback incomplete: see above)"
 						    : "");
+	else if (rep->error && rep->reset_failed)
+		cli_error(cli, "restore failed in phase %s: %s (not every device was reset: %s)",
+			  vfm_job_phase_name(rep->phase), rep->message,
+			  rep->reset_failure[0] ? rep->reset_failure : "a device is not RUNNING");
 	else if (rep->error)
 		cli_error(cli, "restore failed in phase %s: %s%s", vfm_job_phase_name(rep->phase),
-			  rep->message,
-			  rep->reset_failed  ? " (a device did not reset to RUNNING: see its state)"
-			  : rep->rolled_back ? " (the devices were reset)"
-					     : "");
+			  rep->message, rep->rolled_back ? " (the devices were reset)" : "");
 	else if (rep->verdict_lost)
 		cli_error(cli, "warning: %s", rep->message);
 	/* With "--to -" stdout carries the stream: the report goes to stderr. */

@@ -206,6 +206,8 @@ struct json_object *djob_to_json(struct djob *j, bool full)
 				vfmd_errno_name(j->result, nb, sizeof(nb)));
 		}
 		add_bool(o, "rolled_back", j->snap->rolled_back);
+		if (j->snap->reset_failed)
+			add_str(o, "reset_failure", j->snap->reset_failure);
 		add_bool(o, "devices_left_running",
 			 j->endpoint_failed || j->snap->devices_left_running);
 		/* a save that sent COMMIT and got no verdict: its devices stay stopped

@@ -407,6 +407,9 @@ struct sim {
 
 	enum vfm_state path[VFM_PLAN_MAX];
 	size_t path_len;
+
+	/* every write, over the device's life (vfm_sim_write_stats()) */
+	struct vfm_sim_write_stats wstats;
 };
 
 static const struct vfm_device_ops sim_ops;
@@ -711,6 +714,8 @@ static ssize_t sim_write(struct vfm_device *dev, const void *buf, size_t size)
 		return -EBADF;
 	if (size == 0)
 		return 0;
+	s->wstats.calls++;
+	s->wstats.max_size = MAX(s->wstats.max_size, (uint64_t)size);
 	if ((uint64_t)size > image_size(s) - s->pos)
 		return -ENOMEM; /* like mtty: more than the device's state */
 	if (offset_hit(&s->fail_write, s->pos, size)) {
@@ -750,6 +755,7 @@ static ssize_t sim_write(struct vfm_device *dev, const void *buf, size_t size)
 		s->rx_bad_at = off; /* of the write; enough for a debug message */
 	}
 	s->pos += size;
+	s->wstats.taken += size;
 	if (s->write_mbps) /* a device that loads its state slowly: MB/s = bytes/us */
 		sleep_usec(size / s->write_mbps);
 	return (ssize_t)size;
@@ -1388,6 +1394,16 @@ int vfm_sim_loaded_seed(const struct vfm_device *dev, uint64_t *ret_seed)
 	if (!s->loaded)
 		return -ENODATA;
 	*ret_seed = s->loaded_seed;
+	return 0;
+}
+
+int vfm_sim_write_stats(const struct vfm_device *dev, struct vfm_sim_write_stats *ret)
+{
+	const struct sim *s = sim_of(dev);
+
+	if (!s)
+		return -ENOTTY;
+	*ret = s->wstats;
 	return 0;
 }
 

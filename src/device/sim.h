@@ -47,6 +47,20 @@ int vfm_sim_image_seed(const struct vfm_device *dev, uint64_t *ret_seed);
  */
 int vfm_sim_loaded_seed(const struct vfm_device *dev, uint64_t *ret_seed);
 
+/* What a simulated device was given to load, over its whole life (resets and new
+ * sessions do not clear it). */
+struct vfm_sim_write_stats {
+	uint64_t calls;	   /* write calls in RESUMING with at least one byte */
+	uint64_t max_size; /* the largest such call, in bytes */
+	uint64_t taken;	   /* bytes the device accepted */
+};
+
+/*
+ * vfm_sim_write_stats() - the writes @dev received.  Returns 0 or -ENOTTY if @dev is
+ * not simulated.
+ */
+int vfm_sim_write_stats(const struct vfm_device *dev, struct vfm_sim_write_stats *ret);
+
 /*
  * vfm_sim_last_path() - the single arcs the last SET completed, in order (the states
  * reached; a failed arc is not listed).  Shows how a combination request was walked.

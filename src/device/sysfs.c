@@ -155,6 +155,59 @@ int vfm_sysfs_identity(struct vfm_ctx *ctx, const char *dir, struct vfm_resolved
 	return 0;
 }
 
+/* A device found, bound to a vfio driver. */
+static int resolved_vfio(struct vfm_ctx *ctx, const char *real, struct vfm_resolved *ret)
+{
+	int r = vfm_sysfs_identity(ctx, real, ret);
+
+	if (r < 0)
+		return r;
+	if (!ret->id.driver[0])
+		return vfm_ctx_fail(ctx, -ENODEV,
+				    "%s: not bound to any driver (bind it to vfio-pci or a "
+				    "vfio variant driver)",
+				    ret->id.name);
+	if (!ret->vfio_bound)
+		return vfm_ctx_fail(ctx, -ENODEV,
+				    "%s: bound to %s, not to a vfio driver (bind it to vfio-pci "
+				    "or a vfio variant driver)",
+				    ret->id.name, ret->id.driver);
+	return 0;
+}
+
+/*
+ * A sysfs path, from a client that may not read what we (root) can: it counts only
+ * when, symlinks and ".." resolved, it is a device that /sys/bus/pci/devices or
+ * /sys/bus/mdev/devices lists under its own name.  Nothing else is read, and every
+ * other path (missing ones included) gets the same answer, so that no path's
+ * existence can be probed through us.
+ */
+static int resolve_sysfs_path(struct vfm_ctx *ctx, const char *name, const char *path,
+			      struct vfm_resolved *ret)
+{
+	static const char *const buses[] = { "/sys/bus/pci/devices/", "/sys/bus/mdev/devices/" };
+	char real[PATH_MAX], bus[PATH_MAX], bus_real[PATH_MAX], rel[PATH_MAX];
+	const char *base;
+
+	if (realpath(path, real)) {
+		base = strrchr(real, '/');
+		base = base ? base + 1 : real;
+		for (size_t i = 0; *base && i < ELEMENTSOF(buses); i++) {
+			int n = snprintf(rel, sizeof(rel), "%s%s", buses[i], base);
+
+			if (n < 0 || (size_t)n >= sizeof(rel) ||
+			    vfm_ctx_path(ctx, bus, sizeof(bus), rel) < 0 ||
+			    !realpath(bus, bus_real) || !streq(bus_real, real))
+				continue;
+			return resolved_vfio(ctx, real, ret);
+		}
+	}
+	return vfm_ctx_fail(ctx, -ENOENT,
+			    "%s: not a device listed in /sys/bus/pci/devices or "
+			    "/sys/bus/mdev/devices (once symlinks and .. are resolved)",
+			    name);
+}
+
 int vfm_sysfs_resolve(struct vfm_ctx *ctx, const char *name, struct vfm_resolved *ret)
 {
 	char path[PATH_MAX], real[PATH_MAX], addr[16];
@@ -187,25 +240,14 @@ int vfm_sysfs_resolve(struct vfm_ctx *ctx, const char *name, struct vfm_resolved
 	}
 	if (r < 0)
 		return vfm_ctx_fail(ctx, r, "%s: path too long", name);
+	if (name[0] == '/')
+		return resolve_sysfs_path(ctx, name, path, ret);
 	if (!realpath(path, real)) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return vfm_ctx_fail(ctx, -ENOENT, "%s: no such %s", name, what);
 		return vfm_ctx_fail(ctx, -errno, "%s: %m", path);
 	}
-	r = vfm_sysfs_identity(ctx, real, ret);
-	if (r < 0)
-		return r;
-	if (!ret->id.driver[0])
-		return vfm_ctx_fail(ctx, -ENODEV,
-				    "%s: not bound to any driver (bind it to vfio-pci or a "
-				    "vfio variant driver)",
-				    ret->id.name);
-	if (!ret->vfio_bound)
-		return vfm_ctx_fail(ctx, -ENODEV,
-				    "%s: bound to %s, not to a vfio driver (bind it to vfio-pci "
-				    "or a vfio variant driver)",
-				    ret->id.name, ret->id.driver);
-	return 0;
+	return resolved_vfio(ctx, real, ret);
 }
 
 static int list_add(struct vfm_host_device **list, size_t *n, size_t *cap,

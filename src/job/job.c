@@ -108,12 +108,17 @@ const char *job_peer(const struct job *j)
 
 ssize_t job_ep_read(void *userdata, void *buf, size_t len)
 {
+	uint64_t before = vfm_endpoint_bytes_read(userdata);
 	ssize_t n = vfm_endpoint_read_full(userdata, buf, len);
 
-	/* The stream reader wants "fewer than len" for a stream that ended inside a
-	 * read, never 0 there (0 at a record boundary is a clean end). */
-	if (n == -ENODATA)
-		return len > 1 ? 1 : 0;
+	/* The stream reader wants how many bytes came before a stream ended inside a
+	 * read (its truncation messages count them), never 0 there (0 at a record
+	 * boundary is a clean end): the endpoint's counter has them. */
+	if (n == -ENODATA) {
+		uint64_t got = vfm_endpoint_bytes_read(userdata) - before;
+
+		return got > 0 && got < len ? (ssize_t)got : len > 1 ? 1 : 0;
+	}
 	return n;
 }
 

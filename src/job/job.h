@@ -62,6 +62,8 @@ struct vfm_job_report {
 				     stopped with their state (exit 6) */
 	bool verdict_lost;        /* restore: the devices run, the verdict did not go */
 	bool reset_failed;        /* restore: a device did not come back to RUNNING */
+	char reset_failure[256];  /* ...which, how, and the state read back after it:
+				     "sim:x: reset failed (EIO); it reads RESUMING" */
 	int error;                /* 0 or -errno */
 	char message[1024];       /* what failed, naming the device or the peer */
 	char security[160];       /* the transport's, filled in by the front end */

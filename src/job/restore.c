@@ -452,11 +452,32 @@ static void restore_undo(struct restore *s)
 		int bad = 0;
 
 		for (size_t i = 0; i < j->set.n; i++) {
+			struct vfm_device *dev = j->set.dev[i];
 			enum vfm_state st;
+			int rr = vfm_device_reset(dev), g = vfm_device_get_state(dev, &st);
+			char state[64];
 
-			if (vfm_device_reset(j->set.dev[i]) < 0 ||
-			    vfm_device_get_state(j->set.dev[i], &st) < 0 || st != VFM_STATE_RUNNING)
-				bad++;
+			if (rr >= 0 && g >= 0 && st == VFM_STATE_RUNNING)
+				continue;
+			/* the first such device, with what its state reads now */
+			if (bad++ == 0) {
+				if (g < 0)
+					snprintf(state, sizeof(state),
+						 "its state cannot be read (%s)", strerror(-g));
+				else
+					snprintf(state, sizeof(state), "it is in %s",
+						 vfm_state_name(st));
+				snprintf(rep->reset_failure, sizeof(rep->reset_failure),
+					 "%s: %s%s%s; %s", vfm_device_name(dev),
+					 rr < 0 ? "reset failed (" : "reset did not bring it to RUNNING",
+					 rr < 0 ? strerror(-rr) : "", rr < 0 ? ")" : "", state);
+			}
+		}
+		if (bad > 1) {
+			size_t l = strlen(rep->reset_failure);
+
+			snprintf(rep->reset_failure + l, sizeof(rep->reset_failure) - l,
+				 " (and %d more devices not in RUNNING)", bad - 1);
 		}
 		rep->rolled_back = true;
 		rep->reset_failed = bad > 0;

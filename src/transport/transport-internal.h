@@ -50,6 +50,9 @@ struct vfm_endpoint {
 	bool writes_stdout;
 	bool net_socket; /* tcp:// or unix: (connected or accepted): TLS may run on it */
 	int dir_fd;	 /* file: written: its directory, fsync'ed at close */
+	/* file: to a regular file: we write @tmp_name in dir_fd, renamed over
+	 * @final_name once finished; vfm_endpoint_free() unlinks it */
+	char *tmp_name, *final_name;
 	unsigned timeout_ms;
 	uint64_t deadline; /* absolute, monotonic usec; 0 = none */
 	int cancel_fd;

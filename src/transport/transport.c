@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -478,26 +479,49 @@ static int close_checked(int fd)
 	return 0;
 }
 
-/* Close what we write: fsync'ed first when it is a regular file (and its directory). */
+/* A file: output abandoned: its temporary goes (the target was never touched). */
+static void ep_drop_tmp(struct vfm_endpoint *ep)
+{
+	if (ep->tmp_name && ep->dir_fd >= 0)
+		(void)unlinkat(ep->dir_fd, ep->tmp_name, 0);
+	ep->tmp_name = (free(ep->tmp_name), NULL);
+	ep->final_name = (free(ep->final_name), NULL);
+}
+
+/*
+ * Close what we write: fsync'ed first when it is a regular file.  A file: output
+ * written to a temporary then replaces its target, and the directory is fsync'ed so
+ * that the rename holds; on any failure the temporary goes and the target stays.
+ */
 static int ep_finish_write(struct vfm_endpoint *ep)
 {
 	int r = 0, k;
 
 	if (ep->wfd < 0)
 		return 0;
-	if (ep->sync_on_close && ep->can_write) {
-		if (fsync(ep->wfd) < 0)
-			r = -errno;
-		/* Some file systems cannot fsync a directory: not our data's problem. */
-		else if (ep->dir_fd >= 0 && fsync(ep->dir_fd) < 0 && errno != EINVAL)
-			r = -errno;
-	}
+	if (ep->sync_on_close && ep->can_write && fsync(ep->wfd) < 0)
+		r = -errno;
 	if (ep->wfd == ep->fd)
 		ep->fd = -1;
 	k = close_checked(ep->wfd);
 	ep->wfd = -1;
+	if (r == 0)
+		r = k;
+	if (r == 0 && ep->tmp_name &&
+	    renameat(ep->dir_fd, ep->tmp_name, ep->dir_fd, ep->final_name) < 0)
+		r = -errno;
+	if (r < 0) {
+		ep_drop_tmp(ep);
+	} else {
+		ep->tmp_name = (free(ep->tmp_name), NULL);
+		ep->final_name = (free(ep->final_name), NULL);
+		/* Some file systems cannot fsync a directory: not our data's problem. */
+		if (ep->sync_on_close && ep->dir_fd >= 0 && fsync(ep->dir_fd) < 0 &&
+		    errno != EINVAL)
+			r = -errno;
+	}
 	ep->dir_fd = safe_close(ep->dir_fd);
-	return r < 0 ? r : k;
+	return r;
 }
 
 /* fsync a written regular file (and its directory), then close both sides. */
@@ -511,6 +535,7 @@ static int ep_finish(struct vfm_endpoint *ep)
 
 static void ep_close_all(struct vfm_endpoint *ep)
 {
+	ep_drop_tmp(ep);
 	if (ep->wfd != ep->fd)
 		safe_close(ep->wfd);
 	safe_close(ep->fd);
@@ -1100,11 +1125,86 @@ static int one_way_flags(unsigned flags, const char *what, struct vfm_transport_
 	return 0;
 }
 
+/*
+ * Where a file: output goes.  An existing target that is a FIFO or a device (a
+ * stream): *@ret_fd -1, written in place as before.  Otherwise, a new file or a
+ * regular one, the output goes to a temporary ".NAME.XXXXXX" beside it
+ * (O_EXCL|O_NOFOLLOW, mode 0600), renamed over NAME once finished, so that the old
+ * image survives a failure: its descriptor in *@ret_fd, its name in *@ret_tmp.  Refused: a symbolic link
+ * (whatever it points to), and, as the kernel's protected_regular does for O_CREAT,
+ * another user's file in a sticky world-writable directory (/tmp): someone else's
+ * file there is not ours to replace.
+ */
+static int open_file_target(int dir_fd, const char *name, const char *path, int *ret_fd,
+			    char **ret_tmp, struct vfm_transport_err *err)
+{
+	_cleanup_free_ char *tmp = NULL;
+	struct stat st, dst;
+	size_t len;
+
+	*ret_fd = -1;
+	*ret_tmp = NULL;
+	if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT)
+			return fail_sys(err, negative_errno(), "file %s", path);
+	} else if (S_ISLNK(st.st_mode)) {
+		return fail(err, -ELOOP,
+			    "file %s: is a symbolic link: refused (name its target itself)",
+			    path);
+	} else if (S_ISDIR(st.st_mode)) {
+		return fail(err, -EISDIR, "file %s: is a directory", path);
+	} else if (!S_ISREG(st.st_mode)) {
+		return 0; /* a FIFO or a device: a stream, written in place */
+	} else {
+		if (fstat(dir_fd, &dst) < 0)
+			return fail_sys(err, negative_errno(), "file %s: directory", path);
+		if ((dst.st_mode & S_ISVTX) && (dst.st_mode & S_IWOTH) &&
+		    st.st_uid != geteuid() && st.st_uid != dst.st_uid)
+			return fail(err, -EACCES,
+				    "file %s: belongs to uid %u in a sticky, world-writable "
+				    "directory: refused (another user's file there is not "
+				    "ours to replace)",
+				    path, (unsigned)st.st_uid);
+	}
+	/* ".NAME.XXXXXX", NAME shortened to fit NAME_MAX */
+	len = MIN(strlen(name), (size_t)NAME_MAX - 8);
+	if (asprintf(&tmp, ".%.*s.XXXXXX", (int)len, name) < 0)
+		return fail(err, -ENOMEM, "out of memory");
+	for (int tries = 0; tries < 100; tries++) {
+		static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+					    "0123456789";
+		uint8_t rnd[6];
+		char *x = tmp + strlen(tmp) - 6;
+		int fd;
+
+		if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
+			uint64_t v = now_usec() ^ ((uint64_t)getpid() << 20) ^ (uint64_t)tries;
+
+			memcpy(rnd, &v, sizeof(rnd));
+		}
+		for (size_t k = 0; k < 6; k++)
+			x[k] = chars[rnd[k] % (sizeof(chars) - 1)];
+		fd = openat(dir_fd, tmp,
+			    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+			    0600);
+		if (fd >= 0) {
+			*ret_fd = fd;
+			*ret_tmp = TAKE_PTR(tmp);
+			return 0;
+		}
+		if (errno != EEXIST)
+			return fail_sys(err, negative_errno(), "file %s: temporary file %s",
+					path, tmp);
+	}
+	return fail(err, -EEXIST, "file %s: no free temporary name", path);
+}
+
 static int open_file(const struct vfm_uri *u, unsigned flags, unsigned timeout_ms,
 		     int cancel_fd, struct vfm_endpoint **ret_ep,
 		     struct vfm_transport_err *err)
 {
 	_cleanup_close_ int fd = -1, dir_fd = -1;
+	_cleanup_free_ char *tmp = NULL, *final = NULL;
 	struct vfm_endpoint *ep;
 	struct stat st;
 	int r;
@@ -1135,11 +1235,21 @@ static int open_file(const struct vfm_uri *u, unsigned flags, unsigned timeout_m
 					u->path);
 		if (!*name)
 			return fail(err, -EISDIR, "file %s: is a directory", u->path);
-		for (uint64_t deadline = deadline_after(timeout_ms);;) {
+		r = open_file_target(dir_fd, name, u->path, &fd, &tmp, err);
+		if (r < 0)
+			return r;
+		if (tmp) {
+			final = strdup(name);
+			if (!final) {
+				(void)unlinkat(dir_fd, tmp, 0);
+				return fail(err, -ENOMEM, "out of memory");
+			}
+		}
+		for (uint64_t deadline = deadline_after(timeout_ms); !tmp;) {
+			/* a FIFO or a device, written in place: a stream */
 			fd = openat(dir_fd, name,
-				    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY |
-					    O_NONBLOCK,
-				    0600);
+				    O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+					    O_NOFOLLOW);
 			if (fd >= 0 || errno != ENXIO)
 				break;
 			/* A FIFO without a reader: wait for one, as a blocking open
@@ -1165,8 +1275,13 @@ static int open_file(const struct vfm_uri *u, unsigned flags, unsigned timeout_m
 		return fail(err, -EISDIR, "file %s: is a directory", u->path);
 
 	ep = ep_new(fd, fd_mode(fd, &st), flags == VFM_EP_READ, flags == VFM_EP_WRITE);
-	if (!ep)
+	if (!ep) {
+		if (tmp)
+			(void)unlinkat(dir_fd, tmp, 0);
 		return fail(err, -ENOMEM, "out of memory");
+	}
+	ep->tmp_name = TAKE_PTR(tmp);
+	ep->final_name = TAKE_PTR(final);
 	ep->fifo = S_ISFIFO(st.st_mode);
 	/* A FIFO read before any writer opened it reads as end of stream: poll first
 	 * (poll reports a hang-up only once a writer has come and gone). */

@@ -8,7 +8,12 @@
  *                    HOST may also be empty or [::] (any address, IPv4 included where
  *                    the system allows) or 0.0.0.0, and PORT may be 0 (the kernel picks)
  *   unix:PATH        a Unix socket; unix:@NAME is abstract
- *   file:PATH        a file (written: created or truncated, mode 0600)
+ *   file:PATH        a file; written: a temporary ".NAME.XXXXXX" (mode 0600) beside
+ *                    it, renamed over PATH when finished (vfm_endpoint_close() or
+ *                    vfm_endpoint_shutdown_write()), removed by vfm_endpoint_free();
+ *                    a symlink PATH, or another user's file in a sticky
+ *                    world-writable directory, refused; a FIFO or a device
+ *                    written in place
  *   -                stdin to read, stdout to write; both when both directions are
  *                    asked (two-way: read stdin, write stdout)
  *   fd:N             an inherited descriptor, duplicated (N stays open): a stream socket
@@ -235,7 +240,8 @@ int vfm_endpoint_close(struct vfm_endpoint *ep);
 
 /**
  * vfm_endpoint_free() - close without fsync or error report (error paths, where the
- * output is abandoned anyway).  An exec: command is still reaped, within the same
+ * output is abandoned anyway: a file: output's temporary is removed, its target
+ * untouched).  An exec: command is still reaped, within the same
  * bound as vfm_endpoint_wait().  NULL is fine.  Returns NULL.
  */
 struct vfm_endpoint *vfm_endpoint_free(struct vfm_endpoint *ep);

@@ -138,6 +138,13 @@ expect "a device bound to another driver" 3 "" "0000:3b:00.2: bound to ixgbevf, 
 run "$VFIOMIG" info 3b:00.1
 expect "no /dev/vfio" 3 "" "/dev/vfio/vfio does not exist"
 run "$VFIOMIG" info 0000:3b:00.7; expect "no such PCI device" 3 "" "0000:3b:00.7: no such PCI device"
+run "$VFIOMIG" info /sys/devices/pci0000:00/0000:00:01.0/0000:3b:00.1
+expect "a sysfs path that resolves to a listed PCI device" 3 "" "/dev/vfio/vfio does not exist"
+for p in /sys/bus/pci/devices/0000:3b:00.1/../../../../kernel/iommu_groups/12 /sys/kernel/iommu_groups/12 \
+	/sys/bus/pci/devices/0000:3b:00.1/iommu_group /sys/../etc /sys/no/such; do
+	run "$VFIOMIG" info "$p"
+	expect "sysfs path $p: resolved first, refused alike" 3 "" "^vfiomig: $p: not a device listed in /sys/bus/pci/devices or /sys/bus/mdev/devices"
+done
 run "$VFIOMIG" info 3b:00.1x; expect "a bad name" 3 "" "not a device name"
 run "$VFIOMIG" info /dev/vfio/12; expect "a group without a device name" 3 "" "/dev/vfio/N:NAME"
 run "$VFIOMIG" info fd:999; expect "fd that is not open" 3 "" "fd:999: no such open file descriptor"
@@ -156,6 +163,12 @@ run "$VFIOMIG" check "sim:a,fail-arc=running_p2p:stop"
 expect "check: a failing arc fails (exit 1), the arcs behind it are skipped" 1 "^  fail RUNNING_P2P -> STOP .*Input/output error"
 grep -q "^  skip STOP -> RESUMING: cannot test: reaching STOP: Input/output error" <<<"$out" &&
 	ok "check names why an arc could not be tested" || nok "skip reason" "$out"
+run "$VFIOMIG" check "sim:a,fail-get"
+if grep -q "device in unknown: it cannot be read" <<<"$out" && ! grep -qE "\(null\)|in ERROR" <<<"$out"; then
+	ok "check of a device whose state cannot be read: says so, never (null) or ERROR"
+else
+	nok "check fail-get" "$out"
+fi
 run "$VFIOMIG" check "sim:a,error-arc=resuming:stop"
 expect "check: a device that refuses its own image" 1 "^  fail RESUMING -> STOP .*the driver refused its own image"
 run "$VFIOMIG" check sim:a,precopy-eof

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "job.h"
@@ -20,6 +21,14 @@
 #include "vfiomig.h"
 
 #define MAXD 4
+
+static uint64_t now_usec_for_test(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
 
 struct side {
 	struct vfm_ctx *ctx;
@@ -314,8 +323,9 @@ static void damaged_streams(void)
 		{ "wrong magic", -1, 1, 0x20, "not a vfiomig stream" },
 		{ "wrong version", -1, 8, 0x02, "version" },
 		{ "empty stream", 0, -1, 0, "empty" },
-		{ "truncated in the preamble", 10, -1, 0, "" },
-		{ "truncated in the header", 100, -1, 0, "" },
+		/* the counts are what the file holds: 10 bytes; 100 - 16 - 8 */
+		{ "truncated in the preamble", 10, -1, 0, "10 of the 16 bytes of the preamble" },
+		{ "truncated in the header", 100, -1, 0, "HEADER record at byte 16 has 76 of its" },
 		{ "truncated in the data", 150000, -1, 0, "" },
 		{ "truncated before END", -2, -1, 0, "" },
 		{ "a corrupt data byte (CRC)", -1, 120000, 0x01, "CRC" },
@@ -338,6 +348,101 @@ static void damaged_streams(void)
 	}
 	unlink(good);
 	unlink(bad);
+	rmdir(dir);
+}
+
+/* ---- a cancel while a slow device loads a peer's 16 MiB chunks ---- */
+
+struct canceller {
+	int fd;
+	unsigned delay_ms;
+};
+
+static void *cancel_later(void *arg)
+{
+	struct canceller *c = arg;
+
+	usleep(c->delay_ms * 1000);
+	if (write(c->fd, "x", 1) != 1)
+		tap_diag("cancel write: %m");
+	return NULL;
+}
+
+static void cancel_slow_writes(const char *desc, const char *const *src,
+			       const char *const *dst)
+{
+	char dir[] = "/tmp/vfm-test-job-XXXXXX", path[64], uri[80];
+	struct vfm_save_opts so;
+	struct vfm_restore_opts ro;
+	struct vfm_transport_err err;
+	struct vfm_job_report rep;
+	struct canceller c = { .delay_ms = 300 };
+	struct side s, d;
+	pthread_t th;
+	uint64_t t0, t1;
+	int p[2], r;
+	bool ok;
+
+	if (!mkdtemp(dir) || pipe2(p, O_CLOEXEC) < 0) {
+		tap_ok(false, "%s: mkdtemp/pipe: %m", desc);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/img", dir);
+	snprintf(uri, sizeof(uri), "file:%s", path);
+	vfm_save_opts_init(&so);
+	so.precopy = false;
+	so.chunk_size = 16u << 20; /* the largest chunk a peer may send */
+	r = open_side(&s, src);
+	if (r >= 0)
+		r = vfm_endpoint_open(uri, VFM_EP_WRITE, 0, -1, &s.ep, &err);
+	if (r >= 0)
+		r = vfm_save(s.dev, s.n, s.ep, &so, &rep);
+	close_side(&s);
+	if (r < 0) {
+		tap_ok(false, "%s: saving the image: %s", desc, rep.message);
+		goto out;
+	}
+
+	vfm_restore_opts_init(&ro);
+	ro.cancel_fd = p[0];
+	c.fd = p[1];
+	if (open_side(&d, dst) < 0 ||
+	    vfm_endpoint_open(uri, VFM_EP_READ, 0, p[0], &d.ep, &err) < 0) {
+		tap_ok(false, "%s: opening the destination", desc);
+		close_side(&d);
+		goto out;
+	}
+	pthread_create(&th, NULL, cancel_later, &c);
+	t0 = now_usec_for_test();
+	r = vfm_restore(d.dev, d.n, d.ep, &ro, &rep);
+	t1 = now_usec_for_test();
+	pthread_join(th, NULL);
+	ok = r == -ECANCELED && strstr(rep.message, "cancelled");
+	if (!ok)
+		tap_diag("restore: %d %s", r, rep.message);
+	for (size_t i = 0; i < d.n; i++) {
+		struct vfm_sim_write_stats ws;
+
+		if (vfm_sim_write_stats(d.dev[i], &ws) < 0) {
+			ok = false;
+			continue;
+		}
+		tap_diag("%s: %llu writes, largest %llu bytes, %llu bytes taken",
+			 vfm_device_name(d.dev[i]), (unsigned long long)ws.calls,
+			 (unsigned long long)ws.max_size, (unsigned long long)ws.taken);
+		/* pieces of at most 1 MiB, and nothing more after the cancel */
+		if (ws.max_size > (1u << 20) || ws.taken >= (2u << 20))
+			ok = false;
+	}
+	ok = all_in(&d, VFM_STATE_RUNNING, "destination") && ok;
+	tap_diag("%s: cancelled after %u ms, the restore returned %.0f ms later", desc,
+		 c.delay_ms, (double)(t1 - t0) / 1000 - c.delay_ms);
+	tap_ok(ok, "%s: a cancel stops the writes between pieces, devices reset", desc);
+	close_side(&d);
+out:
+	close(p[0]);
+	close(p[1]);
+	unlink(path);
 	rmdir(dir);
 }
 
@@ -453,5 +558,14 @@ int main(void)
 	migrate("quiesced hook fails", two_src, two_dst, NULL, FAIL, "vCPUs", 0, 1);
 
 	damaged_streams();
+
+	cancel_slow_writes("one slow device",
+			   (const char *const[]){ "sim:a,seed=21,size=20000000", NULL },
+			   (const char *const[]){ "sim:x,size=20000000,write-mbps=1", NULL });
+	cancel_slow_writes("two slow devices (writer threads)",
+			   (const char *const[]){ "sim:a,seed=21,size=17000000",
+						  "sim:b,seed=22,size=17000000", NULL },
+			   (const char *const[]){ "sim:x,size=17000000,write-mbps=1",
+						  "sim:y,size=17000000,write-mbps=1", NULL });
 	return tap_done();
 }

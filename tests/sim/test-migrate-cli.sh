@@ -78,6 +78,13 @@ rc=$?
 # (both devices load at once: the first refusal is reported, either device's).
 [ $rc = 1 ] && grep -qE "sim:[xy]: writing migration data at offset 0" "$tmp/r.out" && grep -q "devices were reset" "$tmp/r.out" \
 	&& ok "devices in the wrong order: the driver refuses, devices reset" || nok "wrong order refused" "exit $rc: $(cat "$tmp/r.out")"
+# A device whose reset fails after a refused load: the report names it and the
+# state it reads back (RESUMING), and does not claim the devices were reset.
+"$VFIOMIG" restore "${DST[1]},fail-reset" "${DST[0]}" --from "file:$tmp/f.vfm" >"$tmp/r.out" 2>&1
+rc=$?
+[ $rc = 1 ] && grep -q "not every device was reset: sim:y: reset failed (Input/output error); it is in RESUMING" "$tmp/r.out" \
+	&& ! grep -q "devices were reset" "$tmp/r.out" \
+	&& ok "a reset that fails: the report names the device and its state" || nok "reset fails" "exit $rc: $(cat "$tmp/r.out")"
 "$VFIOMIG" restore "${DST[@]}" --map 0,0 --from "file:$tmp/f.vfm" >"$tmp/r.out" 2>&1
 [ $? = 2 ] && ok "a --map that is not a permutation is a usage error" || nok "--map 0,0" "$(cat "$tmp/r.out")"
 

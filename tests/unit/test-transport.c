@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -733,6 +734,201 @@ static void test_file(void)
 	snprintf(uri, sizeof(uri), "file:%s/no/such/dir/img", tmpdir);
 	tap_eq(vfm_endpoint_open(uri, VFM_EP_WRITE, 0, -1, &ep, &err), -ENOENT,
 	       "a missing directory: %s", err.msg);
+}
+
+/* file: outputs go to a temporary and replace their target only when finished. */
+
+/* How many ".NAME.*" temporaries @dir holds; the mode of the last in *@ret_mode. */
+static int count_temps(const char *dir, const char *name, mode_t *ret_mode)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t len = strlen(name);
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		struct stat st;
+
+		if (e->d_name[0] != '.' || strncmp(e->d_name + 1, name, len) != 0 ||
+		    e->d_name[1 + len] != '.')
+			continue;
+		n++;
+		if (ret_mode && fstatat(dirfd(d), e->d_name, &st, 0) == 0)
+			*ret_mode = st.st_mode & 07777;
+	}
+	closedir(d);
+	return n;
+}
+
+static bool file_is(const char *path, const char *want)
+{
+	char buf[64] = "";
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return streq(buf, want);
+}
+
+/* Write @what to file:@path; finish with close (@finish) or abandon with free. */
+static int write_uri(const char *path, const char *what, bool finish, char *msg,
+		     size_t size)
+{
+	struct vfm_endpoint *ep = NULL;
+	struct vfm_transport_err err = {""};
+	char uri[256];
+	int r;
+
+	snprintf(uri, sizeof(uri), "file:%s", path);
+	r = vfm_endpoint_open(uri, VFM_EP_WRITE, 0, -1, &ep, &err);
+	if (msg)
+		snprintf(msg, size, "%s", err.msg);
+	if (r < 0)
+		return r;
+	r = vfm_endpoint_write_full(ep, what, strlen(what));
+	if (r < 0 || !finish) {
+		vfm_endpoint_free(ep);
+		return r;
+	}
+	return vfm_endpoint_close(ep);
+}
+
+static void test_file_replace(void)
+{
+	_cleanup_(vfm_endpoint_freep) struct vfm_endpoint *ep = NULL;
+	struct vfm_transport_err err = {""};
+	char dir[128], path[192], uri[200], other[192], msg[256];
+	mode_t mode = 0;
+	struct stat st;
+	int r;
+
+	snprintf(dir, sizeof(dir), "%s/replace", tmpdir);
+	snprintf(path, sizeof(path), "%s/img", dir);
+	snprintf(uri, sizeof(uri), "file:%s", path);
+	if (!tap_ok(mkdir(dir, 0700) == 0, "mkdir %s", dir))
+		return;
+	tap_eq(write_uri(path, "OLD", true, NULL, 0), 0, "an image written and closed");
+
+	/* While a save writes, the target is the old image and the new one is a 0600
+	 * temporary beside it. */
+	r = vfm_endpoint_open(uri, VFM_EP_WRITE, 0, -1, &ep, &err);
+	if (tap_ok(r == 0, "open it again for writing: %s", r ? err.msg : "ok")) {
+		tap_eq(vfm_endpoint_write_full(ep, "NEW", 3), 0, "write the new image");
+		tap_ok(file_is(path, "OLD"), "the target still holds the old image");
+		r = count_temps(dir, "img", &mode);
+		tap_ok(r == 1 && mode == 0600, "one temporary .img.XXXXXX (%d), mode 0600 (%o)",
+		       r, (unsigned)mode);
+		tap_eq(vfm_endpoint_close(TAKE_PTR(ep)), 0, "close reports success");
+		tap_ok(file_is(path, "NEW") && count_temps(dir, "img", NULL) == 0,
+		       "then the new image replaced it, no temporary left");
+		tap_ok(stat(path, &st) == 0 && (st.st_mode & 07777) == 0600,
+		       "the image has mode 0600");
+	}
+	/* An abandoned save (vfm_endpoint_free): the old image stays, no temporary. */
+	tap_eq(write_uri(path, "PARTIAL", false, NULL, 0), 0, "a save abandoned midway");
+	tap_ok(file_is(path, "NEW") && count_temps(dir, "img", NULL) == 0,
+	       "the old image survives, its temporary removed");
+	/* shutdown_write finishes like close (a one-way save's success). */
+	r = vfm_endpoint_open(uri, VFM_EP_WRITE, 0, -1, &ep, &err);
+	if (r == 0) {
+		tap_ok(vfm_endpoint_write_full(ep, "DONE", 4) == 0 &&
+			       vfm_endpoint_shutdown_write(ep) == 0 && file_is(path, "DONE"),
+		       "shutdown_write renames the finished image over the target");
+		ep = vfm_endpoint_free(ep);
+		tap_ok(file_is(path, "DONE"), "free after that keeps it");
+	}
+
+	/* A symbolic link as the target is refused, and nothing is created. */
+	snprintf(other, sizeof(other), "%s/elsewhere", dir);
+	snprintf(path, sizeof(path), "%s/link", dir);
+	if (symlink(other, path) == 0) {
+		r = write_uri(path, "X", true, msg, sizeof(msg));
+		tap_ok(r == -ELOOP && strstr(msg, "symbolic link") &&
+			       access(other, F_OK) < 0 && count_temps(dir, "link", NULL) == 0,
+		       "a symlink target is refused: %s", msg);
+		unlink(path);
+	} else {
+		tap_ok(false, "symlink %s", path);
+	}
+
+	/* Another user's file in a sticky world-writable directory (as /tmp). */
+	if (geteuid() != 0) {
+		tap_skip("sticky directory: needs root to chown a file to uid 65534");
+	} else {
+		char sticky[160], theirs[200], mine[200];
+
+		snprintf(sticky, sizeof(sticky), "%s/sticky", dir);
+		snprintf(theirs, sizeof(theirs), "%s/theirs", sticky);
+		snprintf(mine, sizeof(mine), "%s/mine", sticky);
+		if (mkdir(sticky, 0700) == 0 && chmod(sticky, 01777) == 0 &&
+		    write_uri(theirs, "THEIRS", true, NULL, 0) == 0 &&
+		    chown(theirs, 65534, 65534) == 0 &&
+		    write_uri(mine, "MINE", true, NULL, 0) == 0) {
+			r = write_uri(theirs, "X", true, msg, sizeof(msg));
+			tap_ok(r == -EACCES && strstr(msg, "uid 65534") &&
+				       file_is(theirs, "THEIRS") &&
+				       count_temps(sticky, "theirs", NULL) == 0,
+			       "another user's file in a sticky directory is refused: %s",
+			       msg);
+			tap_ok(write_uri(mine, "NEW", true, msg, sizeof(msg)) == 0 &&
+				       file_is(mine, "NEW"),
+			       "our own file there is replaced");
+			/* the directory's owner's files are fair game (protected_regular) */
+			if (chown(sticky, 65534, 65534) == 0)
+				tap_ok(write_uri(theirs, "OURS", true, msg, sizeof(msg)) == 0 &&
+					       file_is(theirs, "OURS"),
+				       "a file of the directory's owner is replaced");
+			/* not sticky: the directory's permissions decide, as before */
+			if (chown(sticky, 0, 0) == 0 && chown(theirs, 65534, 65534) == 0 &&
+			    chmod(sticky, 0777) == 0)
+				tap_ok(write_uri(theirs, "AGAIN", true, msg, sizeof(msg)) == 0,
+				       "without the sticky bit it is replaced");
+		} else {
+			tap_ok(false, "setting up %s: %s", sticky, strerror(errno));
+		}
+		unlink(theirs);
+		unlink(mine);
+		rmdir(sticky);
+	}
+
+	/* ENOSPC: a full file system keeps the old image. */
+	{
+		char small[160], img[200];
+		static char big[128 * 1024];
+
+		snprintf(small, sizeof(small), "%s/small", dir);
+		snprintf(img, sizeof(img), "%s/img", small);
+		memset(big, 'x', sizeof(big) - 1);
+		if (mkdir(small, 0700) < 0 ||
+		    mount("vfm-test", small, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k") < 0) {
+			char why[160];
+
+			snprintf(why, sizeof(why), "ENOSPC: cannot mount a 64 KiB tmpfs: %s",
+				 strerror(errno));
+			tap_skip(why);
+		} else {
+			tap_eq(write_uri(img, "OLD", true, NULL, 0), 0, "an image on a 64 KiB tmpfs");
+			r = write_uri(img, big, true, msg, sizeof(msg));
+			tap_ok(r == -ENOSPC && file_is(img, "OLD") &&
+				       count_temps(small, "img", NULL) == 0,
+			       "a 128 KiB save there fails with ENOSPC (%d), the old image "
+			       "survives, no temporary left",
+			       r);
+			unlink(img);
+			if (umount2(small, MNT_DETACH) < 0)
+				tap_diag("umount %s: %s", small, strerror(errno));
+		}
+		rmdir(small);
+	}
+	snprintf(path, sizeof(path), "%s/img", dir);
+	unlink(path);
+	tap_ok(rmdir(dir) == 0, "nothing else left in %s", dir);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -1781,6 +1977,7 @@ int main(void)
 	test_half_close();
 	test_unix();
 	test_file();
+	test_file_replace();
 	test_stdio();
 	test_sigpipe();
 	test_fd();
