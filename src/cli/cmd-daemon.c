@@ -808,21 +808,28 @@ static void ok_text(struct json_object *res)
 {
 }
 
-int cmd_cancel(struct cli *cli, int argc, char **argv)
+/* CMD JOB (no options): one request naming the job; @text prints its result. */
+static int job_command(struct cli *cli, int argc, char **argv, const char *cmd,
+		       void (*help)(void), void (*text)(struct json_object *res))
 {
 	struct json_object *req;
 	unsigned job;
 	int c, ex = EXIT_OK;
 
-	while ((c = cli_getopt(cli, argc, argv, "", NULL, cancel_help, &ex)) > 0)
+	while ((c = cli_getopt(cli, argc, argv, "", NULL, help, &ex)) > 0)
 		;
 	if (c < 0)
 		return ex;
-	if (job_arg(cli, argc, argv, "cancel", &job) < 0)
+	if (job_arg(cli, argc, argv, cmd, &job) < 0)
 		return EXIT_USAGE;
-	req = request("cancel");
+	req = request(cmd);
 	json_object_object_add(req, "job", json_object_new_uint64(job));
-	return simple_call(cli, req, NULL, 0, ok_text);
+	return simple_call(cli, req, NULL, 0, text);
+}
+
+int cmd_cancel(struct cli *cli, int argc, char **argv)
+{
+	return job_command(cli, argc, argv, "cancel", cancel_help, ok_text);
 }
 
 static void resume_help(void)
@@ -855,32 +862,14 @@ static void device_states_text(struct json_object *res)
 	}
 }
 
-static int resolve_command(struct cli *cli, int argc, char **argv, const char *cmd,
-			   void (*help)(void))
-{
-	struct json_object *req;
-	unsigned job;
-	int c, ex = EXIT_OK;
-
-	while ((c = cli_getopt(cli, argc, argv, "", NULL, help, &ex)) > 0)
-		;
-	if (c < 0)
-		return ex;
-	if (job_arg(cli, argc, argv, cmd, &job) < 0)
-		return EXIT_USAGE;
-	req = request(cmd);
-	json_object_object_add(req, "job", json_object_new_uint64(job));
-	return simple_call(cli, req, NULL, 0, device_states_text);
-}
-
 int cmd_resume(struct cli *cli, int argc, char **argv)
 {
-	return resolve_command(cli, argc, argv, "resume", resume_help);
+	return job_command(cli, argc, argv, "resume", resume_help, device_states_text);
 }
 
 int cmd_release(struct cli *cli, int argc, char **argv)
 {
-	return resolve_command(cli, argc, argv, "release", release_help);
+	return job_command(cli, argc, argv, "release", release_help, device_states_text);
 }
 
 static void continue_help(void)
