@@ -227,7 +227,9 @@ static bool all_zero(const uint8_t *p, size_t n)
 /*
  * Every string in the stream ends up in a message on somebody's terminal or log, so
  * the format admits printable UTF-8 only: well-formed (no overlong forms, no
- * surrogates, nothing above U+10FFFF) and free of control characters (C0, DEL, C1).
+ * surrogates, nothing above U+10FFFF) and free of control characters (C0, DEL, C1),
+ * bidirectional formatting characters and line or paragraph separators (a peer's
+ * name or reason must not reorder or hide the rest of a message).
  * text_char() returns the length of the acceptable character at @s (@n bytes left),
  * or 0.
  */
@@ -239,8 +241,8 @@ static size_t text_char(const uint8_t *s, size_t n)
 	if (c < 0x80)
 		return c >= 0x20 && c != 0x7f;
 	if (c >= 0xc2 && c <= 0xdf) {
-		/* U+0080..U+009F are the C1 controls */
-		if (!CONT(1) || (c == 0xc2 && s[1] < 0xa0))
+		/* U+0080..U+009F are the C1 controls; U+061C (D8 9C) a bidi mark */
+		if (!CONT(1) || (c == 0xc2 && s[1] < 0xa0) || (c == 0xd8 && s[1] == 0x9c))
 			return 0;
 		return 2;
 	}
@@ -248,6 +250,14 @@ static size_t text_char(const uint8_t *s, size_t n)
 		/* E0 80..9F: overlong; ED A0..BF: surrogates */
 		if (!CONT(1) || !CONT(2) || (c == 0xe0 && s[1] < 0xa0) ||
 		    (c == 0xed && s[1] > 0x9f))
+			return 0;
+		/* text that reorders or breaks what a terminal shows around it: U+200E,
+		 * U+200F and U+202A..U+202E (E2 80 8E/8F, AA..AE), the line and paragraph
+		 * separators U+2028/U+2029 (E2 80 A8/A9), U+2066..U+2069 (E2 81 A6..A9) */
+		if (c == 0xe2 && s[1] == 0x80 &&
+		    (s[2] == 0x8e || s[2] == 0x8f || (s[2] >= 0xa8 && s[2] <= 0xae)))
+			return 0;
+		if (c == 0xe2 && s[1] == 0x81 && s[2] >= 0xa6 && s[2] <= 0xa9)
 			return 0;
 		return 3;
 	}

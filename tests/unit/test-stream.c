@@ -684,6 +684,45 @@ static void test_text(void)
 	       t == VFM_STREAM_ABORT ? rec.abort.reason : "");
 	vfm_stream_reader_free(r);
 
+	/* bidi formatting and line separators: '?' (3 bytes, 3 '?'), their neighbours
+	 * pass: U+200D, U+2010, U+2027, U+202F, U+2065, U+206A, U+061B */
+	sb_free(&s);
+	start(&s, 1, 0);
+	sb_rec(&s, r_abort(EIO, "a\xe2\x80\xae" "b\xe2\x81\xa6" "c\xe2\x80\x8f" "d\xe2\x80\xa8"
+				"e\xd8\x9c" "f\xe2\x80\x8d\xe2\x80\x90\xe2\x80\xa7\xe2\x80\xaf\xe2\x81\xa5"
+				"\xe2\x81\xaa\xd8\x9b"));
+	mem = (struct vfm_stream_mem){.data = s.d, .size = s.len};
+	vfm_stream_reader_new(TO_DST, 0, vfm_stream_mem_read, &mem, &r);
+	vfm_stream_read(r, &rec);
+	t = vfm_stream_read(r, &rec);
+	tap_ok(t == VFM_STREAM_ABORT &&
+		       streq(rec.abort.reason,
+			     "a???b???c???d???e??" "f\xe2\x80\x8d\xe2\x80\x90\xe2\x80\xa7"
+			     "\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa\xd8\x9b"),
+	       "ABORT reason: U+202E, U+2066, U+200F, U+2028, U+061C become '?', their "
+	       "neighbours stay");
+	vfm_stream_reader_free(r);
+	{
+		struct vfm_stream_header h;
+		uint8_t buf[VFM_STREAM_HEADER_RECORD_MAX];
+		ssize_t len;
+		size_t at;
+
+		/* a reader refuses a peer's name that holds one (a CRC-valid record) */
+		std_header(&h, 1, 0);
+		len = vfm_stream_encode(&(struct vfm_record){.type = VFM_STREAM_HEADER,
+							     .header = &h},
+					buf, sizeof(buf));
+		sb_free(&s);
+		sb_preamble(&s);
+		at = s.len;
+		sb_add(&s, buf, (size_t)len);
+		memcpy(s.d + at + 8 + 16 + 168, "x\xe2\x80\xae", 4);
+		fix_crc(&s, at);
+		expect("a device name with U+202E", &s, -EPROTO,
+		       "HEADER record, device 0: device name is not printable UTF-8");
+	}
+
 	/* the edges of what is accepted pass unchanged */
 	sb_free(&s);
 	start(&s, 1, 0);
