@@ -16,6 +16,7 @@
 #include "job.h"
 #include "macro.h"
 #include "request.h"
+#include "stream.h"
 #include "util.h"
 
 enum field {
@@ -165,6 +166,9 @@ static int get_string(struct json_object *v, char *buf, size_t size)
 		return -EINVAL; /* an embedded NUL */
 	if ((size_t)len >= size)
 		return -E2BIG;
+	/* it may end up in a log line or on a terminal: printable text only */
+	if (!vfm_stream_text_valid(s, (size_t)len))
+		return -EINVAL;
 	memcpy(buf, s, (size_t)len + 1);
 	return 0;
 }
@@ -225,9 +229,8 @@ static int parse_devices(struct vfmd_request *req, struct json_object *v,
 			r = get_string(name, ref->name, sizeof(ref->name));
 			if (r < 0 || !ref->name[0])
 				return bad(e, -EINVAL,
-					   "%s: devices[%zu]: a name is a non-empty "
-					   "string of "
-					   "fewer than %d bytes",
+					   "%s: devices[%zu]: a name is non-empty "
+					   "printable text of fewer than %d bytes",
 					   cmd, i, VFM_NAME_MAX);
 		}
 		if (fd) {
@@ -367,9 +370,8 @@ static int set_field(struct vfmd_request *req, enum field f, struct json_object 
 		r = get_string(v, req->abort_reason, sizeof(req->abort_reason));
 		if (r < 0 || !req->abort_reason[0])
 			return bad(e, -EINVAL,
-				   "%s: \"abort\" must be a non-empty reason of fewer "
-				   "than %d "
-				   "bytes",
+				   "%s: \"abort\" must be a non-empty printable reason "
+				   "of fewer than %d bytes",
 				   cmd, VFMD_REASON_MAX);
 		break;
 	case F_TLS_CREDS:

@@ -285,6 +285,11 @@ static bool text_valid(const uint8_t *s, size_t n)
 	return true;
 }
 
+bool vfm_stream_text_valid(const char *s, size_t n)
+{
+	return text_valid((const uint8_t *)s, n);
+}
+
 /*
  * Copy the @n bytes at @src to @dst (@size bytes, >= 1) as text the reader accepts:
  * a byte that starts no acceptable character becomes '?', and the copy stops at the

@@ -205,6 +205,14 @@ struct vfm_record {
 /** vfm_stream_type_name() - "HEADER", "DATA"...; NULL for an unknown type. */
 const char *vfm_stream_type_name(uint16_t type);
 
+/**
+ * vfm_stream_text_valid() - whether the @n bytes at @s are text the format admits
+ * in its strings (vfiomig-stream(5), STRINGS): printable UTF-8 without controls,
+ * bidi formatting characters or line separators.  Other untrusted text that ends
+ * up in messages and logs (vfiomigd's requests) is held to the same rule.
+ */
+bool vfm_stream_text_valid(const char *s, size_t n);
+
 /* ------------------------------------------------------------------------- */
 /* encoding                                                                  */
 

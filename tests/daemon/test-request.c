@@ -141,7 +141,14 @@ int main(void)
 	bad("{\"cmd\":\"attach\",\"devices\":[{\"fd\":0,\"name\":\"a\",\"x\":1}]}",
 	    -EINVAL, "unknown field \"x\"");
 	bad("{\"cmd\":\"attach\",\"devices\":[{}]}", -EINVAL, "needs a name or an fd");
-	bad("{\"cmd\":\"attach\",\"devices\":[\"\"]}", -EINVAL, "non-empty string");
+	bad("{\"cmd\":\"attach\",\"devices\":[\"\"]}", -EINVAL, "non-empty printable text");
+	/* text that ends up in a log line or on a terminal: no controls, no bidi */
+	bad("{\"cmd\":\"attach\",\"devices\":[\"sim:a\\nvfiomigd: fake line\"]}", -EINVAL,
+	    "non-empty printable text");
+	bad("{\"cmd\":\"attach\",\"devices\":[\"sim:\\u202egnp.exe\"]}", -EINVAL,
+	    "non-empty printable text");
+	bad("{\"cmd\":\"continue\",\"job\":1,\"abort\":\"no\\u001b[2J\"}", -EINVAL,
+	    "printable reason");
 	bad("{\"cmd\":\"restore\",\"devices\":[\"a\",\"b\"],\"from\":\"file:/"
 	    "x\",\"map\":[0]}",
 	    -EINVAL, "needs 2 entries");
@@ -154,7 +161,7 @@ int main(void)
 	    "give \"job\" or \"all\"");
 	bad("{\"cmd\":\"watch\",\"all\":false}", -EINVAL, "give \"job\" or \"all\"");
 	bad("{\"cmd\":\"continue\",\"job\":1,\"abort\":\"\"}", -EINVAL,
-	    "non-empty reason");
+	    "non-empty printable reason");
 	bad("{\"cmd\":\"job\",\"job\":4294967296}", -EINVAL, "1..4294967295");
 	bad("{\"cmd\":\"job\",\"job\":1.5}", -EINVAL, "must be an integer");
 	bad("{\"cmd\":\"save\",\"devices\":[\"a\"],\"to\":\"file:/"
