@@ -1374,6 +1374,31 @@ static void client_free(struct daemon *d, struct client *c)
 	free(c);
 }
 
+/*
+ * accept() failed for want of descriptors or memory.  The pending connection stays
+ * in the backlog and the listening socket stays readable: polling it again at once
+ * would spin (and log) until something frees a descriptor.  So the listening sockets
+ * rest for a while, longer each time in a row, and the episode is logged once when
+ * it starts and once, with its count, when an accept succeeds again.
+ */
+static void accept_backoff(struct daemon *d)
+{
+	uint64_t now = now_usec();
+
+	if (d->accept_failures++ == 0) {
+		d->accept_episode_usec = now;
+		daemon_log(4,
+			   "accept: %m: not accepting connections for now (retrying "
+			   "every %u..%u ms; a connection waits in the backlog)",
+			   VFMD_ACCEPT_BACKOFF_MIN_MS, VFMD_ACCEPT_BACKOFF_MAX_MS);
+	}
+	d->accept_backoff_ms = d->accept_backoff_ms
+				       ? MIN(d->accept_backoff_ms * 2,
+					     (unsigned)VFMD_ACCEPT_BACKOFF_MAX_MS)
+				       : VFMD_ACCEPT_BACKOFF_MIN_MS;
+	d->accept_resume_usec = now + (uint64_t)d->accept_backoff_ms * 1000;
+}
+
 static void accept_client(struct daemon *d, int lfd)
 {
 	struct ucred cred;
@@ -1383,9 +1408,20 @@ static void accept_client(struct daemon *d, int lfd)
 
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM)
+			accept_backoff(d);
+		else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 			daemon_log(4, "accept: %m");
 		return;
+	}
+	if (d->accept_failures) {
+		daemon_log(5, "accepting connections again, after %u failed accept%s "
+			   "in %.1f s",
+			   d->accept_failures, d->accept_failures == 1 ? "" : "s",
+			   (double)(now_usec() - d->accept_episode_usec) / 1e6);
+		d->accept_failures = 0;
+		d->accept_backoff_ms = 0;
 	}
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
 		daemon_log(4, "SO_PEERCRED: %m");
@@ -1633,6 +1669,7 @@ int daemon_run(struct daemon *d)
 	for (;;) {
 		size_t n = P_LISTEN, nc = 0;
 		int r, timeout = -1;
+		bool accepting;
 
 		update_status(d);
 		if (d->shutting_down && running_jobs(d) == 0) {
@@ -1650,10 +1687,22 @@ int daemon_run(struct daemon *d)
 		p[P_SIGNAL] = (struct pollfd){.fd = d->signal_fd, .events = POLLIN};
 		p[P_EVENT] = (struct pollfd){.fd = d->event_fd, .events = POLLIN};
 		p[P_WATCHDOG] = (struct pollfd){.fd = d->watchdog_fd, .events = POLLIN};
+		accepting = !d->shutting_down;
+		if (accepting && d->accept_resume_usec) {
+			uint64_t now = now_usec();
+
+			if (now < d->accept_resume_usec) {
+				int ms = (int)((d->accept_resume_usec - now + 999) / 1000);
+
+				accepting = false;
+				timeout = timeout < 0 ? ms : MIN(timeout, ms);
+			} else {
+				d->accept_resume_usec = 0;
+			}
+		}
 		for (size_t i = 0; i < d->n_listen; i++)
-			p[n++] = (struct pollfd){
-				.fd = d->shutting_down ? -1 : d->listen_fds[i],
-				.events = POLLIN};
+			p[n++] = (struct pollfd){.fd = accepting ? d->listen_fds[i] : -1,
+						 .events = POLLIN};
 		for (struct client *c = d->clients; c && nc < ELEMENTSOF(pc);
 		     c = c->next) {
 			short ev = 0;
@@ -1688,7 +1737,7 @@ int daemon_run(struct daemon *d)
 			if (q->revents & (POLLIN | POLLHUP | POLLERR))
 				client_read(d, pc[i]);
 		}
-		for (size_t i = 0; i < d->n_listen; i++)
+		for (size_t i = 0; i < d->n_listen && !d->accept_resume_usec; i++)
 			if (p[P_LISTEN + i].revents & POLLIN)
 				accept_client(d, d->listen_fds[i]);
 		/* write what is queued; drop connections that are done */

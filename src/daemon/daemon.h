@@ -29,6 +29,8 @@
 #define VFMD_OUT_DROP	    (256u << 10) /* output queued: progress events dropped */
 #define VFMD_OUT_MAX	    (4u << 20)	 /* output queued: the client is disconnected */
 #define VFMD_SOCKET_DEFAULT VFM_RUNSTATEDIR "/vfiomig/control.sock"
+#define VFMD_ACCEPT_BACKOFF_MIN_MS 100
+#define VFMD_ACCEPT_BACKOFF_MAX_MS 1000
 
 struct daemon_config {
 	const char *socket_path;
@@ -177,6 +179,15 @@ struct daemon {
 	unsigned next_job_id;
 	bool shutting_down;
 	char last_status[128];
+
+	/* accept() out of descriptors (EMFILE, ENFILE) or memory: the listening
+	 * sockets are not polled until accept_resume_usec, backing off from
+	 * VFMD_ACCEPT_BACKOFF_MIN_MS to VFMD_ACCEPT_BACKOFF_MAX_MS; one log line when
+	 * an episode starts and one with its count when it ends. */
+	uint64_t accept_resume_usec;
+	unsigned accept_backoff_ms;
+	unsigned accept_failures;
+	uint64_t accept_episode_usec;
 
 	pthread_mutex_t qlock;
 	struct devent *qhead, *qtail;

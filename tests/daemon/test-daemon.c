@@ -19,6 +19,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -34,6 +35,10 @@
 
 static const char *daemon_path;
 static char tmpdir[64];
+/* for the next spawn() only: the daemon's RLIMIT_NOFILE soft limit (0: inherited)
+ * and a file for its log (NULL: our stderr) */
+static rlim_t spawn_nofile;
+static const char *spawn_log;
 
 /* ---- time ---- */
 
@@ -151,6 +156,18 @@ static void spawn(struct proc *p, const char *name, int listen_fd,
 			setenv("WATCHDOG_USEC", "200000", 1);
 		for (; env && *env; env++)
 			putenv((char *)*env);
+		if (spawn_nofile) {
+			struct rlimit rl;
+
+			getrlimit(RLIMIT_NOFILE, &rl);
+			rl.rlim_cur = spawn_nofile;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+		if (spawn_log) {
+			int log = open(spawn_log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+			dup2(log, STDERR_FILENO);
+		}
 		/* the daemon's log goes with the test's diagnostics */
 		dup2(STDERR_FILENO, STDOUT_FILENO);
 		execv(daemon_path, (char *const *)argv);
@@ -1629,6 +1646,101 @@ static void test_limits(void)
 	stop(&p);
 }
 
+/* utime + stime of @pid, in clock ticks; -1 when unreadable */
+static long long cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	/* after the comm: state ppid pgrp session tty tpgid flags minflt cminflt
+	 * majflt cmajflt utime stime */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+			 &ut, &st) != 2)
+		return -1;
+	return (long long)(ut + st);
+}
+
+/*
+ * Out of descriptors at accept(): with RLIMIT_NOFILE 40 and 120 connections waiting,
+ * accept() fails with EMFILE while the listening socket stays readable.  The daemon
+ * must rest instead of spinning on it (it used ~100% of a core and wrote ~8 MB of
+ * log a second), log the episode once, and serve again once connections close.
+ */
+static void test_emfile(void)
+{
+	enum { N = 120 };
+	struct conn *conns[N] = {NULL}, *c;
+	char log[128];
+	long long t0, t1, hz = sysconf(_SC_CLK_TCK);
+	struct stat st = {0};
+	struct proc p;
+	int n, lines = 0;
+	FILE *f;
+
+	snprintf(log, sizeof(log), "%s/emfile.log", tmpdir);
+	spawn_nofile = 40;
+	spawn_log = log;
+	spawn(&p, "emfile", -1, NULL, NULL);
+	spawn_nofile = 0;
+	spawn_log = NULL;
+	for (n = 0; n < N; n++)
+		if (!(conns[n] = conn_open(p.sock)))
+			break;
+	usleep(200000);
+	t0 = cpu_ticks(p.pid);
+	usleep(2000000);
+	t1 = cpu_ticks(p.pid);
+	if (!tap_ok(n == N && t0 >= 0 && t1 >= 0 && (t1 - t0) * 100 < 30 * 2 * hz,
+		    "EMFILE at accept with %d connections waiting: under 30%% of a core "
+		    "over 2 s",
+		    n))
+		tap_diag("%d connected; %lld ticks of %lld a second used in 2 s", n,
+			 t1 - t0, hz);
+	stat(log, &st);
+	f = fopen(log, "r");
+	if (f) {
+		char line[512];
+
+		while (fgets(line, sizeof(line), f))
+			lines += strstr(line, "accept") != NULL;
+		fclose(f);
+	}
+	if (!tap_ok(st.st_size < 4096 && lines == 1,
+		    "EMFILE at accept: logged once (%d line%s), the log stays small "
+		    "(%lld bytes)",
+		    lines, lines == 1 ? "" : "s", (long long)st.st_size))
+		tap_diag("see %s", log);
+	for (int i = 0; i < n; i++)
+		conn_close(conns[i]);
+	c = conn_open(p.sock);
+	expect_ok(c ? call(c, "\"cmd\":\"version\"") : NULL,
+		  "once the connections are gone, root's request is served");
+	conn_close(c);
+	stop(&p);
+	lines = 0;
+	f = fopen(log, "r");
+	if (f) {
+		char line[512];
+
+		while (fgets(line, sizeof(line), f))
+			lines += strstr(line, "accepting connections again, after") != NULL;
+		fclose(f);
+	}
+	tap_ok(lines == 1, "and the end of the episode is logged once, with its count");
+}
+
 /* --user: sockets opened as root, then uid 65534 and no capability. */
 static void test_user(void)
 {
@@ -1713,6 +1825,7 @@ int main(int argc, char **argv)
 	test_privileges();
 	test_list();
 	test_limits();
+	test_emfile();
 	test_user();
 
 	{
