@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -1197,56 +1198,85 @@ static bool rate_ok(struct daemon *d, struct client *c)
 	return true;
 }
 
+/* Close what a connection holds for its line in progress. */
+static void drop_line_fds(struct daemon *d, struct client *c)
+{
+	for (size_t i = 0; i < c->n_fds; i++)
+		safe_close(c->fds[i]);
+	d->fds_in_flight -= (unsigned)c->n_fds;
+	c->n_fds = 0;
+	c->fds_dropped = false;
+}
+
 static void handle_line(struct daemon *d, struct client *c, const char *line, size_t len)
 {
 	struct vfmd_request *req = calloc(1, sizeof(*req));
 	struct json_object *id = NULL;
 	struct vfmd_error e = {0};
 	int fds[VFMD_FDS_MAX];
+	size_t n_fds = c->n_fds;
+	bool dropped = c->fds_dropped;
 	struct call k = {.d = d, .c = c, .req = req, .fds = fds};
 	int r;
 
+	/* The line's descriptors are its own from here: whatever happens to it (an
+	 * error, the rate limit, a handler that keeps none), the ones it does not keep
+	 * are closed below, never left for the next line. */
+	memcpy(fds, c->fds, n_fds * sizeof(int));
+	d->fds_in_flight -= (unsigned)n_fds;
+	c->n_fds = 0;
+	c->fds_dropped = false;
 	if (!req) {
 		respond_error(c, NULL, -ENOMEM, "out of memory");
-		return;
+		goto out;
 	}
 	r = vfmd_request_parse(line, len, req, &id, &e);
 	/* Every line counts, malformed ones too. */
 	if (!rate_ok(d, c)) {
 		respond_error(c, r < 0 ? id : req->id, -EAGAIN,
 			      "too many requests: at most %u a second", d->cfg.rate);
-		json_object_put(id);
 		goto out;
 	}
 	if (r < 0) {
 		respond_error(c, id, e.err, "%s", e.msg);
-		json_object_put(id);
-		free(req);
-		return;
+		goto out;
 	}
-	if (req->n_fds > c->n_fds) {
+	if (dropped) {
+		respond_error(c, req->id, -EMFILE,
+			      "too many descriptors: at most %d with one request, and "
+			      "vfiomigd holds at most %u received at once; they were "
+			      "closed",
+			      VFMD_FDS_MAX, d->fds_budget);
+		goto out;
+	}
+	if (req->n_fds > n_fds) {
 		respond_error(
 			c, req->id, -EBADF,
 			"the request uses %zu descriptor%s, %zu %s received with it",
-			req->n_fds, req->n_fds == 1 ? "" : "s", c->n_fds,
-			c->n_fds == 1 ? "was" : "were");
+			req->n_fds, req->n_fds == 1 ? "" : "s", n_fds,
+			n_fds == 1 ? "was" : "were");
 		goto out;
 	}
-	/* The request takes the oldest descriptors the connection sent. */
-	memcpy(fds, c->fds, req->n_fds * sizeof(int));
-	memmove(c->fds, c->fds + req->n_fds, (c->n_fds - req->n_fds) * sizeof(int));
-	c->n_fds -= req->n_fds;
 	handlers[req->cmd](&k);
-	for (size_t i = 0; i < req->n_fds; i++)
-		safe_close(fds[i]);
 out:
-	vfmd_request_done(req);
+	for (size_t i = 0; i < n_fds; i++)
+		safe_close(fds[i]);
+	json_object_put(id);
+	if (req)
+		vfmd_request_done(req);
 	free(req);
 }
 
-static void take_fds(struct client *c, struct msghdr *mh)
+/*
+ * Descriptors that arrived with a read, for the line in progress.  At most
+ * VFMD_FDS_MAX for one line; all connections together at most fds_budget, of which
+ * unprivileged peers may fill half, so that root can still pass descriptors and the
+ * jobs keep room under RLIMIT_NOFILE.  Others are closed at once and the line is
+ * refused (EMFILE) when it is complete.
+ */
+static void take_fds(struct daemon *d, struct client *c, struct msghdr *mh)
 {
-	bool overflow = false;
+	unsigned budget = c->privileged ? d->fds_budget : d->fds_budget / 2;
 
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
 		size_t n;
@@ -1260,19 +1290,19 @@ static void take_fds(struct client *c, struct msghdr *mh)
 			int fd;
 
 			memcpy(&fd, p + i, sizeof(fd));
-			if (c->n_fds < VFMD_FDS_MAX) {
+			if (c->n_fds < VFMD_FDS_MAX && d->fds_in_flight < budget &&
+			    !c->discarding) {
 				c->fds[c->n_fds++] = fd;
+				d->fds_in_flight++;
 			} else {
 				safe_close(fd);
-				overflow = true;
+				c->fds_dropped = true;
 			}
 		}
 	}
-	if (overflow || (mh->msg_flags & MSG_CTRUNC))
-		respond_error(
-			c, NULL, -EMFILE,
-			"more than %d descriptors pending: the extra ones were closed",
-			VFMD_FDS_MAX);
+	/* the kernel could not install them all (our RLIMIT_NOFILE) */
+	if (mh->msg_flags & MSG_CTRUNC)
+		c->fds_dropped = true;
 }
 
 static void client_read(struct daemon *d, struct client *c)
@@ -1288,6 +1318,7 @@ static void client_read(struct daemon *d, struct client *c)
 			    .msg_control = control.buf,
 			    .msg_controllen = sizeof(control.buf)};
 	size_t start = 0;
+	bool taken = false;
 	ssize_t n;
 	char *nl;
 
@@ -1299,7 +1330,6 @@ static void client_read(struct daemon *d, struct client *c)
 		}
 		return;
 	}
-	take_fds(c, &mh);
 	if (n == 0) {
 		/* The peer is gone (or half-closed: it gets its answers, then goes). */
 		c->closing = true;
@@ -1307,20 +1337,42 @@ static void client_read(struct daemon *d, struct client *c)
 			respond_error(c, NULL, -EPROTO,
 				      "malformed JSON: the last request has no newline");
 		c->in_len = 0;
+		take_fds(d, c, &mh);
+		drop_line_fds(d, c);
 		return;
 	}
+	/*
+	 * Which line the descriptors of this read belong to.  A Unix stream socket
+	 * never returns bytes that follow a message carrying descriptors in the same
+	 * read, so this read ends inside the client's sendmsg() that carried them: they
+	 * go with the line that the last byte read belongs to (the client sends a
+	 * request's descriptors with its bytes, one request per such sendmsg()).  Lines
+	 * completed before that byte take only what they had.
+	 */
 	c->in_len += (size_t)n;
 	while ((nl = memchr(c->in + start, '\n', c->in_len - start))) {
 		size_t len = (size_t)(nl - (c->in + start));
 
-		if (c->discarding)
+		if ((size_t)(nl - c->in) == c->in_len - 1) {
+			take_fds(d, c, &mh);
+			taken = true;
+		}
+		if (c->discarding) {
 			c->discarding = false;
-		else if (len > 0 && !(len == 1 && c->in[start] == '\r'))
+			drop_line_fds(d, c);
+		} else if (len > 0 && !(len == 1 && c->in[start] == '\r')) {
 			handle_line(d, c, c->in + start, len);
+		} else {
+			drop_line_fds(d, c); /* an empty line takes none */
+		}
 		start += len + 1;
 		if (c->closing)
 			break;
 	}
+	if (!taken)
+		take_fds(d, c, &mh); /* the line in progress */
+	if (c->closing)
+		drop_line_fds(d, c);
 	memmove(c->in, c->in + start, c->in_len - start);
 	c->in_len -= start;
 	if (c->in_len == VFMD_LINE_MAX + 1) {
@@ -1332,6 +1384,7 @@ static void client_read(struct daemon *d, struct client *c)
 				      VFMD_LINE_MAX);
 		c->discarding = true;
 		c->in_len = 0;
+		drop_line_fds(d, c);
 	}
 }
 
@@ -1367,8 +1420,7 @@ static void client_free(struct daemon *d, struct client *c)
 					  "the client that started the job disconnected");
 	}
 	safe_close(c->fd);
-	for (size_t i = 0; i < c->n_fds; i++)
-		safe_close(c->fds[i]);
+	drop_line_fds(d, c);
 	free(c->in);
 	free(c->out);
 	free(c);
@@ -1617,6 +1669,31 @@ static void handle_signal(struct daemon *d)
 
 /* ---- the loop ---- */
 
+/*
+ * How many received descriptors may wait for their requests at once, from
+ * RLIMIT_NOFILE (soft; vfiomigd uses poll(), so any number works): what is left
+ * after VFMD_FDS_RESERVED, a descriptor per connection and VFMD_FDS_PER_JOB per job,
+ * halved again for attached devices and jobs larger than that, and never more than
+ * every connection's full share.  With systemd's default 1024 and 16 jobs:
+ * (1024 - 64 - 64 - 16 * 16) / 2 = 320 (unprivileged peers together: 160).
+ */
+static unsigned fds_budget(unsigned max_jobs)
+{
+	struct rlimit rl;
+	uint64_t reserved = VFMD_FDS_RESERVED + VFMD_CLIENTS_MAX +
+			    (uint64_t)max_jobs * VFMD_FDS_PER_JOB;
+	uint64_t limit;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		limit = 1u << 20;
+	else
+		limit = rl.rlim_cur;
+	if (limit <= reserved)
+		return 0;
+	return (unsigned)MIN((limit - reserved) / 2,
+			     (uint64_t)VFMD_CLIENTS_MAX * VFMD_FDS_MAX);
+}
+
 int daemon_init(struct daemon *d)
 {
 	sigset_t mask;
@@ -1624,6 +1701,7 @@ int daemon_init(struct daemon *d)
 
 	pthread_mutex_init(&d->qlock, NULL);
 	d->next_job_id = 1;
+	d->fds_budget = fds_budget(d->cfg.max_jobs);
 	d->watchdog_fd = -1;
 	d->signal_fd = -1;
 	d->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -29,6 +29,12 @@
 #define VFMD_OUT_DROP	    (256u << 10) /* output queued: progress events dropped */
 #define VFMD_OUT_MAX	    (4u << 20)	 /* output queued: the client is disconnected */
 #define VFMD_SOCKET_DEFAULT VFM_RUNSTATEDIR "/vfiomig/control.sock"
+/* Descriptors kept out of the in-flight budget (fds_budget): the daemon's own
+ * (stdio, signalfd, eventfd, timerfd, listening sockets, log, libraries), one per
+ * connection, and VFMD_FDS_PER_JOB for each of --max-jobs jobs (eventfds, the stream
+ * and its listener, device, group, container and data fds of a few devices). */
+#define VFMD_FDS_RESERVED   64
+#define VFMD_FDS_PER_JOB    16
 #define VFMD_ACCEPT_BACKOFF_MIN_MS 100
 #define VFMD_ACCEPT_BACKOFF_MAX_MS 1000
 
@@ -154,8 +160,11 @@ struct client {
 	bool discarding; /* skipping the rest of an over-long line */
 	char *out;
 	size_t out_len, out_cap;
+	/* The descriptors of the request line being read (see client_read()); all of
+	 * them go with that line, taken or closed, whatever becomes of it. */
 	int fds[VFMD_FDS_MAX];
 	size_t n_fds;
+	bool fds_dropped; /* some were closed on arrival: the line is refused */
 	double tokens;
 	uint64_t tokens_usec;
 	bool watch_all;
@@ -179,6 +188,10 @@ struct daemon {
 	unsigned next_job_id;
 	bool shutting_down;
 	char last_status[128];
+
+	/* Descriptors received and not yet taken by a request, on all connections;
+	 * bounded by fds_budget (unprivileged peers together: half of it). */
+	unsigned fds_in_flight, fds_budget;
 
 	/* accept() out of descriptors (EMFILE, ENFILE) or memory: the listening
 	 * sockets are not polled until accept_resume_usec, backing off from

@@ -226,6 +226,16 @@ static void stop(struct proc *p)
 	p->notify_fd = -1;
 }
 
+/* read() from a non-blocking @fd, waiting at most @ms; -1 on timeout */
+static ssize_t read_within(int fd, void *buf, size_t size, int ms)
+{
+	struct pollfd pf = {.fd = fd, .events = POLLIN};
+
+	if (poll(&pf, 1, ms) <= 0)
+		return -1;
+	return read(fd, buf, size);
+}
+
 /* ---- connections ---- */
 
 struct conn {
@@ -757,7 +767,7 @@ static void test_rate(void)
 	static const char *const args[] = {"--rate", "5", NULL};
 	struct proc p;
 	struct conn *c;
-	int refused = 0, answered = 0;
+	int refused = 0, answered = 0, pfd[2];
 
 	spawn(&p, "rate", -1, args, NULL);
 	c = conn_open(p.sock);
@@ -775,6 +785,24 @@ static void test_rate(void)
 		    "--rate 5: of 40 requests at once, the burst (10) is served, the "
 		    "rest EAGAIN"))
 		tap_diag("answered %d, refused %d", answered, refused);
+	/* over the rate: the refused request's descriptor is closed with it */
+	if (c && pipe2(pfd, O_CLOEXEC) == 0) {
+		struct json_object *r;
+		int id = 99;
+		char b;
+
+		sendf_fds(c, &pfd[1], 1, "{\"id\":99,\"cmd\":\"save\",\"devices\":["
+					 "\"sim:r1\"],\"stream_fd\":0}");
+		r = wait_for(c, match_id, &id, TIMEOUT_MS);
+		close(pfd[1]);
+		fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+		if (!tap_ok(r && strcmp(err_name(r), "EAGAIN") == 0 &&
+				    read_within(pfd[0], &b, 1, 2000) == 0,
+			    "a request over the rate: EAGAIN, and its descriptor is closed"))
+			show("got", r);
+		json_object_put(r);
+		close(pfd[0]);
+	}
 	conn_close(c);
 	stop(&p);
 }
@@ -1011,7 +1039,45 @@ static void test_fds(struct proc *p)
 			show("finished", fin);
 		json_object_put(fin);
 	}
-	/* descriptors not taken by a request wait for the next one; excess are closed */
+	/* A refused line's descriptors go with it: the next request never takes them
+	 * (a save once wrote its image into the descriptor of a malformed line). */
+	if (pipe2(pfd, O_CLOEXEC) == 0 && pipe2(fds, O_CLOEXEC) == 0) {
+		struct json_object *e;
+		char buf[65536];
+		bool closed, right = false;
+
+		sendf_fds(c, &pfd[1], 1, "{\"cmd\":\"save\",");
+		e = wait_for(c, match_null_id, NULL, TIMEOUT_MS);
+		close(pfd[1]);
+		fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+		closed = e && strcmp(err_name(e), "EPROTO") == 0 &&
+			 read_within(pfd[0], buf, sizeof(buf), 2000) == 0;
+		json_object_put(e);
+		tap_ok(closed, "a malformed line's descriptor is closed with it (EPROTO)");
+		r = call_fds(c, &fds[1], 1,
+			     "\"cmd\":\"save\",\"devices\":[\"sim:f2,seed=22,size=4K\"],"
+			     "\"stream_fd\":0");
+		job = ok(r) ? num(get(r, "result"), "job") : -1;
+		json_object_put(r);
+		close(fds[1]);
+		/* (without a timeout, a daemon that gave the save the wrong descriptor
+		 * would hang the test here) */
+		fcntl(fds[0], F_SETFL, O_NONBLOCK);
+		right = read_within(fds[0], buf, 4, 5000) == 4 &&
+			memcmp(buf, "\x89VFM", 4) == 0;
+		while (read_within(fds[0], buf, sizeof(buf), 5000) > 0)
+			;
+		fin = job > 0 ? event(c, "finished", job) : NULL;
+		tap_ok(right && flag(fin, "success"),
+		       "the next save writes into its own descriptor");
+		json_object_put(fin);
+		close(fds[0]);
+		close(pfd[0]);
+	}
+	expect_error(call(c, "\"cmd\":\"save\",\"devices\":[\"sim:f1\"],\"stream_fd\":0"),
+		     "EBADF", NULL,
+		     "descriptors sent with an earlier request are not taken: EBADF");
+	/* more than 72 with one request: EMFILE, all of them closed */
 	{
 		int many[80];
 		struct json_object *e;
@@ -1021,7 +1087,7 @@ static void test_fds(struct proc *p)
 		sendf_fds(c, many, 80, "{\"cmd\":\"jobs\"}");
 		e = wait_for(c, match_null_id, NULL, TIMEOUT_MS);
 		tap_ok(e && strcmp(err_name(e), "EMFILE") == 0,
-		       "more than 72 pending descriptors: EMFILE, the extra ones closed");
+		       "more than 72 descriptors with a request: EMFILE, all closed");
 		json_object_put(e);
 	}
 	conn_close(c);
@@ -1741,6 +1807,50 @@ static void test_emfile(void)
 	tap_ok(lines == 1, "and the end of the episode is logged once, with its count");
 }
 
+/*
+ * Descriptors received and not yet taken are bounded in total from RLIMIT_NOFILE:
+ * with 200 and --max-jobs 1, (200 - 64 - 64 - 16) / 2 = 28.  A line in progress
+ * holds 20; another connection's 20 do not fit: EMFILE; once the first line is done,
+ * they fit again.
+ */
+static void test_fd_budget(void)
+{
+	static const char *const args[] = {"--max-jobs", "1", NULL};
+	struct conn *a, *b;
+	struct proc p;
+	int many[20];
+
+	for (int i = 0; i < 20; i++)
+		many[i] = STDIN_FILENO;
+	spawn_nofile = 200;
+	spawn(&p, "budget", -1, args, NULL);
+	spawn_nofile = 0;
+	a = conn_open(p.sock);
+	b = conn_open(p.sock);
+	if (!a || !b) {
+		tap_ok(false, "descriptor budget: connect");
+		goto out;
+	}
+	send_raw(a, "{\"cmd\":\"vers", 12, many, 20);
+	usleep(200000);
+	expect_error(call_fds(b, many, 20, "\"cmd\":\"version\""), "EMFILE", "at most 28",
+		     "RLIMIT_NOFILE 200: 20 descriptors held by a line in progress, 20 "
+		     "more do not fit (at most 28): EMFILE");
+	sendf(a, "ion\",\"id\":7}");
+	{
+		int id = 7;
+
+		expect_ok(wait_for(a, match_id, &id, TIMEOUT_MS),
+			  "the line in progress completes with its descriptors");
+	}
+	expect_ok(call_fds(b, many, 20, "\"cmd\":\"version\""),
+		  "then 20 fit again: they went with the request");
+out:
+	conn_close(a);
+	conn_close(b);
+	stop(&p);
+}
+
 /* --user: sockets opened as root, then uid 65534 and no capability. */
 static void test_user(void)
 {
@@ -1826,6 +1936,7 @@ int main(int argc, char **argv)
 	test_list();
 	test_limits();
 	test_emfile();
+	test_fd_budget();
 	test_user();
 
 	{
