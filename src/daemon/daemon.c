@@ -14,12 +14,18 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
+#include <linux/vfio.h>
 
 #include <json-c/json.h>
 
@@ -249,27 +255,54 @@ static void ddev_free(struct ddev *dd)
 }
 
 /*
- * A descriptor passed over the socket must be a VFIO device: a device fd from a group
- * ("anon_inode:[vfio-device]") or a cdev (/dev/vfio/devices/vfioN).  Anything else is
- * refused before the library sees it.
+ * A descriptor passed over the socket must be a VFIO device, as the kernel says on
+ * that descriptor, not as its /proc link text says (a tmpfs file mounted at
+ * /dev/vfio/devices/vfio0 in a user namespace has that text):
+ *  - its file is an anonymous inode (a device fd from a group) or a character
+ *    device (an iommufd cdev): not a regular file (FUSE would answer ioctls), a
+ *    socket or a pipe;
+ *  - it answers VFIO_DEVICE_GET_INFO, which only a VFIO device does (';' 107 is
+ *    VFIO's number): an eventfd or another anonymous inode, /dev/null, a group
+ *    or container node and /dev/iommu fail with ENOTTY or EINVAL;
+ *  - and fills in its type flag (PCI, platform, ccw, ap...), which every VFIO
+ *    driver sets: a restricted FUSE ioctl could succeed without writing anything.
+ * Anything else is refused before the library sees it.
  */
 static int check_vfio_fd(int fd, char *what, size_t size)
 {
-	char link[64], target[PATH_MAX];
+	struct vfio_device_info info = {.argsz = sizeof(info)};
+	char link[64], target[256] = "?";
+	struct statfs sfs;
+	struct stat st;
 	ssize_t n;
+	bool anon;
 
+	/* only to say what it is */
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 	n = readlink(link, target, sizeof(target) - 1);
-	if (n < 0) {
+	if (n >= 0)
+		target[n] = '\0';
+	if (fstat(fd, &st) < 0 || fstatfs(fd, &sfs) < 0) {
 		snprintf(what, size, "unreadable: %s", strerror(errno));
 		return -EBADF;
 	}
-	target[n] = '\0';
-	if (streq(target, "anon_inode:[vfio-device]") ||
-	    strncmp(target, "/dev/vfio/devices/vfio", 22) == 0)
-		return 0;
-	snprintf(what, size, "%.200s", target);
-	return -EINVAL;
+	anon = (st.st_mode & S_IFMT) == 0 && sfs.f_type == ANON_INODE_FS_MAGIC;
+	if (!anon && !S_ISCHR(st.st_mode)) {
+		snprintf(what, size, "%.200s, not a character device nor an anonymous inode",
+			 target);
+		return -EINVAL;
+	}
+	if (ioctl(fd, VFIO_DEVICE_GET_INFO, &info) < 0) {
+		snprintf(what, size, "%.200s: VFIO_DEVICE_GET_INFO: %s", target,
+			 strerror(errno));
+		return -EINVAL;
+	}
+	if (info.flags == 0) {
+		snprintf(what, size, "%.200s: VFIO_DEVICE_GET_INFO gave no device type",
+			 target);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* Open one device in @dc: by name, or from the passed descriptor @fd.  Errors are

@@ -19,6 +19,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -947,6 +950,91 @@ static void test_save_restore(struct proc *p)
 	conn_close(c);
 }
 
+/*
+ * A regular file that /proc calls /dev/vfio/devices/vfio0: created on a tmpfs
+ * in a user and mount namespace of a child (unshare -Urm), and handed back.  -1 if namespaces are not available.
+ */
+static int tmpfs_vfio0(void)
+{
+	int sp[2], fd = -1, status;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		char map[64];
+		uid_t uid = getuid();
+		gid_t gid = getgid();
+		int f;
+
+		close(sp[0]);
+		if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+			_exit(1);
+		f = open("/proc/self/setgroups", O_WRONLY);
+		if (f >= 0 && (write(f, "deny", 4) < 0 || close(f) < 0))
+			_exit(1);
+		snprintf(map, sizeof(map), "0 %u 1", (unsigned)uid);
+		f = open("/proc/self/uid_map", O_WRONLY);
+		if (f < 0 || write(f, map, strlen(map)) < 0)
+			_exit(1);
+		close(f);
+		snprintf(map, sizeof(map), "0 %u 1", (unsigned)gid);
+		f = open("/proc/self/gid_map", O_WRONLY);
+		if (f < 0 || write(f, map, strlen(map)) < 0)
+			_exit(1);
+		close(f);
+		/* the tmpfs is mounted where the daemon cannot reach it, so /proc
+		 * shows the path from the tmpfs's root: /dev/vfio/devices/vfio0 */
+		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    mount("tmpfs", tmpdir, "tmpfs", 0, NULL) < 0 || chdir(tmpdir) < 0 ||
+		    mkdir("dev", 0755) < 0 || mkdir("dev/vfio", 0755) < 0 ||
+		    mkdir("dev/vfio/devices", 0755) < 0)
+			_exit(1);
+		f = open("dev/vfio/devices/vfio0", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (f < 0)
+			_exit(1);
+		{
+			union {
+				struct cmsghdr align;
+				char buf[CMSG_SPACE(sizeof(int))];
+			} control = {0};
+			struct iovec iov = {.iov_base = (void *)"x", .iov_len = 1};
+			struct msghdr mh = {.msg_iov = &iov,
+					    .msg_iovlen = 1,
+					    .msg_control = control.buf,
+					    .msg_controllen = sizeof(control.buf)};
+			struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(cm), &f, sizeof(int));
+			_exit(sendmsg(sp[1], &mh, 0) == 1 ? 0 : 1);
+		}
+	}
+	close(sp[1]);
+	if (pid > 0) {
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(int))];
+		} control;
+		char x;
+		struct iovec iov = {.iov_base = &x, .iov_len = 1};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = control.buf,
+				    .msg_controllen = sizeof(control.buf)};
+
+		if (recvmsg(sp[0], &mh, MSG_CMSG_CLOEXEC) == 1 && CMSG_FIRSTHDR(&mh) &&
+		    CMSG_FIRSTHDR(&mh)->cmsg_type == SCM_RIGHTS)
+			memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(int));
+		waitpid(pid, &status, 0);
+	}
+	close(sp[0]);
+	return fd;
+}
+
 static void test_fds(struct proc *p)
 {
 	struct conn *c = conn_open(p->sock);
@@ -971,8 +1059,9 @@ static void test_fds(struct proc *p)
 	r = call_fds(
 		c, &nul, 1,
 		"\"cmd\":\"save\",\"devices\":[{\"fd\":0}],\"to\":\"file:/dev/null\"");
-	if (!tap_ok(r && strstr(err_msg(r), "not a VFIO device (it is /dev/null)"),
-		    "a passed /dev/null as a device is refused"))
+	if (!tap_ok(r && strstr(err_msg(r), "not a VFIO device (it is /dev/null: "
+					    "VFIO_DEVICE_GET_INFO"),
+		    "a passed /dev/null as a device is refused: no VFIO_DEVICE_GET_INFO"))
 		show("got", r);
 	json_object_put(r);
 	close(nul);
@@ -980,6 +1069,72 @@ static void test_fds(struct proc *p)
 		call(c, "\"cmd\":\"attach\",\"devices\":[{\"fd\":0,\"name\":\"x\"}]"),
 		"EBADF", "uses 1 descriptor, 0 were received",
 		"naming a descriptor never sent: EBADF");
+	/* fd:N names descriptor N of the request, never one of the daemon's own
+	 * (fd:3..5 were its listening socket, signalfd, eventfd) */
+	expect_error(call(c, "\"cmd\":\"attach\",\"devices\":[\"fd:5\"]"), "EINVAL",
+		     "needs the device's name", "attach fd:5: not the daemon's fd 5");
+	expect_error(call(c, "\"cmd\":\"attach\",\"devices\":[\"fd:3:sim:a\"]"),
+		     "EBADF", "0 were received",
+		     "attach fd:3:NAME without descriptors: EBADF");
+	expect_error(call(c, "\"cmd\":\"save\",\"devices\":[\"fd:4\"],\"to\":"
+			     "\"tcp://127.0.0.1:1\""),
+		     "EBADF", "0 were received", "save fd:4 without descriptors: EBADF");
+	expect_error(call(c, "\"cmd\":\"info\",\"devices\":[\"fd:3\"]"), "EINVAL",
+		     "sent with the request", "info fd:3: EINVAL");
+	r = call_fds(c, pfd, 1, "\"cmd\":\"attach\",\"devices\":[\"fd:0:sim:a\"]");
+	if (!tap_ok(r && strstr(err_msg(r), "not a VFIO device") &&
+			    strstr(err_msg(r), "pipe:["),
+		    "attach fd:0:NAME takes the request's descriptor 0 (here a pipe)"))
+		show("got", r);
+	json_object_put(r);
+	/* what the kernel says on the descriptor, not its name */
+	{
+		int other[3] = {eventfd(0, EFD_CLOEXEC), -1, -1}, sp[2];
+		char tmp[128];
+
+		snprintf(tmp, sizeof(tmp), "%s/vfio0", tmpdir);
+		other[1] = open(tmp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0) {
+			other[2] = sp[0];
+			close(sp[1]);
+		}
+		for (int i = 0; i < 3; i++) {
+			static const char *const what[] = {
+				"VFIO_DEVICE_GET_INFO", "not a character device",
+				"not a character device"};
+			static const char *const desc[] = {"an eventfd", "a file",
+							   "a socket"};
+
+			r = call_fds(c, &other[i], 1,
+				     "\"cmd\":\"save\",\"devices\":[{\"fd\":0}],"
+				     "\"to\":\"tcp://127.0.0.1:1\"");
+			if (!tap_ok(r && strcmp(err_name(r), "EINVAL") == 0 &&
+					    strstr(err_msg(r), "not a VFIO device") &&
+					    strstr(err_msg(r), what[i]),
+				    "%s passed as a device is refused (%s)", desc[i],
+				    what[i]))
+				show("got", r);
+			json_object_put(r);
+			close(other[i]);
+		}
+		r = NULL;
+		other[0] = tmpfs_vfio0();
+		if (other[0] < 0) {
+			tap_skip("a tmpfs file at /dev/vfio/devices/vfio0: no user "
+				 "namespace");
+		} else {
+			r = call_fds(c, other, 1,
+				     "\"cmd\":\"save\",\"devices\":[{\"fd\":0}],"
+				     "\"to\":\"tcp://127.0.0.1:1\"");
+			if (!tap_ok(r && strstr(err_msg(r), "not a VFIO device") &&
+					    strstr(err_msg(r), "/dev/vfio/devices/vfio0"),
+				    "a tmpfs file at /dev/vfio/devices/vfio0 (another mount "
+				    "namespace) is refused"))
+				show("got", r);
+			json_object_put(r);
+			close(other[0]);
+		}
+	}
 	expect_error(call(c, "\"cmd\":\"attach\",\"devices\":[{\"fd\":0}]"), "EINVAL",
 		     "needs the device's name", "attaching a descriptor needs a name");
 
