@@ -20,10 +20,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <linux/kcmp.h>
 #include <linux/magic.h>
 #include <linux/vfio.h>
 
@@ -237,6 +240,29 @@ static unsigned job_of_name(struct daemon *d, const char *key)
 	return 0;
 }
 
+static bool same_device(const struct ddev *a, const struct ddev *b);
+
+/* The running job (or save in doubt) that has this device under any name. */
+static unsigned job_of_dev(struct daemon *d, const struct ddev *dd)
+{
+	for (struct djob *j = d->jobs; j; j = j->next)
+		if (!j->reaped || j->holding)
+			for (size_t i = 0; i < j->n; i++)
+				if (j->devs[i] && j->devs[i] != dd &&
+				    same_device(j->devs[i], dd))
+					return j->id;
+	return job_of_name(d, dd->key);
+}
+
+/* An attached device other than @dd that is the same device. */
+static struct ddev *attached_same(struct daemon *d, const struct ddev *dd)
+{
+	for (struct ddev *a = d->devices; a; a = a->next)
+		if (a != dd && same_device(a, dd))
+			return a;
+	return NULL;
+}
+
 static void dctx_put(struct dctx *dc)
 {
 	if (dc && --dc->n_devices == 0) {
@@ -305,6 +331,76 @@ static int check_vfio_fd(int fd, char *what, size_t size)
 	return 0;
 }
 
+/*
+ * What identifies the device behind a VFIO device descriptor, from the kernel:
+ *  - an iommufd cdev (a character device): its sysfs device, the realpath of
+ *    /sys/dev/char/MAJ:MIN/device (the PCI function or mdev; st_rdev alone names the
+ *    vfio-dev node, unique per device too: "cdev:MAJ:MIN" when sysfs says nothing);
+ *  - a device fd from a group (an anonymous inode, whose st_dev/st_ino every
+ *    anonymous file shares, so they identify nothing): the "vfio-device-syspath:"
+ *    line of /proc/self/fdinfo/FD (Linux 6.14 and later).  On older kernels ""
+ *    (unknown): two such descriptors are then the same device only when they are
+ *    the same open file (kcmp(2), see same_device()).
+ * Devices opened by name carry their sysfs path from the library (a realpath too),
+ * so a device passed and also named by path compares equal.
+ */
+static void fd_ident(int fd, char *buf, size_t size)
+{
+	char path[PATH_MAX], real[PATH_MAX], line[PATH_MAX + 32];
+	struct stat st;
+	FILE *f;
+
+	buf[0] = '\0';
+	if (fstat(fd, &st) < 0)
+		return;
+	if (S_ISCHR(st.st_mode)) {
+		snprintf(path, sizeof(path), "/sys/dev/char/%u:%u/device", major(st.st_rdev),
+			 minor(st.st_rdev));
+		if (realpath(path, real))
+			snprintf(buf, size, "sysfs:%s", real);
+		else
+			snprintf(buf, size, "cdev:%u:%u", major(st.st_rdev),
+				 minor(st.st_rdev));
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *v;
+
+		if (strncmp(line, "vfio-device-syspath:", 20) != 0)
+			continue;
+		v = line + 20;
+		v += strspn(v, " \t");
+		v[strcspn(v, "\n")] = '\0';
+		if (*v && realpath(v, real))
+			snprintf(buf, size, "sysfs:%s", real);
+		break;
+	}
+	fclose(f);
+}
+
+/* Whether two opened devices are one: same key, same kernel identity, or (kernel
+ * identity unknown) the same open file passed twice. */
+static bool same_device(const struct ddev *a, const struct ddev *b)
+{
+	int fa, fb;
+
+	if (a == b || streq(a->key, b->key))
+		return true;
+	if (a->ident[0] && streq(a->ident, b->ident))
+		return true;
+	if (a->ident[0] && b->ident[0])
+		return false;
+	fa = vfm_device_fd(a->dev);
+	fb = vfm_device_fd(b->dev);
+	/* ENOSYS/EPERM (no CONFIG_KCMP, a filter): not known to be the same */
+	return fa >= 0 && fb >= 0 && a->passed && b->passed &&
+	       syscall(SYS_kcmp, getpid(), getpid(), KCMP_FILE, fa, fb) == 0;
+}
+
 /* Open one device in @dc: by name, or from the passed descriptor @fd.  Errors are
  * sentences in @err. */
 static int open_device(struct dctx *dc, const struct vfmd_devref *ref, int fd,
@@ -350,6 +446,21 @@ static int open_device(struct dctx *dc, const struct vfmd_devref *ref, int fd,
 	snprintf(dd->given, sizeof(dd->given), "%s", ref->name[0] ? ref->name : dd->key);
 	dd->id = *vfm_device_identity(dd->dev);
 	dd->passed = fd >= 0;
+	if (fd >= 0) {
+		fd_ident(fd, dd->ident, sizeof(dd->ident));
+		/* the name only says which device it is: it may not say another one */
+		if (dd->ident[0] && ref->name[0] && dd->id.sysfs_path[0] &&
+		    strncmp(dd->ident, "sysfs:", 6) == 0 &&
+		    !streq(dd->ident + 6, dd->id.sysfs_path)) {
+			snprintf(err, errsize, "descriptor %d is %s, not %s", ref->fd,
+				 dd->ident + 6, ref->name);
+			vfm_device_unref(dd->dev);
+			free(dd);
+			return -EINVAL;
+		}
+	} else if (dd->id.sysfs_path[0] && dd->id.kind != VFM_DEVICE_SIM) {
+		snprintf(dd->ident, sizeof(dd->ident), "sysfs:%s", dd->id.sysfs_path);
+	}
 	dd->dctx = dc;
 	dc->n_devices++;
 	*ret = dd;
@@ -639,8 +750,9 @@ static void cmd_attach(struct call *k)
 					  err);
 			break;
 		}
-		job = job_of_name(k->d, opened[i]->key);
-		if (find_attached(k->d, opened[i]->key) || job) {
+		job = job_of_dev(k->d, opened[i]);
+		if (find_attached(k->d, opened[i]->key) || attached_same(k->d, opened[i]) ||
+		    job) {
 			r = job ? -EBUSY : -EEXIST;
 			if (job)
 				respond_error_dev(k->c, req->id, r, opened[i]->key,
@@ -652,7 +764,7 @@ static void cmd_attach(struct call *k)
 			break;
 		}
 		for (size_t m = 0; m < i && r >= 0; m++)
-			if (streq(opened[m]->key, opened[i]->key)) {
+			if (same_device(opened[m], opened[i])) {
 				r = -EINVAL;
 				respond_error(k->c, req->id, r, "%s is named twice",
 					      opened[i]->key);
@@ -843,8 +955,8 @@ static void cmd_job_start(struct call *k)
 				goto fail;
 			}
 			dd->transient = true;
-			job = job_of_name(d, dd->key);
-			if (job || find_attached(d, dd->key)) {
+			job = job_of_dev(d, dd);
+			if (job || find_attached(d, dd->key) || attached_same(d, dd)) {
 				r = -EBUSY;
 				j->devs[i] = dd; /* freed below */
 				if (job)
@@ -860,7 +972,7 @@ static void cmd_job_start(struct call *k)
 			}
 		}
 		for (size_t m = 0; m < i; m++)
-			if (j->devs[m] == dd || streq(j->devs[m]->key, dd->key)) {
+			if (same_device(j->devs[m], dd)) {
 				r = -EINVAL;
 				if (dd->transient)
 					j->devs[i] = dd;

@@ -11,6 +11,7 @@
  * queue; the main thread talks to it through eventfds (cancel, acknowledgement).
  */
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -62,6 +63,10 @@ struct ddev {
 	struct vfm_device_identity id; /* a copy, readable while a job has the device */
 	struct vfm_device *dev;
 	struct dctx *dctx;
+	/* What identifies the kernel device behind it, for the one-job-per-device rule
+	 * across names and descriptors: "sysfs:PATH" or "cdev:MAJ:MIN", "" unknown
+	 * (simulated devices, group fds on kernels without fdinfo's syspath). */
+	char ident[PATH_MAX + 8];
 	bool transient; /* opened for one job, closed when it ends */
 	bool passed;	/* from a descriptor passed over the socket */
 	unsigned job;	/* 0: idle */
