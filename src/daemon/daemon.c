@@ -294,10 +294,10 @@ static void ddev_free(struct ddev *dd)
  *    driver sets: a restricted FUSE ioctl could succeed without writing anything.
  * Anything else is refused before the library sees it.
  */
-static int check_vfio_fd(int fd, char *what, size_t size)
+static int check_vfio_fd(int fd, char *what, size_t size, char *why, size_t whysize)
 {
 	struct vfio_device_info info = {.argsz = sizeof(info)};
-	char link[64], target[256] = "?";
+	char link[64];
 	struct statfs sfs;
 	struct stat st;
 	ssize_t n;
@@ -305,27 +305,25 @@ static int check_vfio_fd(int fd, char *what, size_t size)
 
 	/* only to say what it is */
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, target, sizeof(target) - 1);
+	snprintf(what, size, "?");
+	n = readlink(link, what, size - 1);
 	if (n >= 0)
-		target[n] = '\0';
+		what[n] = '\0';
 	if (fstat(fd, &st) < 0 || fstatfs(fd, &sfs) < 0) {
-		snprintf(what, size, "unreadable: %s", strerror(errno));
+		snprintf(why, whysize, "unreadable: %s", strerror(errno));
 		return -EBADF;
 	}
 	anon = (st.st_mode & S_IFMT) == 0 && sfs.f_type == ANON_INODE_FS_MAGIC;
 	if (!anon && !S_ISCHR(st.st_mode)) {
-		snprintf(what, size, "%.200s, not a character device nor an anonymous inode",
-			 target);
+		snprintf(why, whysize, "not a character device nor an anonymous inode");
 		return -EINVAL;
 	}
 	if (ioctl(fd, VFIO_DEVICE_GET_INFO, &info) < 0) {
-		snprintf(what, size, "%.200s: VFIO_DEVICE_GET_INFO: %s", target,
-			 strerror(errno));
+		snprintf(why, whysize, "VFIO_DEVICE_GET_INFO: %s", strerror(errno));
 		return -EINVAL;
 	}
 	if (info.flags == 0) {
-		snprintf(what, size, "%.200s: VFIO_DEVICE_GET_INFO gave no device type",
-			 target);
+		snprintf(why, whysize, "VFIO_DEVICE_GET_INFO gave no device type");
 		return -EINVAL;
 	}
 	return 0;
@@ -411,13 +409,13 @@ static int open_device(struct dctx *dc, const struct vfmd_devref *ref, int fd,
 	int r;
 
 	if (fd >= 0) {
-		char what[256];
+		char what[200], why[100];
 
-		r = check_vfio_fd(fd, what, sizeof(what));
+		r = check_vfio_fd(fd, what, sizeof(what), why, sizeof(why));
 		if (r < 0) {
 			snprintf(err, errsize,
-				 "descriptor %d%s%s is not a VFIO device (it is %s)",
-				 ref->fd, ref->name[0] ? " for " : "", ref->name, what);
+				 "descriptor %d%s%s is not a VFIO device (it is %s): %s",
+				 ref->fd, ref->name[0] ? " for " : "", ref->name, what, why);
 			return r;
 		}
 		if (ref->name[0])

@@ -1059,7 +1059,7 @@ static void test_fds(struct proc *p)
 	r = call_fds(
 		c, &nul, 1,
 		"\"cmd\":\"save\",\"devices\":[{\"fd\":0}],\"to\":\"file:/dev/null\"");
-	if (!tap_ok(r && strstr(err_msg(r), "not a VFIO device (it is /dev/null: "
+	if (!tap_ok(r && strstr(err_msg(r), "not a VFIO device (it is /dev/null): "
 					    "VFIO_DEVICE_GET_INFO"),
 		    "a passed /dev/null as a device is refused: no VFIO_DEVICE_GET_INFO"))
 		show("got", r);
