@@ -15,11 +15,21 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <linux/kcmp.h>
+#include <linux/magic.h>
+#include <linux/vfio.h>
 
 #include <json-c/json.h>
 
@@ -231,6 +241,29 @@ static unsigned job_of_name(struct daemon *d, const char *key)
 	return 0;
 }
 
+static bool same_device(const struct ddev *a, const struct ddev *b);
+
+/* The running job (or save in doubt) that has this device under any name. */
+static unsigned job_of_dev(struct daemon *d, const struct ddev *dd)
+{
+	for (struct djob *j = d->jobs; j; j = j->next)
+		if (!j->reaped || j->holding)
+			for (size_t i = 0; i < j->n; i++)
+				if (j->devs[i] && j->devs[i] != dd &&
+				    same_device(j->devs[i], dd))
+					return j->id;
+	return job_of_name(d, dd->key);
+}
+
+/* An attached device other than @dd that is the same device. */
+static struct ddev *attached_same(struct daemon *d, const struct ddev *dd)
+{
+	for (struct ddev *a = d->devices; a; a = a->next)
+		if (a != dd && same_device(a, dd))
+			return a;
+	return NULL;
+}
+
 static void dctx_put(struct dctx *dc)
 {
 	if (dc && --dc->n_devices == 0) {
@@ -249,27 +282,122 @@ static void ddev_free(struct ddev *dd)
 }
 
 /*
- * A descriptor passed over the socket must be a VFIO device: a device fd from a group
- * ("anon_inode:[vfio-device]") or a cdev (/dev/vfio/devices/vfioN).  Anything else is
- * refused before the library sees it.
+ * A descriptor passed over the socket must be a VFIO device, as the kernel says on
+ * that descriptor, not as its /proc link text says (a tmpfs file mounted at
+ * /dev/vfio/devices/vfio0 in a user namespace has that text):
+ *  - its file is an anonymous inode (a device fd from a group) or a character
+ *    device (an iommufd cdev): not a regular file (FUSE would answer ioctls), a
+ *    socket or a pipe;
+ *  - it answers VFIO_DEVICE_GET_INFO, which only a VFIO device does (';' 107 is
+ *    VFIO's number): an eventfd or another anonymous inode, /dev/null, a group
+ *    or container node and /dev/iommu fail with ENOTTY or EINVAL;
+ *  - and fills in its type flag (PCI, platform, ccw, ap...), which every VFIO
+ *    driver sets: a restricted FUSE ioctl could succeed without writing anything.
+ * Anything else is refused before the library sees it.
  */
-static int check_vfio_fd(int fd, char *what, size_t size)
+static int check_vfio_fd(int fd, char *what, size_t size, char *why, size_t whysize)
 {
-	char link[64], target[PATH_MAX];
+	struct vfio_device_info info = {.argsz = sizeof(info)};
+	char link[64];
+	struct statfs sfs;
+	struct stat st;
 	ssize_t n;
+	bool anon;
 
+	/* only to say what it is */
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, target, sizeof(target) - 1);
-	if (n < 0) {
-		snprintf(what, size, "unreadable: %s", strerror(errno));
+	snprintf(what, size, "?");
+	n = readlink(link, what, size - 1);
+	if (n >= 0)
+		what[n] = '\0';
+	if (fstat(fd, &st) < 0 || fstatfs(fd, &sfs) < 0) {
+		snprintf(why, whysize, "unreadable: %s", strerror(errno));
 		return -EBADF;
 	}
-	target[n] = '\0';
-	if (streq(target, "anon_inode:[vfio-device]") ||
-	    strncmp(target, "/dev/vfio/devices/vfio", 22) == 0)
-		return 0;
-	snprintf(what, size, "%.200s", target);
-	return -EINVAL;
+	anon = (st.st_mode & S_IFMT) == 0 && sfs.f_type == ANON_INODE_FS_MAGIC;
+	if (!anon && !S_ISCHR(st.st_mode)) {
+		snprintf(why, whysize, "not a character device nor an anonymous inode");
+		return -EINVAL;
+	}
+	if (ioctl(fd, VFIO_DEVICE_GET_INFO, &info) < 0) {
+		snprintf(why, whysize, "VFIO_DEVICE_GET_INFO: %s", strerror(errno));
+		return -EINVAL;
+	}
+	if (info.flags == 0) {
+		snprintf(why, whysize, "VFIO_DEVICE_GET_INFO gave no device type");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * What identifies the device behind a VFIO device descriptor, from the kernel:
+ *  - an iommufd cdev (a character device): its sysfs device, the realpath of
+ *    /sys/dev/char/MAJ:MIN/device (the PCI function or mdev; st_rdev alone names the
+ *    vfio-dev node, unique per device too: "cdev:MAJ:MIN" when sysfs says nothing);
+ *  - a device fd from a group (an anonymous inode, whose st_dev/st_ino every
+ *    anonymous file shares, so they identify nothing): the "vfio-device-syspath:"
+ *    line of /proc/self/fdinfo/FD (Linux 6.14 and later).  On older kernels ""
+ *    (unknown): two such descriptors are then the same device only when they are
+ *    the same open file (kcmp(2), see same_device()).
+ * Devices opened by name carry their sysfs path from the library (a realpath too),
+ * so a device passed and also named by path compares equal.
+ */
+static void fd_ident(int fd, char *buf, size_t size)
+{
+	char path[PATH_MAX], real[PATH_MAX], line[PATH_MAX + 32];
+	struct stat st;
+	FILE *f;
+
+	buf[0] = '\0';
+	if (fstat(fd, &st) < 0)
+		return;
+	if (S_ISCHR(st.st_mode)) {
+		snprintf(path, sizeof(path), "/sys/dev/char/%u:%u/device", major(st.st_rdev),
+			 minor(st.st_rdev));
+		if (realpath(path, real))
+			snprintf(buf, size, "sysfs:%s", real);
+		else
+			snprintf(buf, size, "cdev:%u:%u", major(st.st_rdev),
+				 minor(st.st_rdev));
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *v;
+
+		if (strncmp(line, "vfio-device-syspath:", 20) != 0)
+			continue;
+		v = line + 20;
+		v += strspn(v, " \t");
+		v[strcspn(v, "\n")] = '\0';
+		if (*v && realpath(v, real))
+			snprintf(buf, size, "sysfs:%s", real);
+		break;
+	}
+	fclose(f);
+}
+
+/* Whether two opened devices are one: same key, same kernel identity, or (kernel
+ * identity unknown) the same open file passed twice. */
+static bool same_device(const struct ddev *a, const struct ddev *b)
+{
+	int fa, fb;
+
+	if (a == b || streq(a->key, b->key))
+		return true;
+	if (a->ident[0] && streq(a->ident, b->ident))
+		return true;
+	if (a->ident[0] && b->ident[0])
+		return false;
+	fa = vfm_device_fd(a->dev);
+	fb = vfm_device_fd(b->dev);
+	/* ENOSYS/EPERM (no CONFIG_KCMP, a filter): not known to be the same */
+	return fa >= 0 && fb >= 0 && a->passed && b->passed &&
+	       syscall(SYS_kcmp, getpid(), getpid(), KCMP_FILE, fa, fb) == 0;
 }
 
 /* Open one device in @dc: by name, or from the passed descriptor @fd.  Errors are
@@ -282,13 +410,13 @@ static int open_device(struct dctx *dc, const struct vfmd_devref *ref, int fd,
 	int r;
 
 	if (fd >= 0) {
-		char what[256];
+		char what[200], why[100];
 
-		r = check_vfio_fd(fd, what, sizeof(what));
+		r = check_vfio_fd(fd, what, sizeof(what), why, sizeof(why));
 		if (r < 0) {
 			snprintf(err, errsize,
-				 "descriptor %d%s%s is not a VFIO device (it is %s)",
-				 ref->fd, ref->name[0] ? " for " : "", ref->name, what);
+				 "descriptor %d%s%s is not a VFIO device (it is %s): %s",
+				 ref->fd, ref->name[0] ? " for " : "", ref->name, what, why);
 			return r;
 		}
 		if (ref->name[0])
@@ -317,6 +445,21 @@ static int open_device(struct dctx *dc, const struct vfmd_devref *ref, int fd,
 	snprintf(dd->given, sizeof(dd->given), "%s", ref->name[0] ? ref->name : dd->key);
 	dd->id = *vfm_device_identity(dd->dev);
 	dd->passed = fd >= 0;
+	if (fd >= 0) {
+		fd_ident(fd, dd->ident, sizeof(dd->ident));
+		/* the name only says which device it is: it may not say another one */
+		if (dd->ident[0] && ref->name[0] && dd->id.sysfs_path[0] &&
+		    strncmp(dd->ident, "sysfs:", 6) == 0 &&
+		    !streq(dd->ident + 6, dd->id.sysfs_path)) {
+			snprintf(err, errsize, "descriptor %d is %s, not %s", ref->fd,
+				 dd->ident + 6, ref->name);
+			vfm_device_unref(dd->dev);
+			free(dd);
+			return -EINVAL;
+		}
+	} else if (dd->id.sysfs_path[0] && dd->id.kind != VFM_DEVICE_SIM) {
+		snprintf(dd->ident, sizeof(dd->ident), "sysfs:%s", dd->id.sysfs_path);
+	}
 	dd->dctx = dc;
 	dc->n_devices++;
 	*ret = dd;
@@ -626,8 +769,9 @@ static void cmd_attach(struct call *k)
 					  err);
 			break;
 		}
-		job = job_of_name(k->d, opened[i]->key);
-		if (find_attached(k->d, opened[i]->key) || job) {
+		job = job_of_dev(k->d, opened[i]);
+		if (find_attached(k->d, opened[i]->key) || attached_same(k->d, opened[i]) ||
+		    job) {
 			r = job ? -EBUSY : -EEXIST;
 			if (job)
 				respond_error_dev(k->c, req->id, r, opened[i]->key,
@@ -639,7 +783,7 @@ static void cmd_attach(struct call *k)
 			break;
 		}
 		for (size_t m = 0; m < i && r >= 0; m++)
-			if (streq(opened[m]->key, opened[i]->key)) {
+			if (same_device(opened[m], opened[i])) {
 				r = -EINVAL;
 				respond_error(k->c, req->id, r, "%s is named twice",
 					      opened[i]->key);
@@ -880,8 +1024,8 @@ static void cmd_job_start(struct call *k)
 				goto fail;
 			}
 			dd->transient = true;
-			job = job_of_name(d, dd->key);
-			if (job || find_attached(d, dd->key)) {
+			job = job_of_dev(d, dd);
+			if (job || find_attached(d, dd->key) || attached_same(d, dd)) {
 				r = -EBUSY;
 				j->devs[i] = dd; /* freed below */
 				if (job)
@@ -897,7 +1041,7 @@ static void cmd_job_start(struct call *k)
 			}
 		}
 		for (size_t m = 0; m < i; m++)
-			if (j->devs[m] == dd || streq(j->devs[m]->key, dd->key)) {
+			if (same_device(j->devs[m], dd)) {
 				r = -EINVAL;
 				if (dd->transient)
 					j->devs[i] = dd;
@@ -1284,57 +1428,86 @@ static bool rate_ok(struct daemon *d, struct client *c)
 	return true;
 }
 
+/* Close what a connection holds for its line in progress. */
+static void drop_line_fds(struct daemon *d, struct client *c)
+{
+	for (size_t i = 0; i < c->n_fds; i++)
+		safe_close(c->fds[i]);
+	d->fds_in_flight -= (unsigned)c->n_fds;
+	c->n_fds = 0;
+	c->fds_dropped = false;
+}
+
 static void handle_line(struct daemon *d, struct client *c, const char *line, size_t len)
 {
 	struct vfmd_request *req = calloc(1, sizeof(*req));
 	struct json_object *id = NULL;
 	struct vfmd_error e = {0};
 	int fds[VFMD_FDS_MAX];
+	size_t n_fds = c->n_fds;
+	bool dropped = c->fds_dropped;
 	struct call k = {.d = d, .c = c, .req = req, .fds = fds};
 	int r;
 
 	c->last_request_usec = now_usec();
+	/* The line's descriptors are its own from here: whatever happens to it (an
+	 * error, the rate limit, a handler that keeps none), the ones it does not keep
+	 * are closed below, never left for the next line. */
+	memcpy(fds, c->fds, n_fds * sizeof(int));
+	d->fds_in_flight -= (unsigned)n_fds;
+	c->n_fds = 0;
+	c->fds_dropped = false;
 	if (!req) {
 		respond_error(c, NULL, -ENOMEM, "out of memory");
-		return;
+		goto out;
 	}
 	r = vfmd_request_parse(line, len, req, &id, &e);
 	/* Every line counts, malformed ones too. */
 	if (!rate_ok(d, c)) {
 		respond_error(c, r < 0 ? id : req->id, -EAGAIN,
 			      "too many requests: at most %u a second", d->cfg.rate);
-		json_object_put(id);
 		goto out;
 	}
 	if (r < 0) {
 		respond_error(c, id, e.err, "%s", e.msg);
-		json_object_put(id);
-		free(req);
-		return;
+		goto out;
 	}
-	if (req->n_fds > c->n_fds) {
+	if (dropped) {
+		respond_error(c, req->id, -EMFILE,
+			      "too many descriptors: at most %d with one request, and "
+			      "vfiomigd holds at most %u received at once; they were "
+			      "closed",
+			      VFMD_FDS_MAX, d->fds_budget);
+		goto out;
+	}
+	if (req->n_fds > n_fds) {
 		respond_error(
 			c, req->id, -EBADF,
 			"the request uses %zu descriptor%s, %zu %s received with it",
-			req->n_fds, req->n_fds == 1 ? "" : "s", c->n_fds,
-			c->n_fds == 1 ? "was" : "were");
+			req->n_fds, req->n_fds == 1 ? "" : "s", n_fds,
+			n_fds == 1 ? "was" : "were");
 		goto out;
 	}
-	/* The request takes the oldest descriptors the connection sent. */
-	memcpy(fds, c->fds, req->n_fds * sizeof(int));
-	memmove(c->fds, c->fds + req->n_fds, (c->n_fds - req->n_fds) * sizeof(int));
-	c->n_fds -= req->n_fds;
 	handlers[req->cmd](&k);
-	for (size_t i = 0; i < req->n_fds; i++)
-		safe_close(fds[i]);
 out:
-	vfmd_request_done(req);
+	for (size_t i = 0; i < n_fds; i++)
+		safe_close(fds[i]);
+	json_object_put(id);
+	if (req)
+		vfmd_request_done(req);
 	free(req);
 }
 
-static void take_fds(struct client *c, struct msghdr *mh)
+/*
+ * Descriptors that arrived with a read, for the line in progress.  At most
+ * VFMD_FDS_MAX for one line; all connections together at most fds_budget, of which
+ * unprivileged peers may fill half, so that root can still pass descriptors and the
+ * jobs keep room under RLIMIT_NOFILE.  Others are closed at once and the line is
+ * refused (EMFILE) when it is complete.
+ */
+static void take_fds(struct daemon *d, struct client *c, struct msghdr *mh)
 {
-	bool overflow = false;
+	unsigned budget = c->privileged ? d->fds_budget : d->fds_budget / 2;
 
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
 		size_t n;
@@ -1348,19 +1521,19 @@ static void take_fds(struct client *c, struct msghdr *mh)
 			int fd;
 
 			memcpy(&fd, p + i, sizeof(fd));
-			if (c->n_fds < VFMD_FDS_MAX) {
+			if (c->n_fds < VFMD_FDS_MAX && d->fds_in_flight < budget &&
+			    !c->discarding) {
 				c->fds[c->n_fds++] = fd;
+				d->fds_in_flight++;
 			} else {
 				safe_close(fd);
-				overflow = true;
+				c->fds_dropped = true;
 			}
 		}
 	}
-	if (overflow || (mh->msg_flags & MSG_CTRUNC))
-		respond_error(
-			c, NULL, -EMFILE,
-			"more than %d descriptors pending: the extra ones were closed",
-			VFMD_FDS_MAX);
+	/* the kernel could not install them all (our RLIMIT_NOFILE) */
+	if (mh->msg_flags & MSG_CTRUNC)
+		c->fds_dropped = true;
 }
 
 static void client_read(struct daemon *d, struct client *c)
@@ -1376,6 +1549,7 @@ static void client_read(struct daemon *d, struct client *c)
 			    .msg_control = control.buf,
 			    .msg_controllen = sizeof(control.buf)};
 	size_t start = 0;
+	bool taken = false;
 	ssize_t n;
 	char *nl;
 
@@ -1387,7 +1561,6 @@ static void client_read(struct daemon *d, struct client *c)
 		}
 		return;
 	}
-	take_fds(c, &mh);
 	if (n == 0) {
 		/* The peer is gone (or half-closed: it gets its answers, then goes). */
 		c->closing = true;
@@ -1395,20 +1568,42 @@ static void client_read(struct daemon *d, struct client *c)
 			respond_error(c, NULL, -EPROTO,
 				      "malformed JSON: the last request has no newline");
 		c->in_len = 0;
+		take_fds(d, c, &mh);
+		drop_line_fds(d, c);
 		return;
 	}
+	/*
+	 * Which line the descriptors of this read belong to.  A Unix stream socket
+	 * never returns bytes that follow a message carrying descriptors in the same
+	 * read, so this read ends inside the client's sendmsg() that carried them: they
+	 * go with the line that the last byte read belongs to (the client sends a
+	 * request's descriptors with its bytes, one request per such sendmsg()).  Lines
+	 * completed before that byte take only what they had.
+	 */
 	c->in_len += (size_t)n;
 	while ((nl = memchr(c->in + start, '\n', c->in_len - start))) {
 		size_t len = (size_t)(nl - (c->in + start));
 
-		if (c->discarding)
+		if ((size_t)(nl - c->in) == c->in_len - 1) {
+			take_fds(d, c, &mh);
+			taken = true;
+		}
+		if (c->discarding) {
 			c->discarding = false;
-		else if (len > 0 && !(len == 1 && c->in[start] == '\r'))
+			drop_line_fds(d, c);
+		} else if (len > 0 && !(len == 1 && c->in[start] == '\r')) {
 			handle_line(d, c, c->in + start, len);
+		} else {
+			drop_line_fds(d, c); /* an empty line takes none */
+		}
 		start += len + 1;
 		if (c->closing)
 			break;
 	}
+	if (!taken)
+		take_fds(d, c, &mh); /* the line in progress */
+	if (c->closing)
+		drop_line_fds(d, c);
 	memmove(c->in, c->in + start, c->in_len - start);
 	c->in_len -= start;
 	if (c->in_len == VFMD_LINE_MAX + 1) {
@@ -1420,6 +1615,7 @@ static void client_read(struct daemon *d, struct client *c)
 				      VFMD_LINE_MAX);
 		c->discarding = true;
 		c->in_len = 0;
+		drop_line_fds(d, c);
 	}
 }
 
@@ -1455,8 +1651,7 @@ static void client_free(struct daemon *d, struct client *c)
 					  "the client that started the job disconnected");
 	}
 	safe_close(c->fd);
-	for (size_t i = 0; i < c->n_fds; i++)
-		safe_close(c->fds[i]);
+	drop_line_fds(d, c);
 	free(c->in);
 	free(c->out);
 	free(c);
@@ -1530,6 +1725,31 @@ static void close_idle(struct daemon *d)
 	}
 }
 
+/*
+ * accept() failed for want of descriptors or memory.  The pending connection stays
+ * in the backlog and the listening socket stays readable: polling it again at once
+ * would spin (and log) until something frees a descriptor.  So the listening sockets
+ * rest for a while, longer each time in a row, and the episode is logged once when
+ * it starts and once, with its count, when an accept succeeds again.
+ */
+static void accept_backoff(struct daemon *d)
+{
+	uint64_t now = now_usec();
+
+	if (d->accept_failures++ == 0) {
+		d->accept_episode_usec = now;
+		daemon_log(4,
+			   "accept: %m: not accepting connections for now (retrying "
+			   "every %u..%u ms; a connection waits in the backlog)",
+			   VFMD_ACCEPT_BACKOFF_MIN_MS, VFMD_ACCEPT_BACKOFF_MAX_MS);
+	}
+	d->accept_backoff_ms = d->accept_backoff_ms
+				       ? MIN(d->accept_backoff_ms * 2,
+					     (unsigned)VFMD_ACCEPT_BACKOFF_MAX_MS)
+				       : VFMD_ACCEPT_BACKOFF_MIN_MS;
+	d->accept_resume_usec = now + (uint64_t)d->accept_backoff_ms * 1000;
+}
+
 static void accept_client(struct daemon *d, int lfd)
 {
 	struct ucred cred;
@@ -1539,9 +1759,20 @@ static void accept_client(struct daemon *d, int lfd)
 
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM)
+			accept_backoff(d);
+		else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 			daemon_log(4, "accept: %m");
 		return;
+	}
+	if (d->accept_failures) {
+		daemon_log(5, "accepting connections again, after %u failed accept%s "
+			   "in %.1f s",
+			   d->accept_failures, d->accept_failures == 1 ? "" : "s",
+			   (double)(now_usec() - d->accept_episode_usec) / 1e6);
+		d->accept_failures = 0;
+		d->accept_backoff_ms = 0;
 	}
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
 		daemon_log(4, "SO_PEERCRED: %m");
@@ -1736,6 +1967,31 @@ static void handle_signal(struct daemon *d)
 
 /* ---- the loop ---- */
 
+/*
+ * How many received descriptors may wait for their requests at once, from
+ * RLIMIT_NOFILE (soft; vfiomigd uses poll(), so any number works): what is left
+ * after VFMD_FDS_RESERVED, a descriptor per connection and VFMD_FDS_PER_JOB per job,
+ * halved again for attached devices and jobs larger than that, and never more than
+ * every connection's full share.  With systemd's default 1024 and 16 jobs:
+ * (1024 - 64 - 64 - 16 * 16) / 2 = 320 (unprivileged peers together: 160).
+ */
+static unsigned fds_budget(unsigned max_jobs)
+{
+	struct rlimit rl;
+	uint64_t reserved = VFMD_FDS_RESERVED + VFMD_CLIENTS_MAX +
+			    (uint64_t)max_jobs * VFMD_FDS_PER_JOB;
+	uint64_t limit;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		limit = 1u << 20;
+	else
+		limit = rl.rlim_cur;
+	if (limit <= reserved)
+		return 0;
+	return (unsigned)MIN((limit - reserved) / 2,
+			     (uint64_t)VFMD_CLIENTS_MAX * VFMD_FDS_MAX);
+}
+
 int daemon_init(struct daemon *d)
 {
 	sigset_t mask;
@@ -1743,6 +1999,7 @@ int daemon_init(struct daemon *d)
 
 	pthread_mutex_init(&d->qlock, NULL);
 	d->next_job_id = 1;
+	d->fds_budget = fds_budget(d->cfg.max_jobs);
 	d->watchdog_fd = -1;
 	d->signal_fd = -1;
 	d->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -1788,6 +2045,7 @@ int daemon_run(struct daemon *d)
 	for (;;) {
 		size_t n = P_LISTEN, nc = 0;
 		int r, timeout = -1;
+		bool accepting;
 
 		update_status(d);
 		if (d->shutting_down && running_jobs(d) == 0) {
@@ -1805,10 +2063,22 @@ int daemon_run(struct daemon *d)
 		p[P_SIGNAL] = (struct pollfd){.fd = d->signal_fd, .events = POLLIN};
 		p[P_EVENT] = (struct pollfd){.fd = d->event_fd, .events = POLLIN};
 		p[P_WATCHDOG] = (struct pollfd){.fd = d->watchdog_fd, .events = POLLIN};
+		accepting = !d->shutting_down;
+		if (accepting && d->accept_resume_usec) {
+			uint64_t now = now_usec();
+
+			if (now < d->accept_resume_usec) {
+				int ms = (int)((d->accept_resume_usec - now + 999) / 1000);
+
+				accepting = false;
+				timeout = timeout < 0 ? ms : MIN(timeout, ms);
+			} else {
+				d->accept_resume_usec = 0;
+			}
+		}
 		for (size_t i = 0; i < d->n_listen; i++)
-			p[n++] = (struct pollfd){
-				.fd = d->shutting_down ? -1 : d->listen_fds[i],
-				.events = POLLIN};
+			p[n++] = (struct pollfd){.fd = accepting ? d->listen_fds[i] : -1,
+						 .events = POLLIN};
 		for (struct client *c = d->clients; c && nc < ELEMENTSOF(pc);
 		     c = c->next) {
 			short ev = 0;
@@ -1847,7 +2117,7 @@ int daemon_run(struct daemon *d)
 			if (q->revents & (POLLIN | POLLHUP | POLLERR))
 				client_read(d, pc[i]);
 		}
-		for (size_t i = 0; i < d->n_listen; i++)
+		for (size_t i = 0; i < d->n_listen && !d->accept_resume_usec; i++)
 			if (p[P_LISTEN + i].revents & POLLIN)
 				accept_client(d, d->listen_fds[i]);
 		/* write what is queued; drop connections that are done */

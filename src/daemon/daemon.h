@@ -11,6 +11,7 @@
  * queue; the main thread talks to it through eventfds (cancel, acknowledgement).
  */
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -33,6 +34,14 @@
 #define VFMD_OUT_DROP	    (256u << 10) /* output queued: progress events dropped */
 #define VFMD_OUT_MAX	    (4u << 20)	 /* output queued: the client is disconnected */
 #define VFMD_SOCKET_DEFAULT VFM_RUNSTATEDIR "/vfiomig/control.sock"
+/* Descriptors kept out of the in-flight budget (fds_budget): the daemon's own
+ * (stdio, signalfd, eventfd, timerfd, listening sockets, log, libraries), one per
+ * connection, and VFMD_FDS_PER_JOB for each of --max-jobs jobs (eventfds, the stream
+ * and its listener, device, group, container and data fds of a few devices). */
+#define VFMD_FDS_RESERVED   64
+#define VFMD_FDS_PER_JOB    16
+#define VFMD_ACCEPT_BACKOFF_MIN_MS 100
+#define VFMD_ACCEPT_BACKOFF_MAX_MS 1000
 
 struct daemon_config {
 	const char *socket_path;
@@ -60,6 +69,10 @@ struct ddev {
 	struct vfm_device_identity id; /* a copy, readable while a job has the device */
 	struct vfm_device *dev;
 	struct dctx *dctx;
+	/* What identifies the kernel device behind it, for the one-job-per-device rule
+	 * across names and descriptors: "sysfs:PATH" or "cdev:MAJ:MIN", "" unknown
+	 * (simulated devices, group fds on kernels without fdinfo's syspath). */
+	char ident[PATH_MAX + 8];
 	bool transient; /* opened for one job, closed when it ends */
 	bool passed;	/* from a descriptor passed over the socket */
 	uid_t owner_uid; /* attached: who attached it (only it or root detaches or uses it) */
@@ -160,8 +173,11 @@ struct client {
 	bool discarding; /* skipping the rest of an over-long line */
 	char *out;
 	size_t out_len, out_cap;
+	/* The descriptors of the request line being read (see client_read()); all of
+	 * them go with that line, taken or closed, whatever becomes of it. */
 	int fds[VFMD_FDS_MAX];
 	size_t n_fds;
+	bool fds_dropped; /* some were closed on arrival: the line is refused */
 	double tokens;
 	uint64_t tokens_usec;
 	bool watch_all;
@@ -186,6 +202,19 @@ struct daemon {
 	unsigned next_job_id;
 	bool shutting_down;
 	char last_status[128];
+
+	/* Descriptors received and not yet taken by a request, on all connections;
+	 * bounded by fds_budget (unprivileged peers together: half of it). */
+	unsigned fds_in_flight, fds_budget;
+
+	/* accept() out of descriptors (EMFILE, ENFILE) or memory: the listening
+	 * sockets are not polled until accept_resume_usec, backing off from
+	 * VFMD_ACCEPT_BACKOFF_MIN_MS to VFMD_ACCEPT_BACKOFF_MAX_MS; one log line when
+	 * an episode starts and one with its count when it ends. */
+	uint64_t accept_resume_usec;
+	unsigned accept_backoff_ms;
+	unsigned accept_failures;
+	uint64_t accept_episode_usec;
 
 	pthread_mutex_t qlock;
 	struct devent *qhead, *qtail;

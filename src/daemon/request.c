@@ -6,6 +6,7 @@
  * ones it requires; anything else is an error, so that a typo never passes as a
  * default.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -190,6 +191,33 @@ static int get_uint(struct json_object *v, uint64_t min, uint64_t max, uint64_t 
 	return 0;
 }
 
+/*
+ * A name "fd:N" or "fd:N:NAME": descriptor N of the request, with NAME as its name
+ * (or none).  Not with an "fd" field too; only where descriptors may name devices.
+ * 1: @ref is set; -EINVAL otherwise.
+ */
+static int fd_name(struct vfmd_request *req, struct vfmd_devref *ref, bool has_fd)
+{
+	const char *colon = strchr(ref->name + 3, ':');
+	char num[8];
+	size_t len = colon ? (size_t)(colon - (ref->name + 3)) : strlen(ref->name + 3);
+	int k;
+
+	if (has_fd || len == 0 || len >= sizeof(num) ||
+	    (req->cmd != VFMD_CMD_ATTACH && req->cmd != VFMD_CMD_SAVE &&
+	     req->cmd != VFMD_CMD_RESTORE))
+		return -EINVAL;
+	memcpy(num, ref->name + 3, len);
+	num[len] = '\0';
+	if (!isdigit((unsigned char)num[0]) || parse_int(num, 0, VFMD_FDS_MAX - 1, &k) < 0)
+		return -EINVAL;
+	if (colon && (!colon[1] || strncmp(colon + 1, "fd:", 3) == 0))
+		return -EINVAL;
+	ref->fd = k;
+	memmove(ref->name, colon ? colon + 1 : "", colon ? strlen(colon + 1) + 1 : 1);
+	return 1;
+}
+
 static int parse_devices(struct vfmd_request *req, struct json_object *v,
 			 struct vfmd_error *e)
 {
@@ -232,6 +260,26 @@ static int parse_devices(struct vfmd_request *req, struct json_object *v,
 					   "%s: devices[%zu]: a name is non-empty "
 					   "printable text of fewer than %d bytes",
 					   cmd, i, VFM_NAME_MAX);
+			/* The library would take fd:N as the daemon's own descriptor N
+			 * (its listening socket, a job's stream...): from a client it
+			 * means descriptor N of those sent with this request. */
+			if (strncmp(ref->name, "fd:", 3) == 0) {
+				r = fd_name(req, ref, !!fd);
+				if (r < 0)
+					return bad(e, -EINVAL,
+						   "%s: devices[%zu]: \"%.64s\": fd:N[:NAME] "
+						   "is descriptor N (0..%d) of those sent with "
+						   "the request, as {\"fd\": N, \"name\": NAME}",
+						   cmd, i, ref->name, VFMD_FDS_MAX - 1);
+				if (ref->fd >= 0 && !ref->name[0] &&
+				    req->cmd == VFMD_CMD_ATTACH)
+					return bad(e, -EINVAL,
+						   "%s: devices[%zu]: an attached descriptor "
+						   "needs the device's name (fd:N:NAME)",
+						   cmd, i);
+				if (r > 0)
+					continue;
+			}
 		}
 		if (fd) {
 			uint64_t k;

@@ -19,6 +19,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -34,6 +38,10 @@
 
 static const char *daemon_path;
 static char tmpdir[64];
+/* for the next spawn() only: the daemon's RLIMIT_NOFILE soft limit (0: inherited)
+ * and a file for its log (NULL: our stderr) */
+static rlim_t spawn_nofile;
+static const char *spawn_log;
 
 /* ---- time ---- */
 
@@ -151,6 +159,18 @@ static void spawn(struct proc *p, const char *name, int listen_fd,
 			setenv("WATCHDOG_USEC", "200000", 1);
 		for (; env && *env; env++)
 			putenv((char *)*env);
+		if (spawn_nofile) {
+			struct rlimit rl;
+
+			getrlimit(RLIMIT_NOFILE, &rl);
+			rl.rlim_cur = spawn_nofile;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+		if (spawn_log) {
+			int log = open(spawn_log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+			dup2(log, STDERR_FILENO);
+		}
 		/* the daemon's log goes with the test's diagnostics */
 		dup2(STDERR_FILENO, STDOUT_FILENO);
 		execv(daemon_path, (char *const *)argv);
@@ -207,6 +227,16 @@ static void stop(struct proc *p)
 	if (p->notify_fd > 0)
 		close(p->notify_fd);
 	p->notify_fd = -1;
+}
+
+/* read() from a non-blocking @fd, waiting at most @ms; -1 on timeout */
+static ssize_t read_within(int fd, void *buf, size_t size, int ms)
+{
+	struct pollfd pf = {.fd = fd, .events = POLLIN};
+
+	if (poll(&pf, 1, ms) <= 0)
+		return -1;
+	return read(fd, buf, size);
 }
 
 /* ---- connections ---- */
@@ -740,7 +770,7 @@ static void test_rate(void)
 	static const char *const args[] = {"--rate", "5", NULL};
 	struct proc p;
 	struct conn *c;
-	int refused = 0, answered = 0;
+	int refused = 0, answered = 0, pfd[2];
 
 	spawn(&p, "rate", -1, args, NULL);
 	c = conn_open(p.sock);
@@ -758,6 +788,24 @@ static void test_rate(void)
 		    "--rate 5: of 40 requests at once, the burst (10) is served, the "
 		    "rest EAGAIN"))
 		tap_diag("answered %d, refused %d", answered, refused);
+	/* over the rate: the refused request's descriptor is closed with it */
+	if (c && pipe2(pfd, O_CLOEXEC) == 0) {
+		struct json_object *r;
+		int id = 99;
+		char b;
+
+		sendf_fds(c, &pfd[1], 1, "{\"id\":99,\"cmd\":\"save\",\"devices\":["
+					 "\"sim:r1\"],\"stream_fd\":0}");
+		r = wait_for(c, match_id, &id, TIMEOUT_MS);
+		close(pfd[1]);
+		fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+		if (!tap_ok(r && strcmp(err_name(r), "EAGAIN") == 0 &&
+				    read_within(pfd[0], &b, 1, 2000) == 0,
+			    "a request over the rate: EAGAIN, and its descriptor is closed"))
+			show("got", r);
+		json_object_put(r);
+		close(pfd[0]);
+	}
 	conn_close(c);
 	stop(&p);
 }
@@ -902,6 +950,91 @@ static void test_save_restore(struct proc *p)
 	conn_close(c);
 }
 
+/*
+ * A regular file that /proc calls /dev/vfio/devices/vfio0: created on a tmpfs
+ * in a user and mount namespace of a child (unshare -Urm), and handed back.  -1 if namespaces are not available.
+ */
+static int tmpfs_vfio0(void)
+{
+	int sp[2], fd = -1, status;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		char map[64];
+		uid_t uid = getuid();
+		gid_t gid = getgid();
+		int f;
+
+		close(sp[0]);
+		if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+			_exit(1);
+		f = open("/proc/self/setgroups", O_WRONLY);
+		if (f >= 0 && (write(f, "deny", 4) < 0 || close(f) < 0))
+			_exit(1);
+		snprintf(map, sizeof(map), "0 %u 1", (unsigned)uid);
+		f = open("/proc/self/uid_map", O_WRONLY);
+		if (f < 0 || write(f, map, strlen(map)) < 0)
+			_exit(1);
+		close(f);
+		snprintf(map, sizeof(map), "0 %u 1", (unsigned)gid);
+		f = open("/proc/self/gid_map", O_WRONLY);
+		if (f < 0 || write(f, map, strlen(map)) < 0)
+			_exit(1);
+		close(f);
+		/* the tmpfs is mounted where the daemon cannot reach it, so /proc
+		 * shows the path from the tmpfs's root: /dev/vfio/devices/vfio0 */
+		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    mount("tmpfs", tmpdir, "tmpfs", 0, NULL) < 0 || chdir(tmpdir) < 0 ||
+		    mkdir("dev", 0755) < 0 || mkdir("dev/vfio", 0755) < 0 ||
+		    mkdir("dev/vfio/devices", 0755) < 0)
+			_exit(1);
+		f = open("dev/vfio/devices/vfio0", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (f < 0)
+			_exit(1);
+		{
+			union {
+				struct cmsghdr align;
+				char buf[CMSG_SPACE(sizeof(int))];
+			} control = {0};
+			struct iovec iov = {.iov_base = (void *)"x", .iov_len = 1};
+			struct msghdr mh = {.msg_iov = &iov,
+					    .msg_iovlen = 1,
+					    .msg_control = control.buf,
+					    .msg_controllen = sizeof(control.buf)};
+			struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(cm), &f, sizeof(int));
+			_exit(sendmsg(sp[1], &mh, 0) == 1 ? 0 : 1);
+		}
+	}
+	close(sp[1]);
+	if (pid > 0) {
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(int))];
+		} control;
+		char x;
+		struct iovec iov = {.iov_base = &x, .iov_len = 1};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = control.buf,
+				    .msg_controllen = sizeof(control.buf)};
+
+		if (recvmsg(sp[0], &mh, MSG_CMSG_CLOEXEC) == 1 && CMSG_FIRSTHDR(&mh) &&
+		    CMSG_FIRSTHDR(&mh)->cmsg_type == SCM_RIGHTS)
+			memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(int));
+		waitpid(pid, &status, 0);
+	}
+	close(sp[0]);
+	return fd;
+}
+
 static void test_fds(struct proc *p)
 {
 	struct conn *c = conn_open(p->sock);
@@ -926,8 +1059,9 @@ static void test_fds(struct proc *p)
 	r = call_fds(
 		c, &nul, 1,
 		"\"cmd\":\"save\",\"devices\":[{\"fd\":0}],\"to\":\"file:/dev/null\"");
-	if (!tap_ok(r && strstr(err_msg(r), "not a VFIO device (it is /dev/null)"),
-		    "a passed /dev/null as a device is refused"))
+	if (!tap_ok(r && strstr(err_msg(r), "not a VFIO device (it is /dev/null): "
+					    "VFIO_DEVICE_GET_INFO"),
+		    "a passed /dev/null as a device is refused: no VFIO_DEVICE_GET_INFO"))
 		show("got", r);
 	json_object_put(r);
 	close(nul);
@@ -935,6 +1069,72 @@ static void test_fds(struct proc *p)
 		call(c, "\"cmd\":\"attach\",\"devices\":[{\"fd\":0,\"name\":\"x\"}]"),
 		"EBADF", "uses 1 descriptor, 0 were received",
 		"naming a descriptor never sent: EBADF");
+	/* fd:N names descriptor N of the request, never one of the daemon's own
+	 * (fd:3..5 were its listening socket, signalfd, eventfd) */
+	expect_error(call(c, "\"cmd\":\"attach\",\"devices\":[\"fd:5\"]"), "EINVAL",
+		     "needs the device's name", "attach fd:5: not the daemon's fd 5");
+	expect_error(call(c, "\"cmd\":\"attach\",\"devices\":[\"fd:3:sim:a\"]"),
+		     "EBADF", "0 were received",
+		     "attach fd:3:NAME without descriptors: EBADF");
+	expect_error(call(c, "\"cmd\":\"save\",\"devices\":[\"fd:4\"],\"to\":"
+			     "\"tcp://127.0.0.1:1\""),
+		     "EBADF", "0 were received", "save fd:4 without descriptors: EBADF");
+	expect_error(call(c, "\"cmd\":\"info\",\"devices\":[\"fd:3\"]"), "EINVAL",
+		     "sent with the request", "info fd:3: EINVAL");
+	r = call_fds(c, pfd, 1, "\"cmd\":\"attach\",\"devices\":[\"fd:0:sim:a\"]");
+	if (!tap_ok(r && strstr(err_msg(r), "not a VFIO device") &&
+			    strstr(err_msg(r), "pipe:["),
+		    "attach fd:0:NAME takes the request's descriptor 0 (here a pipe)"))
+		show("got", r);
+	json_object_put(r);
+	/* what the kernel says on the descriptor, not its name */
+	{
+		int other[3] = {eventfd(0, EFD_CLOEXEC), -1, -1}, sp[2];
+		char tmp[128];
+
+		snprintf(tmp, sizeof(tmp), "%s/vfio0", tmpdir);
+		other[1] = open(tmp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0) {
+			other[2] = sp[0];
+			close(sp[1]);
+		}
+		for (int i = 0; i < 3; i++) {
+			static const char *const what[] = {
+				"VFIO_DEVICE_GET_INFO", "not a character device",
+				"not a character device"};
+			static const char *const desc[] = {"an eventfd", "a file",
+							   "a socket"};
+
+			r = call_fds(c, &other[i], 1,
+				     "\"cmd\":\"save\",\"devices\":[{\"fd\":0}],"
+				     "\"to\":\"tcp://127.0.0.1:1\"");
+			if (!tap_ok(r && strcmp(err_name(r), "EINVAL") == 0 &&
+					    strstr(err_msg(r), "not a VFIO device") &&
+					    strstr(err_msg(r), what[i]),
+				    "%s passed as a device is refused (%s)", desc[i],
+				    what[i]))
+				show("got", r);
+			json_object_put(r);
+			close(other[i]);
+		}
+		r = NULL;
+		other[0] = tmpfs_vfio0();
+		if (other[0] < 0) {
+			tap_skip("a tmpfs file at /dev/vfio/devices/vfio0: no user "
+				 "namespace");
+		} else {
+			r = call_fds(c, other, 1,
+				     "\"cmd\":\"save\",\"devices\":[{\"fd\":0}],"
+				     "\"to\":\"tcp://127.0.0.1:1\"");
+			if (!tap_ok(r && strstr(err_msg(r), "not a VFIO device") &&
+					    strstr(err_msg(r), "/dev/vfio/devices/vfio0"),
+				    "a tmpfs file at /dev/vfio/devices/vfio0 (another mount "
+				    "namespace) is refused"))
+				show("got", r);
+			json_object_put(r);
+			close(other[0]);
+		}
+	}
 	expect_error(call(c, "\"cmd\":\"attach\",\"devices\":[{\"fd\":0}]"), "EINVAL",
 		     "needs the device's name", "attaching a descriptor needs a name");
 
@@ -994,7 +1194,45 @@ static void test_fds(struct proc *p)
 			show("finished", fin);
 		json_object_put(fin);
 	}
-	/* descriptors not taken by a request wait for the next one; excess are closed */
+	/* A refused line's descriptors go with it: the next request never takes them
+	 * (a save once wrote its image into the descriptor of a malformed line). */
+	if (pipe2(pfd, O_CLOEXEC) == 0 && pipe2(fds, O_CLOEXEC) == 0) {
+		struct json_object *e;
+		char buf[65536];
+		bool closed, right = false;
+
+		sendf_fds(c, &pfd[1], 1, "{\"cmd\":\"save\",");
+		e = wait_for(c, match_null_id, NULL, TIMEOUT_MS);
+		close(pfd[1]);
+		fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+		closed = e && strcmp(err_name(e), "EPROTO") == 0 &&
+			 read_within(pfd[0], buf, sizeof(buf), 2000) == 0;
+		json_object_put(e);
+		tap_ok(closed, "a malformed line's descriptor is closed with it (EPROTO)");
+		r = call_fds(c, &fds[1], 1,
+			     "\"cmd\":\"save\",\"devices\":[\"sim:f2,seed=22,size=4K\"],"
+			     "\"stream_fd\":0");
+		job = ok(r) ? num(get(r, "result"), "job") : -1;
+		json_object_put(r);
+		close(fds[1]);
+		/* (without a timeout, a daemon that gave the save the wrong descriptor
+		 * would hang the test here) */
+		fcntl(fds[0], F_SETFL, O_NONBLOCK);
+		right = read_within(fds[0], buf, 4, 5000) == 4 &&
+			memcmp(buf, "\x89VFM", 4) == 0;
+		while (read_within(fds[0], buf, sizeof(buf), 5000) > 0)
+			;
+		fin = job > 0 ? event(c, "finished", job) : NULL;
+		tap_ok(right && flag(fin, "success"),
+		       "the next save writes into its own descriptor");
+		json_object_put(fin);
+		close(fds[0]);
+		close(pfd[0]);
+	}
+	expect_error(call(c, "\"cmd\":\"save\",\"devices\":[\"sim:f1\"],\"stream_fd\":0"),
+		     "EBADF", NULL,
+		     "descriptors sent with an earlier request are not taken: EBADF");
+	/* more than 72 with one request: EMFILE, all of them closed */
 	{
 		int many[80];
 		struct json_object *e;
@@ -1004,7 +1242,7 @@ static void test_fds(struct proc *p)
 		sendf_fds(c, many, 80, "{\"cmd\":\"jobs\"}");
 		e = wait_for(c, match_null_id, NULL, TIMEOUT_MS);
 		tap_ok(e && strcmp(err_name(e), "EMFILE") == 0,
-		       "more than 72 pending descriptors: EMFILE, the extra ones closed");
+		       "more than 72 descriptors with a request: EMFILE, all closed");
 		json_object_put(e);
 	}
 	conn_close(c);
@@ -1629,6 +1867,145 @@ static void test_limits(void)
 	stop(&p);
 }
 
+/* utime + stime of @pid, in clock ticks; -1 when unreadable */
+static long long cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	/* after the comm: state ppid pgrp session tty tpgid flags minflt cminflt
+	 * majflt cmajflt utime stime */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+			 &ut, &st) != 2)
+		return -1;
+	return (long long)(ut + st);
+}
+
+/*
+ * Out of descriptors at accept(): with RLIMIT_NOFILE 40 and 120 connections waiting,
+ * accept() fails with EMFILE while the listening socket stays readable.  The daemon
+ * must rest instead of spinning on it (it used ~100% of a core and wrote ~8 MB of
+ * log a second), log the episode once, and serve again once connections close.
+ */
+static void test_emfile(void)
+{
+	enum { N = 120 };
+	struct conn *conns[N] = {NULL}, *c;
+	char log[128];
+	long long t0, t1, hz = sysconf(_SC_CLK_TCK);
+	struct stat st = {0};
+	struct proc p;
+	int n, lines = 0;
+	FILE *f;
+
+	snprintf(log, sizeof(log), "%s/emfile.log", tmpdir);
+	spawn_nofile = 40;
+	spawn_log = log;
+	spawn(&p, "emfile", -1, NULL, NULL);
+	spawn_nofile = 0;
+	spawn_log = NULL;
+	for (n = 0; n < N; n++)
+		if (!(conns[n] = conn_open(p.sock)))
+			break;
+	usleep(200000);
+	t0 = cpu_ticks(p.pid);
+	usleep(2000000);
+	t1 = cpu_ticks(p.pid);
+	if (!tap_ok(n == N && t0 >= 0 && t1 >= 0 && (t1 - t0) * 100 < 30 * 2 * hz,
+		    "EMFILE at accept with %d connections waiting: under 30%% of a core "
+		    "over 2 s",
+		    n))
+		tap_diag("%d connected; %lld ticks of %lld a second used in 2 s", n,
+			 t1 - t0, hz);
+	stat(log, &st);
+	f = fopen(log, "r");
+	if (f) {
+		char line[512];
+
+		while (fgets(line, sizeof(line), f))
+			lines += strstr(line, "accept") != NULL;
+		fclose(f);
+	}
+	if (!tap_ok(st.st_size < 4096 && lines == 1,
+		    "EMFILE at accept: logged once (%d line%s), the log stays small "
+		    "(%lld bytes)",
+		    lines, lines == 1 ? "" : "s", (long long)st.st_size))
+		tap_diag("see %s", log);
+	for (int i = 0; i < n; i++)
+		conn_close(conns[i]);
+	c = conn_open(p.sock);
+	expect_ok(c ? call(c, "\"cmd\":\"version\"") : NULL,
+		  "once the connections are gone, root's request is served");
+	conn_close(c);
+	stop(&p);
+	lines = 0;
+	f = fopen(log, "r");
+	if (f) {
+		char line[512];
+
+		while (fgets(line, sizeof(line), f))
+			lines += strstr(line, "accepting connections again, after") != NULL;
+		fclose(f);
+	}
+	tap_ok(lines == 1, "and the end of the episode is logged once, with its count");
+}
+
+/*
+ * Descriptors received and not yet taken are bounded in total from RLIMIT_NOFILE:
+ * with 200 and --max-jobs 1, (200 - 64 - 64 - 16) / 2 = 28.  A line in progress
+ * holds 20; another connection's 20 do not fit: EMFILE; once the first line is done,
+ * they fit again.
+ */
+static void test_fd_budget(void)
+{
+	static const char *const args[] = {"--max-jobs", "1", NULL};
+	struct conn *a, *b;
+	struct proc p;
+	int many[20];
+
+	for (int i = 0; i < 20; i++)
+		many[i] = STDIN_FILENO;
+	spawn_nofile = 200;
+	spawn(&p, "budget", -1, args, NULL);
+	spawn_nofile = 0;
+	a = conn_open(p.sock);
+	b = conn_open(p.sock);
+	if (!a || !b) {
+		tap_ok(false, "descriptor budget: connect");
+		goto out;
+	}
+	send_raw(a, "{\"cmd\":\"vers", 12, many, 20);
+	usleep(200000);
+	expect_error(call_fds(b, many, 20, "\"cmd\":\"version\""), "EMFILE", "at most 28",
+		     "RLIMIT_NOFILE 200: 20 descriptors held by a line in progress, 20 "
+		     "more do not fit (at most 28): EMFILE");
+	sendf(a, "ion\",\"id\":7}");
+	{
+		int id = 7;
+
+		expect_ok(wait_for(a, match_id, &id, TIMEOUT_MS),
+			  "the line in progress completes with its descriptors");
+	}
+	expect_ok(call_fds(b, many, 20, "\"cmd\":\"version\""),
+		  "then 20 fit again: they went with the request");
+out:
+	conn_close(a);
+	conn_close(b);
+	stop(&p);
+}
+
 /* --user: sockets opened as root, then uid 65534 and no capability. */
 static void test_user(void)
 {
@@ -1713,6 +2090,8 @@ int main(int argc, char **argv)
 	test_privileges();
 	test_list();
 	test_limits();
+	test_emfile();
+	test_fd_budget();
 	test_user();
 
 	{

@@ -141,6 +141,40 @@ int main(void)
 	bad("{\"cmd\":\"attach\",\"devices\":[{\"fd\":0,\"name\":\"a\",\"x\":1}]}",
 	    -EINVAL, "unknown field \"x\"");
 	bad("{\"cmd\":\"attach\",\"devices\":[{}]}", -EINVAL, "needs a name or an fd");
+
+	/* fd:N from a client: descriptor N of its request, never the daemon's own */
+	good("{\"cmd\":\"attach\",\"devices\":[\"fd:1:0000:3b:00.1\",{\"name\":"
+	     "\"fd:0:sim:x\"}]}",
+	     "attach fd:N:NAME");
+	tap_ok(req.n_fds == 2 && req.devices[0].fd == 1 &&
+		       !strcmp(req.devices[0].name, "0000:3b:00.1") &&
+		       req.devices[1].fd == 0 && !strcmp(req.devices[1].name, "sim:x"),
+	       "fd:N:NAME is descriptor N of the request, with NAME");
+	good("{\"cmd\":\"save\",\"devices\":[\"fd:0\"],\"to\":\"file:/x\"}",
+	     "save fd:0");
+	tap_ok(req.n_fds == 1 && req.devices[0].fd == 0 && !req.devices[0].name[0],
+	       "fd:0 is the request's first descriptor, so it must come with it");
+	bad("{\"cmd\":\"attach\",\"devices\":[\"fd:5\"]}", -EINVAL,
+	    "needs the device's name (fd:N:NAME)");
+	bad("{\"cmd\":\"info\",\"devices\":[\"fd:5\"]}", -EINVAL,
+	    "descriptor N (0..71) of those sent with the request");
+	bad("{\"cmd\":\"detach\",\"devices\":[\"fd:3:sim:a\"]}", -EINVAL,
+	    "of those sent with the request");
+	bad("{\"cmd\":\"save\",\"devices\":[\"fd:72\"],\"to\":\"file:/x\"}", -EINVAL,
+	    "of those sent with the request");
+	bad("{\"cmd\":\"save\",\"devices\":[\"fd:-1\"],\"to\":\"file:/x\"}", -EINVAL,
+	    "of those sent with the request");
+	bad("{\"cmd\":\"save\",\"devices\":[\"fd: 1\"],\"to\":\"file:/x\"}", -EINVAL,
+	    "of those sent with the request");
+	bad("{\"cmd\":\"save\",\"devices\":[\"fd:1:\"],\"to\":\"file:/x\"}", -EINVAL,
+	    "of those sent with the request");
+	bad("{\"cmd\":\"save\",\"devices\":[\"fd:1:fd:2\"],\"to\":\"file:/x\"}",
+	    -EINVAL, "of those sent with the request");
+	bad("{\"cmd\":\"save\",\"devices\":[{\"fd\":0,\"name\":\"fd:1\"}],\"to\":"
+	    "\"file:/x\"}",
+	    -EINVAL, "of those sent with the request");
+	bad("{\"cmd\":\"save\",\"devices\":[\"fd:0\",{\"fd\":0}],\"to\":\"file:/x\"}",
+	    -EINVAL, "descriptor 0 is used twice");
 	bad("{\"cmd\":\"attach\",\"devices\":[\"\"]}", -EINVAL, "non-empty printable text");
 	/* text that ends up in a log line or on a terminal: no controls, no bidi */
 	bad("{\"cmd\":\"attach\",\"devices\":[\"sim:a\\nvfiomigd: fake line\"]}", -EINVAL,
