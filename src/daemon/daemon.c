@@ -1840,6 +1840,13 @@ static void reap(struct daemon *d, struct djob *j)
 		j->holding = true; /* until resume or release */
 	else
 		release_devices(j);
+	/* A finished job holds no descriptor: a passed pipe's write end kept here would
+	 * keep its reader waiting, and 64 finished jobs are kept.  Cancel and continue
+	 * look at the state first, so nothing writes to these any more. */
+	j->stream_fd = safe_close(j->stream_fd);
+	j->cancel_fd = safe_close(j->cancel_fd);
+	j->ack_fd = safe_close(j->ack_fd);
+	j->listener = vfm_listener_free(j->listener);
 	j->reaped = true;
 	pthread_mutex_lock(&j->lock);
 	if (in_doubt)

@@ -276,6 +276,16 @@ run "$VFIOMIG" attach fd:7:some-name; expect "attach of a passed non-VFIO descri
 exec 7<&-
 run V save fd:9:x --to "file:$tmp/q.vfm"; expect "fd:N that is not open" 3 "" "fd:9:x: no such open file descriptor"
 
+# ---- a finished job holds no descriptor (the passed file, its eventfds) ----
+fds_before=$(ls /proc/$dpid/fd | wc -l)
+for i in 1 2 3; do V save sim:fd$i --to "file:$tmp/fd$i.vfm" >/dev/null 2>&1; done
+exec 8>"$tmp/pipe.vfm"
+V save sim:fd4 --to - >&8 2>/dev/null
+exec 8>&-
+fds_after=$(ls /proc/$dpid/fd | wc -l)
+[ "$fds_after" = "$fds_before" ] && ok "four finished jobs leave the daemon's descriptor count as it was ($fds_after)" ||
+	nok "descriptors held by finished jobs" "before $fds_before, after $fds_after" "$(ls -l /proc/$dpid/fd)"
+
 # ---- commands that do not run through the daemon; no daemon ----
 run V info sim:a; expect "info does not run through the daemon" 2 "" "'info' does not run through vfiomigd"
 run "$VFIOMIG" --connect="$tmp/none.sock" jobs; expect "no daemon" 1 "" "cannot connect to vfiomigd at $tmp/none.sock"
