@@ -1428,6 +1428,37 @@ static bool rate_ok(struct daemon *d, struct client *c)
 	return true;
 }
 
+/*
+ * A line over the rate.  Answering it costs a parse and a reply, as much as the
+ * sender spends many times over: at most twice --rate of them a second are
+ * answered (EAGAIN with their id); beyond that a line is dropped unread and
+ * counted, one line a second says how many, and the connection is not read again
+ * until it has a token (backpressure instead of work).  Returns whether to answer.
+ */
+static bool over_rate_answered(struct daemon *d, struct client *c)
+{
+	uint64_t now = now_usec();
+
+	c->read_after_usec = now + (uint64_t)((1.0 - c->tokens) * 1e6 / d->cfg.rate) + 1;
+	if (now - c->refused_usec >= 1000000) {
+		c->refused_usec = now;
+		c->refused = 0;
+		c->noticed = false;
+	}
+	if (c->refused < 2 * d->cfg.rate) {
+		c->refused++;
+		return true;
+	}
+	if (!c->noticed) {
+		respond_error(c, NULL, -EAGAIN,
+			      "too many requests: at most %u a second; more lines this "
+			      "second are dropped unanswered",
+			      d->cfg.rate);
+		c->noticed = true;
+	}
+	return false;
+}
+
 /* Close what a connection holds for its line in progress. */
 static void drop_line_fds(struct daemon *d, struct client *c)
 {
@@ -1461,13 +1492,16 @@ static void handle_line(struct daemon *d, struct client *c, const char *line, si
 		respond_error(c, NULL, -ENOMEM, "out of memory");
 		goto out;
 	}
-	r = vfmd_request_parse(line, len, req, &id, &e);
 	/* Every line counts, malformed ones too. */
 	if (!rate_ok(d, c)) {
+		if (!over_rate_answered(d, c))
+			goto out; /* dropped unread, its descriptors closed below */
+		r = vfmd_request_parse(line, len, req, &id, &e);
 		respond_error(c, r < 0 ? id : req->id, -EAGAIN,
 			      "too many requests: at most %u a second", d->cfg.rate);
 		goto out;
 	}
+	r = vfmd_request_parse(line, len, req, &id, &e);
 	if (r < 0) {
 		respond_error(c, id, e.err, "%s", e.msg);
 		goto out;
@@ -2089,9 +2123,15 @@ int daemon_run(struct daemon *d)
 		for (struct client *c = d->clients; c && nc < ELEMENTSOF(pc);
 		     c = c->next) {
 			short ev = 0;
+			uint64_t now = now_usec();
 
-			if (!c->closing)
+			if (!c->closing && now >= c->read_after_usec)
 				ev |= POLLIN;
+			else if (!c->closing) { /* over its rate: back when it has a token */
+				int ms = (int)((c->read_after_usec - now) / 1000 + 1);
+
+				timeout = timeout < 0 ? ms : MIN(timeout, ms);
+			}
 			if (c->out_len)
 				ev |= POLLOUT;
 			pc[nc++] = c;

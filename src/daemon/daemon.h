@@ -180,6 +180,13 @@ struct client {
 	bool fds_dropped; /* some were closed on arrival: the line is refused */
 	double tokens;
 	uint64_t tokens_usec;
+	/* Over the rate: at most twice --rate refusals a second are answered (each
+	 * costs a parse); the lines beyond are dropped unread (one notice a second),
+	 * and the connection is not read until its next token. */
+	unsigned refused;	  /* answered refusals in the window */
+	uint64_t refused_usec;	  /* start of that window */
+	bool noticed;		  /* the window's drops were announced */
+	uint64_t read_after_usec; /* not polled for input before this */
 	bool watch_all;
 	unsigned dropped;
 	bool closing; /* close once the output is flushed */
