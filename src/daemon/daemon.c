@@ -1447,6 +1447,7 @@ static bool over_rate_answered(struct daemon *d, struct client *c)
 	}
 	if (c->refused < 2 * d->cfg.rate) {
 		c->refused++;
+		c->refused_now = true; /* answered, with the line's id */
 		return true;
 	}
 	if (!c->noticed) {
@@ -1471,7 +1472,7 @@ static void drop_line_fds(struct daemon *d, struct client *c)
 
 static void handle_line(struct daemon *d, struct client *c, const char *line, size_t len)
 {
-	struct vfmd_request *req = calloc(1, sizeof(*req));
+	struct vfmd_request *req = NULL; /* 41 KiB: only for a line that is parsed */
 	struct json_object *id = NULL;
 	struct vfmd_error e = {0};
 	int fds[VFMD_FDS_MAX];
@@ -1480,7 +1481,6 @@ static void handle_line(struct daemon *d, struct client *c, const char *line, si
 	struct call k = {.d = d, .c = c, .req = req, .fds = fds};
 	int r;
 
-	c->last_request_usec = now_usec();
 	/* The line's descriptors are its own from here: whatever happens to it (an
 	 * error, the rate limit, a handler that keeps none), the ones it does not keep
 	 * are closed below, never left for the next line. */
@@ -1488,14 +1488,17 @@ static void handle_line(struct daemon *d, struct client *c, const char *line, si
 	d->fds_in_flight -= (unsigned)n_fds;
 	c->n_fds = 0;
 	c->fds_dropped = false;
+	/* Every line counts, malformed ones too. */
+	if (!rate_ok(d, c) && !over_rate_answered(d, c))
+		goto out; /* dropped unread, its descriptors closed below */
+	c->last_request_usec = c->tokens_usec; /* rate_ok()'s clock */
+	k.req = req = malloc(sizeof(*req)); /* the parser zeroes it */
 	if (!req) {
 		respond_error(c, NULL, -ENOMEM, "out of memory");
 		goto out;
 	}
-	/* Every line counts, malformed ones too. */
-	if (!rate_ok(d, c)) {
-		if (!over_rate_answered(d, c))
-			goto out; /* dropped unread, its descriptors closed below */
+	if (c->refused_now) {
+		c->refused_now = false;
 		r = vfmd_request_parse(line, len, req, &id, &e);
 		respond_error(c, r < 0 ? id : req->id, -EAGAIN,
 			      "too many requests: at most %u a second", d->cfg.rate);
@@ -2081,7 +2084,7 @@ int daemon_run(struct daemon *d)
 	enum { P_SIGNAL, P_EVENT, P_WATCHDOG, P_LISTEN };
 	struct pollfd p[P_LISTEN + VFMD_LISTEN_MAX + VFMD_CLIENTS_MAX];
 	struct client *pc[VFMD_CLIENTS_MAX];
-	uint64_t flush_deadline = 0;
+	uint64_t flush_deadline = 0, now;
 
 	for (;;) {
 		size_t n = P_LISTEN, nc = 0;
@@ -2105,9 +2108,8 @@ int daemon_run(struct daemon *d)
 		p[P_EVENT] = (struct pollfd){.fd = d->event_fd, .events = POLLIN};
 		p[P_WATCHDOG] = (struct pollfd){.fd = d->watchdog_fd, .events = POLLIN};
 		accepting = !d->shutting_down;
+		now = now_usec();
 		if (accepting && d->accept_resume_usec) {
-			uint64_t now = now_usec();
-
 			if (now < d->accept_resume_usec) {
 				int ms = (int)((d->accept_resume_usec - now + 999) / 1000);
 
@@ -2123,7 +2125,6 @@ int daemon_run(struct daemon *d)
 		for (struct client *c = d->clients; c && nc < ELEMENTSOF(pc);
 		     c = c->next) {
 			short ev = 0;
-			uint64_t now = now_usec();
 
 			if (!c->closing && now >= c->read_after_usec)
 				ev |= POLLIN;

@@ -186,6 +186,7 @@ struct client {
 	unsigned refused;	  /* answered refusals in the window */
 	uint64_t refused_usec;	  /* start of that window */
 	bool noticed;		  /* the window's drops were announced */
+	bool refused_now;	  /* the line in hand is over the rate: EAGAIN */
 	uint64_t read_after_usec; /* not polled for input before this */
 	bool watch_all;
 	unsigned dropped;
