@@ -1450,6 +1450,7 @@ static bool over_rate_answered(struct daemon *d, struct client *c)
 		c->refused_now = true; /* answered, with the line's id */
 		return true;
 	}
+	c->dropping = true; /* the rest of this read too */
 	if (!c->noticed) {
 		respond_error(c, NULL, -EAGAIN,
 			      "too many requests: at most %u a second; more lines this "
@@ -1618,6 +1619,7 @@ static void client_read(struct daemon *d, struct client *c)
 	 * completed before that byte take only what they had.
 	 */
 	c->in_len += (size_t)n;
+	c->dropping = false; /* decided again by the first line over the rate */
 	while ((nl = memchr(c->in + start, '\n', c->in_len - start))) {
 		size_t len = (size_t)(nl - (c->in + start));
 
@@ -1627,6 +1629,10 @@ static void client_read(struct daemon *d, struct client *c)
 		}
 		if (c->discarding) {
 			c->discarding = false;
+			drop_line_fds(d, c);
+		} else if (c->dropping) {
+			/* over the rate, beyond what is answered: the rest of this read
+			 * goes as cheaply as it came */
 			drop_line_fds(d, c);
 		} else if (len > 0 && !(len == 1 && c->in[start] == '\r')) {
 			handle_line(d, c, c->in + start, len);

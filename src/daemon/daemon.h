@@ -187,6 +187,7 @@ struct client {
 	uint64_t refused_usec;	  /* start of that window */
 	bool noticed;		  /* the window's drops were announced */
 	bool refused_now;	  /* the line in hand is over the rate: EAGAIN */
+	bool dropping;		  /* the rest of the read in hand is dropped unread */
 	uint64_t read_after_usec; /* not polled for input before this */
 	bool watch_all;
 	unsigned dropped;
