@@ -41,6 +41,36 @@
 
 /* ---- logging: stderr, with syslog priorities when it is the journal ---- */
 
+/*
+ * Whether a line about what an unprivileged client did may be logged now (root's are
+ * always); when lines were held back, say how many first.
+ */
+static bool log_ok(struct daemon *d, bool privileged)
+{
+	uint64_t now = now_usec();
+
+	if (privileged)
+		return true;
+	if (!d->log_usec)
+		d->log_tokens = 5.0 * VFMD_LOG_RATE;
+	d->log_tokens += (double)(now - d->log_usec) * VFMD_LOG_RATE / 1e6;
+	if (d->log_tokens > 5.0 * VFMD_LOG_RATE)
+		d->log_tokens = 5.0 * VFMD_LOG_RATE;
+	d->log_usec = now;
+	if (d->log_tokens < 1.0) {
+		d->log_suppressed++;
+		return false;
+	}
+	d->log_tokens -= 1.0;
+	if (d->log_suppressed) {
+		daemon_log(4, "%u log lines about clients other than root were held back (at "
+			      "most %d a second)",
+			   d->log_suppressed, VFMD_LOG_RATE);
+		d->log_suppressed = 0;
+	}
+	return true;
+}
+
 void daemon_log(int level, const char *fmt, ...)
 {
 	static const char *const names[] = {[3] = "error: ", [4] = "warning: "};
@@ -105,9 +135,7 @@ static void client_queue(struct client *c, const char *s, size_t len, bool dropp
 	}
 	if (c->out_len + len > VFMD_OUT_MAX) {
 		/* It does not read: nothing more is queued, and it goes. */
-		daemon_log(4,
-			   "connection %u (pid %d) does not read its events: closing it",
-			   c->id, (int)c->pid);
+		c->not_reading = true;
 		c->closing = true;
 		c->out_len = 0;
 		return;
@@ -806,7 +834,8 @@ static void cmd_attach(struct call *k)
 		identity_json(o, &opened[i]->id);
 		attached_json(o, opened[i]);
 		json_object_array_add(arr, o);
-		daemon_log(6, "attached %s%s (connection %u, pid %d)", opened[i]->key,
+		if (log_ok(k->d, k->c->privileged))
+			daemon_log(6, "attached %s%s (connection %u, pid %d)", opened[i]->key,
 			   opened[i]->passed ? " from a passed descriptor" : "", k->c->id,
 			   (int)k->c->pid);
 	}
@@ -1117,6 +1146,7 @@ static void cmd_job_start(struct call *k)
 	j->owner = k->c->id;
 	j->owner_pid = k->c->pid;
 	j->owner_uid = k->c->uid;
+	j->owner_privileged = k->c->privileged;
 	if (req->watch)
 		j->watchers[j->n_watchers++] = k->c->id;
 
@@ -1139,7 +1169,8 @@ static void cmd_job_start(struct call *k)
 	j->next = d->jobs;
 	d->jobs = j;
 	dctx_put(tctx); /* the transient devices hold it */
-	daemon_log(6, "job %u: %s of %zu device%s %s %s (connection %u, pid %d)", j->id,
+	if (log_ok(d, k->c->privileged))
+		daemon_log(6, "job %u: %s of %zu device%s %s %s (connection %u, pid %d)", j->id,
 		   save ? "save" : "restore", j->n, j->n == 1 ? "" : "s",
 		   save ? "to" : "from",
 		   j->listening[0]     ? j->listening
@@ -1763,7 +1794,8 @@ static void close_idle(struct daemon *d)
 			      "no request for %u s: connection closed (--idle-timeout)",
 			      d->cfg.idle_timeout);
 		c->closing = true;
-		daemon_log(6, "connection %u (pid %d, uid %u): idle, closed", c->id,
+		if (log_ok(d, c->privileged))
+			daemon_log(6, "connection %u (pid %d, uid %u): idle, closed", c->id,
 			   (int)c->pid, (unsigned)c->uid);
 	}
 }
@@ -1892,9 +1924,11 @@ static void reap(struct daemon *d, struct djob *j)
 	j->listener = vfm_listener_free(j->listener);
 	j->reaped = true;
 	pthread_mutex_lock(&j->lock);
-	if (in_doubt)
+	if (in_doubt) /* always: the operator has something to do */
 		daemon_log(4, "job %u: save %s%s", j->id, j->snap->message,
 			   j->holding ? "" : " (vfiomigd is exiting: they are closed stopped)");
+	else if (!log_ok(d, j->owner_privileged))
+		; /* held back: counted */
 	else if (j->state == DJOB_SUCCEEDED)
 		daemon_log(6, "job %u: %s succeeded", j->id,
 			   j->kind == VFMD_CMD_SAVE ? "save" : "restore");
@@ -2180,6 +2214,10 @@ int daemon_run(struct daemon *d)
 
 			client_flush(c);
 			if (c->closing && c->out_len == 0) {
+				if (c->not_reading && log_ok(d, c->privileged))
+					daemon_log(4, "connection %u (pid %d, uid %u) did not read its "
+						      "events: closed",
+						   c->id, (int)c->pid, (unsigned)c->uid);
 				*cp = c->next;
 				d->n_clients--;
 				client_free(d, c);

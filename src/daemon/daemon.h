@@ -27,6 +27,7 @@
 #define VFMD_CLIENTS_ROOT   4  /* of those, kept for root (and the daemon's own user) */
 #define VFMD_CLIENTS_PER_UID 16 /* connections of one other uid at once */
 #define VFMD_IDLE_DEF	    60	/* s: --idle-timeout */
+#define VFMD_LOG_RATE	    10	/* lines a second about unprivileged clients */
 #define VFMD_IDLE_MAX	    86400
 #define VFMD_LISTEN_MAX	    8
 #define VFMD_JOBS_KEPT	    64	/* finished jobs kept for "job", "jobs", "wait" */
@@ -115,6 +116,7 @@ struct djob {
 	unsigned owner; /* connection that started it (0: gone) */
 	pid_t owner_pid;
 	uid_t owner_uid;
+	bool owner_privileged; /* root or our own user: its job is always logged */
 	uint64_t started_realtime_usec;
 
 	/* The job thread's own. */
@@ -192,6 +194,7 @@ struct client {
 	bool watch_all;
 	unsigned dropped;
 	bool closing; /* close once the output is flushed */
+	bool not_reading; /* closed for not reading its output (logged when freed) */
 	uint64_t last_request_usec; /* the last complete line (or the connect) */
 	struct client *next;
 };
@@ -210,6 +213,11 @@ struct daemon {
 	struct djob *jobs;
 	unsigned next_job_id;
 	bool shutting_down;
+	/* What clients other than root cause is logged at most VFMD_LOG_RATE lines a
+	 * second (bursts of 5 s): a member of the group must not fill the journal. */
+	double log_tokens;
+	uint64_t log_usec;
+	unsigned log_suppressed;
 	char last_status[128];
 
 	/* Descriptors received and not yet taken by a request, on all connections;

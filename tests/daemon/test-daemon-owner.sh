@@ -59,6 +59,15 @@ if sys.argv[2] == '--hold':
     print(refused, last)
     sys.stdout.flush()
     time.sleep(secs)
+elif sys.argv[2] == '--spam':
+    # N jobs that fail at once (nobody listens where they connect), one after another
+    s, n = conn(), int(sys.argv[3])
+    for i in range(n):
+        s.sendall(json.dumps({'id': i + 1, 'cmd': 'restore', 'devices': ['sim:s%d' % i],
+                              'from': 'unix:@vfiomig-test-nobody-listens',
+                              'connect': True}).encode() + b'\n')
+        line(s)
+        time.sleep(0.03)  # the job ends; the quota lets the next one in
 elif sys.argv[2] == '--idle':
     secs = float(sys.argv[3])
     s = conn()
@@ -142,6 +151,20 @@ out=$(as 12345 '{"cmd":"restore","devices":["sim:k1"],"from":"tcp://127.0.0.1:0"
 rj2=$(V restore sim:r2 --from tcp://127.0.0.1:0 --detach 2>/dev/null | job_of)
 [ -n "$rj2" ] && ok "root still starts one" || nok "root's job" "$rj2"
 for j in "$rjob" "$j1" "$j2" "$rj2"; do V cancel "$j" >/dev/null 2>&1; done
+
+# ---- the log: what other uids cause is logged at most 10 lines a second ----
+lines_before=$(wc -l <"$tmp/daemon.log")
+# 80 jobs started and cancelled by uid 65534: 160 lines unbounded
+as 65534 --spam 80
+sleep 1.2
+as 65534 '{"cmd":"attach","devices":["sim:logme"]}' >/dev/null # a line after the pause
+as 65534 '{"cmd":"detach","devices":["sim:logme"]}' >/dev/null
+spam=$(($(wc -l <"$tmp/daemon.log") - lines_before))
+if [ "$spam" -lt 110 ] && grep -q "log lines about clients other than root were held back" "$tmp/daemon.log"; then
+	ok "another uid's job spam is logged at a bounded rate ($spam lines), with the count held back"
+else
+	nok "log bound" "$spam lines" "$(tail -5 "$tmp/daemon.log")"
+fi
 
 # ---- connections per uid; root still gets in ----
 as 65534 --hold 17 6 >"$tmp/hold.out" &
