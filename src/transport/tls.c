@@ -728,47 +728,6 @@ static ssize_t ktls_read_some(struct vfm_endpoint *ep, void *buf, size_t size)
 	}
 }
 
-static int ktls_writev(struct vfm_endpoint *ep, const struct iovec *iov, size_t cnt)
-{
-	struct iovec v[VFM_WRITEV_MAX];
-	size_t first = 0;
-
-	if (cnt > VFM_WRITEV_MAX)
-		return -EINVAL;
-	memcpy(v, iov, cnt * sizeof(*v));
-	while (first < cnt) {
-		struct msghdr m = {.msg_iov = v + first, .msg_iovlen = cnt - first};
-		ssize_t n = sendmsg(ep->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
-		int r;
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			r = wait_fd(ep->fd, POLLOUT, io_deadline(ep),
-				    ep->cancel_fd);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		__atomic_fetch_add(&ep->bytes_written, (uint64_t)n, __ATOMIC_RELAXED);
-		for (size_t left = (size_t)n; left > 0;) {
-			if (left >= v[first].iov_len) {
-				left -= v[first].iov_len;
-				first++;
-			} else {
-				v[first].iov_base = (uint8_t *)v[first].iov_base + left;
-				v[first].iov_len -= left;
-				left = 0;
-			}
-		}
-	}
-	return 0;
-}
-
 /* close_notify as a kTLS alert record. */
 static int ktls_bye(struct vfm_endpoint *ep)
 {
@@ -876,10 +835,13 @@ static int send_all(struct vfm_endpoint *ep, const void *buf, size_t size, bool 
 	return 0;
 }
 
+bool tls_kernel_tx(const struct vfm_endpoint *ep)
+{
+	return ep->tls->ktls_tx;
+}
+
 int tls_writev(struct vfm_endpoint *ep, const struct iovec *iov, size_t cnt)
 {
-	if (ep->tls->ktls_tx)
-		return ktls_writev(ep, iov, cnt);
 	for (size_t i = 0; i < cnt; i++) {
 		int r = send_all(ep, iov[i].iov_base, iov[i].iov_len, false, 0);
 

@@ -92,5 +92,7 @@ _hidden_ int check_cancel(int cancel_fd);
 /* tls.c: I/O of an endpoint once TLS runs on it (ep->tls set) */
 _hidden_ ssize_t tls_read_some(struct vfm_endpoint *ep, void *buf, size_t size);
 _hidden_ int tls_writev(struct vfm_endpoint *ep, const struct iovec *iov, size_t cnt);
+/* The kernel does the records we send (kTLS): writes are a plain socket's. */
+_hidden_ bool tls_kernel_tx(const struct vfm_endpoint *ep);
 _hidden_ int tls_shutdown_write(struct vfm_endpoint *ep);
 _hidden_ struct tls_conn *tls_conn_free(struct tls_conn *c);

@@ -823,7 +823,7 @@ int vfm_endpoint_writev_full(struct vfm_endpoint *ep, const struct iovec *iov,
 	r = check_cancel(ep->cancel_fd);
 	if (r < 0)
 		return r;
-	if (ep->tls)
+	if (ep->tls && !tls_kernel_tx(ep))
 		return tls_writev(ep, v, cnt);
 
 	guarded = ep->wmode != IO_SOCKET && ep->wmode != IO_REGULAR;
