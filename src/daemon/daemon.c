@@ -1359,6 +1359,21 @@ static void devices_state_json(struct djob *j, struct json_object *o)
 	json_object_object_add(o, "devices", devs);
 }
 
+/* End the hold: say how (@how: "resumed", "released"), answer with each device's
+ * state, give the devices back. */
+static void give_up_held(struct call *k, struct djob *j, const char *how)
+{
+	struct json_object *o = json_object_new_object();
+
+	j->holding = false;
+	snprintf(j->resolution, sizeof(j->resolution), "%s", how);
+	daemon_log(5, "job %u: its devices were %s by pid %d", j->id, how, (int)k->c->pid);
+	json_object_object_add(o, "job", json_object_new_uint64(j->id));
+	devices_state_json(j, o);
+	release_devices(j);
+	respond(k->c, k->req->id, o);
+}
+
 /*
  * The operator knows the destination does not run the state: the devices go back
  * to RUNNING through the P2P barrier (as a rollback), then are given back.
@@ -1367,7 +1382,6 @@ static void cmd_resume(struct call *k)
 {
 	struct djob *j = held_job(k);
 	struct vfm_set set = { 0 };
-	struct json_object *o;
 	size_t failed = 0;
 	int r;
 
@@ -1388,32 +1402,16 @@ static void cmd_resume(struct call *k)
 			      j->id, strerror(-r));
 		return;
 	}
-	j->holding = false;
-	snprintf(j->resolution, sizeof(j->resolution), "resumed");
-	daemon_log(5, "job %u: its devices were resumed by pid %d", j->id, (int)k->c->pid);
-	o = json_object_new_object();
-	json_object_object_add(o, "job", json_object_new_uint64(j->id));
-	devices_state_json(j, o);
-	release_devices(j);
-	respond(k->c, k->req->id, o);
+	give_up_held(k, j, "resumed");
 }
 
 /* The operator knows the destination runs the state: give the devices up stopped. */
 static void cmd_release(struct call *k)
 {
 	struct djob *j = held_job(k);
-	struct json_object *o;
 
-	if (!j)
-		return;
-	j->holding = false;
-	snprintf(j->resolution, sizeof(j->resolution), "released");
-	daemon_log(5, "job %u: its devices were released by pid %d", j->id, (int)k->c->pid);
-	o = json_object_new_object();
-	json_object_object_add(o, "job", json_object_new_uint64(j->id));
-	devices_state_json(j, o);
-	release_devices(j);
-	respond(k->c, k->req->id, o);
+	if (j)
+		give_up_held(k, j, "released");
 }
 
 static void cmd_shutdown(struct call *k)

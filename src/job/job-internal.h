@@ -87,6 +87,9 @@ JOB_HIDDEN const char *job_reader_why(const struct job *j, const struct vfm_stre
 JOB_HIDDEN void job_deadline(struct job *j, unsigned times);
 /* A cancel no longer applies (or must not stop a last word to the peer). */
 JOB_HIDDEN void job_ignore_cancel(struct job *j);
+/* A last word to the peer after a failure (ABORT, a failure VERDICT): not
+ * cancelled, bounded to 2 s in all (the caller clears the deadline after). */
+JOB_HIDDEN void job_last_word(struct job *j);
 
 JOB_HIDDEN int job_phase_or_fail(struct job *j, enum vfm_phase phase);
 JOB_HIDDEN void job_on_set_arc(void *userdata, const struct vfm_device *dev,

@@ -190,6 +190,13 @@ int job_no_memory(struct vfm_job_report *rep, bool devices_running)
 	return -ENOMEM;
 }
 
+void job_last_word(struct job *j)
+{
+	job_ignore_cancel(j);
+	vfm_endpoint_set_timeout(j->ep, 2000);
+	vfm_endpoint_set_deadline(j->ep, now_usec() + 2000000);
+}
+
 int job_init(struct job *j, struct vfm_job_report *rep, struct vfm_endpoint *ep,
 	     size_t chunk)
 {

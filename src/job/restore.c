@@ -487,9 +487,7 @@ static void restore_undo(struct restore *s)
 	if (rec.verdict.status > VFM_STREAM_ERRNO_MAX)
 		rec.verdict.status = EIO;
 	/* A cancel must not keep the reason from the source; bounded in time. */
-	job_ignore_cancel(j);
-	vfm_endpoint_set_timeout(j->ep, 2000);
-	vfm_endpoint_set_deadline(j->ep, now_usec() + 2000000);
+	job_last_word(j);
 	if (job_send(j, &rec) >= 0 && vfm_endpoint_shutdown_write(j->ep) >= 0) {
 		/* Read (and drop) what the source still sends, briefly, so that closing
 		 * does not reset the connection under the verdict. */

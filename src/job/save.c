@@ -435,9 +435,7 @@ static void save_abort(struct save *s, int r)
 		rec.abort.error = EIO;
 	/* A cancel still shows on the cancel fd: telling the peer must not be
 	 * cancelled too, only bounded in time. */
-	job_ignore_cancel(j);
-	vfm_endpoint_set_timeout(j->ep, 2000);
-	vfm_endpoint_set_deadline(j->ep, now_usec() + 2000000);
+	job_last_word(j);
 	if (r != -EPIPE && r != -ECONNRESET)
 		(void)job_send(j, &rec);
 	/* A write error may hide the destination's reason: look for its verdict. */
