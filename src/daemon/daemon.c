@@ -1466,7 +1466,7 @@ static bool rate_ok(struct daemon *d, struct client *c)
  */
 static bool over_rate_answered(struct daemon *d, struct client *c)
 {
-	uint64_t now = now_usec();
+	uint64_t now = c->tokens_usec; /* rate_ok()'s clock, read just now */
 
 	c->read_after_usec = now + (uint64_t)((1.0 - c->tokens) * 1e6 / d->cfg.rate) + 1;
 	if (now - c->refused_usec >= 1000000) {
@@ -1783,8 +1783,10 @@ static void close_idle(struct daemon *d)
 {
 	uint64_t now = now_usec(), limit = (uint64_t)d->cfg.idle_timeout * 1000000;
 
-	if (!d->cfg.idle_timeout)
+	/* a second's precision is enough: not on every wake-up of a busy loop */
+	if (!d->cfg.idle_timeout || now - d->idle_checked_usec < 1000000)
 		return;
+	d->idle_checked_usec = now;
 	for (struct client *c = d->clients; c; c = c->next) {
 		if (c->closing || now - c->last_request_usec < limit || client_waits(d, c))
 			continue;

@@ -218,6 +218,7 @@ struct daemon {
 	double log_tokens;
 	uint64_t log_usec;
 	unsigned log_suppressed;
+	uint64_t idle_checked_usec; /* close_idle() last looked */
 	char last_status[128];
 
 	/* Descriptors received and not yet taken by a request, on all connections;
