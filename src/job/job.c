@@ -147,7 +147,9 @@ const char *job_reader_why(const struct job *j, const struct vfm_stream_reader *
 			 (double)j->timeout_ms * MAX(j->deadline_times, 1u) / 1000);
 		return buf;
 	}
-	if (*vfm_stream_reader_error(r) && err != -ECANCELED)
+	if (err == -ECANCELED)
+		return "cancelled"; /* the word every other phase uses */
+	if (*vfm_stream_reader_error(r))
 		return vfm_stream_reader_error(r);
 	return strerror_r(-err, buf, size);
 }
