@@ -57,15 +57,23 @@ static bool log_ok(struct daemon *d, bool privileged)
 	if (d->log_tokens > 5.0 * VFMD_LOG_RATE)
 		d->log_tokens = 5.0 * VFMD_LOG_RATE;
 	d->log_usec = now;
-	if (d->log_tokens < 1.0) {
+	if (!d->log_hour_usec || now - d->log_hour_usec >= 3600ull * 1000000) {
+		d->log_hour_usec = now;
+		d->log_hour_lines = 0;
+	}
+	/* the line that reports what was held back counts too */
+	if (d->log_tokens < 1.0 ||
+	    d->log_hour_lines + 1 + !!d->log_suppressed > d->cfg.log_max) {
 		d->log_suppressed++;
 		return false;
 	}
 	d->log_tokens -= 1.0;
+	d->log_hour_lines++;
 	if (d->log_suppressed) {
+		d->log_hour_lines++;
 		daemon_log(4, "%u log lines about clients other than root were held back (at "
-			      "most %d a second)",
-			   d->log_suppressed, VFMD_LOG_RATE);
+			      "most %d a second and %u an hour)",
+			   d->log_suppressed, VFMD_LOG_RATE, d->cfg.log_max);
 		d->log_suppressed = 0;
 	}
 	return true;
@@ -1611,15 +1619,24 @@ static void client_read(struct daemon *d, struct client *c)
 	} control;
 	struct iovec iov = {.iov_base = c->in + c->in_len,
 			    .iov_len = VFMD_LINE_MAX + 1 - c->in_len};
-	struct msghdr mh = {.msg_iov = &iov,
-			    .msg_iovlen = 1,
-			    .msg_control = control.buf,
-			    .msg_controllen = sizeof(control.buf)};
-	size_t start = 0;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf};
+	unsigned budget = c->privileged ? d->fds_budget : d->fds_budget / 2;
+	size_t start = 0, room = 0;
 	bool taken = false;
 	ssize_t n;
 	char *nl;
 
+	/*
+	 * Room for as many descriptors as could be kept (take_fds()): the kernel closes
+	 * the rest itself (MSG_CTRUNC) without installing them in our table, so a peer
+	 * that floods descriptors costs us little more than its bytes.  A request sends
+	 * its descriptors with its bytes, so the line in progress is the one they join.
+	 */
+	if (!c->discarding && d->fds_in_flight < budget)
+		room = MIN((size_t)(budget - d->fds_in_flight), VFMD_FDS_MAX - c->n_fds);
+	mh.msg_controllen = room ? CMSG_SPACE(sizeof(int) * room) : 0;
+	if (!room)
+		mh.msg_control = NULL;
 	n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EINTR) {
@@ -1825,6 +1842,68 @@ static void accept_backoff(struct daemon *d)
 	d->accept_resume_usec = now + (uint64_t)d->accept_backoff_ms * 1000;
 }
 
+/*
+ * Whether a uid other than root and our own may connect now: VFMD_CONNECT_RATE
+ * connections a second, in bursts of twice that, for each of the last
+ * VFMD_CONNECT_UIDS uids seen (the one seen longest ago makes room for a new one).
+ * A peer that connects and disconnects in a loop costs the daemon an accept() and a
+ * close() each time, nothing more.
+ */
+static bool connect_ok(struct daemon *d, uid_t uid, uint64_t now)
+{
+	struct uid_rate *e = NULL, *oldest = &d->connect_rate[0];
+	const double burst = 2.0 * VFMD_CONNECT_RATE;
+
+	for (size_t i = 0; i < ELEMENTSOF(d->connect_rate); i++) {
+		struct uid_rate *x = &d->connect_rate[i];
+
+		if (x->usec && x->uid == uid) {
+			e = x;
+			break;
+		}
+		if (x->usec < oldest->usec)
+			oldest = x;
+	}
+	if (!e) {
+		e = oldest;
+		*e = (struct uid_rate){.uid = uid, .tokens = burst, .usec = now};
+	}
+	e->tokens += (double)(now - e->usec) * VFMD_CONNECT_RATE / 1e6;
+	if (e->tokens > burst)
+		e->tokens = burst;
+	e->usec = now;
+	if (e->tokens < 1.0) {
+		if (e->refused++ == 0 && log_ok(d, false))
+			daemon_log(5, "uid %u connects more than %d times a second: its "
+				      "connections are closed at once for now",
+				   (unsigned)uid, VFMD_CONNECT_RATE);
+		return false;
+	}
+	e->tokens -= 1.0;
+	if (e->refused) {
+		if (log_ok(d, false))
+			daemon_log(5, "uid %u: %u connections were closed over the rate",
+				   (unsigned)uid, e->refused);
+		e->refused = 0;
+	}
+	return true;
+}
+
+/* The one line a connection refused by connect_ok() gets, if its buffer has room. */
+static void refuse_connection(int fd, uid_t uid)
+{
+	char line[200];
+	int n;
+
+	n = snprintf(line, sizeof(line),
+		     "{\"id\":null,\"ok\":false,\"error\":{\"errno\":%d,\"name\":\"EAGAIN\","
+		     "\"message\":\"uid %u opens more than %d connections a second: this "
+		     "one is closed\"}}\n",
+		     EAGAIN, (unsigned)uid, VFMD_CONNECT_RATE);
+	(void)!send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
 static void accept_client(struct daemon *d, int lfd)
 {
 	struct ucred cred;
@@ -1854,6 +1933,10 @@ static void accept_client(struct daemon *d, int lfd)
 		close(fd);
 		return;
 	}
+	if (cred.uid != 0 && cred.uid != geteuid() && !connect_ok(d, cred.uid, now_usec())) {
+		refuse_connection(fd, cred.uid);
+		return;
+	}
 	c = calloc(1, sizeof(*c));
 	if (c)
 		c->in = malloc(VFMD_LINE_MAX + 1);
@@ -1873,11 +1956,12 @@ static void accept_client(struct daemon *d, int lfd)
 	c->privileged = cred.uid == 0 || cred.uid == geteuid();
 	if (!c->privileged &&
 	    !(d->cfg.have_gid && (cred.gid == d->cfg.gid || in_group(fd, d->cfg.gid)))) {
-		daemon_log(5,
-			   "refused a connection from pid %d, uid %u: neither root%s%s",
-			   (int)cred.pid, (unsigned)cred.uid,
-			   d->cfg.group ? " nor in group " : "",
-			   d->cfg.group ? d->cfg.group : "");
+		if (log_ok(d, false))
+			daemon_log(5,
+				   "refused a connection from pid %d, uid %u: neither root%s%s",
+				   (int)cred.pid, (unsigned)cred.uid,
+				   d->cfg.group ? " nor in group " : "",
+				   d->cfg.group ? d->cfg.group : "");
 		respond_error(c, NULL, -EACCES,
 			      "uid %u may not use vfiomigd: neither root%s%s",
 			      (unsigned)cred.uid, d->cfg.group ? " nor in group " : "",

@@ -28,6 +28,10 @@
 #define VFMD_CLIENTS_PER_UID 16 /* connections of one other uid at once */
 #define VFMD_IDLE_DEF	    60	/* s: --idle-timeout */
 #define VFMD_LOG_RATE	    10	/* lines a second about unprivileged clients */
+#define VFMD_LOG_MAX_DEF    1000 /* --log-max: such lines an hour */
+#define VFMD_CONNECT_RATE   20	/* connections a second of one uid other than root */
+#define VFMD_CONNECT_UIDS   32	/* uids whose connection rate is tracked */
+#define VFMD_NOFILE_MAX	    65536 /* the soft RLIMIT_NOFILE is raised towards the hard one, to this */
 #define VFMD_IDLE_MAX	    86400
 #define VFMD_LISTEN_MAX	    8
 #define VFMD_JOBS_KEPT	    64	/* finished jobs kept for "job", "jobs", "wait" */
@@ -53,6 +57,7 @@ struct daemon_config {
 	unsigned rate;	   /* requests per second per connection (burst: twice) */
 	unsigned idle_timeout; /* s without a request before a connection that waits
 				  for nothing is closed (0: never) */
+	unsigned log_max; /* lines about unprivileged clients an hour (0: none) */
 	bool verbose;
 	const char *sysfs_root; /* $VFIOMIG_SYSFS_ROOT (tests) */
 };
@@ -218,6 +223,18 @@ struct daemon {
 	double log_tokens;
 	uint64_t log_usec;
 	unsigned log_suppressed;
+	/* and at most --log-max of them in an hour: the log stays bounded in size */
+	uint64_t log_hour_usec;
+	unsigned log_hour_lines;
+	/* Connections a second of each uid other than root and our own (the last
+	 * VFMD_CONNECT_UIDS seen): over VFMD_CONNECT_RATE (bursts of twice that), a
+	 * connection is closed before anything is allocated for it. */
+	struct uid_rate {
+		uid_t uid;
+		double tokens;
+		uint64_t usec; /* 0: a free slot */
+		unsigned refused;
+	} connect_rate[VFMD_CONNECT_UIDS];
 	uint64_t idle_checked_usec; /* close_idle() last looked */
 	char last_status[128];
 

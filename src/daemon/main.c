@@ -11,6 +11,7 @@
 #include <grp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -52,9 +53,35 @@ static void help(void)
 	       "      --rate N         requests a second per connection (default 50)\n"
 	       "      --idle-timeout S close a connection that waits for no job after S\n"
 	       "                       seconds without a request (default 60; 0: never)\n"
+	       "      --log-max N      log at most N lines an hour about what clients\n"
+	       "                       other than root do (default %d; at most 10 a\n"
+	       "                       second)\n"
 	       "  -v, --verbose        the library's debug messages on stderr\n"
 	       "  -h, --help, -V, --version\n",
-	       VFMD_SOCKET_DEFAULT);
+	       VFMD_SOCKET_DEFAULT, VFMD_LOG_MAX_DEF);
+}
+
+/*
+ * vfiomigd polls with poll(), never select(): its soft RLIMIT_NOFILE may be raised
+ * towards the hard limit (systemd's advice for such programs; its default soft limit
+ * is 1024), to VFMD_NOFILE_MAX at most.  The bounds on descriptors are computed
+ * from the result (daemon_init()).
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	rlim_t want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	want = rl.rlim_max == RLIM_INFINITY ? VFMD_NOFILE_MAX
+					    : MIN(rl.rlim_max, (rlim_t)VFMD_NOFILE_MAX);
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			daemon_log(4, "cannot raise RLIMIT_NOFILE to %llu: %m",
+				   (unsigned long long)want);
+	}
 }
 
 static int check_listen_fd(int fd)
@@ -164,7 +191,8 @@ static int parse_uint_opt(const char *name, const char *s, unsigned max, unsigne
 
 int main(int argc, char **argv)
 {
-	enum { OPT_KEEP_CAP = 0x100, OPT_NO_NET_ADMIN, OPT_MAX_JOBS, OPT_RATE, OPT_IDLE };
+	enum { OPT_KEEP_CAP = 0x100, OPT_NO_NET_ADMIN, OPT_MAX_JOBS, OPT_RATE, OPT_IDLE,
+	       OPT_LOG_MAX };
 	static const struct option opts[] = {
 		{"socket", required_argument, NULL, 's'},
 		{"group", required_argument, NULL, 'g'},
@@ -175,6 +203,7 @@ int main(int argc, char **argv)
 		{"max-jobs", required_argument, NULL, OPT_MAX_JOBS},
 		{"rate", required_argument, NULL, OPT_RATE},
 		{"idle-timeout", required_argument, NULL, OPT_IDLE},
+		{"log-max", required_argument, NULL, OPT_LOG_MAX},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -183,6 +212,7 @@ int main(int argc, char **argv)
 				   .max_jobs = 16,
 				   .rate = 50,
 				   .idle_timeout = VFMD_IDLE_DEF,
+				   .log_max = VFMD_LOG_MAX_DEF,
 				   .sysfs_root = getenv("VFIOMIG_SYSFS_ROOT")}};
 	struct options o = {0};
 	char err[VFMD_ERR_MAX];
@@ -229,6 +259,10 @@ int main(int argc, char **argv)
 					   &d.cfg.idle_timeout) < 0)
 				return 2;
 			break;
+		case OPT_LOG_MAX:
+			if (parse_uint_opt("--log-max", optarg, 1000000, &d.cfg.log_max) < 0)
+				return 2;
+			break;
 		case 'v': d.cfg.verbose = true; break;
 		case 'h': help(); return 0;
 		case 'V': printf("vfiomigd %s\n", VFM_PACKAGE_VERSION); return 0;
@@ -251,6 +285,7 @@ int main(int argc, char **argv)
 		d.cfg.have_gid = true;
 	}
 
+	raise_nofile();
 	r = daemon_init(&d);
 	if (r < 0) {
 		daemon_log(3, "cannot initialise: %s", strerror(-r));

@@ -24,6 +24,8 @@ trap '[ -n "$dpid" ] && kill $dpid 2>/dev/null; kill $(jobs -p) 2>/dev/null; rm 
 # client.py SOCKET JSON...: one connection, each request, each answer on a line.
 # client.py SOCKET --hold N SECONDS: N connections; prints how many were refused at
 # once (an error line), keeps the others open SECONDS.
+# client.py SOCKET --churn N: N connections one after another, a version request
+# each; prints how many were answered, how many refused, and the last refusal.
 # client.py SOCKET --idle SECONDS: one connection that says nothing; prints what it
 # got and "closed after S s" or "open after S s".
 cat >"$tmp/client.py" <<'PY'
@@ -71,6 +73,22 @@ elif sys.argv[2] == '--spam':
                               'connect': True}).encode() + b'\n')
         line(s)
         time.sleep(0.03)  # the job ends; the quota lets the next one in
+elif sys.argv[2] == '--churn':
+    answered, refused, last = 0, 0, ''
+    for _ in range(int(sys.argv[3])):
+        s = conn()
+        try:
+            s.sendall(b'{"id":1,"cmd":"version"}\n')
+        except OSError:
+            pass
+        r = line(s) or ''
+        if '"error"' in r:
+            refused += 1
+            last = r
+        elif '"ok":true' in r.replace(' ', ''):
+            answered += 1
+        s.close()
+    print(answered, refused, last)
 elif sys.argv[2] == '--idle':
     secs = float(sys.argv[3])
     s = conn()
@@ -94,10 +112,18 @@ else:
 PY
 as() { local uid=$1; shift; setpriv --reuid="$uid" --regid=65534 --clear-groups "$PY" "$tmp/client.py" "$S" "$@"; }
 S=$tmp/s.sock
-"$VFIOMIGD" --socket "$S" --group nogroup --max-jobs 4 --idle-timeout 2 2>"$tmp/daemon.log" &
+# started with systemd's default soft RLIMIT_NOFILE (1024)
+(ulimit -Sn 1024 && exec "$VFIOMIGD" --socket "$S" --group nogroup --max-jobs 4 --idle-timeout 2) 2>"$tmp/daemon.log" &
 dpid=$!
 for _ in $(seq 100); do [ -S "$S" ] && break; sleep 0.05; done
 V() { "$VFIOMIG" --connect="$S" "$@"; }
+
+# poll(), not select(): the soft RLIMIT_NOFILE is raised towards the hard one
+hard=$(ulimit -Hn); want=65536
+[ "$hard" != unlimited ] && [ "$hard" -lt $want ] && want=$hard
+soft=$(awk '/^Max open files/ {print $4}' /proc/$dpid/limits)
+[ "$soft" = "$want" ] && ok "started with a soft RLIMIT_NOFILE of 1024, the daemon raised it to $soft (hard $hard, at most 65536)" ||
+	nok "RLIMIT_NOFILE" "soft $soft, want $want"
 
 # a reply's error, "errno_name: message", or "ok"
 verdict() { jq -r 'if .error then "\(.error.name // .error.errno): \(.error.message)" else "ok" end' 2>/dev/null; }
@@ -168,6 +194,25 @@ if [ "$spam" -lt 110 ] && grep -q "log lines about clients other than root were 
 else
 	nok "log bound" "$spam lines" "$(tail -5 "$tmp/daemon.log")"
 fi
+
+# ---- connections a second per uid: a connect loop is closed at once ----
+sleep 2.1 # a full burst for uid 12345
+read -r answered refused last < <(as 12345 --churn 150)
+if [ "${answered:-0}" -ge 40 ] && [ "${answered:-0}" -lt 150 ] && [ "${refused:-0}" -gt 0 ] &&
+	[[ $last == *"uid 12345 opens more than 20 connections a second: this one is closed"* ]]; then
+	ok "a uid's connect loop: $answered of 150 answered, $refused closed at once with EAGAIN"
+else
+	nok "connect rate" "answered $answered refused $refused: $last"
+fi
+out=$(V jobs 2>&1) && ok "root connects meanwhile" || nok "root after the churn" "$out"
+out=$(as 65534 '{"cmd":"version"}' | verdict)
+[ "$out" = ok ] && ok "and so does another uid (the rate is per uid)" || nok "65534 after churn" "$out"
+sleep 1.1
+out=$(as 12345 '{"cmd":"version"}' | verdict)
+[ "$out" = ok ] && ok "uid 12345 connects again a second later" || nok "12345 after a second" "$out"
+grep -q "uid 12345 connects more than 20 times a second" "$tmp/daemon.log" &&
+	ok "logged once: uid 12345 connects more than 20 times a second" ||
+	nok "connect rate log" "$(tail -3 "$tmp/daemon.log")"
 
 # ---- connections per uid; root still gets in ----
 as 65534 --hold 17 6 >"$tmp/hold.out" 2>"$tmp/hold.err" &
@@ -258,6 +303,23 @@ PY
 else
 	skip "a black-hole resolver" "no unshare or ip"
 fi
+
+# ---- the log in total: --log-max lines an hour about other uids ----
+S3=$tmp/lm.sock
+"$VFIOMIGD" --socket "$S3" --group nogroup --log-max 20 2>"$tmp/lm.log" &
+lmpid=$!
+for _ in $(seq 100); do [ -S "$S3" ] && break; sleep 0.05; done
+for round in 1 2; do
+	S=$S3 as 65534 --spam 30 # 60 lines unbounded, within the rate's burst of 50
+	[ $round = 1 ] && sleep 1.5 # the rate refills; the hour's budget does not
+done
+about=$(grep -c "job [0-9]\|held back" "$tmp/lm.log")
+if [ "$about" -le 20 ] && [ "$about" -ge 15 ]; then
+	ok "--log-max 20: 120 loggable events from another uid in two bursts gave $about log lines"
+else
+	nok "--log-max" "$about lines" "$(tail -5 "$tmp/lm.log")"
+fi
+kill $lmpid; wait $lmpid
 
 kill $dpid; wait $dpid; drc=$?
 [ $drc = 0 ] && ok "the daemon exits 0 on SIGTERM" || nok "daemon exit $drc" "$(tail -5 "$tmp/daemon.log")"

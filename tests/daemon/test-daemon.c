@@ -162,8 +162,8 @@ static void spawn(struct proc *p, const char *name, int listen_fd,
 		if (spawn_nofile) {
 			struct rlimit rl;
 
-			getrlimit(RLIMIT_NOFILE, &rl);
-			rl.rlim_cur = spawn_nofile;
+			/* the hard limit too: the daemon raises its soft limit to it */
+			rl.rlim_cur = rl.rlim_max = spawn_nofile;
 			setrlimit(RLIMIT_NOFILE, &rl);
 		}
 		if (spawn_log) {
