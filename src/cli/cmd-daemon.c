@@ -47,11 +47,13 @@ static int connect_daemon(struct cli *cli, struct vfmc **ret)
 	return r;
 }
 
-/* Exit code of a daemon error response. */
+/* Exit code of a daemon error response: as the same failure would give locally, so
+ * a device the daemon cannot open, or that is busy (in another job, held, its group
+ * in use), is EXIT_NODEV. */
 static int request_exit_code(int err, const char *device)
 {
 	if (device && device[0])
-		return err == -EBUSY ? EXIT_FAILED : EXIT_NODEV;
+		return EXIT_NODEV;
 	if (err == -EINVAL)
 		return EXIT_USAGE;
 	return EXIT_FAILED;

@@ -821,8 +821,14 @@ static void cmd_attach(struct call *k)
 		for (size_t m = 0; m < i && r >= 0; m++)
 			if (same_device(opened[m], opened[i])) {
 				r = -EINVAL;
-				respond_error(k->c, req->id, r, "%s is named twice",
-					      opened[i]->key);
+				respond_error(k->c, req->id, r,
+					      streq(opened[m]->key, opened[i]->key)
+						      ? "%s is named twice%s"
+						      : "%s is the same device as %s",
+					      opened[i]->key,
+					      streq(opened[m]->key, opened[i]->key)
+						      ? ""
+						      : opened[m]->key);
 			}
 	}
 	if (r < 0) {
@@ -1082,8 +1088,13 @@ static void cmd_job_start(struct call *k)
 				r = -EINVAL;
 				if (dd->transient)
 					j->devs[i] = dd;
-				respond_error(k->c, req->id, r, "%s is named twice",
-					      dd->key);
+				respond_error(k->c, req->id, r,
+					      streq(j->devs[m]->key, dd->key)
+						      ? "%s is named twice%s"
+						      : "%s is the same device as %s",
+					      dd->key,
+					      streq(j->devs[m]->key, dd->key) ? ""
+									      : j->devs[m]->key);
 				goto fail;
 			}
 		j->devs[i] = dd;

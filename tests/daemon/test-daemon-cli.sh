@@ -164,7 +164,7 @@ if [ -x "$RELAY" ]; then
 	fi
 	# the devices are still the job's: another job cannot take them
 	run V save "${SRC[0]}" --to "file:$tmp/busy.vfm"
-	expect "a device held in doubt is busy for other jobs" 1 "" "sim:a is in job $job"
+	expect "a device held in doubt is busy for other jobs (exit 3, as a busy device locally)" 3 "" "sim:a is in job $job"
 	run "$VFIOMIG" resume "$job"
 	expect "resume JOB: the devices back to RUNNING" 0 "^sim:a RUNNING"
 	run "$VFIOMIG" resume "$job"

@@ -177,7 +177,7 @@ int main(int argc, char **argv)
 
 		if (vfm_device_open(ctx, names[i], &devs[i]) < 0) {
 			fprintf(stderr, "vfm-mtty: %s\n", vfm_ctx_last_error(ctx));
-			return 1;
+			goto fail;
 		}
 		fd = vfm_device_fd(devs[i]);
 		/* The child inherits the device: clear close-on-exec. */
@@ -186,11 +186,11 @@ int main(int argc, char **argv)
 		snprintf(fdarg[i], sizeof(fdarg[i]), "fd:%d:%s", fd, names[i]);
 		if (vfm_device_reset(devs[i]) < 0) {
 			fprintf(stderr, "vfm-mtty: %s: reset failed\n", names[i]);
-			return 1;
+			goto fail;
 		}
 		if (set && set_uart(fd, i) < 0) {
 			fprintf(stderr, "vfm-mtty: %s: cannot write the UART registers\n", names[i]);
-			return 1;
+			goto fail;
 		}
 	}
 	for (char **c = cmd; *c; c++)
@@ -204,7 +204,7 @@ int main(int argc, char **argv)
 		_exit(127);
 	}
 	if (pid < 0 || waitpid(pid, &status, 0) < 0)
-		return 1;
+		goto fail;
 
 	for (int i = 0; i < n; i++) {
 		enum vfm_state st = VFM_STATE_ERROR;
@@ -222,4 +222,9 @@ int main(int argc, char **argv)
 	if (tap_failed)
 		return 3;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+fail:
+	for (int i = 0; i < n; i++)
+		vfm_device_unref(devs[i]); /* NULL for those not opened */
+	vfm_ctx_unref(ctx);
+	return 1;
 }

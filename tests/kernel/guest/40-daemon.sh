@@ -164,6 +164,49 @@ vfiomig --connect=$SS attach "fd:5:$A" >$T/out 2>&1
 tap_check "a group fd passed as a device is refused" grep -q "not a VFIO device" $T/out
 exec 5<&-
 
+# ---- 5b: one device is one device, however it is handed over or named ----
+vfm-mtty "$A" -- vfiomig --connect=$SS attach @0 @0 >$T/out 2>&1
+rc=$?
+tap_check "one descriptor handed over twice in one attach is refused (exit $rc)" \
+	sh -c "[ $rc -ne 0 ] && grep -q 'named twice\|same device' $T/out"
+# the same open file as two descriptors under two names: the CLI cannot tell, the
+# daemon does (kcmp(2) on this kernel, fdinfo's syspath on 6.14+)
+vfm-mtty "$A" -- sh -c 'k=${1#fd:}; k=${k%%:*}; exec 7<&$k
+	vfiomig --connect='"$SS"' attach "fd:$k:$2" "fd:7:$3"' sh @0 "$A" "$B" >$T/out 2>&1
+rc=$?
+tap_check "one device as two descriptors under two names is refused by the daemon (exit $rc)" \
+	sh -c "[ $rc = 2 ] && grep -q '$B is the same device as $A' $T/out" || tap_diag "$(cat $T/out)"
+vfm-mtty "$A" -- vfiomig --connect=$SS attach @0 >$T/out 2>&1
+tap_check "$A handed over as a descriptor is attached" grep -q "$A" $T/out
+vfiomig --connect=$SS attach "$A" >$T/out 2>&1
+rc=$?
+tap_check "then named by its UUID, it is the same device: refused (exit $rc)" \
+	sh -c "[ $rc = 3 ] && grep -q 'already attached' $T/out"
+vfiomig --connect=$SS detach "$A" >/dev/null 2>&1
+tap_check "detached: $A is free again ($(state_of "$A"))" test "$(state_of "$A")" = RUNNING
+# A descriptor handed over under another device's name: on kernels with
+# vfio-device-syspath in fdinfo (6.14+) the daemon knows better.  Before, it has only
+# the name to go by, but the kernel still keeps one device one handle: while a device
+# descriptor is open, its group is busy and nobody opens the device by name.
+rm -f $T/syspath
+vfm-mtty "$A" -- sh -c 'k=${1#fd:}; k=${k%%:*}
+	grep -q vfio-device-syspath /proc/self/fdinfo/$k && echo syspath >'"$T/syspath"'
+	vfiomig --connect='"$SS"' attach "fd:$k:$2"' sh @0 "$B" >$T/out 2>&1
+rc=$?
+if [ -e $T/syspath ]; then
+	tap_check "$A's descriptor handed over as $B is refused: the kernel names it (exit $rc)" \
+		sh -c "[ $rc != 0 ] && grep -q 'not $B' $T/out"
+else
+	tap_check "$A's descriptor handed over as $B: this kernel does not name it, taken at its word (exit $rc)" test $rc = 0
+	tap_diag "$(uname -r): no vfio-device-syspath in fdinfo (Linux 6.14+): a group descriptor's name is the client's word"
+	vfiomig --connect=$SS attach "$A" >$T/out 2>&1
+	rc=$?
+	tap_check "but $A by name is refused: its group is busy while the descriptor lives (exit $rc)" \
+		sh -c "[ $rc = 3 ] && grep -q 'in use' $T/out" || tap_diag "$(cat $T/out)"
+	vfiomig --connect=$SS detach "$B" >/dev/null 2>&1
+fi
+tap_check "detached again: $A is free ($(state_of "$A"))" test "$(state_of "$A")" = RUNNING
+
 # ---- 6: an unprivileged daemon, handed its devices ----
 NB=$T/nobody.sock
 $SRC vfiomigd --socket $NB --user 65534:65534 2>$T/nbd.log &
