@@ -239,6 +239,30 @@ int vfm_device_get_data_size(struct vfm_device *dev, uint64_t *ret_bytes);
 int vfm_device_get_precopy_info(struct vfm_device *dev, uint64_t *ret_initial,
 				uint64_t *ret_dirty);
 
+/* vfm_precopy_info.flags: the device has new initial data (VFIO_PRECOPY_INFO_REINIT,
+ * Linux 7.1+): initial_bytes starts again from any value and dirty_bytes from zero. */
+#define VFM_PRECOPY_REINIT (1u << 0)
+
+struct vfm_precopy_info {
+	uint64_t initial_bytes;
+	uint64_t dirty_bytes;
+	uint32_t flags; /* VFM_PRECOPY_* */
+};
+
+/**
+ * vfm_device_get_precopy() - vfm_device_get_precopy_info() with the flags.  The
+ * library opts in to VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 on every open of a device
+ * (the kernel clears it on close); where that is refused (kernels before 7.1, a device
+ * without PRE_COPY) flags is always 0.  Errors as vfm_device_get_precopy_info();
+ * @ret is written only on success.
+ */
+int vfm_device_get_precopy(struct vfm_device *dev, struct vfm_precopy_info *ret);
+
+/**
+ * vfm_device_precopy_v2() - whether the opt-in above took on this device's open.
+ */
+bool vfm_device_precopy_v2(const struct vfm_device *dev);
+
 /**
  * vfm_device_read() - read migration data from the open session.
  * Returns the byte count; 0 at the end of STOP_COPY data; -ENOMSG in PRE_COPY when

@@ -39,6 +39,13 @@ void cli_print_migration(struct cli *cli, struct vfm_device *dev)
 	vfm_flags_format(mig, buf, sizeof(buf));
 	out_bool(o, "migratable", NULL, true);
 	out_str(o, "migration", "  migration %s\n", buf);
+	if (mig & VFM_MIG_PRE_COPY) {
+		/* whether the kernel took the opt-in: Linux 7.1+ */
+		out_bool(o, "precopy_info_v2", NULL, vfm_device_precopy_v2(dev));
+		out_text(o, "  precopy info v2 %s\n",
+			 vfm_device_precopy_v2(dev) ? "yes (new initial data is reported)"
+						    : "no (kernel before 7.1)");
+	}
 
 	r = vfm_device_get_state(dev, &st);
 	if (r < 0)

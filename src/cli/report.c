@@ -134,6 +134,7 @@ static void print_report(struct cli *cli, const char *verb, const struct vfm_job
 	out_u64(o, "total_bytes", NULL, rep->total_bytes);
 	out_u64(o, "elapsed_usec", NULL, rep->elapsed_usec);
 	out_u64(o, "precopy_rounds", NULL, rep->precopy_rounds);
+	out_u64(o, "precopy_reinits", NULL, rep->precopy_reinits);
 	out_u64(o, "precopy_usec", NULL, rep->precopy_usec);
 	if (streq(verb, "saved")) {
 		out_u64(o, "downtime_usec", NULL, rep->downtime_usec);
@@ -142,6 +143,9 @@ static void print_report(struct cli *cli, const char *verb, const struct vfm_job
 		if (rep->precopy_rounds)
 			out_text(o, ", %u precopy round%s", rep->precopy_rounds,
 				 rep->precopy_rounds == 1 ? "" : "s");
+		if (rep->precopy_reinits)
+			out_text(o, " (new initial data %u time%s)", rep->precopy_reinits,
+				 rep->precopy_reinits == 1 ? "" : "s");
 	}
 	if (!rep->error && rep->one_way && streq(verb, "saved"))
 		out_text(o, " (written, not loaded by a destination)");

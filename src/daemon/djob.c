@@ -123,6 +123,7 @@ static void add_figures(struct djob *j, struct json_object *o,
 	add_u64(o, "total_bytes", rep->total_bytes);
 	add_u64(o, "elapsed_usec", rep->elapsed_usec);
 	add_u64(o, "precopy_rounds", rep->precopy_rounds);
+	add_u64(o, "precopy_reinits", rep->precopy_reinits);
 	if (rep->security[0])
 		add_str(o, "security", rep->security);
 	if (full) {

@@ -29,8 +29,9 @@ struct vfm_device_ops {
 	int (*set_state)(struct vfm_device *dev, enum vfm_state state, bool *ret_new_session,
 			 int *ret_data_fd);
 	int (*get_data_size)(struct vfm_device *dev, uint64_t *ret_bytes);
+	/* *ret_flags: VFM_PRECOPY_* (0 unless the device opted in to precopy info v2) */
 	int (*get_precopy_info)(struct vfm_device *dev, uint64_t *ret_initial,
-				uint64_t *ret_dirty);
+				uint64_t *ret_dirty, uint32_t *ret_flags);
 	ssize_t (*read)(struct vfm_device *dev, void *buf, size_t size);
 	ssize_t (*write)(struct vfm_device *dev, const void *buf, size_t size);
 	int (*reset)(struct vfm_device *dev);
@@ -52,6 +53,9 @@ struct vfm_device {
 	int data_fd;      /* open data session, or -1 */
 	int group;        /* group number held in ctx, or -1 */
 	int iommufd;      /* cdev path only, or -1 */
+	/* VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 was SET on this open (Linux 7.1+, a
+	 * device with PRE_COPY): vfio_precopy_info.flags is an output */
+	bool precopy_v2;
 
 	void *priv; /* backend private (sim) */
 };

@@ -131,7 +131,27 @@ int vfm_device_get_data_size(struct vfm_device *dev, uint64_t *ret_bytes)
 int vfm_device_get_precopy_info(struct vfm_device *dev, uint64_t *ret_initial,
 				uint64_t *ret_dirty)
 {
-	return dev->ops->get_precopy_info(dev, ret_initial, ret_dirty);
+	uint32_t flags;
+
+	return dev->ops->get_precopy_info(dev, ret_initial, ret_dirty, &flags);
+}
+
+int vfm_device_get_precopy(struct vfm_device *dev, struct vfm_precopy_info *ret)
+{
+	struct vfm_precopy_info info = { 0 };
+	int r;
+
+	r = dev->ops->get_precopy_info(dev, &info.initial_bytes, &info.dirty_bytes,
+				       &info.flags);
+	if (r < 0)
+		return r;
+	*ret = info;
+	return 0;
+}
+
+bool vfm_device_precopy_v2(const struct vfm_device *dev)
+{
+	return dev && dev->precopy_v2;
 }
 
 ssize_t vfm_device_read(struct vfm_device *dev, void *buf, size_t size)

@@ -70,10 +70,12 @@ static int feature(int fd, uint32_t flags, void *data, size_t size)
 		return -EINVAL;
 	buf.hdr.argsz = (uint32_t)(sizeof(buf.hdr) + size);
 	buf.hdr.flags = flags;
-	memcpy(buf.data, data, size);
+	if (size)
+		memcpy(buf.data, data, size);
 	if (ioctl(fd, VFIO_DEVICE_FEATURE, &buf) < 0)
 		return -errno;
-	memcpy(data, buf.data, size);
+	if (size)
+		memcpy(data, buf.data, size);
 	return 0;
 }
 
@@ -164,7 +166,7 @@ static int k_get_data_size(struct vfm_device *dev, uint64_t *ret_bytes)
 }
 
 static int k_get_precopy_info(struct vfm_device *dev, uint64_t *ret_initial,
-			      uint64_t *ret_dirty)
+			      uint64_t *ret_dirty, uint32_t *ret_flags)
 {
 	struct vfio_precopy_info info = { .argsz = sizeof(info) };
 
@@ -174,7 +176,28 @@ static int k_get_precopy_info(struct vfm_device *dev, uint64_t *ret_initial,
 		return -errno;
 	*ret_initial = info.initial_bytes;
 	*ret_dirty = info.dirty_bytes;
+	/* without the opt-in the field is reserved: whatever it holds means nothing */
+	*ret_flags = dev->precopy_v2 && (info.flags & VFIO_PRECOPY_INFO_REINIT)
+			     ? VFM_PRECOPY_REINIT
+			     : 0;
 	return 0;
+}
+
+/*
+ * Opt in to precopy info v2 (Linux 7.1+): a driver may then report new initial data in
+ * the middle of PRE_COPY (VFIO_PRECOPY_INFO_REINIT).  The opt-in belongs to this open
+ * of the device and is cleared when it closes, so it is made on every open.  Kernels
+ * before 7.1 refuse the unknown feature (EINVAL, ENOTTY), and so does a device without
+ * PRE_COPY: then flags stay reserved and are not read.
+ */
+static void precopy_v2_opt_in(struct vfm_ctx *ctx, struct vfm_device *dev)
+{
+	int r = feature(dev->fd, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2,
+			NULL, 0);
+
+	dev->precopy_v2 = r == 0;
+	vfm_dbg(ctx, "%s: precopy info v2 %s%s%s", dev->id.name, r == 0 ? "on" : "off",
+		r == 0 ? "" : ": ", r == 0 ? "" : strerror(-r));
 }
 
 static ssize_t k_read(struct vfm_device *dev, void *buf, size_t size)
@@ -620,6 +643,7 @@ int vfm_kernel_open(struct vfm_ctx *ctx, const char *name, struct vfm_device **r
 		return r;
 	}
 	ids_from_config(dev);
+	precopy_v2_opt_in(ctx, dev);
 	*ret_dev = dev;
 	return 0;
 }

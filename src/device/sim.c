@@ -26,6 +26,12 @@
  *   dirty=SIZE          once the initial bytes are read, each PRECOPY_INFO call that
  *   dirty-rounds=N      finds nothing pending makes SIZE more body bytes pending, N times
  *                       (N at most 1048576).  Default 0 and 0.  Need pre-copy.
+ *   reinit=SIZE         once the initial bytes are read, PRECOPY_INFO reports new initial
+ *                       data (VFM_PRECOPY_REINIT, Linux 7.1's VFIO_PRECOPY_INFO_REINIT),
+ *                       once a session: SIZE more body bytes become initial bytes and
+ *                       dirty bytes start from zero.  Needs pre-copy.
+ *   no-precopy-v2       the device refuses the precopy info v2 opt-in, as kernels before
+ *                       7.1 do: flags stay 0, and reinit= never shows.
  *   expect-seed=N       RESUMING -> STOP fails (EINVAL, the device stays RESUMING) unless
  *                       the image written carries seed N: lets a test in another
  *                       process check what a restore delivered.
@@ -385,6 +391,7 @@ struct sim {
 	uint64_t arc_usec;
 	uint64_t write_mbps; /* 0: as fast as memory */
 	bool precopy_eof;    /* read() gives 0, not ENOMSG, when PRE_COPY data runs out */
+	uint64_t reinit;     /* new initial bytes, once a session (0: never) */
 	struct sim_arc_fault fail_arc, error_arc;
 	struct sim_offset_fault fail_read, fail_write, corrupt;
 	struct sim_fault fail_reset, fail_get, fail_size;
@@ -400,6 +407,8 @@ struct sim {
 	uint64_t pos;	      /* stream bytes read or written */
 	uint64_t avail;	      /* save in PRE_COPY*: stream bytes made readable so far */
 	uint64_t rounds_left; /* dirty rounds still to come */
+	uint64_t initial_end; /* save: stream offset where the initial bytes end */
+	bool reinit_done;
 	uint8_t header[VFM_SIM_HEADER_SIZE]; /* save: ours; resume: what arrived */
 	uint64_t rx_seed;
 	bool rx_bad;
@@ -429,6 +438,8 @@ static void session_open_save(struct sim *s, enum vfm_state to)
 	s->session = SESSION_SAVE;
 	s->pos = 0;
 	s->avail = to == S_SC ? image_size(s) : VFM_SIM_HEADER_SIZE + s->precopy;
+	s->initial_end = VFM_SIM_HEADER_SIZE + s->precopy;
+	s->reinit_done = false;
 	s->rounds_left = s->dirty_rounds;
 	header_build(s->header, s->seed, s->size, s->flags);
 }
@@ -603,17 +614,26 @@ static int sim_get_data_size(struct vfm_device *dev, uint64_t *ret_bytes)
 }
 
 static int sim_get_precopy_info(struct vfm_device *dev, uint64_t *ret_initial,
-				uint64_t *ret_dirty)
+				uint64_t *ret_dirty, uint32_t *ret_flags)
 {
 	struct sim *s = dev->priv;
 	uint64_t initial_end, start;
+	uint32_t flags = 0;
 
 	if (s->session == SESSION_RESUME)
 		return -ENOTTY; /* mtty: the resume fd has no such ioctl */
 	if (s->session != SESSION_SAVE || (s->state != S_PC && s->state != S_PCP2P))
 		return -EINVAL;
 
-	initial_end = VFM_SIM_HEADER_SIZE + s->precopy;
+	/* new initial data once the first is read, as a 7.1 driver may report it */
+	if (dev->precopy_v2 && s->reinit && !s->reinit_done && s->pos >= s->initial_end &&
+	    s->avail < image_size(s)) {
+		s->reinit_done = true;
+		s->initial_end = MAX(s->avail, s->pos) + MIN(s->reinit, image_size(s) - s->avail);
+		s->avail = s->initial_end;
+		flags |= VFM_PRECOPY_REINIT;
+	}
+	initial_end = s->initial_end;
 	if (s->pos >= s->avail && s->pos >= initial_end && s->rounds_left > 0 &&
 	    s->dirty > 0 && s->avail < image_size(s)) {
 		s->avail += MIN(s->dirty, image_size(s) - s->avail);
@@ -622,6 +642,7 @@ static int sim_get_precopy_info(struct vfm_device *dev, uint64_t *ret_initial,
 	start = MAX(s->pos, initial_end);
 	*ret_initial = s->pos < initial_end ? initial_end - s->pos : 0;
 	*ret_dirty = s->avail > start ? s->avail - start : 0;
+	*ret_flags = flags;
 	return 0;
 }
 
@@ -814,6 +835,8 @@ enum sim_key {
 	KEY_ARC_USEC,
 	KEY_WRITE_MBPS,
 	KEY_PRECOPY_EOF,
+	KEY_REINIT,
+	KEY_NO_PRECOPY_V2,
 	KEY_TYPE,
 	KEY_DRIVER,
 	KEY_VENDOR,
@@ -858,6 +881,8 @@ static const struct {
 	[KEY_ARC_USEC] = {"arc-usec", VALUE_REQUIRED},
 	[KEY_WRITE_MBPS] = {"write-mbps", VALUE_REQUIRED},
 	[KEY_PRECOPY_EOF] = {"precopy-eof", VALUE_NONE},
+	[KEY_REINIT] = {"reinit", VALUE_REQUIRED},
+	[KEY_NO_PRECOPY_V2] = {"no-precopy-v2", VALUE_NONE},
 	[KEY_TYPE] = {"type", VALUE_REQUIRED},
 	[KEY_DRIVER] = {"driver", VALUE_REQUIRED},
 	[KEY_PF] = {"pf", VALUE_REQUIRED},
@@ -1078,9 +1103,11 @@ static int parse_key(struct vfm_ctx *ctx, struct sim_spec *sp, struct sim *s,
 			return bad_value(ctx, sp, key, value, "stop-copy is required");
 		return 0;
 	case KEY_NO_MIGRATION: s->migration = false; return 0;
+	case KEY_NO_PRECOPY_V2: return 0; /* seen(): read at open */
 	case KEY_SIZE:
 	case KEY_PRECOPY:
 	case KEY_DIRTY:
+	case KEY_REINIT:
 		if (parse_size(value, SIM_SIZE_MAX, &v) < 0)
 			return bad_value(ctx, sp, key, value,
 					 "expected a size N[K|M|G|T] of at most 1T");
@@ -1088,6 +1115,8 @@ static int parse_key(struct vfm_ctx *ctx, struct sim_spec *sp, struct sim *s,
 			s->size = v;
 		else if (key == KEY_PRECOPY)
 			s->precopy = v;
+		else if (key == KEY_REINIT)
+			s->reinit = v;
 		else
 			s->dirty = v;
 		return 0;
@@ -1191,7 +1220,7 @@ static bool seen(const struct sim_spec *sp, enum sim_key key)
 static int check_spec(struct vfm_ctx *ctx, const struct sim_spec *sp, const struct sim *s)
 {
 	static const enum sim_key need_pre_copy[] = {KEY_PRECOPY, KEY_DIRTY,
-						     KEY_DIRTY_ROUNDS};
+						     KEY_DIRTY_ROUNDS, KEY_REINIT};
 	const struct {
 		enum sim_key key;
 		const struct sim_offset_fault *f;
@@ -1367,6 +1396,9 @@ int vfm_sim_open(struct vfm_ctx *ctx, const char *spec, struct vfm_device **ret_
 	if (!dev)
 		return -ENOMEM;
 	dev->id = id;
+	/* the precopy info v2 opt-in, as on a 7.1 kernel: a device with PRE_COPY takes it */
+	dev->precopy_v2 = (s->flags & VFM_MIG_PRE_COPY) && s->migration &&
+			  !seen(&sp, KEY_NO_PRECOPY_V2);
 	dev->priv = TAKE_PTR(s);
 	*ret_dev = dev;
 	return 0;

@@ -51,6 +51,7 @@ struct vfm_job_report {
 	uint64_t stream_id;
 	uint64_t total_bytes;
 	unsigned precopy_rounds;
+	unsigned precopy_reinits; /* new initial data reported (VFM_PRECOPY_REINIT) */
 	uint64_t start_usec;      /* monotonic */
 	uint64_t elapsed_usec;
 	uint64_t precopy_usec;

@@ -33,6 +33,7 @@ struct save {
 	uint64_t t_quiesce;
 	uint64_t offsets[VFM_SET_MAX];
 	bool has_vf[VFM_SET_MAX];
+	bool reinit[VFM_SET_MAX]; /* new initial precopy data not read yet */
 	uint8_t vf_wire[VFM_SET_MAX][VFM_VF_CONFIG_WIRE_SIZE];
 };
 
@@ -264,7 +265,7 @@ static int save_precopy(struct save *s)
 	t0 = now_usec();
 	for (;;) {
 		uint64_t initial = 0, dirty = 0, moved = j->rep->total_bytes;
-		bool any = false, want[VFM_SET_MAX] = { false };
+		bool any = false, want[VFM_SET_MAX] = { false }, reinit_pending = false;
 
 		for (size_t i = 0; i < s->n; i++) {
 			enum vfm_state st;
@@ -277,14 +278,30 @@ static int save_precopy(struct save *s)
 		if (r < 0)
 			return r;
 		for (size_t i = 0; i < s->n; i++) {
+			struct vfm_precopy_info pi;
 			uint64_t in, di;
 
 			if (!want[i])
 				continue;
-			r = vfm_device_get_precopy_info(j->set.dev[i], &in, &di);
+			r = vfm_device_get_precopy(j->set.dev[i], &pi);
 			if (r < 0)
 				return job_fail(j, r, "%s: precopy info: %s",
 						vfm_device_name(j->set.dev[i]), strerror(-r));
+			in = pi.initial_bytes;
+			di = pi.dirty_bytes;
+			/*
+			 * New initial data (Linux 7.1's REINIT): the device wants it on the
+			 * destination before STOP_COPY, so PRE_COPY is not left, whatever the
+			 * round and time limits say, until that device's initial bytes are
+			 * read.  Cancel and the job's deadlines still apply.
+			 */
+			if (pi.flags & VFM_PRECOPY_REINIT) {
+				s->reinit[i] = true;
+				j->rep->precopy_reinits++;
+			}
+			if (s->reinit[i] && in == 0)
+				s->reinit[i] = false;
+			reinit_pending |= s->reinit[i];
 			initial += in;
 			dirty += di;
 		}
@@ -293,9 +310,11 @@ static int save_precopy(struct save *s)
 			break;
 		if (initial == 0 && dirty <= o->dirty_threshold)
 			break;
-		if (o->precopy_max_rounds && j->rep->precopy_rounds >= o->precopy_max_rounds)
+		if (!reinit_pending && o->precopy_max_rounds &&
+		    j->rep->precopy_rounds >= o->precopy_max_rounds)
 			break;
-		if (o->precopy_max_usec && now_usec() - t0 >= o->precopy_max_usec)
+		if (!reinit_pending && o->precopy_max_usec &&
+		    now_usec() - t0 >= o->precopy_max_usec)
 			break;
 		/* Nothing came although the driver says some is pending: give it a moment
 		 * rather than spin. */

@@ -148,6 +148,9 @@ static int hook(void *userdata, char *why, size_t size)
 	return h->fail;
 }
 
+/* the source's report of the last migrate() */
+static struct vfm_job_report last_src_rep;
+
 /* FAIL_NOSTATE: the source's state cannot be read back (a driver whose GET fails):
  * the job must say the rollback is incomplete rather than claim success. */
 enum expect { OK, FAIL, FAIL_NOSTATE };
@@ -227,8 +230,44 @@ static void migrate(const char *desc, const char *const *src_specs,
 		if (!cut_after && d.rep.message[0])
 			tap_diag("  destination: %s", d.rep.message);
 	}
+	last_src_rep = s.rep;
 	close_side(&s);
 	close_side(&d);
+}
+
+/*
+ * New initial data in the middle of PRE_COPY (Linux 7.1's VFIO_PRECOPY_INFO_REINIT,
+ * after the precopy info v2 opt-in): PRE_COPY is not left, whatever the round limit,
+ * until the new initial bytes are read; a device that did not opt in (a kernel before
+ * 7.1) never reports it, and the limit holds.
+ */
+static void precopy_reinit(void)
+{
+	struct vfm_save_opts o;
+	const uint64_t hdr = 32, first = 10000, more = 50000;
+	const struct vfm_job_dev *dv = &last_src_rep.dev[0];
+
+	vfm_save_opts_init(&o);
+	o.precopy = true;
+	o.precopy_max_rounds = 1;
+	migrate("new initial data mid-PRE_COPY (REINIT), one precopy round allowed",
+		(const char *const[]){ "sim:a,seed=9,size=200000,precopy=10000,reinit=50000", NULL },
+		(const char *const[]){ "sim:x,size=200000", NULL }, &o, OK, NULL, 0, 0);
+	tap_ok(last_src_rep.precopy_reinits == 1 && dv->precopy_bytes >= hdr + first + more &&
+		       last_src_rep.precopy_rounds >= 2,
+	       "REINIT: reported once (%u), PRE_COPY kept until the new initial bytes were "
+	       "read: %llu precopy bytes (>= %llu) in %u rounds",
+	       last_src_rep.precopy_reinits, (unsigned long long)dv->precopy_bytes,
+	       (unsigned long long)(hdr + first + more), last_src_rep.precopy_rounds);
+	migrate("the same device without the opt-in (a kernel before 7.1)",
+		(const char *const[]){ "sim:a,seed=9,size=200000,precopy=10000,reinit=50000,"
+				       "no-precopy-v2", NULL },
+		(const char *const[]){ "sim:x,size=200000", NULL }, &o, OK, NULL, 0, 0);
+	tap_ok(last_src_rep.precopy_reinits == 0 && dv->precopy_bytes < hdr + first + more &&
+		       last_src_rep.precopy_rounds == 1,
+	       "without the opt-in: no REINIT, the round limit holds: %llu precopy bytes in "
+	       "%u round",
+	       (unsigned long long)dv->precopy_bytes, last_src_rep.precopy_rounds);
 }
 
 /* ---- one-way streams through a file, and damaged streams ---- */
@@ -487,6 +526,7 @@ int main(void)
 				       "sim:b,seed=2,size=70000,precopy-eof", NULL },
 		(const char *const[]){ "sim:x,size=100000", "sim:y,size=70000", NULL }, NULL, OK,
 		NULL, 0, 0);
+	precopy_reinit();
 	o.chunk_size = 4096;
 	o.precopy = true;
 	migrate("small chunks, three devices, mixed flags",

@@ -32,6 +32,13 @@ run vfiomig info $A $C
 check "info: mtty-2 reports 96 bytes, mtty-1 60" 0 "data size 96 bytes"
 grep -q "data size 60 bytes" $T/out || nok "info mtty-1 size" "$(cat $T/out)"
 grep -q "state RUNNING" $T/out || nok "info state" "$(cat $T/out)"
+# precopy info v2 (VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2): the kernel takes the
+# opt-in from Linux 7.1 on; mtty has PRE_COPY
+kv=$(uname -r | sed 's/^\([0-9]*\)\.\([0-9]*\).*/\1 \2/')
+set -- $kv
+if [ "$1" -gt 7 ] || { [ "$1" = 7 ] && [ "$2" -ge 1 ]; }; then want=yes; else want=no; fi
+run vfiomig info $A
+check "info: precopy info v2 $want on $(uname -r)" 0 "precopy info v2 $want"
 run vfiomig info /sys/bus/mdev/devices/$A
 check "info by sysfs path" 0 "type mtty-2"
 g=$(basename "$(readlink /sys/bus/mdev/devices/$A/iommu_group)")
