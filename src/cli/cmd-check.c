@@ -598,8 +598,8 @@ static void junit_write(struct devrun *const *runs, size_t n_runs)
 		xml_attr("name", d->name);
 		printf(" tests=\"%u\" failures=\"%u\" errors=\"%u\" skipped=\"%u\" "
 		       "time=\"%.6f\" timestamp=\"%s\"",
-		       d->open_err ? 1 : (unsigned)d->n_items, d->n[CK_FAIL],
-		       d->open_err ? 1 : 0, d->n[CK_SKIP], (double)d->wall_usec / 1e6, stamp);
+		       d->open_err ? 1u : (unsigned)d->n_items, d->n[CK_FAIL],
+		       d->open_err ? 1u : 0u, d->n[CK_SKIP], (double)d->wall_usec / 1e6, stamp);
 		xml_attr("hostname", host);
 		fputs(">\n", stdout);
 		if (d->flags[0]) {
