@@ -53,7 +53,6 @@ struct inspect {
 	uint32_t abort_errno;
 	char abort_reason[VFM_STREAM_MSG_MAX]; /* the reader's copy dies with it */
 	uint64_t end_total; /* END's total */
-	bool ended_clean;   /* the stream ended right after its final record */
 	char error[1200]; /* room for a whole ABORT reason */
 	uint64_t error_offset;
 };
@@ -289,10 +288,8 @@ static int read_stream(struct inspect *in, struct source *src)
 
 		r = vfm_stream_read(rd, &rec);
 		at = vfm_stream_reader_position(rd);
-		if (r == 0) {
-			in->ended_clean = true;
+		if (r == 0) /* the stream ended right after its final record */
 			break;
-		}
 		if (r < 0) {
 			in->error_offset = at;
 			if (in->n_records == 0 && at == 0)
