@@ -16,6 +16,8 @@ pkgs=(
 	# the tests' relays, replays and raw control-socket clients (standard library);
 	# setpriv runs those as other uids
 	python3 util-linux
+	# file(1) reads contrib/file/vfiomig.magic (the inspect test)
+	file
 	# the exec: transport over a real ssh (an sshd the test starts on loopback)
 	openssh-client openssh-server
 	# the TLS tests make their CA and certificates with certtool

@@ -57,6 +57,7 @@ int cmd_check(struct cli *cli, int argc, char **argv);
 int cmd_save(struct cli *cli, int argc, char **argv);
 int cmd_restore(struct cli *cli, int argc, char **argv);
 int cmd_vf(struct cli *cli, int argc, char **argv);
+int cmd_inspect(struct cli *cli, int argc, char **argv);
 /* through vfiomigd (cmd-daemon.c) */
 int cmd_save_remote(struct cli *cli, int argc, char **argv);
 int cmd_restore_remote(struct cli *cli, int argc, char **argv);
@@ -71,3 +72,8 @@ int cmd_detach(struct cli *cli, int argc, char **argv);
 
 /* Identity fields shared by list and info. */
 void cli_print_identity(struct cli *cli, const struct vfm_device_identity *id);
+
+struct vfm_vf_config;
+/* A VF's admin settings (cmd-vf.c): one indented text line ("?" for a setting not
+ * held), or their JSON fields (null for one not held). */
+void cli_print_vf_config(struct out *o, const struct vfm_vf_config *c);

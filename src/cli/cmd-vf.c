@@ -60,7 +60,7 @@ static int find_pf(struct cli *cli, const char *name, struct vfm_pf *pf)
 
 /* ---- list ---- */
 
-static void print_config(struct out *o, const struct vfm_vf_config *c)
+void cli_print_vf_config(struct out *o, const struct vfm_vf_config *c)
 {
 	char mac[18];
 
@@ -175,7 +175,7 @@ static void print_vf(struct out *o, const struct vfm_vf_info *v)
 		out_text(o, "  migratable unknown");
 	}
 	out_text(o, "\n");
-	print_config(o, &v->config);
+	cli_print_vf_config(o, &v->config);
 	out_object_end(o);
 }
 

@@ -30,6 +30,7 @@ static const struct command commands[] = {
 	{ "reset", cmd_reset, "reset devices (VFIO_DEVICE_RESET) back to RUNNING" },
 	{ "plan", cmd_plan, "print the arcs from one state to another, touching nothing" },
 	{ "check", cmd_check, "walk every arc a device claims: where its driver departs from the uAPI" },
+	{ "inspect", cmd_inspect, "read a saved image and check it, touching no device" },
 	{ "save", cmd_save, "stream devices' state to a destination (tcp, unix, file, -, fd)",
 	  cmd_save_remote },
 	{ "restore", cmd_restore, "load a stream into devices and run them", cmd_restore_remote },

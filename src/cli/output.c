@@ -7,6 +7,8 @@
 
 #include <json-c/json.h>
 
+#include "config.h"
+#include "macro.h"
 #include "output.h"
 
 #define OUT_DEPTH 16
@@ -203,4 +205,140 @@ void out_text(struct out *o, const char *fmt, ...)
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
+}
+
+/* ---- text for CI formats ---- */
+
+/* The code point at @s and its length, or 0 when @s does not start with well-formed
+ * UTF-8 (overlong forms, surrogates and values above U+10FFFF are not).  @s is
+ * NUL-terminated, so a sequence cut short stops at the NUL. */
+static size_t utf8_char(const unsigned char *s, uint32_t *ret)
+{
+	uint32_t cp;
+	size_t n;
+
+	if (s[0] < 0x80) {
+		*ret = s[0];
+		return 1;
+	}
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		n = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	*ret = cp;
+	return n;
+}
+
+void out_xml_escaped(FILE *f, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	while (*s) {
+		uint32_t cp = 0;
+		size_t n = utf8_char(s, &cp);
+
+		if (n == 0 || (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') ||
+		    cp == 0xfffe || cp == 0xffff) {
+			/* not a character of XML 1.0, not even as a reference */
+			for (size_t i = 0; i < MAX(n, (size_t)1); i++)
+				fprintf(f, "\\x%02x", s[i]);
+			s += MAX(n, (size_t)1);
+			continue;
+		}
+		switch (cp) {
+		case '&': fputs("&amp;", f); break;
+		case '<': fputs("&lt;", f); break;
+		case '>': fputs("&gt;", f); break;
+		case '"': fputs("&quot;", f); break;
+		case '\'': fputs("&apos;", f); break;
+		/* references: a parser turns literal ones into spaces in attributes */
+		case '\t': fputs("&#9;", f); break;
+		case '\n': fputs("&#10;", f); break;
+		case '\r': fputs("&#13;", f); break;
+		default: fwrite(s, 1, n, f); break;
+		}
+		s += n;
+	}
+}
+
+void out_yaml_quoted(FILE *f, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	fputc('"', f);
+	while (*s) {
+		uint32_t cp = 0;
+		size_t n = utf8_char(s, &cp);
+
+		if (n == 0) {
+			fprintf(f, "\\x%02x", *s++);
+			continue;
+		}
+		switch (cp) {
+		case '"': fputs("\\\"", f); break;
+		case '\\': fputs("\\\\", f); break;
+		case '\t': fputs("\\t", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\r': fputs("\\r", f); break;
+		default:
+			if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+				fprintf(f, "\\x%02x", (unsigned)cp);
+			else if (cp == 0x2028 || cp == 0x2029 || cp == 0xfffe || cp == 0xffff)
+				fprintf(f, "\\u%04x", (unsigned)cp);
+			else
+				fwrite(s, 1, n, f);
+			break;
+		}
+		s += n;
+	}
+	fputc('"', f);
+}
+
+void out_tap_description(FILE *f, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	while (*s) {
+		uint32_t cp = 0;
+		size_t n = utf8_char(s, &cp);
+
+		if (n == 0 || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 ||
+		    cp == 0x2029) {
+			fputc('?', f);
+			s += MAX(n, (size_t)1);
+			continue;
+		}
+		if (cp == '#' || cp == '\\')
+			fputc('\\', f);
+		fwrite(s, 1, n, f);
+		s += n;
+	}
+}
+
+const char *out_errno_name(int err, char buf[static 24])
+{
+#if HAVE_STRERRORNAME_NP
+	const char *name = strerrorname_np(err);
+
+	if (name)
+		return name;
+#endif
+	snprintf(buf, 24, "errno %d", err);
+	return buf;
 }

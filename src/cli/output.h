@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "macro.h"
 
@@ -30,3 +31,24 @@ void out_bool(struct out *o, const char *key, const char *text_fmt, bool val);
 void out_null(struct out *o, const char *key);
 /* Text only. */
 void out_text(struct out *o, const char *fmt, ...) _printf_(2, 3);
+
+/*
+ * Text for the formats CI systems read (check --format tap|junit): device names and
+ * kernel messages are untrusted bytes, and each of these readers chokes on some.
+ */
+
+/* @s as XML 1.0 character data or attribute value: & < > " ' as entities, tab, LF
+ * and CR as character references; what XML 1.0 cannot carry at all (other C0
+ * controls, U+FFFE, U+FFFF, bytes that are not UTF-8) as the visible text "\xNN". */
+void out_xml_escaped(FILE *f, const char *s);
+/* @s as a YAML double-quoted scalar, the quotes included: \\ \" \t \n \r, and
+ * \xNN (\uNNNN above U+00FF) for what YAML does not print (C0, DEL, C1, U+2028,
+ * U+2029, U+FFFE, U+FFFF); a byte that is not UTF-8 as \xNN. */
+void out_yaml_quoted(FILE *f, const char *s);
+/* @s as a TAP test point's description: '#' and '\\' escaped with a backslash (a
+ * bare '#' would start a directive), controls and bytes that are not UTF-8 as '?'. */
+void out_tap_description(FILE *f, const char *s);
+
+/* "EIO", "ENOMSG"... for a positive errno; "errno 1234" when the C library has no
+ * name for it.  Points into @buf or to a constant. */
+const char *out_errno_name(int err, char buf[static 24]);

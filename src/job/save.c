@@ -480,8 +480,9 @@ static void save_in_doubt(struct save *s)
 	(void)vfm_set_phase(&j->set, VFM_PHASE_STOP, NULL); /* ends the data session */
 	rep->in_doubt = true;
 	snprintf(rep->message, sizeof(rep->message),
-		 "in doubt: COMMIT went to %s but no verdict came back (%s); the destination "
-		 "may be running the devices. They stay stopped here with their state",
+		 "in doubt: COMMIT went to %s but no verdict came back (%.800s); the "
+		 "destination may be running the devices. They stay stopped here with their "
+		 "state",
 		 job_peer(j), why);
 }
 
