@@ -136,6 +136,28 @@ static int tls_option(struct cli *cli, const char *cmd, int c, const char *arg,
 }
 
 /* The TLS options together, and with the stream's @uri. */
+/* A URI that cannot be right is a usage error (exit 2), found before any device is
+ * opened: the same check the transport makes when it opens the URI. */
+static int uri_check(struct cli *cli, const char *opt, const char *uri, bool listen)
+{
+	struct vfm_transport_err err = { "" };
+	struct vfm_uri u;
+
+	if (vfm_uri_parse(uri, listen, &u, &err) < 0) {
+		bool printable = true;
+
+		/* the reason names any control byte by its offset: not echoed raw */
+		for (const char *p = uri; *p; p++)
+			printable &= (unsigned char)*p >= 0x20 && *p != 0x7f;
+		if (printable)
+			cli_error(cli, "%s %s: %s", opt, uri, err.msg[0] ? err.msg : "not a URI");
+		else
+			cli_error(cli, "%s: %s", opt, err.msg[0] ? err.msg : "not a URI");
+		return -1;
+	}
+	return 0;
+}
+
 static int tls_check(struct cli *cli, const char *uri, const struct cli_tls_args *t)
 {
 	if (t->creds && t->psk) {
@@ -262,6 +284,8 @@ int cli_save_args(struct cli *cli, int argc, char **argv, bool remote, void (*he
 		cli_error(cli, "--listen needs a tcp:// or unix: URI");
 		goto usage;
 	}
+	if (uri_check(cli, "--to", a->to, a->listen) < 0)
+		goto usage;
 	if (tls_check(cli, a->to, &a->tls) < 0)
 		goto usage;
 	if (a->hook && a->detach) {
@@ -355,6 +379,9 @@ int cli_restore_args(struct cli *cli, int argc, char **argv, bool remote,
 		cli_error(cli, "--connect needs a tcp:// or unix: URI");
 		goto usage;
 	}
+	/* a socket URI is listened on unless --connect */
+	if (uri_check(cli, "--from", a->from, cli_uri_is_socket(a->from) && !a->connect) < 0)
+		goto usage;
 	if (tls_check(cli, a->from, &a->tls) < 0)
 		goto usage;
 	return 0;
