@@ -17,11 +17,16 @@
 
 static int signal_pipe[2] = { -1, -1 };
 
+/* the first SIGINT or SIGTERM: a job it cancelled exits 128 + its number */
+static volatile sig_atomic_t first_signal;
+
 static void on_signal(int sig)
 {
 	int saved = errno;
 	char c = (char)sig;
 
+	if (!first_signal)
+		first_signal = sig;
 	if (write(signal_pipe[1], &c, 1) < 0) {
 		/* full: a signal is pending already */
 	}
@@ -207,6 +212,8 @@ int cli_finish_job(struct cli *cli, bool save, const struct vfm_job_report *rep,
 		return EXIT_OK;
 	if (rep->in_doubt)
 		return EXIT_IN_DOUBT;
+	if (rep->error == -ECANCELED && first_signal)
+		return 128 + first_signal; /* as a shell reports a process killed by it */
 	if (rep->error == -EREMOTEIO)
 		return EXIT_INCOMPATIBLE;
 	if (rep->error == -EOPNOTSUPP || rep->error == -ENOTTY)

@@ -143,8 +143,19 @@ src=$?; wait $rpid; dst=$?
 rpid=$!; uri=$(listen_uri "$tmp/r.err")
 "$VFIOMIG" save "${SRC[@]}" --to "$uri" --on-quiesced 'kill -TERM $PPID' >"$tmp/s.out" 2>&1
 src=$?; wait $rpid; dst=$?
-[ $src = 1 ] && grep -q "cancelled" "$tmp/s.out" && grep -q "running again" "$tmp/s.out" && [ $dst = 1 ] \
-	&& ok "SIGTERM cancels and rolls back" || nok "SIGTERM" "$src/$dst $(cat "$tmp/s.out" "$tmp/r.err")"
+[ $src = 143 ] && grep -q "cancelled" "$tmp/s.out" && grep -q "running again" "$tmp/s.out" && [ $dst = 1 ] \
+	&& ok "SIGTERM cancels and rolls back (exit 143)" || nok "SIGTERM" "$src/$dst $(cat "$tmp/s.out" "$tmp/r.err")"
+
+# Ctrl-C (SIGINT): exit 130, and the destination hears that the source cancelled
+: >"$tmp/r.err"
+"$VFIOMIG" restore "${DST[@]}" --from tcp://127.0.0.1:0 >"$tmp/r.out" 2>"$tmp/r.err" &
+rpid=$!; uri=$(listen_uri "$tmp/r.err")
+"$VFIOMIG" save "${SRC[@]}" --to "$uri" --on-quiesced 'kill -INT $PPID' >"$tmp/s.out" 2>&1
+src=$?; wait $rpid; dst=$?
+[ $src = 130 ] && grep -q "running again" "$tmp/s.out" && [ $dst = 1 ] &&
+	grep -q "the source gave up: cancelled" "$tmp/r.err" &&
+	ok "SIGINT: exit 130, rolled back, the destination told the source cancelled" ||
+	nok "SIGINT" "$src/$dst $(cat "$tmp/s.out" "$tmp/r.err")"
 
 # a destination that cannot load the data: the source hears why
 : >"$tmp/r.err" # listen_uri must not see the last run's "listening on"
