@@ -227,7 +227,7 @@ cpid=$!
 sleep 0.5
 kill -INT $cpid; wait $cpid; rc=$?
 out=$(cat "$tmp/i.out"); err=$(cat "$tmp/i.err")
-expect "SIGINT: the job is cancelled, the devices run again" 1 "^failed to save 1 device to " "save failed in phase .*: cancelled \(by pid [0-9]+\) \(the devices are running again\)"
+expect "SIGINT: the job is cancelled, the devices run again (exit 130)" 130 "^failed to save 1 device to " "save failed in phase .*: cancelled \(by pid [0-9]+\) \(the devices are running again\)"
 
 # ---- the quiesced hook runs in the client ----
 run V save sim:h1 --to "file:$tmp/h.vfm" --on-quiesced "echo \$VFIOMIG_EVENT \$VFIOMIG_JOB >$tmp/hook"
