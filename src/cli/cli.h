@@ -25,6 +25,11 @@ struct cli {
 	struct vfm_ctx *ctx;
 	struct out *out;
 	const char *argv0;
+	/* The first error reported (cli_error()) and its errno when known
+	 * (cli_set_errno()): under -j a failed command that printed no JSON prints them
+	 * as {"error": {...}} on stdout. */
+	char error[1024];
+	int error_errno;
 };
 
 /* A library context, pointed at $VFIOMIG_SYSFS_ROOT when set (tests).  -EINVAL: a
@@ -33,6 +38,8 @@ int cli_ctx_new(struct vfm_ctx **ret_ctx);
 
 /* Report an error once, on stderr ("vfiomig: <msg>"). */
 void cli_error(struct cli *cli, const char *fmt, ...) _printf_(2, 3);
+/* The errno (negative or positive) behind the first error, for -j. */
+void cli_set_errno(struct cli *cli, int err);
 /* Open a device, reporting failure; returns an exit code (EXIT_OK on success). */
 int cli_open(struct cli *cli, const char *name, struct vfm_device **ret_dev);
 /* Exit code for a -errno from a device operation. */

@@ -42,8 +42,10 @@ static int connect_daemon(struct cli *cli, struct vfmc **ret)
 	int r = vfmc_connect(cli->connect ? cli->connect : vfmc_default_socket(), ret,
 			     err, sizeof(err));
 
-	if (r < 0)
+	if (r < 0) {
 		cli_error(cli, "%s", err);
+		cli_set_errno(cli, r);
+	}
 	return r;
 }
 
@@ -491,6 +493,7 @@ static int run_remote(struct cli *cli, struct remote *rm, bool save, bool detach
 		      sizeof(dev), NULL, NULL);
 	if (r < 0) {
 		cli_error(cli, "%s", err);
+		cli_set_errno(cli, r);
 		ex = request_exit_code(r, dev);
 		goto out;
 	}
@@ -655,6 +658,7 @@ static int simple_call(struct cli *cli, struct json_object *req, const int *fds,
 		      NULL);
 	if (r < 0) {
 		cli_error(cli, "%s", err);
+		cli_set_errno(cli, r);
 		ex = request_exit_code(r, dev);
 		if (r == -ENOENT && !dev[0])
 			ex = EXIT_FAILED;

@@ -90,6 +90,7 @@ static int open_endpoint(struct cli *cli, const char *uri, bool listen, bool sav
 		r = vfm_tls_new(&o, listen, &tls, &err);
 		if (r < 0) {
 			cli_error(cli, "TLS credentials: %s", err.msg[0] ? err.msg : strerror(-r));
+			cli_set_errno(cli, r);
 			return r;
 		}
 	}
@@ -101,13 +102,16 @@ static int open_endpoint(struct cli *cli, const char *uri, bool listen, bool sav
 			if (r < 0)
 				*ret_ep = vfm_endpoint_free(*ret_ep);
 		}
-		if (r < 0)
+		if (r < 0) {
 			cli_error(cli, "%s", err.msg[0] ? err.msg : strerror(-r));
+			cli_set_errno(cli, r);
+		}
 		return r;
 	}
 	r = vfm_listener_new(uri, &l, &err);
 	if (r < 0) {
 		cli_error(cli, "%s", err.msg[0] ? err.msg : strerror(-r));
+		cli_set_errno(cli, r);
 		return r;
 	}
 	if (!tls && exposed(vfm_listener_uri(l)))

@@ -10,10 +10,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "cli.h"
 #include "client.h"
 #include "config.h"
 #include "macro.h"
+#include "output.h"
 
 struct command {
 	const char *name;
@@ -75,6 +78,53 @@ void cli_error(struct cli *cli, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	/* warnings are not the error */
+	if (!cli->error[0] && strncmp(fmt, "warning", 7) != 0) {
+		va_start(ap, fmt);
+		vsnprintf(cli->error, sizeof(cli->error), fmt, ap);
+		va_end(ap);
+	}
+}
+
+void cli_set_errno(struct cli *cli, int err)
+{
+	if (!cli->error_errno)
+		cli->error_errno = err < 0 ? -err : err;
+}
+
+/*
+ * Under -j, a command that failed without printing a JSON document prints one: its
+ * first error, the errno behind it when known, and the exit code, so that
+ * orchestration reads every failure from stdout, not only from the exit code.
+ */
+static int finish(struct cli *cli, int ex)
+{
+	struct json_object *o, *e;
+	char nb[24];
+
+	if (!cli->json || ex == EXIT_OK || out_json_written())
+		return ex;
+	o = json_object_new_object();
+	e = json_object_new_object();
+	if (cli->error_errno) {
+		json_object_object_add(e, "errno", json_object_new_int(cli->error_errno));
+		json_object_object_add(e, "name", json_object_new_string(
+							  out_errno_name(cli->error_errno, nb)));
+	} else {
+		json_object_object_add(e, "errno", NULL);
+		json_object_object_add(e, "name", NULL);
+	}
+	json_object_object_add(e, "message", json_object_new_string(
+						     cli->error[0] ? cli->error : "failed"));
+	json_object_object_add(e, "exit", json_object_new_int(ex));
+	json_object_object_add(o, "error", e);
+	puts(json_object_to_json_string_ext(o, (cli->pretty ? JSON_C_TO_STRING_PRETTY |
+								     JSON_C_TO_STRING_SPACED
+							   : JSON_C_TO_STRING_PLAIN) |
+						       JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	fflush(stdout);
+	return ex;
 }
 
 int cli_exit_code(int err)
@@ -98,6 +148,7 @@ int cli_open(struct cli *cli, const char *name, struct vfm_device **ret_dev)
 
 	if (r >= 0)
 		return EXIT_OK;
+	cli_set_errno(cli, r);
 	why = vfm_ctx_last_error(cli->ctx);
 	if (*why)
 		cli_error(cli, "%s", why);
@@ -157,33 +208,39 @@ int main(int argc, char **argv)
 			else
 				printf("vfiomig %s\n", VFM_PACKAGE_VERSION);
 			return EXIT_OK;
-		default: usage(stderr); return EXIT_USAGE;
+		default: usage(stderr); return finish(&cli, EXIT_USAGE);
 		}
 	}
 	if (optind >= argc) {
 		usage(stderr);
-		return EXIT_USAGE;
+		cli_set_errno(&cli, EINVAL);
+		snprintf(cli.error, sizeof(cli.error), "no command (see vfiomig --help)");
+		return finish(&cli, EXIT_USAGE);
 	}
 	for (size_t i = 0; i < ELEMENTSOF(commands); i++)
 		if (streq(argv[optind], commands[i].name))
 			cmd = &commands[i];
 	if (!cmd) {
 		cli_error(&cli, "unknown command '%s' (see vfiomig --help)", argv[optind]);
-		return EXIT_USAGE;
+		cli_set_errno(&cli, EINVAL);
+		return finish(&cli, EXIT_USAGE);
 	}
 	if (cli.connect && !cmd->remote) {
 		cli_error(&cli, "'%s' does not run through vfiomigd (drop --connect)", cmd->name);
-		return EXIT_USAGE;
+		cli_set_errno(&cli, EINVAL);
+		return finish(&cli, EXIT_USAGE);
 	}
 
 	r = cli_ctx_new(&cli.ctx);
 	if (r == -EINVAL) {
 		cli_error(&cli, "VFIOMIG_SYSFS_ROOT: %s", strerror(-r));
-		return EXIT_USAGE;
+		cli_set_errno(&cli, r);
+		return finish(&cli, EXIT_USAGE);
 	}
 	if (r < 0) {
 		cli_error(&cli, "cannot create context: %s", strerror(-r));
-		return EXIT_FAILED;
+		cli_set_errno(&cli, r);
+		return finish(&cli, EXIT_FAILED);
 	}
 
 	argc -= optind;
@@ -192,7 +249,10 @@ int main(int argc, char **argv)
 	r = cli.connect ? cmd->remote(&cli, argc, argv) : cmd->fn(&cli, argc, argv);
 
 	vfm_ctx_unref(cli.ctx);
-	return r;
+	/* usage errors: EINVAL unless something more precise was said */
+	if (r == EXIT_USAGE)
+		cli_set_errno(&cli, EINVAL);
+	return finish(&cli, r);
 }
 
 int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,

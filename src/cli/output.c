@@ -126,11 +126,20 @@ bool out_is_json(const struct out *o)
 	return o->ops == &json_ops;
 }
 
+/* whether a JSON document went to stdout (main() adds an error object otherwise) */
+static bool json_written;
+
+bool out_json_written(void)
+{
+	return json_written;
+}
+
 void out_finish(struct out *o)
 {
 	if (!o)
 		return;
 	if (out_is_json(o) && o->root) {
+		json_written = true;
 		int fl = o->pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
 				   : JSON_C_TO_STRING_PLAIN;
 

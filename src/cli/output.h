@@ -18,6 +18,8 @@ struct out *out_new(bool json, bool pretty);
 /* Print the JSON document (JSON mode) and free. */
 void out_finish(struct out *o);
 bool out_is_json(const struct out *o);
+/* Whether out_finish() has printed a JSON document in this process. */
+bool out_json_written(void);
 
 void out_object_begin(struct out *o, const char *key);
 void out_object_end(struct out *o);

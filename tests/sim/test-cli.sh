@@ -191,4 +191,33 @@ fi
 run "$VFIOMIG" check
 expect "check without devices: usage" 2 "" "check needs devices"
 
+# -j: every failure is a JSON object on stdout (errno name, message, exit code), also
+# those before any job (usage, URI, device, connect)
+jerr() { # DESC WANT-EXIT WANT-NAME MESSAGE-SUBSTRING
+	if [ "$rc" = "$2" ] && [ "$(jq -c '[.error.exit, .error.name]' <<<"$out" 2>/dev/null)" = "[$2,\"$3\"]" ] &&
+		[ "$(jq -r '.error.message' <<<"$out" 2>/dev/null | grep -c -- "$4")" = 1 ] &&
+		[ "$(wc -l <<<"$out")" = 1 ]; then
+		ok "$1"
+	else
+		nok "$1" "exit $rc: $out" "stderr: $err"
+	fi
+}
+run "$VFIOMIG" -j frobnicate
+jerr "-j unknown command: {error: EINVAL, exit 2} on stdout" 2 EINVAL "unknown command 'frobnicate'"
+run "$VFIOMIG" -j save sim:a --to bogus://x
+jerr "-j bad URI: EINVAL, exit 2" 2 EINVAL 'unknown scheme "bogus"'
+run "$VFIOMIG" -j info nosuchdevice
+jerr "-j a device name that is none: exit 3" 3 EINVAL "'nosuchdevice' is not a device name"
+run "$VFIOMIG" -j save sim:a --to tcp://127.0.0.1:1
+jerr "-j connection refused: ECONNREFUSED, exit 1" 1 ECONNREFUSED "connect to tcp 127.0.0.1:1"
+run "$VFIOMIG" -j --connect="$tmp/no-daemon.sock" jobs
+jerr "-j no daemon: ENOENT, exit 1" 1 ENOENT "cannot connect to vfiomigd"
+run "$VFIOMIG" -j save sim:a,fail-read-at=100 --to "file:$tmp/j.vfm"
+if [ "$rc" = 1 ] && [ "$(jq -c 'has("error") and has("devices")' <<<"$out" 2>/dev/null)" = true ] &&
+	[ "$(wc -l <<<"$out")" = 1 ]; then
+	ok "-j a failed job: its report is the one JSON document on stdout"
+else
+	nok "-j failed job" "exit $rc: $out"
+fi
+
 tap_end
