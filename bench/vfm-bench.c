@@ -10,8 +10,9 @@
  *      devices, which validate them: everything vfiomig does but its protocol
  *      (header, compatibility answer, framing, CRC32C, precopy, barriers, verdict).
  *
- * Prints, per (devices, total state size): seconds and GB/s of each, the ratios, and
- * the peak RSS of the save and restore processes.
+ * Prints, per (devices, total state size): seconds and GB/s of each, the ratios, the
+ * peak RSS of the save and restore processes, and the save's downtime (first device
+ * quiesced to the destination's verdict, from its report) with precopy and without.
  *
  * --write-mbps N makes the destination devices (of vfiomig's run and of B) take their
  * data at N MB/s each: drivers that load state slowly.  B writes them one after the
@@ -139,12 +140,14 @@ struct result {
 	long rss_src_kib, rss_dst_kib;
 	int ok;
 	char layer[64]; /* vfiomig runs: the record layer the save's report names */
+	double downtime_ms; /* vfiomig runs: the save's downtime (quiesce to verdict) */
 };
 
 /* A vfiomig run's TLS: none (creds NULL), or x509 from creds/{server,client}. */
 struct tls_mode {
 	const char *creds;
 	bool no_ktls; /* VFIOMIG_NO_KTLS=1 in both processes */
+	bool no_precopy; /* the save runs with --no-precopy */
 };
 
 static void wait_child(pid_t pid, int *status, long *rss)
@@ -293,15 +296,19 @@ static struct result device_bytes_tcp(int n, uint64_t per)
 
 /* ---- vfiomig save -> restore ---- */
 
-/* "user-space crypto" from "  security: TLS 1.3 AES-256-GCM, peer ..., user-space crypto" */
-static void parse_layer(FILE *f, char *out, size_t size)
+/* From the save's text report: "user-space crypto" from "  security: TLS 1.3
+ * AES-256-GCM, peer ..., user-space crypto", and the figure of ", downtime 12.3 ms". */
+static void parse_report(FILE *f, char *out, size_t size, double *downtime_ms)
 {
 	char line[1024];
 
 	snprintf(out, size, "?");
+	*downtime_ms = -1;
 	while (fgets(line, sizeof(line), f)) {
-		char *p = strstr(line, "security: "), *c;
+		char *p = strstr(line, "security: "), *c, *d = strstr(line, ", downtime ");
 
+		if (d)
+			*downtime_ms = strtod(d + strlen(", downtime "), NULL);
 		if (!p)
 			continue;
 		p += strlen("security: ");
@@ -386,6 +393,8 @@ static struct result vfiomig_run(const char *vfiomig, int n, uint64_t per,
 	sargv[k++] = "--to";
 	sargv[k++] = uri;
 	sargv[k++] = "--no-progress";
+	if (tm->no_precopy)
+		sargv[k++] = "--no-precopy";
 	if (tm->creds) {
 		sargv[k++] = "--tls-creds";
 		sargv[k++] = ccreds;
@@ -408,7 +417,7 @@ static struct result vfiomig_run(const char *vfiomig, int n, uint64_t per,
 			fputs(line, stderr);
 	fclose(err);
 	rewind(rep);
-	parse_layer(rep, res.layer, sizeof(res.layer));
+	parse_report(rep, res.layer, sizeof(res.layer), &res.downtime_ms);
 	fclose(rep);
 	res.ok = st1 == 0 && st2 == 0;
 	return res;
@@ -660,7 +669,7 @@ int main(int argc, char **argv)
 	int nd = 3, ns = 3, repeat = 1, ntls = 0;
 	bool tls = false;
 	char tmpdir[] = "/tmp/vfm-bench.XXXXXX";
-	static const struct tls_mode plain = { 0 };
+	static const struct tls_mode plain = { 0 }, plain_nopre = { .no_precopy = true };
 	struct tls_mode tms[2];
 	const char *tls_label[2];
 
@@ -725,28 +734,35 @@ int main(int argc, char **argv)
 			printf("# this kernel has no tls ULP: no kTLS row (bench/guest-tls-bench.sh "
 			       "measures kTLS in the qemu guest)\n");
 	}
-	printf("%4s %8s | %8s %7s | %7s %6s | %7s %6s | %9s %9s\n", "devs", "state", "vfiomig",
-	       "GB/s", "A GB/s", "v/A", "B GB/s", "v/B", "RSS save", "RSS rest");
+	printf("# downtime: the save's, first device quiesced to the destination's verdict,\n"
+	       "#    of the best run with precopy (pre) and of one without (--no-precopy)\n");
+	printf("%4s %8s | %8s %7s | %7s %6s | %7s %6s | %9s %9s | %9s %9s\n", "devs", "state",
+	       "vfiomig", "GB/s", "A GB/s", "v/A", "B GB/s", "v/B", "RSS save", "RSS rest",
+	       "down pre", "no pre");
 	for (int di = 0; di < nd; di++)
 		for (int si = 0; si < ns; si++) {
 			struct args a = { vfiomig, (int)devs[di], sizes[si] / devs[di], &plain };
-			struct result ra = { 0 }, rb = { 0 }, rv = { 0 };
+			struct args an = { vfiomig, (int)devs[di], sizes[si] / devs[di], &plain_nopre };
+			struct result ra = { 0 }, rb = { 0 }, rv = { 0 }, rn = { 0 };
 			double total = (double)(a.per * (uint64_t)a.n), ta, tb, tv;
 			char sz[16];
 
 			tv = best(run_v, &a, repeat, &rv);
 			ta = best(run_a, &a, repeat, &ra);
 			tb = best(run_b, &a, repeat, &rb);
+			best(run_v, &an, repeat, &rn);
 			snprintf(sz, sizeof(sz), "%lluM", (unsigned long long)(sizes[si] >> 20));
 			if (!rv.ok || !ra.ok || !rb.ok) {
 				printf("%4d %8s | run failed (vfiomig %d, A %d, B %d)\n", a.n, sz,
 				       rv.ok, ra.ok, rb.ok);
 				continue;
 			}
-			printf("%4d %8s | %7.3fs %7.2f | %7.2f %6.2f | %7.2f %6.2f | %6.1f MiB %5.1f MiB\n",
+			printf("%4d %8s | %7.3fs %7.2f | %7.2f %6.2f | %7.2f %6.2f | %6.1f MiB %5.1f MiB"
+			       " | %6.1f ms %6.1f ms\n",
 			       a.n, sz, tv, total / tv / 1e9, total / ta / 1e9, ta / tv,
 			       total / tb / 1e9, tb / tv, (double)rv.rss_src_kib / 1024,
-			       (double)rv.rss_dst_kib / 1024);
+			       (double)rv.rss_dst_kib / 1024, rv.downtime_ms,
+			       rn.ok ? rn.downtime_ms : -1.0);
 			fflush(stdout);
 			for (int ti = 0; ti < ntls; ti++) {
 				struct args at = a;
