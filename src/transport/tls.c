@@ -396,7 +396,7 @@ static int load_psk(struct vfm_tls *tls, const char *path, struct vfm_transport_
 {
 	_cleanup_free_ char *text = NULL;
 	struct vfm_transport_err perr = {""};
-	size_t len;
+	size_t len = 0; /* gcc 12 -O2 warns maybe-uninitialized */
 	int r;
 
 	r = read_small_file(path, VFM_TLS_PSK_FILE_MAX, &text, &len, err);
