@@ -3,6 +3,7 @@
  * The backend-independent half of device access: open dispatch, reference counting,
  * the arcs we refuse to request, and driving a device along a plan.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "ctx-internal.h"
@@ -46,6 +47,23 @@ int vfm_device_open(struct vfm_ctx *ctx, const char *name, struct vfm_device **r
 	if (strncmp(name, "sim:", 4) == 0)
 		return vfm_sim_open(ctx, name, ret_dev);
 	return vfm_kernel_open(ctx, name, ret_dev);
+}
+
+int vfm_device_open_fd(struct vfm_ctx *ctx, int fd, const char *name,
+		       struct vfm_device **ret_dev)
+{
+	char spec[VFM_NAME_MAX + 16];
+
+	if (fd < 0 || (name && !*name))
+		return vfm_ctx_fail(ctx, -EINVAL, "fd %d%s: bad descriptor or empty name",
+				    fd, name ? " with a name" : "");
+	if (name && strnlen(name, VFM_NAME_MAX) >= VFM_NAME_MAX)
+		return vfm_ctx_fail(ctx, -ENAMETOOLONG, "fd %d: device name too long", fd);
+	if (name)
+		snprintf(spec, sizeof(spec), "fd:%d:%s", fd, name);
+	else
+		snprintf(spec, sizeof(spec), "fd:%d", fd);
+	return vfm_device_open(ctx, spec, ret_dev);
 }
 
 struct vfm_device *vfm_device_ref(struct vfm_device *dev)

@@ -426,6 +426,27 @@ static int load_psk(struct vfm_tls *tls, const char *path, struct vfm_transport_
 	return 0;
 }
 
+void vfm_tls_opts_init_sized(struct vfm_tls_opts *opts, size_t size)
+{
+	memset(opts, 0, size);
+	if (size >= sizeof(opts->size))
+		opts->size = size;
+}
+
+/* The caller's options as far as it knows them (see vfm_save_opts); the others 0. */
+static int copy_opts(struct vfm_tls_opts *o, const struct vfm_tls_opts *theirs,
+		     struct vfm_transport_err *err)
+{
+	if (!theirs || theirs->size < sizeof(*o))
+		return fail(err, -EINVAL, "TLS options not made by vfm_tls_opts_init()");
+	for (size_t i = sizeof(*o); i < theirs->size; i++)
+		if (((const uint8_t *)theirs)[i])
+			return fail(err, -EOPNOTSUPP,
+				    "TLS options set that this libvfiomig does not know");
+	memcpy(o, theirs, sizeof(*o));
+	return 0;
+}
+
 static int check_opts(const struct vfm_tls_opts *o, struct vfm_transport_err *err)
 {
 	const char *path = o->creds_dir ? o->creds_dir : o->psk_file;
@@ -464,14 +485,18 @@ static bool env_no_ktls(void)
 	return s && streq(s, "1");
 }
 
-int vfm_tls_new(const struct vfm_tls_opts *o, bool server, struct vfm_tls **ret,
+int vfm_tls_new(const struct vfm_tls_opts *opts, bool server, struct vfm_tls **ret,
 		struct vfm_transport_err *err)
 {
 	_cleanup_(vfm_tls_freep) struct vfm_tls *tls = NULL;
+	struct vfm_tls_opts copy;
+	const struct vfm_tls_opts *o = &copy;
 	const char *epos = NULL;
 	int r;
 
-	r = check_opts(o, err);
+	r = copy_opts(&copy, opts, err);
+	if (r >= 0)
+		r = check_opts(o, err);
 	if (r < 0)
 		return r;
 	r = gnutls_global_init(); /* refcounted; the library's constructor did it too */

@@ -1663,6 +1663,17 @@ int vfm_endpoint_open(const char *uri, unsigned flags, unsigned timeout_ms, int 
 	return 0;
 }
 
+int vfm_endpoint_open_fd(int fd, unsigned flags, unsigned timeout_ms, int cancel_fd,
+			 struct vfm_endpoint **ret_ep, struct vfm_transport_err *err)
+{
+	char uri[32];
+
+	if (fd < 0)
+		return fail(err, -EBADF, "fd %d: not a file descriptor", fd);
+	snprintf(uri, sizeof(uri), "fd:%d", fd);
+	return vfm_endpoint_open(uri, flags, timeout_ms, cancel_fd, ret_ep, err);
+}
+
 /* ------------------------------------------------------------------------- */
 /* listening                                                                 */
 
