@@ -21,7 +21,7 @@
  * caller's serialisation unless its functions say otherwise.
  *
  * ABI: the shared library exports exactly the functions declared here, under the
- * symbol version LIBVFIOMIG_0.1; doc/abi.md says when the soname changes.  Structs
+ * symbol version LIBVFIOMIG_0.1; docs/abi.md says when the soname changes.  Structs
  * the caller fills in (options) and those the library writes into caller memory
  * (reports) carry their size and only ever grow at the end.
  */

@@ -25,7 +25,7 @@ static const char *const phase_names[] = {
 	[VFM_JOB_ROLLBACK] = "rollback",
 };
 
-const char *vfm_job_phase_name(enum vfm_job_phase phase)
+_public_ const char *vfm_job_phase_name(enum vfm_job_phase phase)
 {
 	if ((size_t)phase >= ELEMENTSOF(phase_names) || !phase_names[phase])
 		return "unknown";
@@ -42,7 +42,8 @@ static void init_sized(void *opts, size_t size, const void *defaults, size_t our
 	memcpy(opts, defaults, MIN(size, ours));
 }
 
-void vfm_save_opts_init_sized(struct vfm_save_opts *opts, size_t size, size_t report_size)
+_public_ void vfm_save_opts_init_sized(struct vfm_save_opts *opts, size_t size,
+				       size_t report_size)
 {
 	struct vfm_save_opts d = {
 		.size = size,
@@ -59,8 +60,8 @@ void vfm_save_opts_init_sized(struct vfm_save_opts *opts, size_t size, size_t re
 	init_sized(opts, size, &d, sizeof(d));
 }
 
-void vfm_restore_opts_init_sized(struct vfm_restore_opts *opts, size_t size,
-				 size_t report_size)
+_public_ void vfm_restore_opts_init_sized(struct vfm_restore_opts *opts, size_t size,
+					  size_t report_size)
 {
 	struct vfm_restore_opts d = {
 		.size = size,

@@ -499,8 +499,8 @@ static void restore_undo(struct restore *s)
 	vfm_endpoint_set_deadline(j->ep, 0);
 }
 
-int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
-		const struct vfm_restore_opts *opts, struct vfm_job_report *rep)
+_public_ int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
+			 const struct vfm_restore_opts *opts, struct vfm_job_report *rep)
 {
 	struct vfm_restore_opts defaults;
 	struct restore *s;

@@ -467,8 +467,8 @@ static void save_in_doubt(struct save *s)
 		 job_peer(j), why);
 }
 
-int vfm_save(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
-	     const struct vfm_save_opts *opts, struct vfm_job_report *rep)
+_public_ int vfm_save(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
+		      const struct vfm_save_opts *opts, struct vfm_job_report *rep)
 {
 	struct vfm_save_opts defaults;
 	struct save *s;

@@ -280,7 +280,7 @@ static struct vfm_tls *tls_ref(struct vfm_tls *tls)
 	return tls;
 }
 
-struct vfm_tls *vfm_tls_free(struct vfm_tls *tls)
+_public_ struct vfm_tls *vfm_tls_free(struct vfm_tls *tls)
 {
 	if (!tls || __atomic_sub_fetch(&tls->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return NULL;
@@ -303,7 +303,7 @@ struct vfm_tls *vfm_tls_free(struct vfm_tls *tls)
 	return NULL;
 }
 
-bool vfm_tls_is_server(const struct vfm_tls *tls)
+_public_ bool vfm_tls_is_server(const struct vfm_tls *tls)
 {
 	return tls->server;
 }
@@ -426,7 +426,7 @@ static int load_psk(struct vfm_tls *tls, const char *path, struct vfm_transport_
 	return 0;
 }
 
-void vfm_tls_opts_init_sized(struct vfm_tls_opts *opts, size_t size)
+_public_ void vfm_tls_opts_init_sized(struct vfm_tls_opts *opts, size_t size)
 {
 	memset(opts, 0, size);
 	if (size >= sizeof(opts->size))
@@ -485,8 +485,8 @@ static bool env_no_ktls(void)
 	return s && streq(s, "1");
 }
 
-int vfm_tls_new(const struct vfm_tls_opts *opts, bool server, struct vfm_tls **ret,
-		struct vfm_transport_err *err)
+_public_ int vfm_tls_new(const struct vfm_tls_opts *opts, bool server,
+			 struct vfm_tls **ret, struct vfm_transport_err *err)
 {
 	_cleanup_(vfm_tls_freep) struct vfm_tls *tls = NULL;
 	struct vfm_tls_opts copy;
@@ -1296,18 +1296,19 @@ static int start_tls(struct vfm_endpoint *ep, struct vfm_tls *tls, const char *p
 	return 0;
 }
 
-int vfm_endpoint_start_tls(struct vfm_endpoint *ep, struct vfm_tls *tls,
-			   const char *peer_host, struct vfm_transport_err *err)
+_public_ int vfm_endpoint_start_tls(struct vfm_endpoint *ep, struct vfm_tls *tls,
+				    const char *peer_host, struct vfm_transport_err *err)
 {
 	return start_tls(ep, tls, peer_host,
 			 now_usec() + (uint64_t)tls->handshake_timeout_ms * 1000,
 			 tls->handshake_timeout_ms, err);
 }
 
-int vfm_listener_accept_tls(struct vfm_listener *l, struct vfm_tls *tls,
-			    unsigned timeout_ms, int cancel_fd,
-			    void (*on_reject)(void *ud, const char *why), void *ud,
-			    struct vfm_endpoint **ret_ep, struct vfm_transport_err *err)
+_public_ int vfm_listener_accept_tls(struct vfm_listener *l, struct vfm_tls *tls,
+				     unsigned timeout_ms, int cancel_fd,
+				     void (*on_reject)(void *ud, const char *why),
+				     void *ud, struct vfm_endpoint **ret_ep,
+				     struct vfm_transport_err *err)
 {
 	uint64_t deadline = deadline_after(timeout_ms);
 
