@@ -6,8 +6,12 @@
 # against the installed library, and check what it reports.  Also: the .pc's private
 # requirements, the library's soname link, and that an internal symbol does not link.
 # TAP on stdout.
+# Then the files for operators: the units and the sysusers.d entry where systemd.pc
+# says and the bash completion where bash-completion.pc says, also when the build's
+# prefix is /opt/vfiomig (a fresh configuration, inspected, not installed).
 # Environment: CC (meson's compiler), VFM_EXAMPLE_CFLAGS (the build's sanitizer flags:
-# an instrumented library needs an instrumented program).
+# an instrumented library needs an instrumented program), VFM_UNITDIR,
+# VFM_SYSUSERSDIR, VFM_COMPLETIONSDIR (the directories this build chose).
 set -u
 BUILD=${1:?usage: test-install.sh BUILD_ROOT SOURCE_ROOT}
 SRC=${2:?usage: test-install.sh BUILD_ROOT SOURCE_ROOT}
@@ -112,4 +116,46 @@ done
 fails=$(grep -c '^FAIL' <<<"$out")
 [ "$fails" = 0 ] && ok "example: no check failed ($(grep -c '^ok' <<<"$out") passed)" ||
 	nok "example: $fails checks failed" "$(grep '^FAIL' <<<"$out")"
+
+# ---- for operators: units, sysusers.d, completion ----
+# installed FILE DIR PC VARIABLE: FILE is in DIR in the DESTDIR, and DIR is what PC's
+# VARIABLE says when PC is installed.
+installed() {
+	local pcdir
+	if pkg-config --exists "$3"; then
+		pcdir=$(pkg-config --variable="$4" "$3")
+		[ "$2" = "$pcdir" ] && ok "$1 goes to $3.pc's $4 ($2)" ||
+			nok "$1 goes to $3.pc's $4" "this build: $2, $3.pc: $pcdir"
+	else
+		skip "$1 goes to $3.pc's $4" "no $3.pc"
+	fi
+	[ -f "$root$2/$1" ] && ok "$1 installed in $2" || nok "$1 installed in $2" "$(ls "$root$2" 2>&1)"
+}
+installed vfiomigd.service "${VFM_UNITDIR:?}" systemd systemdsystemunitdir
+installed vfiomigd.socket "$VFM_UNITDIR" systemd systemdsystemunitdir
+installed vfiomig-restore@.service "$VFM_UNITDIR" systemd systemdsystemunitdir
+installed vfiomig.conf "${VFM_SYSUSERSDIR:?}" systemd sysusersdir
+if [ "${VFM_COMPLETIONSDIR:?}" = no ]; then
+	skip "bash completion installed" "-Dbashcompletiondir=no"
+else
+	installed vfiomig "$VFM_COMPLETIONSDIR" bash-completion completionsdir
+fi
+
+# Another prefix changes the binaries' paths in the units, not where the units go.
+b=$tmp/prefix-build
+if out=$(meson setup --prefix=/opt/vfiomig -Dman=disabled -Dkernel-tests=disabled "$b" "$SRC" 2>&1) &&
+	inst=$(meson introspect --installed "$b" 2>&1); then
+	for f in "$VFM_UNITDIR/vfiomigd.service" "$VFM_SYSUSERSDIR/vfiomig.conf" \
+		"$VFM_COMPLETIONSDIR/vfiomig" /opt/vfiomig/include/vfiomig.h; do
+		[ "${f#no/}" != "$f" ] && continue
+		grep -qF "\"$f\"" <<<"$inst" && ok "prefix /opt/vfiomig: $f" ||
+			nok "prefix /opt/vfiomig: $f" "$(grep -F "$(basename "$f")" <<<"$inst")"
+	done
+	grep -q '^ExecStart=/opt/vfiomig/sbin/vfiomigd' "$b/contrib/systemd/vfiomigd.service" &&
+		ok "prefix /opt/vfiomig: vfiomigd.service runs /opt/vfiomig/sbin/vfiomigd" ||
+		nok "prefix /opt/vfiomig: vfiomigd.service runs /opt/vfiomig/sbin/vfiomigd" \
+			"$(grep ExecStart "$b/contrib/systemd/vfiomigd.service")"
+else
+	nok "meson setup --prefix=/opt/vfiomig" "$out" "$inst"
+fi
 tap_end
