@@ -825,8 +825,8 @@ struct vfm_job_report {
 				     "sim:x: reset failed (EIO); it reads RESUMING" */
 	int error;                /* 0 or -errno */
 	char message[1024];       /* what failed, naming the device or the peer */
-	char security[160];       /* not written by the library: room for the caller to
-				     keep vfm_endpoint_security() with the rest */
+	char security[160];       /* left empty by the job: room for the caller to keep
+				     vfm_endpoint_security() with the rest */
 };
 
 /*
