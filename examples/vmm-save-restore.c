@@ -142,7 +142,8 @@ static void suspend_to_disk(struct vfm_ctx *ctx, const char *dir)
 		      rep->one_way && rep->total_bytes >= N_DEV * 256 * 1024,
 	      "file: report: %zu devices, %llu bytes, one-way", rep->n,
 	      (unsigned long long)rep->total_bytes);
-	check(all_in(src, VFM_STATE_STOP), "file: the sources are stopped after the save");
+	check(all_in(src, VFM_STATE_STOP),
+	      "file: the sources are stopped after the save");
 
 	r = vfm_endpoint_open(uri, VFM_EP_READ, 10000, -1, &ep, &err);
 	check(r == 0, "file: open %s for reading%s%s", uri, r ? ": " : "", err.msg);
@@ -228,10 +229,11 @@ static void live_migration(struct vfm_ctx *ctx)
 	}
 	/* The library works on its own duplicates: close ours once they are made, so
 	 * that each side sees the end of the stream when the other closes. */
-	r = vfm_endpoint_open_fd(sv[0], VFM_EP_READ | VFM_EP_WRITE, 10000, -1, &s.ep, &err);
+	r = vfm_endpoint_open_fd(sv[0], VFM_EP_READ | VFM_EP_WRITE, 10000, -1, &s.ep,
+				 &err);
 	if (r == 0)
-		r = vfm_endpoint_open_fd(sv[1], VFM_EP_READ | VFM_EP_WRITE, 10000, -1, &ep,
-					 &err);
+		r = vfm_endpoint_open_fd(sv[1], VFM_EP_READ | VFM_EP_WRITE, 10000, -1,
+					 &ep, &err);
 	close(sv[0]);
 	close(sv[1]);
 	check(r == 0 && vfm_endpoint_is_two_way(ep), "live: endpoints from fds%s%s",
@@ -250,12 +252,14 @@ static void live_migration(struct vfm_ctx *ctx)
 
 	check(s.r == 0 && s.rep->error == 0 && !s.rep->one_way && !s.rep->in_doubt,
 	      "live: save, committed (%s)", s.r ? s.rep->message : "verdict: loaded");
-	check(r == 0 && rep->error == 0, "live: restore (%s)", r ? rep->message : "running");
+	check(r == 0 && rep->error == 0, "live: restore (%s)",
+	      r ? rep->message : "running");
 	check(s.quiesced == 1, "live: the quiesced hook ran once (%d)", s.quiesced);
 	check(s.progress_calls > 0 && s.last_phase == VFM_JOB_DONE,
 	      "live: progress reported (%u calls, last phase %s)", s.progress_calls,
 	      vfm_job_phase_name(s.last_phase));
-	check(s.rep->stream_id == rep->stream_id && rep->total_bytes == s.rep->total_bytes,
+	check(s.rep->stream_id == rep->stream_id &&
+		      rep->total_bytes == s.rep->total_bytes,
 	      "live: both reports name stream %016llx, %llu bytes",
 	      (unsigned long long)rep->stream_id, (unsigned long long)rep->total_bytes);
 	check(all_in(s.devs, VFM_STATE_STOP) && all_in(dst, VFM_STATE_RUNNING),
@@ -303,8 +307,8 @@ static void cancelled_save(struct vfm_ctx *ctx, const char *dir)
 	r = vfm_save(src, N_DEV, ep, &opts, rep);
 	vfm_endpoint_free(ep); /* a failed save's file is abandoned */
 	ep = NULL;
-	check(r == -ECANCELED && rep->error == -ECANCELED, "cancel: save returns ECANCELED (%s)",
-	      rep->message);
+	check(r == -ECANCELED && rep->error == -ECANCELED,
+	      "cancel: save returns ECANCELED (%s)", rep->message);
 	check(rep->devices_left_running && all_in(src, VFM_STATE_RUNNING),
 	      "cancel: the devices run");
 	check(access(path, F_OK) < 0 && errno == ENOENT, "cancel: no %s left", path);

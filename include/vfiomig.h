@@ -398,10 +398,10 @@ int vfm_host_list(struct vfm_ctx *ctx, struct vfm_host_device **ret_list);
  * Blocking: every wait goes through poll() with the endpoint's timeout (ms, 0 = none)
  * and cancel fd (an eventfd or pipe the caller owns, -1 = none).  For I/O the timeout
  * bounds inactivity: any progress restarts it; an absolute deadline
- * (vfm_endpoint_set_deadline()) bounds a whole exchange.  Timeout -> -ETIMEDOUT; the cancel fd
- * readable (or hung up) -> -ECANCELED.  A regular file is always ready: the cancel fd
- * is checked once per call.  Name resolution (getaddrinfo) is neither bounded nor
- * cancellable.
+ * (vfm_endpoint_set_deadline()) bounds a whole exchange.  Timeout -> -ETIMEDOUT; the
+ * cancel fd readable (or hung up) -> -ECANCELED.  A regular file is always ready: the
+ * cancel fd is checked once per call.  Name resolution (getaddrinfo) is neither
+ * bounded nor cancellable.
  *
  * SIGPIPE never reaches the process from here: sockets use MSG_NOSIGNAL, and writes to
  * pipes block SIGPIPE in the calling thread and discard the one they raised, so the
@@ -840,7 +840,7 @@ typedef void (*vfm_progress_fn)(void *userdata, const struct vfm_job_report *rep
 struct vfm_save_opts {
 	size_t size;                 /* set by vfm_save_opts_init() */
 	size_t report_size;          /* set by vfm_save_opts_init() */
-	bool precopy;                /* use PRE_COPY where every device... any device has it */
+	bool precopy;                /* use PRE_COPY on the devices that have it */
 	unsigned precopy_max_rounds; /* 0: no limit other than time */
 	uint64_t precopy_max_usec;   /* 0: no limit other than rounds */
 	uint64_t dirty_threshold;    /* stop precopy when pending dirty bytes <= this */
@@ -884,7 +884,8 @@ struct vfm_restore_opts {
 };
 
 /** vfm_save_opts_init_sized() - use vfm_save_opts_init(). */
-void vfm_save_opts_init_sized(struct vfm_save_opts *opts, size_t size, size_t report_size);
+void vfm_save_opts_init_sized(struct vfm_save_opts *opts, size_t size,
+			      size_t report_size);
 /** vfm_restore_opts_init_sized() - use vfm_restore_opts_init(). */
 void vfm_restore_opts_init_sized(struct vfm_restore_opts *opts, size_t size,
 				 size_t report_size);

@@ -136,7 +136,8 @@ static void test_by_fd(void)
 	r = vfm_endpoint_open_fd(p[0], VFM_EP_READ, 1000, -1, &ep, &err);
 	tap_eq(r, 0, "endpoint from a pipe's read end");
 	if (r == 0) {
-		tap_ok(write(p[1], "x", 1) == 1 && vfm_endpoint_read(ep, &c, 1) == 1 && c == 'x',
+		tap_ok(write(p[1], "x", 1) == 1 && vfm_endpoint_read(ep, &c, 1) == 1 &&
+			       c == 'x',
 		       "...reads what the pipe carries");
 		tap_ok(!vfm_endpoint_is_two_way(ep), "...one way");
 		vfm_endpoint_free(ep);
