@@ -489,6 +489,7 @@ static double handshake_median(const struct tls_mode *tm, int n)
 	struct vfm_listener *l = NULL;
 	struct vfm_tls *ctls = NULL;
 	char dir[4096], uri[VFM_URI_MAX + 1];
+	struct vfm_tls_opts topts = { .size = sizeof(topts), .creds_dir = dir };
 	double *t = calloc((size_t)n, sizeof(*t)), m = -1;
 	int st, got = 0;
 	pid_t pid;
@@ -504,8 +505,7 @@ static double handshake_median(const struct tls_mode *tm, int n)
 		if (tm->no_ktls)
 			setenv("VFIOMIG_NO_KTLS", "1", 1);
 		snprintf(dir, sizeof(dir), "%s/server", tm->creds ? tm->creds : "");
-		if (tm->creds && vfm_tls_new(&(struct vfm_tls_opts){ .creds_dir = dir }, true,
-					     &stls, &err) < 0)
+		if (tm->creds && vfm_tls_new(&topts, true, &stls, &err) < 0)
 			_exit(2);
 		for (int i = 0; i < n; i++) {
 			struct vfm_endpoint *ep;
@@ -524,8 +524,7 @@ static double handshake_median(const struct tls_mode *tm, int n)
 	if (pid < 0)
 		goto out;
 	snprintf(dir, sizeof(dir), "%s/client", tm->creds ? tm->creds : "");
-	if (tm->creds && vfm_tls_new(&(struct vfm_tls_opts){ .creds_dir = dir }, false, &ctls,
-				     &err) < 0) {
+	if (tm->creds && vfm_tls_new(&topts, false, &ctls, &err) < 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		goto out;

@@ -4,10 +4,26 @@
 /*
  * libvfiomig: move the state of VFIO devices with the VFIO migration v2 uAPI.
  *
+ * What a VMM does with it: a context (vfm_ctx_new()); its devices opened by name or
+ * by the fd it already holds (vfm_device_open(), vfm_device_open_fd()); an endpoint
+ * from a URI or an fd (vfm_endpoint_open(), vfm_endpoint_open_fd(), a listener on
+ * the destination, TLS optional); then vfm_save() on the source and vfm_restore() on
+ * the destination, with a progress callback, a cancel fd and a report.
+ * examples/vmm-save-restore.c does all of it with simulated devices.
+ *
  * Conventions: functions return 0 (or a count) on success and a negative errno on
  * failure; out-parameters named ret_* are written only on success.  The library never
  * prints: it logs at debug level through the context's log function, and callers
- * report errors once.  Objects are reference counted; *_unref() accepts NULL.
+ * report errors once.  Objects are reference counted (*_unref()) or owned by one
+ * caller (*_free(), *_close()); all of these accept NULL.  Strings returned are owned
+ * by the object they come from, valid while it lives.  Nothing is global: objects of
+ * different contexts may be used from different threads; one object needs the
+ * caller's serialisation unless its functions say otherwise.
+ *
+ * ABI: the shared library exports exactly the functions declared here, under the
+ * symbol version LIBVFIOMIG_0.1; docs/abi.md says when the soname changes.  Structs
+ * the caller fills in (options) and those the library writes into caller memory
+ * (reports) carry their size and only ever grow at the end.
  */
 
 #include <stdbool.h>
@@ -126,7 +142,14 @@ typedef void (*vfm_log_fn)(void *userdata, enum vfm_log_level level, const char 
  * Returns 0 or -ENOMEM.
  */
 int vfm_ctx_new(struct vfm_ctx **ret_ctx);
+
+/** vfm_ctx_ref() - take a reference; returns @ctx. */
 struct vfm_ctx *vfm_ctx_ref(struct vfm_ctx *ctx);
+
+/**
+ * vfm_ctx_unref() - drop a reference (NULL is fine); returns NULL.  Each device
+ * holds a reference to its context, so the container lives as long as its devices.
+ */
 struct vfm_ctx *vfm_ctx_unref(struct vfm_ctx *ctx);
 
 /** vfm_ctx_set_log() - route library debug messages; @fn NULL silences them. */
@@ -186,9 +209,31 @@ struct vfm_device_identity {
  * others from the kernel.  On failure vfm_ctx_last_error() explains.
  */
 int vfm_device_open(struct vfm_ctx *ctx, const char *name, struct vfm_device **ret_dev);
+
+/**
+ * vfm_device_open_fd() - open the VFIO device behind @fd, a device fd the caller
+ * already holds (a VMM: a cdev fd bound to its iommufd, or one from
+ * VFIO_GROUP_GET_DEVICE_FD): vfm_device_open() of "fd:@fd" or "fd:@fd:@name".  The
+ * device keeps its own duplicate; @fd stays the caller's.  @name (may be NULL) is the
+ * device as sysfs knows it (PCI address, mdev UUID, /sys path): the identity (IDs,
+ * driver) that the destination's compatibility check compares comes from there;
+ * without it, from the cdev's sysfs node when @fd is a cdev, else the identity is
+ * only "fd:N".  The fd is not checked here to be a VFIO device: a query on it fails.
+ * Errors: -EBADF @fd is not open; -EINVAL @fd negative or @name empty;
+ * -ENAMETOOLONG @name longer than VFM_NAME_MAX; those of sysfs for @name (-ENOENT).
+ */
+int vfm_device_open_fd(struct vfm_ctx *ctx, int fd, const char *name,
+		       struct vfm_device **ret_dev);
+
+/** vfm_device_ref() - take a reference; returns @dev. */
 struct vfm_device *vfm_device_ref(struct vfm_device *dev);
-/* Dropping the last reference closes the data fd and the device fd; the kernel then
- * resets the device to RUNNING. */
+
+/**
+ * vfm_device_unref() - drop a reference (NULL is fine); returns NULL.  The last one
+ * closes the data fd and the device fd; the kernel then resets the device to
+ * RUNNING.  A VMM that saved its devices keeps them open until it no longer needs
+ * their state here.
+ */
 struct vfm_device *vfm_device_unref(struct vfm_device *dev);
 
 /**
@@ -202,6 +247,8 @@ struct vfm_ctx *vfm_device_ctx(const struct vfm_device *dev);
 
 /** vfm_device_name() - canonical name, for messages.  Never NULL. */
 const char *vfm_device_name(const struct vfm_device *dev);
+
+/** vfm_device_identity() - what sysfs says about @dev; owned by @dev.  Never NULL. */
 const struct vfm_device_identity *vfm_device_identity(const struct vfm_device *dev);
 
 /**
@@ -337,6 +384,594 @@ struct vfm_host_device {
  * malloc'ed array the caller frees.  Returns the count or -errno.
  */
 int vfm_host_list(struct vfm_ctx *ctx, struct vfm_host_device **ret_list);
+
+/* ------------------------------------------------------------------------- */
+/* endpoints: where a stream goes or comes from                              */
+
+/*
+ * An endpoint moves the bytes of a stream; a listener accepts endpoints.  URIs:
+ *
+ *   tcp://HOST:PORT  HOST a name, an IPv4 literal or an [IPv6] literal.  To listen,
+ *                    HOST may also be empty or [::] (any address, IPv4 included where
+ *                    the system allows) or 0.0.0.0, and PORT may be 0 (the kernel picks)
+ *   unix:PATH        a Unix socket; unix:@NAME is abstract
+ *   file:PATH        a file; written: a temporary ".NAME.XXXXXX" (mode 0600) beside
+ *                    it, renamed over PATH when finished (vfm_endpoint_close() or
+ *                    vfm_endpoint_shutdown_write()), removed by vfm_endpoint_free();
+ *                    a symlink PATH, or another user's file in a sticky
+ *                    world-writable directory, refused; a FIFO or a device
+ *                    written in place
+ *   -                stdin to read, stdout to write; both when both directions are
+ *                    asked (two-way: read stdin, write stdout)
+ *   fd:N             an inherited descriptor, duplicated (N stays open): a stream socket
+ *                    is two-way, anything else one-way
+ *   exec:CMD         run "/bin/sh -c CMD" (e.g. ssh) with its stdin and stdout as two
+ *                    pipes: two-way, we read its stdout and write its stdin; its stderr
+ *                    is ours.  CMD is non-empty, without control characters.
+ *
+ * Connecting or listening is the caller's choice, not the URI's.  Sockets and exec:
+ * are two-way whichever direction was asked for; "-" is two-way when both are asked;
+ * the other kinds carry bytes one way.
+ *
+ * exec: runs CMD with none of our descriptors but 0, 1 (the pipes) and 2, default
+ * signal dispositions and an empty signal mask.  vfm_endpoint_wait(), close and free
+ * reap it: after the end of its input it has VFM_EXEC_EXIT_MS to exit, then gets
+ * SIGTERM, then VFM_EXEC_TERM_MS later SIGKILL; no zombie is left.  Never give exec:
+ * a URI that comes from someone who may not run commands as this process.
+ *
+ * Blocking: every wait goes through poll() with the endpoint's timeout (ms, 0 = none)
+ * and cancel fd (an eventfd or pipe the caller owns, -1 = none).  For I/O the timeout
+ * bounds inactivity: any progress restarts it; an absolute deadline
+ * (vfm_endpoint_set_deadline()) bounds a whole exchange.  Timeout -> -ETIMEDOUT; the
+ * cancel fd readable (or hung up) -> -ECANCELED.  A regular file is always ready: the
+ * cancel fd is checked once per call.  Name resolution (getaddrinfo) is neither
+ * bounded nor cancellable.
+ *
+ * SIGPIPE never reaches the process from here: sockets use MSG_NOSIGNAL, and writes to
+ * pipes block SIGPIPE in the calling thread and discard the one they raised, so the
+ * caller gets -EPIPE.  Inherited descriptors are never switched to O_NONBLOCK (that
+ * would leak into the processes sharing them); a blocking pipe is driven with
+ * RWF_NOWAIT where the kernel has it (6.4+), else poll() and writes of PIPE_BUF.
+ *
+ * Threads: an endpoint may be read by one thread while another writes it (a socket);
+ * anything else on one endpoint or listener needs the caller's serialisation.
+ *
+ * Errors of the calls that take a struct vfm_transport_err *err (which may be NULL):
+ * -EINVAL for a bad URI, the socket call's -errno otherwise; err->msg receives a
+ * sentence fragment naming the address ("connect to tcp 127.0.0.1:4444: Connection
+ * refused") that the caller can print after its own prefix.  It is written only on
+ * failure.
+ */
+
+#define VFM_URI_MAX	      4096 /* bytes of a URI, NUL excluded */
+#define VFM_URI_HOST_MAX      253  /* a DNS name */
+#define VFM_TRANSPORT_ERR_MAX 320  /* bytes of an error message, NUL included */
+#define VFM_EXEC_EXIT_MS      5000u /* exec: time to exit after its input ended */
+#define VFM_EXEC_TERM_MS      2000u /* exec: then after SIGTERM, before SIGKILL */
+#define VFM_SECURITY_MAX      160  /* bytes of vfm_endpoint_security(), NUL included */
+
+struct vfm_transport_err {
+	char msg[VFM_TRANSPORT_ERR_MAX];
+};
+
+/* Directions for vfm_endpoint_open(). */
+enum {
+	VFM_EP_READ = 1u << 0,
+	VFM_EP_WRITE = 1u << 1,
+};
+
+struct vfm_endpoint;
+struct vfm_listener;
+
+/**
+ * vfm_endpoint_open() - connect to a socket, open a file, stdin/stdout or fd:N, or
+ * start an exec: command.
+ * @flags: VFM_EP_READ and/or VFM_EP_WRITE, the directions the caller needs.  A socket
+ * or exec: is two-way whatever is asked; "-" reads stdin for VFM_EP_READ, writes
+ * stdout for VFM_EP_WRITE, and does both (two-way) for both; any other one-way kind
+ * must be asked exactly one direction.  Borrowed descriptors (stdin, stdout, fd:N)
+ * are never switched to O_NONBLOCK.
+ * @timeout_ms, @cancel_fd: bound the connect (and the wait for a reader when file:
+ * names a FIFO) and become the endpoint's settings for its I/O.  @cancel_fd stays the
+ * caller's: keep it open while the endpoint lives.  TCP tries every address of HOST in
+ * turn; the timeout bounds them all.
+ *
+ * Returns 0 and the endpoint in *@ret_ep (free it with vfm_endpoint_close() or
+ * vfm_endpoint_free()).  Errors: -EINVAL (bad URI or flags, an fd of the wrong kind
+ * or access mode), -ENXIO (HOST unknown), -ETIMEDOUT, -ECANCELED, the system's
+ * -errno (-ECONNREFUSED, -ENOENT, -EACCES...); @err says which address failed.  For
+ * exec:, a command that cannot start is seen later: it exits 127 (sh's "not found").
+ */
+int vfm_endpoint_open(const char *uri, unsigned flags, unsigned timeout_ms, int cancel_fd,
+		      struct vfm_endpoint **ret_ep, struct vfm_transport_err *err);
+
+/**
+ * vfm_endpoint_open_fd() - vfm_endpoint_open() of "fd:@fd": an endpoint over a
+ * duplicate of @fd, which stays the caller's (close it when it suits you; the peer
+ * sees end of stream only once every copy is closed).  A stream socket is two-way;
+ * a pipe, FIFO, file or character device carries the one direction @flags asks,
+ * which its access mode must allow.  A VMM hands in a socket it connected or
+ * accepted itself, or one end of a pipe to another process.
+ * Returns as vfm_endpoint_open(); -EBADF when @fd is not open.
+ */
+int vfm_endpoint_open_fd(int fd, unsigned flags, unsigned timeout_ms, int cancel_fd,
+			 struct vfm_endpoint **ret_ep, struct vfm_transport_err *err);
+
+/**
+ * vfm_listener_new() - bind and listen on a tcp:// or unix: URI.
+ * TCP listeners set SO_REUSEADDR; "tcp://:P" and "tcp://[::]:P" listen on IPv6 with
+ * IPV6_V6ONLY off (IPv4 accepted too), or on 0.0.0.0 when the system has no IPv6.
+ * A unix: path left over by a dead listener (a socket nobody accepts on) is unlinked;
+ * anything else there gives -EADDRINUSE.  The path is unlinked again by
+ * vfm_listener_free() if it is still ours.
+ * Returns 0 and *@ret_l, -EINVAL for a bad URI, or the socket call's -errno.
+ */
+int vfm_listener_new(const char *uri, struct vfm_listener **ret_l,
+		     struct vfm_transport_err *err);
+
+/**
+ * vfm_listener_accept() - wait for one connection (call it again for more).
+ * The endpoint inherits @timeout_ms and @cancel_fd for its I/O.
+ * Returns 0 and a two-way endpoint in *@ret_ep, -ETIMEDOUT, -ECANCELED, or -errno.
+ */
+int vfm_listener_accept(struct vfm_listener *l, unsigned timeout_ms, int cancel_fd,
+			struct vfm_endpoint **ret_ep, struct vfm_transport_err *err);
+
+/**
+ * vfm_listener_uri() - the bound address as a URI peers can use, with the real port:
+ * "tcp://127.0.0.1:40123", "tcp://[::]:4444", "unix:/run/x.sock", "unix:@name".
+ * Owned by the listener.
+ */
+const char *vfm_listener_uri(const struct vfm_listener *l);
+
+/** vfm_listener_fd() - the listening socket, for the caller's poll loop. */
+int vfm_listener_fd(const struct vfm_listener *l);
+
+/** vfm_listener_free() - close, unlink our unix socket path.  NULL is fine. */
+struct vfm_listener *vfm_listener_free(struct vfm_listener *l);
+
+/** vfm_endpoint_set_timeout() - inactivity timeout of later I/O, ms (0 = none). */
+void vfm_endpoint_set_timeout(struct vfm_endpoint *ep, unsigned timeout_ms);
+
+/**
+ * vfm_endpoint_set_deadline() - an absolute limit for later I/O: a monotonic time in
+ * usec (CLOCK_MONOTONIC; 0 = none).  Unlike the inactivity timeout, progress does
+ * not move it: a peer that trickles bytes gets -ETIMEDOUT once it passes.
+ */
+void vfm_endpoint_set_deadline(struct vfm_endpoint *ep, uint64_t deadline_usec);
+
+/** vfm_endpoint_set_cancel_fd() - cancel fd of later I/O (-1 = none); caller owns it. */
+void vfm_endpoint_set_cancel_fd(struct vfm_endpoint *ep, int cancel_fd);
+
+/**
+ * vfm_endpoint_read() - read what is available, at most @size bytes, waiting for at
+ * least one.  Returns the count (0: end of stream; also for @size 0), -EBADF if the
+ * endpoint does not read, -ETIMEDOUT, -ECANCELED, or -errno.
+ */
+ssize_t vfm_endpoint_read(struct vfm_endpoint *ep, void *buf, size_t size);
+
+/**
+ * vfm_endpoint_read_full() - read exactly @size bytes.
+ * Returns @size; 0 when the stream ended cleanly before the first byte; -ENODATA when
+ * it ended after some bytes but before @size (a truncated stream: callers should say
+ * "unexpected end of stream"); -ETIMEDOUT, -ECANCELED, -EBADF, -errno.  On error the
+ * bytes already read are in @buf and counted by vfm_endpoint_bytes_read().
+ */
+ssize_t vfm_endpoint_read_full(struct vfm_endpoint *ep, void *buf, size_t size);
+
+/**
+ * vfm_endpoint_write_full() - write all of @buf, retrying partial writes.
+ * Returns 0, -EPIPE (peer gone, or after vfm_endpoint_shutdown_write()), -ECONNRESET,
+ * -ETIMEDOUT, -ECANCELED, -EBADF (a read-only endpoint), -errno.  On error an unknown
+ * prefix of @buf has been sent (vfm_endpoint_bytes_written() counts it).
+ */
+int vfm_endpoint_write_full(struct vfm_endpoint *ep, const void *buf, size_t size);
+
+/**
+ * vfm_endpoint_shutdown_write() - end our direction: the peer reads end of stream
+ * while we can still read its answer.  A socket is half-closed (shutdown(SHUT_WR);
+ * again is a no-op).  exec: and two-way "-" close the descriptor we write (the
+ * command's stdin pipe; our copy of stdout, which the peer sees end only once the
+ * process's own stdout is closed too); again is a no-op.  A one-way writer is
+ * finished as by vfm_endpoint_close(): a regular file is fsync'ed (and, for file:, its
+ * directory), then the descriptor is closed and vfm_endpoint_fd() becomes -1.  A peer
+ * sees end of stream only when every copy of the descriptor is closed: for "-" and
+ * fd:N the original stays open.
+ * Returns 0, -EBADF for an endpoint that does not write, or the failing call's -errno.
+ */
+int vfm_endpoint_shutdown_write(struct vfm_endpoint *ep);
+
+/**
+ * vfm_endpoint_close() - finish and free.  A regular file that was written is
+ * fsync'ed first (and, for file:, its directory): save must not report success for
+ * data the disk does not have.  An exec: command is reaped (vfm_endpoint_wait()).
+ * Frees @ep in every case.
+ * Returns 0, the -errno of fsync() or close(), or vfm_endpoint_wait()'s error (call
+ * that first to learn how the command ended).  NULL returns 0.
+ */
+int vfm_endpoint_close(struct vfm_endpoint *ep);
+
+/**
+ * vfm_endpoint_free() - close without fsync or error report (error paths, where the
+ * output is abandoned anyway: a file: output's temporary is removed, its target
+ * untouched).  An exec: command is still reaped, within the same
+ * bound as vfm_endpoint_wait().  NULL is fine.  Returns NULL.
+ */
+struct vfm_endpoint *vfm_endpoint_free(struct vfm_endpoint *ep);
+
+/**
+ * vfm_endpoint_wait() - for exec:, end our direction, then wait for the command to
+ * exit, discarding what it still writes: at most VFM_EXEC_EXIT_MS, then SIGTERM,
+ * VFM_EXEC_TERM_MS more, then SIGKILL (and a wait that SIGKILL ends).  Once reaped,
+ * later calls return the same.
+ * Returns 0 when it exited 0 (or @ep runs no command); -EIO when it exited non-zero
+ * or was killed by a signal; -ETIMEDOUT when it had to be stopped; -ECHILD when it
+ * was reaped elsewhere (SIGCHLD ignored).  vfm_endpoint_exit_status() says which.
+ */
+int vfm_endpoint_wait(struct vfm_endpoint *ep);
+
+/**
+ * vfm_endpoint_exit_status() - how an exec: command ended, once vfm_endpoint_wait()
+ * reaped it: "exited with 0", "exited with 255", "killed by SIGPIPE", "did not exit
+ * within 5000 ms after its input ended: killed by SIGTERM".  NULL before that, and for
+ * the other kinds.  Owned by the endpoint.
+ */
+const char *vfm_endpoint_exit_status(const struct vfm_endpoint *ep);
+
+/**
+ * vfm_endpoint_is_two_way() - whether both directions work (a socket, exec:, "-"
+ * opened for both).
+ */
+bool vfm_endpoint_is_two_way(const struct vfm_endpoint *ep);
+
+/** vfm_endpoint_is_socket() - whether the endpoint is a connected socket. */
+bool vfm_endpoint_is_socket(const struct vfm_endpoint *ep);
+
+/**
+ * vfm_endpoint_writes_stdout() - whether the endpoint writes our stdout ("-" opened
+ * for writing, one-way or two-way): the caller's reports must go elsewhere.
+ */
+bool vfm_endpoint_writes_stdout(const struct vfm_endpoint *ep);
+
+/**
+ * vfm_endpoint_description() - for messages: "tcp 10.0.0.2:4444", "tcp [::1]:4444",
+ * "unix /run/x.sock", "unix @name", "file /var/tmp/x", "stdin", "stdout",
+ * "stdin/stdout", "fd 5", "exec 'ssh dst vfiomig restore ...'" (the command cut to
+ * 80 bytes, bytes outside printable ASCII as \xNN).  Owned by the endpoint, never
+ * NULL.
+ */
+const char *vfm_endpoint_description(const struct vfm_endpoint *ep);
+
+/**
+ * vfm_endpoint_fd() - the descriptor we read (for poll), or for a one-way writer the
+ * one we write; -1 once a one-way writer is closed by vfm_endpoint_shutdown_write().
+ * exec: and two-way "-" write another descriptor, not exposed: poll this one for
+ * reading only.  Do not change its flags; reading or writing it directly bypasses
+ * the byte counters (and TLS, whose records GnuTLS may already hold decrypted:
+ * poll() on it can miss them).
+ */
+int vfm_endpoint_fd(const struct vfm_endpoint *ep);
+
+/**
+ * vfm_endpoint_bytes_read() - bytes read so far (plaintext bytes under TLS); safe
+ * to call from another thread while a job runs (relaxed atomics).
+ */
+uint64_t vfm_endpoint_bytes_read(const struct vfm_endpoint *ep);
+
+/** vfm_endpoint_bytes_written() - bytes written so far, as vfm_endpoint_bytes_read(). */
+uint64_t vfm_endpoint_bytes_written(const struct vfm_endpoint *ep);
+
+/**
+ * vfm_endpoint_security() - how the bytes travel, for reports: "plaintext", or after
+ * vfm_endpoint_start_tls() e.g. "TLS 1.3 AES-256-GCM, x509 peer 'CN=dst', kTLS".
+ * Owned by the endpoint, never NULL, at most VFM_SECURITY_MAX - 1 bytes, printable.
+ */
+const char *vfm_endpoint_security(const struct vfm_endpoint *ep);
+
+/* ------------------------------------------------------------------------- */
+/* TLS: GnuTLS, TLS 1.3 only, x509 with mutual authentication or PSK          */
+
+#define VFM_TLS_AUTHZ_MAX	 32   /* patterns of struct vfm_tls_opts.authz */
+#define VFM_TLS_AUTHZ_LEN_MAX	 256  /* bytes of one pattern */
+#define VFM_TLS_HOSTNAME_MAX	 VFM_URI_HOST_MAX
+#define VFM_TLS_PATH_MAX	 4096 /* bytes of creds_dir / psk_file */
+#define VFM_TLS_HANDSHAKE_MS	 10000 /* default handshake deadline */
+
+struct vfm_tls;
+
+/*
+ * creds_dir: x509 credentials in the layout of QEMU's tls-creds-x509 (so libvirt's
+ * /etc/pki/qemu serves): ca-cert.pem, optional ca-crl.pem; a server (the side that
+ * listens) server-cert.pem and server-key.pem; a client (the side that connects)
+ * client-cert.pem and client-key.pem (optional: a server refuses a client without).
+ * psk_file: QEMU's keys.psk instead ("identity:hexkey" lines).  Exactly one of the two.
+ * hostname: the name the client checks the server's certificate against, instead of
+ * the URI's host.  authz: glob patterns (fnmatch) for the peer certificate's DN
+ * (RFC 4514, as "CN=dst,O=lab"); none given: any certificate of the CA.
+ * handshake_timeout_ms: 0 = VFM_TLS_HANDSHAKE_MS.  Strings are copied.
+ * Fill it with vfm_tls_opts_init() first, or give .size = sizeof(struct vfm_tls_opts)
+ * in a designated initializer: @size tells the library which fields the caller
+ * knows (fields are only ever appended; see vfm_save_opts).
+ * kTLS: on TCP, where the kernel has the tls ULP, the record layer goes to the kernel
+ * after the handshake (AES-GCM, ChaCha20-Poly1305); elsewhere it stays in GnuTLS.
+ */
+struct vfm_tls_opts {
+	size_t size; /* sizeof(struct vfm_tls_opts) as the caller compiled it */
+	const char *creds_dir;
+	const char *psk_file;
+	const char *hostname;
+	const char *const *authz;
+	size_t n_authz;
+	unsigned handshake_timeout_ms;
+	bool no_ktls; /* keep the record layer in user space even where kTLS works */
+};
+
+/** vfm_tls_opts_init_sized() - use vfm_tls_opts_init(). */
+void vfm_tls_opts_init_sized(struct vfm_tls_opts *opts, size_t size);
+
+/** vfm_tls_opts_init() - all fields to their defaults (none set), @size set. */
+static inline void vfm_tls_opts_init(struct vfm_tls_opts *opts)
+{
+	vfm_tls_opts_init_sized(opts, sizeof(*opts));
+}
+
+/**
+ * vfm_tls_new() - load and check credentials for one side (@server: the side that
+ * listens).  Every file is read here, so that a missing or unreadable one is reported
+ * before any connection: err->msg names it ("/etc/pki/qemu/server-key.pem: No such
+ * file or directory").
+ * Returns 0 and *@ret (drop with vfm_tls_free()), -EINVAL (bad options, @opts not
+ * made by vfm_tls_opts_init(), a malformed file), -EOPNOTSUPP (@opts sets fields
+ * appended after this library was built), -ENOENT/-EACCES..., -ENOMEM.
+ */
+int vfm_tls_new(const struct vfm_tls_opts *opts, bool server, struct vfm_tls **ret,
+		struct vfm_transport_err *err);
+
+/**
+ * vfm_tls_free() - drop the caller's reference; endpoints secured with it keep their
+ * own until they are freed.  NULL is fine.  Returns NULL.
+ */
+struct vfm_tls *vfm_tls_free(struct vfm_tls *tls);
+
+/** vfm_tls_is_server() - the side @tls was made for. */
+bool vfm_tls_is_server(const struct vfm_tls *tls);
+
+/**
+ * vfm_endpoint_start_tls() - run the TLS handshake on a connected (client) or
+ * accepted (server) tcp:// or unix: endpoint, then check the peer: its certificate
+ * chain against ca-cert.pem (and ca-crl.pem), its validity dates, the server's name
+ * (client side: @peer_host, the URI's host, or the hostname option; unix: only with
+ * the option), the DN patterns; or its PSK.  Both sides then exchange one byte of
+ * acceptance inside TLS, so that a side the peer refused learns it here with the
+ * peer's reason (its alert), not at its first read.
+ * Bounded by the handshake deadline and the endpoint's cancel fd.  Afterwards every
+ * read, write and shutdown of @ep goes through TLS (kTLS where GnuTLS and the kernel
+ * do it), with the endpoint's timeout, cancel fd and byte counters (plaintext bytes).
+ * Returns 0; -EINVAL (not a tcp/unix endpoint, TLS started already), -EACCES (the
+ * peer failed our checks), -ECONNREFUSED (the peer refused us), -EPROTO (not TLS, or
+ * a TLS failure), -ETIMEDOUT, -ECANCELED, -errno; err->msg says why.  On failure @ep
+ * is unusable: free it.
+ */
+int vfm_endpoint_start_tls(struct vfm_endpoint *ep, struct vfm_tls *tls,
+			   const char *peer_host, struct vfm_transport_err *err);
+
+/**
+ * vfm_listener_accept_tls() - accept until a peer passes vfm_endpoint_start_tls().
+ * A peer that fails (plaintext, another CA, no certificate, DN not allowed, expired,
+ * wrong PSK, too slow) is closed and reported through @on_reject (may be NULL) as
+ * "tcp 127.0.0.1:40112: TLS handshake failed: ...", and the wait goes on.
+ * @timeout_ms (0 = none) bounds the whole wait, not each peer; each handshake is
+ * bounded by its own deadline too.  Returns as vfm_listener_accept().
+ */
+int vfm_listener_accept_tls(struct vfm_listener *l, struct vfm_tls *tls,
+			    unsigned timeout_ms, int cancel_fd,
+			    void (*on_reject)(void *ud, const char *why), void *ud,
+			    struct vfm_endpoint **ret_ep, struct vfm_transport_err *err);
+
+/* ------------------------------------------------------------------------- */
+/* save and restore                                                          */
+
+/*
+ * A job moves the state of up to VFM_SET_MAX devices as one: vfm_save() on the
+ * source, vfm_restore() on the destination, over an endpoint each.  Both run in the
+ * calling thread (with a thread per device while data flows) and return when the
+ * job is over.  Progress comes through a callback; a job is cancelled from another
+ * thread, or a signal handler, by making the cancel fd readable (write to an eventfd
+ * or a pipe the caller owns).
+ *
+ * Extending the option and report structs: fields are only ever appended.  The
+ * caller's vfm_save_opts_init() / vfm_restore_opts_init() record the sizes of the
+ * options and of struct vfm_job_report as the caller's header has them, so that a
+ * newer library reads and writes only what the caller knows, and an older one
+ * refuses (-EOPNOTSUPP) options it does not know that the caller set.
+ */
+
+/* Devices in one job (and one stream). */
+#define VFM_SET_MAX 64
+
+enum vfm_job_phase {
+	VFM_JOB_HEADER,    /* sending or reading the header */
+	VFM_JOB_COMPAT,    /* waiting for / sending the compatibility answer */
+	VFM_JOB_PRECOPY,   /* streaming precopy data while devices run */
+	VFM_JOB_QUIESCE,   /* devices to P2P states; the quiesced hook */
+	VFM_JOB_STOP_COPY, /* streaming the final data */
+	VFM_JOB_RESUMING,  /* destination: loading data */
+	VFM_JOB_LOAD,      /* destination: RESUMING -> STOP -> RUNNING */
+	VFM_JOB_VERDICT,   /* save: waiting for READY (or the one-way stream's flush);
+			      restore: sending the verdict */
+	VFM_JOB_COMMIT,	   /* save: COMMIT sent, waiting for the verdict; restore:
+			      READY sent, waiting for COMMIT */
+	VFM_JOB_DONE,
+	VFM_JOB_ROLLBACK,
+};
+
+/** vfm_job_phase_name() - "header", "precopy"...; "unknown" out of range. Static. */
+const char *vfm_job_phase_name(enum vfm_job_phase phase);
+
+/* One device of a job, in the order the caller gave them. */
+struct vfm_job_dev {
+	char name[VFM_NAME_MAX];
+	uint64_t estimate;        /* driver's STOP_COPY estimate, UINT64_MAX unknown */
+	uint64_t precopy_bytes;   /* bytes moved while running */
+	uint64_t stopcopy_bytes;  /* bytes moved while stopped */
+	uint64_t stopcopy_usec;   /* time to read (save) or write (restore) them */
+	char vf_config[96];       /* the VF's network settings: "sent: mac,vlan",
+				     "applied: mac", "none (not a network VF)"... */
+};
+
+/*
+ * Progress and final report of a job, owned by the caller and written by the job
+ * (from its start: nothing in it survives from before the call).  The device table
+ * has VFM_SET_MAX entries; n are used.  Fields appended in later versions are
+ * written only for callers whose header has them: @size says how many bytes of the
+ * struct this library filled in.
+ */
+struct vfm_job_report {
+	size_t size;              /* bytes of this struct the library wrote */
+	enum vfm_job_phase phase;
+	size_t n;
+	struct vfm_job_dev dev[VFM_SET_MAX];
+	uint64_t stream_id;
+	uint64_t total_bytes;
+	unsigned precopy_rounds;
+	uint64_t start_usec;      /* CLOCK_MONOTONIC */
+	uint64_t elapsed_usec;
+	uint64_t precopy_usec;
+	uint64_t downtime_usec;   /* save: first device quiesced -> verdict (or end) */
+	bool rolled_back;         /* devices were returned to RUNNING (or reset) */
+	bool devices_left_running; /* save failed and every device runs again */
+	bool one_way;             /* a file or pipe: nobody answers, nothing commits */
+	bool in_doubt;            /* save: COMMIT sent, no verdict: the devices stay
+				     stopped with their state (exit 6) */
+	bool verdict_lost;        /* restore: the devices run, the verdict did not go */
+	bool reset_failed;        /* restore: a device did not come back to RUNNING */
+	char reset_failure[256];  /* ...which, how, and the state read back after it:
+				     "sim:x: reset failed (EIO); it reads RESUMING" */
+	int error;                /* 0 or -errno */
+	char message[1024];       /* what failed, naming the device or the peer */
+	char security[160];       /* left empty by the job: room for the caller to keep
+				     vfm_endpoint_security() with the rest */
+	unsigned precopy_reinits; /* save: times a device reported new initial data
+				     (VFM_PRECOPY_REINIT) */
+};
+
+/*
+ * Called at each phase change and at most every 200 ms while data flows, from the
+ * thread that called the job or from one of its device threads, never two at once.
+ * @report is the caller's report; the callback reads it and must not call into the
+ * job's devices or endpoint.
+ */
+typedef void (*vfm_progress_fn)(void *userdata, const struct vfm_job_report *report);
+
+struct vfm_save_opts {
+	size_t size;                 /* set by vfm_save_opts_init() */
+	size_t report_size;          /* set by vfm_save_opts_init() */
+	bool precopy;                /* use PRE_COPY on the devices that have it */
+	unsigned precopy_max_rounds; /* 0: no limit other than time */
+	uint64_t precopy_max_usec;   /* 0: no limit other than rounds */
+	uint64_t dirty_threshold;    /* stop precopy when pending dirty bytes <= this */
+	bool force;                  /* several devices without P2P */
+	bool no_vf_config;           /* do not carry VF network settings */
+	size_t chunk_size;           /* bytes per DATA record (default 1 MiB) */
+	unsigned timeout_ms;         /* each wait on the peer (0: none) */
+	int cancel_fd;               /* readable: stop and roll back (-1: none) */
+	/* Called once every device is quiesced, before any stops; non-zero aborts (a
+	 * VMM stops its vCPUs here).  @why (may be filled) goes into the report. */
+	int (*on_quiesced)(void *userdata, char *why, size_t why_size);
+	void *hook_userdata;
+	vfm_progress_fn progress;
+	void *progress_userdata;
+	vfm_arc_fn on_arc;
+	void *arc_userdata;
+};
+
+struct vfm_restore_opts {
+	size_t size;          /* set by vfm_restore_opts_init() */
+	size_t report_size;   /* set by vfm_restore_opts_init() */
+	/* map[i]: index in @devs of the device that takes the stream's device i;
+	 * NULL: the identity */
+	const unsigned *map;
+	unsigned timeout_ms;
+	int cancel_fd;
+	bool skip_compat_ids; /* accept other IDs/driver (the driver still validates) */
+	bool no_vf_config;    /* do not apply VF network settings from the stream */
+	/* Called in the calling thread around each write of VF network settings:
+	 * raise = true just before, false right after.  vfiomigd keeps CAP_NET_ADMIN
+	 * permitted but not effective and raises it here (netlink checks the right both
+	 * when a socket is opened and when a request is sent: the write opens its own
+	 * sockets inside the span).  A raise that fails (< 0, @why says why) does not
+	 * stop the write: the kernel decides, and an EPERM's message quotes @why. */
+	int (*net_privilege)(void *userdata, bool raise, char *why, size_t why_size);
+	void *net_privilege_userdata;
+	vfm_progress_fn progress;
+	void *progress_userdata;
+	vfm_arc_fn on_arc;
+	void *arc_userdata;
+};
+
+/** vfm_save_opts_init_sized() - use vfm_save_opts_init(). */
+void vfm_save_opts_init_sized(struct vfm_save_opts *opts, size_t size,
+			      size_t report_size);
+/** vfm_restore_opts_init_sized() - use vfm_restore_opts_init(). */
+void vfm_restore_opts_init_sized(struct vfm_restore_opts *opts, size_t size,
+				 size_t report_size);
+
+/**
+ * vfm_save_opts_init() - the library's defaults: precopy on, at most 30 rounds or
+ * 60 s, 1 MiB chunks, 60 s timeout, no cancel fd, no hooks.  Call it before setting
+ * fields: it records the struct sizes the caller was compiled with.
+ */
+static inline void vfm_save_opts_init(struct vfm_save_opts *opts)
+{
+	vfm_save_opts_init_sized(opts, sizeof(*opts), sizeof(struct vfm_job_report));
+}
+
+/** vfm_restore_opts_init() - defaults (60 s timeout, no cancel fd, no hooks). */
+static inline void vfm_restore_opts_init(struct vfm_restore_opts *opts)
+{
+	vfm_restore_opts_init_sized(opts, sizeof(*opts), sizeof(struct vfm_job_report));
+}
+
+/**
+ * vfm_save() - stream the state of @devs to @ep.  On success the devices are left in
+ * STOP (their state now lives at the destination).  On a two-way transport the
+ * destination runs its devices only after our COMMIT, sent once it said READY: any
+ * failure before COMMIT, or a failure verdict after it, returns every device to
+ * RUNNING through the P2P barrier (reset if it fell into ERROR).  COMMIT sent and no
+ * verdict: report->in_doubt, the devices left in STOP with their state.  On a one-way
+ * transport success means the stream was written whole and flushed (report->one_way).
+ *
+ * Ownership: @devs, @ep and @opts stay the caller's; the job borrows them until it
+ * returns (close @ep afterwards: for file: only vfm_endpoint_close() puts the file
+ * in place).  @opts may be NULL for the defaults.  @report (required) receives
+ * figures and, on failure, the cause in report->message.
+ *
+ * Returns 0 or -errno: -EINVAL @opts not made by vfm_save_opts_init() (the report is
+ * left alone), or @n is 0 or above VFM_SET_MAX; -EOPNOTSUPP @opts sets fields this
+ * library does not know; -ECANCELED the cancel fd became readable; -ETIMEDOUT the
+ * peer did not answer in time; -EPROTO the peer broke the stream format;
+ * -EREMOTEIO the destination found its devices incompatible; the destination's
+ * failure verdict as its -errno; the device's or the endpoint's -errno otherwise.
+ */
+int vfm_save(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
+	     const struct vfm_save_opts *opts, struct vfm_job_report *report);
+
+/**
+ * vfm_restore() - read a stream from @ep into @devs.  Checks compatibility from the
+ * header before touching a device (and answers it on a two-way transport), checks
+ * every chunk's CRC before writing it, then loads the devices; on a two-way transport
+ * says READY and runs them only after the source's COMMIT, then sends the verdict.
+ * On failure the devices are reset (and the source told).
+ *
+ * Ownership as vfm_save(); @opts may be NULL.  Returns 0 or -errno: -EINVAL and
+ * -EOPNOTSUPP as vfm_save(); -EBADMSG a chunk failed its CRC; -EPROTO,
+ * -EPROTONOSUPPORT, -ENOMSG, -EMSGSIZE a malformed stream, another version, not a
+ * stream at all (vfiomig-stream(5)); -EREMOTEIO the devices do not match the
+ * stream's; -ECANCELED, -ETIMEDOUT; the device's -errno (the driver refused the
+ * data) or the endpoint's otherwise.
+ */
+int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
+		const struct vfm_restore_opts *opts, struct vfm_job_report *report);
 
 #ifdef __cplusplus
 }

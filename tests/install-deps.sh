@@ -13,6 +13,8 @@ pkgs=(
 	# tests (clang + its runtime: the libFuzzer run of the fuzz suite; systemd:
 	# systemd-analyze verifies the units)
 	jq valgrind cppcheck clang libclang-rt-14-dev iproute2 systemd
+	# the completion test loads bash-completion and installs where its .pc says
+	bash-completion
 	# the tests' relays, replays and raw control-socket clients (standard library);
 	# setpriv runs those as other uids
 	python3 util-linux

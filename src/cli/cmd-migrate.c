@@ -80,6 +80,7 @@ static int open_endpoint(struct cli *cli, const char *uri, bool listen, bool sav
 
 	if (cli_tls_wanted(ta)) {
 		struct vfm_tls_opts o = {
+			.size = sizeof(struct vfm_tls_opts),
 			.creds_dir = ta->creds,
 			.psk_file = ta->psk,
 			.hostname = ta->hostname,

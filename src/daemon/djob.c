@@ -375,6 +375,7 @@ static void on_reject(void *userdata, const char *why)
 static int open_tls(struct djob *j, struct vfm_tls **ret, struct vfm_transport_err *err)
 {
 	struct vfm_tls_opts o = {
+		.size = sizeof(struct vfm_tls_opts),
 		.creds_dir = j->tls_creds,
 		.psk_file = j->tls_psk,
 		.hostname = j->tls_hostname,

@@ -3,6 +3,7 @@
  * The backend-independent half of device access: open dispatch, reference counting,
  * the arcs we refuse to request, and driving a device along a plan.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "ctx-internal.h"
@@ -30,7 +31,8 @@ struct vfm_device *vfm_device_alloc(struct vfm_ctx *ctx, const struct vfm_device
 	return dev;
 }
 
-int vfm_device_open(struct vfm_ctx *ctx, const char *name, struct vfm_device **ret_dev)
+_public_ int vfm_device_open(struct vfm_ctx *ctx, const char *name,
+			     struct vfm_device **ret_dev)
 {
 	size_t n;
 
@@ -48,14 +50,31 @@ int vfm_device_open(struct vfm_ctx *ctx, const char *name, struct vfm_device **r
 	return vfm_kernel_open(ctx, name, ret_dev);
 }
 
-struct vfm_device *vfm_device_ref(struct vfm_device *dev)
+_public_ int vfm_device_open_fd(struct vfm_ctx *ctx, int fd, const char *name,
+				struct vfm_device **ret_dev)
+{
+	char spec[VFM_NAME_MAX + 16];
+
+	if (fd < 0 || (name && !*name))
+		return vfm_ctx_fail(ctx, -EINVAL, "fd %d%s: bad descriptor or empty name",
+				    fd, name ? " with a name" : "");
+	if (name && strnlen(name, VFM_NAME_MAX) >= VFM_NAME_MAX)
+		return vfm_ctx_fail(ctx, -ENAMETOOLONG, "fd %d: device name too long", fd);
+	if (name)
+		snprintf(spec, sizeof(spec), "fd:%d:%s", fd, name);
+	else
+		snprintf(spec, sizeof(spec), "fd:%d", fd);
+	return vfm_device_open(ctx, spec, ret_dev);
+}
+
+_public_ struct vfm_device *vfm_device_ref(struct vfm_device *dev)
 {
 	if (dev)
 		dev->refcount++;
 	return dev;
 }
 
-struct vfm_device *vfm_device_unref(struct vfm_device *dev)
+_public_ struct vfm_device *vfm_device_unref(struct vfm_device *dev)
 {
 	if (!dev || --dev->refcount > 0)
 		return NULL;
@@ -67,32 +86,34 @@ struct vfm_device *vfm_device_unref(struct vfm_device *dev)
 	return NULL;
 }
 
-struct vfm_ctx *vfm_device_ctx(const struct vfm_device *dev)
+_public_ struct vfm_ctx *vfm_device_ctx(const struct vfm_device *dev)
 {
 	return dev->ctx;
 }
 
-const char *vfm_device_name(const struct vfm_device *dev)
+_public_ const char *vfm_device_name(const struct vfm_device *dev)
 {
 	return dev->id.name;
 }
 
-const struct vfm_device_identity *vfm_device_identity(const struct vfm_device *dev)
+_public_ const struct vfm_device_identity *
+vfm_device_identity(const struct vfm_device *dev)
 {
 	return &dev->id;
 }
 
-int vfm_device_get_flags(struct vfm_device *dev, uint32_t *ret_flags)
+_public_ int vfm_device_get_flags(struct vfm_device *dev, uint32_t *ret_flags)
 {
 	return dev->ops->get_flags(dev, ret_flags);
 }
 
-int vfm_device_get_state(struct vfm_device *dev, enum vfm_state *ret_state)
+_public_ int vfm_device_get_state(struct vfm_device *dev, enum vfm_state *ret_state)
 {
 	return dev->ops->get_state(dev, ret_state);
 }
 
-int vfm_device_set_state(struct vfm_device *dev, enum vfm_state state, int *ret_data_fd)
+_public_ int vfm_device_set_state(struct vfm_device *dev, enum vfm_state state,
+				  int *ret_data_fd)
 {
 	bool new_session = false;
 	int data_fd = -1, r;
@@ -123,20 +144,21 @@ int vfm_device_set_state(struct vfm_device *dev, enum vfm_state state, int *ret_
 	return 0;
 }
 
-int vfm_device_get_data_size(struct vfm_device *dev, uint64_t *ret_bytes)
+_public_ int vfm_device_get_data_size(struct vfm_device *dev, uint64_t *ret_bytes)
 {
 	return dev->ops->get_data_size(dev, ret_bytes);
 }
 
-int vfm_device_get_precopy_info(struct vfm_device *dev, uint64_t *ret_initial,
-				uint64_t *ret_dirty)
+_public_ int vfm_device_get_precopy_info(struct vfm_device *dev, uint64_t *ret_initial,
+					 uint64_t *ret_dirty)
 {
 	uint32_t flags;
 
 	return dev->ops->get_precopy_info(dev, ret_initial, ret_dirty, &flags);
 }
 
-int vfm_device_get_precopy(struct vfm_device *dev, struct vfm_precopy_info *ret)
+_public_ int vfm_device_get_precopy(struct vfm_device *dev,
+				     struct vfm_precopy_info *ret)
 {
 	struct vfm_precopy_info info = { 0 };
 	int r;
@@ -149,42 +171,43 @@ int vfm_device_get_precopy(struct vfm_device *dev, struct vfm_precopy_info *ret)
 	return 0;
 }
 
-bool vfm_device_precopy_v2(const struct vfm_device *dev)
+_public_ bool vfm_device_precopy_v2(const struct vfm_device *dev)
 {
 	return dev && dev->precopy_v2;
 }
 
-ssize_t vfm_device_read(struct vfm_device *dev, void *buf, size_t size)
+_public_ ssize_t vfm_device_read(struct vfm_device *dev, void *buf, size_t size)
 {
 	return dev->ops->read(dev, buf, size);
 }
 
-ssize_t vfm_device_write(struct vfm_device *dev, const void *buf, size_t size)
+_public_ ssize_t vfm_device_write(struct vfm_device *dev, const void *buf, size_t size)
 {
 	return dev->ops->write(dev, buf, size);
 }
 
-int vfm_device_fd(const struct vfm_device *dev)
+_public_ int vfm_device_fd(const struct vfm_device *dev)
 {
 	if (strcmp(dev->ops->backend, "kernel") != 0)
 		return -EOPNOTSUPP;
 	return dev->fd >= 0 ? dev->fd : -EBADF;
 }
 
-int vfm_device_data_fd(const struct vfm_device *dev)
+_public_ int vfm_device_data_fd(const struct vfm_device *dev)
 {
 	if (strcmp(dev->ops->backend, "kernel") != 0)
 		return -EOPNOTSUPP;
 	return dev->data_fd >= 0 ? dev->data_fd : -EBADF;
 }
 
-int vfm_device_reset(struct vfm_device *dev)
+_public_ int vfm_device_reset(struct vfm_device *dev)
 {
 	return dev->ops->reset(dev);
 }
 
-int vfm_device_drive(struct vfm_device *dev, enum vfm_state target, unsigned flags,
-		     vfm_arc_fn fn, void *userdata, enum vfm_state *ret_state)
+_public_ int vfm_device_drive(struct vfm_device *dev, enum vfm_state target,
+			      unsigned flags, vfm_arc_fn fn, void *userdata,
+			      enum vfm_state *ret_state)
 {
 	enum vfm_state path[VFM_PLAN_MAX], cur;
 	uint32_t mig;

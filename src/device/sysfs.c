@@ -309,7 +309,7 @@ static int cmp_host(const void *a, const void *b)
 	return strcmp(x->id.name, y->id.name);
 }
 
-int vfm_host_list(struct vfm_ctx *ctx, struct vfm_host_device **ret_list)
+_public_ int vfm_host_list(struct vfm_ctx *ctx, struct vfm_host_device **ret_list)
 {
 	struct vfm_host_device *list = NULL;
 	size_t n = 0, cap = 0;

@@ -131,13 +131,13 @@ static unsigned next_of(uint32_t flags, enum vfm_state from)
 	return set & states_of(flags);
 }
 
-bool vfm_fsm_state_supported(uint32_t flags, enum vfm_state state)
+_public_ bool vfm_fsm_state_supported(uint32_t flags, enum vfm_state state)
 {
 	return flags_valid(flags) && state_valid(state) &&
 	       (states_of(flags) & (1u << state));
 }
 
-bool vfm_fsm_arc_valid(uint32_t flags, enum vfm_state from, enum vfm_state to)
+_public_ bool vfm_fsm_arc_valid(uint32_t flags, enum vfm_state from, enum vfm_state to)
 {
 	return flags_valid(flags) && state_valid(from) && state_valid(to) &&
 	       (next_of(flags, from) & (1u << to));
@@ -159,8 +159,8 @@ bool vfm_fsm_arc_valid(uint32_t flags, enum vfm_state from, enum vfm_state to)
  * appear only at its ends.  Leaving the group and coming back would end the session
  * and start a new one, which is why STOP_COPY -> PRE_COPY* has no plan.
  */
-int vfm_fsm_plan(uint32_t flags, enum vfm_state from, enum vfm_state to,
-		 enum vfm_state path[VFM_PLAN_MAX], size_t *ret_len)
+_public_ int vfm_fsm_plan(uint32_t flags, enum vfm_state from, enum vfm_state to,
+			  enum vfm_state path[VFM_PLAN_MAX], size_t *ret_len)
 {
 	enum vfm_state steps[VFM_PLAN_MAX];
 	uint8_t dist[VFM_STATE_MAX];

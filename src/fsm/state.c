@@ -27,14 +27,14 @@ static const struct {
 	{ VFM_MIG_PRE_COPY, "pre-copy" },
 };
 
-const char *vfm_state_name(enum vfm_state state)
+_public_ const char *vfm_state_name(enum vfm_state state)
 {
 	if ((unsigned)state >= VFM_STATE_MAX)
 		return NULL;
 	return state_names[state];
 }
 
-int vfm_state_from_name(const char *name, enum vfm_state *ret_state)
+_public_ int vfm_state_from_name(const char *name, enum vfm_state *ret_state)
 {
 	if (!name)
 		return -EINVAL;
@@ -46,7 +46,7 @@ int vfm_state_from_name(const char *name, enum vfm_state *ret_state)
 	return -EINVAL;
 }
 
-int vfm_flags_format(uint32_t flags, char *buf, size_t size)
+_public_ int vfm_flags_format(uint32_t flags, char *buf, size_t size)
 {
 	size_t len = 0;
 
@@ -79,7 +79,7 @@ int vfm_flags_format(uint32_t flags, char *buf, size_t size)
 	return (int)len;
 }
 
-int vfm_flags_parse(const char *s, uint32_t *ret_flags)
+_public_ int vfm_flags_parse(const char *s, uint32_t *ret_flags)
 {
 	uint32_t flags = 0;
 

@@ -59,6 +59,16 @@ struct job_hooks {
 JOB_HIDDEN void job_set_hooks(struct job *j, const struct job_hooks *h);
 /* A job that could not even start: the report says so. */
 JOB_HIDDEN int job_no_memory(struct vfm_job_report *rep, bool devices_running);
+JOB_HIDDEN int job_not_started(struct vfm_job_report *rep, int err, bool devices_running,
+			       const char *msg);
+/*
+ * The caller's options (@their_size bytes, as its header has them) into @ours (our
+ * layout, our size): -EINVAL for options not made by the _init() function (sizes
+ * below the first layout's; the report cannot be written then), -EOPNOTSUPP when a
+ * field this library does not know is set.
+ */
+JOB_HIDDEN int job_opts_merge(void *ours, size_t our_size, const void *theirs,
+			      size_t their_size, size_t report_size);
 
 JOB_HIDDEN int job_init(struct job *j, struct vfm_job_report *rep, struct vfm_endpoint *ep,
 			size_t chunk);

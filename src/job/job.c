@@ -25,16 +25,29 @@ static const char *const phase_names[] = {
 	[VFM_JOB_ROLLBACK] = "rollback",
 };
 
-const char *vfm_job_phase_name(enum vfm_job_phase phase)
+_public_ const char *vfm_job_phase_name(enum vfm_job_phase phase)
 {
 	if ((size_t)phase >= ELEMENTSOF(phase_names) || !phase_names[phase])
 		return "unknown";
 	return phase_names[phase];
 }
 
-void vfm_save_opts_init(struct vfm_save_opts *opts)
+/*
+ * The _init_sized() functions write the caller's @size bytes: our defaults as far as
+ * the caller's struct goes, zeros beyond (fields of a newer header stay unset).
+ */
+static void init_sized(void *opts, size_t size, const void *defaults, size_t ours)
 {
-	*opts = (struct vfm_save_opts){
+	memset(opts, 0, size);
+	memcpy(opts, defaults, MIN(size, ours));
+}
+
+_public_ void vfm_save_opts_init_sized(struct vfm_save_opts *opts, size_t size,
+				       size_t report_size)
+{
+	struct vfm_save_opts d = {
+		.size = size,
+		.report_size = report_size,
 		.precopy = true,
 		.precopy_max_rounds = 30,
 		.precopy_max_usec = 60 * 1000000ull,
@@ -43,14 +56,47 @@ void vfm_save_opts_init(struct vfm_save_opts *opts)
 		.timeout_ms = 60000,
 		.cancel_fd = -1,
 	};
+
+	init_sized(opts, size, &d, sizeof(d));
 }
 
-void vfm_restore_opts_init(struct vfm_restore_opts *opts)
+_public_ void vfm_restore_opts_init_sized(struct vfm_restore_opts *opts, size_t size,
+					  size_t report_size)
 {
-	*opts = (struct vfm_restore_opts){
+	struct vfm_restore_opts d = {
+		.size = size,
+		.report_size = report_size,
 		.timeout_ms = 60000,
 		.cancel_fd = -1,
 	};
+
+	init_sized(opts, size, &d, sizeof(d));
+}
+
+int job_opts_merge(void *ours, size_t our_size, const void *theirs, size_t their_size,
+		   size_t report_size)
+{
+	const uint8_t *t = theirs;
+
+	/* Layout 0.1 is the smallest there will be; later ones only append. */
+	if (their_size < our_size || report_size < sizeof(struct vfm_job_report))
+		return -EINVAL;
+	for (size_t i = our_size; i < their_size; i++)
+		if (t[i])
+			return -EOPNOTSUPP;
+	memcpy(ours, theirs, our_size);
+	return 0;
+}
+
+int job_not_started(struct vfm_job_report *rep, int err, bool devices_running,
+		    const char *msg)
+{
+	memset(rep, 0, sizeof(*rep));
+	rep->size = sizeof(*rep);
+	rep->error = err;
+	snprintf(rep->message, sizeof(rep->message), "%s", msg);
+	rep->devices_left_running = devices_running;
+	return err;
 }
 
 int job_fail(struct job *j, int err, const char *fmt, ...)
@@ -185,11 +231,7 @@ void job_set_hooks(struct job *j, const struct job_hooks *h)
 
 int job_no_memory(struct vfm_job_report *rep, bool devices_running)
 {
-	memset(rep, 0, sizeof(*rep));
-	rep->error = -ENOMEM;
-	snprintf(rep->message, sizeof(rep->message), "out of memory");
-	rep->devices_left_running = devices_running;
-	return -ENOMEM;
+	return job_not_started(rep, -ENOMEM, devices_running, "out of memory");
 }
 
 void job_last_word(struct job *j)
@@ -203,6 +245,7 @@ int job_init(struct job *j, struct vfm_job_report *rep, struct vfm_endpoint *ep,
 	     size_t chunk)
 {
 	memset(rep, 0, sizeof(*rep));
+	rep->size = sizeof(*rep);
 	rep->start_usec = now_usec();
 	pthread_mutex_init(&j->lock, NULL);
 	j->rep = rep;

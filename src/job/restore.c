@@ -18,7 +18,8 @@
 
 struct restore {
 	struct job j;
-	const struct vfm_restore_opts *o;
+	const struct vfm_restore_opts *o; /* &opts */
+	struct vfm_restore_opts opts;
 	struct vfm_device **devs;
 	size_t n;
 	struct vfm_stream_reader *rd;
@@ -498,21 +499,29 @@ static void restore_undo(struct restore *s)
 	vfm_endpoint_set_deadline(j->ep, 0);
 }
 
-int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
-		const struct vfm_restore_opts *opts, struct vfm_job_report *rep)
+_public_ int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
+			 const struct vfm_restore_opts *opts, struct vfm_job_report *rep)
 {
 	struct vfm_restore_opts defaults;
 	struct restore *s;
 	int r;
 
-	if (!opts) {
-		vfm_restore_opts_init(&defaults);
-		opts = &defaults;
+	vfm_restore_opts_init(&defaults);
+	if (opts) {
+		r = job_opts_merge(&defaults, sizeof(defaults), opts, opts->size,
+				   opts->report_size);
+		if (r == -EOPNOTSUPP)
+			return job_not_started(rep, r, false,
+					       "options set that this libvfiomig does not "
+					       "know (built against a newer one?)");
+		if (r < 0)
+			return r;
 	}
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return job_no_memory(rep, false);
-	s->o = opts;
+	s->opts = defaults;
+	s->o = opts = &s->opts;
 	s->devs = devs;
 	s->n = n;
 	s->bad_dev = VFM_STREAM_NO_DEVICE;

@@ -20,7 +20,8 @@
 
 struct save {
 	struct job j;
-	const struct vfm_save_opts *o;
+	const struct vfm_save_opts *o; /* &opts */
+	struct vfm_save_opts opts;
 	struct vfm_device **devs;
 	size_t n;
 	struct vfm_stream_header *hdr;
@@ -486,21 +487,29 @@ static void save_in_doubt(struct save *s)
 		 job_peer(j), why);
 }
 
-int vfm_save(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
-	     const struct vfm_save_opts *opts, struct vfm_job_report *rep)
+_public_ int vfm_save(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
+		      const struct vfm_save_opts *opts, struct vfm_job_report *rep)
 {
 	struct vfm_save_opts defaults;
 	struct save *s;
 	int r;
 
-	if (!opts) {
-		vfm_save_opts_init(&defaults);
-		opts = &defaults;
+	vfm_save_opts_init(&defaults);
+	if (opts) {
+		r = job_opts_merge(&defaults, sizeof(defaults), opts, opts->size,
+				   opts->report_size);
+		if (r == -EOPNOTSUPP)
+			return job_not_started(rep, r, true,
+					       "options set that this libvfiomig does not "
+					       "know (built against a newer one?)");
+		if (r < 0)
+			return r;
 	}
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return job_no_memory(rep, true);
-	s->o = opts;
+	s->opts = defaults;
+	s->o = opts = &s->opts;
 	s->devs = devs;
 	s->n = n;
 	job_set_hooks(&s->j, &(struct job_hooks){ opts->progress, opts->progress_userdata,

@@ -4,7 +4,7 @@
 
 #include "ctx-internal.h"
 
-int vfm_ctx_new(struct vfm_ctx **ret_ctx)
+_public_ int vfm_ctx_new(struct vfm_ctx **ret_ctx)
 {
 	struct vfm_ctx *ctx = calloc(1, sizeof(*ctx));
 
@@ -22,14 +22,14 @@ int vfm_ctx_new(struct vfm_ctx **ret_ctx)
 	return 0;
 }
 
-struct vfm_ctx *vfm_ctx_ref(struct vfm_ctx *ctx)
+_public_ struct vfm_ctx *vfm_ctx_ref(struct vfm_ctx *ctx)
 {
 	if (ctx)
 		ctx->refcount++;
 	return ctx;
 }
 
-struct vfm_ctx *vfm_ctx_unref(struct vfm_ctx *ctx)
+_public_ struct vfm_ctx *vfm_ctx_unref(struct vfm_ctx *ctx)
 {
 	if (!ctx || --ctx->refcount > 0)
 		return NULL;
@@ -41,15 +41,15 @@ struct vfm_ctx *vfm_ctx_unref(struct vfm_ctx *ctx)
 	return NULL;
 }
 
-void vfm_ctx_set_log(struct vfm_ctx *ctx, enum vfm_log_level max_level, vfm_log_fn fn,
-		     void *userdata)
+_public_ void vfm_ctx_set_log(struct vfm_ctx *ctx, enum vfm_log_level max_level,
+			      vfm_log_fn fn, void *userdata)
 {
 	ctx->log_max = max_level;
 	ctx->log_fn = fn;
 	ctx->log_userdata = userdata;
 }
 
-int vfm_ctx_set_sysfs_root(struct vfm_ctx *ctx, const char *root)
+_public_ int vfm_ctx_set_sysfs_root(struct vfm_ctx *ctx, const char *root)
 {
 	char *copy;
 	size_t n;
@@ -97,7 +97,7 @@ void vfm_ctx_clear_error(struct vfm_ctx *ctx)
 	ctx->last_error[0] = '\0';
 }
 
-const char *vfm_ctx_last_error(struct vfm_ctx *ctx)
+_public_ const char *vfm_ctx_last_error(struct vfm_ctx *ctx)
 {
 	return ctx->last_error;
 }

@@ -13,8 +13,6 @@
 
 #include "vfiomig.h"
 
-#define VFM_SET_MAX 64
-
 enum vfm_phase {
 	VFM_PHASE_PRECOPY,   /* PRE_COPY where supported; others stay RUNNING */
 	VFM_PHASE_QUIESCE,   /* RUNNING_P2P or PRE_COPY_P2P where P2P; others unchanged */

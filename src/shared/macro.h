@@ -14,6 +14,10 @@
 #define _pure_ __attribute__((pure))
 #define _likely_(x) __builtin_expect(!!(x), 1)
 #define _unlikely_(x) __builtin_expect(!!(x), 0)
+/* On the definition of each function of include/vfiomig.h: the library is built
+ * with hidden visibility, so only these are exported (and src/libvfiomig.sym lists
+ * them under their version node). */
+#define _public_ __attribute__((visibility("default")))
 
 #define assert_cc(expr) _Static_assert(expr, #expr)
 

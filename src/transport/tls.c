@@ -280,7 +280,7 @@ static struct vfm_tls *tls_ref(struct vfm_tls *tls)
 	return tls;
 }
 
-struct vfm_tls *vfm_tls_free(struct vfm_tls *tls)
+_public_ struct vfm_tls *vfm_tls_free(struct vfm_tls *tls)
 {
 	if (!tls || __atomic_sub_fetch(&tls->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return NULL;
@@ -303,7 +303,7 @@ struct vfm_tls *vfm_tls_free(struct vfm_tls *tls)
 	return NULL;
 }
 
-bool vfm_tls_is_server(const struct vfm_tls *tls)
+_public_ bool vfm_tls_is_server(const struct vfm_tls *tls)
 {
 	return tls->server;
 }
@@ -396,7 +396,7 @@ static int load_psk(struct vfm_tls *tls, const char *path, struct vfm_transport_
 {
 	_cleanup_free_ char *text = NULL;
 	struct vfm_transport_err perr = {""};
-	size_t len;
+	size_t len = 0; /* gcc 12 -O2 warns maybe-uninitialized */
 	int r;
 
 	r = read_small_file(path, VFM_TLS_PSK_FILE_MAX, &text, &len, err);
@@ -423,6 +423,27 @@ static int load_psk(struct vfm_tls *tls, const char *path, struct vfm_transport_
 		if (r < 0)
 			return fail(err, -EINVAL, "%s: %s", path, gnutls_strerror(r));
 	}
+	return 0;
+}
+
+_public_ void vfm_tls_opts_init_sized(struct vfm_tls_opts *opts, size_t size)
+{
+	memset(opts, 0, size);
+	if (size >= sizeof(opts->size))
+		opts->size = size;
+}
+
+/* The caller's options as far as it knows them (see vfm_save_opts); the others 0. */
+static int copy_opts(struct vfm_tls_opts *o, const struct vfm_tls_opts *theirs,
+		     struct vfm_transport_err *err)
+{
+	if (!theirs || theirs->size < sizeof(*o))
+		return fail(err, -EINVAL, "TLS options not made by vfm_tls_opts_init()");
+	for (size_t i = sizeof(*o); i < theirs->size; i++)
+		if (((const uint8_t *)theirs)[i])
+			return fail(err, -EOPNOTSUPP,
+				    "TLS options set that this libvfiomig does not know");
+	memcpy(o, theirs, sizeof(*o));
 	return 0;
 }
 
@@ -464,14 +485,18 @@ static bool env_no_ktls(void)
 	return s && streq(s, "1");
 }
 
-int vfm_tls_new(const struct vfm_tls_opts *o, bool server, struct vfm_tls **ret,
-		struct vfm_transport_err *err)
+_public_ int vfm_tls_new(const struct vfm_tls_opts *opts, bool server,
+			 struct vfm_tls **ret, struct vfm_transport_err *err)
 {
 	_cleanup_(vfm_tls_freep) struct vfm_tls *tls = NULL;
+	struct vfm_tls_opts copy;
+	const struct vfm_tls_opts *o = &copy;
 	const char *epos = NULL;
 	int r;
 
-	r = check_opts(o, err);
+	r = copy_opts(&copy, opts, err);
+	if (r >= 0)
+		r = check_opts(o, err);
 	if (r < 0)
 		return r;
 	r = gnutls_global_init(); /* refcounted; the library's constructor did it too */
@@ -1271,18 +1296,19 @@ static int start_tls(struct vfm_endpoint *ep, struct vfm_tls *tls, const char *p
 	return 0;
 }
 
-int vfm_endpoint_start_tls(struct vfm_endpoint *ep, struct vfm_tls *tls,
-			   const char *peer_host, struct vfm_transport_err *err)
+_public_ int vfm_endpoint_start_tls(struct vfm_endpoint *ep, struct vfm_tls *tls,
+				    const char *peer_host, struct vfm_transport_err *err)
 {
 	return start_tls(ep, tls, peer_host,
 			 now_usec() + (uint64_t)tls->handshake_timeout_ms * 1000,
 			 tls->handshake_timeout_ms, err);
 }
 
-int vfm_listener_accept_tls(struct vfm_listener *l, struct vfm_tls *tls,
-			    unsigned timeout_ms, int cancel_fd,
-			    void (*on_reject)(void *ud, const char *why), void *ud,
-			    struct vfm_endpoint **ret_ep, struct vfm_transport_err *err)
+_public_ int vfm_listener_accept_tls(struct vfm_listener *l, struct vfm_tls *tls,
+				     unsigned timeout_ms, int cancel_fd,
+				     void (*on_reject)(void *ud, const char *why),
+				     void *ud, struct vfm_endpoint **ret_ep,
+				     struct vfm_transport_err *err)
 {
 	uint64_t deadline = deadline_after(timeout_ms);
 

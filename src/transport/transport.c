@@ -543,7 +543,7 @@ static void ep_close_all(struct vfm_endpoint *ep)
 	ep->fd = ep->wfd = ep->dir_fd = -1;
 }
 
-int vfm_endpoint_close(struct vfm_endpoint *ep)
+_public_ int vfm_endpoint_close(struct vfm_endpoint *ep)
 {
 	int r, k;
 
@@ -563,7 +563,7 @@ int vfm_endpoint_close(struct vfm_endpoint *ep)
 	return r;
 }
 
-struct vfm_endpoint *vfm_endpoint_free(struct vfm_endpoint *ep)
+_public_ struct vfm_endpoint *vfm_endpoint_free(struct vfm_endpoint *ep)
 {
 	if (!ep)
 		return NULL;
@@ -576,62 +576,62 @@ struct vfm_endpoint *vfm_endpoint_free(struct vfm_endpoint *ep)
 	return NULL;
 }
 
-void vfm_endpoint_set_timeout(struct vfm_endpoint *ep, unsigned timeout_ms)
+_public_ void vfm_endpoint_set_timeout(struct vfm_endpoint *ep, unsigned timeout_ms)
 {
 	ep->timeout_ms = timeout_ms;
 }
 
-void vfm_endpoint_set_deadline(struct vfm_endpoint *ep, uint64_t deadline_usec)
+_public_ void vfm_endpoint_set_deadline(struct vfm_endpoint *ep, uint64_t deadline_usec)
 {
 	ep->deadline = deadline_usec;
 }
 
-void vfm_endpoint_set_cancel_fd(struct vfm_endpoint *ep, int cancel_fd)
+_public_ void vfm_endpoint_set_cancel_fd(struct vfm_endpoint *ep, int cancel_fd)
 {
 	ep->cancel_fd = cancel_fd < 0 ? -1 : cancel_fd;
 }
 
-bool vfm_endpoint_is_two_way(const struct vfm_endpoint *ep)
+_public_ bool vfm_endpoint_is_two_way(const struct vfm_endpoint *ep)
 {
 	return ep->two_way;
 }
 
-bool vfm_endpoint_is_socket(const struct vfm_endpoint *ep)
+_public_ bool vfm_endpoint_is_socket(const struct vfm_endpoint *ep)
 {
 	return ep->mode == IO_SOCKET;
 }
 
-bool vfm_endpoint_writes_stdout(const struct vfm_endpoint *ep)
+_public_ bool vfm_endpoint_writes_stdout(const struct vfm_endpoint *ep)
 {
 	return ep->writes_stdout;
 }
 
-const char *vfm_endpoint_exit_status(const struct vfm_endpoint *ep)
+_public_ const char *vfm_endpoint_exit_status(const struct vfm_endpoint *ep)
 {
 	return ep->pid > 0 && ep->reaped ? ep->exit_status : NULL;
 }
 
-const char *vfm_endpoint_description(const struct vfm_endpoint *ep)
+_public_ const char *vfm_endpoint_description(const struct vfm_endpoint *ep)
 {
 	return ep->desc;
 }
 
-int vfm_endpoint_fd(const struct vfm_endpoint *ep)
+_public_ int vfm_endpoint_fd(const struct vfm_endpoint *ep)
 {
 	return ep->fd;
 }
 
-const char *vfm_endpoint_security(const struct vfm_endpoint *ep)
+_public_ const char *vfm_endpoint_security(const struct vfm_endpoint *ep)
 {
 	return ep->security;
 }
 
-uint64_t vfm_endpoint_bytes_read(const struct vfm_endpoint *ep)
+_public_ uint64_t vfm_endpoint_bytes_read(const struct vfm_endpoint *ep)
 {
 	return __atomic_load_n(&ep->bytes_read, __ATOMIC_RELAXED);
 }
 
-uint64_t vfm_endpoint_bytes_written(const struct vfm_endpoint *ep)
+_public_ uint64_t vfm_endpoint_bytes_written(const struct vfm_endpoint *ep)
 {
 	return __atomic_load_n(&ep->bytes_written, __ATOMIC_RELAXED);
 }
@@ -733,7 +733,7 @@ static int check_readable(const struct vfm_endpoint *ep, size_t size)
 	return check_cancel(ep->cancel_fd);
 }
 
-ssize_t vfm_endpoint_read(struct vfm_endpoint *ep, void *buf, size_t size)
+_public_ ssize_t vfm_endpoint_read(struct vfm_endpoint *ep, void *buf, size_t size)
 {
 	int r = check_readable(ep, size);
 
@@ -744,7 +744,7 @@ ssize_t vfm_endpoint_read(struct vfm_endpoint *ep, void *buf, size_t size)
 	return read_some(ep, buf, size);
 }
 
-ssize_t vfm_endpoint_read_full(struct vfm_endpoint *ep, void *buf, size_t size)
+_public_ ssize_t vfm_endpoint_read_full(struct vfm_endpoint *ep, void *buf, size_t size)
 {
 	size_t done = 0;
 	int r = check_readable(ep, size);
@@ -874,14 +874,15 @@ int vfm_endpoint_writev_full(struct vfm_endpoint *ep, const struct iovec *iov,
 	return r;
 }
 
-int vfm_endpoint_write_full(struct vfm_endpoint *ep, const void *buf, size_t size)
+_public_ int vfm_endpoint_write_full(struct vfm_endpoint *ep, const void *buf,
+				     size_t size)
 {
 	struct iovec v = {.iov_base = (void *)buf, .iov_len = size};
 
 	return vfm_endpoint_writev_full(ep, &v, 1);
 }
 
-int vfm_endpoint_shutdown_write(struct vfm_endpoint *ep)
+_public_ int vfm_endpoint_shutdown_write(struct vfm_endpoint *ep)
 {
 	int r;
 
@@ -1583,7 +1584,7 @@ static int reap_within(struct vfm_endpoint *ep, unsigned ms, int *st)
 	}
 }
 
-int vfm_endpoint_wait(struct vfm_endpoint *ep)
+_public_ int vfm_endpoint_wait(struct vfm_endpoint *ep)
 {
 	static const int stops[] = {SIGTERM, SIGKILL};
 	bool late = false;
@@ -1627,8 +1628,9 @@ int vfm_endpoint_wait(struct vfm_endpoint *ep)
 	return ep->reap_err;
 }
 
-int vfm_endpoint_open(const char *uri, unsigned flags, unsigned timeout_ms, int cancel_fd,
-		      struct vfm_endpoint **ret_ep, struct vfm_transport_err *err)
+_public_ int vfm_endpoint_open(const char *uri, unsigned flags, unsigned timeout_ms,
+			       int cancel_fd, struct vfm_endpoint **ret_ep,
+			       struct vfm_transport_err *err)
 {
 	_cleanup_free_ struct vfm_uri *u = malloc(sizeof(*u));
 	struct vfm_endpoint *ep = NULL;
@@ -1661,6 +1663,18 @@ int vfm_endpoint_open(const char *uri, unsigned flags, unsigned timeout_ms, int 
 	ep->cancel_fd = cancel_fd;
 	*ret_ep = ep;
 	return 0;
+}
+
+_public_ int vfm_endpoint_open_fd(int fd, unsigned flags, unsigned timeout_ms,
+				  int cancel_fd, struct vfm_endpoint **ret_ep,
+				  struct vfm_transport_err *err)
+{
+	char uri[32];
+
+	if (fd < 0)
+		return fail(err, -EBADF, "fd %d: not a file descriptor", fd);
+	snprintf(uri, sizeof(uri), "fd:%d", fd);
+	return vfm_endpoint_open(uri, flags, timeout_ms, cancel_fd, ret_ep, err);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -1803,8 +1817,8 @@ static int listen_unix(const struct vfm_uri *u, struct vfm_listener *l,
 	return 0;
 }
 
-int vfm_listener_new(const char *uri, struct vfm_listener **ret_l,
-		     struct vfm_transport_err *err)
+_public_ int vfm_listener_new(const char *uri, struct vfm_listener **ret_l,
+			      struct vfm_transport_err *err)
 {
 	_cleanup_free_ struct vfm_uri *u = malloc(sizeof(*u));
 	struct vfm_listener *l;
@@ -1848,8 +1862,9 @@ static bool accept_retryable(int e)
 	}
 }
 
-int vfm_listener_accept(struct vfm_listener *l, unsigned timeout_ms, int cancel_fd,
-			struct vfm_endpoint **ret_ep, struct vfm_transport_err *err)
+_public_ int vfm_listener_accept(struct vfm_listener *l, unsigned timeout_ms,
+				 int cancel_fd, struct vfm_endpoint **ret_ep,
+				 struct vfm_transport_err *err)
 {
 	uint64_t deadline = deadline_after(timeout_ms);
 	struct sockaddr_storage ss;
@@ -1908,17 +1923,17 @@ int vfm_listener_accept(struct vfm_listener *l, unsigned timeout_ms, int cancel_
 	return 0;
 }
 
-const char *vfm_listener_uri(const struct vfm_listener *l)
+_public_ const char *vfm_listener_uri(const struct vfm_listener *l)
 {
 	return l->uri;
 }
 
-int vfm_listener_fd(const struct vfm_listener *l)
+_public_ int vfm_listener_fd(const struct vfm_listener *l)
 {
 	return l->fd;
 }
 
-struct vfm_listener *vfm_listener_free(struct vfm_listener *l)
+_public_ struct vfm_listener *vfm_listener_free(struct vfm_listener *l)
 {
 	struct stat st;
 
