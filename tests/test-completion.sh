@@ -44,7 +44,12 @@ expect() {
 	want=$(tr ' ' '\n' <<<"$2" | sort | paste -sd' ')
 	[ "$got" = "$want" ] && ok "$3" || nok "$3" "line: '$1'" "got:  $got" "want: $want"
 }
-longopts() { grep -oE -- '--[a-z][a-z0-9-]+' | grep -vx -- '--connect' | sort -u; }
+# options: from the usage line and the option lines, not from prose that quotes
+# another command's ("what 'vfiomig save --to file:FILE' wrote")
+longopts() {
+	grep -E -- '^Usage:|^ *-|^--' | grep -oE -- '--[a-z][a-z0-9-]+' | grep -vx -- '--connect' |
+		sort -u
+}
 
 # Commands as `vfiomig --help` lists them.
 cmds=$("$VFIOMIG" --help | sed -n '/^Commands:/,/^$/s/^  \([a-z]*\) .*/\1/p' | paste -sd' ')
@@ -96,7 +101,7 @@ if command -v pkg-config >/dev/null && pkg-config --exists bash-completion; then
 fi
 if [ -r "$bc" ]; then
 	expect "vfiomig save 0000:3b:00.1 --to t" "tcp://" "with bash-completion loaded: --to" ". $bc"
-	expect "vfiomig in" "info" "with bash-completion loaded: a command" ". $bc"
+	expect "vfiomig inf" "info" "with bash-completion loaded: a command" ". $bc"
 else
 	skip "with bash-completion loaded" "bash-completion is not installed ($bc)"
 fi
