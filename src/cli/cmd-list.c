@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include <dirent.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -22,6 +24,30 @@ static const char *kind_name(enum vfm_device_kind k)
 	case VFM_DEVICE_SIM: return "sim";
 	}
 	return "unknown";
+}
+
+/* "/dev/vfio/devices/vfioN" of a device, from <sysfs path>/vfio-dev/ */
+static bool cdev_of(const struct vfm_device_identity *id, char *buf, size_t size)
+{
+	const char *root = getenv("VFIOMIG_SYSFS_ROOT");
+	char dir[VFM_NAME_MAX + 256];
+	struct dirent *e;
+	bool found = false;
+	DIR *d;
+
+	if (!id->sysfs_path[0])
+		return false;
+	snprintf(dir, sizeof(dir), "%s%s/vfio-dev", root ? root : "", id->sysfs_path);
+	d = opendir(dir);
+	if (!d)
+		return false;
+	while (!found && (e = readdir(d)))
+		if (strncmp(e->d_name, "vfio", 4) == 0 && strlen(e->d_name) < 16) {
+			snprintf(buf, size, "/dev/vfio/devices/%s", e->d_name);
+			found = true;
+		}
+	closedir(d);
+	return found;
 }
 
 void cli_print_identity(struct cli *cli, const struct vfm_device_identity *id)
@@ -58,6 +84,11 @@ void cli_print_identity(struct cli *cli, const struct vfm_device_identity *id)
 		out_str(o, "mdev_type", "  type %s", id->mdev_type);
 	if (id->sysfs_path[0])
 		out_str(o, "sysfs_path", NULL, id->sysfs_path);
+	/* the iommufd cdev, where the kernel has one (CONFIG_VFIO_DEVICE_CDEV) */
+	if (cdev_of(id, buf, sizeof(buf)))
+		out_str(o, "cdev", "  cdev %s", buf);
+	else if (cli->json)
+		out_null(o, "cdev");
 	if (cli->verbose_identity) {
 		if (id->subsystem_vendor >= 0)
 			out_text(o, "\n  subsystem %04x:%04x", (unsigned)id->subsystem_vendor,

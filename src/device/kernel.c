@@ -462,8 +462,20 @@ static int open_cdev(struct vfm_ctx *ctx, struct vfm_device *dev, const char *cd
 		return vfm_ctx_fail(ctx, errno == ENOENT ? -ENODEV : -errno,
 				    "cannot open /dev/iommu (kernel without IOMMUFD?): %m");
 	bind.iommufd = dev->iommufd;
-	if (ioctl(dev->fd, VFIO_DEVICE_BIND_IOMMUFD, &bind) < 0)
+	if (ioctl(dev->fd, VFIO_DEVICE_BIND_IOMMUFD, &bind) < 0) {
+		/* A cdev opens once: EINVAL when another open of it is bound, EBUSY
+		 * when the device is open through its group. */
+		if (errno == EINVAL || errno == EBUSY)
+			return vfm_ctx_fail(ctx, -EBUSY,
+					    "%s is in use by another process (%s; a VMM "
+					    "holding it can hand its fd over: fd:N)",
+					    cdev,
+					    errno == EBUSY ? "the device is open through its "
+							     "IOMMU group"
+							   : "another open of the cdev is bound "
+							     "to an iommufd");
 		return vfm_ctx_fail(ctx, -errno, "%s: VFIO_DEVICE_BIND_IOMMUFD: %m", cdev);
+	}
 	if (ioctl(dev->iommufd, IOMMU_IOAS_ALLOC, &ioas) < 0)
 		return vfm_ctx_fail(ctx, -errno, "%s: IOMMU_IOAS_ALLOC: %m", cdev);
 	attach.pt_id = ioas.out_ioas_id;
@@ -551,8 +563,12 @@ static int open_fd(struct vfm_ctx *ctx, struct vfm_device *dev, const char *name
 		}
 	}
 	if (colon) {
-		/* The caller named the device: take its identity from sysfs. */
-		r = vfm_sysfs_resolve(ctx, colon + 1, &res);
+		/* The caller named the device: take its identity from sysfs (a cdev
+		 * path names it too: /dev/vfio/devices/vfioN). */
+		if (strncmp(colon + 1, "/dev/vfio/devices/", 18) == 0)
+			r = resolve_cdev(ctx, colon + 1, &res);
+		else
+			r = vfm_sysfs_resolve(ctx, colon + 1, &res);
 		if (r < 0)
 			return r;
 		dev->id = res.id;

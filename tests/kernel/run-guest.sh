@@ -27,6 +27,10 @@
 #   --keep             keep the temporary initramfs folder (printed)
 #   --no-iommu         boot a plain `pc` machine: no emulated IOMMU and no
 #                      PCI devices for vfio-pci (the PCI tests skip)
+#   --kernel KERNEL    stock (default): Debian's 6.12 binary kernel (prepare.sh);
+#                      6.12 or newest: a kernel built from Debian's
+#                      linux-source-X.Y with IOMMUFD and VFIO_DEBUGFS
+#                      (build-kernel.sh); every result names it then
 #
 # Exit status: 0 when every test passed; 1 otherwise; 77 (with a TAP skip
 # line) only when qemu-system-x86_64 cannot run at all.
@@ -57,6 +61,7 @@ LOGFILE=""
 VERBOSE=0
 KEEP=0
 IOMMU=1
+KERNEL="${VFIOMIG_TEST_KERNEL:-stock}"
 
 # Collect the values of a multi-value option: everything up to the next --opt.
 while [ $# -gt 0 ]; do
@@ -108,6 +113,10 @@ while [ $# -gt 0 ]; do
 	--verbose) VERBOSE=1 ;;
 	--keep) KEEP=1 ;;
 	--no-iommu) IOMMU=0 ;;
+	--kernel)
+		KERNEL=${1:?--kernel needs stock, 6.12 or newest}
+		shift
+		;;
 	-h | --help)
 		usage
 		exit 0
@@ -137,10 +146,18 @@ if ! qv=$("$QEMU" --version 2>&1); then
 fi
 
 # ---- kernel + modules ------------------------------------------------------
-if ! KDIR=$("$HERE/prepare.sh" --quiet); then
+case "$KERNEL" in
+stock) PREPARE=("$HERE/prepare.sh" --quiet) ;;
+6.12 | newest) PREPARE=("$HERE/build-kernel.sh" --quiet "$KERNEL") ;;
+*)
+	echo "run-guest.sh: --kernel $KERNEL: stock, 6.12 or newest" >&2
+	exit 2
+	;;
+esac
+if ! KDIR=$("${PREPARE[@]}"); then
 	echo "TAP version 13"
 	echo "1..1"
-	echo "not ok 1 - prepare.sh failed (kernel/modules not available)"
+	echo "not ok 1 - $(basename "${PREPARE[0]}") failed (kernel $KERNEL not available)"
 	exit 1
 fi
 KDIR=$(echo "$KDIR" | tail -n1)
@@ -245,6 +262,8 @@ fi
 
 # ---- modules, helpers, init, tests -----------------------------------------
 cp "$KDIR"/modules/*.ko "$KDIR/modules/load-order" "$ROOT/lib/modules/vfiomig/"
+# a built kernel has most of it built in: the names, for the smoke test
+[ -f "$KDIR/modules/builtin" ] && cp "$KDIR/modules/builtin" "$ROOT/lib/modules/vfiomig/"
 cp "$HERE/lib/tap.sh" "$ROOT/usr/share/vfiomig-test/tap.sh"
 cp "$HERE/guest-init.sh" "$ROOT/init"
 chmod 755 "$ROOT/init"
@@ -291,6 +310,8 @@ fi
 	echo "MODE=$([ "$MODE" = interactive ] && echo interactive || echo tests)"
 } >"$ROOT/etc/vfiomig-run.conf"
 : >"$ROOT/etc/vfiomig-host.env"
+KREL_INFO=$(sed -n 's/^KERNEL_RELEASE=//p' "$KDIR/info")
+ENVS=("VFIOMIG_TEST_KERNEL=$KERNEL" "${ENVS[@]}")
 # Sanitizer settings follow the host's (tests/run.sh sets them).
 for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
 	[ -n "${!v:-}" ] && ENVS=("$v=${!v}" "${ENVS[@]}")
@@ -435,8 +456,11 @@ fi
 # ---- TAP out ------------------------------------------------------------------
 LINES=()
 FAILED=0
+# results on a built kernel say which (one meson test per kernel runs every script)
+KPREFIX=""
+[ "$KERNEL" = stock ] || KPREFIX="[$KREL_INFO] "
 add() { # $1 ok|not ok, $2 description, $3 name of the test whose output to show on failure
-	LINES+=("$1"$'\t'"$2"$'\t'"${3:-}")
+	LINES+=("$1"$'\t'"$KPREFIX$2"$'\t'"${3:-}")
 	if [ "$1" = "not ok" ] && [[ $2 != *"# TODO"* ]]; then FAILED=$((FAILED + 1)); fi
 }
 for name in "${TEST_NAMES[@]}"; do
@@ -502,6 +526,7 @@ if [ "$ALL_DONE" != 1 ] && [ ${#SHOWN[@]} -eq 0 ]; then
 	tail -n 40 "$LOGFILE" | sed 's/^/#   /'
 fi
 KPKG=$(sed -n 's/^KERNEL_PACKAGE_VERSION=//p' "$KDIR/info")
-echo "# ${#TEST_NAMES[@]} guest script(s), ${ELAPSED}s, kernel $(basename "$KDIR") ($KPKG)"
+KSRC=$(sed -n 's/^KERNEL_SOURCE=//p' "$KDIR/info")
+echo "# ${#TEST_NAMES[@]} guest script(s), ${ELAPSED}s, kernel $KERNEL: $KREL_INFO ($KSRC${KSRC:+ }$KPKG)"
 echo "# console log: $LOGFILE"
 [ "$FAILED" = 0 ] && [ "$ALL_DONE" = 1 ]

@@ -41,6 +41,7 @@ tap_check() {
 		tap_ok "$_tap_desc"
 	else
 		tap_fail "$_tap_desc"
+		return 1 # so that `tap_check ... || tap_diag ...` explains a failure
 	fi
 }
 
