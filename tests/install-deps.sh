@@ -40,11 +40,16 @@ done
 if [ ${#missing[@]} -eq 0 ]; then
 	exit 0
 fi
+# root runs apt-get itself (containers often have no sudo); anyone else through sudo
+as_root=()
 if [ "$(id -u)" != 0 ]; then
-	echo "install-deps: missing packages: ${missing[*]}; run as root (sudo $0)" >&2
-	exit 1
+	if ! command -v sudo >/dev/null; then
+		echo "install-deps: missing packages: ${missing[*]}; run as root" >&2
+		exit 1
+	fi
+	as_root=(sudo DEBIAN_FRONTEND=noninteractive)
 fi
 echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+"${as_root[@]}" apt-get update -qq
+"${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
