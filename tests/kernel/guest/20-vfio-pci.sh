@@ -181,10 +181,10 @@ tap_check "/dev/vfio/$GA appears" wait_for -c "/dev/vfio/$GA"
 
 run vfiomig list
 expect "list: $A, driver vfio-pci, group $GA, $ID, not migratable" 0 \
-	"^$A  driver vfio-pci  group $GA  id $ID  not migratable\$"
+	"^$A  driver vfio-pci  group $GA  id $ID(  cdev /dev/vfio/devices/vfio[0-9]+)?  not migratable\$"
 run vfiomig list --no-probe
 expect "list --no-probe: $A, driver vfio-pci, group $GA" 0 \
-	"^$A  driver vfio-pci  group $GA  id $ID\$"
+	"^$A  driver vfio-pci  group $GA  id $ID(  cdev /dev/vfio/devices/vfio[0-9]+)?\$"
 run vfiomig -j list
 expect "list --json: $A is kind pci, driver vfio-pci, group $GA, migratable false" 0 \
 	"\\{\"name\":\"$A\",\"kind\":\"pci\",\"driver\":\"vfio-pci\",\"iommu_group\":$GA,[^}]*\"migratable\":false"
@@ -192,13 +192,13 @@ expect "list --json: $A is kind pci, driver vfio-pci, group $GA, migratable fals
 run vfiomig info "$A"
 expect "info $A" 0 "^$A\$"
 tap_check "info $A: driver vfio-pci, group $GA, id $ID" \
-	has_line "^  driver vfio-pci  group $GA  id $ID\$"
+	has_line "^  driver vfio-pci  group $GA  id $ID(  cdev /dev/vfio/devices/vfio[0-9]+)?\$"
 tap_check "info $A: migration not migratable (as in list)" \
 	has_line "^  migration not migratable\$"
 run vfiomig info "$SHORT"
 expect "info $SHORT (short form) names $A" 0 "^$A\$"
 tap_check "info $SHORT: driver vfio-pci, group $GA, id $ID" \
-	has_line "^  driver vfio-pci  group $GA  id $ID\$"
+	has_line "^  driver vfio-pci  group $GA  id $ID(  cdev /dev/vfio/devices/vfio[0-9]+)?\$"
 run vfiomig -j info "$A"
 expect "info --json $A: migratable false" 0 "\"migratable\":false"
 for kv in "vendor:$VEN" "device:$DEV" "subsystem_vendor:$SVEN" "subsystem_device:$SDEV" \
@@ -230,7 +230,7 @@ expect "info $REAL (canonical sysfs path)" 0 "^$A\$"
 run vfiomig info "/dev/vfio/$GA:$A"
 expect "info /dev/vfio/$GA:$A (group and name)" 0 "^$A\$"
 tap_check "info /dev/vfio/$GA:$A: driver vfio-pci, group $GA" \
-	has_line "^  driver vfio-pci  group $GA  id $ID\$"
+	has_line "^  driver vfio-pci  group $GA  id $ID(  cdev /dev/vfio/devices/vfio[0-9]+)?\$"
 
 # A group held open by another process (here: this shell, on fd 3).
 exec 3<>"/dev/vfio/$GA"
@@ -239,7 +239,7 @@ expect "info $A while another process holds group $GA: exit 3" 3 "" \
 	"IOMMU group $GA is in use by another process"
 run vfiomig list
 expect "list: $A shows as busy while its group is held" 0 \
-	"^$A  driver vfio-pci  group $GA  id $ID  migration unknown \\(busy"
+	"^$A  driver vfio-pci  group $GA  id $ID(  cdev /dev/vfio/devices/vfio[0-9]+)?  migration unknown \\(busy"
 exec 3>&-
 run vfiomig info "$A"
 expect "info $A once the group is released" 0 "^$A\$"
