@@ -69,7 +69,10 @@ static bool log_ok(struct daemon *d, bool privileged)
 	}
 	d->log_tokens -= 1.0;
 	d->log_hour_lines++;
-	if (d->log_suppressed) {
+	/* the count of what was held back: once every 10 s at most, not before every
+	 * line a flood lets through */
+	if (d->log_suppressed && now - d->log_summary_usec >= 10 * 1000000ull) {
+		d->log_summary_usec = now;
 		d->log_hour_lines++;
 		daemon_log(4, "%u log lines about clients other than root were held back (at "
 			      "most %d a second and %u an hour)",
@@ -1884,18 +1887,26 @@ static bool connect_ok(struct daemon *d, uid_t uid, uint64_t now)
 		e->tokens = burst;
 	e->usec = now;
 	if (e->tokens < 1.0) {
-		if (e->refused++ == 0 && log_ok(d, false))
+		e->refused_untold++;
+		if (e->refused++ == 0 && now - e->logged_usec >= 10 * 1000000ull &&
+		    log_ok(d, false)) {
+			e->logged_usec = now;
 			daemon_log(5, "uid %u connects more than %d times a second: its "
 				      "connections are closed at once for now",
 				   (unsigned)uid, VFMD_CONNECT_RATE);
+		}
 		return false;
 	}
 	e->tokens -= 1.0;
-	if (e->refused) {
-		if (log_ok(d, false))
-			daemon_log(5, "uid %u: %u connections were closed over the rate",
-				   (unsigned)uid, e->refused);
-		e->refused = 0;
+	e->refused = 0;
+	/* a peer that hovers at the rate makes many short episodes: their count is
+	 * told once every 10 s at most */
+	if (e->refused_untold && now - e->logged_usec >= 10 * 1000000ull &&
+	    log_ok(d, false)) {
+		e->logged_usec = now;
+		daemon_log(5, "uid %u: %u connections were closed over the rate",
+			   (unsigned)uid, e->refused_untold);
+		e->refused_untold = 0;
 	}
 	return true;
 }

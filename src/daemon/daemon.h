@@ -226,6 +226,7 @@ struct daemon {
 	/* and at most --log-max of them in an hour: the log stays bounded in size */
 	uint64_t log_hour_usec;
 	unsigned log_hour_lines;
+	uint64_t log_summary_usec; /* the last "held back" line */
 	/* Connections a second of each uid other than root and our own (the last
 	 * VFMD_CONNECT_UIDS seen): over VFMD_CONNECT_RATE (bursts of twice that), a
 	 * connection is closed before anything is allocated for it. */
@@ -233,7 +234,9 @@ struct daemon {
 		uid_t uid;
 		double tokens;
 		uint64_t usec; /* 0: a free slot */
-		unsigned refused;
+		unsigned refused;	/* in this episode over the rate */
+		unsigned refused_untold; /* not logged yet */
+		uint64_t logged_usec;	/* lines about it: one every 10 s at most */
 	} connect_rate[VFMD_CONNECT_UIDS];
 	uint64_t idle_checked_usec; /* close_idle() last looked */
 	char last_status[128];
