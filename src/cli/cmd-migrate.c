@@ -264,7 +264,8 @@ static void save_help(void)
 	       "  --no-vf-config          do not carry the VFs' network settings (MAC,\n"
 	       "                          VLAN, trust...) in the stream\n"
 	       "  --chunk SIZE            bytes per stream chunk (default 1M, max 16M)\n"
-	       "  --progress, --no-progress  progress on stderr (default: on a TTY)\n"
+	       "  --progress[=json], --no-progress  a progress line on stderr (default: on\n"
+	       "                   a TTY), or one JSON object a line for programs\n"
 	       TLS_HELP);
 }
 
@@ -298,6 +299,7 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 	so.no_vf_config = a.no_vf_config;
 	hook.cmd = a.hook;
 	prog.tty = a.tty;
+	prog.json = a.progress_json;
 	to = a.to;
 	n = a.n;
 	so.cancel_fd = cli_setup_signals();
@@ -368,7 +370,8 @@ static void restore_help(void)
 	       "                    carries (otherwise they are applied to each VF's PF\n"
 	       "                    before the device runs)\n"
 	       "  --timeout S       deadline of each exchange with the peer (default 60)\n"
-	       "  --progress, --no-progress  progress on stderr (default: on a TTY)\n"
+	       "  --progress[=json], --no-progress  a progress line on stderr (default: on\n"
+	       "                   a TTY), or one JSON object a line for programs\n"
 	       TLS_HELP);
 }
 
@@ -393,6 +396,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	if (a.has_map)
 		ro.map = a.map;
 	prog.tty = a.tty;
+	prog.json = a.progress_json;
 	from = a.from;
 	n = a.n;
 	ro.cancel_fd = cli_setup_signals();

@@ -62,7 +62,7 @@ enum {
 	{"force", no_argument, NULL, O_FORCE},                              \
 	{"no-vf-config", no_argument, NULL, O_NO_VF_CONFIG},                \
 	{"chunk", required_argument, NULL, O_CHUNK},                        \
-	{"progress", no_argument, NULL, O_PROGRESS},                        \
+	{"progress", optional_argument, NULL, O_PROGRESS},                        \
 	{"no-progress", no_argument, NULL, O_NO_PROGRESS},                  \
 	TLS_OPTIONS
 
@@ -73,7 +73,7 @@ enum {
 	{"any-id", no_argument, NULL, O_ANY_ID},                            \
 	{"no-vf-config", no_argument, NULL, O_NO_VF_CONFIG},                \
 	{"timeout", required_argument, NULL, O_TIMEOUT},                    \
-	{"progress", no_argument, NULL, O_PROGRESS},                        \
+	{"progress", optional_argument, NULL, O_PROGRESS},                        \
 	{"no-progress", no_argument, NULL, O_NO_PROGRESS},                  \
 	TLS_OPTIONS
 
@@ -136,6 +136,22 @@ static int tls_option(struct cli *cli, const char *cmd, int c, const char *arg,
 }
 
 /* The TLS options together, and with the stream's @uri. */
+/* --progress (the line, even when stderr is no terminal) or --progress=json */
+static int progress_arg(struct cli *cli, const char *arg, bool *tty, bool *json)
+{
+	if (!arg || streq(arg, "line")) {
+		*tty = true;
+		*json = false;
+	} else if (streq(arg, "json")) {
+		*tty = false;
+		*json = true;
+	} else {
+		cli_error(cli, "--progress=%s: 'line' or 'json'", arg);
+		return -1;
+	}
+	return 0;
+}
+
 /* A URI that cannot be right is a usage error (exit 2), found before any device is
  * opened: the same check the transport makes when it opens the URI. */
 static int uri_check(struct cli *cli, const char *opt, const char *uri, bool listen)
@@ -258,8 +274,10 @@ int cli_save_args(struct cli *cli, int argc, char **argv, bool remote, void (*he
 				  &a->chunk);
 			a->has_chunk = true;
 			break;
-		case O_PROGRESS: a->tty = true; break;
-		case O_NO_PROGRESS: a->tty = false; break;
+		case O_PROGRESS:
+			r = progress_arg(cli, optarg, &a->tty, &a->progress_json);
+			break;
+		case O_NO_PROGRESS: a->tty = a->progress_json = false; break;
 		case O_TLS_CREDS:
 		case O_TLS_PSK:
 		case O_TLS_HOSTNAME:
@@ -350,8 +368,10 @@ int cli_restore_args(struct cli *cli, int argc, char **argv, bool remote,
 				  CLI_TIMEOUT_MAX_S, &a->timeout);
 			a->has_timeout = true;
 			break;
-		case O_PROGRESS: a->tty = true; break;
-		case O_NO_PROGRESS: a->tty = false; break;
+		case O_PROGRESS:
+			r = progress_arg(cli, optarg, &a->tty, &a->progress_json);
+			break;
+		case O_NO_PROGRESS: a->tty = a->progress_json = false; break;
 		case O_TLS_CREDS:
 		case O_TLS_PSK:
 		case O_TLS_HOSTNAME:

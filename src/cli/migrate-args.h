@@ -39,6 +39,7 @@ struct save_args {
 	const char *hook; /* --on-quiesced */
 	bool listen, no_precopy, force, no_vf_config;
 	bool tty; /* progress on stderr */
+	bool progress_json; /* --progress=json: JSON lines instead */
 	struct cli_tls_args tls;
 	/* given on the command line; otherwise the job's defaults apply */
 	bool has_rounds, has_seconds, has_dirty, has_timeout, has_chunk;
@@ -54,6 +55,7 @@ struct restore_args {
 	const char *from;
 	bool connect, any_id, no_vf_config;
 	bool tty;
+	bool progress_json;
 	bool has_map;
 	unsigned map[VFM_SET_MAX]; /* stream device i -> devs[map[i]] */
 	bool has_timeout;

@@ -10,7 +10,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
+
+#include <json-c/json.h>
 
 #include "cli.h"
 #include "report.h"
@@ -59,12 +62,59 @@ static void human(char *buf, size_t size, uint64_t bytes)
 	snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
 }
 
+/* Columns of the terminal on stderr (80 when it says nothing). */
+static unsigned term_width(void)
+{
+	struct winsize ws;
+
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20)
+		return ws.ws_col;
+	return 80;
+}
+
+/* Progress as a JSON line on stderr, for programs (--progress=json). */
+static void progress_json(const struct cli_progress *p, const struct vfm_job_report *rep,
+			  uint64_t estimate, double eta)
+{
+	struct json_object *o = json_object_new_object(), *devs = json_object_new_array();
+
+	json_object_object_add(o, "operation", json_object_new_string(p->verb));
+	json_object_object_add(o, "phase", json_object_new_string(vfm_job_phase_name(rep->phase)));
+	json_object_object_add(o, "bytes", json_object_new_uint64(rep->total_bytes));
+	json_object_object_add(o, "estimate_bytes",
+			       estimate ? json_object_new_uint64(estimate) : NULL);
+	json_object_object_add(o, "rate_bytes_per_s", json_object_new_uint64((uint64_t)p->rate));
+	json_object_object_add(o, "eta_s", eta >= 0 ? json_object_new_double(eta) : NULL);
+	json_object_object_add(o, "elapsed_usec", json_object_new_uint64(rep->elapsed_usec));
+	for (size_t i = 0; i < rep->n && i < VFM_SET_MAX; i++) {
+		struct json_object *d = json_object_new_object();
+		const struct vfm_job_dev *dv = &rep->dev[i];
+
+		json_object_object_add(d, "name", json_object_new_string(dv->name));
+		json_object_object_add(d, "bytes",
+				       json_object_new_uint64(dv->precopy_bytes + dv->stopcopy_bytes));
+		json_object_object_add(d, "estimate_bytes",
+				       dv->estimate != UINT64_MAX
+					       ? json_object_new_uint64(dv->estimate)
+					       : NULL);
+		json_object_array_add(devs, d);
+	}
+	json_object_object_add(o, "devices", devs);
+	fprintf(stderr, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+								  JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
 void cli_show_progress(struct cli_progress *p, const struct vfm_job_report *rep)
 {
-	char total[32], rate[32];
-	uint64_t now = rep->elapsed_usec;
+	char total[32], rate[32], est[32], line[512], part[96];
+	uint64_t now = rep->elapsed_usec, estimate = 0;
+	unsigned width;
+	double eta = -1;
+	size_t len;
+	bool known = rep->n > 0, fresh = false;
 
-	if (!p->tty)
+	if (!p->tty && !p->json)
 		return;
 	if (now > p->last_usec + 200000 || rep->phase == VFM_JOB_DONE) {
 		if (now > p->last_usec)
@@ -72,20 +122,61 @@ void cli_show_progress(struct cli_progress *p, const struct vfm_job_report *rep)
 				  (double)(now - p->last_usec);
 		p->last_bytes = rep->total_bytes;
 		p->last_usec = now;
+		fresh = true;
+	}
+	/* the drivers' estimates of what is left to move, when every device gives one */
+	for (size_t i = 0; i < rep->n && i < VFM_SET_MAX; i++) {
+		if (rep->dev[i].estimate == UINT64_MAX)
+			known = false;
+		else
+			estimate += rep->dev[i].estimate;
+	}
+	if (!known)
+		estimate = 0;
+	if (estimate && p->rate > 0)
+		eta = rep->total_bytes >= estimate
+			      ? 0
+			      : (double)(estimate - rep->total_bytes) / p->rate;
+	if (p->json) {
+		/* a line when the figures are new or the phase changed */
+		if (fresh || (int)rep->phase != p->last_phase)
+			progress_json(p, rep, estimate, eta);
+		p->last_phase = (int)rep->phase;
+		return;
 	}
 	human(total, sizeof(total), rep->total_bytes);
 	human(rate, sizeof(rate), (uint64_t)p->rate);
-	fprintf(stderr, "\r\033[K%s: %-9s %s  %s/s", p->verb, vfm_job_phase_name(rep->phase),
-		total, rate);
-	for (size_t i = 0; i < rep->n && i < 8; i++) {
-		uint64_t b = rep->dev[i].precopy_bytes + rep->dev[i].stopcopy_bytes;
-
-		if (rep->dev[i].estimate != UINT64_MAX && rep->dev[i].estimate)
-			fprintf(stderr, "  [%zu] %3u%%", i,
-				(unsigned)MIN(999, b * 100 / rep->dev[i].estimate));
+	len = (size_t)snprintf(line, sizeof(line), "%s: %s %s", p->verb,
+			       vfm_job_phase_name(rep->phase), total);
+	if (estimate) {
+		human(est, sizeof(est), estimate);
+		len += (size_t)snprintf(line + len, sizeof(line) - len, " of %s", est);
 	}
+	len += (size_t)snprintf(line + len, sizeof(line) - len, ", %s/s", rate);
+	if (eta >= 0)
+		len += (size_t)snprintf(line + len, sizeof(line) - len, ", ETA %.0f s", eta);
+	/* each device's share, while they fit */
+	width = MIN(term_width() - 1, (unsigned)sizeof(line) - 1);
+	for (size_t i = 0; i < rep->n && i < VFM_SET_MAX; i++) {
+		const struct vfm_job_dev *dv = &rep->dev[i];
+		uint64_t b = dv->precopy_bytes + dv->stopcopy_bytes;
+		int n;
+
+		if (dv->estimate == UINT64_MAX || !dv->estimate)
+			continue;
+		n = snprintf(part, sizeof(part), "  %.24s %u%%", dv->name,
+			     (unsigned)MIN(999, b * 100 / dv->estimate));
+		if (n < 0 || len + (size_t)n > width)
+			break;
+		memcpy(line + len, part, (size_t)n + 1);
+		len += (size_t)n;
+	}
+	if (len > width)
+		line[width] = '\0';
+	fprintf(stderr, "\r\033[K%s", line);
 	fflush(stderr);
 	p->shown = true;
+	p->last_phase = (int)rep->phase;
 }
 
 static void print_report(struct cli *cli, const char *verb, const struct vfm_job_report *rep,

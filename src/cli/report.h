@@ -15,10 +15,12 @@ int cli_setup_signals(void);
 /* The progress line on stderr (when @tty). */
 struct cli_progress {
 	bool tty;
+	bool json; /* one JSON object a line instead (--progress=json) */
 	bool shown;
 	const char *verb; /* "save", "restore" */
 	uint64_t last_bytes, last_usec;
 	double rate;
+	int last_phase;
 };
 void cli_show_progress(struct cli_progress *p, const struct vfm_job_report *rep);
 

@@ -146,6 +146,19 @@ src=$?; wait $rpid; dst=$?
 [ $src = 143 ] && grep -q "cancelled" "$tmp/s.out" && grep -q "running again" "$tmp/s.out" && [ $dst = 1 ] \
 	&& ok "SIGTERM cancels and rolls back (exit 143)" || nok "SIGTERM" "$src/$dst $(cat "$tmp/s.out" "$tmp/r.err")"
 
+# --progress=json: one JSON object a line on stderr, for programs
+"$VFIOMIG" save "${SRC[@]}" --to "file:$tmp/pj.vfm" --progress=json >/dev/null 2>"$tmp/pj.err"
+src=$?
+if [ $src = 0 ] && [ -s "$tmp/pj.err" ] && jq -e -s 'all(.[]; .operation == "save" and (.bytes | type) == "number")
+	and any(.[]; .phase == "stop-copy") and (.[-1].devices | length) == 2
+	and (.[-1].devices[0].name | startswith("sim:"))' "$tmp/pj.err" >/dev/null; then
+	ok "--progress=json: every stderr line a JSON object ($(wc -l <"$tmp/pj.err") lines), phases and devices"
+else
+	nok "--progress=json" "exit $src" "$(head -c 600 "$tmp/pj.err")"
+fi
+"$VFIOMIG" save "${SRC[@]}" --to "file:$tmp/pj.vfm" --progress=yaml >/dev/null 2>"$tmp/pj.err"
+[ $? = 2 ] && grep -q "'line' or 'json'" "$tmp/pj.err" && ok "--progress=yaml: usage" || nok "--progress=yaml" "$(cat "$tmp/pj.err")"
+
 # Ctrl-C (SIGINT): exit 130, and the destination hears that the source cancelled
 : >"$tmp/r.err"
 "$VFIOMIG" restore "${DST[@]}" --from tcp://127.0.0.1:0 >"$tmp/r.out" 2>"$tmp/r.err" &
