@@ -44,7 +44,7 @@ tap_check "mtty-2 moves its 96-byte image each cycle (plus the stream's framing)
 tap_check "descriptors did not grow" grep -q "^  descriptors: .*: ok$" $T/out
 tap_check "memory did not grow" grep -q "^  memory: VmRSS .*: ok$" $T/out
 tap_check "soak took $((t1 - t0)) s of guest time (under 60)" test $((t1 - t0)) -lt 60
-tap_diag "$(grep -E '^(soak |  downtime|  throughput)' $T/out)"
+tap_diag "$(grep -E '^(soak |  downtime|  throughput|  descriptors|  memory)' $T/out)"
 
 # ---- one device, through memory ----
 vfm-mtty --set --check --state RUNNING "$A" -- vfiomig -j soak @0 --cycles 20 \
