@@ -82,6 +82,10 @@ expect "vfiomig state 0000:3b:00.1 RUNNING_" "RUNNING_P2P" "state: a state name"
 expect "vfiomig state 0000:3b:00.1 STOP pre" "pre_copy pre_copy_p2p" "state: lower case states"
 expect "vfiomig state 0000:3b:00.1 r" "reset read: resuming running running_p2p" \
 	"state: steps and states"
+expect "vfiomig soak 0000:3b:00.1 --format " "text json junit" "soak --format: its three formats"
+expect "vfiomig check 0000:3b:00.1 --format " "text json tap junit" "check --format: its four formats"
+expect "vfiomig soak --cycles 5 0000:3b:00.1 0" "0000:3b:00.1 0000:5e:00.3" \
+	"soak: devices after an option's value"
 expect "vfiomig plan RUNNING S" "STOP STOP_COPY" "plan: states"
 expect "vfiomig plan --flags stop-copy,p" "stop-copy,p2p stop-copy,pre-copy" "plan --flags: a flag list"
 expect "vfiomig save 0000:3b:00.1 --to " "tcp:// unix: file: fd: exec: -" "--to: URI schemes"

@@ -33,6 +33,7 @@ static const struct command commands[] = {
 	{ "reset", cmd_reset, "reset devices (VFIO_DEVICE_RESET) back to RUNNING" },
 	{ "plan", cmd_plan, "print the arcs from one state to another, touching nothing" },
 	{ "check", cmd_check, "walk every arc a device claims: where its driver departs from the uAPI" },
+	{ "soak", cmd_soak, "migrate a state back and forth between devices, N cycles: figures, failures, leaks" },
 	{ "inspect", cmd_inspect, "read a saved image and check it, touching no device" },
 	{ "save", cmd_save, "stream devices' state to a destination (tcp, unix, file, -, fd)",
 	  cmd_save_remote },

@@ -48,6 +48,11 @@
  *                              combination request, which then stops at FROM.
  *   error-arc=FROM:TO          that single arc fails with EIO and the device falls into
  *                              ERROR (session closed).  Not the same arc as fail-arc.
+ *   fail-save=N[:ERRNO]        the device's Nth save session (counting from 1 over the
+ *                              life of the device: each entry into the saving group
+ *                              from outside it) fails every read with ERRNO (default
+ *                              EIO); the sessions before and after it are good, so that
+ *                              a loop of migrations (vfiomig soak) fails at one cycle.
  *   fail-read-at=OFF[:ERRNO]   every read that would return the stream byte at offset
  *                              OFF (OFF = 32 + SIZE: the end-of-data read) fails with
  *                              ERRNO (default EIO); nothing is consumed.
@@ -394,6 +399,7 @@ struct sim {
 	uint64_t reinit;     /* new initial bytes, once a session (0: never) */
 	struct sim_arc_fault fail_arc, error_arc;
 	struct sim_offset_fault fail_read, fail_write, corrupt;
+	struct sim_offset_fault fail_save; /* .at: the save session that fails */
 	struct sim_fault fail_reset, fail_get, fail_size;
 
 	/* device state */
@@ -404,6 +410,7 @@ struct sim {
 
 	/* data session */
 	enum sim_session session;
+	uint64_t saves;	      /* save sessions opened so far (fail-save) */
 	uint64_t pos;	      /* stream bytes read or written */
 	uint64_t avail;	      /* save in PRE_COPY*: stream bytes made readable so far */
 	uint64_t rounds_left; /* dirty rounds still to come */
@@ -436,6 +443,7 @@ static uint64_t image_size(const struct sim *s)
 static void session_open_save(struct sim *s, enum vfm_state to)
 {
 	s->session = SESSION_SAVE;
+	s->saves++;
 	s->pos = 0;
 	s->avail = to == S_SC ? image_size(s) : VFM_SIM_HEADER_SIZE + s->precopy;
 	s->initial_end = VFM_SIM_HEADER_SIZE + s->precopy;
@@ -661,6 +669,12 @@ static ssize_t sim_read(struct vfm_device *dev, void *buf, size_t size)
 
 	if (s->session != SESSION_SAVE)
 		return -EBADF;
+	if (s->fail_save.on && s->saves == s->fail_save.at) {
+		vfm_dbg(dev->ctx, "%s: injected failure of save session %llu (%s)",
+			dev->id.name, (unsigned long long)s->saves,
+			errno_name(s->fail_save.err));
+		return -s->fail_save.err;
+	}
 	limit = s->state == S_SC ? image_size(s) : s->avail;
 	if (s->pos >= limit) {
 		if (s->state != S_SC)
@@ -852,6 +866,7 @@ enum sim_key {
 	KEY_FAIL_RESET,
 	KEY_FAIL_GET,
 	KEY_FAIL_SIZE,
+	KEY_FAIL_SAVE,
 	KEY_PF,
 	KEY_VF,
 	_KEY_MAX,
@@ -900,6 +915,7 @@ static const struct {
 	[KEY_FAIL_RESET] = {"fail-reset", VALUE_OPTIONAL},
 	[KEY_FAIL_GET] = {"fail-get", VALUE_OPTIONAL},
 	[KEY_FAIL_SIZE] = {"fail-size", VALUE_OPTIONAL},
+	[KEY_FAIL_SAVE] = {"fail-save", VALUE_REQUIRED},
 };
 
 /* clang-format off */
@@ -1063,6 +1079,32 @@ static int parse_offset_value(struct vfm_ctx *ctx, const struct sim_spec *sp,
 	return 0;
 }
 
+/* "N[:ERRNO]", N >= 1: a count, not an offset (fail-save). */
+static int parse_count_value(struct vfm_ctx *ctx, const struct sim_spec *sp,
+			     enum sim_key key, const char *value, struct sim_offset_fault *ret)
+{
+	char buf[64], *colon;
+	uint64_t n;
+	int err = EIO;
+
+	if (strcopy(buf, sizeof(buf), value) < 0)
+		return bad_value(ctx, sp, key, value, "too long");
+	colon = strchr(buf, ':');
+	if (colon) {
+		*colon++ = '\0';
+		if (parse_errno(colon, &err) < 0)
+			return bad_value(
+				ctx, sp, key, value,
+				"'%s' is not an errno name (EIO, EINVAL...) or 1-%d",
+				colon, SIM_ERRNO_MAX);
+	}
+	if (parse_u64(buf, 10, UINT32_MAX, &n) < 0 || n == 0)
+		return bad_value(ctx, sp, key, value, "'%s' is not a count 1-%u", buf,
+				 UINT32_MAX);
+	*ret = (struct sim_offset_fault){.on = true, .at = n, .err = err};
+	return 0;
+}
+
 static int parse_optional_errno(struct vfm_ctx *ctx, const struct sim_spec *sp,
 				enum sim_key key, const char *value, int def,
 				struct sim_fault *ret)
@@ -1206,6 +1248,8 @@ static int parse_key(struct vfm_ctx *ctx, struct sim_spec *sp, struct sim *s,
 		return parse_optional_errno(ctx, sp, key, value, EIO, &s->fail_get);
 	case KEY_FAIL_SIZE:
 		return parse_optional_errno(ctx, sp, key, value, ENOTTY, &s->fail_size);
+	case KEY_FAIL_SAVE:
+		return parse_count_value(ctx, sp, key, value, &s->fail_save);
 	case _KEY_MAX: break;
 	}
 	return -EINVAL;

@@ -392,6 +392,8 @@ static void test_spec(void)
 		{"sim:a,fail-reset=EWHAT", -EINVAL, "invalid fail-reset 'EWHAT'"},
 		{"sim:a,fail-get=0", -EINVAL, "invalid fail-get '0'"},
 		{"sim:a,fail-size=4096", -EINVAL, "invalid fail-size '4096'"},
+		{"sim:a,fail-save=0", -EINVAL, "invalid fail-save '0'"},
+		{"sim:a,fail-save=2:EWHAT", -EINVAL, "invalid fail-save '2:EWHAT'"},
 		{"sim:a,fail-size=", -EINVAL, "invalid fail-size ''"},
 		{"sim:a,no-migration,flags=stop-copy", -EINVAL,
 		 "no-migration excludes flags"},
@@ -1220,6 +1222,29 @@ static void test_faults(void)
 /* ------------------------------------------------------------------------- */
 /* driving (needs vfm_fsm_plan)                                              */
 
+/* fail-save=N: only the Nth save session fails, from its first read. */
+static void test_fail_save(void)
+{
+	struct vfm_device *dev = open_ok("sim:fs,size=64,fail-save=2:ENOSPC");
+	uint8_t buf[256];
+
+	if (!dev)
+		return;
+	for (int k = 1; k <= 3; k++) {
+		ssize_t n;
+
+		tap_eq(vfm_device_set_state(dev, VFM_STATE_STOP_COPY, NULL), 0,
+		       "fail-save: session %d opens", k);
+		n = vfm_device_read(dev, buf, sizeof(buf));
+		if (k == 2)
+			tap_eq(n, -ENOSPC, "fail-save=2: session 2 fails its reads");
+		else
+			tap_eq(n, VFM_SIM_HEADER_SIZE + 64, "fail-save=2: session %d reads", k);
+		tap_eq(vfm_device_reset(dev), 0, "fail-save: reset after session %d", k);
+	}
+	vfm_device_unref(dev);
+}
+
 struct arc_log {
 	unsigned n;
 	struct vfm_arc_result arcs[VFM_PLAN_MAX];
@@ -1414,6 +1439,7 @@ int main(void)
 	test_precopy();
 	test_precopy_variants();
 	test_faults();
+	test_fail_save();
 	test_drive();
 	test_threads();
 	test_speed();
