@@ -18,7 +18,7 @@
  * Resource check: the descriptors of this process (/proc/self/fd) and its VmRSS are
  * sampled after every cycle; the values after the baseline cycle (the 10th, or the
  * 1st of fewer than 20) are compared with those after the last.  Allowed: no new
- * descriptor, and RSS_SLACK_KIB of RSS beyond what this command's own per-cycle
+ * descriptor, and RSS_SLACK_KIB (--rss-slack) of RSS beyond what this command's own per-cycle
  * records took meanwhile.
  *
  * SIGINT/SIGTERM: the cycle under way ends, then the report (exit 128 + signal); a
@@ -96,6 +96,7 @@ struct soak {
 	size_t n_dev;
 	bool precopy, keep_going;
 	unsigned timeout_ms;
+	unsigned rss_slack_kib; /* --rss-slack */
 	unsigned cycles_wanted; /* 0: until the duration */
 	uint64_t duration_usec;
 
@@ -518,7 +519,7 @@ static struct growth growth_of(const struct soak *s)
 	 * (its pages become resident as they are written), or copied into a larger one */
 	g.own_kib = MAX(last - g.base, s->cap_cycles - s->cap_after[g.base ? 1 : 0]) *
 		    sizeof(struct cycle) / 1024;
-	g.grew = g.fds1 > g.fds0 || g.rss1 > g.rss0 + g.own_kib + RSS_SLACK_KIB;
+	g.grew = g.fds1 > g.fds0 || g.rss1 > g.rss0 + g.own_kib + s->rss_slack_kib;
 	return g;
 }
 
@@ -631,7 +632,7 @@ static void print_report(struct soak *s, const struct growth *g, bool interrupte
 		out_u64(o, "fd_growth_allowed", NULL, 0);
 		out_u64(o, "rss_kib_baseline", NULL, g->rss0);
 		out_u64(o, "rss_kib_last", NULL, g->rss1);
-		out_u64(o, "rss_kib_growth_allowed", NULL, RSS_SLACK_KIB + g->own_kib);
+		out_u64(o, "rss_kib_growth_allowed", NULL, s->rss_slack_kib + g->own_kib);
 		out_bool(o, "grew", NULL, g->grew);
 		out_text(o,
 			 "  descriptors: %u after cycle %zu, %u after cycle %zu (no "
@@ -644,8 +645,8 @@ static void print_report(struct soak *s, const struct growth *g, bool interrupte
 			 " KiB after cycle %zu (at most %" PRIu64
 			 " KiB more allowed): %s\n",
 			 g->rss0, g->base + 1, g->rss1, s->n_cycles,
-			 (uint64_t)RSS_SLACK_KIB + g->own_kib,
-			 g->rss1 > g->rss0 + g->own_kib + RSS_SLACK_KIB ? "GREW" : "ok");
+			 (uint64_t)s->rss_slack_kib + g->own_kib,
+			 g->rss1 > g->rss0 + g->own_kib + s->rss_slack_kib ? "GREW" : "ok");
 	} else {
 		out_text(
 			o,
@@ -743,7 +744,7 @@ static void junit_write(const struct soak *s, const struct growth *g)
 			 " -> %" PRIu64 " KiB (at most %" PRIu64
 			 " KiB more), cycles %zu -> %zu",
 			 g->fds0, g->fds1, g->rss0, g->rss1,
-			 (uint64_t)RSS_SLACK_KIB + g->own_kib, g->base + 1, s->n_cycles);
+			 (uint64_t)s->rss_slack_kib + g->own_kib, g->base + 1, s->n_cycles);
 		if (g->grew) {
 			fputs(">\n      <failure type=\"leak\"", stdout);
 			xml_attr("message", detail);
@@ -777,7 +778,7 @@ static void help(void)
 	       "cycle,\n"
 	       "phase and arc, and whether descriptors or memory grew between the 10th\n"
 	       "cycle (the 1st when fewer than 20) and the last: no new descriptor, at\n"
-	       "most 8 MiB more VmRSS.  Stops at the first failed cycle unless\n"
+	       "most 8 MiB more VmRSS (--rss-slack).  Stops at the first failed cycle unless\n"
 	       "--keep-going.  SIGINT ends the soak after the cycle under way (a second\n"
 	       "one cancels it).  Exit 0 when every cycle passed and nothing grew, 1\n"
 	       "otherwise, 128 + the signal when interrupted.\n\n"
@@ -785,6 +786,8 @@ static void help(void)
 	       "  --duration S     run cycles for S seconds instead\n"
 	       "  --keep-going     go on after a failed cycle whose source runs again\n"
 	       "  --no-precopy     do not use PRE_COPY\n"
+	       "  --rss-slack MIB  VmRSS growth allowed between the baseline cycle and the\n"
+	       "                   last (default 8)\n"
 	       "  --timeout S      deadline of each exchange between the jobs (default "
 	       "60)\n"
 	       "  --format FORMAT  text (default), json (as -j: a document with every "
@@ -793,7 +796,8 @@ static void help(void)
 	       "                   cycle)\n");
 }
 
-enum { O_CYCLES = 256, O_DURATION, O_KEEP_GOING, O_NO_PRECOPY, O_TIMEOUT, O_FORMAT };
+enum { O_CYCLES = 256, O_DURATION, O_KEEP_GOING, O_NO_PRECOPY, O_TIMEOUT, O_FORMAT,
+       O_RSS_SLACK };
 
 static int parse_args(struct soak *s, int argc, char **argv, int *ret_exit)
 {
@@ -804,6 +808,7 @@ static int parse_args(struct soak *s, int argc, char **argv, int *ret_exit)
 		{"no-precopy", no_argument, NULL, O_NO_PRECOPY},
 		{"timeout", required_argument, NULL, O_TIMEOUT},
 		{"format", required_argument, NULL, O_FORMAT},
+		{"rss-slack", required_argument, NULL, O_RSS_SLACK},
 		{},
 	};
 	struct cli *cli = s->cli;
@@ -840,6 +845,13 @@ static int parse_args(struct soak *s, int argc, char **argv, int *ret_exit)
 				return -1;
 			}
 			s->timeout_ms = (unsigned)(v * 1000);
+			break;
+		case O_RSS_SLACK:
+			if (parse_u64(optarg, 10, 4096, &v) < 0) {
+				cli_error(cli, "--rss-slack: '%s' is not 0-4096 MiB", optarg);
+				return -1;
+			}
+			s->rss_slack_kib = (unsigned)(v * 1024);
 			break;
 		case O_FORMAT:
 			fmt_set = false;
@@ -903,6 +915,7 @@ int cmd_soak(struct cli *cli, int argc, char **argv)
 		.cli = cli,
 		.precopy = true,
 		.timeout_ms = 60000,
+		.rss_slack_kib = RSS_SLACK_KIB,
 		.cancel = {-1, -1},
 		.done_fd = -1,
 	};
