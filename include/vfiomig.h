@@ -162,6 +162,24 @@ void vfm_ctx_set_log(struct vfm_ctx *ctx, enum vfm_log_level max_level, vfm_log_
  */
 int vfm_ctx_set_sysfs_root(struct vfm_ctx *ctx, const char *root);
 
+/**
+ * vfm_ctx_set_vf_token() - the VF token to present when devices are opened through
+ * @ctx from now on.  A PF bound to vfio-pci (or a variant driver) guards its VFs
+ * with a shared secret, a UUID its owner sets (vfm_device_set_vf_token()): none of
+ * its VFs opens without it, and the PF itself needs it while VFs are open.  The
+ * token goes to the kernel for those devices only: in the device name on the group
+ * path ("0000:04:10.0 vf_token=UUID"), with VFIO_DEVICE_BIND_FLAG_TOKEN on the cdev
+ * path (Linux 6.17+; older kernels take none there: -EOPNOTSUPP from the open).
+ * Other devices opened through @ctx (mdevs, a VF whose PF has another driver) open
+ * as before, since the kernel refuses a token they do not take.  Presented to such a
+ * PF while none of its VFs is open, the token becomes the PF's (the kernel's rule).
+ * @uuid: "bd8d9d2b-5a5f-4f5a-a211-f591514ba1f3" (either case; copied), NULL to
+ * present none again.  Returns 0, -EINVAL @uuid is not a UUID (nothing changed).
+ * A refused token fails vfm_device_open() with -EACCES, and vfm_ctx_last_error()
+ * says "VF token required" or "wrong VF token" with the device's name.
+ */
+int vfm_ctx_set_vf_token(struct vfm_ctx *ctx, const char *uuid);
+
 /* ------------------------------------------------------------------------- */
 /* device access                                                             */
 
@@ -224,6 +242,17 @@ int vfm_device_open(struct vfm_ctx *ctx, const char *name, struct vfm_device **r
  */
 int vfm_device_open_fd(struct vfm_ctx *ctx, int fd, const char *name,
 		       struct vfm_device **ret_dev);
+
+/**
+ * vfm_device_set_vf_token() - set the VF token of @pf, an SR-IOV PF bound to vfio-pci
+ * that the caller has open (VFIO_DEVICE_FEATURE_PCI_VF_TOKEN): from now on its VFs
+ * open only with @uuid (see vfm_ctx_set_vf_token()); VFs already open stay open.  The
+ * kernel keeps the token after @pf closes, until it is set again or the PF unbinds.
+ * Errors: -EINVAL @uuid is not a UUID; -ENOTTY @pf is not a PF whose driver keeps a
+ * VF token (not an SR-IOV PF, another driver, a simulated device, or an open of @pf
+ * whose owner is not vfio-pci); others from the kernel.
+ */
+int vfm_device_set_vf_token(struct vfm_device *pf, const char *uuid);
 
 /** vfm_device_ref() - take a reference; returns @dev. */
 struct vfm_device *vfm_device_ref(struct vfm_device *dev);

@@ -93,7 +93,7 @@ expect "vfiomig restore 0000:3b:00.1 --from f" "file: fd:" "--from: URI schemes"
 expect "vfiomig save 0000:3b:00.1 --to file:$tmp/ima" "$tmp/image.vfm" \
 	"--to file:PATH completes the path (what follows the ':')"
 expect "vfiomig save 0000:3b:00.1 --tls-creds $tmp/cr" "$tmp/creds/" "--tls-creds: directories"
-expect "vfiomig vf " "list set eswitch" "vf: its subcommands"
+expect "vfiomig vf " "list set eswitch token" "vf: its subcommands"
 expect "vfiomig vf set e" "eth7" "vf set: netdevs"
 expect "vfiomig vf set eth7 0 trust " "on off" "vf set: a setting's values"
 expect "vfiomig vf eswitch eth7 " "legacy switchdev" "vf eswitch: the modes"

@@ -21,6 +21,7 @@ enum {
 struct cli {
 	bool json, pretty, verbose;
 	const char *connect; /* --connect: vfiomigd's control socket */
+	const char *vf_token; /* --vf-token: presented when opening VFs (and to vfiomigd) */
 	bool verbose_identity; /* text: subsystem IDs, revision, sysfs path too (info) */
 	struct vfm_ctx *ctx;
 	struct out *out;

@@ -290,6 +290,10 @@ static int add_devices(struct cli *cli, struct remote *rm, char **names, int n)
 	struct json_object *arr = json_object_new_array();
 
 	json_object_object_add(rm->req, "devices", arr);
+	/* the daemon opens the devices named here: with the token */
+	if (cli->vf_token)
+		json_object_object_add(rm->req, "vf_token",
+				       json_object_new_string(cli->vf_token));
 	for (int i = 0; i < n; i++) {
 		const char *s = names[i];
 
@@ -950,6 +954,9 @@ static int devices_command(struct cli *cli, int argc, char **argv, const char *c
 		json_object_put(rm.req);
 		return ex;
 	}
+	/* detach opens nothing */
+	if (streq(cmd, "detach"))
+		json_object_object_del(rm.req, "vf_token");
 	return simple_call(cli, rm.req, rm.fds, rm.n_fds, names_text);
 }
 

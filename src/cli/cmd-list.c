@@ -141,6 +141,8 @@ int cmd_list(struct cli *cli, int argc, char **argv)
 		}
 		/* A context per device: a busy or broken group must not affect the others. */
 		r = cli_ctx_new(&pctx);
+		if (r >= 0 && cli->vf_token)
+			r = vfm_ctx_set_vf_token(pctx, cli->vf_token);
 		if (r >= 0)
 			r = vfm_device_open(pctx, id->name, &dev);
 		if (r >= 0)

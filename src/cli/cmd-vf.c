@@ -3,7 +3,8 @@
  * vfiomig vf: the host networking side of a VF migration.  "list" shows the VFs of
  * PFs with their devlink port, migratable capability and admin settings; "set"
  * changes them; "eswitch" reads or changes the PF's eswitch mode (switchdev is a
- * precondition of "migratable").
+ * precondition of "migratable").  "token" sets the VF token of a PF bound to
+ * vfio-pci, which its VFs then need to open.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "output.h"
 #include "net.h"
 #include "util.h"
 
@@ -18,7 +20,8 @@ static void help(void)
 {
 	printf("Usage: vfiomig vf list [PF] [-j] [-p]\n"
 	       "       vfiomig vf set PF VF SETTING VALUE [SETTING VALUE...]\n"
-	       "       vfiomig vf eswitch PF [legacy|switchdev]\n\n"
+	       "       vfiomig vf eswitch PF [legacy|switchdev]\n"
+	       "       vfiomig [--vf-token OLD] vf token PF UUID\n\n"
 	       "PF: a netdev, a PCI address or a devlink handle (pci/0000:3b:00.0).\n"
 	       "VF: the VF's index on that PF.  Settings:\n"
 	       "  migratable on|off   devlink port function capability\n"
@@ -28,7 +31,10 @@ static void help(void)
 	       "                      ID 0 to 4095 (0: none), Q 0 to 7\n"
 	       "  spoofchk on|off, trust on|off, rss-query on|off\n"
 	       "  link-state auto|enable|disable\n"
-	       "  min-rate MBPS, max-rate MBPS (0: no limit)\n");
+	       "  min-rate MBPS, max-rate MBPS (0: no limit)\n\n"
+	       "vf token: PF is an SR-IOV PF bound to vfio-pci (a PCI address); its VFs\n"
+	       "then open only with --vf-token UUID.  While VFs of it are open, opening\n"
+	       "the PF takes the current token: --vf-token OLD.\n");
 }
 
 /* Exit codes of vfiomig(8): 3 no such PF, VF or port; 4 not supported or a
@@ -583,6 +589,56 @@ static int vf_eswitch(struct cli *cli, int argc, char **argv)
 	return EXIT_OK;
 }
 
+static int vf_token(struct cli *cli, int argc, char **argv)
+{
+	struct vfm_device *dev = NULL;
+	const char *pf, *uuid;
+	int c, ex = EXIT_OK, r;
+
+	while ((c = cli_getopt(cli, argc, argv, "", NULL, help, &ex)) > 0)
+		;
+	if (c < 0)
+		return ex;
+	if (argc - optind != 2) {
+		cli_error(cli, "vf token takes a PF and a UUID");
+		return EXIT_USAGE;
+	}
+	pf = argv[optind];
+	uuid = argv[optind + 1];
+	if (!is_uuid(uuid)) {
+		cli_error(cli, "'%.64s' is not a UUID (like bd8d9d2b-5a5f-4f5a-a211-f591514ba1f3)",
+			  uuid);
+		return EXIT_USAGE;
+	}
+	ex = cli_open(cli, pf, &dev);
+	if (ex != EXIT_OK)
+		return ex;
+	r = vfm_device_set_vf_token(dev, uuid);
+	if (r < 0) {
+		cli_set_errno(cli, r);
+		if (r == -ENOTTY) {
+			cli_error(cli, "%s: keeps no VF token (not an SR-IOV PF bound to vfio-pci)",
+				  vfm_device_name(dev));
+			ex = EXIT_UNSUPPORTED;
+		} else {
+			cli_error(cli, "%s: cannot set the VF token: %s", vfm_device_name(dev),
+				  strerror(-r));
+			ex = EXIT_FAILED;
+		}
+		vfm_device_unref(dev);
+		return ex;
+	}
+	cli->out = out_new(cli->json, cli->pretty);
+	out_object_begin(cli->out, NULL);
+	out_str(cli->out, "pf", "%s", vfm_device_name(dev));
+	out_bool(cli->out, "vf_token_set", NULL, true);
+	out_text(cli->out, ": VF token set\n");
+	out_object_end(cli->out);
+	out_finish(cli->out);
+	vfm_device_unref(dev);
+	return EXIT_OK;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(struct cli *cli, int argc, char **argv);
@@ -590,12 +646,13 @@ static const struct {
 	{"list", vf_list},
 	{"set", vf_set},
 	{"eswitch", vf_eswitch},
+	{"token", vf_token},
 };
 
 int cmd_vf(struct cli *cli, int argc, char **argv)
 {
 	if (argc < 2) {
-		cli_error(cli, "vf needs a command: list, set or eswitch (see vfiomig vf "
+		cli_error(cli, "vf needs a command: list, set, eswitch or token (see vfiomig vf "
 			       "--help)");
 		return EXIT_USAGE;
 	}
@@ -608,6 +665,6 @@ int cmd_vf(struct cli *cli, int argc, char **argv)
 			optind = 0;
 			return subcommands[i].fn(cli, argc - 1, argv + 1);
 		}
-	cli_error(cli, "unknown vf command '%s' (list, set, eswitch)", argv[1]);
+	cli_error(cli, "unknown vf command '%s' (list, set, eswitch, token)", argv[1]);
 	return EXIT_USAGE;
 }

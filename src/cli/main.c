@@ -38,7 +38,7 @@ static const struct command commands[] = {
 	{ "save", cmd_save, "stream devices' state to a destination (tcp, unix, file, -, fd)",
 	  cmd_save_remote },
 	{ "restore", cmd_restore, "load a stream into devices and run them", cmd_restore_remote },
-	{ "vf", cmd_vf, "VFs of network PFs: devlink migratable, MAC, VLAN and other settings" },
+	{ "vf", cmd_vf, "VFs of PFs: devlink migratable, MAC, VLAN and other settings, VF token" },
 	/* vfiomigd's (the default socket unless --connect names another) */
 	{ "jobs", cmd_jobs, "vfiomigd: list its jobs", cmd_jobs },
 	{ "wait", cmd_wait, "vfiomigd: wait for a job and print its report", cmd_wait },
@@ -167,7 +167,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: vfiomig [-j|--json] [-p|--pretty] [-v|--verbose] [--connect[=SOCKET]]\n"
-		"               COMMAND [ARGS...]\n"
+		"               [--vf-token UUID] COMMAND [ARGS...]\n"
 		"       vfiomig --version | --help\n\n"
 		"Migrate the state of VFIO devices with the VFIO migration v2 uAPI.\n\n"
 		"Commands:\n");
@@ -175,6 +175,9 @@ static void usage(FILE *f)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\n--connect[=SOCKET] runs save and restore in vfiomigd (default socket\n"
 		   "$VFIOMIG_SOCKET or %s); see vfiomigd(8).\n", vfmc_default_socket());
+	fprintf(f, "--vf-token UUID is presented when a VF of a PF bound to vfio-pci (or that\n"
+		   "PF) is opened, by any command and through vfiomigd; other devices ignore "
+		   "it.\n");
 	fprintf(f, "\nRun 'vfiomig COMMAND --help' for a command's options; see vfiomig(8).\n"
 		   "Exit codes: 0 ok, 1 operation failed, 2 usage, 3 device cannot be opened,\n"
 		   "4 not supported by the device, 5 the destination's devices are not compatible.\n");
@@ -189,6 +192,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "connect", optional_argument, NULL, 'C' },
+		{ "vf-token", required_argument, NULL, 'T' },
 		{}
 	};
 	struct cli cli = { .argv0 = argv[0] };
@@ -202,6 +206,7 @@ int main(int argc, char **argv)
 		case 'p': cli.json = cli.pretty = true; break;
 		case 'v': cli.verbose = true; break;
 		case 'C': cli.connect = optarg ? optarg : vfmc_default_socket(); break;
+		case 'T': cli.vf_token = optarg; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		case 'V':
 			if (cli.json)
@@ -242,6 +247,15 @@ int main(int argc, char **argv)
 		cli_error(&cli, "cannot create context: %s", strerror(-r));
 		cli_set_errno(&cli, r);
 		return finish(&cli, EXIT_FAILED);
+	}
+
+	if (cli.vf_token && vfm_ctx_set_vf_token(cli.ctx, cli.vf_token) < 0) {
+		cli_error(&cli, "--vf-token: '%.64s' is not a UUID "
+				"(like bd8d9d2b-5a5f-4f5a-a211-f591514ba1f3)",
+			  cli.vf_token);
+		vfm_ctx_unref(cli.ctx);
+		cli_set_errno(&cli, EINVAL);
+		return finish(&cli, EXIT_USAGE);
 	}
 
 	argc -= optind;

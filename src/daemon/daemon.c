@@ -505,13 +505,19 @@ static int open_device(struct dctx *dc, const struct vfmd_devref *ref, int fd,
 	return 0;
 }
 
-static struct dctx *dctx_new(struct daemon *d)
+/* @vf_token: a request's checked "vf_token" ("" none), presented by every open. */
+static struct dctx *dctx_new(struct daemon *d, const char *vf_token)
 {
 	struct dctx *dc = calloc(1, sizeof(*dc));
 
 	if (!dc)
 		return NULL;
 	if (daemon_new_ctx(d, &dc->ctx) < 0) {
+		free(dc);
+		return NULL;
+	}
+	if (vf_token[0] && vfm_ctx_set_vf_token(dc->ctx, vf_token) < 0) {
+		vfm_ctx_unref(dc->ctx);
 		free(dc);
 		return NULL;
 	}
@@ -744,7 +750,7 @@ static void cmd_info(struct call *k)
 				migration_json(o, dd->dev);
 			continue;
 		}
-		if (!tmp && !(tmp = dctx_new(k->d))) {
+		if (!tmp && !(tmp = dctx_new(k->d, req->vf_token))) {
 			r = -ENOMEM;
 			snprintf(err, sizeof(err), "out of memory");
 			break;
@@ -793,7 +799,7 @@ static void cmd_attach(struct call *k)
 				return;
 			}
 	}
-	dc = dctx_new(k->d);
+	dc = dctx_new(k->d, req->vf_token);
 	if (!dc) {
 		respond_error(k->c, req->id, -ENOMEM, "out of memory");
 		return;
@@ -1051,7 +1057,7 @@ static void cmd_job_start(struct call *k)
 		} else {
 			int fd = ref->fd >= 0 ? k->fds[ref->fd] : -1;
 
-			if (!tctx && !(tctx = dctx_new(d))) {
+			if (!tctx && !(tctx = dctx_new(d, req->vf_token))) {
 				r = -ENOMEM;
 				respond_error(k->c, req->id, r, "out of memory");
 				goto fail;
@@ -2399,7 +2405,7 @@ int daemon_attach_name(struct daemon *d, const char *name, char *err, size_t err
 		snprintf(err, errsize, "%s is named twice", name);
 		return -EEXIST;
 	}
-	dc = dctx_new(d);
+	dc = dctx_new(d, "");
 	if (!dc)
 		return -ENOMEM;
 	r = open_device(dc, &ref, -1, &dd, err, errsize);

@@ -50,6 +50,7 @@ enum field {
 	F_TLS_PSK,
 	F_TLS_HOSTNAME,
 	F_TLS_AUTHZ,
+	F_VF_TOKEN,
 	F_MAX,
 };
 _Static_assert(F_MAX <= 32, "fields are bits of a uint32_t");
@@ -92,6 +93,7 @@ static const struct field_desc fields[F_MAX] = {
 	[F_TLS_PSK] = {"tls_psk", T_STRING},
 	[F_TLS_HOSTNAME] = {"tls_hostname", T_STRING},
 	[F_TLS_AUTHZ] = {"tls_authz", T_AUTHZ},
+	[F_VF_TOKEN] = {"vf_token", T_STRING},
 };
 
 #define TLS_FIELDS (B(F_TLS_CREDS) | B(F_TLS_PSK) | B(F_TLS_HOSTNAME) | B(F_TLS_AUTHZ))
@@ -103,11 +105,11 @@ static const struct field_desc fields[F_MAX] = {
 	 B(F_PRECOPY) | B(F_PRECOPY_ROUNDS) | B(F_PRECOPY_SECONDS) |                    \
 	 B(F_DIRTY_THRESHOLD) | B(F_FORCE) | B(F_CHUNK) | B(F_TIMEOUT) |                \
 	 B(F_QUIESCE_ACK) | B(F_ACK_TIMEOUT) | B(F_CANCEL_ON_DISCONNECT) | B(F_WATCH) | \
-	 B(F_VF_CONFIG) | TLS_FIELDS)
+	 B(F_VF_CONFIG) | B(F_VF_TOKEN) | TLS_FIELDS)
 #define RESTORE_FIELDS                                                                 \
 	(B(F_DEVICES) | B(F_FROM) | B(F_STREAM_FD) | B(F_STREAM_NAME) | B(F_CONNECT) | \
 	 B(F_MAP) | B(F_ANY_ID) | B(F_TIMEOUT) | B(F_CANCEL_ON_DISCONNECT) |           \
-	 B(F_WATCH) | B(F_VF_CONFIG) | TLS_FIELDS)
+	 B(F_WATCH) | B(F_VF_CONFIG) | B(F_VF_TOKEN) | TLS_FIELDS)
 
 struct cmd_desc {
 	const char *name;
@@ -118,8 +120,8 @@ struct cmd_desc {
 static const struct cmd_desc commands[VFMD_CMD_MAX] = {
 	[VFMD_CMD_VERSION] = {"version", 0, 0},
 	[VFMD_CMD_LIST] = {"list", B(F_PROBE), 0},
-	[VFMD_CMD_INFO] = {"info", B(F_DEVICES), B(F_DEVICES)},
-	[VFMD_CMD_ATTACH] = {"attach", B(F_DEVICES), B(F_DEVICES)},
+	[VFMD_CMD_INFO] = {"info", B(F_DEVICES) | B(F_VF_TOKEN), B(F_DEVICES)},
+	[VFMD_CMD_ATTACH] = {"attach", B(F_DEVICES) | B(F_VF_TOKEN), B(F_DEVICES)},
 	[VFMD_CMD_DETACH] = {"detach", B(F_DEVICES), B(F_DEVICES)},
 	[VFMD_CMD_SAVE] = {"save", SAVE_FIELDS, B(F_DEVICES)},
 	[VFMD_CMD_RESTORE] = {"restore", RESTORE_FIELDS, B(F_DEVICES)},
@@ -437,6 +439,17 @@ static int set_field(struct vfmd_request *req, enum field f, struct json_object 
 			return bad(e, -EINVAL,
 				   "%s: \"tls_hostname\" must be a name of 1..%d bytes", cmd,
 				   VFM_TLS_HOSTNAME_MAX);
+		break;
+	case F_VF_TOKEN:
+		/* a UUID and nothing else: it goes into a name the kernel parses */
+		r = get_string(v, req->vf_token, sizeof(req->vf_token));
+		if (r < 0 || !is_uuid(req->vf_token)) {
+			req->vf_token[0] = '\0';
+			return bad(e, -EINVAL,
+				   "%s: \"vf_token\" must be a UUID "
+				   "(bd8d9d2b-5a5f-4f5a-a211-f591514ba1f3)",
+				   cmd);
+		}
 		break;
 	case F_STREAM_FD: req->stream_fd = (int)u; break;
 	case F_LISTEN: req->listen = b; break;

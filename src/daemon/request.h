@@ -101,6 +101,10 @@ struct vfmd_request {
 	char abort_reason[VFMD_REASON_MAX]; /* continue: "" proceeds */
 
 	bool probe; /* list */
+
+	/* info, attach, save, restore: presented when a device named here is a VF of a
+	 * PF bound to vfio-pci (or such a PF); "" none; a checked UUID otherwise */
+	char vf_token[37];
 };
 
 struct vfmd_error {

@@ -35,6 +35,8 @@ struct vfm_device_ops {
 	ssize_t (*read)(struct vfm_device *dev, void *buf, size_t size);
 	ssize_t (*write)(struct vfm_device *dev, const void *buf, size_t size);
 	int (*reset)(struct vfm_device *dev);
+	/* VFIO_DEVICE_FEATURE_PCI_VF_TOKEN; NULL: -ENOTTY */
+	int (*set_vf_token)(struct vfm_device *dev, const uint8_t uuid[16]);
 	/* End any data session; called before destroy.  Backends end sessions
 	 * themselves when a SET leaves the group/RESUMING and on reset. */
 	void (*close_session)(struct vfm_device *dev);

@@ -67,6 +67,17 @@ _public_ int vfm_device_open_fd(struct vfm_ctx *ctx, int fd, const char *name,
 	return vfm_device_open(ctx, spec, ret_dev);
 }
 
+_public_ int vfm_device_set_vf_token(struct vfm_device *pf, const char *uuid)
+{
+	uint8_t b[16];
+
+	if (!pf || parse_uuid(uuid, b) < 0)
+		return -EINVAL;
+	if (!pf->ops->set_vf_token)
+		return -ENOTTY;
+	return pf->ops->set_vf_token(pf, b);
+}
+
 _public_ struct vfm_device *vfm_device_ref(struct vfm_device *dev)
 {
 	if (dev)

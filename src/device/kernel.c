@@ -242,6 +242,15 @@ static int k_reset(struct vfm_device *dev)
 	return err;
 }
 
+static int k_set_vf_token(struct vfm_device *dev, const uint8_t uuid[16])
+{
+	uint8_t b[16];
+
+	memcpy(b, uuid, sizeof(b));
+	return feature(dev->fd, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_PCI_VF_TOKEN, b,
+		       sizeof(b));
+}
+
 static void k_destroy(struct vfm_device *dev)
 {
 	k_close_session(dev);
@@ -261,6 +270,7 @@ static const struct vfm_device_ops kernel_ops = {
 	.read = k_read,
 	.write = k_write,
 	.reset = k_reset,
+	.set_vf_token = k_set_vf_token,
 	.close_session = k_close_session,
 	.destroy = k_destroy,
 };
@@ -417,17 +427,36 @@ void vfm_ctx_group_put(struct vfm_ctx *ctx, int number)
 
 /* ---- opening ---- */
 
-static int open_in_group(struct vfm_ctx *ctx, struct vfm_device *dev, int group,
-			 const char *devname)
+/* Whether the kernel checks a VF token when @res opens. */
+static bool token_checked(const struct vfm_resolved *res)
 {
+	return res && (res->vf_of_pf[0] || res->token_pf);
+}
+
+/* @res: what sysfs says about the device, NULL when it does not know it. */
+static int open_in_group(struct vfm_ctx *ctx, struct vfm_device *dev, int group,
+			 const char *devname, const struct vfm_resolved *res)
+{
+	const char *token = token_checked(res) ? vfm_ctx_vf_token_for(ctx, devname,
+								       res->vf_of_pf,
+								       res->token_pf)
+					       : NULL;
+	char arg[VFM_NAME_MAX + 64];
 	int gfd, fd, r;
 
 	r = vfm_ctx_group_get(ctx, group, &gfd);
 	if (r < 0)
 		return r;
 	dev->group = group;
-	fd = ioctl(gfd, VFIO_GROUP_GET_DEVICE_FD, devname);
+	/* The group path takes the token in the name: "0000:04:10.0 vf_token=UUID". */
+	if (token)
+		snprintf(arg, sizeof(arg), "%s vf_token=%s", devname, token);
+	else
+		strcopy(arg, sizeof(arg), devname);
+	fd = ioctl(gfd, VFIO_GROUP_GET_DEVICE_FD, arg);
 	if (fd < 0) {
+		if (errno == EACCES && token_checked(res))
+			return vfm_ctx_vf_token_refused(ctx, devname, res->vf_of_pf, token);
 		if (errno == EBUSY)
 			return vfm_ctx_fail(ctx, -EBUSY, "%s: device already open", devname);
 		return vfm_ctx_fail(ctx, -errno, "%s: VFIO_GROUP_GET_DEVICE_FD in group %d: %m",
@@ -437,9 +466,16 @@ static int open_in_group(struct vfm_ctx *ctx, struct vfm_device *dev, int group,
 	return 0;
 }
 
-static int open_cdev(struct vfm_ctx *ctx, struct vfm_device *dev, const char *cdev)
+/* @res: what sysfs says about the device behind @cdev. */
+static int open_cdev(struct vfm_ctx *ctx, struct vfm_device *dev, const char *cdev,
+		     const struct vfm_resolved *res)
 {
 	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	const char *token = token_checked(res) ? vfm_ctx_vf_token_for(ctx, res->id.name,
+								       res->vf_of_pf,
+								       res->token_pf)
+					       : NULL;
+	uint8_t uuid[16];
 	struct iommu_ioas_alloc ioas = { .size = sizeof(ioas) };
 	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
 	char path[PATH_MAX];
@@ -462,19 +498,43 @@ static int open_cdev(struct vfm_ctx *ctx, struct vfm_device *dev, const char *cd
 		return vfm_ctx_fail(ctx, errno == ENOENT ? -ENODEV : -errno,
 				    "cannot open /dev/iommu (kernel without IOMMUFD?): %m");
 	bind.iommufd = dev->iommufd;
-	if (ioctl(dev->fd, VFIO_DEVICE_BIND_IOMMUFD, &bind) < 0) {
+	if (token) {
+		memcpy(uuid, ctx->vf_token, sizeof(uuid));
+		bind.flags = VFIO_DEVICE_BIND_FLAG_TOKEN;
+		bind.token_uuid_ptr = (uintptr_t)uuid;
+	}
+	r = ioctl(dev->fd, VFIO_DEVICE_BIND_IOMMUFD, &bind) < 0 ? -errno : 0;
+	if (r == -EINVAL && token) {
+		/* Before Linux 6.17 the flag is unknown (EINVAL), but EINVAL also says
+		 * that another open is bound: a bind without the flag tells them apart.
+		 * If that one succeeds, this kernel never checks a token on the cdev
+		 * path: refuse rather than open a VF behind its PF owner's back. */
+		bind.flags = 0;
+		bind.token_uuid_ptr = 0;
+		r = ioctl(dev->fd, VFIO_DEVICE_BIND_IOMMUFD, &bind) < 0 ? -errno : 0;
+		if (r == 0)
+			return vfm_ctx_fail(ctx, -EOPNOTSUPP,
+					    "%s (%s): this kernel takes no VF token on the cdev "
+					    "path (Linux 6.17+); open it by its PCI address (the "
+					    "group path) instead",
+					    cdev, res->id.name);
+	}
+	if (r == -EACCES && token_checked(res))
+		return vfm_ctx_vf_token_refused(ctx, res->id.name, res->vf_of_pf, token);
+	if (r < 0) {
 		/* A cdev opens once: EINVAL when another open of it is bound, EBUSY
 		 * when the device is open through its group. */
-		if (errno == EINVAL || errno == EBUSY)
+		if (r == -EINVAL || r == -EBUSY)
 			return vfm_ctx_fail(ctx, -EBUSY,
 					    "%s is in use by another process (%s; a VMM "
 					    "holding it can hand its fd over: fd:N)",
 					    cdev,
-					    errno == EBUSY ? "the device is open through its "
-							     "IOMMU group"
-							   : "another open of the cdev is bound "
-							     "to an iommufd");
-		return vfm_ctx_fail(ctx, -errno, "%s: VFIO_DEVICE_BIND_IOMMUFD: %m", cdev);
+					    r == -EBUSY ? "the device is open through its "
+							  "IOMMU group"
+							: "another open of the cdev is bound "
+							  "to an iommufd");
+		errno = -r;
+		return vfm_ctx_fail(ctx, r, "%s: VFIO_DEVICE_BIND_IOMMUFD: %m", cdev);
 	}
 	if (ioctl(dev->iommufd, IOMMU_IOAS_ALLOC, &ioas) < 0)
 		return vfm_ctx_fail(ctx, -errno, "%s: IOMMU_IOAS_ALLOC: %m", cdev);
@@ -597,7 +657,7 @@ int vfm_kernel_open(struct vfm_ctx *ctx, const char *name, struct vfm_device **r
 		r = resolve_cdev(ctx, name, &res);
 		if (r >= 0) {
 			dev->id = res.id;
-			r = open_cdev(ctx, dev, name);
+			r = open_cdev(ctx, dev, name, &res);
 		}
 	} else if (strncmp(name, "/dev/vfio/", 10) == 0) {
 		/* /dev/vfio/N:NAME */
@@ -619,16 +679,19 @@ int vfm_kernel_open(struct vfm_ctx *ctx, const char *name, struct vfm_device **r
 				r = 0;
 		}
 		if (r >= 0) {
+			const struct vfm_resolved *known = NULL;
+
 			strcopy(devname, sizeof(devname), colon + 1);
 			if (vfm_sysfs_resolve(ctx, devname, &res) >= 0) {
 				dev->id = res.id;
 				strcopy(devname, sizeof(devname), res.group_name);
+				known = &res;
 			} else {
 				strcopy(dev->id.name, sizeof(dev->id.name), devname);
 			}
 			vfm_ctx_clear_error(ctx);
 			dev->id.iommu_group = group;
-			r = open_in_group(ctx, dev, group, devname);
+			r = open_in_group(ctx, dev, group, devname, known);
 		}
 	} else {
 		r = vfm_sysfs_resolve(ctx, name, &res);
@@ -641,12 +704,12 @@ int vfm_kernel_open(struct vfm_ctx *ctx, const char *name, struct vfm_device **r
 				snprintf(gpath, sizeof(gpath), "/dev/vfio/%d", res.id.iommu_group);
 				if (res.cdev[0] && vfm_ctx_path(ctx, p, sizeof(p), gpath) >= 0 &&
 				    stat(p, &st) < 0)
-					r = open_cdev(ctx, dev, res.cdev);
+					r = open_cdev(ctx, dev, res.cdev, &res);
 				else
 					r = open_in_group(ctx, dev, res.id.iommu_group,
-							  res.group_name);
+							  res.group_name, &res);
 			} else if (res.cdev[0]) {
-				r = open_cdev(ctx, dev, res.cdev);
+				r = open_cdev(ctx, dev, res.cdev, &res);
 			} else {
 				r = vfm_ctx_fail(ctx, -ENODEV,
 						 "%s: no IOMMU group and no VFIO cdev",

@@ -42,6 +42,8 @@
  *   vendor=N device=N subsystem-vendor=N subsystem-device=N   identity, 0..0xffff
  *                       (0x for hex); defaults 0x1af4 0x10f0 0x1af4 0x0001.
  *   revision=N          identity, 0..0xff; default 0x01.
+ *   vf-token=UUID       a VF of a PF bound to vfio-pci that holds this VF token: the
+ *                       open fails (-EACCES) unless the context presents it.
  * Faults (several may combine):
  *   fail-arc=FROM:TO[:ERRNO]   that single arc fails with ERRNO (default EIO), the state
  *                              stays FROM.  Also when the arc is one step of a
@@ -869,6 +871,7 @@ enum sim_key {
 	KEY_FAIL_SAVE,
 	KEY_PF,
 	KEY_VF,
+	KEY_VF_TOKEN,
 	_KEY_MAX,
 };
 
@@ -902,6 +905,7 @@ static const struct {
 	[KEY_DRIVER] = {"driver", VALUE_REQUIRED},
 	[KEY_PF] = {"pf", VALUE_REQUIRED},
 	[KEY_VF] = {"vf", VALUE_REQUIRED},
+	[KEY_VF_TOKEN] = {"vf-token", VALUE_REQUIRED},
 	[KEY_VENDOR] = {"vendor", VALUE_REQUIRED},
 	[KEY_DEVICE] = {"device", VALUE_REQUIRED},
 	[KEY_SUBSYSTEM_VENDOR] = {"subsystem-vendor", VALUE_REQUIRED},
@@ -1010,6 +1014,7 @@ struct sim_spec {
 	uint32_t seen;
 	uint64_t seed;
 	enum vfm_state state;
+	uint8_t vf_token[16]; /* vf-token= */
 };
 
 /* "sim:a: invalid size '2T': expected ..." */
@@ -1222,6 +1227,10 @@ static int parse_key(struct vfm_ctx *ctx, struct sim_spec *sp, struct sim *s,
 		id->vf_index = vfi;
 		return 0;
 	}
+	case KEY_VF_TOKEN:
+		if (parse_uuid(value, sp->vf_token) < 0)
+			return bad_value(ctx, sp, key, value, "expected a UUID");
+		return 0;
 	case KEY_VENDOR: return parse_id_number(ctx, sp, key, value, 0xffff, &id->vendor);
 	case KEY_DEVICE: return parse_id_number(ctx, sp, key, value, 0xffff, &id->device);
 	case KEY_SUBSYSTEM_VENDOR:
@@ -1428,6 +1437,11 @@ int vfm_sim_open(struct vfm_ctx *ctx, const char *spec, struct vfm_device **ret_
 	r = check_spec(ctx, &sp, s);
 	if (r < 0)
 		return r;
+
+	/* A VF of a PF bound to vfio-pci: the kernel's token check at open. */
+	if (seen(&sp, KEY_VF_TOKEN) &&
+	    (!ctx->has_vf_token || memcmp(ctx->vf_token, sp.vf_token, 16) != 0))
+		return vfm_ctx_vf_token_refused(ctx, id.name, "sim-pf", ctx->has_vf_token);
 
 	s->seed = sp.seed;
 	s->state = sp.state;

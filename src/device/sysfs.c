@@ -145,6 +145,19 @@ int vfm_sysfs_identity(struct vfm_ctx *ctx, const char *dir, struct vfm_resolved
 			}
 	}
 
+	if (id->kind == VFM_DEVICE_PCI) {
+		char pf[32], pfdir[PATH_MAX], pfdrv[64];
+
+		if (vfm_link_basename(dir, "physfn", pf, sizeof(pf)) >= 0 &&
+		    strlen(pf) < sizeof(ret->vf_of_pf) &&
+		    snprintf(pfdir, sizeof(pfdir), "%s/physfn", dir) < (int)sizeof(pfdir) &&
+		    vfm_link_basename(pfdir, "driver", pfdrv, sizeof(pfdrv)) >= 0 &&
+		    driver_is_vfio(pfdrv))
+			strcopy(ret->vf_of_pf, sizeof(ret->vf_of_pf), pf);
+		ret->token_pf = dir_has(dir, "sriov_totalvfs") && id->driver[0] &&
+				driver_is_vfio(id->driver);
+	}
+
 	/* An mdev is a VFIO device when its parent driver registered it with vfio;
 	 * the group link is the sign.  A PCI function needs a vfio driver. */
 	if (id->kind == VFM_DEVICE_MDEV)

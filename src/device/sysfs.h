@@ -11,6 +11,11 @@ struct vfm_resolved {
 	char group_name[VFM_NAME_MAX]; /* name for VFIO_GROUP_GET_DEVICE_FD */
 	char cdev[VFM_NAME_MAX];       /* /dev/vfio/devices/vfioN if sysfs shows one */
 	bool vfio_bound;               /* bound to a vfio driver */
+	/* SR-IOV under a vfio driver's PF, whose VF token the kernel checks: the PF's
+	 * address when this is a VF of a PF bound to a vfio driver, else ""; whether
+	 * this is an SR-IOV PF bound to a vfio driver */
+	char vf_of_pf[16];
+	bool token_pf;
 };
 
 /*

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include <stdio.h>
+#include <ctype.h>
 #include <string.h>
 
 #include "ctx-internal.h"
+#include "util.h"
 
 _public_ int vfm_ctx_new(struct vfm_ctx **ret_ctx)
 {
@@ -66,6 +68,66 @@ _public_ int vfm_ctx_set_sysfs_root(struct vfm_ctx *ctx, const char *root)
 	free(ctx->root);
 	ctx->root = copy;
 	return 0;
+}
+
+_public_ int vfm_ctx_set_vf_token(struct vfm_ctx *ctx, const char *uuid)
+{
+	uint8_t b[16];
+
+	if (!ctx)
+		return -EINVAL;
+	if (!uuid) {
+		ctx->has_vf_token = false;
+		memset(ctx->vf_token, 0, sizeof(ctx->vf_token));
+		ctx->vf_token_str[0] = '\0';
+		return 0;
+	}
+	if (parse_uuid(uuid, b) < 0)
+		return -EINVAL;
+	memcpy(ctx->vf_token, b, sizeof(b));
+	for (size_t i = 0; i < sizeof(ctx->vf_token_str); i++)
+		ctx->vf_token_str[i] = (char)tolower((unsigned char)uuid[i]);
+	ctx->has_vf_token = true;
+	return 0;
+}
+
+const char *vfm_ctx_vf_token_for(struct vfm_ctx *ctx, const char *name,
+				 const char *vf_of_pf, bool token_pf)
+{
+	if (!ctx->has_vf_token)
+		return NULL;
+	if (!vf_of_pf[0] && !token_pf) {
+		vfm_dbg(ctx, "%s: no VF token presented (not a VF of a PF bound to a vfio "
+			     "driver, nor such a PF)",
+			name);
+		return NULL;
+	}
+	return ctx->vf_token_str;
+}
+
+int vfm_ctx_vf_token_refused(struct vfm_ctx *ctx, const char *name, const char *vf_of_pf,
+			     bool given)
+{
+	if (vf_of_pf[0] && given)
+		return vfm_ctx_fail(ctx, -EACCES,
+				    "%s: wrong VF token: its PF %s, bound to a vfio driver, "
+				    "holds another one",
+				    name, vf_of_pf);
+	if (vf_of_pf[0])
+		return vfm_ctx_fail(ctx, -EACCES,
+				    "%s: VF token required: its PF %s is bound to a vfio "
+				    "driver, which guards its VFs with a token (a UUID the "
+				    "PF's owner sets)",
+				    name, vf_of_pf);
+	if (given)
+		return vfm_ctx_fail(ctx, -EACCES,
+				    "%s: wrong VF token: VFs of this PF are in use with "
+				    "another one",
+				    name);
+	return vfm_ctx_fail(ctx, -EACCES,
+			    "%s: VF token required: VFs of this PF are in use, and only "
+			    "their token opens it",
+			    name);
 }
 
 void vfm_log(struct vfm_ctx *ctx, enum vfm_log_level level, const char *fmt, ...)

@@ -158,6 +158,33 @@ bool is_uuid(const char *s)
 	return *s == '\0';
 }
 
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int parse_uuid(const char *s, uint8_t ret[16])
+{
+	uint8_t b[16];
+
+	if (!s || !is_uuid(s))
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(b); i++) {
+		if (*s == '-')
+			s++;
+		b[i] = (uint8_t)(hexval(s[0]) << 4 | hexval(s[1]));
+		s += 2;
+	}
+	memcpy(ret, b, sizeof(b));
+	return 0;
+}
+
 uint64_t now_usec(void)
 {
 	struct timespec ts;

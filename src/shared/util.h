@@ -30,6 +30,10 @@ int strcopy(char *dst, size_t size, const char *src);
 /* Whether @s is a canonical-ish UUID (8-4-4-4-12 hex). */
 bool is_uuid(const char *s);
 
+/* Parse a UUID (8-4-4-4-12 hex, either case) into its 16 bytes in string order, as
+ * the kernel's uuid_parse() does.  -EINVAL (nothing written) for anything else. */
+int parse_uuid(const char *s, uint8_t ret[16]);
+
 /* Monotonic microseconds. */
 uint64_t now_usec(void);
 

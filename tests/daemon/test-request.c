@@ -286,5 +286,61 @@ int main(void)
 		bad(big, -EINVAL, "\"tls_hostname\" must be a name of 1..253 bytes");
 	}
 
+	/* vf_token: a UUID, on the commands that open devices by name */
+	good("{\"cmd\":\"attach\",\"devices\":[\"sim:a\"],"
+	     "\"vf_token\":\"8A1F0A4E-65f0-4bd1-9c2e-3f6f0c1d2e01\"}",
+	     "attach with a vf_token");
+	tap_ok(!strcmp(req.vf_token, "8A1F0A4E-65f0-4bd1-9c2e-3f6f0c1d2e01"), "kept as given");
+	good("{\"cmd\":\"info\",\"devices\":[\"sim:a\"],"
+	     "\"vf_token\":\"8a1f0a4e-65f0-4bd1-9c2e-3f6f0c1d2e01\"}",
+	     "info with a vf_token");
+	good("{\"cmd\":\"save\",\"devices\":[\"sim:a\"],\"to\":\"file:/x\","
+	     "\"vf_token\":\"8a1f0a4e-65f0-4bd1-9c2e-3f6f0c1d2e01\"}",
+	     "save with a vf_token");
+	good("{\"cmd\":\"restore\",\"devices\":[\"sim:a\"],\"from\":\"file:/x\","
+	     "\"vf_token\":\"8a1f0a4e-65f0-4bd1-9c2e-3f6f0c1d2e01\"}",
+	     "restore with a vf_token");
+	good("{\"cmd\":\"attach\",\"devices\":[\"sim:a\"]}", "attach without one");
+	tap_ok(req.vf_token[0] == '\0', "no vf_token: empty");
+	bad("{\"cmd\":\"detach\",\"devices\":[\"sim:a\"],"
+	    "\"vf_token\":\"8a1f0a4e-65f0-4bd1-9c2e-3f6f0c1d2e01\"}",
+	    -EINVAL, "unknown field \"vf_token\"");
+	bad("{\"cmd\":\"jobs\",\"vf_token\":\"8a1f0a4e-65f0-4bd1-9c2e-3f6f0c1d2e01\"}",
+	    -EINVAL, "unknown field \"vf_token\"");
+	{
+		static const char *const refused[] = {
+			"\"\"",
+			"\"nope\"",
+			"\"8a1f0a4e-65f0-4bd1-9c2e-3f6f0c1d2e0\"",   /* short */
+			"\"8a1f0a4e-65f0-4bd1-9c2e-3f6f0c1d2e011\"", /* long */
+			"\"8a1f0a4e-65f0-4bd1-9c2e-3f6f0c1d2e01 vf_token=x\"",
+			"\"8a1f0a4e65f04bd19c2e3f6f0c1d2e01\"",       /* no dashes */
+			"\"8a1f0a4e-65f0-4bd1-9c2e-3f6f0c1d2e0g\"",
+			"\"8a1f0a4e-65f0-4bd1-9c2e-3f6f0c1d2e01\\n\"",
+			"12",
+			"null",
+			"[\"8a1f0a4e-65f0-4bd1-9c2e-3f6f0c1d2e01\"]",
+		};
+		char line[512];
+
+		for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
+			snprintf(line, sizeof(line),
+				 "{\"cmd\":\"attach\",\"devices\":[\"sim:a\"],\"vf_token\":%s}",
+				 refused[i]);
+			bad(line, -EINVAL, "\"vf_token\" must be a UUID");
+		}
+		/* a long string is refused by its length, before anything reads it */
+		{
+			char big[8192];
+			int o = snprintf(big, sizeof(big),
+					 "{\"cmd\":\"attach\",\"devices\":[\"sim:a\"],"
+					 "\"vf_token\":\"");
+
+			memset(big + o, 'a', 4000);
+			snprintf(big + o + 4000, sizeof(big) - (size_t)o - 4000, "\"}");
+			bad(big, -EINVAL, "\"vf_token\" must be a UUID");
+		}
+	}
+
 	return tap_done();
 }

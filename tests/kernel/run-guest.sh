@@ -342,12 +342,18 @@ if [ "$IOMMU" = 1 ]; then
 	#                  one group of two functions, for group viability
 	#   00:06.0        a PCIe root port (has ACS: a group of its own), with
 	#   01:00.0        edu behind it, alone on its bus: a bus reset works
+	#   00:07.0        a second PCIe root port, with
+	#   02:00.0        QEMU's NVMe controller (1b36:0010) as an SR-IOV PF with up
+	#                  to 2 VFs (no guest driver; no namespace): VF tokens
 	# kernel-irqchip=split is what intremap=on needs under KVM; TCG ignores it.
 	# shellcheck disable=SC2054 # the commas belong to qemu option values
 	MACHINE=(-machine q35,kernel-irqchip=split -device intel-iommu,intremap=on
 		-device edu,addr=04.0
 		-device edu,addr=05.0,multifunction=on -device pci-serial,addr=05.1
-		-device pcie-root-port,id=vfm_rp0,chassis=1,addr=06.0 -device edu,bus=vfm_rp0)
+		-device pcie-root-port,id=vfm_rp0,chassis=1,addr=06.0 -device edu,bus=vfm_rp0
+		-device pcie-root-port,id=vfm_rp1,chassis=2,addr=07.0
+		-device nvme-subsys,id=vfm_nvs0,nqn=vfiomig-sriov
+		-device nvme,bus=vfm_rp1,serial=vfm-sriov,subsys=vfm_nvs0,sriov_max_vfs=2,sriov_vq_flexible=4,sriov_vi_flexible=2,max_ioqpairs=6)
 	KCMDLINE="$KCMDLINE intel_iommu=on"
 fi
 QEMU_CMD=("$QEMU" -accel "$ACCEL" -cpu max -smp 2 -m 1G -nographic -no-reboot -nic none

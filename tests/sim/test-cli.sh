@@ -220,4 +220,28 @@ else
 	nok "-j failed job" "exit $rc: $out"
 fi
 
+
+# VF tokens: a simulated VF of a PF bound to vfio-pci (sim key vf-token=)
+TOKEN=8a1f0a4e-65f0-4bd1-9c2e-3f6f0c1d2e01
+run "$VFIOMIG" info "sim:vf,vf-token=$TOKEN"
+expect "a VF without --vf-token: exit 3, VF token required" 3 "" "sim:vf: VF token required"
+run "$VFIOMIG" --vf-token ffffffff-0000-4000-8000-000000000bad info "sim:vf,vf-token=$TOKEN"
+expect "a VF with another token: exit 3, wrong VF token" 3 "" "sim:vf: wrong VF token"
+run "$VFIOMIG" --vf-token "${TOKEN^^}" info "sim:vf,vf-token=$TOKEN" sim:other
+expect "--vf-token in capitals opens it, and a device without a token beside it" 0 "sim:other"
+run "$VFIOMIG" -j info "sim:vf,vf-token=$TOKEN"
+jerr "-j VF token required: EACCES, exit 3" 3 EACCES "VF token required"
+for bad in nope "" "$TOKEN " "${TOKEN}0" "${TOKEN//-/}" "$TOKEN vf_token=$TOKEN"; do
+	run "$VFIOMIG" --vf-token "$bad" info sim:a
+	expect "--vf-token '$bad': exit 2, not a UUID" 2 "" "--vf-token: .* is not a UUID"
+done
+run "$VFIOMIG" info "sim:vf,vf-token=nope"
+expect "sim key vf-token=nope: exit 3, expected a UUID" 3 "" "expected a UUID"
+run "$VFIOMIG" vf token sim:a "$TOKEN"
+expect "vf token on a device that keeps none: exit 4" 4 "" "keeps no VF token"
+run "$VFIOMIG" vf token sim:a nope
+expect "vf token with a bad UUID: exit 2" 2 "" "not a UUID"
+run "$VFIOMIG" vf token sim:a
+expect "vf token without a UUID: exit 2" 2 "" "takes a PF and a UUID"
+
 tap_end

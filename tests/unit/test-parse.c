@@ -296,6 +296,32 @@ static void test_is_uuid(void)
 		       t[i].ok ? "true" : "false");
 }
 
+static void test_parse_uuid(void)
+{
+	static const uint8_t want[16] = {0x8a, 0x1f, 0x0a, 0x4e, 0x65, 0xf0, 0x4b, 0xd1,
+					 0x9c, 0x2e, 0x3f, 0x6f, 0x0c, 0x1d, 0x2e, 0x01};
+	static const char *const bad[] = {
+		"", "8a1f0a4e", "8a1f0a4e-65f0-4bd1-9c2e-3f6f0c1d2e0",
+		"8a1f0a4e-65f0-4bd1-9c2e-3f6f0c1d2e011", "8a1f0a4e65f04bd19c2e3f6f0c1d2e01",
+		"8a1f0a4e-65f0-4bd1-9c2e-3f6f0c1d2e0g", "8a1f0a4e-65f0-4bd1-9c2e 3f6f0c1d2e01",
+		" 8a1f0a4e-65f0-4bd1-9c2e-3f6f0c1d2e0", "8a1f0a4e-65f0-4bd1-9c2e-3f6f0c1d2e01 ",
+	};
+	uint8_t b[16];
+
+	tap_ok(parse_uuid("8a1f0a4e-65f0-4bd1-9c2e-3f6f0c1d2e01", b) == 0 &&
+		       !memcmp(b, want, 16),
+	       "parse_uuid: 16 bytes in string order, as the kernel's uuid_parse()");
+	tap_ok(parse_uuid("8A1F0A4E-65F0-4BD1-9C2E-3F6F0C1D2E01", b) == 0 &&
+		       !memcmp(b, want, 16),
+	       "parse_uuid: capitals are the same UUID");
+	tap_ok(parse_uuid(NULL, b) == -EINVAL, "parse_uuid(NULL): -EINVAL");
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		memset(b, 0x5a, sizeof(b));
+		tap_ok(parse_uuid(bad[i], b) == -EINVAL && b[0] == 0x5a && b[15] == 0x5a,
+		       "parse_uuid(\"%s\"): -EINVAL, nothing written", bad[i]);
+	}
+}
+
 static void test_name_eq(void)
 {
 	static const struct {
@@ -517,6 +543,7 @@ int main(void)
 	test_parse_size();
 	test_strcopy();
 	test_is_uuid();
+	test_parse_uuid();
 	test_name_eq();
 	test_files();
 	test_state_names();
