@@ -875,7 +875,7 @@ enum sim_key {
 	_KEY_MAX,
 };
 
-assert_cc(_KEY_MAX <= 32);
+assert_cc(_KEY_MAX <= 64); /* sim_spec.seen */
 
 enum sim_value {
 	VALUE_REQUIRED,
@@ -1011,7 +1011,7 @@ static void format_sim_flags(uint32_t flags, char *buf, size_t size)
 /* Parser state beyond struct sim: what the identity and cross-key checks need. */
 struct sim_spec {
 	const char *prefix; /* "sim:NAME", for messages */
-	uint32_t seen;
+	uint64_t seen;
 	uint64_t seed;
 	enum vfm_state state;
 	uint8_t vf_token[16]; /* vf-token= */
@@ -1266,7 +1266,7 @@ static int parse_key(struct vfm_ctx *ctx, struct sim_spec *sp, struct sim *s,
 
 static bool seen(const struct sim_spec *sp, enum sim_key key)
 {
-	return sp->seen & (UINT32_C(1) << key);
+	return sp->seen & (UINT64_C(1) << key);
 }
 
 /* Checks that involve several keys, once all are known. */
@@ -1421,7 +1421,7 @@ int vfm_sim_open(struct vfm_ctx *ctx, const char *spec, struct vfm_device **ret_
 		if (seen(&sp, key))
 			return vfm_ctx_fail(ctx, -EINVAL, "%s: duplicate key '%s'",
 					    id.name, item);
-		sp.seen |= UINT32_C(1) << key;
+		sp.seen |= UINT64_C(1) << key;
 		if (value && sim_keys[key].value == VALUE_NONE)
 			return vfm_ctx_fail(ctx, -EINVAL, "%s: key '%s' takes no value",
 					    id.name, item);
