@@ -846,6 +846,8 @@ struct vfm_job_dev {
 	uint64_t stopcopy_usec;   /* time to read (save) or write (restore) them */
 	char vf_config[96];       /* the VF's network settings: "sent: mac,vlan",
 				     "applied: mac", "none (not a network VF)"... */
+	unsigned precopy_reinits; /* save: new initial data it reported in PRE_COPY
+				     (VFM_PRECOPY_REINIT) */
 };
 
 /*

@@ -471,6 +471,13 @@ static void check_device(struct check *c)
 	else
 		report(c, "data-size", 0, 0, CK_OK, UINT64_MAX, 0, "%llu bytes",
 		       (unsigned long long)est);
+	/* precopy info v2 (Linux 7.1+): what the kernel and driver said to the library's
+	 * opt-in; either answer conforms */
+	if (c->flags & VFM_MIG_PRE_COPY)
+		report(c, "precopy-info-v2", 0, 0, CK_OK, UINT64_MAX, 0, "%s",
+		       vfm_device_precopy_v2(c->dev)
+			       ? "yes: the opt-in took, new initial data (REINIT) is reported"
+			       : "no: the opt-in was refused (a kernel before 7.1)");
 
 	/* STOP_COPY first: its data is the image RESUMING -> STOP loads. */
 	for (size_t pass = 0; pass < 2; pass++)

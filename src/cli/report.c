@@ -255,6 +255,10 @@ static void print_report(struct cli *cli, const char *verb, const struct vfm_job
 		out_u64(o, "precopy_bytes", " precopy %s bytes,", d->precopy_bytes);
 		out_u64(o, "stopcopy_bytes", " stop-copy %s bytes", d->stopcopy_bytes);
 		out_u64(o, "stopcopy_usec", NULL, d->stopcopy_usec);
+		out_u64(o, "precopy_reinits", NULL, d->precopy_reinits);
+		if (d->precopy_reinits)
+			out_text(o, " (new initial data %u time%s)", d->precopy_reinits,
+				 d->precopy_reinits == 1 ? "" : "s");
 		if (d->estimate != UINT64_MAX)
 			out_u64(o, "estimate_bytes", " (driver estimate %s)", d->estimate);
 		else

@@ -145,6 +145,7 @@ static void add_figures(struct djob *j, struct json_object *o,
 			add_u64(d, "stopcopy_bytes", jd->stopcopy_bytes);
 			if (full)
 				add_u64(d, "stopcopy_usec", jd->stopcopy_usec);
+			add_u64(d, "precopy_reinits", jd->precopy_reinits);
 			if (jd->estimate != UINT64_MAX)
 				add_u64(d, "estimate_bytes", jd->estimate);
 			else

@@ -26,10 +26,13 @@
  *   dirty=SIZE          once the initial bytes are read, each PRECOPY_INFO call that
  *   dirty-rounds=N      finds nothing pending makes SIZE more body bytes pending, N times
  *                       (N at most 1048576).  Default 0 and 0.  Need pre-copy.
- *   reinit=SIZE         once the initial bytes are read, PRECOPY_INFO reports new initial
- *                       data (VFM_PRECOPY_REINIT, Linux 7.1's VFIO_PRECOPY_INFO_REINIT),
- *                       once a session: SIZE more body bytes become initial bytes and
- *                       dirty bytes start from zero.  Needs pre-copy.
+ *   reinit=SIZE         new initial data (VFM_PRECOPY_REINIT, Linux 7.1's
+ *   reinit-at=OFF[+OFF...]  VFIO_PRECOPY_INFO_REINIT): once a save session has read OFF
+ *                       stream bytes in PRE_COPY, the next PRECOPY_INFO reports REINIT,
+ *                       SIZE more body bytes (default 64K) become initial bytes and
+ *                       dirty bytes start from zero; up to 8 increasing offsets, each
+ *                       once a session.  reinit= alone: once, when the first initial
+ *                       bytes are read.  Need pre-copy.
  *   no-precopy-v2       the device refuses the precopy info v2 opt-in, as kernels before
  *                       7.1 do: flags stay 0, and reinit= never shows.
  *   expect-seed=N       RESUMING -> STOP fails (EINVAL, the device stays RESUMING) unless
@@ -105,6 +108,7 @@
 #define SIM_SIZE_MAX	 (UINT64_C(1) << 40)
 #define SIM_DEFAULT_SIZE 4096
 #define SIM_ROUNDS_MAX	 (UINT64_C(1) << 20)
+#define SIM_REINIT_MAX	 8 /* reinit-at= offsets */
 #define SIM_ARC_USEC_MAX UINT64_C(10000000)
 #define SIM_STRING_MAX	 63
 #define SIM_ERRNO_MAX	 4095
@@ -398,7 +402,8 @@ struct sim {
 	uint64_t arc_usec;
 	uint64_t write_mbps; /* 0: as fast as memory */
 	bool precopy_eof;    /* read() gives 0, not ENOMSG, when PRE_COPY data runs out */
-	uint64_t reinit;     /* new initial bytes, once a session (0: never) */
+	uint64_t reinit;     /* new initial bytes at each REINIT */
+	uint64_t reinit_at[SIM_REINIT_MAX]; /* stream offsets; 0 ends the list */
 	struct sim_arc_fault fail_arc, error_arc;
 	struct sim_offset_fault fail_read, fail_write, corrupt;
 	struct sim_offset_fault fail_save; /* .at: the save session that fails */
@@ -417,7 +422,7 @@ struct sim {
 	uint64_t avail;	      /* save in PRE_COPY*: stream bytes made readable so far */
 	uint64_t rounds_left; /* dirty rounds still to come */
 	uint64_t initial_end; /* save: stream offset where the initial bytes end */
-	bool reinit_done;
+	unsigned reinit_next; /* reinit_at[] index of the next REINIT */
 	uint8_t header[VFM_SIM_HEADER_SIZE]; /* save: ours; resume: what arrived */
 	uint64_t rx_seed;
 	bool rx_bad;
@@ -449,7 +454,7 @@ static void session_open_save(struct sim *s, enum vfm_state to)
 	s->pos = 0;
 	s->avail = to == S_SC ? image_size(s) : VFM_SIM_HEADER_SIZE + s->precopy;
 	s->initial_end = VFM_SIM_HEADER_SIZE + s->precopy;
-	s->reinit_done = false;
+	s->reinit_next = 0;
 	s->rounds_left = s->dirty_rounds;
 	header_build(s->header, s->seed, s->size, s->flags);
 }
@@ -635,10 +640,11 @@ static int sim_get_precopy_info(struct vfm_device *dev, uint64_t *ret_initial,
 	if (s->session != SESSION_SAVE || (s->state != S_PC && s->state != S_PCP2P))
 		return -EINVAL;
 
-	/* new initial data once the first is read, as a 7.1 driver may report it */
-	if (dev->precopy_v2 && s->reinit && !s->reinit_done && s->pos >= s->initial_end &&
+	/* new initial data at the offsets asked for, as a 7.1 driver may report it */
+	if (dev->precopy_v2 && s->reinit_next < SIM_REINIT_MAX &&
+	    s->reinit_at[s->reinit_next] && s->pos >= s->reinit_at[s->reinit_next] &&
 	    s->avail < image_size(s)) {
-		s->reinit_done = true;
+		s->reinit_next++;
 		s->initial_end = MAX(s->avail, s->pos) + MIN(s->reinit, image_size(s) - s->avail);
 		s->avail = s->initial_end;
 		flags |= VFM_PRECOPY_REINIT;
@@ -852,6 +858,7 @@ enum sim_key {
 	KEY_WRITE_MBPS,
 	KEY_PRECOPY_EOF,
 	KEY_REINIT,
+	KEY_REINIT_AT,
 	KEY_NO_PRECOPY_V2,
 	KEY_TYPE,
 	KEY_DRIVER,
@@ -900,6 +907,7 @@ static const struct {
 	[KEY_WRITE_MBPS] = {"write-mbps", VALUE_REQUIRED},
 	[KEY_PRECOPY_EOF] = {"precopy-eof", VALUE_NONE},
 	[KEY_REINIT] = {"reinit", VALUE_REQUIRED},
+	[KEY_REINIT_AT] = {"reinit-at", VALUE_REQUIRED},
 	[KEY_NO_PRECOPY_V2] = {"no-precopy-v2", VALUE_NONE},
 	[KEY_TYPE] = {"type", VALUE_REQUIRED},
 	[KEY_DRIVER] = {"driver", VALUE_REQUIRED},
@@ -1167,6 +1175,24 @@ static int parse_key(struct vfm_ctx *ctx, struct sim_spec *sp, struct sim *s,
 		else
 			s->dirty = v;
 		return 0;
+	case KEY_REINIT_AT: {
+		char copy[256], *save = NULL;
+		unsigned n = 0;
+
+		if (strlen(value) >= sizeof(copy))
+			return bad_value(ctx, sp, key, value, "too long");
+		strcopy(copy, sizeof(copy), value);
+		for (char *t = strtok_r(copy, "+", &save); t; t = strtok_r(NULL, "+", &save)) {
+			if (n == SIM_REINIT_MAX || parse_size(t, SIM_SIZE_MAX, &v) < 0 || v == 0 ||
+			    (n && v <= s->reinit_at[n - 1]))
+				return bad_value(ctx, sp, key, value,
+						 "expected up to 8 increasing offsets OFF[+OFF...]");
+			s->reinit_at[n++] = v;
+		}
+		if (!n)
+			return bad_value(ctx, sp, key, value, "expected an offset");
+		return 0;
+	}
 	case KEY_DIRTY_ROUNDS:
 		if (parse_u64(value, 10, SIM_ROUNDS_MAX, &s->dirty_rounds) < 0)
 			return bad_value(ctx, sp, key, value, "expected a count 0-%llu",
@@ -1273,7 +1299,7 @@ static bool seen(const struct sim_spec *sp, enum sim_key key)
 static int check_spec(struct vfm_ctx *ctx, const struct sim_spec *sp, const struct sim *s)
 {
 	static const enum sim_key need_pre_copy[] = {KEY_PRECOPY, KEY_DIRTY,
-						     KEY_DIRTY_ROUNDS, KEY_REINIT};
+						     KEY_DIRTY_ROUNDS, KEY_REINIT, KEY_REINIT_AT};
 	const struct {
 		enum sim_key key;
 		const struct sim_offset_fault *f;
@@ -1434,6 +1460,12 @@ int vfm_sim_open(struct vfm_ctx *ctx, const char *spec, struct vfm_device **ret_
 	}
 	if (!seen(&sp, KEY_PRECOPY))
 		s->precopy = s->size / 4;
+	/* reinit= alone: once, when the first initial bytes are read; reinit-at= alone:
+	 * 64K each time */
+	if (seen(&sp, KEY_REINIT) && !seen(&sp, KEY_REINIT_AT))
+		s->reinit_at[0] = VFM_SIM_HEADER_SIZE + s->precopy;
+	if (seen(&sp, KEY_REINIT_AT) && !seen(&sp, KEY_REINIT))
+		s->reinit = 64u << 10;
 	r = check_spec(ctx, &sp, s);
 	if (r < 0)
 		return r;

@@ -299,6 +299,7 @@ static int save_precopy(struct save *s)
 			if (pi.flags & VFM_PRECOPY_REINIT) {
 				s->reinit[i] = true;
 				j->rep->precopy_reinits++;
+				j->rep->dev[i].precopy_reinits++;
 			}
 			if (s->reinit[i] && in == 0)
 				s->reinit[i] = false;

@@ -153,7 +153,7 @@ unset VFIOMIG_SYSFS_ROOT
 
 # ---- check: every arc against the uAPI ----
 run "$VFIOMIG" check sim:a
-expect "check of a conforming device: exit 0" 0 "^  18 ok, 0 warnings, 0 failed, 1 skipped$"
+expect "check of a conforming device: exit 0" 0 "^  19 ok, 0 warnings, 0 failed, 1 skipped$"
 grep -q "^  ok   RESUMING -> STOP " <<<"$out" && grep -q "^  ok   STOP -> STOP_COPY .*: 4128 bytes of data (estimate 4128)" <<<"$out" &&
 	ok "check loads the device's own image and reads STOP_COPY to its end" || nok "check arcs" "$out"
 run "$VFIOMIG" check sim:a,flags=stop-copy
@@ -174,11 +174,11 @@ expect "check: a device that refuses its own image" 1 "^  fail RESUMING -> STOP 
 run "$VFIOMIG" check sim:a,precopy-eof
 expect "check: read() = 0 at the end of PRE_COPY data is a warning, not a failure (exit 0)" 0 \
 	"^  warn RUNNING -> PRE_COPY .*read\(\) returned 0: the uAPI says a driver should return ENOMSG"
-grep -q "^  16 ok, 2 warnings, 0 failed, 1 skipped$" <<<"$out" && ok "check: 2 warnings (PRE_COPY and PRE_COPY_P2P)" || nok "warnings" "$out"
+grep -q "^  17 ok, 2 warnings, 0 failed, 1 skipped$" <<<"$out" && ok "check: 2 warnings (PRE_COPY and PRE_COPY_P2P)" || nok "warnings" "$out"
 run "$VFIOMIG" check sim:a,fail-reset
 expect "check of a device whose reset fails: every arc reached arc by arc instead (exit 0)" 0 \
 	"^  skip reset: Input/output error: each arc is reached from RUNNING arc by arc instead"
-grep -q "^  17 ok, 0 warnings, 0 failed, 2 skipped$" <<<"$out" && grep -q "^  ok   left RUNNING" <<<"$out" &&
+grep -q "^  18 ok, 0 warnings, 0 failed, 2 skipped$" <<<"$out" && grep -q "^  ok   left RUNNING" <<<"$out" &&
 	ok "check without reset: all 15 arcs tested, the device left RUNNING" || nok "check without reset" "$out"
 run "$VFIOMIG" check sim:a,no-migration
 expect "check of a device without migration: exit 4" 4 "" "sim:a: the driver does not support migration"
@@ -187,6 +187,13 @@ if jq -e '.[0].failed == 0 and .[0].flags == "stop-copy,p2p" and ([.[0].checks[]
 	ok "check --json: 8 arcs for stop-copy,p2p, none failed"
 else
 	nok "check --json" "$out"
+fi
+run "$VFIOMIG" check sim:a sim:b,no-precopy-v2
+if grep -q "^  ok   precopy-info-v2: yes: the opt-in took" <<<"$out" &&
+	grep -q "^  ok   precopy-info-v2: no: the opt-in was refused (a kernel before 7.1)" <<<"$out"; then
+	ok "check says whether the precopy info v2 opt-in took (yes, and no for a device that refuses it)"
+else
+	nok "check precopy-info-v2" "$out"
 fi
 run "$VFIOMIG" check
 expect "check without devices: usage" 2 "" "check needs devices"

@@ -259,6 +259,33 @@ static void precopy_reinit(void)
 	       "read: %llu precopy bytes (>= %llu) in %u rounds",
 	       last_src_rep.precopy_reinits, (unsigned long long)dv->precopy_bytes,
 	       (unsigned long long)(hdr + first + more), last_src_rep.precopy_rounds);
+	/* during a round: the driver reports it while initial bytes are still pending
+	 * (offset 20000 < 32 + 40000) */
+	migrate("REINIT during a round (at byte 20000 of 40032 initial)",
+		(const char *const[]){ "sim:a,seed=9,size=200000,precopy=40000,reinit=30000,"
+				       "reinit-at=20000", NULL },
+		(const char *const[]){ "sim:x,size=200000", NULL }, &o, OK, NULL, 0, 0);
+	tap_ok(last_src_rep.precopy_reinits == 1 && dv->precopy_reinits == 1 &&
+		       dv->precopy_bytes >= hdr + 40000 + 30000,
+	       "REINIT during a round: counted for the device (%u), %llu precopy bytes "
+	       "(>= %llu)",
+	       dv->precopy_reinits, (unsigned long long)dv->precopy_bytes,
+	       (unsigned long long)(hdr + 40000 + 30000));
+	/* several in a row: each round reaches the next offset, one device of two */
+	migrate("three REINITs in a row on one device of two",
+		(const char *const[]){ "sim:a,seed=9,size=200000,precopy=10000,reinit=5000,"
+				       "reinit-at=10032+15032+20032",
+				       "sim:b,seed=3,size=70000", NULL },
+		(const char *const[]){ "sim:x,size=200000", "sim:y,size=70000", NULL }, &o, OK,
+		NULL, 0, 0);
+	tap_ok(last_src_rep.precopy_reinits == 3 && last_src_rep.dev[0].precopy_reinits == 3 &&
+		       last_src_rep.dev[1].precopy_reinits == 0 &&
+		       last_src_rep.dev[0].precopy_bytes >= hdr + 10000 + 3 * 5000 &&
+		       last_src_rep.precopy_rounds >= 4,
+	       "three REINITs in a row: 3 for the device, 0 for the other, %llu precopy bytes "
+	       "(>= %llu), %u rounds with one allowed",
+	       (unsigned long long)last_src_rep.dev[0].precopy_bytes,
+	       (unsigned long long)(hdr + 10000 + 3 * 5000), last_src_rep.precopy_rounds);
 	migrate("the same device without the opt-in (a kernel before 7.1)",
 		(const char *const[]){ "sim:a,seed=9,size=200000,precopy=10000,reinit=50000,"
 				       "no-precopy-v2", NULL },
