@@ -3,7 +3,6 @@
  * VF admin settings: checking, reading, setting, capture and apply for migration,
  * the wire form of struct vfm_vf_config, and the list "vf list" shows.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,16 +78,6 @@ int vfm_vf_link_state_from_name(const char *name, uint8_t *ret_state)
 			return 0;
 		}
 	return -EINVAL;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)tolower((unsigned char)c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
 }
 
 int vfm_mac_parse(const char *s, uint8_t ret_mac[6])

@@ -158,7 +158,7 @@ bool is_uuid(const char *s)
 	return *s == '\0';
 }
 
-static int hexval(char c)
+int hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';

@@ -29,6 +29,8 @@ int strcopy(char *dst, size_t size, const char *src);
 
 /* Whether @s is a canonical-ish UUID (8-4-4-4-12 hex). */
 bool is_uuid(const char *s);
+/* The value of a hex digit (either case), or -1. */
+int hexval(char c);
 
 /* Parse a UUID (8-4-4-4-12 hex, either case) into its 16 bytes in string order, as
  * the kernel's uuid_parse() does.  -EINVAL (nothing written) for anything else. */

@@ -157,17 +157,6 @@ static int read_small_file(const char *path, size_t max, char **ret, size_t *ret
 /* ------------------------------------------------------------------------- */
 /* keys.psk and DN patterns (pure, unit-tested)                              */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static int parse_psk_line(const char *l, size_t len, unsigned lineno,
 			  struct vfm_tls_psk *k, struct vfm_transport_err *err)
 {
