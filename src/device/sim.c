@@ -1064,27 +1064,40 @@ static int parse_arc_value(struct vfm_ctx *ctx, const struct sim_spec *sp,
 	return 0;
 }
 
-static int parse_offset_value(struct vfm_ctx *ctx, const struct sim_spec *sp,
-			      enum sim_key key, const char *value, bool with_errno,
-			      struct sim_offset_fault *ret)
+/* "VALUE[:ERRNO]": VALUE into @buf, ERRNO (default EIO) into *@ret_err. */
+static int split_errno(struct vfm_ctx *ctx, const struct sim_spec *sp, enum sim_key key,
+		       const char *value, bool with_errno, char buf[static 64], int *ret_err)
 {
-	char buf[64], *colon;
-	uint64_t at;
-	int err = EIO;
+	char *colon;
 
-	if (strcopy(buf, sizeof(buf), value) < 0)
+	*ret_err = EIO;
+	if (strcopy(buf, 64, value) < 0)
 		return bad_value(ctx, sp, key, value, "too long");
 	colon = strchr(buf, ':');
 	if (colon) {
 		*colon++ = '\0';
 		if (!with_errno)
 			return bad_value(ctx, sp, key, value, "expected a stream offset");
-		if (parse_errno(colon, &err) < 0)
+		if (parse_errno(colon, ret_err) < 0)
 			return bad_value(
 				ctx, sp, key, value,
 				"'%s' is not an errno name (EIO, EINVAL...) or 1-%d",
 				colon, SIM_ERRNO_MAX);
 	}
+	return 0;
+}
+
+static int parse_offset_value(struct vfm_ctx *ctx, const struct sim_spec *sp,
+			      enum sim_key key, const char *value, bool with_errno,
+			      struct sim_offset_fault *ret)
+{
+	char buf[64];
+	uint64_t at;
+	int err, r;
+
+	r = split_errno(ctx, sp, key, value, with_errno, buf, &err);
+	if (r < 0)
+		return r;
 	if (parse_size(buf, SIM_SIZE_MAX + VFM_SIM_HEADER_SIZE, &at) < 0)
 		return bad_value(ctx, sp, key, value,
 				 "'%s' is not a stream offset (at most 1T+32)", buf);
@@ -1096,21 +1109,13 @@ static int parse_offset_value(struct vfm_ctx *ctx, const struct sim_spec *sp,
 static int parse_count_value(struct vfm_ctx *ctx, const struct sim_spec *sp,
 			     enum sim_key key, const char *value, struct sim_offset_fault *ret)
 {
-	char buf[64], *colon;
+	char buf[64];
 	uint64_t n;
-	int err = EIO;
+	int err, r;
 
-	if (strcopy(buf, sizeof(buf), value) < 0)
-		return bad_value(ctx, sp, key, value, "too long");
-	colon = strchr(buf, ':');
-	if (colon) {
-		*colon++ = '\0';
-		if (parse_errno(colon, &err) < 0)
-			return bad_value(
-				ctx, sp, key, value,
-				"'%s' is not an errno name (EIO, EINVAL...) or 1-%d",
-				colon, SIM_ERRNO_MAX);
-	}
+	r = split_errno(ctx, sp, key, value, true, buf, &err);
+	if (r < 0)
+		return r;
 	if (parse_u64(buf, 10, UINT32_MAX, &n) < 0 || n == 0)
 		return bad_value(ctx, sp, key, value, "'%s' is not a count 1-%u", buf,
 				 UINT32_MAX);
