@@ -42,6 +42,10 @@ struct job {
 	 * this lock, and the report's shared fields change under it. */
 	pthread_mutex_t lock;
 	bool locked_mode;
+	/* The caller's event callback (a trace), called under ev_lock. */
+	vfm_event_fn event_fn;
+	void *event_userdata;
+	pthread_mutex_t ev_lock;
 };
 
 /* ---- job.c ---- */
@@ -63,9 +67,11 @@ JOB_HIDDEN int job_not_started(struct vfm_job_report *rep, int err, bool devices
 			       const char *msg);
 /*
  * The caller's options (@their_size bytes, as its header has them) into @ours (our
- * layout, our size): -EINVAL for options not made by the _init() function (sizes
- * below the first layout's; the report cannot be written then), -EOPNOTSUPP when a
- * field this library does not know is set.
+ * layout, our size, our defaults): a caller built against an older header (down to
+ * the first layout, 0.1) leaves our defaults for the fields it lacks.  -EINVAL for
+ * options not made by the _init() function (sizes below the first layout's; the
+ * report cannot be written then), -EOPNOTSUPP when a field this library does not
+ * know is set.
  */
 JOB_HIDDEN int job_opts_merge(void *ours, size_t our_size, const void *theirs,
 			      size_t their_size, size_t report_size);
@@ -114,6 +120,23 @@ JOB_HIDDEN int job_vf_apply(const struct vfm_restore_opts *o, struct vfm_device 
 			    const struct vfm_vf_ref *ref, const struct vfm_vf_config *cfg,
 			    uint32_t *ret_changed, char *why, size_t why_size);
 JOB_HIDDEN void job_vf_status(struct vfm_job_dev *d, const char *what, uint32_t fields);
+
+/*
+ * Events for the caller's trace (vfm_event_fn): each helper is one line where the
+ * thing happens, and does nothing without a callback.  Phases, arcs and barriers
+ * come from job_phase(), job_on_set_arc() and job_phase_or_fail() by themselves.
+ */
+JOB_HIDDEN void job_set_events(struct job *j, vfm_event_fn fn, void *userdata);
+/* @type VFM_EVENT_READ (save: a device's data read) or VFM_EVENT_WRITE (restore: a
+ * chunk written), begun at @t0. */
+JOB_HIDDEN void job_data_event(struct job *j, enum vfm_event_type type, size_t i,
+			       bool precopy, uint64_t t0);
+/* A device's data moved (save: after each chunk). */
+JOB_HIDDEN void job_bytes_event(struct job *j, size_t i);
+/* An exchange with the peer: "READY", "COMMIT" (a static string). */
+JOB_HIDDEN void job_mark_event(struct job *j, const char *what);
+/* The job's outcome: report->error (and the save's downtime). */
+JOB_HIDDEN void job_verdict_event(struct job *j);
 
 /* ---- pipeline.c ---- */
 
