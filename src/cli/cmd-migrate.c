@@ -14,6 +14,7 @@
 #include "job.h"
 #include "migrate-args.h"
 #include "report.h"
+#include "trace.h"
 #include "transport.h"
 #include "util.h"
 
@@ -210,6 +211,41 @@ static void hint_tls(struct vfm_job_report *rep, const char *uri,
 		 "--tls-psk)");
 }
 
+/* --trace: opened before any device is, so that a path that cannot be written stops
+ * the command with nothing touched. */
+static int open_trace(struct cli *cli, const char *path, const char *title,
+		      struct trace **ret)
+{
+	char why[640];
+	int r;
+
+	*ret = NULL;
+	if (!path)
+		return EXIT_OK;
+	r = trace_open(path, title, ret, why, sizeof(why));
+	if (r < 0) {
+		cli_error(cli, "%s", why);
+		cli_set_errno(cli, r);
+		return EXIT_FAILED;
+	}
+	return EXIT_OK;
+}
+
+/* The end of the trace: a failure to write it does not change what the job did. */
+static void close_trace(struct cli *cli, struct trace *t)
+{
+	char why[640] = "";
+	bool truncated = false;
+
+	if (!t)
+		return;
+	if (trace_close(t, &truncated, why, sizeof(why)) < 0)
+		cli_error(cli, "warning: %s", why);
+	else if (truncated)
+		cli_error(cli, "warning: --trace: only the first %u events were written",
+			  TRACE_EVENTS_MAX);
+}
+
 static int open_devices(struct cli *cli, char **names, int n, struct vfm_device **devs)
 {
 	for (int i = 0; i < n; i++) {
@@ -266,6 +302,9 @@ static void save_help(void)
 	       "  --chunk SIZE            bytes per stream chunk (default 1M, max 16M)\n"
 	       "  --progress[=json], --no-progress  a progress line on stderr (default: on\n"
 	       "                   a TTY), or one JSON object a line for programs\n"
+	       "  --trace FILE            write what each device did, when, as Chrome\n"
+	       "                          trace-event JSON (Perfetto, chrome://tracing,\n"
+	       "                          vfiomig timeline)\n"
 	       TLS_HELP);
 }
 
@@ -278,6 +317,7 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 	struct save_args a;
 	struct cli_progress prog = { .verb = "save" };
 	struct hook hook = { 0 };
+	struct trace *trace = NULL;
 	const char *to;
 	int n = 0, r, ex = EXIT_OK;
 
@@ -305,6 +345,9 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 	so.cancel_fd = cli_setup_signals();
 	if (so.cancel_fd < 0)
 		return EXIT_FAILED;
+	ex = open_trace(cli, a.trace, "vfiomig save", &trace);
+	if (ex != EXIT_OK)
+		return ex;
 	ex = open_devices(cli, a.devs, n, devs);
 	if (ex != EXIT_OK)
 		goto out;
@@ -327,7 +370,13 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 		so.on_quiesced = run_hook;
 		so.hook_userdata = &hook;
 	}
+	if (trace) {
+		so.on_event = trace_job_event;
+		so.event_userdata = trace_job(trace, "save");
+	}
 	vfm_save(devs, (size_t)n, ep, &so, rep);
+	close_trace(cli, trace);
+	trace = NULL;
 	if (rep->in_doubt) {
 		size_t len = strlen(rep->message);
 
@@ -342,6 +391,7 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 	finish_command(cli, ep, rep);
 	ex = cli_finish_job(cli, true, rep, to, vfm_endpoint_writes_stdout(ep));
 out:
+	close_trace(cli, trace);
 	vfm_endpoint_free(ep);
 	for (int i = 0; i < n && i < VFM_SET_MAX; i++)
 		vfm_device_unref(devs[i]);
@@ -372,6 +422,8 @@ static void restore_help(void)
 	       "  --timeout S       deadline of each exchange with the peer (default 60)\n"
 	       "  --progress[=json], --no-progress  a progress line on stderr (default: on\n"
 	       "                   a TTY), or one JSON object a line for programs\n"
+	       "  --trace FILE      write what each device did, when, as Chrome trace-event\n"
+	       "                    JSON (Perfetto, chrome://tracing, vfiomig timeline)\n"
 	       TLS_HELP);
 }
 
@@ -383,6 +435,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	struct vfm_restore_opts ro;
 	struct restore_args a;
 	struct cli_progress prog = { .verb = "restore" };
+	struct trace *trace = NULL;
 	const char *from;
 	int n = 0, r, ex = EXIT_OK;
 
@@ -402,6 +455,9 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	ro.cancel_fd = cli_setup_signals();
 	if (ro.cancel_fd < 0)
 		return EXIT_FAILED;
+	ex = open_trace(cli, a.trace, "vfiomig restore", &trace);
+	if (ex != EXIT_OK)
+		return ex;
 	ex = open_devices(cli, a.devs, n, devs);
 	if (ex != EXIT_OK)
 		goto out;
@@ -418,7 +474,13 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	}
 	ro.progress = on_progress;
 	ro.progress_userdata = &prog;
+	if (trace) {
+		ro.on_event = trace_job_event;
+		ro.event_userdata = trace_job(trace, "restore");
+	}
 	vfm_restore(devs, (size_t)n, ep, &ro, rep);
+	close_trace(cli, trace);
+	trace = NULL;
 	snprintf(rep->security, sizeof(rep->security), "%s", vfm_endpoint_security(ep));
 	hint_tls(rep, from, &a.tls);
 	if (prog.shown)
@@ -426,6 +488,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	finish_command(cli, ep, rep);
 	ex = cli_finish_job(cli, false, rep, from, vfm_endpoint_writes_stdout(ep));
 out:
+	close_trace(cli, trace);
 	vfm_endpoint_free(ep);
 	for (int i = 0; i < n && i < VFM_SET_MAX; i++)
 		vfm_device_unref(devs[i]);
