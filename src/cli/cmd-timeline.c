@@ -658,11 +658,30 @@ static const char *span_colour(const struct span *s)
 	if (s->cat == cats[5] || s->cat == cats[6]) {
 		if (!s->result)
 			return "#bab0ac";
-		return streq(s->result, "ok") ? "#8cd17d" : streq(s->result, "warn") ? "#edc948"
+		return streq(s->result, "ok") ? "#8cd17d" : streq(s->result, "warn") ? "#b6992d"
 						     : streq(s->result, "skip") ? "#d7d7d7"
 										 : "#e15759";
 	}
 	return "#9d9d9d";
+}
+
+/* A lane's name, at most @max bytes: a long one keeps its end (what tells UUIDs and
+ * PCI functions of one host apart), after an ellipsis. */
+static void esc_tail(FILE *f, const char *s, size_t max)
+{
+	char buf[NAME_MAX_LEN + 8];
+	size_t n = strnlen(s, NAME_MAX_LEN), from;
+
+	if (n <= max || max < 4) {
+		out_xml_escaped(f, s);
+		return;
+	}
+	from = n - (max - 1);
+	while (from < n && ((unsigned char)s[from] & 0xc0) == 0x80)
+		from++;
+	memcpy(buf, "\xe2\x80\xa6", 3);
+	memcpy(buf + 3, s + from, n - from + 1);
+	out_xml_escaped(f, buf);
 }
 
 static void esc(FILE *f, const char *s, size_t max)
@@ -763,6 +782,8 @@ static void legend(FILE *f, struct tl *t, double y)
 		{ "other phases", "#a0a0a0", 0 },
 		{ "barrier (all devices)", "#404040", 0 },
 		{ "check / cycle: ok", "#8cd17d", 0 },
+		{ "warn", "#b6992d", 0 },
+		{ "skip", "#d7d7d7", 0 },
 		{ "failed", "#e15759", 0 },
 		{ "arc (state change)", "#222222", 1 },
 		{ "bytes moved", "#555555", 2 },
@@ -813,13 +834,18 @@ static double lane_y(const struct lane *l)
 	return TOP + (double)l->order * (LANE_H + LANE_GAP);
 }
 
-static void draw_span(FILE *f, struct tl *t, const struct span *s)
+/* @label: its name inside it, where it fits, instead of the bar */
+static void draw_span(FILE *f, struct tl *t, const struct span *s, bool label)
 {
 	const struct lane *l = t->lanes[s->lane];
 	double x0 = xpos(t, s->start), x1 = xpos(t, s->end), y = lane_y(l), h = LANE_H - 8;
+	/* dark text on the light fills */
+	bool dark = s->cat == cats[5] || s->cat == cats[6] ||
+		    (s->cat == cats[0] && (streq(s->name, "commit") || streq(s->name, "header") ||
+					   streq(s->name, "compat") || streq(s->name, "done")));
 	char d[32];
 
-	if (s->cat == cats[2] || !budget(t))
+	if (s->cat == cats[2] || (!label && !budget(t)))
 		return;
 	if (s->cat == cats[1]) { /* a barrier: a band at the bottom of the job's lane */
 		y += LANE_H - 10;
@@ -829,6 +855,17 @@ static void draw_span(FILE *f, struct tl *t, const struct span *s)
 		y += 10;
 	} else {
 		y += 4;
+	}
+	if (label) {
+		if (x1 - x0 > 7.0 * (double)MIN(strlen(s->name), 30u) + 8 && s->cat != cats[1] &&
+		    budget(t)) {
+			fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"%s\" "
+				   "text-anchor=\"middle\">",
+				(x0 + x1) / 2, y + h / 2 + 4, dark ? "#222" : "#fff");
+			esc(f, s->name, 30);
+			fputs("</text>\n", f);
+		}
+		return;
 	}
 	duration_text(d, sizeof(d), s->end - s->start);
 	/* a white edge tells adjacent checks and cycles apart */
@@ -840,16 +877,6 @@ static void draw_span(FILE *f, struct tl *t, const struct span *s)
 			: "");
 	esc(f, s->name, NAME_MAX_LEN);
 	fprintf(f, " (%s)</title></rect>\n", d);
-	/* the name inside, where it fits */
-	if (x1 - x0 > 7.0 * (double)MIN(strlen(s->name), 30u) + 8 && s->cat != cats[1] &&
-	    budget(t)) {
-		fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"%s\" "
-			   "text-anchor=\"middle\">",
-			(x0 + x1) / 2, y + h / 2 + 4,
-			s->cat == cats[0] && streq(s->name, "commit") ? "#222" : "#fff");
-		esc(f, s->name, 30);
-		fputs("</text>\n", f);
-	}
 }
 
 static void draw_arc(FILE *f, struct tl *t, const struct span *s)
@@ -932,23 +959,26 @@ static void svg(FILE *f, struct tl *t)
 
 		fprintf(f, "<rect x=\"%d\" y=\"%.1f\" width=\"%u\" height=\"%d\" fill=\"%s\"/>\n",
 			LEFT, y, t->width - LEFT - RIGHT, LANE_H, i % 2 ? "#f4f4f4" : "#fafafa");
-		fprintf(f, "<text x=\"%d\" y=\"%.1f\" font-size=\"12\" text-anchor=\"end\"%s>",
+		fprintf(f, "<text x=\"%d\" y=\"%.1f\" font-size=\"12\" text-anchor=\"end\"%s>"
+			   "",
 			LEFT - 8, y + LANE_H / 2.0 + 4,
 			lane_is_device(t, l) ? "" : " font-weight=\"bold\"");
-		esc(f, l->name, 26);
-		fputs("</text>\n", f);
+		esc_tail(f, l->name, 22);
+		fputs("<title>", f);
+		esc(f, l->name, NAME_MAX_LEN);
+		fputs("</title></text>\n", f);
 	}
 	/* what contains (phases, checks, cycles), then what is inside (reads,
-	 * writes), then the barriers over their phases */
-	for (int pass = 0; pass < 3; pass++)
+	 * writes), then the barriers over their phases, then the names */
+	for (int pass = 0; pass < 4; pass++)
 		for (size_t i = 0; i < t->n_spans; i++) {
 			const char *cat = t->spans[i].cat;
 			int p = cat == cats[0] || cat == cats[5] || cat == cats[6] ? 0
 				: cat == cats[1]				   ? 2
 										   : 1;
 
-			if (p == pass)
-				draw_span(f, t, &t->spans[i]);
+			if (p == pass || (pass == 3 && p != 2))
+				draw_span(f, t, &t->spans[i], pass == 3);
 		}
 	for (size_t i = 0; i < t->n_lanes; i++)
 		draw_bytes(f, t, t->lanes[i]);

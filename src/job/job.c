@@ -212,14 +212,15 @@ void job_verdict_event(struct job *j)
 
 void job_phase(struct job *j, enum vfm_job_phase phase)
 {
-	if (j->event_fn)
-		job_event(j, &(struct vfm_event){ .type = VFM_EVENT_PHASE, .device = -1,
-						  .phase = phase });
 	j->rep->phase = phase;
 	j->rep->elapsed_usec = now_usec() - j->rep->start_usec;
 	if (j->progress)
 		j->progress(j->progress_userdata, j->rep);
 	j->last_progress = now_usec();
+	/* last: the phase's own clock (save's t_quiesce) starts right after */
+	if (j->event_fn)
+		job_event(j, &(struct vfm_event){ .type = VFM_EVENT_PHASE, .device = -1,
+						  .phase = phase });
 }
 
 void job_tick(struct job *j)
