@@ -625,6 +625,8 @@ static void attach_counters(struct tl *t)
 #define LEFT	  190
 #define RIGHT	  40
 #define TOP	  96
+#define WINDOWS_LABELLED 8  /* downtime windows labelled each; more: the longest */
+#define LINES_ACROSS	 60 /* verdicts and exchanges drawn across every lane */
 #define LANE_H	  36
 #define LANE_GAP  6
 
@@ -985,42 +987,64 @@ static void svg(FILE *f, struct tl *t)
 	for (size_t i = 0; i < t->n_spans; i++)
 		if (t->spans[i].cat == cats[2])
 			draw_arc(f, t, &t->spans[i]);
-	/* the downtime windows, over everything */
+	/* the downtime windows, over everything; a few labelled each, many (a soak's)
+	 * only the longest: the title has the figures */
 	{
 		double label_end = 0;
+		size_t longest = 0;
 
+		for (size_t i = 1; i < t->n_win; i++)
+			if (t->win[i].end - t->win[i].start >
+			    t->win[longest].end - t->win[longest].start)
+				longest = i;
 		for (size_t i = 0; i < t->n_win; i++) {
-			double x0 = xpos(t, t->win[i].start), x1 = xpos(t, t->win[i].end);
+			double x0 = xpos(t, t->win[i].start), x1 = xpos(t, t->win[i].end), w;
 
 			if (!budget(t))
 				break;
 			fprintf(f, "<rect x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"%.1f\" "
-				   "fill=\"#e15759\" fill-opacity=\"0.13\" stroke=\"#e15759\" "
-				   "stroke-width=\"1\"/>\n",
-				x0, TOP - 4, MAX(x1 - x0, 1.0), y_end - TOP + 4);
+				   "fill=\"#e15759\" fill-opacity=\"0.13\"%s/>\n",
+				x0, TOP - 4, MAX(x1 - x0, 1.0), y_end - TOP + 4,
+				t->n_win > WINDOWS_LABELLED ? "" : " stroke=\"#e15759\"");
+			if (x0 < label_end || (t->n_win > WINDOWS_LABELLED && i != longest))
+				continue;
 			duration_text(d, sizeof(d), t->win[i].end - t->win[i].start);
-			if (x0 < label_end)
-				continue; /* no room: the title has the figures */
+			/* bold 12 px: about 8 px a character; kept inside the picture */
+			w = 8.0 * (double)(strlen(d) + (t->n_win > WINDOWS_LABELLED ? 18 : 9));
 			fprintf(f, "<text x=\"%.1f\" y=\"%d\" font-size=\"12\" fill=\"#b22222\" "
-				   "font-weight=\"bold\">downtime %s</text>\n",
-				x0 + 2, TOP - 32, d);
-			label_end = x0 + 8.0 * (9 + strlen(d)) + 10;
+				   "font-weight=\"bold\">%sdowntime %s</text>\n",
+				MIN(x0 + 2, (double)t->width - w - 4), TOP - 32,
+				t->n_win > WINDOWS_LABELLED ? "longest " : "", d);
+			label_end = x0 + w + 10;
 		}
 	}
-	/* exchanges and verdicts: lines across every lane */
-	for (size_t i = 0; i < t->n_inst; i++) {
-		const struct instant *in = &t->inst[i];
-		double x = xpos(t, in->ts);
-		bool verdict = in->cat == cats[7];
+	/* exchanges and verdicts: lines across every lane while they are few; many (a
+	 * soak's) as ticks on their own job's lane, so that they hide nothing */
+	{
+		size_t n_lines = 0;
 
-		if ((!verdict && in->cat != cats[8]) || !budget(t))
-			continue;
-		fprintf(f, "<line x1=\"%.2f\" y1=\"%d\" x2=\"%.2f\" y2=\"%.1f\" stroke=\"%s\" "
-			   "stroke-width=\"%s\"%s><title>",
-			x, TOP - 4, x, y_end, verdict ? (in->failed ? "#d62728" : "#2e7d32") : "#6b6b6b",
-			verdict ? "2" : "1", verdict ? "" : " stroke-dasharray=\"4 3\"");
-		esc(f, in->name, NAME_MAX_LEN);
-		fputs("</title></line>\n", f);
+		for (size_t i = 0; i < t->n_inst; i++)
+			n_lines += t->inst[i].cat == cats[7] || t->inst[i].cat == cats[8];
+		for (size_t i = 0; i < t->n_inst; i++) {
+			const struct instant *in = &t->inst[i];
+			double x = xpos(t, in->ts), y0 = TOP - 4, y1 = y_end;
+			bool verdict = in->cat == cats[7];
+
+			if ((!verdict && in->cat != cats[8]) || !budget(t))
+				continue;
+			if (n_lines > LINES_ACROSS) {
+				y0 = lane_y(t->lanes[in->lane]);
+				y1 = y0 + LANE_H;
+			}
+			fprintf(f, "<line x1=\"%.2f\" y1=\"%.1f\" x2=\"%.2f\" y2=\"%.1f\" "
+				   "stroke=\"%s\" stroke-width=\"%s\"%s><title>",
+				x, y0, x, y1,
+				verdict ? (in->failed ? "#d62728" : "#2e7d32") : "#6b6b6b",
+				verdict && n_lines <= LINES_ACROSS ? "2" : "1",
+				verdict ? "" : " stroke-dasharray=\"4 3\"");
+			esc(f, in->name, NAME_MAX_LEN);
+			fputs("</title></line>\n", f);
+		}
 	}
 	if (t->not_drawn)
 		fprintf(f, "<text x=\"12\" y=\"%.1f\" font-size=\"11\" fill=\"#b22222\">%u more "
@@ -1176,22 +1200,41 @@ int cmd_timeline(struct cli *cli, int argc, char **argv)
 	}
 	out_array_end(o);
 	out_text(o, "\n");
+	/* text: each window of a few; a summary of many (a soak's) */
 	out_array_begin(o, "downtime");
 	for (size_t i = 0; i < t.n_win; i++) {
 		const struct window *w = &t.win[i];
+		bool each = t.n_win <= 5;
 
 		out_object_begin(o, NULL);
 		out_u64(o, "start_usec", NULL, (uint64_t)(w->start - t.t_min));
 		out_u64(o, "end_usec", NULL, (uint64_t)(w->end - t.t_min));
-		out_u64(o, "usec", "  downtime %s us (quiesce to verdict)", (uint64_t)(w->end - w->start));
+		out_u64(o, "usec", each ? "  downtime %s us (quiesce to verdict)" : NULL,
+			(uint64_t)(w->end - w->start));
 		if (w->reported >= 0)
-			out_u64(o, "reported_usec", ", the job reported %s us", (uint64_t)w->reported);
+			out_u64(o, "reported_usec", each ? ", the job reported %s us" : NULL,
+				(uint64_t)w->reported);
 		else
 			out_null(o, "reported_usec");
-		out_text(o, "\n");
+		if (each)
+			out_text(o, "\n");
 		out_object_end(o);
 	}
 	out_array_end(o);
+	if (t.n_win > 5) {
+		double sum = 0, lo = INFINITY, hi = 0;
+
+		for (size_t i = 0; i < t.n_win; i++) {
+			double d = t.win[i].end - t.win[i].start;
+
+			sum += d;
+			lo = MIN(lo, d);
+			hi = MAX(hi, d);
+		}
+		out_text(o, "  %zu downtime windows (quiesce to verdict): min %.0f us, mean %.0f us, "
+			    "max %.0f us\n",
+			 t.n_win, lo, sum / (double)t.n_win, hi);
+	}
 	out_u64(o, "drawn", NULL, t.drawn);
 	out_u64(o, "not_drawn", NULL, t.not_drawn);
 	if (t.not_drawn)
