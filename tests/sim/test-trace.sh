@@ -124,7 +124,9 @@ v = [e for e in ev if e.get('cat') == 'verdict']
 assert len(v) == 1 and v[0]['name'] == 'verdict: ok' and v[0]['args']['success'] is True, v
 assert v[0]['args']['downtime_usec'] == rep['downtime_usec'], (v, rep['downtime_usec'])
 q = on(ev, 'save', 'X', 'phase')[2]
-assert abs((v[0]['ts'] - q['ts']) - rep['downtime_usec']) <= 2000, (v[0]['ts'] - q['ts'], rep['downtime_usec'])
+# the window holds the report's downtime and the time the trace took to write (a
+# loaded CI machine: well under 20 ms)
+assert -2 <= (v[0]['ts'] - q['ts']) - rep['downtime_usec'] <= 20000, (v[0]['ts'] - q['ts'], rep['downtime_usec'])
 print('ok')" "$tmp/save.json" "$tmp/save.out"
 
 # ---- over a socket: a restore with its trace, READY and COMMIT on both sides ----
@@ -233,9 +235,10 @@ want_tl() {
 	if jq -e "$2" "$3" >/dev/null 2>&1; then ok "$1"; else nok "$1" "jq: $2" "$(head -c 2000 "$3")"; fi
 }
 d=$(jq .downtime_usec "$tmp/save.out")
-want_tl "timeline save --json: the devices, one downtime window within 2 ms of the report's ($d us)" \
+want_tl "timeline save --json: the devices, one downtime window holding the report's ($d us)" \
 	".devices == [\"sim:a\", \"sim:b\"] and (.downtime | length) == 1 and .downtime[0].reported_usec == $d and
-	 ((.downtime[0].usec - $d) | fabs) <= 2000 and .downtime[0].end_usec <= .duration_usec" "$tmp/save.tl"
+	 .downtime[0].usec - $d >= -2 and .downtime[0].usec - $d <= 20000 and
+	 .downtime[0].end_usec <= .duration_usec" "$tmp/save.tl"
 want_tl "timeline of a restore: no downtime window (no quiesce there), its two devices" \
 	'.devices == ["sim:c", "sim:d"] and .downtime == []' "$tmp/rst.tl"
 want_tl "timeline of a soak: five downtime windows, each the job's own figure" \
