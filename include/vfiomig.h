@@ -918,6 +918,60 @@ typedef int (*vfm_stream_open_fn)(void *userdata, unsigned index,
 /* Data connections of one migration, at most. */
 #define VFM_STREAMS_MAX 16
 
+/*
+ * Events of a job, for a trace (vfiomig's --trace writes them as Chrome trace-event
+ * JSON): each device's state changes, data reads and writes, the barriers every
+ * device passes together, the exchanges with the peer and the verdict, each with a
+ * CLOCK_MONOTONIC time.  A span (an arc, a read, a write, a barrier) is reported once,
+ * when it ends: it began @duration_usec before @time_usec.
+ */
+enum vfm_event_type {
+	VFM_EVENT_PHASE = 1, /* the job entered @phase (device -1) */
+	VFM_EVENT_ARC,	     /* span: one state change of a device, @from -> @to; @error */
+	VFM_EVENT_READ,	     /* save, span: a device's data read and sent: one precopy
+				round (@phase VFM_JOB_PRECOPY, @round from 1) or its
+				stop-copy data (@phase VFM_JOB_STOP_COPY); @bytes */
+	VFM_EVENT_WRITE,     /* restore, span: one chunk written into a device: @phase
+				as for READ (@round 0); @bytes */
+	VFM_EVENT_BYTES,     /* save: a device's data moved (after each chunk); @bytes */
+	VFM_EVENT_BARRIER,   /* span: every device moved to the state of @what (the set
+				phase: "precopy", "quiesce", "stop-copy", "resuming",
+				"unquiesce", "run"), none going on before all are there;
+				@error */
+	VFM_EVENT_MARK,	     /* an exchange with the peer that every device waits on:
+				@what "READY" (save: it came; restore: it went) or
+				"COMMIT" (save: it went; restore: it came) */
+	VFM_EVENT_VERDICT,   /* the job's outcome, once: @error 0 or the job's -errno;
+				save: @duration_usec is report->downtime_usec */
+};
+
+/* One event.  Fields are only ever appended: @size says how many bytes of it this
+ * library filled in. */
+struct vfm_event {
+	size_t size;
+	enum vfm_event_type type;
+	int device;		 /* index in the job's devices (restore: the stream's
+				    order), -1 for the job */
+	const char *device_name; /* its name; NULL for the job.  Valid during the call */
+	uint64_t time_usec;	 /* CLOCK_MONOTONIC; a span's end */
+	uint64_t duration_usec;	 /* a span's length; 0 for a point */
+	uint64_t bytes;		 /* READ, WRITE, BYTES: the device's data so far, precopy
+				    and stop-copy together */
+	unsigned round;		 /* READ in precopy: the round, from 1 */
+	enum vfm_job_phase phase;
+	enum vfm_state from, to; /* ARC */
+	int error;		 /* ARC, BARRIER, VERDICT: 0 or -errno */
+	const char *what;	 /* BARRIER, MARK: a static string */
+};
+
+/*
+ * Called for every event of a job, from the thread that called the job or from one
+ * of its device threads, one call at a time (the library serialises them, in time
+ * order).  It must return quickly (it holds up the device's data) and must not call
+ * into the job's devices or endpoint.
+ */
+typedef void (*vfm_event_fn)(void *userdata, const struct vfm_event *ev);
+
 struct vfm_save_opts {
 	size_t size;                 /* set by vfm_save_opts_init() */
 	size_t report_size;          /* set by vfm_save_opts_init() */
@@ -944,6 +998,9 @@ struct vfm_save_opts {
 					@open_stream */
 	vfm_stream_open_fn open_stream;
 	void *stream_userdata;
+	/* appended after the first layout (0.1): callers built before have none */
+	vfm_event_fn on_event; /* every event of the job (NULL: none) */
+	void *event_userdata;
 };
 
 struct vfm_restore_opts {
@@ -972,6 +1029,9 @@ struct vfm_restore_opts {
 	 * it such a stream is refused ("... cannot take data connections"). */
 	vfm_stream_open_fn open_stream;
 	void *stream_userdata;
+	/* appended after the first layout (0.1): callers built before have none */
+	vfm_event_fn on_event; /* every event of the job (NULL: none) */
+	void *event_userdata;
 };
 
 /** vfm_save_opts_init_sized() - use vfm_save_opts_init(). */

@@ -24,6 +24,8 @@ pkgs=(
 	openssh-client openssh-server
 	# the TLS tests make their CA and certificates with certtool
 	gnutls-bin
+	# the trace test renders timeline's SVGs with a real renderer
+	librsvg2-bin
 	# kernel test tier: a qemu guest with Debian's 6.12 kernel and the mtty driver
 	qemu-system-x86 busybox-static cpio xz-utils kmod
 )

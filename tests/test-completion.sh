@@ -93,6 +93,11 @@ expect "vfiomig restore 0000:3b:00.1 --from f" "file: fd:" "--from: URI schemes"
 expect "vfiomig save 0000:3b:00.1 --to file:$tmp/ima" "$tmp/image.vfm" \
 	"--to file:PATH completes the path (what follows the ':')"
 expect "vfiomig save 0000:3b:00.1 --tls-creds $tmp/cr" "$tmp/creds/" "--tls-creds: directories"
+expect "vfiomig save 0000:3b:00.1 --trace $tmp/ima" "$tmp/image.vfm" "--trace: a path"
+expect "vfiomig timeline $tmp/ima" "$tmp/image.vfm" "timeline: the trace's path"
+expect "vfiomig timeline $tmp/image.vfm -o $tmp/ima" "$tmp/image.vfm" "timeline -o: a path"
+expect "vfiomig check --trace $tmp/image.vfm 0000:3b" "3b:00.1" \
+	"check: devices after --trace's value"
 expect "vfiomig vf " "list set eswitch token" "vf: its subcommands"
 expect "vfiomig vf set e" "eth7" "vf set: netdevs"
 expect "vfiomig vf set eth7 0 trust " "on off" "vf set: a setting's values"

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "trace.h"
 #include "util.h"
 
 #define IMAGE_MAX (1ull << 30) /* a device image this command keeps in memory */
@@ -76,7 +77,17 @@ struct check {
 	uint8_t *image; /* the device's own STOP_COPY data */
 	size_t image_len;
 	bool have_image;
+	struct trace *trace; /* --trace */
 };
+
+/* --trace: every arc on the device's track, those of setting up a check too. */
+static void on_arc(void *userdata, const struct vfm_device *dev,
+		   const struct vfm_arc_result *arc)
+{
+	const struct check *c = userdata;
+
+	trace_arc(c->trace, vfm_device_name(dev), arc);
+}
 
 /* TAP 13: a failure or a warning carries a YAML block naming what went wrong. */
 static void tap_point(unsigned number, const char *dev, const char *name, bool arc,
@@ -140,6 +151,12 @@ static void report(struct check *c, const char *what, enum vfm_state from, enum 
 	it->err = err;
 	it->usec = usec;
 	it->wall_usec = now - c->t_last;
+	if (c->trace) {
+		const char *args[] = { "result", result_name[res], "detail", it->detail };
+
+		trace_span(c->trace, d->name, true, it->name, "check", c->t_last, now, args,
+			   it->detail[0] ? 2 : 1);
+	}
 	c->t_last = now;
 	d->n[res]++;
 
@@ -195,7 +212,7 @@ static int to_running(struct check *c, char *why, size_t size)
 
 	if (r == 0)
 		return 0;
-	q = vfm_device_drive(c->dev, VFM_STATE_RUNNING, VFM_DRIVE_READBACK, NULL, NULL, &now);
+	q = vfm_device_drive(c->dev, VFM_STATE_RUNNING, VFM_DRIVE_READBACK, on_arc, c, &now);
 	if (q < 0)
 		snprintf(why, size, "reset: %s; back to RUNNING arc by arc: %s (device in %s)",
 			 strerror(-r), strerror(-q), state_read(now));
@@ -210,7 +227,7 @@ static int setup(struct check *c, enum vfm_state s, char *why, size_t size)
 
 	if (r < 0)
 		return r;
-	r = vfm_device_drive(c->dev, s, VFM_DRIVE_READBACK, NULL, NULL, &now);
+	r = vfm_device_drive(c->dev, s, VFM_DRIVE_READBACK, on_arc, c, &now);
 	if (r < 0)
 		snprintf(why, size, "reaching %s: %s (device in %s)", vfm_state_name(s),
 			 strerror(-r), state_read(now));
@@ -403,6 +420,8 @@ static void check_arc(struct check *c, enum vfm_state from, enum vfm_state to)
 	t0 = now_usec();
 	r = vfm_device_set_state(c->dev, to, &fd);
 	t0 = now_usec() - t0;
+	on_arc(c, c->dev, &(struct vfm_arc_result){ .from = from, .to = to, .usec = t0,
+						   .error = r < 0 ? r : 0 });
 	if (r < 0) {
 		/* "now in X" only for a state read back, never a guess */
 		if (vfm_device_get_state(c->dev, &after) < 0)
@@ -421,9 +440,13 @@ static void check_arc(struct check *c, enum vfm_state from, enum vfm_state to)
 	}
 	res = check_session(c, from, to, fd, why, sizeof(why));
 	if (res == CK_OK && to == VFM_STATE_STOP_COPY) {
+		uint64_t t_read = now_usec();
 		ssize_t n = read_stop_copy(c, !c->have_image, more, sizeof(more));
 		uint64_t est;
 
+		if (n >= 0)
+			trace_read(c->trace, vfm_device_name(c->dev), "stop-copy read",
+				   "stop-copy", t_read, now_usec(), (uint64_t)n);
 		if (n < 0) {
 			res = CK_FAIL;
 			err = (int)-n;
@@ -696,6 +719,14 @@ static int check_one(struct check *c, const char *name)
 	}
 	check_device(c);
 	d->wall_usec = now_usec() - t0;
+	if (c->trace) {
+		char what[96];
+		const char *args[] = { "flags", d->flags };
+
+		snprintf(what, sizeof(what), "verdict: %u ok, %u warnings, %u failed, %u skipped",
+			 d->n[CK_OK], d->n[CK_WARN], d->n[CK_FAIL], d->n[CK_SKIP]);
+		trace_instant(c->trace, d->name, what, "verdict", now_usec(), args, 1);
+	}
 	if (c->fmt == FMT_TEXT || c->fmt == FMT_JSON) {
 		out_array_end(cli->out);
 		out_u64(cli->out, "ok", "  %s ok", d->n[CK_OK]);
@@ -725,16 +756,22 @@ static void help(void)
 	       "check failed, 4 when a device does not support migration.\n\n"
 	       "  --format FORMAT  text (default), json (as -j), tap (TAP 13, one test\n"
 	       "                   point per check, for prove and CI) or junit (JUnit\n"
-	       "                   XML, a testsuite per device); the exit code is the same\n");
+	       "                   XML, a testsuite per device); the exit code is the same\n"
+	       "  --trace FILE     write every check, arc and data read as Chrome\n"
+	       "                   trace-event JSON (Perfetto, chrome://tracing,\n"
+	       "                   vfiomig timeline)\n");
 }
 
 int cmd_check(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"format", required_argument, NULL, 'F'},
+		{"trace", required_argument, NULL, 'T'},
 		{},
 	};
 	struct devrun **runs = NULL;
+	struct trace *trace = NULL;
+	const char *trace_path = NULL;
 	enum format fmt = FMT_TEXT;
 	bool fmt_set = false;
 	unsigned tap_n = 0;
@@ -756,6 +793,14 @@ int cmd_check(struct cli *cli, int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case 'T':
+			if (!*optarg || strnlen(optarg, 512) > 511) {
+				cli_error(cli, "--trace: the path is empty or longer than 511 "
+					       "bytes");
+				return EXIT_USAGE;
+			}
+			trace_path = optarg;
+			break;
 		default: return EXIT_USAGE;
 		}
 	}
@@ -772,6 +817,16 @@ int cmd_check(struct cli *cli, int argc, char **argv)
 		cli_error(cli, "check needs devices (see vfiomig check --help)");
 		return EXIT_USAGE;
 	}
+	if (trace_path) {
+		char why[640];
+		int r = trace_open(trace_path, "vfiomig check", &trace, why, sizeof(why));
+
+		if (r < 0) {
+			cli_error(cli, "%s", why);
+			cli_set_errno(cli, r);
+			return EXIT_FAILED;
+		}
+	}
 	runs = calloc((size_t)(argc - optind), sizeof(*runs));
 	if (!runs)
 		return EXIT_FAILED;
@@ -782,7 +837,7 @@ int cmd_check(struct cli *cli, int argc, char **argv)
 		out_array_begin(cli->out, NULL);
 	}
 	for (int i = optind; i < argc; i++) {
-		struct check chk = {.cli = cli, .fmt = fmt, .tap_n = &tap_n};
+		struct check chk = {.cli = cli, .fmt = fmt, .tap_n = &tap_n, .trace = trace};
 		int e;
 
 		chk.run = runs[n_runs] = calloc(1, sizeof(*chk.run));
@@ -810,5 +865,15 @@ int cmd_check(struct cli *cli, int argc, char **argv)
 		free(runs[i]);
 	}
 	free(runs);
+	if (trace) {
+		char why[640] = "";
+		bool truncated = false;
+
+		if (trace_close(trace, &truncated, why, sizeof(why)) < 0)
+			cli_error(cli, "warning: %s", why);
+		else if (truncated)
+			cli_error(cli, "warning: --trace: only the first %u events were written",
+				  TRACE_EVENTS_MAX);
+	}
 	return ex;
 }

@@ -14,6 +14,7 @@
 #include "job.h"
 #include "migrate-args.h"
 #include "report.h"
+#include "trace.h"
 #include "transport.h"
 #include "util.h"
 
@@ -258,6 +259,41 @@ static void hint_tls(struct vfm_job_report *rep, const char *uri,
 		 "--tls-psk)");
 }
 
+/* --trace: opened before any device is, so that a path that cannot be written stops
+ * the command with nothing touched. */
+static int open_trace(struct cli *cli, const char *path, const char *title,
+		      struct trace **ret)
+{
+	char why[640];
+	int r;
+
+	*ret = NULL;
+	if (!path)
+		return EXIT_OK;
+	r = trace_open(path, title, ret, why, sizeof(why));
+	if (r < 0) {
+		cli_error(cli, "%s", why);
+		cli_set_errno(cli, r);
+		return EXIT_FAILED;
+	}
+	return EXIT_OK;
+}
+
+/* The end of the trace: a failure to write it does not change what the job did. */
+static void close_trace(struct cli *cli, struct trace *t)
+{
+	char why[640] = "";
+	bool truncated = false;
+
+	if (!t)
+		return;
+	if (trace_close(t, &truncated, why, sizeof(why)) < 0)
+		cli_error(cli, "warning: %s", why);
+	else if (truncated)
+		cli_error(cli, "warning: --trace: only the first %u events were written",
+			  TRACE_EVENTS_MAX);
+}
+
 static int open_devices(struct cli *cli, char **names, int n, struct vfm_device **devs)
 {
 	for (int i = 0; i < n; i++) {
@@ -317,6 +353,9 @@ static void save_help(void)
 	       "                          the first for the control records; at most 16\n"
 	       "  --progress[=json], --no-progress  a progress line on stderr (default: on\n"
 	       "                   a TTY), or one JSON object a line for programs\n"
+	       "  --trace FILE            write what each device did, when, as Chrome\n"
+	       "                          trace-event JSON (Perfetto, chrome://tracing,\n"
+	       "                          vfiomig timeline)\n"
 	       TLS_HELP);
 }
 
@@ -330,6 +369,7 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 	struct link link = { 0 };
 	struct cli_progress prog = { .verb = "save" };
 	struct hook hook = { 0 };
+	struct trace *trace = NULL;
 	const char *to;
 	int n = 0, r, ex = EXIT_OK;
 
@@ -362,6 +402,9 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 	so.cancel_fd = cli_setup_signals();
 	if (so.cancel_fd < 0)
 		return EXIT_FAILED;
+	ex = open_trace(cli, a.trace, "vfiomig save", &trace);
+	if (ex != EXIT_OK)
+		return ex;
 	ex = open_devices(cli, a.devs, n, devs);
 	if (ex != EXIT_OK)
 		goto out;
@@ -384,7 +427,13 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 		so.on_quiesced = run_hook;
 		so.hook_userdata = &hook;
 	}
+	if (trace) {
+		so.on_event = trace_job_event;
+		so.event_userdata = trace_job(trace, "save");
+	}
 	vfm_save(devs, (size_t)n, ep, &so, rep);
+	close_trace(cli, trace);
+	trace = NULL;
 	if (rep->in_doubt) {
 		size_t len = strlen(rep->message);
 
@@ -399,6 +448,7 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 	finish_command(cli, ep, rep);
 	ex = cli_finish_job(cli, true, rep, to, vfm_endpoint_writes_stdout(ep));
 out:
+	close_trace(cli, trace);
 	vfm_endpoint_free(ep);
 	link_free(&link);
 	for (int i = 0; i < n && i < VFM_SET_MAX; i++)
@@ -430,6 +480,8 @@ static void restore_help(void)
 	       "  --timeout S       deadline of each exchange with the peer (default 60)\n"
 	       "  --progress[=json], --no-progress  a progress line on stderr (default: on\n"
 	       "                   a TTY), or one JSON object a line for programs\n"
+	       "  --trace FILE      write what each device did, when, as Chrome trace-event\n"
+	       "                    JSON (Perfetto, chrome://tracing, vfiomig timeline)\n"
 	       TLS_HELP);
 }
 
@@ -442,6 +494,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	struct restore_args a;
 	struct link link = { 0 };
 	struct cli_progress prog = { .verb = "restore" };
+	struct trace *trace = NULL;
 	const char *from;
 	int n = 0, r, ex = EXIT_OK;
 
@@ -461,6 +514,9 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	ro.cancel_fd = cli_setup_signals();
 	if (ro.cancel_fd < 0)
 		return EXIT_FAILED;
+	ex = open_trace(cli, a.trace, "vfiomig restore", &trace);
+	if (ex != EXIT_OK)
+		return ex;
 	ex = open_devices(cli, a.devs, n, devs);
 	if (ex != EXIT_OK)
 		goto out;
@@ -481,7 +537,13 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		ro.open_stream = open_stream;
 		ro.stream_userdata = &link;
 	}
+	if (trace) {
+		ro.on_event = trace_job_event;
+		ro.event_userdata = trace_job(trace, "restore");
+	}
 	vfm_restore(devs, (size_t)n, ep, &ro, rep);
+	close_trace(cli, trace);
+	trace = NULL;
 	snprintf(rep->security, sizeof(rep->security), "%s", vfm_endpoint_security(ep));
 	hint_tls(rep, from, &a.tls);
 	if (prog.shown)
@@ -489,6 +551,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	finish_command(cli, ep, rep);
 	ex = cli_finish_job(cli, false, rep, from, vfm_endpoint_writes_stdout(ep));
 out:
+	close_trace(cli, trace);
 	vfm_endpoint_free(ep);
 	link_free(&link);
 	for (int i = 0; i < n && i < VFM_SET_MAX; i++)

@@ -43,6 +43,7 @@
 
 #include "cli.h"
 #include "report.h"
+#include "trace.h"
 #include "util.h"
 
 #define CYCLES_MAX     1000000u
@@ -99,6 +100,8 @@ struct soak {
 	unsigned rss_slack_kib; /* --rss-slack */
 	unsigned cycles_wanted; /* 0: until the duration */
 	uint64_t duration_usec;
+	const char *trace_path; /* --trace */
+	struct trace *trace;
 
 	int sig_fd;	  /* cli_setup_signals() */
 	int cancel[2];	  /* the jobs' cancel fd, written on a second signal */
@@ -180,6 +183,10 @@ static void *job_thread(void *userdata)
 		so.cancel_fd = s->cancel[0];
 		so.on_arc = on_arc;
 		so.arc_userdata = j;
+		if (s->trace) {
+			so.on_event = trace_job_event;
+			so.event_userdata = trace_job(s->trace, "save");
+		}
 		j->r = vfm_save(&j->dev, 1, j->ep, &so, &j->rep);
 	} else {
 		struct vfm_restore_opts ro;
@@ -189,6 +196,10 @@ static void *job_thread(void *userdata)
 		ro.cancel_fd = s->cancel[0];
 		ro.on_arc = on_arc;
 		ro.arc_userdata = j;
+		if (s->trace) {
+			ro.on_event = trace_job_event;
+			ro.event_userdata = trace_job(s->trace, "restore");
+		}
 		j->r = vfm_restore(&j->dev, 1, j->ep, &ro, &j->rep);
 	}
 	/* at once: a peer still waiting on us reads the end of the stream */
@@ -356,6 +367,59 @@ static void cycle_line(const struct soak *s, unsigned number, const struct cycle
 		(double)c->elapsed_usec / 1e3);
 }
 
+/*
+ * Two devices must be of the same type, or no cycle can pass: the same IDs, driver,
+ * mdev type and migration flags, compared before the first cycle.  An ID or a name
+ * that one side does not know (-1, "") is not compared, as the destination's
+ * compatibility check does not.  Returns an exit code.
+ */
+static int same_type(struct soak *s)
+{
+	const struct vfm_device_identity *a = vfm_device_identity(s->dev[0]);
+	const struct vfm_device_identity *b = vfm_device_identity(s->dev[1]);
+	char what[256] = "", fa[64], fb[64];
+	uint32_t flags[2];
+	int r;
+
+#define DIFF_ID(field, label)                                                          \
+	if (!what[0] && a->field >= 0 && b->field >= 0 && a->field != b->field)        \
+	snprintf(what, sizeof(what), label " %04x and %04x", (unsigned)a->field,     \
+		 (unsigned)b->field)
+	DIFF_ID(vendor, "vendor");
+	DIFF_ID(device, "device ID");
+	DIFF_ID(subsystem_vendor, "subsystem vendor");
+	DIFF_ID(subsystem_device, "subsystem device ID");
+#undef DIFF_ID
+	if (!what[0] && a->driver[0] && b->driver[0] && !streq(a->driver, b->driver))
+		snprintf(what, sizeof(what), "driver %.60s and %.60s", a->driver, b->driver);
+	if (!what[0] && a->mdev_type[0] && b->mdev_type[0] &&
+	    !streq(a->mdev_type, b->mdev_type))
+		snprintf(what, sizeof(what), "mdev type '%.60s' and '%.60s'", a->mdev_type,
+			 b->mdev_type);
+	for (size_t i = 0; i < 2; i++) {
+		r = vfm_device_get_flags(s->dev[i], &flags[i]);
+		if (r < 0) {
+			cli_error(s->cli, "%s: %s", dev_name(s, (unsigned)i),
+				  r == -ENOTTY ? "the driver does not support migration"
+					       : strerror(-r));
+			cli_set_errno(s->cli, r);
+			return cli_exit_code(r);
+		}
+	}
+	if (!what[0] && flags[0] != flags[1]) {
+		vfm_flags_format(flags[0], fa, sizeof(fa));
+		vfm_flags_format(flags[1], fb, sizeof(fb));
+		snprintf(what, sizeof(what), "migration flags %s and %s", fa, fb);
+	}
+	if (!what[0])
+		return EXIT_OK;
+	cli_error(s->cli, "soak: %s and %s are not of the same type (%s): a state cannot "
+			  "move between them",
+		  dev_name(s, 0), dev_name(s, 1), what);
+	cli_set_errno(s->cli, EREMOTEIO);
+	return EXIT_INCOMPATIBLE;
+}
+
 /* Returns 0 when the cycle passed, 1 when it failed (recorded). */
 static int run_cycle(struct soak *s, unsigned number, unsigned from, struct cycle *c)
 {
@@ -443,6 +507,27 @@ setup_failed:
 	record_failure(s, c, number, NULL, why);
 	s->stopped_unsafe = true;
 	return 1;
+}
+
+/* --trace: the cycle as a span on the soak's own track. */
+static void trace_cycle(const struct soak *s, unsigned number, const struct cycle *c)
+{
+	const struct failure *f = c->failure >= 0 ? s->failures[c->failure] : NULL;
+	uint64_t now = now_usec();
+	char name[2 * VFM_NAME_MAX + 32], dt[32];
+	const char *args[] = {
+		"result", c->failure == -1 ? "ok" : "FAILED",
+		"downtime_usec", dt,
+		"failure", f ? f->message : NULL,
+	};
+
+	if (!s->trace)
+		return;
+	snprintf(name, sizeof(name), "cycle %u: %s -> %s", number, dev_name(s, c->from),
+		 s->n_dev == 2 ? dev_name(s, !c->from) : dev_name(s, 0));
+	snprintf(dt, sizeof(dt), "%" PRIu64, c->downtime_usec);
+	trace_span(s->trace, "soak", false, name, "cycle", now - MIN(c->elapsed_usec, now),
+		   now, args, ELEMENTSOF(args) / 2);
 }
 
 /* ---- the figures ---- */
@@ -793,11 +878,13 @@ static void help(void)
 	       "  --format FORMAT  text (default), json (as -j: a document with every "
 	       "cycle\n"
 	       "                   and the summary) or junit (JUnit XML, a testcase per\n"
-	       "                   cycle)\n");
+	       "                   cycle)\n"
+	       "  --trace FILE     write every cycle's jobs as Chrome trace-event JSON\n"
+	       "                   (Perfetto, chrome://tracing, vfiomig timeline)\n");
 }
 
 enum { O_CYCLES = 256, O_DURATION, O_KEEP_GOING, O_NO_PRECOPY, O_TIMEOUT, O_FORMAT,
-       O_RSS_SLACK };
+       O_RSS_SLACK, O_TRACE };
 
 static int parse_args(struct soak *s, int argc, char **argv, int *ret_exit)
 {
@@ -809,6 +896,7 @@ static int parse_args(struct soak *s, int argc, char **argv, int *ret_exit)
 		{"timeout", required_argument, NULL, O_TIMEOUT},
 		{"format", required_argument, NULL, O_FORMAT},
 		{"rss-slack", required_argument, NULL, O_RSS_SLACK},
+		{"trace", required_argument, NULL, O_TRACE},
 		{},
 	};
 	struct cli *cli = s->cli;
@@ -837,6 +925,14 @@ static int parse_args(struct soak *s, int argc, char **argv, int *ret_exit)
 			s->duration_usec = v * 1000000;
 			break;
 		case O_KEEP_GOING: s->keep_going = true; break;
+		case O_TRACE:
+			if (!*optarg || strnlen(optarg, 512) > 511) {
+				cli_error(cli, "--trace: the path is empty or longer than 511 "
+					       "bytes");
+				return -1;
+			}
+			s->trace_path = optarg;
+			break;
 		case O_NO_PRECOPY: s->precopy = false; break;
 		case O_TIMEOUT:
 			if (parse_u64(optarg, 10, TIMEOUT_MAX_S, &v) < 0 || v == 0) {
@@ -937,6 +1033,22 @@ int cmd_soak(struct cli *cli, int argc, char **argv)
 		ex = EXIT_USAGE;
 		goto out;
 	}
+	if (s.n_dev == 2) {
+		ex = same_type(&s);
+		if (ex != EXIT_OK)
+			goto out;
+	}
+	if (s.trace_path) {
+		char why[640];
+		int r = trace_open(s.trace_path, "vfiomig soak", &s.trace, why, sizeof(why));
+
+		if (r < 0) {
+			cli_error(cli, "%s", why);
+			cli_set_errno(cli, r);
+			ex = EXIT_FAILED;
+			goto out;
+		}
+	}
 	ex = EXIT_FAILED;
 	s.sig_fd = cli_setup_signals();
 	if (s.sig_fd < 0) {
@@ -974,6 +1086,7 @@ int cmd_soak(struct cli *cli, int argc, char **argv)
 		c = &s.cycles[s.n_cycles];
 		memset(c, 0, sizeof(*c));
 		failed = run_cycle(&s, k, from, c);
+		trace_cycle(&s, k, c);
 		c->fds = count_fds();
 		c->rss_kib = rss_kib();
 		s.n_cycles++;
@@ -996,6 +1109,17 @@ int cmd_soak(struct cli *cli, int argc, char **argv)
 	if (s.n_cycles)
 		g = growth_of(&s);
 
+	if (s.trace) {
+		char why[640] = "";
+		bool truncated = false;
+
+		if (trace_close(s.trace, &truncated, why, sizeof(why)) < 0)
+			cli_error(cli, "warning: %s", why);
+		else if (truncated)
+			cli_error(cli, "warning: --trace: only the first %u events were written",
+				  TRACE_EVENTS_MAX);
+		s.trace = NULL;
+	}
 	if (s.fmt == FMT_JUNIT) {
 		junit_write(&s, &g);
 	} else {
@@ -1009,6 +1133,7 @@ int cmd_soak(struct cli *cli, int argc, char **argv)
 	else
 		ex = s.failed || g.grew || !s.n_cycles ? EXIT_FAILED : EXIT_OK;
 out:
+	trace_close(s.trace, NULL, NULL, 0);
 	for (size_t i = 0; i < s.n_failures_kept; i++)
 		free(s.failures[i]);
 	free(s.cycles);

@@ -35,6 +35,7 @@ static const struct command commands[] = {
 	{ "check", cmd_check, "walk every arc a device claims: where its driver departs from the uAPI" },
 	{ "soak", cmd_soak, "migrate a state back and forth between devices, N cycles: figures, failures, leaks" },
 	{ "inspect", cmd_inspect, "read a saved image and check it, touching no device" },
+	{ "timeline", cmd_timeline, "draw a --trace as an SVG: phases, arcs and downtime per device" },
 	{ "save", cmd_save, "stream devices' state to a destination (tcp, unix, file, -, fd)",
 	  cmd_save_remote },
 	{ "restore", cmd_restore, "load a stream into devices and run them", cmd_restore_remote },

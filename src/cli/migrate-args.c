@@ -38,6 +38,7 @@ enum {
 	O_TLS_PSK,
 	O_TLS_HOSTNAME,
 	O_TLS_AUTHZ,
+	O_TRACE, /* not with --connect: the job runs in vfiomigd */
 	/* --connect only */
 	O_DETACH,
 	O_ACK_TIMEOUT,
@@ -66,6 +67,7 @@ enum {
 	{"streams", required_argument, NULL, O_STREAMS},                    \
 	{"progress", optional_argument, NULL, O_PROGRESS},                        \
 	{"no-progress", no_argument, NULL, O_NO_PROGRESS},                  \
+	{"trace", required_argument, NULL, O_TRACE},                        \
 	TLS_OPTIONS
 
 #define RESTORE_OPTIONS                                                     \
@@ -77,6 +79,7 @@ enum {
 	{"timeout", required_argument, NULL, O_TIMEOUT},                    \
 	{"progress", optional_argument, NULL, O_PROGRESS},                        \
 	{"no-progress", no_argument, NULL, O_NO_PROGRESS},                  \
+	{"trace", required_argument, NULL, O_TRACE},                        \
 	TLS_OPTIONS
 
 bool cli_uri_is_socket(const char *uri)
@@ -134,6 +137,24 @@ static int tls_option(struct cli *cli, const char *cmd, int c, const char *arg,
 		cli_error(cli, "%s %s: empty or longer than %zu bytes", cmd, what, max);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/* --trace FILE: written by this process, so not for a job of vfiomigd. */
+static int trace_arg(struct cli *cli, const char *cmd, bool remote, const char *arg,
+		     const char **ret)
+{
+	if (remote) {
+		cli_error(cli, "%s --trace: the job runs in vfiomigd, which writes no trace "
+			       "(drop --connect, or --trace)", cmd);
+		return -EINVAL;
+	}
+	if (!*arg || strnlen(arg, CLI_TRACE_PATH_MAX + 1) > CLI_TRACE_PATH_MAX) {
+		cli_error(cli, "%s --trace: the path is empty or longer than %d bytes", cmd,
+			  CLI_TRACE_PATH_MAX);
+		return -EINVAL;
+	}
+	*ret = arg;
 	return 0;
 }
 
@@ -288,6 +309,7 @@ int cli_save_args(struct cli *cli, int argc, char **argv, bool remote, void (*he
 		case O_TLS_PSK:
 		case O_TLS_HOSTNAME:
 		case O_TLS_AUTHZ: r = tls_option(cli, "save", c, optarg, &a->tls); break;
+		case O_TRACE: r = trace_arg(cli, "save", remote, optarg, &a->trace); break;
 		case O_DETACH: a->detach = true; break;
 		case O_ACK_TIMEOUT:
 			r = value(cli, "save", "--ack-timeout", optarg, false, 1,
@@ -387,6 +409,7 @@ int cli_restore_args(struct cli *cli, int argc, char **argv, bool remote,
 		case O_TLS_PSK:
 		case O_TLS_HOSTNAME:
 		case O_TLS_AUTHZ: r = tls_option(cli, "restore", c, optarg, &a->tls); break;
+		case O_TRACE: r = trace_arg(cli, "restore", remote, optarg, &a->trace); break;
 		case O_DETACH: a->detach = true; break;
 		case O_CANCEL_EXIT: a->cancel_on_exit = true; break;
 		}

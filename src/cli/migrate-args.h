@@ -19,6 +19,7 @@
 #define CLI_ROUNDS_MAX	      1000000 /* --precopy-rounds */
 #define CLI_CHUNK_MAX	      (16u << 20)
 #define CLI_ACK_TIMEOUT_MAX_S 3600 /* --ack-timeout (vfiomigd's VFMD_ACK_TIMEOUT_MAX) */
+#define CLI_TRACE_PATH_MAX    511  /* --trace FILE */
 
 /* --tls-creds, --tls-psk, --tls-hostname, --tls-authz (bounded as vfiomigd's) */
 struct cli_tls_args {
@@ -37,6 +38,7 @@ struct save_args {
 	int n;
 	const char *to;
 	const char *hook; /* --on-quiesced */
+	const char *trace; /* --trace FILE (not with --connect) */
 	bool listen, no_precopy, force, no_vf_config;
 	bool tty; /* progress on stderr */
 	bool progress_json; /* --progress=json: JSON lines instead */
@@ -54,6 +56,7 @@ struct restore_args {
 	char **devs;
 	int n;
 	const char *from;
+	const char *trace; /* --trace FILE (not with --connect) */
 	bool connect, any_id, no_vf_config;
 	bool tty;
 	bool progress_json;

@@ -45,6 +45,10 @@ struct job {
 	bool locked_mode;
 	/* Data connections (streams.c): NULL when the data goes over @ep. */
 	struct streams *streams;
+	/* The caller's event callback (a trace), called under ev_lock. */
+	vfm_event_fn event_fn;
+	void *event_userdata;
+	pthread_mutex_t ev_lock;
 };
 
 /* ---- job.c ---- */
@@ -66,9 +70,11 @@ JOB_HIDDEN int job_not_started(struct vfm_job_report *rep, int err, bool devices
 			       const char *msg);
 /*
  * The caller's options (@their_size bytes, as its header has them) into @ours (our
- * layout, our size): -EINVAL for options not made by the _init() function (sizes
- * below the first layout's; the report cannot be written then), -EOPNOTSUPP when a
- * field this library does not know is set.
+ * layout, our size, our defaults): a caller built against an older header (down to
+ * the first layout, 0.1) leaves our defaults for the fields it lacks.  -EINVAL for
+ * options not made by the _init() function (sizes below the first layout's; the
+ * report cannot be written then), -EOPNOTSUPP when a field this library does not
+ * know is set.
  */
 JOB_HIDDEN int job_opts_merge(void *ours, size_t our_size, size_t first_size,
 			      const void *theirs, size_t their_size, size_t report_size);
@@ -159,6 +165,22 @@ JOB_HIDDEN int job_streams_receive(struct job *j, uint64_t *ret_total,
 /* After a failure: wake every thread of the data connections and cut them. */
 JOB_HIDDEN void job_streams_wake(struct job *j);
 JOB_HIDDEN void job_streams_free(struct job *j);
+/*
+ * Events for the caller's trace (vfm_event_fn): each helper is one line where the
+ * thing happens, and does nothing without a callback.  Phases, arcs and barriers
+ * come from job_phase(), job_on_set_arc() and job_phase_or_fail() by themselves.
+ */
+JOB_HIDDEN void job_set_events(struct job *j, vfm_event_fn fn, void *userdata);
+/* @type VFM_EVENT_READ (save: a device's data read) or VFM_EVENT_WRITE (restore: a
+ * chunk written), begun at @t0. */
+JOB_HIDDEN void job_data_event(struct job *j, enum vfm_event_type type, size_t i,
+			       bool precopy, uint64_t t0);
+/* A device's data moved (save: after each chunk). */
+JOB_HIDDEN void job_bytes_event(struct job *j, size_t i);
+/* An exchange with the peer: "READY", "COMMIT" (a static string). */
+JOB_HIDDEN void job_mark_event(struct job *j, const char *what);
+/* The job's outcome: report->error (and the save's downtime). */
+JOB_HIDDEN void job_verdict_event(struct job *j);
 
 /* ---- pipeline.c ---- */
 

@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -141,6 +142,81 @@ int job_fail(struct job *j, int err, const char *fmt, ...)
 	return err;
 }
 
+/* ---- events (a trace) ---- */
+
+void job_set_events(struct job *j, vfm_event_fn fn, void *userdata)
+{
+	j->event_fn = fn;
+	j->event_userdata = userdata;
+}
+
+/* Fill in what every event has, and call the caller's function, one call at a time;
+ * the time is taken under the lock, so that events come in time order. */
+static void job_event(struct job *j, struct vfm_event *ev)
+{
+	ev->size = sizeof(*ev);
+	if (ev->device >= 0 && (size_t)ev->device < j->set.n)
+		ev->device_name = vfm_device_name(j->set.dev[ev->device]);
+	pthread_mutex_lock(&j->ev_lock);
+	ev->time_usec = now_usec();
+	j->event_fn(j->event_userdata, ev);
+	pthread_mutex_unlock(&j->ev_lock);
+}
+
+void job_data_event(struct job *j, enum vfm_event_type type, size_t i, bool precopy,
+		    uint64_t t0)
+{
+	const struct vfm_job_dev *d = &j->rep->dev[i];
+	struct vfm_event ev = {
+		.type = type,
+		.device = (int)i,
+		.phase = precopy ? VFM_JOB_PRECOPY : VFM_JOB_STOP_COPY,
+		/* restore: the writer threads add to them */
+		.bytes = __atomic_load_n(&d->precopy_bytes, __ATOMIC_RELAXED) +
+			 __atomic_load_n(&d->stopcopy_bytes, __ATOMIC_RELAXED),
+		/* save: rounds are counted once every device has read */
+		.round = precopy && type == VFM_EVENT_READ ? j->rep->precopy_rounds + 1 : 0,
+	};
+	uint64_t now = now_usec();
+
+	if (!j->event_fn)
+		return;
+	ev.duration_usec = now > t0 ? now - t0 : 0;
+	job_event(j, &ev);
+}
+
+void job_bytes_event(struct job *j, size_t i)
+{
+	const struct vfm_job_dev *d = &j->rep->dev[i];
+	struct vfm_event ev = { .type = VFM_EVENT_BYTES, .device = (int)i,
+				.phase = j->rep->phase };
+
+	if (!j->event_fn)
+		return;
+	ev.bytes = __atomic_load_n(&d->precopy_bytes, __ATOMIC_RELAXED) +
+		   __atomic_load_n(&d->stopcopy_bytes, __ATOMIC_RELAXED);
+	job_event(j, &ev);
+}
+
+void job_mark_event(struct job *j, const char *what)
+{
+	struct vfm_event ev = { .type = VFM_EVENT_MARK, .device = -1,
+				.phase = j->rep->phase, .what = what };
+
+	if (j->event_fn)
+		job_event(j, &ev);
+}
+
+void job_verdict_event(struct job *j)
+{
+	struct vfm_event ev = { .type = VFM_EVENT_VERDICT, .device = -1,
+				.phase = j->rep->phase, .error = j->rep->error,
+				.duration_usec = j->rep->downtime_usec };
+
+	if (j->event_fn)
+		job_event(j, &ev);
+}
+
 void job_phase(struct job *j, enum vfm_job_phase phase)
 {
 	j->rep->phase = phase;
@@ -148,6 +224,10 @@ void job_phase(struct job *j, enum vfm_job_phase phase)
 	if (j->progress)
 		j->progress(j->progress_userdata, j->rep);
 	j->last_progress = now_usec();
+	/* last: the phase's own clock (save's t_quiesce) starts right after */
+	if (j->event_fn)
+		job_event(j, &(struct vfm_event){ .type = VFM_EVENT_PHASE, .device = -1,
+						  .phase = phase });
 }
 
 void job_tick(struct job *j)
@@ -269,6 +349,7 @@ int job_init(struct job *j, struct vfm_job_report *rep, struct vfm_endpoint *ep,
 	rep->size = sizeof(*rep);
 	rep->start_usec = now_usec();
 	pthread_mutex_init(&j->lock, NULL);
+	pthread_mutex_init(&j->ev_lock, NULL);
 	j->rep = rep;
 	j->ep = ep;
 	j->chunk = chunk ? MIN(chunk, (size_t)VFM_STREAM_CHUNK_MAX) : JOB_DEFAULT_CHUNK;
@@ -283,6 +364,7 @@ void job_done(struct job *j)
 {
 	job_streams_free(j);
 	pthread_mutex_destroy(&j->lock);
+	pthread_mutex_destroy(&j->ev_lock);
 	free(j->buf);
 	free(j->msgbuf);
 	j->rep->elapsed_usec = now_usec() - j->rep->start_usec;
@@ -309,19 +391,36 @@ uint32_t job_flags_to_stream(uint32_t f)
 void job_on_set_arc(void *userdata, const struct vfm_device *dev,
 		    const struct vfm_arc_result *arc)
 {
-	const struct job *j = userdata;
+	struct job *j = userdata;
 
 	if (j->arc_fn)
 		j->arc_fn(j->arc_userdata, dev, arc);
+	if (j->event_fn) {
+		struct vfm_event ev = { .type = VFM_EVENT_ARC, .device = -1,
+					.phase = j->rep->phase, .from = arc->from,
+					.to = arc->to, .duration_usec = arc->usec,
+					.error = arc->error };
+
+		for (size_t i = 0; i < j->set.n; i++)
+			if (j->set.dev[i] == dev)
+				ev.device = (int)i;
+		job_event(j, &ev);
+	}
 }
 
 int job_phase_or_fail(struct job *j, enum vfm_phase phase)
 {
 	size_t failed = 0;
 	enum vfm_state st = VFM_STATE_ERROR;
+	uint64_t t0 = now_usec();
 	int r = vfm_set_phase(&j->set, phase, &failed);
 	const char *now;
 
+	if (j->event_fn)
+		job_event(j, &(struct vfm_event){ .type = VFM_EVENT_BARRIER, .device = -1,
+						  .phase = j->rep->phase,
+						  .duration_usec = now_usec() - t0, .error = r,
+						  .what = vfm_phase_name(phase) });
 	if (r >= 0)
 		return 0;
 	/* say "now in X" only for a state read back */

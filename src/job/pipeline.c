@@ -88,9 +88,11 @@ static int stream_device_buf(struct job *j, size_t i, bool precopy, uint64_t *of
 			d->precopy_bytes += (uint64_t)n;
 		else
 			d->stopcopy_bytes += (uint64_t)n;
+		job_bytes_event(j, i);
 	}
 	if (!precopy)
 		d->stopcopy_usec += now_usec() - t0;
+	job_data_event(j, VFM_EVENT_READ, i, precopy, t0);
 	return 0;
 }
 
@@ -290,6 +292,7 @@ int job_write_chunk(struct job *j, size_t i, const uint8_t *bytes, uint32_t len,
 		__atomic_add_fetch(&d->stopcopy_bytes, off, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&d->stopcopy_usec, now_usec() - t0, __ATOMIC_RELAXED);
 	}
+	job_data_event(j, VFM_EVENT_WRITE, i, precopy, t0);
 	return err;
 }
 

@@ -443,10 +443,12 @@ static int restore_commit(struct restore *s)
 	if (r < 0)
 		return job_fail(j, r, "telling %s the devices loaded (READY): %s", job_peer(j),
 				strerror(-r));
+	job_mark_event(j, "READY");
 	job_deadline(j, 1);
 	t = vfm_stream_read(s->rd, &rec);
 	job_deadline(j, 0);
 	if (t == VFM_STREAM_COMMIT) {
+		job_mark_event(j, "COMMIT");
 		s->committed = true;
 		/* From here the devices are to run: a cancel no longer applies. */
 		job_ignore_cancel(j);
@@ -622,6 +624,7 @@ static int restore_job(struct vfm_device **devs, size_t n, struct vfm_endpoint *
 	job_set_hooks(&s->j, &(struct job_hooks){ opts->progress, opts->progress_userdata,
 						   opts->cancel_fd, opts->timeout_ms,
 						   opts->on_arc, opts->arc_userdata });
+	job_set_events(&s->j, opts->on_event, opts->event_userdata);
 
 	r = job_init(&s->j, rep, ep, 0);
 	if (r >= 0)
@@ -643,6 +646,7 @@ static int restore_job(struct vfm_device **devs, size_t n, struct vfm_endpoint *
 	} else if (s->touched || s->two_way) {
 		restore_undo(s);
 	}
+	job_verdict_event(&s->j);
 	free(s->ws);
 	vfm_stream_reader_free(s->rd);
 	job_done(&s->j);

@@ -453,6 +453,7 @@ static int save_commit(struct save *s)
 	if (r != VFM_STREAM_READY) /* the reader allows READY or a failure VERDICT */
 		return job_fail(j, -EPROTO, "%s answered %s instead of READY", job_peer(j),
 				vfm_stream_type_name((uint16_t)r));
+	job_mark_event(j, "READY");
 
 	/* Past this point a cancel would leave the outcome unknown: it is not
 	 * honoured; the deadline bounds the wait. */
@@ -469,6 +470,7 @@ static int save_commit(struct save *s)
 				job_peer(j), strerror(-r));
 	}
 	s->committed = true;
+	job_mark_event(j, "COMMIT");
 	if (r >= 0)
 		(void)vfm_endpoint_shutdown_write(j->ep); /* the verdict tells */
 	job_deadline(j, 0);
@@ -561,6 +563,7 @@ static int save_run(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 	job_set_hooks(&s->j, &(struct job_hooks){ opts->progress, opts->progress_userdata,
 						   opts->cancel_fd, opts->timeout_ms,
 						   opts->on_arc, opts->arc_userdata });
+	job_set_events(&s->j, opts->on_event, opts->event_userdata);
 
 	r = job_init(&s->j, rep, ep, opts->chunk_size);
 	if (r >= 0)
@@ -583,6 +586,7 @@ static int save_run(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
 		r = s->two_way ? save_commit(s) : save_finish_one_way(s);
 	if (s->t_quiesce)
 		rep->downtime_usec = now_usec() - s->t_quiesce;
+	job_verdict_event(&s->j);
 
 	if (r >= 0) {
 		/* The state lives at the destination now: leave the devices stopped.

@@ -337,6 +337,159 @@ static int restore_from_file(const char *path, const char *const *specs,
 	return r;
 }
 
+/* ---- events (on_event): what a trace is made of ---- */
+
+#define EVENTS_MAX 4096
+
+struct events {
+	struct vfm_event ev[EVENTS_MAX];
+	char dev_name[EVENTS_MAX][64];
+	size_t n;
+	int inside; /* calls under way: the library says one at a time */
+	bool overlap, bad_size;
+};
+
+static void collect(void *userdata, const struct vfm_event *ev)
+{
+	struct events *e = userdata;
+
+	if (__atomic_add_fetch(&e->inside, 1, __ATOMIC_SEQ_CST) != 1)
+		e->overlap = true;
+	usleep(50); /* room for another thread to come in, if the library let it */
+	if (ev->size != sizeof(*ev))
+		e->bad_size = true;
+	if (e->n < EVENTS_MAX) {
+		e->ev[e->n] = *ev;
+		snprintf(e->dev_name[e->n], sizeof(e->dev_name[0]), "%s",
+			 ev->device_name ? ev->device_name : "");
+		e->n++;
+	}
+	__atomic_sub_fetch(&e->inside, 1, __ATOMIC_SEQ_CST);
+}
+
+static size_t count_ev(const struct events *e, enum vfm_event_type type, int dev,
+		       enum vfm_job_phase phase)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < e->n; i++)
+		n += e->ev[i].type == type && e->ev[i].device == dev &&
+		     (type != VFM_EVENT_READ || e->ev[i].phase == phase);
+	return n;
+}
+
+static void events(void)
+{
+	static const char *const src[] = {
+		"sim:a,seed=1,size=300000,dirty=4000,dirty-rounds=3", "sim:b,seed=2,size=70000",
+		NULL };
+	static const char *const dst[] = { "sim:x,size=300000", "sim:y,size=70000", NULL };
+	char path[64], uri[80];
+	struct events *e = calloc(2, sizeof(*e));
+	struct vfm_job_report *rep = calloc(2, sizeof(*rep));
+	struct vfm_transport_err err;
+	struct vfm_save_opts so;
+	struct vfm_restore_opts ro;
+	struct side s, d;
+	bool ordered = true, names = true, rounds = true, bytes = true;
+	size_t verdicts = 0, quiesce_at = SIZE_MAX, verdict_at = 0;
+	int r = -1;
+
+	if (!e || !rep)
+		abort();
+	snprintf(path, sizeof(path), "/tmp/vfm-test-events.%d.vfm", (int)getpid());
+	snprintf(uri, sizeof(uri), "file:%s", path);
+	vfm_save_opts_init(&so);
+	so.chunk_size = 16384;
+	so.on_event = collect;
+	so.event_userdata = &e[0];
+	if (open_side(&s, src) == 0 &&
+	    vfm_endpoint_open(uri, VFM_EP_WRITE, 0, -1, &s.ep, &err) == 0)
+		r = vfm_save(s.dev, s.n, s.ep, &so, &rep[0]);
+	tap_ok(r == 0 && e[0].n > 0 && e[0].n < EVENTS_MAX, "events: a save of two devices (%zu events)",
+	       e[0].n);
+	for (size_t i = 0; i < e[0].n; i++) {
+		const struct vfm_event *ev = &e[0].ev[i];
+
+		ordered &= !i || ev->time_usec >= e[0].ev[i - 1].time_usec;
+		if (ev->device >= 0)
+			names &= ev->device < 2 &&
+				 streq(e[0].dev_name[i], vfm_device_name(s.dev[ev->device]));
+		if (ev->type == VFM_EVENT_PHASE && ev->phase == VFM_JOB_QUIESCE)
+			quiesce_at = i;
+		if (ev->type == VFM_EVENT_VERDICT) {
+			verdicts++;
+			verdict_at = i;
+		}
+	}
+	tap_ok(!e[0].overlap && !e[0].bad_size && ordered && names,
+	       "events: one call at a time (threads too), size set, in time order, named devices");
+	for (int i = 0; i < 2; i++) {
+		unsigned k = 0;
+		uint64_t last = 0;
+
+		for (size_t x = 0; x < e[0].n; x++) {
+			const struct vfm_event *ev = &e[0].ev[x];
+
+			if (ev->device != i)
+				continue;
+			if (ev->type == VFM_EVENT_READ && ev->phase == VFM_JOB_PRECOPY)
+				rounds &= ev->round == ++k;
+			if (ev->type == VFM_EVENT_READ || ev->type == VFM_EVENT_BYTES)
+				last = ev->bytes;
+		}
+		rounds &= k == rep[0].precopy_rounds &&
+			  count_ev(&e[0], VFM_EVENT_READ, i, VFM_JOB_STOP_COPY) == 1;
+		bytes &= last == rep[0].dev[i].precopy_bytes + rep[0].dev[i].stopcopy_bytes;
+	}
+	tap_ok(rounds && rep[0].precopy_rounds >= 3,
+	       "events: per device a precopy READ per round (1..%u), one stop-copy READ",
+	       rep[0].precopy_rounds);
+	tap_ok(bytes, "events: each device's last bytes are the report's");
+	tap_ok(count_ev(&e[0], VFM_EVENT_ARC, 0, 0) == 4 && count_ev(&e[0], VFM_EVENT_ARC, 1, 0) == 4,
+	       "events: four arcs per device");
+	tap_ok(verdicts == 1 && quiesce_at < verdict_at && e[0].ev[verdict_at].error == 0 &&
+		       e[0].ev[verdict_at].duration_usec == rep[0].downtime_usec &&
+		       /* the trace's window holds the report's, and the callbacks' time */
+		       e[0].ev[verdict_at].time_usec - e[0].ev[quiesce_at].time_usec >=
+			       rep[0].downtime_usec &&
+		       e[0].ev[verdict_at].time_usec - e[0].ev[quiesce_at].time_usec <=
+			       rep[0].downtime_usec + 100000,
+	       "events: one verdict, after the quiesce phase, with the report's downtime");
+	close_side(&s);
+
+	r = -1;
+	vfm_restore_opts_init(&ro);
+	ro.on_event = collect;
+	ro.event_userdata = &e[1];
+	if (open_side(&d, dst) == 0 &&
+	    vfm_endpoint_open(uri, VFM_EP_READ, 0, -1, &d.ep, &err) == 0)
+		r = vfm_restore(d.dev, d.n, d.ep, &ro, &rep[1]);
+	bytes = r == 0;
+	for (int i = 0; i < 2; i++) {
+		uint64_t last = 0;
+		size_t writes = 0;
+
+		for (size_t x = 0; x < e[1].n; x++)
+			if (e[1].ev[x].device == i && e[1].ev[x].type == VFM_EVENT_WRITE) {
+				last = e[1].ev[x].bytes;
+				writes++;
+			}
+		bytes &= writes > 0 &&
+			 last == rep[1].dev[i].precopy_bytes + rep[1].dev[i].stopcopy_bytes;
+	}
+	verdicts = 0;
+	for (size_t x = 0; x < e[1].n; x++)
+		verdicts += e[1].ev[x].type == VFM_EVENT_VERDICT;
+	tap_ok(bytes && verdicts == 1 && !e[1].overlap && count_ev(&e[1], VFM_EVENT_MARK, -1, 0) == 0,
+	       "events: the restore's writes reach each device's bytes, one verdict, no "
+	       "READY/COMMIT on a file");
+	close_side(&d);
+	unlink(path);
+	free(e);
+	free(rep);
+}
+
 static int rewrite(const char *from, const char *to, long cut, long flip_at, int flip_xor)
 {
 	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
@@ -554,6 +707,7 @@ int main(void)
 		(const char *const[]){ "sim:x,size=100000", "sim:y,size=70000", NULL }, NULL, OK,
 		NULL, 0, 0);
 	precopy_reinit();
+	events();
 	o.chunk_size = 4096;
 	o.precopy = true;
 	migrate("small chunks, three devices, mixed flags",

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +94,32 @@ static void test_refusals(void)
 	tap_eq(r, -EINVAL, "save: the same with the field unset goes on (to its n = 0)");
 	tap_ok(rep->size == sizeof(*rep) && rep->message[0],
 	       "...the report is written: '%s'", rep->message);
+
+	/* A caller built against the first layout (0.1): no streams, no on_event, and
+	 * taken. */
+	union {
+		struct vfm_save_opts o;
+		unsigned char b[sizeof(struct vfm_save_opts)];
+	} old;
+	size_t old_size = offsetof(struct vfm_save_opts, streams);
+	bool past = true;
+
+	memset(&old, 0xa5, sizeof(old));
+	vfm_save_opts_init_sized(&old.o, old_size, sizeof(*rep));
+	for (size_t i = old_size; i < sizeof(old); i++)
+		past &= old.b[i] == 0xa5;
+	tap_ok(old.o.size == old_size && old.o.precopy && past,
+	       "an older caller's save opts (0.1): defaults, nothing written past its size");
+	memset(rep, 0x5a, sizeof(*rep));
+	r = vfm_save(NULL, 0, NULL, &old.o, rep);
+	tap_ok(r == -EINVAL && rep->size == sizeof(*rep) && strstr(rep->message, "endpoint"),
+	       "save: an older caller's options are taken (on to its NULL endpoint): '%s'",
+	       rep->message);
+	vfm_save_opts_init_sized(&old.o, old_size - 1, sizeof(*rep));
+	memset(rep, 0x5a, sizeof(*rep));
+	r = vfm_save(NULL, 0, NULL, &old.o, rep);
+	tap_ok(r == -EINVAL && ((unsigned char *)rep)[0] == 0x5a,
+	       "save: options smaller than the first layout: EINVAL, report untouched");
 
 	struct vfm_restore_opts ro;
 

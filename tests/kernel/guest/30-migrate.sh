@@ -68,19 +68,56 @@ tap_relay source $T/src.out
 tap_relay destination $T/dst.out
 [ $src_rc = 0 ] && [ $dst_rc = 0 ] || { tap_diag "source: $(cat $T/src.out)"; tap_diag "destination: $(cat $T/dst.out)"; }
 
-# ---- two devices, JSON report ----
+# ---- two devices, JSON report, a trace of each side ----
 vfiomig reset "$A" "$B" "$C" "$D" >/dev/null
 : >$T/dst.out # the wait below must not see the last run's "listening on"
-$DST vfm-mtty --check "$C" "$D" -- vfiomig restore @0 @1 --from tcp://$ADDR:4445 >$T/dst.out 2>&1 &
+$DST vfm-mtty --check "$C" "$D" -- vfiomig restore @0 @1 --from tcp://$ADDR:4445 \
+	--trace $T/rst.json >$T/dst.out 2>&1 &
 dst=$!
 wait_listening $T/dst.out
-$SRC vfm-mtty --set "$A" "$B" -- vfiomig -j save @0 @1 --to tcp://$ADDR:4445 >$T/src.out 2>$T/src.err
+$SRC vfm-mtty --set "$A" "$B" -- vfiomig -j save @0 @1 --to tcp://$ADDR:4445 \
+	--trace $T/sav.json >$T/src.out 2>$T/src.err
 src_rc=$?
 wait $dst; dst_rc=$?
 tap_check "two devices over TCP (exits $src_rc/$dst_rc)" test "$src_rc$dst_rc" = 00
 tap_check "the JSON report says success with 2 devices" \
 	grep -q '"operation":"saved","success":true.*"devices":\[{.*},{.*}\]' $T/src.out
 tap_relay destination $T/dst.out
+
+# The traces, checked with grep (no python in the guest): one event a line.
+# count PATTERN FILE: lines that match
+count() { grep -c -- "$1" "$2"; }
+rounds=$(sed -n 's/.*"precopy_rounds":\([0-9]*\).*/\1/p' $T/src.out)
+tap_check "save trace: written whole (otherData ends it, not truncated)" \
+	grep -q '"truncated":false,"counter_interval_ms":20}}$' $T/sav.json
+for u in "$A" "$B"; do
+	tid=$(sed -n "s/.*\"thread_name\".*\"tid\":\([0-9]*\),\"args\":{\"name\":\"$u\"}.*/\1/p" $T/sav.json)
+	tap_check "save trace: a track for $u (tid ${tid:-none})" test -n "$tid"
+	tap_check "save trace, $u: a precopy span per round of the report ($rounds)" \
+		test "$(grep '"cat":"precopy"' $T/sav.json | count "\"tid\":$tid," -)" = "$rounds"
+	tap_check "save trace, $u: RUNNING -> PRE_COPY -> PRE_COPY_P2P -> STOP_COPY -> STOP" \
+		test "$(grep '"cat":"arc"' $T/sav.json | grep "\"tid\":$tid," |
+			sed -n 's/.*"name":"\([A-Z0-9_]* -> [A-Z0-9_]*\)".*/\1/p' | paste -sd,)" = \
+		"RUNNING -> PRE_COPY,PRE_COPY -> PRE_COPY_P2P,PRE_COPY_P2P -> STOP_COPY,STOP_COPY -> STOP"
+	tap_check "save trace, $u: one stop-copy read, and its bytes counter ends at 96 (mtty-2)" \
+		test "$(grep '"cat":"stop-copy"' $T/sav.json | count "\"tid\":$tid," -)" = 1 -a \
+		"$(grep "\"name\":\"bytes $u\"" $T/sav.json | tail -1 | sed -n 's/.*"bytes":\([0-9]*\)}}.*/\1/p')" = 96
+	tap_check "restore trace, $u... (as $( [ "$u" = "$A" ] && echo "$C" || echo "$D")): stop-copy writes, bytes counter at 96" \
+		grep -q "\"name\":\"bytes $( [ "$u" = "$A" ] && echo "$C" || echo "$D")\".*\"bytes\":96}}" $T/rst.json
+done
+tap_check "save trace: barriers precopy, quiesce, stop-copy; READY, COMMIT, verdict ok" \
+	test "$(sed -n 's/.*"ph":"X","name":"barrier: \([a-z-]*\)".*/\1/p' $T/sav.json | paste -sd,)" = \
+	"precopy,quiesce,stop-copy" -a "$(sed -n 's/.*"ph":"i","name":"\(READY\|COMMIT\|verdict: [a-z]*\)".*/\1/p' \
+	$T/sav.json | paste -sd,)" = "READY,COMMIT,verdict: ok"
+tap_check "restore trace: READY, COMMIT, verdict ok; two devices' stop-copy writes" \
+	test "$(sed -n 's/.*"ph":"i","name":"\(READY\|COMMIT\|verdict: [a-z]*\)".*/\1/p' $T/rst.json |
+		paste -sd,)" = "READY,COMMIT,verdict: ok" -a "$(count '"name":"stop-copy writes"' $T/rst.json)" = 2
+vfiomig -j timeline $T/sav.json -o $T/sav.svg >$T/tl.out 2>&1
+tap_check "timeline draws the save's trace: 2 devices, one downtime window" \
+	grep -q "\"devices\":\[\"$A\",\"$B\"\],\"downtime\":\[{\"start_usec\"" $T/tl.out
+grep -q '"downtime"' $T/tl.out || tap_diag "$(cat $T/tl.out)"
+tap_check "the SVG has its lanes and the downtime label" grep -q ">downtime [0-9.]* [mu]*s<" $T/sav.svg
+tap_diag "$(sed -n 's/.*"downtime":\[\([^]]*\)\].*/downtime drawn: \1/p' $T/tl.out)"
 
 # ---- the connection cut mid-stream: the source devices run again, state intact ----
 vfiomig reset "$A" "$B" "$E" "$C" "$D" "$F" >/dev/null

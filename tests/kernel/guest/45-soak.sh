@@ -6,7 +6,8 @@
 # UART state that vfm-mtty put into A checked on A at the end (even count: the state
 # is back on A, which runs); descriptors and memory did not grow; the whole soak
 # timed (it must stay well under a minute of TCG guest time).  Then a short soak of
-# one device through memory, and the state checked again.
+# one device through memory with --trace (its cycles and verdicts counted), and the
+# state checked again.
 # vfm-mtty plays the VMM: it holds A and hands it to vfiomig as fd:N; B is opened by
 # vfiomig itself.
 
@@ -51,7 +52,7 @@ tap_diag "$(grep -E '^(soak |  downtime|  throughput|  descriptors|  memory)' $T
 
 # ---- one device, through memory ----
 vfm-mtty --set --check --state RUNNING "$A" -- vfiomig -j soak @0 --cycles 20 \
-	>$T/one.out 2>$T/one.err
+	--trace $T/one.json >$T/one.out 2>$T/one.err
 rc=$?
 tap_check "soak of one mtty device through memory: 20 cycles, exit 0 (got $rc)" test $rc = 0 ||
 	tap_diag "$(tail -3 $T/one.err)"
@@ -59,4 +60,13 @@ tap_relay "one device" $T/one.out
 tap_check "--json: success, 20 passed" \
 	grep -q '"passed":20,"failed":0,.*"success":true}}$' $T/one.out ||
 	tap_diag "$(grep '^{' $T/one.out | cut -c1-600)"
+# its trace (grep: no python in the guest): a span per cycle, a save and a restore
+# verdict per cycle, the device's track
+tap_check "--trace: 20 cycle spans, 40 verdicts (20 saves, 20 restores), all ok, whole" \
+	test "$(grep -c '"cat":"cycle".*"result":"ok"' $T/one.json)" = 20 -a \
+	"$(grep -c '"name":"verdict: ok"' $T/one.json)" = 40 -a \
+	"$(grep -c '"name":"verdict: failed' $T/one.json)" = 0 -a \
+	"$(grep -c "\"thread_name\".*\"name\":\"$A\"" $T/one.json)" = 1 ||
+	tap_diag "$(grep -c '"cat":"cycle"' $T/one.json) cycles, $(tail -c 200 $T/one.json)"
+tap_check "--trace: ended whole" grep -q '"truncated":false' $T/one.json
 tap_done; exit $?
