@@ -14,12 +14,17 @@
  * caps {VALUE, SELECTOR} as given, with no precondition checked: shows how the kernel
  * answers malformed requests, so that a test can tell them from the well-formed one.
  *
+ * vfm-net time PF N
+ *     Read the settings of every VF of PF N times (vfm_vf_config_get_all(), one
+ *     RTM_GETLINK each) and print the VF count and the microseconds per read.
+ *
  * Prints one line per step; on failure "error NAME: <why>" and exit 1 (2: usage).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "macro.h"
 #include "net-internal.h"
@@ -37,7 +42,7 @@ static int usage(void)
 {
 	fprintf(stderr,
 		"usage: vfm-net raw PF VF SETTING VALUE... | copy SPF SVF DPF DVF | "
-		"capture DEV | caps PF PORT VALUE SELECTOR\n");
+		"capture DEV | caps PF PORT VALUE SELECTOR | time PF N\n");
 	return 2;
 }
 
@@ -195,6 +200,35 @@ static int cmd_caps(struct vfm_ctx *ctx, int argc, char **argv)
 	return 0;
 }
 
+static int cmd_time(struct vfm_ctx *ctx, int argc, char **argv)
+{
+	char why[VFM_NET_WHY_MAX];
+	struct timespec t0, t1;
+	struct vfm_pf pf;
+	uint32_t rounds;
+	int64_t ns;
+	int n = 0;
+
+	if (argc != 2 || parse_u32(argv[1], 10, 100000, &rounds) < 0 || rounds == 0)
+		return usage();
+	if (get_pf(ctx, argv[0], &pf))
+		return 1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (uint32_t i = 0; i < rounds; i++) {
+		struct vfm_vf_config *list = NULL;
+
+		n = vfm_vf_config_get_all(ctx, &pf, &list, why, sizeof(why));
+		free(list);
+		if (n < 0)
+			return fail(n, why);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ns = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec);
+	printf("read %d VFs of %s %u times: %lld us each\n", n, pf.ifname, rounds,
+	       (long long)(ns / 1000 / rounds));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct vfm_ctx *ctx = NULL;
@@ -212,6 +246,8 @@ int main(int argc, char **argv)
 		r = cmd_capture(ctx, argc - 2, argv + 2);
 	else if (streq(argv[1], "caps"))
 		r = cmd_caps(ctx, argc - 2, argv + 2);
+	else if (streq(argv[1], "time"))
+		r = cmd_time(ctx, argc - 2, argv + 2);
 	else
 		r = usage();
 	vfm_ctx_unref(ctx);
