@@ -3,7 +3,8 @@
 
 /*
  * Inside the net layer: the netlink plumbing (nl.c), message builders and reply
- * parsers for rtnetlink (rtnl.c) and devlink (devlink.c), sysfs (pf.c).  Builders and
+ * parsers for rtnetlink (rtnl.c, on libnl-route's VF API) and devlink (devlink.c),
+ * sysfs (pf.c).  Builders and
  * parsers touch no socket, so the unit tests run them on buffers.
  */
 
@@ -105,16 +106,20 @@ struct vfm_rt_link {
 	struct vfm_vf_config vfs[VFM_VF_MAX];
 };
 
-/* RTM_GETLINK for @ifindex with RTEXT_FILTER_VF | RTEXT_FILTER_SKIP_STATS.  NULL: no
- * memory. */
+/* RTM_GETLINK for @ifindex with RTEXT_FILTER_VF | RTEXT_FILTER_SKIP_STATS (libnl-route's
+ * request, SKIP_STATS added).  NULL: no memory or @ifindex not above 0. */
 struct nl_msg *vfm_rt_build_getlink(int32_t ifindex);
 /* Parse an RTM_NEWLINK of @len bytes into @ret (not zeroed first: set it up with
- * vfm_rt_link_init()).  -EBADMSG: policy, nesting, duplicate or inconsistent VF
- * indexes, trailing bytes; -E2BIG more than VFM_VF_MAX VFs. */
+ * vfm_rt_link_init()): checked first, then the VF settings read by libnl-route.
+ * -EBADMSG: policy, nesting, duplicate or inconsistent VF indexes, an empty or short
+ * VLAN list, VFs listed beyond IFLA_NUM_VF or without it, trailing bytes, a reply
+ * libnl-route refuses; -E2BIG more than VFM_VF_MAX VFs; -ENOMEM. */
 void vfm_rt_link_init(struct vfm_rt_link *link);
 int vfm_rt_parse_link(const struct nlmsghdr *hdr, size_t len, struct vfm_rt_link *ret);
-/* RTM_SETLINK on @ifindex setting one VFM_VF_* @field of VF @vf from @cfg.
- * NULL: no memory or @field is not exactly one known bit. */
+/* RTM_SETLINK on @ifindex setting one VFM_VF_* @field of VF @vf from @cfg, built by
+ * libnl-route (rtnl_link_build_change_request()), but for a VLAN whose protocol is not
+ * 802.1Q (hand-built: see rtnl.c).  NULL: no memory or @field is not exactly one known
+ * bit. */
 struct nl_msg *vfm_rt_build_setvf(int32_t ifindex, uint32_t vf, uint32_t field,
 				  const struct vfm_vf_config *cfg);
 /* Read the link @ifindex: sends, receives, parses. */

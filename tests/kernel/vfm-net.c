@@ -14,12 +14,25 @@
  * caps {VALUE, SELECTOR} as given, with no precondition checked: shows how the kernel
  * answers malformed requests, so that a test can tell them from the well-formed one.
  *
+ * vfm-net libnl-vlan PF VF VLAN QOS PROTO
+ *     Send libnl-route's own request for a VF VLAN (rtnl_link_vf_set_vlans(),
+ *     rtnl_link_build_change_request()), which src/net/rtnl.c does not use for a
+ *     protocol other than 802.1Q: shows what the kernel makes of it.
+ * vfm-net time PF N
+ *     Read the settings of every VF of PF N times (vfm_vf_config_get_all(), one
+ *     RTM_GETLINK each) and print the VF count and the microseconds per read.
+ *
  * Prints one line per step; on failure "error NAME: <why>" and exit 1 (2: usage).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <linux/rtnetlink.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/sriov.h>
 
 #include "macro.h"
 #include "net-internal.h"
@@ -37,7 +50,8 @@ static int usage(void)
 {
 	fprintf(stderr,
 		"usage: vfm-net raw PF VF SETTING VALUE... | copy SPF SVF DPF DVF | "
-		"capture DEV | caps PF PORT VALUE SELECTOR\n");
+		"capture DEV | caps PF PORT VALUE SELECTOR | libnl-vlan PF VF VLAN QOS "
+		"PROTO | time PF N\n");
 	return 2;
 }
 
@@ -195,6 +209,92 @@ static int cmd_caps(struct vfm_ctx *ctx, int argc, char **argv)
 	return 0;
 }
 
+static int cmd_libnl_vlan(struct vfm_ctx *ctx, int argc, char **argv)
+{
+	struct rtnl_link *orig = NULL, *changes = NULL;
+	struct rtnl_link_vf *v = NULL;
+	nl_vf_vlans_t *vlans = NULL;
+	struct vfm_nl_extack ext = {};
+	struct nl_msg *msg = NULL;
+	struct vfm_pf pf;
+	struct vfm_nl nl;
+	uint32_t vf, vlan, qos, proto;
+	int r;
+
+	if (argc != 5 || parse_u32(argv[1], 10, UINT32_MAX, &vf) < 0 ||
+	    parse_u32(argv[2], 0, UINT16_MAX, &vlan) < 0 ||
+	    parse_u32(argv[3], 0, UINT8_MAX, &qos) < 0 ||
+	    parse_u32(argv[4], 0, UINT16_MAX, &proto) < 0)
+		return usage();
+	if (get_pf(ctx, argv[0], &pf))
+		return 1;
+	orig = rtnl_link_alloc();
+	changes = rtnl_link_alloc();
+	v = rtnl_link_vf_alloc();
+	if (!orig || !changes || !v || rtnl_link_vf_vlan_alloc(&vlans, 1) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
+	rtnl_link_set_ifindex(orig, pf.ifindex);
+	rtnl_link_vf_set_index(v, vf);
+	vlans->vlans[0] = (nl_vf_vlan_info_t){vlan, qos, (uint16_t)proto};
+	rtnl_link_vf_set_vlans(v, vlans);
+	r = vfm_nl_errno(rtnl_link_vf_add(changes, v));
+	if (r == 0)
+		r = vfm_nl_errno(rtnl_link_build_change_request(orig, changes, 0, &msg));
+	if (r == 0) {
+		nlmsg_hdr(msg)->nlmsg_type = RTM_SETLINK;
+		r = vfm_nl_open_route(&nl, ctx);
+	}
+	if (r == 0) {
+		r = vfm_nl_transact(&nl, msg, NULL, NULL, 0, &ext);
+		vfm_nl_close(&nl);
+	}
+out:
+	nlmsg_free(msg);
+	rtnl_link_vf_vlan_put(vlans);
+	rtnl_link_vf_put(v);
+	if (changes)
+		rtnl_link_put(changes);
+	if (orig)
+		rtnl_link_put(orig);
+	if (r < 0) {
+		printf("error %s: extack \"%s\"\n", strerrorname_np(-r), ext.msg);
+		return 1;
+	}
+	printf("accepted\n");
+	return 0;
+}
+
+static int cmd_time(struct vfm_ctx *ctx, int argc, char **argv)
+{
+	char why[VFM_NET_WHY_MAX];
+	struct timespec t0, t1;
+	struct vfm_pf pf;
+	uint32_t rounds;
+	int64_t ns;
+	int n = 0;
+
+	if (argc != 2 || parse_u32(argv[1], 10, 100000, &rounds) < 0 || rounds == 0)
+		return usage();
+	if (get_pf(ctx, argv[0], &pf))
+		return 1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (uint32_t i = 0; i < rounds; i++) {
+		struct vfm_vf_config *list = NULL;
+
+		n = vfm_vf_config_get_all(ctx, &pf, &list, why, sizeof(why));
+		free(list);
+		if (n < 0)
+			return fail(n, why);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ns = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec);
+	printf("read %d VFs of %s %u times: %lld us each\n", n, pf.ifname, rounds,
+	       (long long)(ns / 1000 / rounds));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct vfm_ctx *ctx = NULL;
@@ -212,6 +312,10 @@ int main(int argc, char **argv)
 		r = cmd_capture(ctx, argc - 2, argv + 2);
 	else if (streq(argv[1], "caps"))
 		r = cmd_caps(ctx, argc - 2, argv + 2);
+	else if (streq(argv[1], "libnl-vlan"))
+		r = cmd_libnl_vlan(ctx, argc - 2, argv + 2);
+	else if (streq(argv[1], "time"))
+		r = cmd_time(ctx, argc - 2, argv + 2);
 	else
 		r = usage();
 	vfm_ctx_unref(ctx);

@@ -4,7 +4,8 @@
  * parsed back; kernel replies made the way the kernel makes them (rtnl_fill_vfinfo(),
  * devlink_nl_port_fill(), netlink_ack()) and parsed, then broken one way at a time:
  * short or truncated attributes, bytes left over, wrong types, inconsistent VF
- * indexes, over the limits.
+ * indexes, over the limits; and what libnl-route (the VF settings' parser and most
+ * builders) gets wrong, which src/net/rtnl.c works around.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,6 +21,8 @@
 #include <linux/rtnetlink.h>
 #include <netlink/genl/genl.h>
 #include <netlink/msg.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/sriov.h>
 
 #include "macro.h"
 #include "net-internal.h"
@@ -203,6 +206,44 @@ static void test_rt_build(void)
 		}
 		nlmsg_free(m);
 	}
+	/* Why an 802.1ad VLAN stays hand-built: libnl-route's own request for it writes
+	 * the protocol in host byte order.  When this fails, libnl-route was fixed and
+	 * src/net/rtnl.c can send 802.1ad through it too. */
+	{
+		struct rtnl_link *orig = rtnl_link_alloc(), *ch = rtnl_link_alloc();
+		struct rtnl_link_vf *v = rtnl_link_vf_alloc();
+		nl_vf_vlans_t *vl = NULL;
+		struct ifla_vf_vlan_info vi = {};
+		bool found = false;
+
+		rtnl_link_set_ifindex(orig, 7);
+		rtnl_link_vf_set_index(v, 3);
+		rtnl_link_vf_vlan_alloc(&vl, 1);
+		vl->vlans[0] = (nl_vf_vlan_info_t){10, 3, 0x88a8};
+		rtnl_link_vf_set_vlans(v, vl);
+		rtnl_link_vf_add(ch, v);
+		m = NULL;
+		if (rtnl_link_build_change_request(orig, ch, 0, &m) == 0) {
+			nlmsg_hdr(m)->nlmsg_type = RTM_SETLINK;
+			nlmsg_hdr(m)->nlmsg_flags |= NLM_F_REQUEST;
+			if (setlink_vfinfo(m, &ifindex, tb, &flags) == 0 &&
+			    tb[IFLA_VF_VLAN_LIST]) {
+				struct nlattr *e = nla_data(tb[IFLA_VF_VLAN_LIST]);
+
+				memcpy(&vi, nla_data(e), sizeof(vi));
+				found = true;
+			}
+		}
+		tap_ok(found && vi.vlan == 10 && vi.vlan_proto != htons(0x88a8),
+		       "libnl-route's own 802.1ad request is still wrong: protocol bytes "
+		       "%02x %02x, the kernel reads big-endian 88 a8",
+		       ((uint8_t *)&vi.vlan_proto)[0], ((uint8_t *)&vi.vlan_proto)[1]);
+		nlmsg_free(m);
+		rtnl_link_vf_vlan_put(vl);
+		rtnl_link_vf_put(v);
+		rtnl_link_put(ch);
+		rtnl_link_put(orig);
+	}
 	tap_ok(!vfm_rt_build_setvf(7, 3, 0, &c) &&
 		       !vfm_rt_build_setvf(7, 3, VFM_VF_MAC | VFM_VF_VLAN, &c) &&
 		       !vfm_rt_build_setvf(7, 3, 1u << 7, &c),
@@ -218,6 +259,9 @@ struct kvf {
 	uint16_t proto; /* host order; 0 as netdevsim reports before any VLAN */
 	uint32_t min, max, spoof, link, rss, trust;
 	bool no_vlan_list, no_mac, no_rate, mac_only;
+	bool empty_vlan_list; /* an IFLA_VF_VLAN_LIST with no entry */
+	bool tx_rate_only;    /* IFLA_VF_TX_RATE without IFLA_VF_RATE (before 3.16) */
+	int stats;	      /* IFLA_VF_STATS: 0 none, 1 whole, 2 one counter short */
 };
 
 static struct kvf kvf(uint32_t vf)
@@ -265,8 +309,23 @@ static void put_vfinfo(struct nl_msg *m, const struct kvf *k, bool noflag)
 	nla_put(m, IFLA_VF_BROADCAST, sizeof(bc), &bc);
 	nla_put(m, IFLA_VF_VLAN, sizeof(vlan), &vlan);
 	if (!k->no_rate) {
-		nla_put(m, IFLA_VF_RATE, sizeof(rate), &rate);
+		if (!k->tx_rate_only)
+			nla_put(m, IFLA_VF_RATE, sizeof(rate), &rate);
 		nla_put(m, IFLA_VF_TX_RATE, sizeof(txr), &txr);
+	}
+	if (k->stats) {
+		struct nlattr *st = nla_nest_start(m, IFLA_VF_STATS);
+
+		for (int i = IFLA_VF_STATS_RX_PACKETS; i <= IFLA_VF_STATS_MULTICAST;
+		     i++) {
+			uint64_t v = 1000u + (unsigned)i;
+
+			nla_put(m, i,
+				k->stats == 2 && i == IFLA_VF_STATS_BROADCAST ? 4 : 8,
+				&v);
+		}
+		nla_put_u64(m, IFLA_VF_STATS_PAD, 0);
+		nla_nest_end(m, st);
 	}
 	nla_put(m, IFLA_VF_SPOOFCHK, sizeof(sp), &sp);
 	nla_put(m, IFLA_VF_LINK_STATE, sizeof(ls), &ls);
@@ -274,8 +333,9 @@ static void put_vfinfo(struct nl_msg *m, const struct kvf *k, bool noflag)
 	nla_put(m, IFLA_VF_TRUST, sizeof(tr), &tr);
 	if (!k->no_vlan_list) {
 		vl = nla_nest_start(m, IFLA_VF_VLAN_LIST);
-		nla_put(m, IFLA_VF_VLAN_INFO, sizeof(vi), &vi);
-		nla_nest_end(m, vl);
+		if (!k->empty_vlan_list)
+			nla_put(m, IFLA_VF_VLAN_INFO, sizeof(vi), &vi);
+		nla_nest_end_keep_empty(m, vl);
 		if (noflag)
 			vl->nla_type &= (uint16_t)~NLA_F_NESTED;
 	}
@@ -363,9 +423,13 @@ static void test_rt_parse(void)
 	vfs[3].vlan = 4096;
 	b = to_buf(newlink(5, ARPHRD_ETHER, 4, vfs, 4, true));
 	r = parse_newlink(b, link);
-	tap_ok(r == 0 && link->vfs[1].have == (VFM_VF_MAC | VFM_VF_VLAN | VFM_VF_RATE),
-	       "newlink: spoofchk -1, trust 5, link state 7, rss -1 are unknown (have "
-	       "0x%x)",
+	/* libnl-route reads any value but -1 as on: trust 5 is on. */
+	tap_ok(r == 0 &&
+		       link->vfs[1].have ==
+			       (VFM_VF_MAC | VFM_VF_VLAN | VFM_VF_RATE | VFM_VF_TRUST) &&
+		       link->vfs[1].trust,
+	       "newlink: spoofchk -1, link state 7, rss -1 are unknown, trust 5 is on "
+	       "(have 0x%x)",
 	       link->vfs[1].have);
 	tap_ok(r == 0 && (link->vfs[2].have & VFM_VF_VLAN) &&
 		       link->vfs[2].vlan_proto == 0x8100,
@@ -389,6 +453,31 @@ static void test_rt_parse(void)
 	       "newlink: no rate attribute");
 	tap_ok(r == 0 && link->vfs[3].vlan_proto == 0x88a8,
 	       "newlink: 802.1ad from the VLAN list");
+	free(b);
+
+	/* What libnl-route reports as absent, but the kernel sent. */
+	vfs[0] = kvf(0);
+	vfs[0].min = vfs[0].max = 0;
+	vfs[1] = kvf(1);
+	vfs[1].no_vlan_list = true;
+	vfs[1].vlan = 0;
+	vfs[2] = kvf(2);
+	vfs[2].tx_rate_only = true;
+	vfs[3] = kvf(3);
+	vfs[3].stats = 1;
+	b = to_buf(newlink(5, ARPHRD_ETHER, 4, vfs, 4, true));
+	r = parse_newlink(b, link);
+	tap_ok(r == 0 && (link->vfs[0].have & VFM_VF_RATE) &&
+		       link->vfs[0].min_tx_rate == 0 && link->vfs[0].max_tx_rate == 0,
+	       "newlink: rates 0 and 0 are no limit, not unknown");
+	tap_ok(r == 0 && (link->vfs[1].have & VFM_VF_VLAN) && link->vfs[1].vlan == 0 &&
+		       link->vfs[1].vlan_proto == 0x8100,
+	       "newlink: IFLA_VF_VLAN of VLAN 0 alone is no VLAN, not unknown");
+	tap_ok(r == 0 && (link->vfs[2].have & VFM_VF_RATE) &&
+		       link->vfs[2].min_tx_rate == 0 && link->vfs[2].max_tx_rate == 100,
+	       "newlink: IFLA_VF_TX_RATE alone is the max rate");
+	tap_ok(r == 0 && link->vfs[3].have == VFM_VF_ALL && link->vfs[3].vlan == 13,
+	       "newlink: VF statistics (a kernel that ignores SKIP_STATS) parse");
 	free(b);
 
 	b = to_buf(newlink(5, ARPHRD_INFINIBAND, 2, vfs, 2, true));
@@ -430,6 +519,24 @@ static void test_rt_parse(void)
 	b = to_buf(newlink(5, ARPHRD_ETHER, 4, vfs, 4, true));
 	tap_eq(parse_newlink(b, link), -EBADMSG, "newlink: a VF without IFLA_VF_MAC");
 	free(b);
+	/* libnl-route gives VF 2 the VLANs of VF 1, and frees them twice. */
+	vfs[2] = kvf(2);
+	vfs[2].empty_vlan_list = true;
+	b = to_buf(newlink(5, ARPHRD_ETHER, 4, vfs, 4, true));
+	tap_eq(parse_newlink(b, link), -EBADMSG, "newlink: an empty IFLA_VF_VLAN_LIST");
+	free(b);
+	vfs[2] = kvf(2);
+	vfs[2].stats = 2;
+	b = to_buf(newlink(5, ARPHRD_ETHER, 4, vfs, 4, true));
+	tap_eq(parse_newlink(b, link), -EBADMSG, "newlink: a VF counter of 4 bytes");
+	free(b);
+	vfs[2] = kvf(2);
+	b = to_buf(newlink(5, ARPHRD_ETHER, -1, vfs, 4, true));
+	tap_eq(parse_newlink(b, link), -EBADMSG, "newlink: VFs listed, no IFLA_NUM_VF");
+	free(b);
+	b = to_buf(newlink(5, ARPHRD_ETHER, 0, vfs, 4, true));
+	tap_eq(parse_newlink(b, link), -EBADMSG, "newlink: VFs listed, IFLA_NUM_VF 0");
+	free(b);
 	vfs[2] = kvf(VFM_VF_MAX);
 	b = to_buf(newlink(5, ARPHRD_ETHER, -1, vfs, 4, true));
 	tap_eq(parse_newlink(b, link), -E2BIG, "newlink: VF index %d", VFM_VF_MAX);
@@ -446,7 +553,7 @@ static void test_rt_parse(void)
 		tap_eq(parse_newlink(b, link), -E2BIG, "newlink: %d VFs listed",
 		       VFM_VF_MAX + 1);
 		free(b);
-		b = to_buf(newlink(5, ARPHRD_ETHER, -1, many, VFM_VF_MAX, true));
+		b = to_buf(newlink(5, ARPHRD_ETHER, VFM_VF_MAX, many, VFM_VF_MAX, true));
 		tap_ok(parse_newlink(b, link) == 0 && link->n_vfs == VFM_VF_MAX &&
 			       link->vfs[VFM_VF_MAX - 1].vf == VFM_VF_MAX - 1,
 		       "newlink: %d VFs, the limit, parse", VFM_VF_MAX);

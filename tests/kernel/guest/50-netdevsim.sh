@@ -8,7 +8,8 @@
 # (vfm-net raw); devlink port discovery in switchdev mode (ports 128-131, flavour
 # pcivf, cross-checked with iproute2's devlink); a migratable request that reaches the
 # kernel well formed and comes back with netdevsim's extack message verbatim; capture
-# -> encode -> decode -> apply from one PF's VF to the other's (vfm-net copy).
+# -> encode -> decode -> apply from one PF's VF to the other's (vfm-net copy); why an
+# 802.1ad VLAN is not sent through libnl-route (vfm-net libnl-vlan).
 # POSIX sh; TAP on stdout.
 
 # shellcheck source=SCRIPTDIR/../lib/tap.sh
@@ -119,6 +120,37 @@ check "vlan 0 clears the VLAN" 0 "vlan 0 qos 0 proto 802.1Q"
 vf_line "$A" 1 >"$T/line"
 grep_ok "VLAN cleared, the rest kept" "mac 02:00:00:00:00:01 vlan 0 qos 0 proto 802.1Q spoofchk on" "$T/line"
 vfiomig vf set "$A" 1 vlan 10 qos 3 proto 802.1ad >/dev/null
+
+# ---- VLANs: 802.1Q through libnl-route, 802.1ad hand-built (src/net/rtnl.c) ----
+run vfiomig vf set "$A" 3 vlan 31 qos 4
+check "an 802.1Q VLAN (libnl-route's request)" 0 "vlan 31 qos 4 proto 802.1Q$"
+vf_line "$A" 3 >"$T/line"
+grep_ok "reads back" "vlan 31 qos 4 proto 802.1Q " "$T/line"
+# libnl-route's own request for 802.1ad, which vfiomig does not send: the defect that
+# keeps that one hand-built.
+run vfm-net libnl-vlan "$A" 3 30 2 0x88a8
+check "libnl-route's own 802.1ad request: the kernel takes it" 0 "^accepted$"
+vf_line "$A" 3 >"$T/line"
+grep_ok "but the VF then has no known VLAN protocol (libnl-route sends host byte order)" \
+	"vlan \\? spoofchk" "$T/line"
+if [ $have_ip = yes ]; then
+	ip_vf "$A" 3 >"$T/ip"
+	grep_ok "ip link show: vlan protocol [43144] (0xa888), not 802.1ad" \
+		"vlan 30, qos 2, vlan protocol \\[43144\\]" "$T/ip"
+else
+	tap_skip "iproute2 ip not in the guest: no cross-check"
+fi
+run vfiomig vf set "$A" 3 vlan 30 qos 2 proto 802.1ad
+check "the same VLAN through vfiomig (hand-built)" 0 "vlan 30 qos 2 proto 802.1ad$"
+vf_line "$A" 3 >"$T/line"
+grep_ok "reads back as 802.1ad" "vlan 30 qos 2 proto 802.1ad " "$T/line"
+if [ $have_ip = yes ]; then
+	ip_vf "$A" 3 >"$T/ip"
+	grep_ok "ip link show agrees: 802.1ad" "vlan 30, qos 2, vlan protocol 802.1ad," "$T/ip"
+else
+	tap_skip "iproute2 ip not in the guest: no cross-check"
+fi
+vfiomig vf set "$A" 3 vlan 0 >/dev/null
 
 # ---- refused by vfiomig before anything is sent ----
 run vfiomig vf set "$A" 4 mac 02:00:00:00:00:04
