@@ -34,6 +34,7 @@ static const struct command commands[] = {
 	{ "plan", cmd_plan, "print the arcs from one state to another, touching nothing" },
 	{ "check", cmd_check, "walk every arc a device claims: where its driver departs from the uAPI" },
 	{ "soak", cmd_soak, "migrate a state back and forth between devices, N cycles: figures, failures, leaks" },
+	{ "dirty", cmd_dirty, "DMA dirty logging of a device: start, report N times, stop" },
 	{ "inspect", cmd_inspect, "read a saved image and check it, touching no device" },
 	{ "save", cmd_save, "stream devices' state to a destination (tcp, unix, file, -, fd)",
 	  cmd_save_remote },
