@@ -237,6 +237,22 @@ int cmd_dirty(struct cli *cli, int argc, char **argv)
 		return ex;
 	}
 
+	/* Bitmaps that cannot be reported are refused before anything starts (with the
+	 * page size asked for; checked again below with the driver's). */
+	for (size_t k = 0; k < n; k++) {
+		uint64_t b;
+
+		if (vfm_dirty_bitmap_size(ranges[k].length, rpage ? rpage : page, &b) == -E2BIG) {
+			cli_error(cli, "%s: range 0x%llx+0x%llx in %llu-byte pages: the bitmap "
+				       "would exceed 1 GiB",
+				  vfm_device_name(dev), (unsigned long long)ranges[k].iova,
+				  (unsigned long long)ranges[k].length,
+				  (unsigned long long)(rpage ? rpage : page));
+			cli_set_errno(cli, E2BIG);
+			vfm_device_unref(dev);
+			return EXIT_USAGE;
+		}
+	}
 	r = vfm_device_dirty_start(dev, ranges, n, page, &used, &err);
 	if (r < 0) {
 		cli_set_errno(cli, r);
