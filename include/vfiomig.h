@@ -380,6 +380,11 @@ int vfm_device_reset(struct vfm_device *dev);
  * vfm_device_unref() of the last reference stops logging that is still on.  Logging
  * is independent of the migration state.
  *
+ * Threads: these calls touch only the device fd and the logging state, which jobs do
+ * not use, so a VMM may call them while vfm_save() has the device (from its own
+ * thread, or from the on_quiesced hook: the last pass over guest memory).  Two of
+ * them on one device need the caller's serialisation.
+ *
  * A bitmap has one bit per page of the report's page size, page i (the page at
  * iova + i * page_size) in bit i % 64 of the 64-bit word i / 64, in the host's byte
  * order: the kernel's layout.  A report reads and clears: a page reported dirty is
