@@ -3,7 +3,8 @@
 # examples/vmm-client.py, the Python (standard library) client of vfiomigd: a save
 # whose stream file it opens and hands over (SCM_RIGHTS), the quiesced event
 # acknowledged with "continue", the report read from the "finished" event; the image
-# it wrote restores into devices that check the data; a refused save says why.
+# it wrote restores into devices that check the data; a refused save says why; with
+# --dirty, the devices' DMA dirty bitmaps read through a sealed memfd when quiesced.
 set -u
 VFIOMIG=${1:?usage: test-vmm-client.sh PATH-TO-vfiomig PATH-TO-vfiomigd EXAMPLE}
 VFIOMIGD=${2:?}
