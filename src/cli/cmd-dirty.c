@@ -19,25 +19,37 @@
 
 static void help(void)
 {
-	printf("Usage: vfiomig dirty DEV --range IOVA:LEN[,IOVA:LEN...] [--page-size SIZE]\n"
-	       "                     [--report-page-size SIZE] [--count N] [--interval MS]\n"
+	printf("Usage: vfiomig dirty DEV --range IOVA:LEN[,IOVA:LEN...] [--page-size "
+	       "SIZE]\n"
+	       "                     [--report-page-size SIZE] [--count N] [--interval "
+	       "MS]\n"
 	       "                     [--pages] [-j] [-p]\n"
 	       "       vfiomig dirty DEV --probe\n\n"
-	       "DMA dirty logging (VFIO_DEVICE_FEATURE_DMA_LOGGING_*): start logging the\n"
-	       "device's DMA writes to the IOVA ranges, report the dirty pages of every range\n"
-	       "N times (default 1), MS milliseconds apart (default 0), then stop.  Logging\n"
+	       "DMA dirty logging (VFIO_DEVICE_FEATURE_DMA_LOGGING_*): start logging "
+	       "the\n"
+	       "device's DMA writes to the IOVA ranges, report the dirty pages of every "
+	       "range\n"
+	       "N times (default 1), MS milliseconds apart (default 0), then stop.  "
+	       "Logging\n"
 	       "belongs to the open device, so it lives as long as this command.\n\n"
-	       "  -r, --range IOVA:LEN[,...]  ranges to log (repeatable; at most 256 in all);\n"
+	       "  -r, --range IOVA:LEN[,...]  ranges to log (repeatable; at most 256 in "
+	       "all);\n"
 	       "                              numbers in 0x hex or decimal with K/M/G/T\n"
-	       "      --page-size SIZE        page size asked for at start (default 4K); the\n"
-	       "                              driver may choose another, which is printed\n"
-	       "      --report-page-size SIZE page size of the reports (default: the driver's)\n"
+	       "      --page-size SIZE        page size asked for at start (default 4K); "
+	       "the\n"
+	       "                              driver may choose another, which is "
+	       "printed\n"
+	       "      --report-page-size SIZE page size of the reports (default: the "
+	       "driver's)\n"
 	       "  -n, --count N               reports (1-%u)\n"
 	       "  -i, --interval MS           wait between reports (0-%u)\n"
-	       "      --pages                 text: list the dirty pages, not only their count\n"
-	       "      --probe                 only say whether the driver has DMA logging\n"
+	       "      --pages                 text: list the dirty pages, not only their "
+	       "count\n"
+	       "      --probe                 only say whether the driver has DMA "
+	       "logging\n"
 	       "                              (exit 0 yes, 4 no)\n\n"
-	       "--json prints each report's dirty pages (indexes of report pages from the\n"
+	       "--json prints each report's dirty pages (indexes of report pages from "
+	       "the\n"
 	       "range's start) and its bitmap in hex (byte j, bit b: page 8j+b).\n",
 	       DIRTY_COUNT_MAX, DIRTY_INTERVAL_MAX);
 }
@@ -64,7 +76,8 @@ static int parse_ranges(struct cli *cli, const char *arg, struct vfm_dirty_range
 		char *colon = strchr(t, ':');
 
 		if (*n >= VFM_DIRTY_RANGES_MAX) {
-			cli_error(cli, "--range: at most %d ranges", VFM_DIRTY_RANGES_MAX);
+			cli_error(cli, "--range: at most %d ranges",
+				  VFM_DIRTY_RANGES_MAX);
 			return -E2BIG;
 		}
 		if (!colon) {
@@ -72,9 +85,11 @@ static int parse_ranges(struct cli *cli, const char *arg, struct vfm_dirty_range
 			return -EINVAL;
 		}
 		*colon = '\0';
-		if (parse_addr(t, &r[*n].iova) < 0 || parse_addr(colon + 1, &r[*n].length) < 0) {
-			cli_error(cli, "--range: '%.32s:%.32s' is not IOVA:LEN (0x hex, or "
-				       "decimal with K/M/G/T)",
+		if (parse_addr(t, &r[*n].iova) < 0 ||
+		    parse_addr(colon + 1, &r[*n].length) < 0) {
+			cli_error(cli,
+				  "--range: '%.32s:%.32s' is not IOVA:LEN (0x hex, or "
+				  "decimal with K/M/G/T)",
 				  t, colon + 1);
 			return -EINVAL;
 		}
@@ -85,15 +100,16 @@ static int parse_ranges(struct cli *cli, const char *arg, struct vfm_dirty_range
 
 static void sleep_ms(unsigned ms)
 {
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+	struct timespec ts = {.tv_sec = ms / 1000,
+			      .tv_nsec = (long)(ms % 1000) * 1000000};
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 }
 
 /* The dirty pages of one report: a count, and in JSON the page list and the hex. */
-static void print_bitmap(struct cli *cli, const uint64_t *bm, uint64_t pages, uint64_t iova,
-			 uint64_t psize, bool list)
+static void print_bitmap(struct cli *cli, const uint64_t *bm, uint64_t pages,
+			 uint64_t iova, uint64_t psize, bool list)
 {
 	struct out *o = cli->out;
 	bool json = out_is_json(o);
@@ -133,7 +149,7 @@ static void print_bitmap(struct cli *cli, const uint64_t *bm, uint64_t pages, ui
 
 static int probe(struct cli *cli, struct vfm_device *dev)
 {
-	struct vfm_dirty_err err = { "" };
+	struct vfm_dirty_err err = {""};
 	int r = vfm_device_dirty_probe(dev, &err);
 
 	if (r < 0 && r != -EOPNOTSUPP) {
@@ -145,8 +161,9 @@ static int probe(struct cli *cli, struct vfm_device *dev)
 	out_object_begin(cli->out, NULL);
 	out_str(cli->out, "device", "%s: ", vfm_device_name(dev));
 	out_bool(cli->out, "dma_logging", NULL, r == 0);
-	out_text(cli->out, "%s\n", r == 0 ? "DMA dirty logging supported"
-					  : "the driver does not support DMA dirty logging");
+	out_text(cli->out, "%s\n",
+		 r == 0 ? "DMA dirty logging supported"
+			: "the driver does not support DMA dirty logging");
 	out_object_end(cli->out);
 	out_finish(cli->out);
 	return r == 0 ? EXIT_OK : EXIT_UNSUPPORTED;
@@ -156,20 +173,19 @@ int cmd_dirty(struct cli *cli, int argc, char **argv)
 {
 	enum { OPT_PAGE = 0x100, OPT_RPAGE, OPT_PAGES, OPT_PROBE };
 	static const struct option opts[] = {
-		{ "range", required_argument, NULL, 'r' },
-		{ "page-size", required_argument, NULL, OPT_PAGE },
-		{ "report-page-size", required_argument, NULL, OPT_RPAGE },
-		{ "count", required_argument, NULL, 'n' },
-		{ "interval", required_argument, NULL, 'i' },
-		{ "pages", no_argument, NULL, OPT_PAGES },
-		{ "probe", no_argument, NULL, OPT_PROBE },
-		{}
-	};
+		{"range", required_argument, NULL, 'r'},
+		{"page-size", required_argument, NULL, OPT_PAGE},
+		{"report-page-size", required_argument, NULL, OPT_RPAGE},
+		{"count", required_argument, NULL, 'n'},
+		{"interval", required_argument, NULL, 'i'},
+		{"pages", no_argument, NULL, OPT_PAGES},
+		{"probe", no_argument, NULL, OPT_PROBE},
+		{}};
 	static struct vfm_dirty_range ranges[VFM_DIRTY_RANGES_MAX];
 	uint64_t page = 4096, rpage = 0, used = 0, total_dirty = 0;
 	unsigned count = 1, interval = 0;
 	bool list = false, do_probe = false;
-	struct vfm_dirty_err err = { "" };
+	struct vfm_dirty_err err = {""};
 	struct vfm_device *dev = NULL;
 	uint64_t **bitmaps = NULL, *sizes = NULL;
 	size_t n = 0;
@@ -187,8 +203,10 @@ int cmd_dirty(struct cli *cli, int argc, char **argv)
 
 			if (parse_size(optarg, VFM_DIRTY_PAGE_MAX, &v) < 0 ||
 			    v < VFM_DIRTY_PAGE_MIN || (v & (v - 1))) {
-				cli_error(cli, "--%spage-size: '%.32s' is not a power of two from "
-					       "4K to 1G",
+				cli_error(cli,
+					  "--%spage-size: '%.32s' is not a power of two "
+					  "from "
+					  "4K to 1G",
 					  c == OPT_RPAGE ? "report-" : "", optarg);
 				return EXIT_USAGE;
 			}
@@ -196,7 +214,8 @@ int cmd_dirty(struct cli *cli, int argc, char **argv)
 			break;
 		}
 		case 'n':
-			if (parse_u32(optarg, 10, DIRTY_COUNT_MAX, &count) < 0 || !count) {
+			if (parse_u32(optarg, 10, DIRTY_COUNT_MAX, &count) < 0 ||
+			    !count) {
 				cli_error(cli, "--count: '%.32s' is not 1-%u", optarg,
 					  DIRTY_COUNT_MAX);
 				return EXIT_USAGE;
@@ -204,8 +223,8 @@ int cmd_dirty(struct cli *cli, int argc, char **argv)
 			break;
 		case 'i':
 			if (parse_u32(optarg, 10, DIRTY_INTERVAL_MAX, &interval) < 0) {
-				cli_error(cli, "--interval: '%.32s' is not 0-%u ms", optarg,
-					  DIRTY_INTERVAL_MAX);
+				cli_error(cli, "--interval: '%.32s' is not 0-%u ms",
+					  optarg, DIRTY_INTERVAL_MAX);
 				return EXIT_USAGE;
 			}
 			break;
@@ -242,12 +261,15 @@ int cmd_dirty(struct cli *cli, int argc, char **argv)
 	for (size_t k = 0; k < n; k++) {
 		uint64_t b;
 
-		if (vfm_dirty_bitmap_size(ranges[k].length, rpage ? rpage : page, &b) == -E2BIG) {
-			cli_error(cli, "%s: range 0x%llx+0x%llx in %llu-byte pages: the bitmap "
-				       "would exceed 1 GiB",
-				  vfm_device_name(dev), (unsigned long long)ranges[k].iova,
-				  (unsigned long long)ranges[k].length,
-				  (unsigned long long)(rpage ? rpage : page));
+		if (vfm_dirty_bitmap_size(ranges[k].length, rpage ? rpage : page, &b) ==
+		    -E2BIG) {
+			cli_error(
+				cli,
+				"%s: range 0x%llx+0x%llx in %llu-byte pages: the bitmap "
+				"would exceed 1 GiB",
+				vfm_device_name(dev), (unsigned long long)ranges[k].iova,
+				(unsigned long long)ranges[k].length,
+				(unsigned long long)(rpage ? rpage : page));
 			cli_set_errno(cli, E2BIG);
 			vfm_device_unref(dev);
 			return EXIT_USAGE;
@@ -259,9 +281,9 @@ int cmd_dirty(struct cli *cli, int argc, char **argv)
 		cli_error(cli, "%s", err.msg);
 		vfm_device_unref(dev);
 		/* arguments the library refused are the command line's fault */
-		return r == -EOPNOTSUPP ? EXIT_UNSUPPORTED
+		return r == -EOPNOTSUPP					? EXIT_UNSUPPORTED
 		       : r == -EINVAL || r == -E2BIG || r == -EOVERFLOW ? EXIT_USAGE
-									   : EXIT_FAILED;
+									: EXIT_FAILED;
 	}
 	if (!rpage)
 		rpage = used;
@@ -273,8 +295,10 @@ int cmd_dirty(struct cli *cli, int argc, char **argv)
 		r = vfm_dirty_bitmap_size(ranges[k].length, rpage, &sizes[k]);
 		if (r < 0) {
 			cli_set_errno(cli, r);
-			cli_error(cli, "%s: range 0x%llx+0x%llx in %llu-byte report pages: %s",
-				  vfm_device_name(dev), (unsigned long long)ranges[k].iova,
+			cli_error(cli,
+				  "%s: range 0x%llx+0x%llx in %llu-byte report pages: %s",
+				  vfm_device_name(dev),
+				  (unsigned long long)ranges[k].iova,
 				  (unsigned long long)ranges[k].length,
 				  (unsigned long long)rpage,
 				  r == -E2BIG ? "the bitmap would exceed 1 GiB"
@@ -284,8 +308,8 @@ int cmd_dirty(struct cli *cli, int argc, char **argv)
 		}
 		bitmaps[k] = malloc(sizes[k]);
 		if (!bitmaps[k]) {
-			cli_error(cli, "%s: no memory for a %llu-byte bitmap", vfm_device_name(dev),
-				  (unsigned long long)sizes[k]);
+			cli_error(cli, "%s: no memory for a %llu-byte bitmap",
+				  vfm_device_name(dev), (unsigned long long)sizes[k]);
 			ex = EXIT_FAILED;
 			goto out;
 		}
@@ -316,8 +340,9 @@ int cmd_dirty(struct cli *cli, int argc, char **argv)
 		out_array_begin(cli->out, "ranges");
 		for (size_t k = 0; k < n; k++) {
 			uint64_t pages = ranges[k].length / rpage;
-			int64_t d = vfm_device_dirty_report(dev, ranges[k].iova, ranges[k].length,
-							    rpage, bitmaps[k], sizes[k], &err);
+			int64_t d = vfm_device_dirty_report(dev, ranges[k].iova,
+							    ranges[k].length, rpage,
+							    bitmaps[k], sizes[k], &err);
 
 			if (d < 0) {
 				cli_set_errno(cli, (int)d);
@@ -336,7 +361,8 @@ int cmd_dirty(struct cli *cli, int argc, char **argv)
 				 (unsigned long long)ranges[k].iova,
 				 (unsigned long long)ranges[k].length);
 			out_u64(cli->out, "dirty_pages", "%s", (uint64_t)d);
-			out_text(cli->out, " of %llu pages dirty\n", (unsigned long long)pages);
+			out_text(cli->out, " of %llu pages dirty\n",
+				 (unsigned long long)pages);
 			print_bitmap(cli, bitmaps[k], pages, ranges[k].iova, rpage, list);
 			out_object_end(cli->out);
 		}

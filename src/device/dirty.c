@@ -64,7 +64,8 @@ _public_ int vfm_device_dirty_probe(struct vfm_device *dev, struct vfm_dirty_err
 	return 0;
 }
 
-_public_ int vfm_dirty_bitmap_size(uint64_t length, uint64_t page_size, uint64_t *ret_bytes)
+_public_ int vfm_dirty_bitmap_size(uint64_t length, uint64_t page_size,
+				   uint64_t *ret_bytes)
 {
 	uint64_t pages, bytes;
 
@@ -102,40 +103,48 @@ _public_ int vfm_device_dirty_start(struct vfm_device *dev,
 	name = dev->id.name;
 	if (dev->dirty_active)
 		return fail(err, -EALREADY,
-			    "%s: DMA dirty logging is already started (stop it first)", name);
-	if (!ranges || n == 0)
-		return fail(err, -EINVAL, "%s: DMA dirty logging needs at least one range",
+			    "%s: DMA dirty logging is already started (stop it first)",
 			    name);
-	if (n > VFM_DIRTY_RANGES_MAX)
-		return fail(err, -E2BIG, "%s: %zu ranges: at most %d can be logged at once",
-			    name, n, VFM_DIRTY_RANGES_MAX);
-	if (!page_size_ok(page_size))
+	if (!ranges || n == 0)
 		return fail(err, -EINVAL,
-			    "%s: page size %llu: expected a power of two from %llu to %llu",
-			    name, (unsigned long long)page_size,
-			    (unsigned long long)VFM_DIRTY_PAGE_MIN,
-			    (unsigned long long)VFM_DIRTY_PAGE_MAX);
+			    "%s: DMA dirty logging needs at least one range", name);
+	if (n > VFM_DIRTY_RANGES_MAX)
+		return fail(err, -E2BIG,
+			    "%s: %zu ranges: at most %d can be logged at once", name, n,
+			    VFM_DIRTY_RANGES_MAX);
+	if (!page_size_ok(page_size))
+		return fail(
+			err, -EINVAL,
+			"%s: page size %llu: expected a power of two from %llu to %llu",
+			name, (unsigned long long)page_size,
+			(unsigned long long)VFM_DIRTY_PAGE_MIN,
+			(unsigned long long)VFM_DIRTY_PAGE_MAX);
 	for (size_t i = 0; i < n; i++) {
 		uint64_t iova = ranges[i].iova, len = ranges[i].length, end;
 
 		if (len == 0)
-			return fail(err, -EINVAL, "%s: range %zu (IOVA 0x%llx) is empty", name,
-				    i, (unsigned long long)iova);
+			return fail(err, -EINVAL, "%s: range %zu (IOVA 0x%llx) is empty",
+				    name, i, (unsigned long long)iova);
 		if (len > VFM_DIRTY_RANGE_MAX)
-			return fail(err, -E2BIG,
-				    "%s: range %zu (IOVA 0x%llx) is 0x%llx bytes long: at "
-				    "most 0x%llx",
-				    name, i, (unsigned long long)iova, (unsigned long long)len,
-				    (unsigned long long)VFM_DIRTY_RANGE_MAX);
+			return fail(
+				err, -E2BIG,
+				"%s: range %zu (IOVA 0x%llx) is 0x%llx bytes long: at "
+				"most 0x%llx",
+				name, i, (unsigned long long)iova,
+				(unsigned long long)len,
+				(unsigned long long)VFM_DIRTY_RANGE_MAX);
 		if (__builtin_add_overflow(iova, len, &end))
 			return fail(err, -EOVERFLOW,
-				    "%s: range %zu: IOVA 0x%llx + 0x%llx is past 2^64", name, i,
-				    (unsigned long long)iova, (unsigned long long)len);
+				    "%s: range %zu: IOVA 0x%llx + 0x%llx is past 2^64",
+				    name, i, (unsigned long long)iova,
+				    (unsigned long long)len);
 		if (iova % page_size || len % page_size)
 			return fail(err, -EINVAL,
-				    "%s: range %zu: IOVA 0x%llx + 0x%llx is not aligned to the "
+				    "%s: range %zu: IOVA 0x%llx + 0x%llx is not aligned "
+				    "to the "
 				    "%llu-byte page",
-				    name, i, (unsigned long long)iova, (unsigned long long)len,
+				    name, i, (unsigned long long)iova,
+				    (unsigned long long)len,
 				    (unsigned long long)page_size);
 	}
 	sorted = malloc(n * sizeof(*sorted));
@@ -164,11 +173,12 @@ _public_ int vfm_device_dirty_start(struct vfm_device *dev,
 		if (dev->ops->dirty_stop)
 			dev->ops->dirty_stop(dev);
 		return fail(err, -EPROTO,
-			    "%s: the driver chose page size %llu for DMA dirty logging", name,
-			    (unsigned long long)used);
+			    "%s: the driver chose page size %llu for DMA dirty logging",
+			    name, (unsigned long long)used);
 	}
-	vfm_dbg(dev->ctx, "%s: DMA dirty logging on, %zu ranges, page size %llu (asked %llu)",
-		name, n, (unsigned long long)used, (unsigned long long)page_size);
+	vfm_dbg(dev->ctx,
+		"%s: DMA dirty logging on, %zu ranges, page size %llu (asked %llu)", name,
+		n, (unsigned long long)used, (unsigned long long)page_size);
 	dev->dirty_active = true;
 	dev->dirty_page_size = used;
 	dev->dirty_ranges = TAKE_PTR(sorted);
@@ -212,42 +222,48 @@ _public_ int64_t vfm_device_dirty_report(struct vfm_device *dev, uint64_t iova,
 	if (page_size == 0)
 		page_size = dev->dirty_page_size;
 	if (!page_size_ok(page_size))
-		return fail(err, -EINVAL,
-			    "%s: report page size %llu: expected a power of two from %llu to "
-			    "%llu",
-			    name, (unsigned long long)page_size,
-			    (unsigned long long)VFM_DIRTY_PAGE_MIN,
-			    (unsigned long long)VFM_DIRTY_PAGE_MAX);
+		return fail(
+			err, -EINVAL,
+			"%s: report page size %llu: expected a power of two from %llu to "
+			"%llu",
+			name, (unsigned long long)page_size,
+			(unsigned long long)VFM_DIRTY_PAGE_MIN,
+			(unsigned long long)VFM_DIRTY_PAGE_MAX);
 	if (length == 0 || iova % page_size || length % page_size)
-		return fail(err, -EINVAL,
-			    "%s: report of IOVA 0x%llx + 0x%llx: expected a non-empty range "
-			    "aligned to the %llu-byte page",
-			    name, (unsigned long long)iova, (unsigned long long)length,
-			    (unsigned long long)page_size);
+		return fail(
+			err, -EINVAL,
+			"%s: report of IOVA 0x%llx + 0x%llx: expected a non-empty range "
+			"aligned to the %llu-byte page",
+			name, (unsigned long long)iova, (unsigned long long)length,
+			(unsigned long long)page_size);
 	if (__builtin_add_overflow(iova, length, &end))
-		return fail(err, -EOVERFLOW, "%s: report: IOVA 0x%llx + 0x%llx is past 2^64",
-			    name, (unsigned long long)iova, (unsigned long long)length);
+		return fail(err, -EOVERFLOW,
+			    "%s: report: IOVA 0x%llx + 0x%llx is past 2^64", name,
+			    (unsigned long long)iova, (unsigned long long)length);
 	if (!inside_logged(dev, iova, end))
 		return fail(err, -ERANGE,
-			    "%s: report of IOVA 0x%llx + 0x%llx: not inside the logged ranges",
+			    "%s: report of IOVA 0x%llx + 0x%llx: not inside the logged "
+			    "ranges",
 			    name, (unsigned long long)iova, (unsigned long long)length);
 	r = vfm_dirty_bitmap_size(length, page_size, &need);
 	if (r < 0)
-		return fail(err, r,
-			    "%s: report of 0x%llx bytes in %llu-byte pages: its bitmap would "
-			    "exceed %llu bytes",
-			    name, (unsigned long long)length, (unsigned long long)page_size,
-			    (unsigned long long)VFM_DIRTY_BITMAP_MAX);
+		return fail(
+			err, r,
+			"%s: report of 0x%llx bytes in %llu-byte pages: its bitmap would "
+			"exceed %llu bytes",
+			name, (unsigned long long)length, (unsigned long long)page_size,
+			(unsigned long long)VFM_DIRTY_BITMAP_MAX);
 	if (!bitmap || (uintptr_t)bitmap % 8)
 		return fail(err, -EINVAL, "%s: report: the bitmap is %s", name,
 			    bitmap ? "not 8-byte aligned" : "missing");
 	if (bitmap_size < need)
-		return fail(err, -ENOBUFS,
-			    "%s: report of IOVA 0x%llx + 0x%llx in %llu-byte pages needs a "
-			    "bitmap of %llu bytes, given %zu",
-			    name, (unsigned long long)iova, (unsigned long long)length,
-			    (unsigned long long)page_size, (unsigned long long)need,
-			    bitmap_size);
+		return fail(
+			err, -ENOBUFS,
+			"%s: report of IOVA 0x%llx + 0x%llx in %llu-byte pages needs a "
+			"bitmap of %llu bytes, given %zu",
+			name, (unsigned long long)iova, (unsigned long long)length,
+			(unsigned long long)page_size, (unsigned long long)need,
+			bitmap_size);
 	if (!dev->ops->dirty_report)
 		return unsupported(dev, err, -ENOTTY, true);
 
@@ -256,11 +272,12 @@ _public_ int64_t vfm_device_dirty_report(struct vfm_device *dev, uint64_t iova,
 	if (r == -ENOTTY || r == -EOPNOTSUPP)
 		return unsupported(dev, err, r, true);
 	if (r < 0)
-		return fail(err, r,
-			    "%s: cannot report DMA dirty pages of IOVA 0x%llx + 0x%llx: %s "
-			    "(the log may be lost: treat the range as dirty)",
-			    name, (unsigned long long)iova, (unsigned long long)length,
-			    strerror(-r));
+		return fail(
+			err, r,
+			"%s: cannot report DMA dirty pages of IOVA 0x%llx + 0x%llx: %s "
+			"(the log may be lost: treat the range as dirty)",
+			name, (unsigned long long)iova, (unsigned long long)length,
+			strerror(-r));
 	/* bits past the last page are the kernel's to leave alone: not counted */
 	for (uint64_t w = 0, pages = length / page_size; w < need / 8; w++) {
 		uint64_t v = bitmap[w];
@@ -306,7 +323,8 @@ _public_ bool vfm_device_dirty_active(const struct vfm_device *dev,
 void vfm_device_dirty_release(struct vfm_device *dev)
 {
 	if (dev->dirty_active) {
-		vfm_dbg(dev->ctx, "%s: stopping DMA dirty logging at close", dev->id.name);
+		vfm_dbg(dev->ctx, "%s: stopping DMA dirty logging at close",
+			dev->id.name);
 		vfm_device_dirty_stop(dev, NULL);
 	}
 	free(dev->dirty_ranges);
