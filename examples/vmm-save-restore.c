@@ -178,9 +178,10 @@ out:
  */
 #define RAM_IOVA 0x100000ull
 #define RAM_SIZE (1024ull * 1024)
-static const char *const live_src_keys[N_DEV] = { "dma-dirty=4+1", "dma-dirty=1,dma-page=8K" };
-static const uint64_t dirty_every[N_DEV] = { 4, 1 }, dirty_first[N_DEV] = { 1, 0 };
-static const uint64_t dirty_page[N_DEV] = { 4096, 8192 };
+static const char *const live_src_keys[N_DEV] = {"dma-dirty=4+1",
+						 "dma-dirty=1,dma-page=8K"};
+static const uint64_t dirty_every[N_DEV] = {4, 1}, dirty_first[N_DEV] = {1, 0};
+static const uint64_t dirty_page[N_DEV] = {4096, 8192};
 
 /* The bitmap of a device's @k-th report of the RAM range, from the pattern. */
 static bool dirty_as_expected(int dev, unsigned k, const uint64_t *bm, int64_t count)
@@ -195,8 +196,8 @@ static bool dirty_as_expected(int dev, unsigned k, const uint64_t *bm, int64_t c
 
 		if (want != got) {
 			printf("# device %d report %u: page %llu is %s\n", dev, k,
-			       (unsigned long long)i, got ? "dirty, expected clean"
-							  : "clean, expected dirty");
+			       (unsigned long long)i,
+			       got ? "dirty, expected clean" : "clean, expected dirty");
 			return false;
 		}
 		want_count += want;
@@ -213,7 +214,7 @@ static bool dirty_pass(struct vfm_device *devs[N_DEV], unsigned k, int64_t *ret_
 
 	*ret_pages = 0;
 	for (int i = 0; i < N_DEV; i++) {
-		struct vfm_dirty_err err = { "" };
+		struct vfm_dirty_err err = {""};
 		int64_t n = vfm_device_dirty_report(devs[i], RAM_IOVA, RAM_SIZE, 0, bm,
 						    sizeof(bm), &err);
 
@@ -233,7 +234,7 @@ struct source {
 	struct vfm_job_report *rep;
 	int r;
 	int quiesced;		/* times the hook ran */
-	bool last_pass_ok;	/* the dirty pages read in the hook were the expected ones */
+	bool last_pass_ok; /* the dirty pages read in the hook were the expected ones */
 	int64_t last_pass_pages;
 	unsigned progress_calls; /* progress reports received (atomic) */
 	enum vfm_job_phase last_phase;
@@ -285,14 +286,15 @@ static void live_migration(struct vfm_ctx *ctx)
 	struct vfm_job_report *rep = calloc(1, sizeof(*rep));
 	struct vfm_endpoint *ep = NULL;
 	struct vfm_restore_opts opts;
-	const struct vfm_dirty_range ram = { .iova = RAM_IOVA, .length = RAM_SIZE };
+	const struct vfm_dirty_range ram = {.iova = RAM_IOVA, .length = RAM_SIZE};
 	int64_t pages = 0;
 	pthread_t t;
 	int sv[2] = { -1, -1 }, r;
 	bool dirty_ok = true;
 
 	s.rep = calloc(1, sizeof(*s.rep));
-	if (!rep || !s.rep || open_devices(ctx, "live", false, s.devs, live_src_keys) < 0 ||
+	if (!rep || !s.rep ||
+	    open_devices(ctx, "live", false, s.devs, live_src_keys) < 0 ||
 	    open_devices(ctx, "live", true, dst, NULL) < 0 ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		check(false, "live: devices and a socketpair");
@@ -315,7 +317,7 @@ static void live_migration(struct vfm_ctx *ctx)
 	/* DMA dirty logging on the source devices over guest RAM, asking for 4K pages;
 	 * a driver may pick its own page size, and reports come in it. */
 	for (int i = 0; i < N_DEV; i++) {
-		struct vfm_dirty_err derr = { "" };
+		struct vfm_dirty_err derr = {""};
 		uint64_t used = 0;
 
 		r = vfm_device_dirty_start(s.devs[i], &ram, 1, 4096, &used, &derr);
@@ -330,7 +332,8 @@ static void live_migration(struct vfm_ctx *ctx)
 	/* a pass over guest RAM while the guest still runs */
 	dirty_ok = dirty_ok && dirty_pass(s.devs, 1, &pages);
 	check(dirty_ok && pages == 64 + 128,
-	      "live: dirty pages before the save, bit for bit (%lld pages)", (long long)pages);
+	      "live: dirty pages before the save, bit for bit (%lld pages)",
+	      (long long)pages);
 
 	if (pthread_create(&t, NULL, source_thread, &s) != 0) {
 		check(false, "live: start the source thread");
@@ -351,7 +354,7 @@ static void live_migration(struct vfm_ctx *ctx)
 	      (long long)s.last_pass_pages);
 	dirty_ok = true;
 	for (int i = 0; i < N_DEV; i++) {
-		struct vfm_dirty_err derr = { "" };
+		struct vfm_dirty_err derr = {""};
 
 		r = vfm_device_dirty_stop(s.devs[i], &derr);
 		if (r < 0 || vfm_device_dirty_active(s.devs[i], NULL)) {

@@ -404,11 +404,11 @@ int vfm_device_reset(struct vfm_device *dev);
  * smaller than the report needs; the driver's -errno otherwise.
  */
 
-#define VFM_DIRTY_RANGES_MAX 256                  /* ranges in one start (a kernel page) */
-#define VFM_DIRTY_RANGE_MAX  (UINT64_C(1) << 48)  /* bytes of one range: 256 TiB */
-#define VFM_DIRTY_PAGE_MIN   UINT64_C(4096)       /* page sizes: powers of two */
+#define VFM_DIRTY_RANGES_MAX 256		 /* ranges in one start (a kernel page) */
+#define VFM_DIRTY_RANGE_MAX  (UINT64_C(1) << 48) /* bytes of one range: 256 TiB */
+#define VFM_DIRTY_PAGE_MIN   UINT64_C(4096)	 /* page sizes: powers of two */
 #define VFM_DIRTY_PAGE_MAX   (UINT64_C(1) << 30)
-#define VFM_DIRTY_BITMAP_MAX (UINT64_C(1) << 30)  /* bytes of one report's bitmap */
+#define VFM_DIRTY_BITMAP_MAX (UINT64_C(1) << 30) /* bytes of one report's bitmap */
 #define VFM_DIRTY_ERR_MAX    256
 
 struct vfm_dirty_range {

@@ -1471,11 +1471,12 @@ static struct ddev *dirty_device(struct call *k)
 	struct ddev *dd = find_attached(k->d, name);
 
 	if (!dd) {
-		respond_error_dev(k->c, k->req->id, -ENOENT, name,
-				  "%s is not attached: DMA dirty logging needs a device "
-				  "vfiomigd holds (attach it, or pass its descriptor with "
-				  "attach)",
-				  name);
+		respond_error_dev(
+			k->c, k->req->id, -ENOENT, name,
+			"%s is not attached: DMA dirty logging needs a device "
+			"vfiomigd holds (attach it, or pass its descriptor with "
+			"attach)",
+			name);
 		return NULL;
 	}
 	if (!may_act(k, dd->owner_uid, "use", 0, dd->key))
@@ -1501,14 +1502,16 @@ static void cmd_dirty_start(struct call *k)
 		return;
 	}
 	if (log_ok(k->d, k->c->privileged))
-		daemon_log(6, "%s: DMA dirty logging started, %zu range%s, page size %llu "
-			      "(connection %u, pid %d)",
+		daemon_log(6,
+			   "%s: DMA dirty logging started, %zu range%s, page size %llu "
+			   "(connection %u, pid %d)",
 			   dd->key, req->n_ranges, req->n_ranges == 1 ? "" : "s",
 			   (unsigned long long)used, k->c->id, (int)k->c->pid);
 	o = json_object_new_object();
 	json_object_object_add(o, "device", json_object_new_string(dd->key));
 	json_object_object_add(o, "page_size", json_object_new_uint64(used));
-	json_object_object_add(o, "page_size_asked", json_object_new_uint64(req->page_size));
+	json_object_object_add(o, "page_size_asked",
+			       json_object_new_uint64(req->page_size));
 	json_object_object_add(o, "ranges", json_object_new_uint64(req->n_ranges));
 	respond(k->c, req->id, o);
 }
@@ -1562,8 +1565,10 @@ static int map_bitmap(int fd, uint64_t offset, uint64_t size, uint64_t need,
 	seals = fcntl(fd, F_GET_SEALS);
 	if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
 		snprintf(why, whysize,
-			 "the bitmap memfd must be sealed with F_SEAL_SHRINK (memfd_create "
-			 "with MFD_ALLOW_SEALING, then F_ADD_SEALS): a memfd that can shrink "
+			 "the bitmap memfd must be sealed with F_SEAL_SHRINK "
+			 "(memfd_create "
+			 "with MFD_ALLOW_SEALING, then F_ADD_SEALS): a memfd that can "
+			 "shrink "
 			 "under the daemon's mapping would crash it");
 		return -EPERM;
 	}
@@ -1573,8 +1578,9 @@ static int map_bitmap(int fd, uint64_t offset, uint64_t size, uint64_t need,
 	    || (seals & F_SEAL_FUTURE_WRITE)
 #endif
 	) {
-		snprintf(why, whysize, "the bitmap memfd is not writable (open it O_RDWR, "
-				       "without write seals)");
+		snprintf(why, whysize,
+			 "the bitmap memfd is not writable (open it O_RDWR, "
+			 "without write seals)");
 		return -EBADF;
 	}
 	if (offset % 8) {
@@ -1585,18 +1591,20 @@ static int map_bitmap(int fd, uint64_t offset, uint64_t size, uint64_t need,
 	if (offset > (uint64_t)st.st_size ||
 	    (size && (__builtin_add_overflow(offset, size, &end) ||
 		      end > (uint64_t)st.st_size))) {
-		snprintf(why, whysize,
-			 "bitmap_offset %llu%s%llu is past the end of the %llu-byte memfd",
-			 (unsigned long long)offset, size ? " + bitmap_size " : "",
-			 (unsigned long long)(size ? size : 0),
-			 (unsigned long long)st.st_size);
+		snprintf(
+			why, whysize,
+			"bitmap_offset %llu%s%llu is past the end of the %llu-byte memfd",
+			(unsigned long long)offset, size ? " + bitmap_size " : "",
+			(unsigned long long)(size ? size : 0),
+			(unsigned long long)st.st_size);
 		return -ERANGE;
 	}
 	if (!size)
 		size = (uint64_t)st.st_size - offset;
 	if (need > size) {
 		snprintf(why, whysize,
-			 "the bitmaps need %llu bytes, the memfd has %llu from bitmap_offset "
+			 "the bitmaps need %llu bytes, the memfd has %llu from "
+			 "bitmap_offset "
 			 "%llu",
 			 (unsigned long long)need, (unsigned long long)size,
 			 (unsigned long long)offset);
@@ -1640,24 +1648,25 @@ static void cmd_dirty_report(struct call *k)
 	for (size_t i = 0; i < req->n_ranges; i++) {
 		r = vfm_dirty_bitmap_size(req->ranges[i].length, page, &sizes[i]);
 		if (r < 0) {
-			respond_error_dev(k->c, req->id, r, dd->key,
-					  "%s: ranges[%zu]: 0x%llx bytes in %llu-byte pages: %s",
-					  dd->key, i,
-					  (unsigned long long)req->ranges[i].length,
-					  (unsigned long long)page,
-					  r == -E2BIG ? "the bitmap is too large"
-						      : "not a whole number of pages (a page "
-							"size is a power of two, 4K-1G)");
+			respond_error_dev(
+				k->c, req->id, r, dd->key,
+				"%s: ranges[%zu]: 0x%llx bytes in %llu-byte pages: %s",
+				dd->key, i, (unsigned long long)req->ranges[i].length,
+				(unsigned long long)page,
+				r == -E2BIG ? "the bitmap is too large"
+					    : "not a whole number of pages (a page "
+					      "size is a power of two, 4K-1G)");
 			return;
 		}
 		need += sizes[i]; /* <= 256 * 1 GiB: no overflow */
 	}
 	if (need > VFMD_BITMAP_MAX) {
-		respond_error_dev(k->c, req->id, -E2BIG, dd->key,
-				  "%s: the bitmaps of this report take %llu bytes: at most %llu "
-				  "in one request",
-				  dd->key, (unsigned long long)need,
-				  (unsigned long long)VFMD_BITMAP_MAX);
+		respond_error_dev(
+			k->c, req->id, -E2BIG, dd->key,
+			"%s: the bitmaps of this report take %llu bytes: at most %llu "
+			"in one request",
+			dd->key, (unsigned long long)need,
+			(unsigned long long)VFMD_BITMAP_MAX);
 		return;
 	}
 	r = map_bitmap(k->fds[req->bitmap_fd], req->bitmap_offset, req->bitmap_size, need,
@@ -1677,18 +1686,20 @@ static void cmd_dirty_report(struct call *k)
 		if (n < 0) {
 			json_object_put(arr);
 			munmap(map, len);
-			respond_error_dev(k->c, req->id, (int)n, dd->key, "ranges[%zu]: %s", i,
-					  err.msg);
+			respond_error_dev(k->c, req->id, (int)n, dd->key,
+					  "ranges[%zu]: %s", i, err.msg);
 			return;
 		}
 		e = json_object_new_object();
 		json_object_object_add(e, "iova", json_object_new_uint64(rg->iova));
 		json_object_object_add(e, "length", json_object_new_uint64(rg->length));
-		json_object_object_add(e, "pages", json_object_new_uint64(rg->length / page));
+		json_object_object_add(e, "pages",
+				       json_object_new_uint64(rg->length / page));
 		json_object_object_add(e, "offset",
 				       json_object_new_uint64(req->bitmap_offset + at));
 		json_object_object_add(e, "bytes", json_object_new_uint64(sizes[i]));
-		json_object_object_add(e, "dirty_pages", json_object_new_uint64((uint64_t)n));
+		json_object_object_add(e, "dirty_pages",
+				       json_object_new_uint64((uint64_t)n));
 		json_object_array_add(arr, e);
 		at += (size_t)sizes[i];
 		total += (uint64_t)n;
@@ -1705,14 +1716,22 @@ static void cmd_dirty_report(struct call *k)
 
 typedef void (*handler_fn)(struct call *k);
 static const handler_fn handlers[VFMD_CMD_MAX] = {
-	[VFMD_CMD_VERSION] = cmd_version,   [VFMD_CMD_LIST] = cmd_list,
-	[VFMD_CMD_INFO] = cmd_info,	    [VFMD_CMD_ATTACH] = cmd_attach,
-	[VFMD_CMD_DETACH] = cmd_detach,	    [VFMD_CMD_SAVE] = cmd_job_start,
-	[VFMD_CMD_RESTORE] = cmd_job_start, [VFMD_CMD_JOB] = cmd_job,
-	[VFMD_CMD_JOBS] = cmd_jobs,	    [VFMD_CMD_WATCH] = cmd_watch,
-	[VFMD_CMD_UNWATCH] = cmd_watch,	    [VFMD_CMD_CANCEL] = cmd_cancel,
-	[VFMD_CMD_CONTINUE] = cmd_continue, [VFMD_CMD_SHUTDOWN] = cmd_shutdown,
-	[VFMD_CMD_RESUME] = cmd_resume,	    [VFMD_CMD_RELEASE] = cmd_release,
+	[VFMD_CMD_VERSION] = cmd_version,
+	[VFMD_CMD_LIST] = cmd_list,
+	[VFMD_CMD_INFO] = cmd_info,
+	[VFMD_CMD_ATTACH] = cmd_attach,
+	[VFMD_CMD_DETACH] = cmd_detach,
+	[VFMD_CMD_SAVE] = cmd_job_start,
+	[VFMD_CMD_RESTORE] = cmd_job_start,
+	[VFMD_CMD_JOB] = cmd_job,
+	[VFMD_CMD_JOBS] = cmd_jobs,
+	[VFMD_CMD_WATCH] = cmd_watch,
+	[VFMD_CMD_UNWATCH] = cmd_watch,
+	[VFMD_CMD_CANCEL] = cmd_cancel,
+	[VFMD_CMD_CONTINUE] = cmd_continue,
+	[VFMD_CMD_SHUTDOWN] = cmd_shutdown,
+	[VFMD_CMD_RESUME] = cmd_resume,
+	[VFMD_CMD_RELEASE] = cmd_release,
 	[VFMD_CMD_DIRTY_START] = cmd_dirty_start,
 	[VFMD_CMD_DIRTY_REPORT] = cmd_dirty_report,
 	[VFMD_CMD_DIRTY_STOP] = cmd_dirty_stop,

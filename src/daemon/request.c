@@ -146,7 +146,8 @@ static const struct cmd_desc commands[VFMD_CMD_MAX] = {
 	[VFMD_CMD_SHUTDOWN] = {"shutdown", 0, 0},
 	[VFMD_CMD_RESUME] = {"resume", B(F_JOB), B(F_JOB)},
 	[VFMD_CMD_RELEASE] = {"release", B(F_JOB), B(F_JOB)},
-	[VFMD_CMD_DIRTY_START] = {"dirty_start", DIRTY_FIELDS | B(F_PAGE_SIZE), DIRTY_FIELDS},
+	[VFMD_CMD_DIRTY_START] = {"dirty_start", DIRTY_FIELDS | B(F_PAGE_SIZE),
+				  DIRTY_FIELDS},
 	[VFMD_CMD_DIRTY_REPORT] = {"dirty_report",
 				   DIRTY_FIELDS | B(F_PAGE_SIZE) | B(F_BITMAP_FD) |
 					   B(F_BITMAP_OFFSET) | B(F_BITMAP_SIZE),
@@ -391,32 +392,35 @@ static int parse_ranges(struct vfmd_request *req, struct json_object *v,
 		return bad(e, -EINVAL, "%s: \"ranges\" must be an array", cmd);
 	n = json_object_array_length(v);
 	if (n == 0 || n > VFM_DIRTY_RANGES_MAX)
-		return bad(e, n ? -E2BIG : -EINVAL, "%s: \"ranges\" must have 1..%d entries",
-			   cmd, VFM_DIRTY_RANGES_MAX);
+		return bad(e, n ? -E2BIG : -EINVAL,
+			   "%s: \"ranges\" must have 1..%d entries", cmd,
+			   VFM_DIRTY_RANGES_MAX);
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *r = json_object_array_get_idx(v, i), *iova = NULL,
 				   *len = NULL;
 
 		if (!json_object_is_type(r, json_type_object))
 			return bad(e, -EINVAL,
-				   "%s: ranges[%zu] must be {\"iova\": N, \"length\": N}", cmd,
-				   i);
+				   "%s: ranges[%zu] must be {\"iova\": N, \"length\": N}",
+				   cmd, i);
 		json_object_object_foreach (r, key, val) {
 			if (streq(key, "iova"))
 				iova = val;
 			else if (streq(key, "length"))
 				len = val;
 			else
-				return bad(e, -EINVAL, "%s: ranges[%zu]: unknown field \"%.64s\"",
+				return bad(e, -EINVAL,
+					   "%s: ranges[%zu]: unknown field \"%.64s\"",
 					   cmd, i, key);
 		}
 		if (!iova || !len ||
 		    get_uint(iova, 0, INT64_MAX, &req->ranges[i].iova) < 0 ||
 		    get_uint(len, 1, VFM_DIRTY_RANGE_MAX, &req->ranges[i].length) < 0)
-			return bad(e, -EINVAL,
-				   "%s: ranges[%zu] needs \"iova\" 0..2^63-1 and \"length\" "
-				   "1..2^48",
-				   cmd, i);
+			return bad(
+				e, -EINVAL,
+				"%s: ranges[%zu] needs \"iova\" 0..2^63-1 and \"length\" "
+				"1..2^48",
+				cmd, i);
 	}
 	req->n_ranges = n;
 	return 0;
@@ -807,7 +811,8 @@ int vfmd_request_parse(const char *line, size_t len, struct vfmd_request *req,
 				cd->name);
 		else if (req->devices[0].fd >= 0)
 			r = bad(e, -EINVAL,
-				"%s: a device by its name: attach a passed descriptor first",
+				"%s: a device by its name: attach a passed descriptor "
+				"first",
 				cd->name);
 		else if (req->cmd == VFMD_CMD_DIRTY_START && !(seen & B(F_PAGE_SIZE)))
 			req->page_size = 4096;

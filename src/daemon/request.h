@@ -46,8 +46,8 @@ enum vfmd_cmd {
 	VFMD_CMD_CANCEL,
 	VFMD_CMD_CONTINUE,
 	VFMD_CMD_SHUTDOWN,
-	VFMD_CMD_RESUME,  /* a save in doubt: its devices back to RUNNING */
-	VFMD_CMD_RELEASE, /* a save in doubt: give its devices up, stopped */
+	VFMD_CMD_RESUME,       /* a save in doubt: its devices back to RUNNING */
+	VFMD_CMD_RELEASE,      /* a save in doubt: give its devices up, stopped */
 	VFMD_CMD_DIRTY_START,  /* DMA dirty logging of an attached device */
 	VFMD_CMD_DIRTY_REPORT, /* bitmaps into the client's memfd */
 	VFMD_CMD_DIRTY_STOP,

@@ -280,8 +280,9 @@ static int k_dirty_start(struct vfm_device *dev, const struct vfm_dirty_range *r
 		kr[i].length = ranges[i].length;
 	}
 	ctl.ranges = (uintptr_t)kr;
-	r = feature(dev->fd, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
-		    &ctl, sizeof(ctl));
+	r = feature(dev->fd,
+		    VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_START, &ctl,
+		    sizeof(ctl));
 	if (r < 0)
 		return r;
 	*page_size = ctl.page_size; /* the driver's choice */
@@ -299,13 +300,15 @@ static int k_dirty_report(struct vfm_device *dev, uint64_t iova, uint64_t length
 	};
 
 	assert_cc(sizeof(rep) == 32);
-	return feature(dev->fd, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+	return feature(dev->fd,
+		       VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
 		       &rep, sizeof(rep));
 }
 
 static int k_dirty_stop(struct vfm_device *dev)
 {
-	return feature(dev->fd, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
+	return feature(dev->fd,
+		       VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
 		       NULL, 0);
 }
 

@@ -464,7 +464,7 @@ struct sim {
 
 	/* DMA logging */
 	bool dma_on;
-	uint64_t dma_psize; /* device page size in use */
+	uint64_t dma_psize;  /* device page size in use */
 	uint64_t dma_writes; /* writes (reports) since the start */
 	struct sim_dma_range *dma;
 	size_t dma_n;
@@ -949,7 +949,8 @@ static void dma_write(struct sim *s)
 	for (size_t i = 0; i < s->dma_n; i++) {
 		struct sim_dma_range *d = &s->dma[i];
 		/* the first page n >= first with n mod N == want */
-		uint64_t skip = (want + s->dma_every - d->first % s->dma_every) % s->dma_every;
+		uint64_t skip =
+			(want + s->dma_every - d->first % s->dma_every) % s->dma_every;
 
 		for (uint64_t k = skip; k < d->n; k += s->dma_every)
 			d->bits[k / 64] |= UINT64_C(1) << (k % 64);
@@ -1509,15 +1510,13 @@ static int parse_key(struct vfm_ctx *ctx, struct sim_spec *sp, struct sim *s,
 		return 0;
 	}
 	case KEY_DMA_PAGE:
-		if (parse_size(value, VFM_DIRTY_PAGE_MAX, &v) < 0 || v < VFM_DIRTY_PAGE_MIN ||
-		    (v & (v - 1)))
+		if (parse_size(value, VFM_DIRTY_PAGE_MAX, &v) < 0 ||
+		    v < VFM_DIRTY_PAGE_MIN || (v & (v - 1)))
 			return bad_value(ctx, sp, key, value,
 					 "expected a power of two from 4K to 1G");
 		s->dma_page = v;
 		return 0;
-	case KEY_NO_DMA_LOGGING:
-		s->dma_logging = false;
-		return 0;
+	case KEY_NO_DMA_LOGGING: s->dma_logging = false; return 0;
 	case _KEY_MAX: break;
 	}
 	return -EINVAL;

@@ -42,8 +42,8 @@ static void check_string(const char *s, size_t size, const char *what)
 static void check_request(const struct vfmd_request *r)
 {
 	bool jobcmd = r->cmd == VFMD_CMD_SAVE || r->cmd == VFMD_CMD_RESTORE;
-	bool dirtycmd = r->cmd == VFMD_CMD_DIRTY_START || r->cmd == VFMD_CMD_DIRTY_REPORT ||
-			r->cmd == VFMD_CMD_DIRTY_STOP;
+	bool dirtycmd = r->cmd == VFMD_CMD_DIRTY_START ||
+			r->cmd == VFMD_CMD_DIRTY_REPORT || r->cmd == VFMD_CMD_DIRTY_STOP;
 	bool has_devices = jobcmd || dirtycmd || r->cmd == VFMD_CMD_INFO ||
 			   r->cmd == VFMD_CMD_ATTACH || r->cmd == VFMD_CMD_DETACH;
 	size_t max_fd = 0;
@@ -85,13 +85,16 @@ static void check_request(const struct vfmd_request *r)
 			    r->ranges[i].length > VFM_DIRTY_RANGE_MAX)
 				broken("a range out of bounds", "");
 		if ((r->cmd == VFMD_CMD_DIRTY_REPORT) != (r->bitmap_fd >= 0))
-			broken("a bitmap descriptor where none goes, or none for a report", "");
+			broken("a bitmap descriptor where none goes, or none for a "
+			       "report",
+			       "");
 		if (r->page_size > VFM_DIRTY_PAGE_MAX ||
 		    r->bitmap_offset > VFMD_BITMAP_OFFSET_MAX ||
 		    r->bitmap_size > VFMD_BITMAP_MAX)
 			broken("a dirty_* number out of bounds", "");
 	} else if (r->n_ranges || r->bitmap_fd >= 0) {
-		broken("ranges or a bitmap on a command without them", vfmd_cmd_name(r->cmd));
+		broken("ranges or a bitmap on a command without them",
+		       vfmd_cmd_name(r->cmd));
 	}
 	if (max_fd != r->n_fds)
 		broken("the descriptor count is not the highest index + 1", "");

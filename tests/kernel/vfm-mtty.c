@@ -164,7 +164,7 @@ static int feature(int fd, uint32_t flags, void *data, size_t size)
 	struct {
 		struct vfio_device_feature hdr;
 		uint64_t data[4];
-	} buf = { .hdr = { .argsz = (uint32_t)(sizeof(buf.hdr) + size), .flags = flags } };
+	} buf = {.hdr = {.argsz = (uint32_t)(sizeof(buf.hdr) + size), .flags = flags}};
 
 	if (size > sizeof(buf.data))
 		return -EINVAL;
@@ -179,9 +179,12 @@ static int log_start(int fd, const struct vfio_device_feature_dma_logging_range 
 		     uint32_t n, uint64_t *page)
 {
 	struct vfio_device_feature_dma_logging_control c = {
-		.page_size = *page, .num_ranges = n, .ranges = (uintptr_t)r,
+		.page_size = *page,
+		.num_ranges = n,
+		.ranges = (uintptr_t)r,
 	};
-	int ret = feature(fd, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+	int ret = feature(fd,
+			  VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
 			  &c, sizeof(c));
 
 	*page = c.page_size;
@@ -191,10 +194,14 @@ static int log_start(int fd, const struct vfio_device_feature_dma_logging_range 
 static int log_report(int fd, uint64_t iova, uint64_t len, uint64_t page, void *bm)
 {
 	struct vfio_device_feature_dma_logging_report rep = {
-		.iova = iova, .length = len, .page_size = page, .bitmap = (uintptr_t)bm,
+		.iova = iova,
+		.length = len,
+		.page_size = page,
+		.bitmap = (uintptr_t)bm,
 	};
 
-	return feature(fd, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+	return feature(fd,
+		       VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
 		       &rep, sizeof(rep));
 }
 
@@ -226,45 +233,58 @@ static int dirty_raw(const char *name, bool no_report)
 	int fd, ret, rep_ok = no_report ? -EOPNOTSUPP : 0;
 
 	if (vfm_ctx_new(&ctx) < 0 || vfm_device_open(ctx, name, &dev) < 0) {
-		fprintf(stderr, "vfm-mtty: %s\n", ctx ? vfm_ctx_last_error(ctx) : "no memory");
+		fprintf(stderr, "vfm-mtty: %s\n",
+			ctx ? vfm_ctx_last_error(ctx) : "no memory");
 		vfm_ctx_unref(ctx);
 		return 1;
 	}
 	fd = vfm_device_fd(dev);
-	expect_r(feature(fd, VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_SET |
-				     VFIO_DEVICE_FEATURE_DMA_LOGGING_START, NULL, 0),
+	expect_r(feature(fd,
+			 VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_SET |
+				 VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+			 NULL, 0),
 		 0, "probe START: mtty has log_ops");
-	expect_r(feature(fd, VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_GET |
-				     VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT, NULL, 0),
+	expect_r(feature(fd,
+			 VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_GET |
+				 VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+			 NULL, 0),
 		 0, "probe REPORT");
-	expect_r(feature(fd, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+	expect_r(feature(fd,
+			 VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
 			 bm, 24),
 		 -EINVAL, "START with GET (a SET-only feature)");
 	page = 4096;
 	expect_r(log_start(fd, r, 0, &page), -EINVAL, "START with 0 ranges");
 	for (int i = 0; i < 257; i++)
-		r[i] = (struct vfio_device_feature_dma_logging_range){ .iova = (uint64_t)i << 13,
-									.length = 4096 };
+		r[i] = (struct vfio_device_feature_dma_logging_range){
+			.iova = (uint64_t)i << 13, .length = 4096};
 	expect_r(log_start(fd, r, 257, &page), -E2BIG,
 		 "START with 257 ranges (a page of them is the most)");
 	r[0].iova = 0x1001;
 	expect_r(log_start(fd, r, 1, &page), -EINVAL, "START with an unaligned range");
-	r[0] = (struct vfio_device_feature_dma_logging_range){ .iova = 0x100000, .length = 0x3000 };
-	r[1] = (struct vfio_device_feature_dma_logging_range){ .iova = 0x102000, .length = 0x1000 };
+	r[0] = (struct vfio_device_feature_dma_logging_range){.iova = 0x100000,
+							      .length = 0x3000};
+	r[1] = (struct vfio_device_feature_dma_logging_range){.iova = 0x102000,
+							      .length = 0x1000};
 	expect_r(log_start(fd, r, 2, &page), -EINVAL, "START with overlapping ranges");
-	r[0] = (struct vfio_device_feature_dma_logging_range){ .iova = UINT64_MAX - 4095,
-								.length = 8192 };
-	expect_r(log_start(fd, r, 1, &page), -EOVERFLOW, "START with iova + length past 2^64");
+	r[0] = (struct vfio_device_feature_dma_logging_range){.iova = UINT64_MAX - 4095,
+							      .length = 8192};
+	expect_r(log_start(fd, r, 1, &page), -EOVERFLOW,
+		 "START with iova + length past 2^64");
 	{
-		struct vfio_device_feature_dma_logging_control c = { .page_size = 4096,
-								      .num_ranges = 1 };
+		struct vfio_device_feature_dma_logging_control c = {.page_size = 4096,
+								    .num_ranges = 1};
 
-		expect_r(feature(fd, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+		expect_r(feature(fd,
+				 VFIO_DEVICE_FEATURE_SET |
+					 VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
 				 &c, sizeof(c)),
 			 -EFAULT, "START with the ranges at address 0");
 	}
-	r[0] = (struct vfio_device_feature_dma_logging_range){ .iova = 0x100000, .length = 0x100000 };
-	r[1] = (struct vfio_device_feature_dma_logging_range){ .iova = 0x400000, .length = 0x2000 };
+	r[0] = (struct vfio_device_feature_dma_logging_range){.iova = 0x100000,
+							      .length = 0x100000};
+	r[1] = (struct vfio_device_feature_dma_logging_range){.iova = 0x400000,
+							      .length = 0x2000};
 	page = 4096;
 	ret = log_start(fd, r, 2, &page);
 	expect_r(ret, 0, "START of two ranges");
@@ -275,35 +295,43 @@ static int dirty_raw(const char *name, bool no_report)
 		 "a second START: the VFIO core keeps no state and mtty none either (the "
 		 "library refuses it itself, EALREADY)");
 
-	expect_r(log_report(fd, 0x100000, 0x1000, 2048, bm), -EINVAL, "REPORT in 2K pages");
+	expect_r(log_report(fd, 0x100000, 0x1000, 2048, bm), -EINVAL,
+		 "REPORT in 2K pages");
 	expect_r(log_report(fd, 0x100000, 0x3000, 0x3000, bm), -EINVAL,
 		 "REPORT in pages that are not a power of two");
 	expect_r(log_report(fd, UINT64_MAX - 4095, 8192, 4096, bm), -EOVERFLOW,
 		 "REPORT past 2^64");
 	memset(bm, 0xa5, sizeof(bm));
 	ret = log_report(fd, 0x100000, 0x40000, 4096, bm); /* 64 pages: one word */
-	expect_r(ret, rep_ok, no_report ? "REPORT: this kernel cannot report (no "
-					  "CONFIG_IOMMUFD_DRIVER)"
-					: "REPORT of 64 pages");
+	expect_r(ret, rep_ok,
+		 no_report ? "REPORT: this kernel cannot report (no "
+			     "CONFIG_IOMMUFD_DRIVER)"
+			   : "REPORT of 64 pages");
 	tap(bm[0] == UINT64_C(0xa5a5a5a5a5a5a5a5) && bm[1] == bm[0],
-	    "REPORT never clears a bit (mtty sets none): the library must zero the bitmap");
+	    "REPORT never clears a bit (mtty sets none): the library must zero the "
+	    "bitmap");
 	/* The kernel pins the bitmap's pages only to set a bit (iova_bitmap_set()), and
 	 * mtty sets none: a bitmap at address 0 passes.  The library checks it itself. */
 	expect_r(log_report(fd, 0x100000, 0x40000, 4096, NULL), rep_ok,
 		 no_report ? "REPORT into a bitmap at address 0"
-			   : "REPORT into a bitmap at address 0: never touched, mtty sets no bit");
+			   : "REPORT into a bitmap at address 0: never touched, mtty "
+			     "sets no bit");
 	/* a report larger than one pinned window (2 MiB of bitmap on x86: 2^24 pages) */
-	big = mmap(NULL, 4u << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	big = mmap(NULL, 4u << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		   -1, 0);
 	if (big != MAP_FAILED) {
 		memset(big, 0, 4u << 20);
-		ret = log_report(fd, 0, (uint64_t)32 << 30 /* 32 GiB: 4 MiB of bits */, 4096, big);
+		ret = log_report(fd, 0, (uint64_t)32 << 30 /* 32 GiB: 4 MiB of bits */,
+				 4096, big);
 		expect_r(ret, rep_ok, "REPORT of 32 GiB in 4K pages (a 4 MiB bitmap)");
 		munmap(big, 4u << 20);
 	}
-	expect_r(feature(fd, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
+	expect_r(feature(fd,
+			 VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
 			 NULL, 0),
 		 0, "STOP");
-	expect_r(feature(fd, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
+	expect_r(feature(fd,
+			 VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
 			 NULL, 0),
 		 0, "a second STOP: mtty answers 0 too");
 	vfm_device_unref(dev);
@@ -315,8 +343,8 @@ static int dirty_raw(const char *name, bool no_report)
 
 static int dconnect(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = 20 };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct timeval tv = {.tv_sec = 20};
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	if (fd < 0 || strlen(path) >= sizeof(sa.sun_path))
@@ -338,8 +366,8 @@ static int dcall(int s, int pass, char *buf, size_t size, const char *fmt, ...)
 		char b[CMSG_SPACE(sizeof(int))];
 	} control;
 	char line[1024];
-	struct iovec iov = { .iov_base = line };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct iovec iov = {.iov_base = line};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	size_t got = 0;
 	va_list ap;
 	int n;
@@ -389,7 +417,8 @@ static int dirty_daemon(const char *sock, const char *name, bool no_report)
 		return 1;
 	}
 	ok = dcall(s, -1, ans, sizeof(ans),
-		   "{\"id\":1,\"cmd\":\"dirty_start\",\"devices\":[\"%s\"],\"page_size\":4096,"
+		   "{\"id\":1,\"cmd\":\"dirty_start\",\"devices\":[\"%s\"],\"page_size\":"
+		   "4096,"
 		   "\"ranges\":[{\"iova\":1048576,\"length\":1048576}]}",
 		   name) == 0 &&
 	     strstr(ans, "\"ok\":true") && strstr(ans, "\"page_size\":4096");
@@ -399,14 +428,17 @@ static int dirty_daemon(const char *sock, const char *name, bool no_report)
 
 	mfd = memfd_create("bitmap", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (mfd < 0 || ftruncate(mfd, 8192) < 0 ||
-	    (m = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0)) == MAP_FAILED) {
+	    (m = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0)) ==
+		    MAP_FAILED) {
 		tap(0, "a memfd");
 		return 3;
 	}
 	memset(m, 0xff, 8192);
 	ok = dcall(s, mfd, ans, sizeof(ans),
-		   "{\"id\":2,\"cmd\":\"dirty_report\",\"devices\":[\"%s\"],\"bitmap_fd\":0,"
-		   "\"bitmap_offset\":64,\"ranges\":[{\"iova\":1048576,\"length\":1048576}]}",
+		   "{\"id\":2,\"cmd\":\"dirty_report\",\"devices\":[\"%s\"],\"bitmap_"
+		   "fd\":0,"
+		   "\"bitmap_offset\":64,\"ranges\":[{\"iova\":1048576,\"length\":"
+		   "1048576}]}",
 		   name) == 0 &&
 	     strstr(ans, "\"name\":\"EPERM\"") && strstr(ans, "F_SEAL_SHRINK");
 	tap(ok, "vfiomigd dirty_report into an unsealed memfd: EPERM");
@@ -420,7 +452,8 @@ static int dirty_daemon(const char *sock, const char *name, bool no_report)
 	if (no_report) {
 		ok = strstr(ans, "\"name\":\"EOPNOTSUPP\"") &&
 		     strstr(ans, "this kernel cannot report DMA dirty pages");
-		tap(ok, "vfiomigd dirty_report on a kernel that cannot report: EOPNOTSUPP, said");
+		tap(ok, "vfiomigd dirty_report on a kernel that cannot report: "
+			"EOPNOTSUPP, said");
 	} else {
 		bool zeroed = true, around = true;
 
@@ -429,9 +462,10 @@ static int dirty_daemon(const char *sock, const char *name, bool no_report)
 		for (int i = 0; i < 8192; i++)
 			around = around && (i >= 64 && i < 96 ? true : m[i] == 0xff);
 		ok = strstr(ans, "\"ok\":true") && strstr(ans, "\"dirty_pages\":0") &&
-		     strstr(ans, "\"offset\":64") && strstr(ans, "\"bytes\":32") && zeroed &&
-		     around;
-		tap(ok, "vfiomigd dirty_report into a sealed memfd: 0 dirty pages, bytes 64-95 "
+		     strstr(ans, "\"offset\":64") && strstr(ans, "\"bytes\":32") &&
+		     zeroed && around;
+		tap(ok, "vfiomigd dirty_report into a sealed memfd: 0 dirty pages, bytes "
+			"64-95 "
 			"zeroed, the rest untouched");
 	}
 	if (!ok)
