@@ -281,9 +281,11 @@ int cmd_dirty(struct cli *cli, int argc, char **argv)
 		cli_error(cli, "%s", err.msg);
 		vfm_device_unref(dev);
 		/* arguments the library refused are the command line's fault */
-		return r == -EOPNOTSUPP					? EXIT_UNSUPPORTED
-		       : r == -EINVAL || r == -E2BIG || r == -EOVERFLOW ? EXIT_USAGE
-									: EXIT_FAILED;
+		if (r == -EOPNOTSUPP)
+			return EXIT_UNSUPPORTED;
+		if (r == -EINVAL || r == -E2BIG || r == -EOVERFLOW)
+			return EXIT_USAGE;
+		return EXIT_FAILED;
 	}
 	if (!rpage)
 		rpage = used;

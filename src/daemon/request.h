@@ -115,7 +115,7 @@ struct vfmd_request {
 	uint64_t page_size;	/* start: default 4096; report: 0 = the device's */
 	int bitmap_fd;		/* report: index of the passed memfd, -1: none */
 	uint64_t bitmap_offset; /* bytes into it where the bitmaps go */
-	uint64_t bitmap_size;	/* bytes from there the daemon may write, 0: to its end */
+	uint64_t bitmap_size;	/* bytes the daemon may write from there, 0: all */
 
 	/* info, attach, save, restore: presented when a device named here is a VF of a
 	 * PF bound to vfio-pci (or such a PF); "" none; a checked UUID otherwise */
