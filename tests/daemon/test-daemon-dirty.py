@@ -14,7 +14,6 @@ leak no descriptor and print no sanitizer report.  TAP on stdout.
 """
 import fcntl
 import json
-import mmap
 import os
 import socket
 import struct
