@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,38 +20,30 @@
 
 static void help(void)
 {
-	printf("Usage: vfiomig dirty DEV --range IOVA:LEN[,IOVA:LEN...] [--page-size "
-	       "SIZE]\n"
-	       "                     [--report-page-size SIZE] [--count N] [--interval "
-	       "MS]\n"
-	       "                     [--pages] [-j] [-p]\n"
+	printf("Usage: vfiomig dirty DEV --range IOVA:LEN[,IOVA:LEN...]\n"
+	       "         [--page-size SIZE] [--report-page-size SIZE] [--count N]\n"
+	       "         [--interval MS] [--pages] [-j] [-p]\n"
 	       "       vfiomig dirty DEV --probe\n\n"
-	       "DMA dirty logging (VFIO_DEVICE_FEATURE_DMA_LOGGING_*): start logging "
-	       "the\n"
-	       "device's DMA writes to the IOVA ranges, report the dirty pages of every "
-	       "range\n"
-	       "N times (default 1), MS milliseconds apart (default 0), then stop.  "
-	       "Logging\n"
-	       "belongs to the open device, so it lives as long as this command.\n\n"
-	       "  -r, --range IOVA:LEN[,...]  ranges to log (repeatable; at most 256 in "
-	       "all);\n"
-	       "                              numbers in 0x hex or decimal with K/M/G/T\n"
-	       "      --page-size SIZE        page size asked for at start (default 4K); "
-	       "the\n"
-	       "                              driver may choose another, which is "
-	       "printed\n"
-	       "      --report-page-size SIZE page size of the reports (default: the "
-	       "driver's)\n"
-	       "  -n, --count N               reports (1-%u)\n"
-	       "  -i, --interval MS           wait between reports (0-%u)\n"
-	       "      --pages                 text: list the dirty pages, not only their "
-	       "count\n"
-	       "      --probe                 only say whether the driver has DMA "
-	       "logging\n"
-	       "                              (exit 0 yes, 4 no)\n\n"
-	       "--json prints each report's dirty pages (indexes of report pages from "
-	       "the\n"
-	       "range's start) and its bitmap in hex (byte j, bit b: page 8j+b).\n",
+	       "DMA dirty logging (VFIO_DEVICE_FEATURE_DMA_LOGGING_*): start logging\n"
+	       "the device's DMA writes to the IOVA ranges, report the dirty pages of\n"
+	       "every range N times (default 1), MS milliseconds apart (default 0),\n"
+	       "then stop.  Logging belongs to the open device, so it lives as long\n"
+	       "as this command.\n\n"
+	       "  -r, --range IOVA:LEN[,...]   ranges to log (repeatable; at most 256);\n"
+	       "                               0x hex, or decimal with K/M/G/T\n"
+	       "      --page-size SIZE         page size asked for at start (default\n"
+	       "                               4K); the driver's choice is printed\n"
+	       "      --report-page-size SIZE  page size of the reports (default: the\n"
+	       "                               driver's)\n"
+	       "  -n, --count N                reports (1-%u)\n"
+	       "  -i, --interval MS            wait between reports (0-%u)\n"
+	       "      --pages                  text: list the dirty pages too\n"
+	       "      --probe                  only say whether the driver has DMA\n"
+	       "                               logging (exit 0 yes, 4 no)\n\n"
+	       "--json prints each report's dirty pages (indexes of report pages from\n"
+	       "the range's start) and its bitmap in hex (byte j, bit b: page 8j+b).\n"
+	       "SIGINT or SIGTERM ends the reports: logging is stopped, the reports\n"
+	       "made are printed, and the exit status is 128 + the signal.\n",
 	       DIRTY_COUNT_MAX, DIRTY_INTERVAL_MAX);
 }
 
@@ -98,12 +91,21 @@ static int parse_ranges(struct cli *cli, const char *arg, struct vfm_dirty_range
 	return 0;
 }
 
+/* SIGINT or SIGTERM: no more reports; logging is stopped and what was reported
+ * printed, then the command exits 128 + the signal. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
 static void sleep_ms(unsigned ms)
 {
 	struct timespec ts = {.tv_sec = ms / 1000,
 			      .tv_nsec = (long)(ms % 1000) * 1000000};
 
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !stop_signal)
 		;
 }
 
@@ -332,11 +334,21 @@ int cmd_dirty(struct cli *cli, int argc, char **argv)
 	}
 	out_array_end(cli->out);
 	out_array_begin(cli->out, "reports");
+	{
+		struct sigaction sa = {.sa_handler = on_signal}; /* no SA_RESTART */
+
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+	}
 	for (unsigned i = 1; i <= count; i++) {
 		uint64_t round = 0;
 
 		if (i > 1 && interval)
 			sleep_ms(interval);
+		if (stop_signal) {
+			count = i - 1;
+			break;
+		}
 		out_object_begin(cli->out, NULL);
 		out_u64(cli->out, "report", NULL, i);
 		out_array_begin(cli->out, "ranges");
@@ -387,6 +399,11 @@ int cmd_dirty(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	out_bool(cli->out, "stopped", "logging stopped\n", true);
+	if (stop_signal) {
+		out_str(cli->out, "interrupted", "interrupted by %s\n",
+			stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+		ex = 128 + stop_signal;
+	}
 	out_object_end(cli->out);
 	out_finish(cli->out);
 	cli->out = NULL;

@@ -65,6 +65,19 @@ jexpect "--report-page-size 8K spreads each 16K page over two bits" \
 run "$VFIOMIG" dirty sim:d --range 0:4K -n 3 -i 1
 expect "no dma-dirty: logging works, nothing is dirty" 0 "total 0 dirty pages in 3 reports"
 
+# SIGINT between reports: logging stopped, what was reported printed, exit 130
+"$VFIOMIG" -j dirty "sim:d,dma-dirty=2" --range 0:8K -n 1000 -i 100 >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+sleep 0.6
+kill -INT $pid
+wait $pid
+rc=$?
+out=$(cat "$tmp/out")
+err=$(cat "$tmp/err")
+[ $rc = 130 ] && ok "SIGINT: exit 130" || nok "SIGINT: exit 130" "exit $rc" "$out" "$err"
+jexpect "SIGINT: the reports made, stopped, interrupted" \
+	'.interrupted == "SIGINT" and .stopped == true and (.reports | length) >= 1 and (.reports | length) < 1000 and ([.reports[].ranges[0].dirty_pages] | all(. == 1))'
+
 run "$VFIOMIG" dirty sim:d --probe; expect "--probe: supported" 0 "DMA dirty logging supported"
 run "$VFIOMIG" -j dirty sim:n,no-dma-logging --probe
 [ $rc = 4 ] && [ "$(jq -c '[.device, .dma_logging]' <<<"$out")" = '["sim:n",false]' ] &&
