@@ -989,6 +989,9 @@ struct vfm_job_report {
 				     vfm_endpoint_security() with the rest */
 	unsigned precopy_reinits; /* save: times a device reported new initial data
 				     (VFM_PRECOPY_REINIT) */
+	/* Appended in 0.2. */
+	unsigned streams;         /* data connections the job used (0: the data went
+				     over the main endpoint) */
 };
 
 /*
@@ -998,6 +1001,27 @@ struct vfm_job_report {
  * job's devices or endpoint.
  */
 typedef void (*vfm_progress_fn)(void *userdata, const struct vfm_job_report *report);
+
+/*
+ * Several connections per migration (vfm_save_opts.streams): the main endpoint
+ * carries the control records (header, compatibility, commit, verdict) and the
+ * data goes over data connections, spread chunk by chunk and put back in order at
+ * the destination (vfiomig-stream(5), DATA CONNECTIONS).
+ *
+ * vfm_stream_open_fn - open the next data connection: connect to the peer, or accept
+ * its next connection, with the same security as the main endpoint (TLS: the same
+ * credentials; a connection is not trusted before it authenticated).  The job owns
+ * the endpoint returned in *@ret_ep and frees it.  Called from the job's thread
+ * after the compatibility answer.  On the source @index is the connection's number
+ * (0 to streams - 1); on the destination, how many were accepted so far (one that
+ * is not this migration's is dropped, and the function called again, a few times at
+ * most).  Returns 0, or -errno with @why (may be filled) saying why.
+ */
+typedef int (*vfm_stream_open_fn)(void *userdata, unsigned index,
+				  struct vfm_endpoint **ret_ep, char *why, size_t why_size);
+
+/* Data connections of one migration, at most. */
+#define VFM_STREAMS_MAX 16
 
 struct vfm_save_opts {
 	size_t size;                 /* set by vfm_save_opts_init() */
@@ -1019,6 +1043,12 @@ struct vfm_save_opts {
 	void *progress_userdata;
 	vfm_arc_fn on_arc;
 	void *arc_userdata;
+	/* Appended in 0.2. */
+	unsigned streams;	     /* data connections: 0 (the data goes over @ep), or 1
+					to VFM_STREAMS_MAX: needs a two-way endpoint and
+					@open_stream */
+	vfm_stream_open_fn open_stream;
+	void *stream_userdata;
 };
 
 struct vfm_restore_opts {
@@ -1043,6 +1073,10 @@ struct vfm_restore_opts {
 	void *progress_userdata;
 	vfm_arc_fn on_arc;
 	void *arc_userdata;
+	/* Appended in 0.2.  A source that uses data connections needs this; without
+	 * it such a stream is refused ("... cannot take data connections"). */
+	vfm_stream_open_fn open_stream;
+	void *stream_userdata;
 };
 
 /** vfm_save_opts_init_sized() - use vfm_save_opts_init(). */

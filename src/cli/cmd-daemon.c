@@ -85,6 +85,7 @@ static void report_of(struct json_object *o, struct vfm_job_report *rep)
 	rep->total_bytes = u64_of(o, "total_bytes");
 	rep->elapsed_usec = u64_of(o, "elapsed_usec");
 	rep->precopy_rounds = (unsigned)u64_of(o, "precopy_rounds");
+	rep->streams = (unsigned)MIN(u64_of(o, "streams"), (uint64_t)VFM_STREAMS_MAX);
 	rep->precopy_usec = u64_of(o, "precopy_usec");
 	rep->downtime_usec = u64_of(o, "downtime_usec");
 	rep->rolled_back = vfmc_bool(o, "rolled_back", false);
@@ -572,6 +573,7 @@ int cmd_save_remote(struct cli *cli, int argc, char **argv)
 	add_u64(rm.req, "dirty_threshold", a.has_dirty, a.dirty);
 	add_u64(rm.req, "timeout", a.has_timeout, a.timeout);
 	add_u64(rm.req, "chunk", a.has_chunk, a.chunk);
+	add_u64(rm.req, "streams", a.streams > 1, a.streams);
 	add_u64(rm.req, "ack_timeout", a.has_ack_timeout, a.ack_timeout);
 	add_true(rm.req, "force", a.force);
 	if (a.no_vf_config)

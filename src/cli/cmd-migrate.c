@@ -68,15 +68,72 @@ static bool exposed(const char *listener_uri)
 	       strncmp(listener_uri, "tcp://[::1]:", 12) != 0;
 }
 
-static int open_endpoint(struct cli *cli, const char *uri, bool listen, bool save,
-			 const struct cli_tls_args *ta, unsigned dir, unsigned timeout_ms,
-			 int cancel_fd, struct vfm_endpoint **ret_ep)
+/*
+ * Where the job's connections come from: the URI connected to again, or the
+ * listener accepted on again, with the same TLS credentials, for the data
+ * connections of --streams (vfm_stream_open_fn).
+ */
+struct link {
+	const char *uri;
+	bool listen;
+	unsigned dir, timeout_ms;
+	int cancel_fd;
+	struct cli *cli;
+	struct vfm_tls *tls;
+	struct vfm_listener *l;
+};
+
+static int link_open(struct link *k, struct vfm_endpoint **ret_ep,
+		     struct vfm_transport_err *err)
 {
-	struct vfm_transport_err err = { "" };
-	_cleanup_(vfm_tls_freep) struct vfm_tls *tls = NULL;
-	struct vfm_listener *l = NULL;
 	char host[VFM_URI_HOST_MAX + 1];
 	int r;
+
+	if (k->l)
+		return k->tls ? vfm_listener_accept_tls(k->l, k->tls, k->timeout_ms,
+							 k->cancel_fd, on_reject, k->cli,
+							 ret_ep, err)
+			      : vfm_listener_accept(k->l, k->timeout_ms, k->cancel_fd, ret_ep,
+						    err);
+	r = vfm_endpoint_open(k->uri, k->dir, k->timeout_ms, k->cancel_fd, ret_ep, err);
+	if (r == 0 && k->tls) {
+		uri_host(k->uri, host, sizeof(host));
+		r = vfm_endpoint_start_tls(*ret_ep, k->tls, host, err);
+		if (r < 0)
+			*ret_ep = vfm_endpoint_free(*ret_ep);
+	}
+	return r;
+}
+
+static int open_stream(void *userdata, unsigned index, struct vfm_endpoint **ret_ep,
+		       char *why, size_t size)
+{
+	struct vfm_transport_err err = { "" };
+	int r = link_open(userdata, ret_ep, &err);
+
+	(void)index;
+	if (r < 0)
+		snprintf(why, size, "%s", err.msg);
+	return r;
+}
+
+static void link_free(struct link *k)
+{
+	k->l = vfm_listener_free(k->l);
+	k->tls = vfm_tls_free(k->tls);
+}
+
+static int open_endpoint(struct cli *cli, const char *uri, bool listen, bool save,
+			 const struct cli_tls_args *ta, unsigned dir, unsigned timeout_ms,
+			 int cancel_fd, struct link *k, struct vfm_endpoint **ret_ep)
+{
+	struct vfm_transport_err err = { "" };
+	struct vfm_tls *tls = NULL;
+	struct vfm_listener *l = NULL;
+	int r;
+
+	*k = (struct link){ .uri = uri, .listen = listen, .dir = dir,
+			    .timeout_ms = timeout_ms, .cancel_fd = cancel_fd, .cli = cli };
 
 	if (cli_tls_wanted(ta)) {
 		struct vfm_tls_opts o = {
@@ -94,15 +151,10 @@ static int open_endpoint(struct cli *cli, const char *uri, bool listen, bool sav
 			cli_set_errno(cli, r);
 			return r;
 		}
+		k->tls = tls;
 	}
 	if (!listen) {
-		r = vfm_endpoint_open(uri, dir, timeout_ms, cancel_fd, ret_ep, &err);
-		if (r == 0 && tls) {
-			uri_host(uri, host, sizeof(host));
-			r = vfm_endpoint_start_tls(*ret_ep, tls, host, &err);
-			if (r < 0)
-				*ret_ep = vfm_endpoint_free(*ret_ep);
-		}
+		r = link_open(k, ret_ep, &err);
 		if (r < 0) {
 			cli_error(cli, "%s", err.msg[0] ? err.msg : strerror(-r));
 			cli_set_errno(cli, r);
@@ -115,6 +167,7 @@ static int open_endpoint(struct cli *cli, const char *uri, bool listen, bool sav
 		cli_set_errno(cli, r);
 		return r;
 	}
+	k->l = l;
 	if (!tls && exposed(vfm_listener_uri(l)))
 		cli_error(cli, "warning: listening on %s without TLS: anyone who reaches it "
 			       "can %s (see --tls-creds)",
@@ -131,14 +184,9 @@ static int open_endpoint(struct cli *cli, const char *uri, bool listen, bool sav
 			/* stderr gone: nothing to tell */
 		}
 	}
-	if (tls)
-		r = vfm_listener_accept_tls(l, tls, timeout_ms, cancel_fd, on_reject, cli,
-					    ret_ep, &err);
-	else
-		r = vfm_listener_accept(l, timeout_ms, cancel_fd, ret_ep, &err);
+	r = link_open(k, ret_ep, &err);
 	if (r < 0)
 		cli_error(cli, "%s", err.msg[0] ? err.msg : strerror(-r));
-	vfm_listener_free(l);
 	return r;
 }
 
@@ -264,6 +312,9 @@ static void save_help(void)
 	       "  --no-vf-config          do not carry the VFs' network settings (MAC,\n"
 	       "                          VLAN, trust...) in the stream\n"
 	       "  --chunk SIZE            bytes per stream chunk (default 1M, max 16M)\n"
+	       "  --streams N             N connections for the data (tcp:// and unix:;\n"
+	       "                          default 1: everything on one connection), plus\n"
+	       "                          the first for the control records; at most 16\n"
 	       "  --progress[=json], --no-progress  a progress line on stderr (default: on\n"
 	       "                   a TTY), or one JSON object a line for programs\n"
 	       TLS_HELP);
@@ -276,6 +327,7 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 	struct vfm_job_report *rep = NULL;
 	struct vfm_save_opts so;
 	struct save_args a;
+	struct link link = { 0 };
 	struct cli_progress prog = { .verb = "save" };
 	struct hook hook = { 0 };
 	const char *to;
@@ -297,6 +349,11 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 		so.chunk_size = (size_t)a.chunk;
 	so.force = a.force;
 	so.no_vf_config = a.no_vf_config;
+	if (a.streams > 1) {
+		so.streams = (unsigned)a.streams;
+		so.open_stream = open_stream;
+		so.stream_userdata = &link;
+	}
 	hook.cmd = a.hook;
 	prog.tty = a.tty;
 	prog.json = a.progress_json;
@@ -310,7 +367,7 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 		goto out;
 	r = open_endpoint(cli, to, a.listen, true, &a.tls,
 			  VFM_EP_WRITE | (cli_uri_is_two_way(to) ? VFM_EP_READ : 0),
-			  so.timeout_ms, so.cancel_fd, &ep);
+			  so.timeout_ms, so.cancel_fd, &link, &ep);
 	if (r < 0) {
 		ex = EXIT_FAILED;
 		goto out;
@@ -343,6 +400,7 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 	ex = cli_finish_job(cli, true, rep, to, vfm_endpoint_writes_stdout(ep));
 out:
 	vfm_endpoint_free(ep);
+	link_free(&link);
 	for (int i = 0; i < n && i < VFM_SET_MAX; i++)
 		vfm_device_unref(devs[i]);
 	free(rep);
@@ -382,6 +440,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	struct vfm_job_report *rep = NULL;
 	struct vfm_restore_opts ro;
 	struct restore_args a;
+	struct link link = { 0 };
 	struct cli_progress prog = { .verb = "restore" };
 	const char *from;
 	int n = 0, r, ex = EXIT_OK;
@@ -406,7 +465,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	if (ex != EXIT_OK)
 		goto out;
 	r = open_endpoint(cli, from, cli_uri_is_socket(from) && !a.connect, false, &a.tls,
-			  restore_directions(from), ro.timeout_ms, ro.cancel_fd, &ep);
+			  restore_directions(from), ro.timeout_ms, ro.cancel_fd, &link, &ep);
 	if (r < 0) {
 		ex = EXIT_FAILED;
 		goto out;
@@ -418,6 +477,10 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	}
 	ro.progress = on_progress;
 	ro.progress_userdata = &prog;
+	if (cli_uri_is_socket(from)) { /* a source with --streams */
+		ro.open_stream = open_stream;
+		ro.stream_userdata = &link;
+	}
 	vfm_restore(devs, (size_t)n, ep, &ro, rep);
 	snprintf(rep->security, sizeof(rep->security), "%s", vfm_endpoint_security(ep));
 	hint_tls(rep, from, &a.tls);
@@ -427,6 +490,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	ex = cli_finish_job(cli, false, rep, from, vfm_endpoint_writes_stdout(ep));
 out:
 	vfm_endpoint_free(ep);
+	link_free(&link);
 	for (int i = 0; i < n && i < VFM_SET_MAX; i++)
 		vfm_device_unref(devs[i]);
 	free(rep);

@@ -29,6 +29,7 @@ enum {
 	O_FORCE,
 	O_NO_VF_CONFIG,
 	O_CHUNK,
+	O_STREAMS,
 	O_MAP,
 	O_ANY_ID,
 	O_PROGRESS,
@@ -62,6 +63,7 @@ enum {
 	{"force", no_argument, NULL, O_FORCE},                              \
 	{"no-vf-config", no_argument, NULL, O_NO_VF_CONFIG},                \
 	{"chunk", required_argument, NULL, O_CHUNK},                        \
+	{"streams", required_argument, NULL, O_STREAMS},                    \
 	{"progress", optional_argument, NULL, O_PROGRESS},                        \
 	{"no-progress", no_argument, NULL, O_NO_PROGRESS},                  \
 	TLS_OPTIONS
@@ -274,6 +276,10 @@ int cli_save_args(struct cli *cli, int argc, char **argv, bool remote, void (*he
 				  &a->chunk);
 			a->has_chunk = true;
 			break;
+		case O_STREAMS:
+			r = value(cli, "save", "--streams", optarg, false, 1, VFM_STREAMS_MAX,
+				  &a->streams);
+			break;
 		case O_PROGRESS:
 			r = progress_arg(cli, optarg, &a->tty, &a->progress_json);
 			break;
@@ -304,6 +310,11 @@ int cli_save_args(struct cli *cli, int argc, char **argv, bool remote, void (*he
 	}
 	if (uri_check(cli, "--to", a->to, a->listen) < 0)
 		goto usage;
+	if (a->streams > 1 && !cli_uri_is_socket(a->to)) {
+		cli_error(cli, "--streams %llu needs a tcp:// or unix: URI (not %s)",
+			  (unsigned long long)a->streams, a->to);
+		goto usage;
+	}
 	if (tls_check(cli, a->to, &a->tls) < 0)
 		goto usage;
 	if (a->hook && a->detach) {

@@ -44,6 +44,7 @@ struct save_args {
 	/* given on the command line; otherwise the job's defaults apply */
 	bool has_rounds, has_seconds, has_dirty, has_timeout, has_chunk;
 	uint64_t rounds, seconds, dirty, timeout, chunk; /* timeout, seconds: in s */
+	uint64_t streams; /* --streams: data connections (0, 1: none) */
 	/* --connect only */
 	bool detach, wait_ack, cancel_on_exit, has_ack_timeout;
 	uint64_t ack_timeout;

@@ -243,6 +243,9 @@ static void print_report(struct cli *cli, const char *verb, const struct vfm_job
 			out_text(o, " (new initial data %u time%s)", rep->precopy_reinits,
 				 rep->precopy_reinits == 1 ? "" : "s");
 	}
+	out_u64(o, "streams", NULL, rep->streams);
+	if (rep->streams)
+		out_text(o, ", %u data connection%s", rep->streams, rep->streams == 1 ? "" : "s");
 	if (!rep->error && rep->one_way && streq(verb, "saved"))
 		out_text(o, " (written, not loaded by a destination)");
 	out_text(o, "\n  security: %s\n", rep->security[0] ? rep->security : "plaintext");

@@ -1160,8 +1160,17 @@ static void cmd_job_start(struct call *k)
 	j->so.dirty_threshold = req->dirty_threshold;
 	j->so.force = req->force;
 	j->so.chunk_size = req->chunk;
+	if (req->streams > 1) {
+		j->so.streams = req->streams;
+		j->so.open_stream = djob_open_stream;
+		j->so.stream_userdata = j;
+	}
 	j->so.timeout_ms = req->timeout_ms;
 	j->ro.timeout_ms = req->timeout_ms;
+	if (req->stream_fd < 0 && vfmd_uri_is_socket(req->uri)) { /* a source with streams */
+		j->ro.open_stream = djob_open_stream;
+		j->ro.stream_userdata = j;
+	}
 	j->ro.skip_compat_ids = req->any_id;
 	j->so.no_vf_config = !req->vf_config;
 	j->ro.no_vf_config = !req->vf_config;

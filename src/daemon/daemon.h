@@ -105,7 +105,9 @@ struct djob {
 	char uri[VFM_URI_MAX + 1];	       /* "" with a passed stream descriptor */
 	int stream_fd;			       /* the passed descriptor, -1: none */
 	char stream_name[VFM_URI_MAX + 1];     /* the client's name for it, "" none */
-	struct vfm_listener *listener;	       /* listening: created by the main thread */
+	struct vfm_listener *listener;	       /* listening: created by the main thread;
+						  kept for data connections */
+	struct vfm_tls *tls;		       /* the job thread's, for data connections */
 	bool listen_later; /* a host name to resolve: the job's thread listens */
 	/* TLS: strdup'ed, NULL = not given (both NULL: plaintext) */
 	char *tls_creds, *tls_psk, *tls_hostname;
@@ -290,3 +292,6 @@ void djob_post(struct daemon *d, unsigned job, bool droppable, bool final,
 	       struct json_object *ev);
 struct json_object *djob_to_json(struct djob *j, bool full);
 void djob_free(struct djob *j);
+/* vfm_stream_open_fn: a data connection, as the job's first connection was made. */
+int djob_open_stream(void *userdata, unsigned index, struct vfm_endpoint **ret_ep, char *why,
+		     size_t why_size);

@@ -124,6 +124,7 @@ static void add_figures(struct djob *j, struct json_object *o,
 	add_u64(o, "elapsed_usec", rep->elapsed_usec);
 	add_u64(o, "precopy_rounds", rep->precopy_rounds);
 	add_u64(o, "precopy_reinits", rep->precopy_reinits);
+	add_u64(o, "streams", rep->streams);
 	if (rep->security[0])
 		add_str(o, "security", rep->security);
 	if (full) {
@@ -359,10 +360,6 @@ static int on_quiesced(void *userdata, char *why, size_t size)
 	return r;
 }
 
-static bool uri_is_socket(const char *uri)
-{
-	return strncmp(uri, "tcp://", 6) == 0 || strncmp(uri, "unix:", 5) == 0;
-}
 
 static void on_reject(void *userdata, const char *why)
 {
@@ -398,11 +395,48 @@ static int open_tls(struct djob *j, struct vfm_tls **ret, struct vfm_transport_e
 	return r;
 }
 
+/* Accept on the job's listener, or connect to its URI, with its TLS. */
+static int link_open(struct djob *j, unsigned dir, struct vfm_endpoint **ret_ep,
+		     struct vfm_transport_err *err)
+{
+	unsigned timeout = j->kind == VFMD_CMD_SAVE ? j->so.timeout_ms : j->ro.timeout_ms;
+	int r;
+
+	if (j->listener)
+		return j->tls ? vfm_listener_accept_tls(j->listener, j->tls, timeout,
+							 j->cancel_fd, on_reject, j, ret_ep, err)
+			      : vfm_listener_accept(j->listener, timeout, j->cancel_fd, ret_ep,
+						    err);
+	r = vfm_endpoint_open(j->uri, dir, timeout, j->cancel_fd, ret_ep, err);
+	if (r == 0 && j->tls) {
+		_cleanup_free_ struct vfm_uri *u = malloc(sizeof(*u));
+
+		r = -ENOMEM;
+		if (u && vfm_uri_parse(j->uri, false, u, err) == 0)
+			r = vfm_endpoint_start_tls(*ret_ep, j->tls,
+						   u->kind == VFM_URI_TCP ? u->host : NULL, err);
+		if (r < 0)
+			*ret_ep = vfm_endpoint_free(*ret_ep);
+	}
+	return r;
+}
+
+int djob_open_stream(void *userdata, unsigned index, struct vfm_endpoint **ret_ep, char *why,
+		     size_t why_size)
+{
+	struct vfm_transport_err err = { "" };
+	int r = link_open(userdata, VFM_EP_READ | VFM_EP_WRITE, ret_ep, &err);
+
+	(void)index;
+	if (r < 0)
+		snprintf(why, why_size, "%s", err.msg);
+	return r;
+}
+
 static int open_endpoint(struct djob *j, struct vfm_transport_err *err)
 {
 	bool save = j->kind == VFMD_CMD_SAVE;
 	unsigned timeout = save ? j->so.timeout_ms : j->ro.timeout_ms;
-	_cleanup_(vfm_tls_freep) struct vfm_tls *tls = NULL;
 	unsigned dir;
 	int r;
 
@@ -420,17 +454,14 @@ static int open_endpoint(struct djob *j, struct vfm_transport_err *err)
 		add_str(ev, "listening", vfm_listener_uri(j->listener));
 		djob_post(j->d, j->id, false, false, ev);
 	}
-	r = open_tls(j, &tls, err);
+	r = open_tls(j, &j->tls, err);
 	if (r < 0)
 		return r;
 	if (j->listener) {
-		if (tls)
-			r = vfm_listener_accept_tls(j->listener, tls, timeout, j->cancel_fd,
-						    on_reject, j, &j->ep, err);
-		else
-			r = vfm_listener_accept(j->listener, timeout, j->cancel_fd, &j->ep,
-						err);
-		j->listener = vfm_listener_free(j->listener);
+		r = link_open(j, 0, &j->ep, err);
+		/* kept for data connections (a restore follows the source's choice) */
+		if (!(save ? j->so.streams : j->ro.open_stream != NULL))
+			j->listener = vfm_listener_free(j->listener);
 		return r;
 	}
 	if (j->stream_fd >= 0) {
@@ -448,20 +479,9 @@ static int open_endpoint(struct djob *j, struct vfm_transport_err *err)
 		return -EPERM;
 	}
 	dir = save ? VFM_EP_WRITE : VFM_EP_READ;
-	if (uri_is_socket(j->uri))
+	if (vfmd_uri_is_socket(j->uri))
 		dir = VFM_EP_READ | VFM_EP_WRITE;
-	r = vfm_endpoint_open(j->uri, dir, timeout, j->cancel_fd, &j->ep, err);
-	if (r == 0 && tls) {
-		_cleanup_free_ struct vfm_uri *u = malloc(sizeof(*u));
-
-		r = -ENOMEM;
-		if (u && vfm_uri_parse(j->uri, false, u, err) == 0)
-			r = vfm_endpoint_start_tls(j->ep, tls,
-						   u->kind == VFM_URI_TCP ? u->host : NULL, err);
-		if (r < 0)
-			j->ep = vfm_endpoint_free(j->ep);
-	}
-	return r;
+	return link_open(j, dir, &j->ep, err);
 }
 
 static void *job_main(void *userdata)
@@ -636,6 +656,7 @@ void djob_free(struct djob *j)
 	safe_close(j->ack_fd);
 	safe_close(j->stream_fd);
 	vfm_listener_free(j->listener);
+	vfm_tls_free(j->tls);
 	free(j->rep);
 	free(j->snap);
 	pthread_mutex_destroy(&j->lock);

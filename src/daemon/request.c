@@ -56,6 +56,7 @@ enum field {
 	F_BITMAP_FD,
 	F_BITMAP_OFFSET,
 	F_BITMAP_SIZE,
+	F_STREAMS,
 	F_MAX,
 };
 _Static_assert(F_MAX <= 64, "fields are bits of a uint64_t");
@@ -104,6 +105,7 @@ static const struct field_desc fields[F_MAX] = {
 	[F_BITMAP_FD] = {"bitmap_fd", T_UINT, 0, VFMD_FDS_MAX - 1},
 	[F_BITMAP_OFFSET] = {"bitmap_offset", T_UINT, 0, VFMD_BITMAP_OFFSET_MAX},
 	[F_BITMAP_SIZE] = {"bitmap_size", T_UINT, 1, VFMD_BITMAP_MAX},
+	[F_STREAMS] = {"streams", T_UINT, 1, VFM_STREAMS_MAX},
 };
 
 #define TLS_FIELDS (B(F_TLS_CREDS) | B(F_TLS_PSK) | B(F_TLS_HOSTNAME) | B(F_TLS_AUTHZ))
@@ -115,7 +117,7 @@ static const struct field_desc fields[F_MAX] = {
 	 B(F_PRECOPY) | B(F_PRECOPY_ROUNDS) | B(F_PRECOPY_SECONDS) |                    \
 	 B(F_DIRTY_THRESHOLD) | B(F_FORCE) | B(F_CHUNK) | B(F_TIMEOUT) |                \
 	 B(F_QUIESCE_ACK) | B(F_ACK_TIMEOUT) | B(F_CANCEL_ON_DISCONNECT) | B(F_WATCH) | \
-	 B(F_VF_CONFIG) | B(F_VF_TOKEN) | TLS_FIELDS)
+	 B(F_VF_CONFIG) | B(F_VF_TOKEN) | B(F_STREAMS) | TLS_FIELDS)
 #define RESTORE_FIELDS                                                                 \
 	(B(F_DEVICES) | B(F_FROM) | B(F_STREAM_FD) | B(F_STREAM_NAME) | B(F_CONNECT) | \
 	 B(F_MAP) | B(F_ANY_ID) | B(F_TIMEOUT) | B(F_CANCEL_ON_DISCONNECT) |           \
@@ -527,6 +529,7 @@ static int set_field(struct vfmd_request *req, enum field f, struct json_object 
 	case F_DIRTY_THRESHOLD: req->dirty_threshold = u; break;
 	case F_FORCE: req->force = b; break;
 	case F_CHUNK: req->chunk = (uint32_t)u; break;
+	case F_STREAMS: req->streams = (unsigned)u; break;
 	case F_TIMEOUT: req->timeout_ms = (uint32_t)(u * 1000); break;
 	case F_QUIESCE_ACK: req->quiesce_ack = b; break;
 	case F_ACK_TIMEOUT: req->ack_timeout_ms = (uint32_t)(u * 1000); break;
@@ -550,7 +553,7 @@ static int set_field(struct vfmd_request *req, enum field f, struct json_object 
 	return 0;
 }
 
-static bool uri_is_socket(const char *uri)
+bool vfmd_uri_is_socket(const char *uri)
 {
 	return strncmp(uri, "tcp://", 6) == 0 || strncmp(uri, "unix:", 5) == 0;
 }
@@ -607,8 +610,13 @@ static int check_job(struct vfmd_request *req, uint64_t seen, struct vfmd_error 
 		return bad(e, -EINVAL,
 			   "%s: \"tls_hostname\" and \"tls_authz\" need \"tls_creds\"", cmd);
 	if ((req->tls_creds[0] || req->tls_psk[0]) &&
-	    (req->stream_fd >= 0 || !uri_is_socket(req->uri)))
+	    (req->stream_fd >= 0 || !vfmd_uri_is_socket(req->uri)))
 		return bad(e, -EINVAL, "%s: TLS runs on tcp:// and unix: streams only", cmd);
+	if (req->streams > 1 && (req->stream_fd >= 0 || !vfmd_uri_is_socket(req->uri)))
+		return bad(e, -EINVAL,
+			   "%s: \"streams\" needs a tcp:// or unix: \"%s\" (the daemon opens "
+			   "the data connections itself)",
+			   cmd, key);
 	if (req->stream_fd >= 0) {
 		if (req->listen || req->connect)
 			return bad(e, -EINVAL, "%s: \"%s\" needs a tcp:// or unix: URI",
@@ -629,12 +637,12 @@ static int check_job(struct vfmd_request *req, uint64_t seen, struct vfmd_error 
 			"%s: \"%s\": '-' and fd:N would be the daemon's own descriptors: "
 			"pass one with the request (\"stream_fd\")",
 			cmd, key);
-	if ((req->listen || req->connect) && !uri_is_socket(req->uri))
+	if ((req->listen || req->connect) && !vfmd_uri_is_socket(req->uri))
 		return bad(e, -EINVAL, "%s: \"%s\" needs a tcp:// or unix: URI", cmd,
 			   req->listen ? "listen" : "connect");
 	/* restore listens on a socket URI unless told to connect, as the CLI does */
 	if (req->cmd == VFMD_CMD_RESTORE)
-		req->listen = uri_is_socket(req->uri) && !req->connect;
+		req->listen = vfmd_uri_is_socket(req->uri) && !req->connect;
 	listen = req->listen;
 	u = malloc(sizeof(*u));
 	if (!u)

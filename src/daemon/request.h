@@ -85,6 +85,7 @@ struct vfmd_request {
 	uint64_t dirty_threshold;
 	bool force;
 	uint32_t chunk;
+	unsigned streams; /* save: data connections (0, 1: none) */
 	uint32_t timeout_ms;
 	bool quiesce_ack;
 	uint32_t ack_timeout_ms;
@@ -148,3 +149,6 @@ void vfmd_request_done(struct vfmd_request *req);
 
 /** vfmd_errno_name() - "EBUSY" for -EBUSY or EBUSY; "E<n>" for others. */
 const char *vfmd_errno_name(int err, char *buf, size_t size);
+
+/* tcp:// and unix: URIs: two-way, listened on or connected to. */
+bool vfmd_uri_is_socket(const char *uri);

@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -42,6 +43,8 @@ struct job {
 	 * this lock, and the report's shared fields change under it. */
 	pthread_mutex_t lock;
 	bool locked_mode;
+	/* Data connections (streams.c): NULL when the data goes over @ep. */
+	struct streams *streams;
 };
 
 /* ---- job.c ---- */
@@ -67,8 +70,19 @@ JOB_HIDDEN int job_not_started(struct vfm_job_report *rep, int err, bool devices
  * below the first layout's; the report cannot be written then), -EOPNOTSUPP when a
  * field this library does not know is set.
  */
-JOB_HIDDEN int job_opts_merge(void *ours, size_t our_size, const void *theirs,
-			      size_t their_size, size_t report_size);
+JOB_HIDDEN int job_opts_merge(void *ours, size_t our_size, size_t first_size,
+			      const void *theirs, size_t their_size, size_t report_size);
+/* The options' sizes in the first layout (0.1). */
+#define JOB_SAVE_OPTS_0_1    offsetof(struct vfm_save_opts, streams)
+#define JOB_RESTORE_OPTS_0_1 offsetof(struct vfm_restore_opts, open_stream)
+#define JOB_REPORT_0_1	     offsetof(struct vfm_job_report, streams)
+/* The report a job writes: the caller's, or for an older caller's smaller one
+ * (@size bytes) a whole one of ours, NULL when out of memory; _end() copies the
+ * caller's part out and frees it. */
+JOB_HIDDEN struct vfm_job_report *job_report_begin(struct vfm_job_report *caller,
+						   size_t size);
+JOB_HIDDEN void job_report_end(struct vfm_job_report *caller, size_t size,
+			       struct vfm_job_report *ours);
 
 JOB_HIDDEN int job_init(struct job *j, struct vfm_job_report *rep, struct vfm_endpoint *ep,
 			size_t chunk);
@@ -115,6 +129,37 @@ JOB_HIDDEN int job_vf_apply(const struct vfm_restore_opts *o, struct vfm_device 
 			    uint32_t *ret_changed, char *why, size_t why_size);
 JOB_HIDDEN void job_vf_status(struct vfm_job_dev *d, const char *what, uint32_t fields);
 
+/* ---- streams.c: the data connections ---- */
+
+/* Source: open @count data connections with @fn and say JOIN on each; then sender
+ * threads, one a connection, send what job_streams_push() queues. */
+JOB_HIDDEN int job_streams_open(struct job *j, unsigned count, vfm_stream_open_fn fn,
+				void *userdata, const uint8_t *token);
+/* A buffer of prefix + chunk + trailer to fill (waits for one); NULL: the job
+ * failed.  Give it back with job_streams_push() or job_streams_put(). */
+JOB_HIDDEN uint8_t *job_streams_buf(struct job *j);
+JOB_HIDDEN void job_streams_put(struct job *j, uint8_t *buf);
+/* Queue the DATA record of device @dev (@len bytes in all, @data bytes of it) in
+ * @buf for the next free connection. */
+JOB_HIDDEN int job_streams_push(struct job *j, uint8_t *buf, size_t len, uint16_t dev,
+				uint32_t data);
+/* Source: send what is queued, then DONE on every connection and close them for
+ * writing. */
+JOB_HIDDEN int job_streams_finish(struct job *j);
+
+/* Destination: accept @count data connections with @fn, each proven by its JOIN. */
+JOB_HIDDEN int job_streams_accept(struct job *j, const struct vfm_stream_header *hdr,
+				  unsigned count, const uint8_t *token,
+				  vfm_stream_open_fn fn, void *userdata);
+/* Destination: read every data connection to its DONE, writing each chunk into its
+ * device in offset order; @ret_total and @ret_precopy receive each device's bytes. */
+JOB_HIDDEN int job_streams_receive(struct job *j, uint64_t *ret_total,
+				   uint64_t *ret_precopy);
+
+/* After a failure: wake every thread of the data connections and cut them. */
+JOB_HIDDEN void job_streams_wake(struct job *j);
+JOB_HIDDEN void job_streams_free(struct job *j);
+
 /* ---- pipeline.c ---- */
 
 /* Save: read the @want devices (precopy: one round; else stop-copy to the end, each
@@ -122,6 +167,10 @@ JOB_HIDDEN void job_vf_status(struct vfm_job_dev *d, const char *what, uint32_t 
  * several. */
 JOB_HIDDEN int job_stream_all(struct job *j, uint64_t *offsets, bool precopy,
 			      const bool *want);
+
+/* One chunk into device @i, in pieces (cancel and failures noticed between). */
+JOB_HIDDEN int job_write_chunk(struct job *j, size_t i, const uint8_t *bytes, uint32_t len,
+			       uint64_t offset, bool precopy);
 
 /* Restore: one writer per device, fed in stream order. */
 struct writers;

@@ -73,19 +73,38 @@ _public_ void vfm_restore_opts_init_sized(struct vfm_restore_opts *opts, size_t 
 	init_sized(opts, size, &d, sizeof(d));
 }
 
-int job_opts_merge(void *ours, size_t our_size, const void *theirs, size_t their_size,
-		   size_t report_size)
+int job_opts_merge(void *ours, size_t our_size, size_t first_size, const void *theirs,
+		   size_t their_size, size_t report_size)
 {
 	const uint8_t *t = theirs;
 
-	/* Layout 0.1 is the smallest there will be; later ones only append. */
-	if (their_size < our_size || report_size < sizeof(struct vfm_job_report))
+	/* Layout 0.1 is the smallest there will be; later ones only append: a caller
+	 * built against an older header keeps our defaults for what it lacks. */
+	if (their_size < first_size || report_size < JOB_REPORT_0_1)
 		return -EINVAL;
 	for (size_t i = our_size; i < their_size; i++)
 		if (t[i])
 			return -EOPNOTSUPP;
-	memcpy(ours, theirs, our_size);
+	memcpy(ours, theirs, MIN(our_size, their_size));
 	return 0;
+}
+
+struct vfm_job_report *job_report_begin(struct vfm_job_report *caller, size_t size)
+{
+	if (size >= sizeof(*caller))
+		return caller;
+	return calloc(1, sizeof(*caller));
+}
+
+void job_report_end(struct vfm_job_report *caller, size_t size, struct vfm_job_report *ours)
+{
+	if (ours == caller)
+		return;
+	if (ours->size) { /* else the job never started: the caller's is left alone */
+		memcpy(caller, ours, MIN(size, sizeof(*ours)));
+		caller->size = size;
+	}
+	free(ours);
 }
 
 int job_not_started(struct vfm_job_report *rep, int err, bool devices_running,
@@ -117,6 +136,8 @@ int job_fail(struct job *j, int err, const char *fmt, ...)
 	}
 	if (j->locked_mode)
 		pthread_mutex_unlock(&j->lock);
+	if (j->streams)
+		job_streams_wake(j); /* threads on the data connections stop too */
 	return err;
 }
 
@@ -260,6 +281,7 @@ int job_init(struct job *j, struct vfm_job_report *rep, struct vfm_endpoint *ep,
 
 void job_done(struct job *j)
 {
+	job_streams_free(j);
 	pthread_mutex_destroy(&j->lock);
 	free(j->buf);
 	free(j->msgbuf);

@@ -35,7 +35,15 @@ static int stream_device_buf(struct job *j, size_t i, bool precopy, uint64_t *of
 			return job_fail(j, -ECANCELED, "cancelled");
 		if (j->locked_mode && __atomic_load_n(&j->rep->error, __ATOMIC_RELAXED))
 			return j->rep->error; /* another device failed: stop too */
+		if (j->streams) { /* a buffer of the data connections' queue */
+			buf = job_streams_buf(j);
+			if (!buf)
+				return j->rep->error;
+			payload = buf + VFM_STREAM_DATA_PREFIX_SIZE;
+		}
 		n = vfm_device_read(dev, payload, j->chunk);
+		if (n <= 0 && j->streams)
+			job_streams_put(j, buf);
 		if (n == -ENOMSG || (n == 0 && precopy))
 			break;
 		if (n < 0)
@@ -50,7 +58,14 @@ static int stream_device_buf(struct job *j, size_t i, bool precopy, uint64_t *of
 					   *offset, (uint32_t)n);
 		if (r >= 0)
 			r = vfm_stream_data_crc(buf, payload, (size_t)n, payload + n);
-		if (r >= 0) {
+		if (r >= 0 && j->streams) {
+			r = job_streams_push(j, buf,
+					     VFM_STREAM_DATA_PREFIX_SIZE + (size_t)n +
+						     VFM_STREAM_CRC_SIZE,
+					     (uint16_t)i, (uint32_t)n);
+		} else if (r < 0 && j->streams) {
+			job_streams_put(j, buf);
+		} else if (r >= 0) {
 			if (j->locked_mode)
 				pthread_mutex_lock(&j->lock);
 			r = vfm_endpoint_write_full(j->ep, buf,
@@ -63,6 +78,8 @@ static int stream_device_buf(struct job *j, size_t i, bool precopy, uint64_t *of
 			if (j->locked_mode)
 				pthread_mutex_unlock(&j->lock);
 		}
+		if (r < 0 && j->streams) /* a sender failed, and said why */
+			return j->rep->error ? j->rep->error : job_fail(j, r, "queueing data");
 		if (r < 0)
 			return job_fail(j, r, "sending %s data to %s: %s", vfm_device_name(dev),
 				    job_peer(j), strerror(-r));
@@ -92,6 +109,8 @@ static int send_device_end(struct job *j, size_t i, uint64_t total)
 	};
 	int r;
 
+	if (j->streams)
+		return 0; /* after the data connections' DONE (save_stop_copy()) */
 	if (j->locked_mode)
 		pthread_mutex_lock(&j->lock);
 	r = job_send(j, &rec);
@@ -154,6 +173,7 @@ int job_stream_all(struct job *j, uint64_t *offsets, bool precopy, const bool *w
 				   .want = want };
 	pthread_t th[STREAM_THREADS];
 	size_t n_want = 0, only = 0, nth, started = 0;
+	bool was_locked = j->locked_mode; /* the data connections' senders run */
 
 	for (size_t i = 0; i < j->set.n; i++)
 		if (want[i]) {
@@ -173,12 +193,12 @@ int job_stream_all(struct job *j, uint64_t *offsets, bool precopy, const bool *w
 		if (pthread_create(&th[started], NULL, stream_thread, &w) != 0)
 			break;
 	if (started == 0) {
-		j->locked_mode = false;
+		j->locked_mode = was_locked;
 		return job_fail(j, -EAGAIN, "cannot start threads");
 	}
 	for (size_t k = 0; k < started; k++)
 		pthread_join(th[k], NULL);
-	j->locked_mode = false;
+	j->locked_mode = was_locked;
 	if (j->rep->error)
 		return j->rep->error;
 	if (w.next < j->set.n) /* fewer threads than wanted, and they stopped early */
@@ -235,8 +255,8 @@ struct writers {
 
 /* One chunk into device @i, whole, in pieces; after a cancel or a failure anywhere,
  * nothing more. */
-static int write_chunk(struct job *j, size_t i, const uint8_t *bytes, uint32_t len,
-		       uint64_t offset, bool precopy)
+int job_write_chunk(struct job *j, size_t i, const uint8_t *bytes, uint32_t len,
+		    uint64_t offset, bool precopy)
 {
 	struct vfm_device *dev = j->set.dev[i];
 	struct vfm_job_dev *d = &j->rep->dev[i];
@@ -300,7 +320,7 @@ static void *writer_thread(void *arg)
 		if (!c)
 			break; /* closing, and nothing left */
 
-		err = write_chunk(ws->j, w->dev, c->bytes, c->len, c->offset, c->precopy);
+		err = job_write_chunk(ws->j, w->dev, c->bytes, c->len, c->offset, c->precopy);
 		pthread_mutex_lock(&ws->lock);
 		if (err < 0 && err != -ECANCELED && ws->bad_dev < 0)
 			ws->bad_dev = (int)w->dev;
@@ -347,7 +367,7 @@ int writers_push(struct writers *ws, const struct vfm_record *rec)
 	size_t budget;
 
 	if (!ws->threaded) {
-		int err = write_chunk(ws->j, rec->data.dev, rec->data.bytes, len,
+		int err = job_write_chunk(ws->j, rec->data.dev, rec->data.bytes, len,
 				      rec->data.offset,
 				      rec->data.phase == VFM_STREAM_PHASE_PRECOPY);
 

@@ -32,6 +32,9 @@ struct restore {
 	bool touched;	 /* a device left its state: a failure resets */
 	bool committed;	 /* COMMIT came: the devices are to run */
 	uint16_t bad_dev; /* for the failure VERDICT */
+	/* data connections (HEADER F_STREAMS): how many, the token that proves them */
+	unsigned n_streams;
+	uint8_t token[VFM_STREAM_TOKEN_SIZE];
 	/* VF network settings: the destination VFs, what they had (to undo), what the
 	 * stream brings, which were applied */
 	struct vfm_vf_ref vf_ref[VFM_SET_MAX];
@@ -64,6 +67,19 @@ static int restore_header(struct restore *s)
 				t == 0 ? "empty stream" : job_reader_why(j, s->rd, t, buf, sizeof(buf)));
 	s->hdr = rec.header;
 	j->rep->stream_id = s->hdr->stream_id;
+	if (s->hdr->flags & VFM_STREAM_F_STREAMS) {
+		job_deadline(j, 1);
+		t = vfm_stream_read(s->rd, &rec);
+		job_deadline(j, 0);
+		if (t != VFM_STREAM_STREAMS)
+			return job_fail(j, t < 0 ? t : -EPROTO, "reading the stream from %s: %s",
+					job_peer(j),
+					t == 0 ? "it ended after its HEADER"
+					: t > 0 ? "the source gave up"
+						: job_reader_why(j, s->rd, t, buf, sizeof(buf)));
+		s->n_streams = rec.streams.count;
+		memcpy(s->token, rec.streams.token, sizeof(s->token));
+	}
 	s->two_way = s->answers && (s->hdr->flags & VFM_STREAM_F_COMMIT);
 	j->rep->one_way = !s->two_way;
 	/* Over a connection the source is a live vfiomig save, which commits; a
@@ -226,6 +242,9 @@ static int restore_compat(struct restore *s)
 	}
 	j->set.on_arc = job_on_set_arc;
 	j->set.userdata = j;
+	if (s->n_streams)
+		return job_streams_accept(j, s->hdr, s->n_streams, s->token, s->o->open_stream,
+					  s->o->stream_userdata);
 	return 0;
 }
 
@@ -248,6 +267,76 @@ static int take_vf_config(struct restore *s, const struct vfm_record *rec)
 	return 0;
 }
 
+/*
+ * 3, with data connections: the data comes over them, each up to its DONE; then the
+ * control connection's DEVICE_ENDs (each checked against what its device took) and
+ * END.  When a data connection fails, the source may have said why on the control
+ * connection (ABORT): that is the reason then.
+ */
+static int restore_data_streams(struct restore *s)
+{
+	struct job *j = &s->j;
+	uint64_t total[VFM_SET_MAX] = { 0 }, precopy[VFM_SET_MAX] = { 0 };
+	struct vfm_record rec;
+	char buf[128];
+	int r, t;
+
+	r = job_streams_receive(j, total, precopy);
+	if (r < 0) {
+		/* a brief look for the source's ABORT, after its VF settings */
+		vfm_endpoint_set_deadline(j->ep, now_usec() + 2000000);
+		for (int i = 0; i <= VFM_SET_MAX; i++) {
+			t = vfm_stream_read(s->rd, &rec);
+			if (t == VFM_STREAM_ABORT) {
+				j->rep->error = 0;
+				r = job_fail(j, -(int)rec.abort.error, "the source gave up: %s",
+					     rec.abort.reason);
+				s->two_way = false; /* it is not listening for a verdict */
+			}
+			if (t != VFM_STREAM_VF_CONFIG)
+				break;
+		}
+		vfm_endpoint_set_deadline(j->ep, 0);
+		return r;
+	}
+	for (;;) {
+		job_deadline(j, 1);
+		t = vfm_stream_read(s->rd, &rec);
+		job_deadline(j, 0);
+		if (t <= 0)
+			return job_fail(j, t < 0 ? t : -EPROTO, "stream from %s: %s", job_peer(j),
+					t == 0 ? "ended before its END record"
+					       : job_reader_why(j, s->rd, t, buf, sizeof(buf)));
+		if (t == VFM_STREAM_END)
+			return 0;
+		if (t == VFM_STREAM_ABORT) {
+			s->two_way = false;
+			return job_fail(j, -(int)rec.abort.error, "the source gave up: %s",
+					rec.abort.reason);
+		}
+		if (t == VFM_STREAM_VF_CONFIG) {
+			r = take_vf_config(s, &rec);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (t != VFM_STREAM_DEVICE_END)
+			continue;
+		if (rec.device_end.total != total[rec.device_end.dev] ||
+		    rec.device_end.precopy != precopy[rec.device_end.dev]) {
+			s->bad_dev = rec.device_end.dev;
+			return job_fail(j, -EPROTO,
+					"stream from %s: DEVICE_END of device %u says %llu bytes "
+					"(%llu precopy), its data connections brought %llu (%llu)",
+					job_peer(j), rec.device_end.dev,
+					(unsigned long long)rec.device_end.total,
+					(unsigned long long)rec.device_end.precopy,
+					(unsigned long long)total[rec.device_end.dev],
+					(unsigned long long)precopy[rec.device_end.dev]);
+		}
+	}
+}
+
 /* 3: every device to RESUMING, then the data up to END, each chunk's CRC checked by
  * the reader before its bytes reach a device. */
 static int restore_data(struct restore *s)
@@ -262,6 +351,8 @@ static int restore_data(struct restore *s)
 	r = job_phase_or_fail(j, VFM_PHASE_RESUMING);
 	if (r < 0)
 		return r;
+	if (j->streams)
+		return restore_data_streams(s);
 	s->ws = writers_new();
 	if (!s->ws)
 		return job_fail(j, -ENOMEM, "out of memory");
@@ -499,8 +590,8 @@ static void restore_undo(struct restore *s)
 	vfm_endpoint_set_deadline(j->ep, 0);
 }
 
-_public_ int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
-			 const struct vfm_restore_opts *opts, struct vfm_job_report *rep)
+static int restore_job(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
+		       const struct vfm_restore_opts *opts, struct vfm_job_report *rep)
 {
 	struct vfm_restore_opts defaults;
 	struct restore *s;
@@ -508,8 +599,8 @@ _public_ int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint
 
 	vfm_restore_opts_init(&defaults);
 	if (opts) {
-		r = job_opts_merge(&defaults, sizeof(defaults), opts, opts->size,
-				   opts->report_size);
+		r = job_opts_merge(&defaults, sizeof(defaults), JOB_RESTORE_OPTS_0_1, opts,
+				   opts->size, opts->report_size);
 		if (r == -EOPNOTSUPP)
 			return job_not_started(rep, r, false,
 					       "options set that this libvfiomig does not "
@@ -517,6 +608,8 @@ _public_ int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint
 		if (r < 0)
 			return r;
 	}
+	if (!ep)
+		return job_not_started(rep, -EINVAL, false, "no endpoint");
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return job_no_memory(rep, false);
@@ -554,5 +647,28 @@ _public_ int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint
 	vfm_stream_reader_free(s->rd);
 	job_done(&s->j);
 	free(s);
+	return r;
+}
+
+_public_ int vfm_restore(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
+		   const struct vfm_restore_opts *opts, struct vfm_job_report *report)
+{
+	size_t size = opts ? opts->report_size : sizeof(*report);
+	struct vfm_job_report *rep;
+	int r;
+
+	if (!report || size < JOB_REPORT_0_1)
+		return -EINVAL; /* not from vfm_restore_opts_init(): the report is left alone */
+	rep = job_report_begin(report, size);
+	if (!rep) {
+		memset(report, 0, size);
+		report->size = size;
+		report->error = -ENOMEM;
+		snprintf(report->message, sizeof(report->message), "out of memory");
+		report->devices_left_running = false;
+		return -ENOMEM;
+	}
+	r = restore_job(devs, n, ep, opts, rep);
+	job_report_end(report, size, rep);
 	return r;
 }

@@ -32,6 +32,7 @@ struct save {
 	bool committed;	   /* COMMIT may have reached the destination */
 	bool refused;	   /* a failure VERDICT: the destination runs nothing */
 	uint64_t t_quiesce;
+	uint8_t token[VFM_STREAM_TOKEN_SIZE]; /* proves a data connection ours */
 	uint64_t offsets[VFM_SET_MAX];
 	bool has_vf[VFM_SET_MAX];
 	bool reinit[VFM_SET_MAX]; /* new initial precopy data not read yet */
@@ -153,10 +154,30 @@ static int save_header(struct save *s)
 	rep->one_way = !s->two_way;
 	if (s->two_way)
 		hdr->flags |= VFM_STREAM_F_COMMIT;
+	if (s->o->streams) {
+		if (s->o->streams > VFM_STREAMS_MAX || !s->o->open_stream)
+			return job_fail(j, -EINVAL,
+					"%u data connections: 1 to %d, with open_stream set",
+					s->o->streams, VFM_STREAMS_MAX);
+		if (!s->two_way)
+			return job_fail(j, -EINVAL,
+					"data connections need a connection to %s, not a "
+					"one-way transport",
+					job_peer(j));
+		if (getrandom(s->token, sizeof(s->token), 0) != sizeof(s->token))
+			return job_fail(j, -EIO, "no random bytes for the data connections");
+		hdr->flags |= VFM_STREAM_F_STREAMS;
+	}
 	rec = (struct vfm_record){ .type = VFM_STREAM_HEADER, .header = hdr };
 	r = job_send_preamble(j);
 	if (r >= 0)
 		r = job_send(j, &rec);
+	if (r >= 0 && s->o->streams) {
+		rec = (struct vfm_record){ .type = VFM_STREAM_STREAMS,
+					   .streams = { .count = (uint16_t)s->o->streams,
+							.token = s->token } };
+		r = job_send(j, &rec);
+	}
 	if (r < 0)
 		return job_fail(j, r, "sending the header to %s: %s", job_peer(j), strerror(-r));
 	return 0;
@@ -224,6 +245,9 @@ static int save_compat(struct save *s)
 					"destination %s: device %zu (%s here) is not compatible: %s",
 					job_peer(j), i, vfm_device_name(j->set.dev[i]),
 					rec.compat->dev[i].reason);
+	if (s->o->streams)
+		return job_streams_open(j, s->o->streams, s->o->open_stream,
+					s->o->stream_userdata, s->token);
 	return 0;
 }
 
@@ -368,6 +392,25 @@ static int save_stop_copy(struct save *s)
 	r = job_stream_all(j, s->offsets, false, all);
 	if (r < 0)
 		return r;
+	if (j->streams) {
+		/* every chunk out and each connection's DONE, then the devices' ends */
+		r = job_streams_finish(j);
+		for (size_t i = 0; i < s->n && r >= 0; i++) {
+			struct vfm_record de = {
+				.type = VFM_STREAM_DEVICE_END,
+				.device_end = { .dev = (uint16_t)i,
+						.total = s->offsets[i],
+						.precopy = j->rep->dev[i].precopy_bytes },
+			};
+
+			r = job_send(j, &de);
+			if (r < 0)
+				return job_fail(j, r, "sending to %s: %s", job_peer(j),
+						strerror(-r));
+		}
+		if (r < 0)
+			return r;
+	}
 	rec.end.total = j->rep->total_bytes;
 	r = job_send(j, &rec);
 	if (r < 0)
@@ -488,8 +531,8 @@ static void save_in_doubt(struct save *s)
 		 job_peer(j), why);
 }
 
-_public_ int vfm_save(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
-		      const struct vfm_save_opts *opts, struct vfm_job_report *rep)
+static int save_run(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
+		    const struct vfm_save_opts *opts, struct vfm_job_report *rep)
 {
 	struct vfm_save_opts defaults;
 	struct save *s;
@@ -497,8 +540,8 @@ _public_ int vfm_save(struct vfm_device **devs, size_t n, struct vfm_endpoint *e
 
 	vfm_save_opts_init(&defaults);
 	if (opts) {
-		r = job_opts_merge(&defaults, sizeof(defaults), opts, opts->size,
-				   opts->report_size);
+		r = job_opts_merge(&defaults, sizeof(defaults), JOB_SAVE_OPTS_0_1, opts,
+				   opts->size, opts->report_size);
 		if (r == -EOPNOTSUPP)
 			return job_not_started(rep, r, true,
 					       "options set that this libvfiomig does not "
@@ -506,6 +549,8 @@ _public_ int vfm_save(struct vfm_device **devs, size_t n, struct vfm_endpoint *e
 		if (r < 0)
 			return r;
 	}
+	if (!ep)
+		return job_not_started(rep, -EINVAL, true, "no endpoint");
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return job_no_memory(rep, true);
@@ -568,5 +613,28 @@ _public_ int vfm_save(struct vfm_device **devs, size_t n, struct vfm_endpoint *e
 	free(s->hdr);
 	job_done(&s->j);
 	free(s);
+	return r;
+}
+
+_public_ int vfm_save(struct vfm_device **devs, size_t n, struct vfm_endpoint *ep,
+		const struct vfm_save_opts *opts, struct vfm_job_report *report)
+{
+	size_t size = opts ? opts->report_size : sizeof(*report);
+	struct vfm_job_report *rep;
+	int r;
+
+	if (!report || size < JOB_REPORT_0_1)
+		return -EINVAL; /* not from vfm_save_opts_init(): the report is left alone */
+	rep = job_report_begin(report, size);
+	if (!rep) {
+		memset(report, 0, size);
+		report->size = size;
+		report->error = -ENOMEM;
+		snprintf(report->message, sizeof(report->message), "out of memory");
+		report->devices_left_running = true;
+		return -ENOMEM;
+	}
+	r = save_run(devs, n, ep, opts, rep);
+	job_report_end(report, size, rep);
 	return r;
 }

@@ -85,6 +85,23 @@ enum {
 	CE_REASON = 4,
 	CE_SIZE = 128,
 
+	STREAMS_COUNT = 0,
+	STREAMS_RESERVED = 2,
+	STREAMS_TOKEN = 8,
+	STREAMS_RESERVED2 = 24,
+	STREAMS_SIZE = 32,
+
+	JOIN_STREAM_ID = 0,
+	JOIN_INDEX = 8,
+	JOIN_COUNT = 10,
+	JOIN_RESERVED = 12,
+	JOIN_TOKEN = 16,
+	JOIN_SIZE = 32,
+
+	DONE_BYTES = 0,
+	DONE_RECORDS = 8,
+	DONE_SIZE = 16,
+
 	VERDICT_STATUS = 0,
 	VERDICT_DEV = 4,
 	VERDICT_RESERVED = 6,
@@ -119,6 +136,9 @@ assert_cc(COMPAT_RESERVED + 6 == COMPAT_ENTRIES && CE_SIZE == VFM_STREAM_COMPAT_
 assert_cc(CE_REASON + VFM_STREAM_COMPAT_REASON_SIZE == CE_SIZE);
 assert_cc(COMPAT_ENTRIES + VFM_STREAM_MAX_DEVICES * CE_SIZE == VFM_STREAM_COMPAT_MAX);
 assert_cc(VFM_STREAM_DATA_RECORD_MAX < INT32_MAX);
+assert_cc(STREAMS_SIZE == VFM_STREAM_STREAMS_SIZE && STREAMS_TOKEN + 16 == STREAMS_RESERVED2);
+assert_cc(JOIN_SIZE == VFM_STREAM_JOIN_SIZE && JOIN_TOKEN + 16 == JOIN_SIZE);
+assert_cc(DONE_SIZE == VFM_STREAM_DONE_SIZE && VFM_STREAM_TOKEN_SIZE == 16);
 
 /* The decoded strings hold exactly their wire fields. */
 assert_cc(sizeof(((struct vfm_stream_devdesc *)0)->driver) == VFM_STREAM_DRIVER_SIZE);
@@ -130,7 +150,8 @@ assert_cc(sizeof(((struct vfm_stream_compat *)0)->dev[0].reason) ==
 
 #define MIG_FLAGS_KNOWN \
 	(VFM_STREAM_MIG_STOP_COPY | VFM_STREAM_MIG_P2P | VFM_STREAM_MIG_PRE_COPY)
-#define HEADER_FLAGS_KNOWN (VFM_STREAM_F_PRECOPY | VFM_STREAM_F_COMMIT)
+#define HEADER_FLAGS_KNOWN \
+	(VFM_STREAM_F_PRECOPY | VFM_STREAM_F_COMMIT | VFM_STREAM_F_STREAMS)
 
 /* Bounds of each type's payload length, and its direction. */
 struct type_info {
@@ -154,6 +175,10 @@ static const struct type_info type_table[] = {
 	 VFM_STREAM_VF_CONFIG_HDR + VFM_STREAM_VF_CONFIG_MIN,
 	 VFM_STREAM_VF_CONFIG_HDR + VFM_STREAM_VF_CONFIG_MAX},
 	{VFM_STREAM_COMMIT, "COMMIT", VFM_STREAM_TO_DESTINATION, COMMIT_SIZE, COMMIT_SIZE},
+	{VFM_STREAM_STREAMS, "STREAMS", VFM_STREAM_TO_DESTINATION, STREAMS_SIZE,
+	 STREAMS_SIZE},
+	{VFM_STREAM_JOIN, "JOIN", VFM_STREAM_DATA_CONNECTION, JOIN_SIZE, JOIN_SIZE},
+	{VFM_STREAM_DONE, "DONE", VFM_STREAM_DATA_CONNECTION, DONE_SIZE, DONE_SIZE},
 	{VFM_STREAM_COMPAT, "COMPAT", VFM_STREAM_TO_SOURCE, COMPAT_ENTRIES + CE_SIZE,
 	 VFM_STREAM_COMPAT_MAX},
 	{VFM_STREAM_VERDICT, "VERDICT", VFM_STREAM_TO_SOURCE, VERDICT_REASON + 1,
@@ -422,6 +447,12 @@ void vfm_stream_encode_preamble(uint8_t out[VFM_STREAM_PREAMBLE_SIZE])
 	put_le32(out + PRE_FLAGS, 0);
 }
 
+void vfm_stream_encode_preamble_data(uint8_t out[VFM_STREAM_PREAMBLE_SIZE])
+{
+	vfm_stream_encode_preamble(out);
+	put_le32(out + PRE_FLAGS, VFM_STREAM_PRE_DATA_CONNECTION);
+}
+
 static void put_record_header(uint8_t *out, uint16_t type, uint32_t len)
 {
 	put_le16(out + REC_TYPE, type);
@@ -595,6 +626,52 @@ static ssize_t encode_commit(const struct vfm_record *rec, uint8_t *out, size_t 
 	return put_crc(out, COMMIT_SIZE);
 }
 
+static ssize_t encode_streams(const struct vfm_record *rec, uint8_t *out, size_t size)
+{
+	uint8_t *p = out + REC_SIZE;
+
+	if (rec->streams.count < 1 || rec->streams.count > VFM_STREAM_MAX_CONNECTIONS ||
+	    !rec->streams.token)
+		return -EINVAL;
+	if (size < STREAMS_SIZE + VFM_STREAM_RECORD_OVERHEAD)
+		return -ENOBUFS;
+	put_record_header(out, VFM_STREAM_STREAMS, STREAMS_SIZE);
+	memset(p, 0, STREAMS_SIZE);
+	put_le16(p + STREAMS_COUNT, rec->streams.count);
+	memcpy(p + STREAMS_TOKEN, rec->streams.token, VFM_STREAM_TOKEN_SIZE);
+	return put_crc(out, STREAMS_SIZE);
+}
+
+static ssize_t encode_join(const struct vfm_record *rec, uint8_t *out, size_t size)
+{
+	uint8_t *p = out + REC_SIZE;
+
+	if (rec->join.count < 1 || rec->join.count > VFM_STREAM_MAX_CONNECTIONS ||
+	    rec->join.index >= rec->join.count || !rec->join.token)
+		return -EINVAL;
+	if (size < JOIN_SIZE + VFM_STREAM_RECORD_OVERHEAD)
+		return -ENOBUFS;
+	put_record_header(out, VFM_STREAM_JOIN, JOIN_SIZE);
+	memset(p, 0, JOIN_SIZE);
+	put_le64(p + JOIN_STREAM_ID, rec->join.stream_id);
+	put_le16(p + JOIN_INDEX, rec->join.index);
+	put_le16(p + JOIN_COUNT, rec->join.count);
+	memcpy(p + JOIN_TOKEN, rec->join.token, VFM_STREAM_TOKEN_SIZE);
+	return put_crc(out, JOIN_SIZE);
+}
+
+static ssize_t encode_done(const struct vfm_record *rec, uint8_t *out, size_t size)
+{
+	uint8_t *p = out + REC_SIZE;
+
+	if (size < DONE_SIZE + VFM_STREAM_RECORD_OVERHEAD)
+		return -ENOBUFS;
+	put_record_header(out, VFM_STREAM_DONE, DONE_SIZE);
+	put_le64(p + DONE_BYTES, rec->done.bytes);
+	put_le64(p + DONE_RECORDS, rec->done.records);
+	return put_crc(out, DONE_SIZE);
+}
+
 /* ABORT and VERDICT: 8 bytes of fields, then the reason and its NUL. */
 static ssize_t encode_msg(uint16_t type, const uint8_t fields[8], const char *reason,
 			  uint8_t *out, size_t size)
@@ -678,6 +755,9 @@ ssize_t vfm_stream_encode(const struct vfm_record *rec, void *buf, size_t size)
 	case VFM_STREAM_VERDICT: return encode_verdict(rec, buf, size);
 	case VFM_STREAM_COMMIT:
 	case VFM_STREAM_READY: return encode_commit(rec, buf, size);
+	case VFM_STREAM_STREAMS: return encode_streams(rec, buf, size);
+	case VFM_STREAM_JOIN: return encode_join(rec, buf, size);
+	case VFM_STREAM_DONE: return encode_done(rec, buf, size);
 	}
 	return -EINVAL;
 }
@@ -724,6 +804,14 @@ struct vfm_stream_reader {
 	struct devstate dev[VFM_STREAM_MAX_DEVICES];
 	unsigned n_ended;
 	uint64_t total; /* bytes of the ended devices */
+	bool streams_due;  /* F_STREAMS: the STREAMS record comes next */
+	bool streams_seen;
+	uint8_t token[VFM_STREAM_TOKEN_SIZE]; /* STREAMS' (control), JOIN's (data) */
+
+	/* VFM_STREAM_DATA_CONNECTION */
+	bool join_set;
+	uint16_t join_count;
+	uint64_t conn_bytes, conn_records; /* its DATA so far, for DONE */
 
 	/* VFM_STREAM_TO_SOURCE */
 	unsigned n_expected;
@@ -750,6 +838,10 @@ int vfm_stream_reader_new(enum vfm_stream_dir dir, unsigned n_devices,
 		break;
 	case VFM_STREAM_TO_SOURCE:
 		if (n_devices < 1 || n_devices > VFM_STREAM_MAX_DEVICES)
+			return -EINVAL;
+		break;
+	case VFM_STREAM_DATA_CONNECTION:
+		if (n_devices != 0)
 			return -EINVAL;
 		break;
 	default: return -EINVAL;
@@ -779,6 +871,16 @@ void vfm_stream_reader_set_stream_id(struct vfm_stream_reader *r, uint64_t strea
 {
 	r->stream_id = stream_id;
 	r->stream_id_set = true;
+}
+
+void vfm_stream_reader_set_join(struct vfm_stream_reader *r,
+				const struct vfm_stream_header *hdr, uint16_t count,
+				const uint8_t token[VFM_STREAM_TOKEN_SIZE])
+{
+	r->header = *hdr;
+	r->join_count = count;
+	memcpy(r->token, token, VFM_STREAM_TOKEN_SIZE);
+	r->join_set = true;
 }
 
 const char *vfm_stream_reader_error(const struct vfm_stream_reader *r)
@@ -857,8 +959,19 @@ static int read_preamble(struct vfm_stream_reader *r)
 			    "stream version %u, this vfiomig reads %d", version,
 			    VFM_STREAM_VERSION);
 	flags = get_le32(p + PRE_FLAGS);
-	if (flags)
+	if (r->dir == VFM_STREAM_DATA_CONNECTION) {
+		if (flags != VFM_STREAM_PRE_DATA_CONNECTION)
+			return fail(r, -EPROTO,
+				    "preamble flags 0x%08x: not a data connection (0x%08x)",
+				    flags, VFM_STREAM_PRE_DATA_CONNECTION);
+	} else if (flags == VFM_STREAM_PRE_DATA_CONNECTION) {
+		return fail(r, -EPROTO,
+			    "a data connection (preamble flags 0x%08x) where the stream "
+			    "itself was expected",
+			    flags);
+	} else if (flags) {
 		return fail(r, -EPROTO, "preamble flags 0x%08x: unknown bits", flags);
+	}
 	r->state = RS_FIRST;
 	return 0;
 }
@@ -905,8 +1018,9 @@ static int read_payload(struct vfm_stream_reader *r, const struct type_info *ti,
 
 static const char *dir_name(enum vfm_stream_dir dir)
 {
-	return dir == VFM_STREAM_TO_SOURCE ? "destination-to-source"
-					   : "source-to-destination";
+	return dir == VFM_STREAM_TO_SOURCE	    ? "destination-to-source"
+	       : dir == VFM_STREAM_DATA_CONNECTION ? "data-connection"
+						    : "source-to-destination";
 }
 
 /* Check the reason at the end of an ABORT or VERDICT payload. */
@@ -994,6 +1108,7 @@ static int decode_header(struct vfm_stream_reader *r, const uint8_t *p, size_t l
 	h->stream_id = get_le64(p + HDR_STREAM_ID);
 	h->flags = flags;
 	h->n_devices = n;
+	r->streams_due = flags & VFM_STREAM_F_STREAMS;
 	r->state = RS_BODY;
 	rec->header = h;
 	return 0;
@@ -1040,15 +1155,26 @@ static int decode_data(struct vfm_stream_reader *r, const uint8_t *p, size_t len
 				    "lacks PRE_COPY",
 				    dev);
 	}
-	if (offset != ds->received)
+	if (r->dir == VFM_STREAM_DATA_CONNECTION) {
+		/* the device's other chunks travel on other connections */
+		if (offset < ds->received)
+			return fail(r, -EPROTO,
+				    "DATA record for device %u: offset %llu, before the end "
+				    "of its last chunk on this connection (%llu)",
+				    dev, (unsigned long long)offset,
+				    (unsigned long long)ds->received);
+	} else if (offset != ds->received) {
 		return fail(r, -EPROTO,
 			    "DATA record for device %u: offset %llu, expected %llu", dev,
 			    (unsigned long long)offset, (unsigned long long)ds->received);
-	if (n > UINT64_MAX - ds->received)
+	}
+	if (n > UINT64_MAX - offset)
 		return fail(r, -EPROTO, "DATA record for device %u: offset overflows",
 			    dev);
 
-	ds->received += n;
+	ds->received = offset + n;
+	r->conn_bytes += n;
+	r->conn_records++;
 	if (phase == VFM_STREAM_PHASE_PRECOPY)
 		ds->precopy += n;
 	else
@@ -1112,13 +1238,21 @@ static int decode_device_end(struct vfm_stream_reader *r, const uint8_t *p,
 	if (ds->ended)
 		return fail(r, -EPROTO,
 			    "DEVICE_END record for device %u: the device ended", dev);
-	if (total != ds->received)
+	if (r->header.flags & VFM_STREAM_F_STREAMS) {
+		/* the data came over the data connections: the caller checks it */
+		if (precopy > total)
+			return fail(r, -EPROTO,
+				    "DEVICE_END record for device %u: precopy %llu bytes of "
+				    "%llu",
+				    dev, (unsigned long long)precopy,
+				    (unsigned long long)total);
+	} else if (total != ds->received)
 		return fail(r, -EPROTO,
 			    "DEVICE_END record for device %u: total %llu bytes, received "
 			    "%llu",
 			    dev, (unsigned long long)total,
 			    (unsigned long long)ds->received);
-	if (precopy != ds->precopy)
+	if (!(r->header.flags & VFM_STREAM_F_STREAMS) && precopy != ds->precopy)
 		return fail(
 			r, -EPROTO,
 			"DEVICE_END record for device %u: precopy %llu bytes, received "
@@ -1179,6 +1313,75 @@ static int decode_abort(struct vfm_stream_reader *r, const uint8_t *p, size_t le
 	r->state = RS_DONE;
 	rec->abort.error = error;
 	rec->abort.reason = (const char *)p + ABORT_REASON;
+	return 0;
+}
+
+static int decode_streams(struct vfm_stream_reader *r, const uint8_t *p,
+			  struct vfm_record *rec)
+{
+	uint16_t count = get_le16(p + STREAMS_COUNT);
+
+	if (count < 1 || count > VFM_STREAM_MAX_CONNECTIONS)
+		return fail(r, -EPROTO, "STREAMS record: %u data connections, expected 1 to %d",
+			    count, VFM_STREAM_MAX_CONNECTIONS);
+	if (!all_zero(p + STREAMS_RESERVED, STREAMS_TOKEN - STREAMS_RESERVED) ||
+	    !all_zero(p + STREAMS_RESERVED2, STREAMS_SIZE - STREAMS_RESERVED2))
+		return fail(r, -EPROTO, "STREAMS record: reserved bytes not zero");
+	memcpy(r->token, p + STREAMS_TOKEN, VFM_STREAM_TOKEN_SIZE);
+	r->streams_due = false;
+	r->streams_seen = true;
+	rec->streams.count = count;
+	rec->streams.token = r->token;
+	return 0;
+}
+
+static int decode_join(struct vfm_stream_reader *r, const uint8_t *p,
+		       struct vfm_record *rec)
+{
+	uint64_t id = get_le64(p + JOIN_STREAM_ID);
+	uint16_t index = get_le16(p + JOIN_INDEX), count = get_le16(p + JOIN_COUNT);
+	uint8_t diff = 0;
+
+	if (get_le32(p + JOIN_RESERVED))
+		return fail(r, -EPROTO, "JOIN record: reserved field not zero");
+	if (id != r->header.stream_id)
+		return fail(r, -EPROTO,
+			    "JOIN record: stream id %016llx, this migration's is %016llx",
+			    (unsigned long long)id, (unsigned long long)r->header.stream_id);
+	if (count != r->join_count)
+		return fail(r, -EPROTO, "JOIN record: %u data connections, STREAMS said %u",
+			    count, r->join_count);
+	if (index >= count)
+		return fail(r, -EPROTO, "JOIN record: connection %u of %u", index, count);
+	/* in constant time: a stranger learns nothing from how long it takes */
+	for (size_t i = 0; i < VFM_STREAM_TOKEN_SIZE; i++)
+		diff |= (uint8_t)(p[JOIN_TOKEN + i] ^ r->token[i]);
+	if (diff)
+		return fail(r, -EACCES, "JOIN record: wrong token (not this migration's "
+					"data connection)");
+	r->state = RS_BODY;
+	rec->join.stream_id = id;
+	rec->join.index = index;
+	rec->join.count = count;
+	rec->join.token = r->token;
+	return 0;
+}
+
+static int decode_done(struct vfm_stream_reader *r, const uint8_t *p,
+		       struct vfm_record *rec)
+{
+	uint64_t bytes = get_le64(p + DONE_BYTES), records = get_le64(p + DONE_RECORDS);
+
+	if (bytes != r->conn_bytes || records != r->conn_records)
+		return fail(r, -EPROTO,
+			    "DONE record: %llu bytes in %llu DATA records, the connection "
+			    "carried %llu in %llu",
+			    (unsigned long long)bytes, (unsigned long long)records,
+			    (unsigned long long)r->conn_bytes,
+			    (unsigned long long)r->conn_records);
+	r->state = RS_DONE;
+	rec->done.bytes = bytes;
+	rec->done.records = records;
 	return 0;
 }
 
@@ -1304,6 +1507,11 @@ static int check_eof(struct vfm_stream_reader *r)
 
 static int ended_early(struct vfm_stream_reader *r)
 {
+	if (r->dir == VFM_STREAM_DATA_CONNECTION)
+		return fail(r, -EPROTO,
+			    "truncated data connection: it ends after byte %llu, before its "
+			    "%s record",
+			    (unsigned long long)r->pos, r->state == RS_FIRST ? "JOIN" : "DONE");
 	if (r->dir == VFM_STREAM_TO_SOURCE)
 		return fail(r, -EPROTO,
 			    "truncated stream: it ends without a VERDICT record");
@@ -1321,6 +1529,41 @@ static int ended_early(struct vfm_stream_reader *r)
 /* Whether a record of type @ti may come now (its contents aside). */
 static int check_order(struct vfm_stream_reader *r, const struct type_info *ti)
 {
+	if (r->dir == VFM_STREAM_DATA_CONNECTION) {
+		if (ti->type == VFM_STREAM_JOIN) {
+			if (r->state != RS_FIRST)
+				return fail(r, -EPROTO, "second JOIN record");
+			if (!r->join_set)
+				return fail(r, -EPROTO, "JOIN record: nothing to check it against");
+			return 0;
+		}
+		if (r->state == RS_FIRST)
+			return fail(r, -EPROTO, "%s record before the JOIN record", ti->name);
+		return 0;
+	}
+	if (r->streams_due && ti->type != VFM_STREAM_STREAMS && ti->type != VFM_STREAM_ABORT)
+		return fail(r, -EPROTO,
+			    "%s record where the STREAMS record the HEADER announces must "
+			    "come",
+			    ti->name);
+	switch (ti->type) {
+	case VFM_STREAM_STREAMS:
+		if (!r->streams_due)
+			return fail(r, -EPROTO, "STREAMS record %s",
+				    r->streams_seen ? "twice"
+				    : r->state == RS_FIRST
+					    ? "before the HEADER record"
+					    : "in a stream whose HEADER announces no data "
+					      "connections");
+		return 0;
+	case VFM_STREAM_DATA:
+		if (r->header.flags & VFM_STREAM_F_STREAMS)
+			return fail(r, -EPROTO,
+				    "DATA record on the control connection of a stream whose "
+				    "data goes over data connections");
+		break;
+	default: break;
+	}
 	switch (ti->type) {
 	case VFM_STREAM_HEADER:
 		if (r->state != RS_FIRST)
@@ -1405,7 +1648,8 @@ int vfm_stream_read(struct vfm_stream_reader *r, struct vfm_record *ret_rec)
 	if (!ti)
 		return fail(r, -EPROTO, "record type %u at byte %llu is unknown", type,
 			    (unsigned long long)r->record_pos);
-	if (ti->dir != r->dir)
+	if (ti->dir != r->dir &&
+	    !(r->dir == VFM_STREAM_DATA_CONNECTION && type == VFM_STREAM_DATA))
 		return fail(r, -EPROTO, "%s record in the %s stream", ti->name,
 			    dir_name(r->dir));
 	if (flags)
@@ -1457,6 +1701,9 @@ int vfm_stream_read(struct vfm_stream_reader *r, struct vfm_record *ret_rec)
 	case VFM_STREAM_VERDICT: ret = decode_verdict(r, r->buf, len, &rec); break;
 	case VFM_STREAM_COMMIT:
 	case VFM_STREAM_READY: ret = decode_commit(r, ti, r->buf, &rec); break;
+	case VFM_STREAM_STREAMS: ret = decode_streams(r, r->buf, &rec); break;
+	case VFM_STREAM_JOIN: ret = decode_join(r, r->buf, &rec); break;
+	case VFM_STREAM_DONE: ret = decode_done(r, r->buf, &rec); break;
 	default: ret = fail(r, -EPROTO, "record type %u is unknown", type); break;
 	}
 	if (ret < 0)
@@ -1475,6 +1722,8 @@ int vfm_stream_reader_finish(struct vfm_stream_reader *r)
 	case RS_DONE:
 	case RS_EOF: return check_eof(r);
 	default:
+		if (r->dir == VFM_STREAM_DATA_CONNECTION)
+			return fail(r, -EPROTO, "the data connection has no DONE record yet");
 		return r->dir == VFM_STREAM_TO_SOURCE ? fail(r, -EPROTO, "the stream has no VERDICT record yet")
 		       : r->state == RS_ENDED	      ? fail(r, -EPROTO, "the stream has no COMMIT record yet")
 						      : fail(r, -EPROTO, "the stream has no END record yet");

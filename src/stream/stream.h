@@ -24,6 +24,9 @@
 #define VFM_STREAM_MAGIC_SIZE	 8
 #define VFM_STREAM_VERSION	 2
 #define VFM_STREAM_PREAMBLE_SIZE 16
+/* Preamble flags: the connection is one of a migration's data connections (JOIN,
+ * DATA..., DONE), not the stream itself. */
+#define VFM_STREAM_PRE_DATA_CONNECTION (1u << 0)
 
 #define VFM_STREAM_RECORD_HEADER_SIZE 8 /* type, flags, length */
 #define VFM_STREAM_CRC_SIZE	      4
@@ -49,6 +52,12 @@
 #define VFM_STREAM_COMPAT_REASON_SIZE 124 /* NUL included */
 #define VFM_STREAM_COMPAT_MAX	      (8 + VFM_STREAM_MAX_DEVICES * 128)
 #define VFM_STREAM_ERRNO_MAX	      4095 /* ABORT errno, VERDICT status */
+/* Data connections (HEADER flag F_STREAMS): STREAMS, JOIN and DONE records. */
+#define VFM_STREAM_MAX_CONNECTIONS    16
+#define VFM_STREAM_TOKEN_SIZE	      16
+#define VFM_STREAM_STREAMS_SIZE	      32
+#define VFM_STREAM_JOIN_SIZE	      32
+#define VFM_STREAM_DONE_SIZE	      16
 
 /* Whole records (header, payload, CRC), for sizing buffers. */
 #define VFM_STREAM_HEADER_RECORD_MAX (VFM_STREAM_HEADER_MAX + VFM_STREAM_RECORD_OVERHEAD)
@@ -69,6 +78,10 @@ enum vfm_stream_type {
 	VFM_STREAM_ABORT = 5,
 	VFM_STREAM_VF_CONFIG = 6, /* a VF's network admin settings (vfiomig-stream(5)) */
 	VFM_STREAM_COMMIT = 7,	  /* after READY: the destination may run the devices */
+	VFM_STREAM_STREAMS = 8,	  /* after a HEADER with F_STREAMS: the data connections */
+	/* a data connection, source to destination */
+	VFM_STREAM_JOIN = 9,	  /* first record: which migration, which connection */
+	VFM_STREAM_DONE = 10,	  /* final record: what the connection carried */
 	/* destination to source */
 	VFM_STREAM_COMPAT = 129,
 	VFM_STREAM_VERDICT = 130,
@@ -81,6 +94,9 @@ enum vfm_stream_type {
  * complete stream with COMMIT or ABORT after END: the destination runs nothing
  * before COMMIT.  Clear: a one-way stream (a file, a pipe) that ends with END. */
 #define VFM_STREAM_F_COMMIT (1u << 1)
+/* The migration data goes over separate data connections (a STREAMS record follows
+ * the HEADER); this connection carries no DATA, only the control records. */
+#define VFM_STREAM_F_STREAMS (1u << 2)
 
 /* Descriptor migration flags: the VFM_MIG_* bits of vfiomig.h. */
 #define VFM_STREAM_MIG_STOP_COPY (1u << 0)
@@ -195,6 +211,20 @@ struct vfm_record {
 			uint64_t stream_id; /* the HEADER's */
 		} commit;		    /* COMMIT and READY */
 		struct {
+			uint16_t count; /* data connections, 1..VFM_STREAM_MAX_CONNECTIONS */
+			const uint8_t *token; /* VFM_STREAM_TOKEN_SIZE bytes */
+		} streams;
+		struct {
+			uint64_t stream_id; /* the HEADER's */
+			uint16_t index;	    /* 0..count-1 */
+			uint16_t count;	    /* the STREAMS record's */
+			const uint8_t *token;
+		} join;
+		struct {
+			uint64_t bytes;	  /* data bytes of the connection's DATA records */
+			uint64_t records; /* its DATA records */
+		} done;
+		struct {
 			uint32_t status; /* 0 success, else a positive errno */
 			uint16_t dev;	 /* failed device, or VFM_STREAM_NO_DEVICE */
 			const char *reason;
@@ -218,6 +248,9 @@ bool vfm_stream_text_valid(const char *s, size_t n);
 
 /** vfm_stream_encode_preamble() - the 16 bytes that start each direction. */
 void vfm_stream_encode_preamble(uint8_t out[VFM_STREAM_PREAMBLE_SIZE]);
+
+/** vfm_stream_encode_preamble_data() - the 16 bytes that start a data connection. */
+void vfm_stream_encode_preamble_data(uint8_t out[VFM_STREAM_PREAMBLE_SIZE]);
 
 /**
  * vfm_stream_encode() - write @rec as a whole record (header, payload, CRC) to @buf.
@@ -267,6 +300,7 @@ enum vfm_stream_dir {
 	VFM_STREAM_TO_DESTINATION, /* preamble, HEADER, DATA..., DEVICE_END..., END
 				      [COMMIT] (F_COMMIT), or ABORT */
 	VFM_STREAM_TO_SOURCE,	   /* preamble, [COMPAT [READY]], VERDICT */
+	VFM_STREAM_DATA_CONNECTION, /* preamble (data connection), JOIN, DATA..., DONE */
 };
 
 struct vfm_stream_reader;
@@ -287,6 +321,18 @@ int vfm_stream_reader_new(enum vfm_stream_dir dir, unsigned n_devices,
  * refused.
  */
 void vfm_stream_reader_set_stream_id(struct vfm_stream_reader *r, uint64_t stream_id);
+
+/**
+ * vfm_stream_reader_set_join() - VFM_STREAM_DATA_CONNECTION: what its JOIN must
+ * repeat (the stream id of @hdr, @count, @token) and what its DATA must fit (the
+ * devices of @hdr, copied).  Until it is set, JOIN is refused.  A DATA record's offset
+ * must lie past the end of the device's last chunk on the same connection (the
+ * chunks of one device may be spread over several connections: the caller puts
+ * them back in order).
+ */
+void vfm_stream_reader_set_join(struct vfm_stream_reader *r,
+				const struct vfm_stream_header *hdr, uint16_t count,
+				const uint8_t token[VFM_STREAM_TOKEN_SIZE]);
 
 /** vfm_stream_reader_free() - free @r (NULL is fine); returns NULL. */
 struct vfm_stream_reader *vfm_stream_reader_free(struct vfm_stream_reader *r);

@@ -135,6 +135,22 @@ else
 	nok "tcp through the daemon" "save $rc: $out $err" "restore $r_rc: $(cat "$tmp/r.out" "$tmp/r.err")"
 fi
 
+# ---- --streams through the daemon: both jobs open the data connections ----
+: >"$tmp/r.err"
+V -j restore "${DST[@]}" --from tcp://127.0.0.1:0 >"$tmp/r.out" 2>"$tmp/r.err" &
+rpid=$!
+uri=
+for _ in $(seq 100); do uri=$(sed -n 's/^vfiomig: listening on //p' "$tmp/r.err"); [ -n "$uri" ] && break; sleep 0.05; done
+run V -j save "${SRC[@]}" --to "$uri" --streams 3
+wait $rpid; r_rc=$?
+if [ "$rc$r_rc" = 00 ] && [ "$(jq -r .streams <<<"$out")" = 3 ] && [ "$(jq -r .streams "$tmp/r.out")" = 3 ]; then
+	ok "save --streams 3 and restore, both through the daemon: 3 data connections each"
+else
+	nok "--streams through the daemon" "save $rc: $out $err" "restore $r_rc: $(cat "$tmp/r.out" "$tmp/r.err")"
+fi
+run V save sim:a --to "file:$tmp/s.vfm" --streams 2
+expect "the daemon refuses --streams to a file: exit 2" 2 "" "streams"
+
 # ---- the verdict lost after COMMIT: the daemon's save job is in doubt ----
 # in_doubt_job: a daemon save through a relay that drops the verdict; sets job, rc,
 # out, err (of 'wait'), r_rc (the destination's exit)

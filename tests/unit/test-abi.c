@@ -8,7 +8,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -94,11 +97,11 @@ static void test_refusals(void)
 	struct vfm_restore_opts ro;
 
 	vfm_restore_opts_init(&ro);
-	ro.report_size = sizeof(*rep) - 1;
+	ro.report_size = offsetof(struct vfm_job_report, streams) - 1;
 	memset(rep, 0x5a, sizeof(*rep));
 	r = vfm_restore(NULL, 1, NULL, &ro, rep);
 	tap_ok(r == -EINVAL && ((unsigned char *)rep)[0] == 0x5a,
-	       "restore: a report smaller than ours: EINVAL, report untouched");
+	       "restore: a report smaller than the first layout's: EINVAL, report untouched");
 
 	struct vfm_tls_opts to = { .creds_dir = "/nonexistent" };
 
@@ -157,10 +160,56 @@ static void test_by_fd(void)
 	vfm_ctx_unref(ctx);
 }
 
+/*
+ * A program built against 0.1: its options end before `streams`, its report too.
+ * It migrates, gets the defaults for what it lacks, and not a byte is written past
+ * its report.
+ */
+static void test_older_caller(void)
+{
+	size_t osz = offsetof(struct vfm_save_opts, streams);
+	size_t rsz = offsetof(struct vfm_job_report, streams);
+	struct vfm_save_opts so;
+	unsigned char *buf = malloc(sizeof(struct vfm_job_report) + 64);
+	struct vfm_job_report *rep = (struct vfm_job_report *)buf;
+	struct vfm_transport_err err;
+	struct vfm_endpoint *ep = NULL;
+	struct vfm_ctx *ctx = NULL;
+	struct vfm_device *dev = NULL;
+	int fd = memfd_create("abi", MFD_CLOEXEC), r;
+	char uri[32];
+	bool untouched = true;
+
+	if (!buf || fd < 0 || vfm_ctx_new(&ctx) < 0 ||
+	    vfm_device_open(ctx, "sim:old,size=64K", &dev) < 0)
+		abort();
+	memset(&so, 0xa5, sizeof(so)); /* what lies past the old struct: never read */
+	vfm_save_opts_init_sized(&so, osz, rsz);
+	memset(buf, 0x5a, sizeof(struct vfm_job_report) + 64);
+	snprintf(uri, sizeof(uri), "fd:%d", fd);
+	if (vfm_endpoint_open(uri, VFM_EP_WRITE, 1000, -1, &ep, &err) < 0)
+		abort();
+	r = vfm_save(&dev, 1, ep, &so, rep);
+	for (size_t i = rsz; i < sizeof(struct vfm_job_report) + 64; i++)
+		untouched &= buf[i] == 0x5a;
+	tap_ok(r == 0 && rep->error == 0 && rep->total_bytes > 65536,
+	       "a 0.1 caller's save runs with the defaults for the new fields (%s)",
+	       r ? rep->message : "ok");
+	tap_ok(rep->size == rsz && untouched,
+	       "...and its report is written up to its size (%zu) and not a byte further",
+	       rsz);
+	vfm_endpoint_free(ep);
+	vfm_device_unref(dev);
+	vfm_ctx_unref(ctx);
+	close(fd);
+	free(buf);
+}
+
 int main(void)
 {
 	test_init();
 	test_refusals();
 	test_by_fd();
+	test_older_caller();
 	return tap_done();
 }

@@ -487,7 +487,7 @@ static const char *edit_header(struct vfm_stream_header *h, int i)
 	switch (i) {
 	case 0: h->n_devices = 0; return "0 devices";
 	case 1: h->n_devices = 65; return "65 devices";
-	case 2: h->flags = 4; return "unknown header flag";
+	case 2: h->flags = 8; return "unknown header flag";
 	case 3: h->dev[1].mig_flags |= 8; return "unknown migration flag";
 	case 4: h->dev[0].mig_flags = VFM_STREAM_MIG_P2P; return "no STOP_COPY";
 	case 5: h->dev[0].vendor = 0x10000; return "vendor 0x10000";
@@ -632,7 +632,7 @@ static void test_encoders(void)
 			{"VERDICT success naming a device", r_verdict(0, 0, "x")},
 			{"VERDICT of device 64", r_verdict(5, 64, "x")},
 			{"COMPAT without entries", r_compat(NULL)},
-			{"a record of type 8", {.type = 8}},
+			{"a record of type 11", {.type = 11}},
 		};
 		for (size_t i = 0; i < ELEMENTSOF(bad); i++)
 			tap_eq(vfm_stream_encode(&bad[i].rec, buf, sizeof(buf)), -EINVAL,
@@ -655,7 +655,8 @@ static void test_encoders(void)
 		       streq(vfm_stream_type_name(VFM_STREAM_VF_CONFIG), "VF_CONFIG") &&
 		       streq(vfm_stream_type_name(VFM_STREAM_COMMIT), "COMMIT") &&
 		       streq(vfm_stream_type_name(VFM_STREAM_READY), "READY") &&
-		       !vfm_stream_type_name(0) && !vfm_stream_type_name(8),
+		       streq(vfm_stream_type_name(VFM_STREAM_JOIN), "JOIN") &&
+		       !vfm_stream_type_name(0) && !vfm_stream_type_name(11),
 	       "vfm_stream_type_name()");
 }
 
@@ -1131,7 +1132,7 @@ static void test_framing(void)
 	};
 
 	/* unknown types; types of the other direction */
-	static const uint16_t unknown[] = {0, 8, 128, 132, 0xffff};
+	static const uint16_t unknown[] = {0, 11, 128, 132, 0xffff};
 	for (size_t i = 0; i < ELEMENTSOF(unknown); i++) {
 		char what[64];
 
@@ -1261,8 +1262,8 @@ static void test_header_fields(void)
 		 "HEADER record: device count 65, expected 1 to 64");
 	HDR_CASE("device count 3 in a 2-device record", poke16(&s, at, 8, 3), -EPROTO,
 		 "HEADER record: length 528, expected 784 for 3 devices");
-	HDR_CASE("header flags 0x0004", poke16(&s, at, 10, 4), -EPROTO,
-		 "HEADER record: flags 0x0004 hold unknown bits");
+	HDR_CASE("header flags 0x0008", poke16(&s, at, 10, 8), -EPROTO,
+		 "HEADER record: flags 0x0008 hold unknown bits");
 	HDR_CASE("header reserved field", poke32(&s, at, 12, 1), -EPROTO,
 		 "HEADER record: reserved field not zero");
 	HDR_CASE("migration flags 0x8", poke32(&s, at, DD(1, 0), 0xb), -EPROTO,
