@@ -14,7 +14,10 @@
  *  2. live migration over a socketpair the VMM made itself, handed to the library as
  *     fds: the source half in a thread, the destination half here, with the two-way
  *     protocol (the destination says READY, the source COMMITs), the quiesced hook
- *     (where a VMM stops its vCPUs) and progress;
+ *     (where a VMM stops its vCPUs) and progress; with DMA dirty logging on the
+ *     source devices, read once before the save (a RAM pass while the guest runs)
+ *     and once in the quiesced hook (the last pass), each bitmap checked bit for bit
+ *     against the pattern the simulated devices dirty (dma-dirty=, vfiomig(8));
  *  3. a save cancelled through its eventfd: the devices keep running and no file is
  *     left behind.
  *
@@ -65,17 +68,18 @@ static void log_stderr(void *userdata, enum vfm_log_level level, const char *msg
 }
 
 /* Open N_DEV simulated devices: sources with a seed each, or destinations that
- * insist on receiving the image of that seed. */
+ * insist on receiving the image of that seed; @extra[i] (may be NULL) adds keys. */
 static int open_devices(struct vfm_ctx *ctx, const char *tag, bool destination,
-			struct vfm_device *devs[N_DEV])
+			struct vfm_device *devs[N_DEV], const char *const *extra)
 {
 	for (int i = 0; i < N_DEV; i++) {
-		char spec[128];
+		char spec[160];
 		int r;
 
-		snprintf(spec, sizeof(spec), "sim:%s-%s%d,size=256K,%s=0x%x", tag,
+		snprintf(spec, sizeof(spec), "sim:%s-%s%d,size=256K,%s=0x%x%s%s", tag,
 			 destination ? "dst" : "src", i,
-			 destination ? "expect-seed" : "seed", 0x5eed0 + i);
+			 destination ? "expect-seed" : "seed", 0x5eed0 + i,
+			 extra && extra[i] ? "," : "", extra && extra[i] ? extra[i] : "");
 		r = vfm_device_open(ctx, spec, &devs[i]);
 		if (r < 0) {
 			fprintf(stderr, "%s: %s (%s)\n", spec, strerror(-r),
@@ -118,8 +122,8 @@ static void suspend_to_disk(struct vfm_ctx *ctx, const char *dir)
 	char uri[4200];
 	int r;
 
-	if (!rep || open_devices(ctx, "disk", false, src) < 0 ||
-	    open_devices(ctx, "disk", true, dst) < 0) {
+	if (!rep || open_devices(ctx, "disk", false, src, NULL) < 0 ||
+	    open_devices(ctx, "disk", true, dst, NULL) < 0) {
 		check(false, "file: open the devices");
 		goto out;
 	}
@@ -164,12 +168,74 @@ out:
 /* ------------------------------------------------------------------------- */
 /* 2. live migration over descriptors the VMM owns                           */
 
+/*
+ * DMA dirty logging: the guest RAM the devices may write, as the VMM mapped it for
+ * them (IOVA = guest physical address here).  The source devices dirty pages on a
+ * pattern (sim key dma-dirty=N+K): before its k-th report a device writes the pages n
+ * (n = IOVA / its page size) with n mod N = (K + k - 1) mod N.  Device 0 logs in the
+ * 4K pages asked for with N = 4, K = 1; device 1 picks 8K pages itself (dma-page=) and
+ * every report finds all of its pages dirty (N = 1).
+ */
+#define RAM_IOVA 0x100000ull
+#define RAM_SIZE (1024ull * 1024)
+static const char *const live_src_keys[N_DEV] = {"dma-dirty=4+1",
+						 "dma-dirty=1,dma-page=8K"};
+static const uint64_t dirty_every[N_DEV] = {4, 1}, dirty_first[N_DEV] = {1, 0};
+static const uint64_t dirty_page[N_DEV] = {4096, 8192};
+
+/* The bitmap of a device's @k-th report of the RAM range, from the pattern. */
+static bool dirty_as_expected(int dev, unsigned k, const uint64_t *bm, int64_t count)
+{
+	uint64_t ps = dirty_page[dev], pages = RAM_SIZE / ps, want_count = 0;
+
+	for (uint64_t i = 0; i < pages; i++) {
+		uint64_t n = RAM_IOVA / ps + i;
+		bool want = n % dirty_every[dev] ==
+			    (dirty_first[dev] + k - 1) % dirty_every[dev];
+		bool got = bm[i / 64] >> (i % 64) & 1;
+
+		if (want != got) {
+			printf("# device %d report %u: page %llu is %s\n", dev, k,
+			       (unsigned long long)i,
+			       got ? "dirty, expected clean" : "clean, expected dirty");
+			return false;
+		}
+		want_count += want;
+	}
+	return count == (int64_t)want_count;
+}
+
+/* Report every source device's dirty pages of the RAM range (its @k-th report) and
+ * check them; what a VMM does on each pass over guest memory. */
+static bool dirty_pass(struct vfm_device *devs[N_DEV], unsigned k, int64_t *ret_pages)
+{
+	static uint64_t bm[RAM_SIZE / 4096 / 64];
+	bool all = true;
+
+	*ret_pages = 0;
+	for (int i = 0; i < N_DEV; i++) {
+		struct vfm_dirty_err err = {""};
+		int64_t n = vfm_device_dirty_report(devs[i], RAM_IOVA, RAM_SIZE, 0, bm,
+						    sizeof(bm), &err);
+
+		if (n < 0) {
+			printf("# %s\n", err.msg);
+			return false;
+		}
+		all = all && dirty_as_expected(i, k, bm, n);
+		*ret_pages += n;
+	}
+	return all;
+}
+
 struct source {
 	struct vfm_device *devs[N_DEV];
 	struct vfm_endpoint *ep;
 	struct vfm_job_report *rep;
 	int r;
 	int quiesced;		/* times the hook ran */
+	bool last_pass_ok; /* the dirty pages read in the hook were the expected ones */
+	int64_t last_pass_pages;
 	unsigned progress_calls; /* progress reports received (atomic) */
 	enum vfm_job_phase last_phase;
 };
@@ -180,9 +246,12 @@ static int on_quiesced(void *userdata, char *why, size_t why_size)
 
 	(void)why;
 	(void)why_size;
-	/* Every device is in a P2P state: a VMM stops its vCPUs here.  Returning
-	 * non-zero (with a reason in @why) would abort and roll back. */
+	/* Every device is in a P2P state: a VMM stops its vCPUs here, and makes its
+	 * last pass over guest memory, with the pages the devices wrote by DMA since
+	 * the previous pass (the devices no longer write: this bitmap is final).
+	 * Returning non-zero (with a reason in @why) would abort and roll back. */
 	s->quiesced++;
+	s->last_pass_ok = dirty_pass(s->devs, 2, &s->last_pass_pages);
 	return 0;
 }
 
@@ -217,12 +286,16 @@ static void live_migration(struct vfm_ctx *ctx)
 	struct vfm_job_report *rep = calloc(1, sizeof(*rep));
 	struct vfm_endpoint *ep = NULL;
 	struct vfm_restore_opts opts;
+	const struct vfm_dirty_range ram = {.iova = RAM_IOVA, .length = RAM_SIZE};
+	int64_t pages = 0;
 	pthread_t t;
 	int sv[2] = { -1, -1 }, r;
+	bool dirty_ok = true;
 
 	s.rep = calloc(1, sizeof(*s.rep));
-	if (!rep || !s.rep || open_devices(ctx, "live", false, s.devs) < 0 ||
-	    open_devices(ctx, "live", true, dst) < 0 ||
+	if (!rep || !s.rep ||
+	    open_devices(ctx, "live", false, s.devs, live_src_keys) < 0 ||
+	    open_devices(ctx, "live", true, dst, NULL) < 0 ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		check(false, "live: devices and a socketpair");
 		goto out;
@@ -241,6 +314,27 @@ static void live_migration(struct vfm_ctx *ctx)
 	if (r < 0)
 		goto out;
 
+	/* DMA dirty logging on the source devices over guest RAM, asking for 4K pages;
+	 * a driver may pick its own page size, and reports come in it. */
+	for (int i = 0; i < N_DEV; i++) {
+		struct vfm_dirty_err derr = {""};
+		uint64_t used = 0;
+
+		r = vfm_device_dirty_start(s.devs[i], &ram, 1, 4096, &used, &derr);
+		if (r < 0 || used != dirty_page[i]) {
+			printf("# %s: page size %llu%s%s\n", vfm_device_name(s.devs[i]),
+			       (unsigned long long)used, r < 0 ? ": " : "", derr.msg);
+			dirty_ok = false;
+		}
+	}
+	check(dirty_ok, "live: DMA dirty logging started, page sizes %llu and %llu",
+	      (unsigned long long)dirty_page[0], (unsigned long long)dirty_page[1]);
+	/* a pass over guest RAM while the guest still runs */
+	dirty_ok = dirty_ok && dirty_pass(s.devs, 1, &pages);
+	check(dirty_ok && pages == 64 + 128,
+	      "live: dirty pages before the save, bit for bit (%lld pages)",
+	      (long long)pages);
+
 	if (pthread_create(&t, NULL, source_thread, &s) != 0) {
 		check(false, "live: start the source thread");
 		goto out;
@@ -255,6 +349,20 @@ static void live_migration(struct vfm_ctx *ctx)
 	check(r == 0 && rep->error == 0, "live: restore (%s)",
 	      r ? rep->message : "running");
 	check(s.quiesced == 1, "live: the quiesced hook ran once (%d)", s.quiesced);
+	check(s.last_pass_ok && s.last_pass_pages == 64 + 128,
+	      "live: dirty pages in the quiesced hook, bit for bit (%lld pages)",
+	      (long long)s.last_pass_pages);
+	dirty_ok = true;
+	for (int i = 0; i < N_DEV; i++) {
+		struct vfm_dirty_err derr = {""};
+
+		r = vfm_device_dirty_stop(s.devs[i], &derr);
+		if (r < 0 || vfm_device_dirty_active(s.devs[i], NULL)) {
+			printf("# %s\n", derr.msg);
+			dirty_ok = false;
+		}
+	}
+	check(dirty_ok, "live: DMA dirty logging stopped");
 	check(s.progress_calls > 0 && s.last_phase == VFM_JOB_DONE,
 	      "live: progress reported (%u calls, last phase %s)", s.progress_calls,
 	      vfm_job_phase_name(s.last_phase));
@@ -287,7 +395,7 @@ static void cancelled_save(struct vfm_ctx *ctx, const char *dir)
 	int efd = -1, r;
 
 	efd = eventfd(0, EFD_CLOEXEC);
-	if (!rep || efd < 0 || open_devices(ctx, "cancel", false, src) < 0) {
+	if (!rep || efd < 0 || open_devices(ctx, "cancel", false, src, NULL) < 0) {
 		check(false, "cancel: devices and an eventfd");
 		goto out;
 	}

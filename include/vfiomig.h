@@ -370,6 +370,111 @@ int vfm_device_data_fd(const struct vfm_device *dev);
 int vfm_device_reset(struct vfm_device *dev);
 
 /* ------------------------------------------------------------------------- */
+/* DMA dirty logging                                                         */
+
+/*
+ * A device's own record of the pages it wrote by DMA (VFIO_DEVICE_FEATURE_DMA_LOGGING_
+ * START / REPORT / STOP), which a VMM that live-migrates a guest reads alongside its
+ * own dirty tracking of guest memory.  Logging belongs to the open device: it starts
+ * and stops on this struct vfm_device (on the fd a VMM handed over, for fd:N), and
+ * vfm_device_unref() of the last reference stops logging that is still on.  Logging
+ * is independent of the migration state.
+ *
+ * Threads: these calls touch only the device fd and the logging state, which jobs do
+ * not use, so a VMM may call them while vfm_save() has the device (from its own
+ * thread, or from the on_quiesced hook: the last pass over guest memory).  Two of
+ * them on one device need the caller's serialisation.
+ *
+ * A bitmap has one bit per page of the report's page size, page i (the page at
+ * iova + i * page_size) in bit i % 64 of the 64-bit word i / 64, in the host's byte
+ * order: the kernel's layout.  A report reads and clears: a page reported dirty is
+ * clean afterwards until the device writes it again.  After a failed report, treat
+ * the whole range as dirty (the kernel's rule: the log may be lost).
+ *
+ * Errors of these calls, with err->msg (if @err is not NULL) a sentence that names
+ * the device, written only on failure:
+ * -EOPNOTSUPP the driver has no DMA logging (the kernel's ENOTTY), or the kernel
+ * cannot report (EOPNOTSUPP: a kernel built without CONFIG_IOMMUFD_DRIVER starts
+ * logging but reports nothing); -EALREADY logging started already on this device;
+ * -EINVAL logging not started (report, stop), a page size that is not a power of two
+ * from VFM_DIRTY_PAGE_MIN to VFM_DIRTY_PAGE_MAX, an empty, unaligned or overlapping
+ * range; -E2BIG more than VFM_DIRTY_RANGES_MAX ranges, a range longer than
+ * VFM_DIRTY_RANGE_MAX, a bitmap above VFM_DIRTY_BITMAP_MAX; -EOVERFLOW iova + length
+ * past 2^64; -ERANGE a report outside the logged ranges; -ENOBUFS the bitmap is
+ * smaller than the report needs; the driver's -errno otherwise.
+ */
+
+#define VFM_DIRTY_RANGES_MAX 256		 /* ranges in one start (a kernel page) */
+#define VFM_DIRTY_RANGE_MAX  (UINT64_C(1) << 48) /* bytes of one range: 256 TiB */
+#define VFM_DIRTY_PAGE_MIN   UINT64_C(4096)	 /* page sizes: powers of two */
+#define VFM_DIRTY_PAGE_MAX   (UINT64_C(1) << 30)
+#define VFM_DIRTY_BITMAP_MAX (UINT64_C(1) << 30) /* bytes of one report's bitmap */
+#define VFM_DIRTY_ERR_MAX    256
+
+struct vfm_dirty_range {
+	uint64_t iova;
+	uint64_t length; /* bytes */
+};
+
+struct vfm_dirty_err {
+	char msg[VFM_DIRTY_ERR_MAX];
+};
+
+/**
+ * vfm_device_dirty_probe() - whether @dev's driver has DMA dirty logging
+ * (VFIO_DEVICE_FEATURE_PROBE of DMA_LOGGING_START): 0 yes, -EOPNOTSUPP no, -errno.
+ * A kernel that can start but not report (see above) probes as yes.
+ */
+int vfm_device_dirty_probe(struct vfm_device *dev, struct vfm_dirty_err *err);
+
+/**
+ * vfm_device_dirty_start() - start logging the DMA writes of @dev to @n ranges of
+ * IOVA, with @page_size as the granularity asked for.  The ranges must not overlap;
+ * each starts and ends on a multiple of @page_size.  The driver may pick another page
+ * size: *@ret_page_size (may be NULL) receives the one it uses, and reports made with
+ * page_size 0 use it.  @ranges are copied.  Errors: see above.
+ */
+int vfm_device_dirty_start(struct vfm_device *dev, const struct vfm_dirty_range *ranges,
+			   size_t n, uint64_t page_size, uint64_t *ret_page_size,
+			   struct vfm_dirty_err *err);
+
+/**
+ * vfm_dirty_bitmap_size() - bytes of the bitmap a report of @length bytes in
+ * @page_size pages needs: whole 64-bit words, one bit a page.  Returns 0, or -EINVAL
+ * (@length 0 or not a multiple of @page_size, @page_size not a power of two from
+ * VFM_DIRTY_PAGE_MIN to VFM_DIRTY_PAGE_MAX), -E2BIG (above VFM_DIRTY_BITMAP_MAX).
+ */
+int vfm_dirty_bitmap_size(uint64_t length, uint64_t page_size, uint64_t *ret_bytes);
+
+/**
+ * vfm_device_dirty_report() - read and clear the pages @dev wrote in
+ * [@iova, @iova + @length), which must lie inside the logged ranges, into @bitmap
+ * (@bitmap_size bytes of caller memory, 8-byte aligned), one bit per @page_size page
+ * (0: the page size the driver chose at start; any other power of two from
+ * VFM_DIRTY_PAGE_MIN to VFM_DIRTY_PAGE_MAX also works: the driver spreads or merges
+ * its own pages).  @iova and @length are multiples of the page size.  The library
+ * zeroes the vfm_dirty_bitmap_size() bytes it reports into first (the kernel only ever
+ * sets bits); the rest of @bitmap is not touched.  Returns the number of dirty pages
+ * in the bitmap, or -errno (see above; -EINVAL also for a misaligned @bitmap).
+ */
+int64_t vfm_device_dirty_report(struct vfm_device *dev, uint64_t iova, uint64_t length,
+				uint64_t page_size, uint64_t *bitmap, size_t bitmap_size,
+				struct vfm_dirty_err *err);
+
+/**
+ * vfm_device_dirty_stop() - stop logging on @dev.  Returns 0, -EINVAL when logging
+ * is not started here, or the driver's -errno (logging counts as stopped anyway).
+ */
+int vfm_device_dirty_stop(struct vfm_device *dev, struct vfm_dirty_err *err);
+
+/**
+ * vfm_device_dirty_active() - whether logging is on for @dev (started through this
+ * library and not stopped); *@ret_page_size (may be NULL) gets the driver's page
+ * size then.
+ */
+bool vfm_device_dirty_active(const struct vfm_device *dev, uint64_t *ret_page_size);
+
+/* ------------------------------------------------------------------------- */
 /* driving a device along a plan                                             */
 
 struct vfm_arc_result {

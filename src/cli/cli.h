@@ -68,6 +68,7 @@ int cmd_vf(struct cli *cli, int argc, char **argv);
 int cmd_inspect(struct cli *cli, int argc, char **argv);
 int cmd_soak(struct cli *cli, int argc, char **argv);
 int cmd_timeline(struct cli *cli, int argc, char **argv);
+int cmd_dirty(struct cli *cli, int argc, char **argv);
 /* through vfiomigd (cmd-daemon.c) */
 int cmd_save_remote(struct cli *cli, int argc, char **argv);
 int cmd_restore_remote(struct cli *cli, int argc, char **argv);

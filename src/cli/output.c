@@ -150,6 +150,15 @@ void out_finish(struct out *o)
 	free(o);
 }
 
+void out_discard(struct out *o)
+{
+	if (!o)
+		return;
+	json_object_put(o->root);
+	fflush(stdout);
+	free(o);
+}
+
 void out_object_begin(struct out *o, const char *key)
 {
 	o->ops->begin(o, key, false);

@@ -17,6 +17,9 @@ struct out;
 struct out *out_new(bool json, bool pretty);
 /* Print the JSON document (JSON mode) and free. */
 void out_finish(struct out *o);
+/* Free without printing the JSON document (a command that failed half-way: main()
+ * prints its error object instead).  Text already printed stays printed. */
+void out_discard(struct out *o);
 bool out_is_json(const struct out *o);
 /* Whether out_finish() has printed a JSON document in this process. */
 bool out_json_written(void);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -1465,16 +1466,284 @@ static void cmd_shutdown(struct call *k)
 	begin_shutdown(k->d, why);
 }
 
+/* ---- DMA dirty logging of attached devices ---- */
+
+/*
+ * The attached device a dirty_* request names, if the client may use it (its
+ * owner, root, the daemon's user).  Logging goes on while a job has the device: the
+ * library's dirty calls touch only the device fd and the logging state, which no
+ * job uses, and only this thread makes them.
+ */
+static struct ddev *dirty_device(struct call *k)
+{
+	const char *name = k->req->devices[0].name;
+	struct ddev *dd = find_attached(k->d, name);
+
+	if (!dd) {
+		respond_error_dev(
+			k->c, k->req->id, -ENOENT, name,
+			"%s is not attached: DMA dirty logging needs a device "
+			"vfiomigd holds (attach it, or pass its descriptor with "
+			"attach)",
+			name);
+		return NULL;
+	}
+	if (!may_act(k, dd->owner_uid, "use", 0, dd->key))
+		return NULL;
+	return dd;
+}
+
+static void cmd_dirty_start(struct call *k)
+{
+	struct vfmd_request *req = k->req;
+	struct vfm_dirty_err err = {""};
+	struct json_object *o;
+	struct ddev *dd = dirty_device(k);
+	uint64_t used = 0;
+	int r;
+
+	if (!dd)
+		return;
+	r = vfm_device_dirty_start(dd->dev, req->ranges, req->n_ranges, req->page_size,
+				   &used, &err);
+	if (r < 0) {
+		respond_error_dev(k->c, req->id, r, dd->key, "%s", err.msg);
+		return;
+	}
+	if (log_ok(k->d, k->c->privileged))
+		daemon_log(6,
+			   "%s: DMA dirty logging started, %zu range%s, page size %llu "
+			   "(connection %u, pid %d)",
+			   dd->key, req->n_ranges, req->n_ranges == 1 ? "" : "s",
+			   (unsigned long long)used, k->c->id, (int)k->c->pid);
+	o = json_object_new_object();
+	json_object_object_add(o, "device", json_object_new_string(dd->key));
+	json_object_object_add(o, "page_size", json_object_new_uint64(used));
+	json_object_object_add(o, "page_size_asked",
+			       json_object_new_uint64(req->page_size));
+	json_object_object_add(o, "ranges", json_object_new_uint64(req->n_ranges));
+	respond(k->c, req->id, o);
+}
+
+static void cmd_dirty_stop(struct call *k)
+{
+	struct vfm_dirty_err err = {""};
+	struct json_object *o;
+	struct ddev *dd = dirty_device(k);
+	int r;
+
+	if (!dd)
+		return;
+	r = vfm_device_dirty_stop(dd->dev, &err);
+	if (r < 0) {
+		respond_error_dev(k->c, k->req->id, r, dd->key, "%s", err.msg);
+		return;
+	}
+	if (log_ok(k->d, k->c->privileged))
+		daemon_log(6, "%s: DMA dirty logging stopped", dd->key);
+	o = json_object_new_object();
+	json_object_object_add(o, "device", json_object_new_string(dd->key));
+	json_object_object_add(o, "stopped", json_object_new_boolean(true));
+	respond(k->c, k->req->id, o);
+}
+
+/*
+ * Map @need bytes at @offset of the client's bitmap descriptor for writing.  It must
+ * be a memfd (any shmem file): a file whose page faults wait on someone (FUSE, NFS, a
+ * disk) could stall this loop, and hugetlbfs can run out of pages under a mapping.  It
+ * must be sealed with F_SEAL_SHRINK, or the client could cut it short while we write
+ * and the daemon would die of SIGBUS.  Its real size, not the request, bounds what we
+ * touch.  Returns 0 with the mapping and where the bitmaps start in it, or -errno with
+ * @why.
+ */
+static int map_bitmap(int fd, uint64_t offset, uint64_t size, uint64_t need,
+		      uint8_t **ret_map, size_t *ret_len, size_t *ret_skip, char *why,
+		      size_t whysize)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), base, skip, end;
+	struct statfs sfs;
+	struct stat st;
+	void *m;
+	int seals, fl;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || fstatfs(fd, &sfs) < 0 ||
+	    sfs.f_type != TMPFS_MAGIC) {
+		snprintf(why, whysize, "the bitmap descriptor is not a memfd");
+		return -EBADF;
+	}
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
+		snprintf(why, whysize,
+			 "the bitmap memfd must be sealed with F_SEAL_SHRINK "
+			 "(memfd_create "
+			 "with MFD_ALLOW_SEALING, then F_ADD_SEALS): a memfd that can "
+			 "shrink "
+			 "under the daemon's mapping would crash it");
+		return -EPERM;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || (fl & O_ACCMODE) != O_RDWR || (seals & F_SEAL_WRITE)
+#ifdef F_SEAL_FUTURE_WRITE
+	    || (seals & F_SEAL_FUTURE_WRITE)
+#endif
+	) {
+		snprintf(why, whysize,
+			 "the bitmap memfd is not writable (open it O_RDWR, "
+			 "without write seals)");
+		return -EBADF;
+	}
+	if (offset % 8) {
+		snprintf(why, whysize, "bitmap_offset %llu is not a multiple of 8",
+			 (unsigned long long)offset);
+		return -EINVAL;
+	}
+	if (offset > (uint64_t)st.st_size ||
+	    (size && (__builtin_add_overflow(offset, size, &end) ||
+		      end > (uint64_t)st.st_size))) {
+		snprintf(
+			why, whysize,
+			"bitmap_offset %llu%s%llu is past the end of the %llu-byte memfd",
+			(unsigned long long)offset, size ? " + bitmap_size " : "",
+			(unsigned long long)(size ? size : 0),
+			(unsigned long long)st.st_size);
+		return -ERANGE;
+	}
+	if (!size)
+		size = (uint64_t)st.st_size - offset;
+	if (need > size) {
+		snprintf(why, whysize,
+			 "the bitmaps need %llu bytes, the memfd has %llu from "
+			 "bitmap_offset "
+			 "%llu",
+			 (unsigned long long)need, (unsigned long long)size,
+			 (unsigned long long)offset);
+		return -ENOBUFS;
+	}
+	base = offset / page * page;
+	skip = offset - base;
+	m = mmap(NULL, (size_t)(skip + need), PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		 (off_t)base);
+	if (m == MAP_FAILED) {
+		int r = -errno;
+
+		snprintf(why, whysize, "cannot map the bitmap memfd: %s", strerror(-r));
+		return r;
+	}
+	*ret_map = m;
+	*ret_len = (size_t)(skip + need);
+	*ret_skip = (size_t)skip;
+	return 0;
+}
+
+static void cmd_dirty_report(struct call *k)
+{
+	struct vfmd_request *req = k->req;
+	struct vfm_dirty_err err = {""};
+	uint64_t sizes[VFM_DIRTY_RANGES_MAX], need = 0, page = req->page_size, total = 0;
+	struct json_object *o, *arr;
+	struct ddev *dd = dirty_device(k);
+	char why[VFMD_ERR_MAX];
+	uint8_t *map = NULL;
+	size_t len = 0, skip = 0, at = 0;
+	int r;
+
+	if (!dd)
+		return;
+	if (!vfm_device_dirty_active(dd->dev, page ? NULL : &page)) {
+		respond_error_dev(k->c, req->id, -EINVAL, dd->key,
+				  "%s: DMA dirty logging is not started", dd->key);
+		return;
+	}
+	for (size_t i = 0; i < req->n_ranges; i++) {
+		r = vfm_dirty_bitmap_size(req->ranges[i].length, page, &sizes[i]);
+		if (r < 0) {
+			respond_error_dev(
+				k->c, req->id, r, dd->key,
+				"%s: ranges[%zu]: 0x%llx bytes in %llu-byte pages: %s",
+				dd->key, i, (unsigned long long)req->ranges[i].length,
+				(unsigned long long)page,
+				r == -E2BIG ? "the bitmap is too large"
+					    : "not a whole number of pages (a page "
+					      "size is a power of two, 4K-1G)");
+			return;
+		}
+		need += sizes[i]; /* <= 256 * 1 GiB: no overflow */
+	}
+	if (need > VFMD_BITMAP_MAX) {
+		respond_error_dev(
+			k->c, req->id, -E2BIG, dd->key,
+			"%s: the bitmaps of this report take %llu bytes: at most %llu "
+			"in one request",
+			dd->key, (unsigned long long)need,
+			(unsigned long long)VFMD_BITMAP_MAX);
+		return;
+	}
+	r = map_bitmap(k->fds[req->bitmap_fd], req->bitmap_offset, req->bitmap_size, need,
+		       &map, &len, &skip, why, sizeof(why));
+	if (r < 0) {
+		respond_error_dev(k->c, req->id, r, dd->key, "%s: %s", dd->key, why);
+		return;
+	}
+	arr = json_object_new_array();
+	for (size_t i = 0; i < req->n_ranges; i++) {
+		const struct vfm_dirty_range *rg = &req->ranges[i];
+		int64_t n = vfm_device_dirty_report(dd->dev, rg->iova, rg->length, page,
+						    (uint64_t *)(void *)(map + skip + at),
+						    (size_t)sizes[i], &err);
+		struct json_object *e;
+
+		if (n < 0) {
+			json_object_put(arr);
+			munmap(map, len);
+			respond_error_dev(k->c, req->id, (int)n, dd->key,
+					  "ranges[%zu]: %s", i, err.msg);
+			return;
+		}
+		e = json_object_new_object();
+		json_object_object_add(e, "iova", json_object_new_uint64(rg->iova));
+		json_object_object_add(e, "length", json_object_new_uint64(rg->length));
+		json_object_object_add(e, "pages",
+				       json_object_new_uint64(rg->length / page));
+		json_object_object_add(e, "offset",
+				       json_object_new_uint64(req->bitmap_offset + at));
+		json_object_object_add(e, "bytes", json_object_new_uint64(sizes[i]));
+		json_object_object_add(e, "dirty_pages",
+				       json_object_new_uint64((uint64_t)n));
+		json_object_array_add(arr, e);
+		at += (size_t)sizes[i];
+		total += (uint64_t)n;
+	}
+	munmap(map, len);
+	o = json_object_new_object();
+	json_object_object_add(o, "device", json_object_new_string(dd->key));
+	json_object_object_add(o, "page_size", json_object_new_uint64(page));
+	json_object_object_add(o, "bytes", json_object_new_uint64(need));
+	json_object_object_add(o, "dirty_pages", json_object_new_uint64(total));
+	json_object_object_add(o, "ranges", arr);
+	respond(k->c, req->id, o);
+}
+
 typedef void (*handler_fn)(struct call *k);
 static const handler_fn handlers[VFMD_CMD_MAX] = {
-	[VFMD_CMD_VERSION] = cmd_version,   [VFMD_CMD_LIST] = cmd_list,
-	[VFMD_CMD_INFO] = cmd_info,	    [VFMD_CMD_ATTACH] = cmd_attach,
-	[VFMD_CMD_DETACH] = cmd_detach,	    [VFMD_CMD_SAVE] = cmd_job_start,
-	[VFMD_CMD_RESTORE] = cmd_job_start, [VFMD_CMD_JOB] = cmd_job,
-	[VFMD_CMD_JOBS] = cmd_jobs,	    [VFMD_CMD_WATCH] = cmd_watch,
-	[VFMD_CMD_UNWATCH] = cmd_watch,	    [VFMD_CMD_CANCEL] = cmd_cancel,
-	[VFMD_CMD_CONTINUE] = cmd_continue, [VFMD_CMD_SHUTDOWN] = cmd_shutdown,
-	[VFMD_CMD_RESUME] = cmd_resume,	    [VFMD_CMD_RELEASE] = cmd_release,
+	[VFMD_CMD_VERSION] = cmd_version,
+	[VFMD_CMD_LIST] = cmd_list,
+	[VFMD_CMD_INFO] = cmd_info,
+	[VFMD_CMD_ATTACH] = cmd_attach,
+	[VFMD_CMD_DETACH] = cmd_detach,
+	[VFMD_CMD_SAVE] = cmd_job_start,
+	[VFMD_CMD_RESTORE] = cmd_job_start,
+	[VFMD_CMD_JOB] = cmd_job,
+	[VFMD_CMD_JOBS] = cmd_jobs,
+	[VFMD_CMD_WATCH] = cmd_watch,
+	[VFMD_CMD_UNWATCH] = cmd_watch,
+	[VFMD_CMD_CANCEL] = cmd_cancel,
+	[VFMD_CMD_CONTINUE] = cmd_continue,
+	[VFMD_CMD_SHUTDOWN] = cmd_shutdown,
+	[VFMD_CMD_RESUME] = cmd_resume,
+	[VFMD_CMD_RELEASE] = cmd_release,
+	[VFMD_CMD_DIRTY_START] = cmd_dirty_start,
+	[VFMD_CMD_DIRTY_REPORT] = cmd_dirty_report,
+	[VFMD_CMD_DIRTY_STOP] = cmd_dirty_stop,
 };
 
 /* ---- reading requests ---- */

@@ -51,12 +51,17 @@ enum field {
 	F_TLS_HOSTNAME,
 	F_TLS_AUTHZ,
 	F_VF_TOKEN,
+	F_RANGES,
+	F_PAGE_SIZE,
+	F_BITMAP_FD,
+	F_BITMAP_OFFSET,
+	F_BITMAP_SIZE,
 	F_STREAMS,
 	F_MAX,
 };
-_Static_assert(F_MAX <= 32, "fields are bits of a uint32_t");
+_Static_assert(F_MAX <= 64, "fields are bits of a uint64_t");
 
-enum ftype { T_BOOL, T_UINT, T_STRING, T_DEVICES, T_MAP, T_AUTHZ };
+enum ftype { T_BOOL, T_UINT, T_STRING, T_DEVICES, T_MAP, T_AUTHZ, T_RANGES };
 
 struct field_desc {
 	const char *name;
@@ -95,12 +100,17 @@ static const struct field_desc fields[F_MAX] = {
 	[F_TLS_HOSTNAME] = {"tls_hostname", T_STRING},
 	[F_TLS_AUTHZ] = {"tls_authz", T_AUTHZ},
 	[F_VF_TOKEN] = {"vf_token", T_STRING},
+	[F_RANGES] = {"ranges", T_RANGES},
+	[F_PAGE_SIZE] = {"page_size", T_UINT, 0, VFM_DIRTY_PAGE_MAX},
+	[F_BITMAP_FD] = {"bitmap_fd", T_UINT, 0, VFMD_FDS_MAX - 1},
+	[F_BITMAP_OFFSET] = {"bitmap_offset", T_UINT, 0, VFMD_BITMAP_OFFSET_MAX},
+	[F_BITMAP_SIZE] = {"bitmap_size", T_UINT, 1, VFMD_BITMAP_MAX},
 	[F_STREAMS] = {"streams", T_UINT, 1, VFM_STREAMS_MAX},
 };
 
 #define TLS_FIELDS (B(F_TLS_CREDS) | B(F_TLS_PSK) | B(F_TLS_HOSTNAME) | B(F_TLS_AUTHZ))
 
-#define B(f) (1u << (f))
+#define B(f) (UINT64_C(1) << (f))
 
 #define SAVE_FIELDS                                                                     \
 	(B(F_DEVICES) | B(F_TO) | B(F_STREAM_FD) | B(F_STREAM_NAME) | B(F_LISTEN) |     \
@@ -113,10 +123,12 @@ static const struct field_desc fields[F_MAX] = {
 	 B(F_MAP) | B(F_ANY_ID) | B(F_TIMEOUT) | B(F_CANCEL_ON_DISCONNECT) |           \
 	 B(F_WATCH) | B(F_VF_CONFIG) | B(F_VF_TOKEN) | TLS_FIELDS)
 
+#define DIRTY_FIELDS (B(F_DEVICES) | B(F_RANGES))
+
 struct cmd_desc {
 	const char *name;
-	uint32_t allowed;
-	uint32_t required;
+	uint64_t allowed;
+	uint64_t required;
 };
 
 static const struct cmd_desc commands[VFMD_CMD_MAX] = {
@@ -136,6 +148,13 @@ static const struct cmd_desc commands[VFMD_CMD_MAX] = {
 	[VFMD_CMD_SHUTDOWN] = {"shutdown", 0, 0},
 	[VFMD_CMD_RESUME] = {"resume", B(F_JOB), B(F_JOB)},
 	[VFMD_CMD_RELEASE] = {"release", B(F_JOB), B(F_JOB)},
+	[VFMD_CMD_DIRTY_START] = {"dirty_start", DIRTY_FIELDS | B(F_PAGE_SIZE),
+				  DIRTY_FIELDS},
+	[VFMD_CMD_DIRTY_REPORT] = {"dirty_report",
+				   DIRTY_FIELDS | B(F_PAGE_SIZE) | B(F_BITMAP_FD) |
+					   B(F_BITMAP_OFFSET) | B(F_BITMAP_SIZE),
+				   DIRTY_FIELDS | B(F_BITMAP_FD)},
+	[VFMD_CMD_DIRTY_STOP] = {"dirty_stop", B(F_DEVICES), B(F_DEVICES)},
 };
 
 const char *vfmd_cmd_name(enum vfmd_cmd cmd)
@@ -362,6 +381,53 @@ static int parse_authz(struct vfmd_request *req, struct json_object *v,
 	return 0;
 }
 
+/* "ranges": 1..VFM_DIRTY_RANGES_MAX objects {"iova": N, "length": N}.  The library
+ * checks alignment, overlaps and sizes against the page size (with a sentence naming
+ * the device); here each number is only bounded. */
+static int parse_ranges(struct vfmd_request *req, struct json_object *v,
+			struct vfmd_error *e)
+{
+	const char *cmd = commands[req->cmd].name;
+	size_t n;
+
+	if (!json_object_is_type(v, json_type_array))
+		return bad(e, -EINVAL, "%s: \"ranges\" must be an array", cmd);
+	n = json_object_array_length(v);
+	if (n == 0 || n > VFM_DIRTY_RANGES_MAX)
+		return bad(e, n ? -E2BIG : -EINVAL,
+			   "%s: \"ranges\" must have 1..%d entries", cmd,
+			   VFM_DIRTY_RANGES_MAX);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *r = json_object_array_get_idx(v, i), *iova = NULL,
+				   *len = NULL;
+
+		if (!json_object_is_type(r, json_type_object))
+			return bad(e, -EINVAL,
+				   "%s: ranges[%zu] must be {\"iova\": N, \"length\": N}",
+				   cmd, i);
+		json_object_object_foreach (r, key, val) {
+			if (streq(key, "iova"))
+				iova = val;
+			else if (streq(key, "length"))
+				len = val;
+			else
+				return bad(e, -EINVAL,
+					   "%s: ranges[%zu]: unknown field \"%.64s\"",
+					   cmd, i, key);
+		}
+		if (!iova || !len ||
+		    get_uint(iova, 0, INT64_MAX, &req->ranges[i].iova) < 0 ||
+		    get_uint(len, 1, VFM_DIRTY_RANGE_MAX, &req->ranges[i].length) < 0)
+			return bad(
+				e, -EINVAL,
+				"%s: ranges[%zu] needs \"iova\" 0..2^63-1 and \"length\" "
+				"1..2^48",
+				cmd, i);
+	}
+	req->n_ranges = n;
+	return 0;
+}
+
 /* A path field: absolute (the daemon's directory is not the client's). */
 static int get_path(struct json_object *v, char *buf, size_t size)
 {
@@ -399,6 +465,7 @@ static int set_field(struct vfmd_request *req, enum field f, struct json_object 
 	case T_DEVICES: return parse_devices(req, v, e);
 	case T_MAP: return parse_map(req, v, e);
 	case T_AUTHZ: return parse_authz(req, v, e);
+	case T_RANGES: return parse_ranges(req, v, e);
 	}
 
 	switch (f) {
@@ -473,6 +540,11 @@ static int set_field(struct vfmd_request *req, enum field f, struct json_object 
 	case F_JOB: req->job = (uint32_t)u; break;
 	case F_ALL: req->all = b; break;
 	case F_PROBE: req->probe = b; break;
+	case F_PAGE_SIZE: req->page_size = u; break;
+	case F_BITMAP_FD: req->bitmap_fd = (int)u; break;
+	case F_BITMAP_OFFSET: req->bitmap_offset = u; break;
+	case F_BITMAP_SIZE: req->bitmap_size = u; break;
+	case F_RANGES:
 	case F_DEVICES:
 	case F_MAP:
 	case F_TLS_AUTHZ:
@@ -487,7 +559,7 @@ bool vfmd_uri_is_socket(const char *uri)
 }
 
 /* What a save or restore needs beyond each field being in range. */
-static int check_job(struct vfmd_request *req, uint32_t seen, struct vfmd_error *e)
+static int check_job(struct vfmd_request *req, uint64_t seen, struct vfmd_error *e)
 {
 	const char *cmd = commands[req->cmd].name;
 	const char *key = req->cmd == VFMD_CMD_SAVE ? "to" : "from";
@@ -596,6 +668,7 @@ static void request_init(struct vfmd_request *req)
 	vfm_restore_opts_init(&ro);
 	memset(req, 0, sizeof(*req));
 	req->stream_fd = -1;
+	req->bitmap_fd = -1;
 	req->precopy = so.precopy;
 	req->precopy_rounds = so.precopy_max_rounds;
 	req->precopy_usec = so.precopy_max_usec;
@@ -625,7 +698,7 @@ int vfmd_request_parse(const char *line, size_t len, struct vfmd_request *req,
 	struct json_tokener *tok = NULL;
 	struct json_object *root = NULL, *id = NULL, *cmdv = NULL;
 	const struct cmd_desc *cd = NULL;
-	uint32_t seen = 0;
+	uint64_t seen = 0;
 	char cmdname[32];
 	int r;
 
@@ -736,6 +809,23 @@ int vfmd_request_parse(const char *line, size_t len, struct vfmd_request *req,
 		for (size_t i = 0; i < req->n_devices; i++)
 			req->n_fds = MAX(req->n_fds, (size_t)(req->devices[i].fd + 1));
 		r = 0;
+		break;
+	case VFMD_CMD_DIRTY_START:
+	case VFMD_CMD_DIRTY_REPORT:
+	case VFMD_CMD_DIRTY_STOP:
+		r = 0;
+		if (req->n_devices != 1)
+			r = bad(e, -EINVAL, "%s: \"devices\" names exactly one device",
+				cd->name);
+		else if (req->devices[0].fd >= 0)
+			r = bad(e, -EINVAL,
+				"%s: a device by its name: attach a passed descriptor "
+				"first",
+				cd->name);
+		else if (req->cmd == VFMD_CMD_DIRTY_START && !(seen & B(F_PAGE_SIZE)))
+			req->page_size = 4096;
+		else if (req->bitmap_fd >= 0)
+			req->n_fds = (size_t)req->bitmap_fd + 1;
 		break;
 	case VFMD_CMD_WATCH:
 	case VFMD_CMD_UNWATCH:

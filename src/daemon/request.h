@@ -26,6 +26,10 @@
 #define VFMD_ERR_MAX	     512   /* bytes of an error message */
 #define VFMD_ACK_TIMEOUT_DEF 30	   /* seconds */
 #define VFMD_ACK_TIMEOUT_MAX 3600
+/* dirty_report: bytes of all bitmaps of one request, and the largest offset into the
+ * client's memfd */
+#define VFMD_BITMAP_MAX	       (UINT64_C(256) << 20)
+#define VFMD_BITMAP_OFFSET_MAX (UINT64_C(1) << 40)
 
 enum vfmd_cmd {
 	VFMD_CMD_VERSION,
@@ -42,8 +46,11 @@ enum vfmd_cmd {
 	VFMD_CMD_CANCEL,
 	VFMD_CMD_CONTINUE,
 	VFMD_CMD_SHUTDOWN,
-	VFMD_CMD_RESUME,  /* a save in doubt: its devices back to RUNNING */
-	VFMD_CMD_RELEASE, /* a save in doubt: give its devices up, stopped */
+	VFMD_CMD_RESUME,       /* a save in doubt: its devices back to RUNNING */
+	VFMD_CMD_RELEASE,      /* a save in doubt: give its devices up, stopped */
+	VFMD_CMD_DIRTY_START,  /* DMA dirty logging of an attached device */
+	VFMD_CMD_DIRTY_REPORT, /* bitmaps into the client's memfd */
+	VFMD_CMD_DIRTY_STOP,
 	VFMD_CMD_MAX,
 };
 
@@ -102,6 +109,14 @@ struct vfmd_request {
 	char abort_reason[VFMD_REASON_MAX]; /* continue: "" proceeds */
 
 	bool probe; /* list */
+
+	/* dirty_start, dirty_report: ranges bounded here, checked by the library */
+	size_t n_ranges;
+	struct vfm_dirty_range ranges[VFM_DIRTY_RANGES_MAX];
+	uint64_t page_size;	/* start: default 4096; report: 0 = the device's */
+	int bitmap_fd;		/* report: index of the passed memfd, -1: none */
+	uint64_t bitmap_offset; /* bytes into it where the bitmaps go */
+	uint64_t bitmap_size;	/* bytes the daemon may write from there, 0: all */
 
 	/* info, attach, save, restore: presented when a device named here is a VF of a
 	 * PF bound to vfio-pci (or such a PF); "" none; a checked UUID otherwise */

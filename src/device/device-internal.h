@@ -35,6 +35,17 @@ struct vfm_device_ops {
 	ssize_t (*read)(struct vfm_device *dev, void *buf, size_t size);
 	ssize_t (*write)(struct vfm_device *dev, const void *buf, size_t size);
 	int (*reset)(struct vfm_device *dev);
+	/*
+	 * DMA dirty logging (src/device/dirty.c checks the arguments first); NULL: the
+	 * backend has none (-ENOTTY).  dirty_start: *page_size in: asked, out: used.
+	 * dirty_report: sets bits in @bitmap (zeroed by the caller), never clears.
+	 */
+	int (*dirty_probe)(struct vfm_device *dev);
+	int (*dirty_start)(struct vfm_device *dev, const struct vfm_dirty_range *ranges,
+			   size_t n, uint64_t *page_size);
+	int (*dirty_report)(struct vfm_device *dev, uint64_t iova, uint64_t length,
+			    uint64_t page_size, uint64_t *bitmap);
+	int (*dirty_stop)(struct vfm_device *dev);
 	/* VFIO_DEVICE_FEATURE_PCI_VF_TOKEN; NULL: -ENOTTY */
 	int (*set_vf_token)(struct vfm_device *dev, const uint8_t uuid[16]);
 	/* End any data session; called before destroy.  Backends end sessions
@@ -59,6 +70,12 @@ struct vfm_device {
 	 * device with PRE_COPY): vfio_precopy_info.flags is an output */
 	bool precopy_v2;
 
+	/* DMA dirty logging started through this open (dirty.c) */
+	bool dirty_active;
+	uint64_t dirty_page_size;	      /* the driver's */
+	struct vfm_dirty_range *dirty_ranges; /* as started, sorted by iova */
+	size_t dirty_n;
+
 	void *priv; /* backend private (sim) */
 };
 
@@ -68,6 +85,9 @@ struct vfm_device *vfm_device_alloc(struct vfm_ctx *ctx, const struct vfm_device
 /* Backends. */
 int vfm_kernel_open(struct vfm_ctx *ctx, const char *name, struct vfm_device **ret_dev);
 int vfm_sim_open(struct vfm_ctx *ctx, const char *spec, struct vfm_device **ret_dev);
+
+/* Stop logging still on (the last unref); frees the ranges. */
+void vfm_device_dirty_release(struct vfm_device *dev);
 
 /* Whether @s is in the saving group (PRE_COPY, PRE_COPY_P2P, STOP_COPY). */
 static inline bool vfm_state_is_saving(enum vfm_state s)

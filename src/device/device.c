@@ -89,6 +89,7 @@ _public_ struct vfm_device *vfm_device_unref(struct vfm_device *dev)
 {
 	if (!dev || --dev->refcount > 0)
 		return NULL;
+	vfm_device_dirty_release(dev);
 	if (dev->ops->close_session)
 		dev->ops->close_session(dev);
 	dev->ops->destroy(dev);

@@ -55,10 +55,10 @@ static int from_kernel_state(uint32_t k, enum vfm_state *ret)
 
 /* ---- VFIO_DEVICE_FEATURE ---- */
 
-/* The feature header followed by up to 16 bytes of payload, 8-byte aligned. */
+/* The feature header followed by up to 32 bytes of payload, 8-byte aligned. */
 struct feature_buf {
 	struct vfio_device_feature hdr;
-	uint64_t data[2];
+	uint64_t data[4];
 };
 assert_cc(sizeof(struct vfio_device_feature) == 8);
 
@@ -251,6 +251,67 @@ static int k_set_vf_token(struct vfm_device *dev, const uint8_t uuid[16])
 		       sizeof(b));
 }
 
+/* ---- DMA dirty logging (arguments checked by dirty.c) ---- */
+
+static int k_dirty_probe(struct vfm_device *dev)
+{
+	return feature(dev->fd,
+		       VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_SET |
+			       VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+		       NULL, 0);
+}
+
+static int k_dirty_start(struct vfm_device *dev, const struct vfm_dirty_range *ranges,
+			 size_t n, uint64_t *page_size)
+{
+	_cleanup_free_ struct vfio_device_feature_dma_logging_range *kr = NULL;
+	struct vfio_device_feature_dma_logging_control ctl = {
+		.page_size = *page_size,
+		.num_ranges = (uint32_t)n,
+	};
+	int r;
+
+	assert_cc(sizeof(ctl) == 24);
+	kr = calloc(n, sizeof(*kr));
+	if (!kr)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		kr[i].iova = ranges[i].iova;
+		kr[i].length = ranges[i].length;
+	}
+	ctl.ranges = (uintptr_t)kr;
+	r = feature(dev->fd,
+		    VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_START, &ctl,
+		    sizeof(ctl));
+	if (r < 0)
+		return r;
+	*page_size = ctl.page_size; /* the driver's choice */
+	return 0;
+}
+
+static int k_dirty_report(struct vfm_device *dev, uint64_t iova, uint64_t length,
+			  uint64_t page_size, uint64_t *bitmap)
+{
+	struct vfio_device_feature_dma_logging_report rep = {
+		.iova = iova,
+		.length = length,
+		.page_size = page_size,
+		.bitmap = (uintptr_t)bitmap,
+	};
+
+	assert_cc(sizeof(rep) == 32);
+	return feature(dev->fd,
+		       VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+		       &rep, sizeof(rep));
+}
+
+static int k_dirty_stop(struct vfm_device *dev)
+{
+	return feature(dev->fd,
+		       VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
+		       NULL, 0);
+}
+
 static void k_destroy(struct vfm_device *dev)
 {
 	k_close_session(dev);
@@ -271,6 +332,10 @@ static const struct vfm_device_ops kernel_ops = {
 	.write = k_write,
 	.reset = k_reset,
 	.set_vf_token = k_set_vf_token,
+	.dirty_probe = k_dirty_probe,
+	.dirty_start = k_dirty_start,
+	.dirty_report = k_dirty_report,
+	.dirty_stop = k_dirty_stop,
 	.close_session = k_close_session,
 	.destroy = k_destroy,
 };

@@ -47,6 +47,15 @@
  *   revision=N          identity, 0..0xff; default 0x01.
  *   vf-token=UUID       a VF of a PF bound to vfio-pci that holds this VF token: the
  *                       open fails (-EACCES) unless the context presents it.
+ *   dma-dirty=N[+K]     DMA dirty logging: before each report the device writes once;
+ *                       its k-th write (k = 1, 2... since the start) dirties the pages
+ *                       n (n = IOVA / the device's page size) of the logged ranges with
+ *                       n mod N = (K + k - 1) mod N.  N 1-65536, K below N (default 0).
+ *                       Without it the device logs but never dirties a page (mtty).
+ *   dma-page=SIZE       the page size the device logs in, whatever the start asks (a
+ *                       power of two, 4K-1G); default the one asked for.
+ *   no-dma-logging      the device has no DMA dirty logging: probe, start, report and
+ *                       stop give ENOTTY (a driver without log_ops).
  * Faults (several may combine):
  *   fail-arc=FROM:TO[:ERRNO]   that single arc fails with ERRNO (default EIO), the state
  *                              stays FROM.  Also when the arc is one step of a
@@ -89,6 +98,14 @@
  *   if the image is incomplete or differs, or expect-seed does not match; on success
  *   the device's image becomes the loaded one, so saving again reproduces it.
  * - reset returns to RUNNING from any state and ends the session; the image stays.
+ * - DMA logging, like the VFIO core before the driver: start needs 1-256 ranges,
+ *   aligned to the page size asked for and not overlapping (EINVAL, E2BIG), iova +
+ *   length within 2^64 (EOVERFLOW); report a power-of-two page size of at least 4K
+ *   (EINVAL).  The device tracks its pages (the ranges rounded out to its page size),
+ *   at most 2^24 of them (ENOSPC); a second start gives EBUSY, a report or stop
+ *   without one EINVAL.  A report sets bit i when a dirty device page meets the i-th
+ *   report page, and clears the device pages it read.  Logging is not a state: reset
+ *   leaves it on.
  * - Each device is independent; nothing is global.
  */
 #include <endian.h>
@@ -112,6 +129,8 @@
 #define SIM_ARC_USEC_MAX UINT64_C(10000000)
 #define SIM_STRING_MAX	 63
 #define SIM_ERRNO_MAX	 4095
+#define SIM_DMA_PAGES_MAX (UINT64_C(1) << 24) /* device pages a log tracks */
+#define SIM_DMA_EVERY_MAX 65536
 #define SIM_WORD_CHARS	 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 
 assert_cc(sizeof(VFM_SIM_MAGIC) - 1 == 8);
@@ -390,9 +409,18 @@ enum sim_session {
 	SESSION_RESUME,
 };
 
+/* One logged range, in device pages. */
+struct sim_dma_range {
+	uint64_t first, n; /* device pages first .. first + n - 1 */
+	uint64_t *bits;	   /* one bit a page: dirty, not yet reported */
+};
+
 struct sim {
 	/* configuration */
 	bool migration;
+	bool dma_logging;	     /* not no-dma-logging */
+	uint64_t dma_every, dma_off; /* dma-dirty=N+K; N 0: never dirties */
+	uint64_t dma_page;	     /* dma-page=, 0: the one asked for */
 	uint32_t flags;
 	uint64_t size;	  /* body bytes */
 	uint64_t precopy; /* body bytes offered first in PRE_COPY */
@@ -433,6 +461,13 @@ struct sim {
 
 	/* every write, over the device's life (vfm_sim_write_stats()) */
 	struct vfm_sim_write_stats wstats;
+
+	/* DMA logging */
+	bool dma_on;
+	uint64_t dma_psize;  /* device page size in use */
+	uint64_t dma_writes; /* writes (reports) since the start */
+	struct sim_dma_range *dma;
+	size_t dma_n;
 };
 
 static const struct vfm_device_ops sim_ops;
@@ -821,8 +856,166 @@ static void sim_close_session(struct vfm_device *dev)
 	session_close(dev->priv);
 }
 
+/* ---- DMA dirty logging ---- */
+
+static void dma_free(struct sim *s)
+{
+	for (size_t i = 0; i < s->dma_n; i++)
+		free(s->dma[i].bits);
+	free(s->dma);
+	s->dma = NULL;
+	s->dma_n = 0;
+	s->dma_on = false;
+}
+
+static int sim_dirty_probe(struct vfm_device *dev)
+{
+	return ((struct sim *)dev->priv)->dma_logging ? 0 : -ENOTTY;
+}
+
+static int sim_dirty_start(struct vfm_device *dev, const struct vfm_dirty_range *ranges,
+			   size_t n, uint64_t *page_size)
+{
+	struct sim *s = dev->priv;
+	uint64_t ps = *page_size, dps, total = 0;
+	struct sim_dma_range *d;
+
+	if (!s->dma_logging)
+		return -ENOTTY;
+	/* the VFIO core's checks (vfio_ioctl_device_feature_logging_start) */
+	if (n == 0)
+		return -EINVAL;
+	if (n > VFM_DIRTY_RANGES_MAX)
+		return -E2BIG;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t end;
+
+		if (!ps || ranges[i].iova % ps || ranges[i].length % ps)
+			return -EINVAL;
+		if (__builtin_add_overflow(ranges[i].iova, ranges[i].length, &end))
+			return -EOVERFLOW;
+		for (size_t j = 0; j < i; j++)
+			if (ranges[i].length && ranges[j].length &&
+			    ranges[i].iova < ranges[j].iova + ranges[j].length &&
+			    ranges[j].iova < end)
+				return -EINVAL;
+	}
+	/* the driver's */
+	if (s->dma_on)
+		return -EBUSY;
+	dps = s->dma_page ? s->dma_page : ps;
+	if (dps < VFM_DIRTY_PAGE_MIN || dps & (dps - 1))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t first = ranges[i].iova / dps;
+		uint64_t last = (ranges[i].iova + ranges[i].length - 1) / dps;
+
+		total += last - first + 1;
+		if (total > SIM_DMA_PAGES_MAX)
+			return -ENOSPC;
+	}
+	d = calloc(n, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	s->dma = d;
+	s->dma_n = n;
+	for (size_t i = 0; i < n; i++) {
+		d[i].first = ranges[i].iova / dps;
+		d[i].n = (ranges[i].iova + ranges[i].length - 1) / dps - d[i].first + 1;
+		d[i].bits = calloc((d[i].n + 63) / 64, sizeof(uint64_t));
+		if (!d[i].bits) {
+			dma_free(s);
+			return -ENOMEM;
+		}
+	}
+	s->dma_on = true;
+	s->dma_psize = dps;
+	s->dma_writes = 0;
+	*page_size = dps;
+	vfm_dbg(dev->ctx, "%s: DMA logging %zu ranges, %llu device pages of %llu bytes",
+		dev->id.name, n, (unsigned long long)total, (unsigned long long)dps);
+	return 0;
+}
+
+/* The device's next write: dma-dirty's pages of every logged range. */
+static void dma_write(struct sim *s)
+{
+	uint64_t want;
+
+	s->dma_writes++;
+	if (!s->dma_every)
+		return;
+	want = (s->dma_off + (s->dma_writes - 1) % s->dma_every) % s->dma_every;
+	for (size_t i = 0; i < s->dma_n; i++) {
+		struct sim_dma_range *d = &s->dma[i];
+		/* the first page n >= first with n mod N == want */
+		uint64_t skip =
+			(want + s->dma_every - d->first % s->dma_every) % s->dma_every;
+
+		for (uint64_t k = skip; k < d->n; k += s->dma_every)
+			d->bits[k / 64] |= UINT64_C(1) << (k % 64);
+	}
+}
+
+static int sim_dirty_report(struct vfm_device *dev, uint64_t iova, uint64_t length,
+			    uint64_t page_size, uint64_t *bitmap)
+{
+	struct sim *s = dev->priv;
+	uint64_t end, dps;
+
+	if (!s->dma_logging)
+		return -ENOTTY;
+	if (page_size < VFM_DIRTY_PAGE_MIN || page_size & (page_size - 1))
+		return -EINVAL;
+	if (__builtin_add_overflow(iova, length, &end))
+		return -EOVERFLOW;
+	if (!s->dma_on)
+		return -EINVAL;
+	if (!length)
+		return 0;
+	dma_write(s);
+	dps = s->dma_psize;
+	for (size_t i = 0; i < s->dma_n; i++) {
+		struct sim_dma_range *d = &s->dma[i];
+		uint64_t p0 = MAX(d->first, iova / dps);
+		uint64_t p1 = MIN(d->first + d->n, (end - 1) / dps + 1);
+
+		for (uint64_t p = p0; p < p1; p++) {
+			uint64_t k = p - d->first, *w = &d->bits[k / 64];
+			uint64_t lo, hi;
+
+			if (!*w) { /* a clean word: to its end */
+				p += 63 - k % 64;
+				continue;
+			}
+			if (!(*w & (UINT64_C(1) << (k % 64))))
+				continue;
+			*w &= ~(UINT64_C(1) << (k % 64));
+			/* report pages the device page [p*dps, (p+1)*dps) meets */
+			lo = MAX(p * dps, iova) - iova;
+			hi = MIN(p * dps + (dps - 1), end - 1) - iova;
+			for (uint64_t b = lo / page_size; b <= hi / page_size; b++)
+				bitmap[b / 64] |= UINT64_C(1) << (b % 64);
+		}
+	}
+	return 0;
+}
+
+static int sim_dirty_stop(struct vfm_device *dev)
+{
+	struct sim *s = dev->priv;
+
+	if (!s->dma_logging)
+		return -ENOTTY;
+	if (!s->dma_on)
+		return -EINVAL;
+	dma_free(s);
+	return 0;
+}
+
 static void sim_destroy(struct vfm_device *dev)
 {
+	dma_free(dev->priv);
 	free(dev->priv);
 	dev->priv = NULL;
 }
@@ -837,6 +1030,10 @@ static const struct vfm_device_ops sim_ops = {
 	.read = sim_read,
 	.write = sim_write,
 	.reset = sim_reset,
+	.dirty_probe = sim_dirty_probe,
+	.dirty_start = sim_dirty_start,
+	.dirty_report = sim_dirty_report,
+	.dirty_stop = sim_dirty_stop,
 	.close_session = sim_close_session,
 	.destroy = sim_destroy,
 };
@@ -879,6 +1076,9 @@ enum sim_key {
 	KEY_PF,
 	KEY_VF,
 	KEY_VF_TOKEN,
+	KEY_DMA_DIRTY,
+	KEY_DMA_PAGE,
+	KEY_NO_DMA_LOGGING,
 	_KEY_MAX,
 };
 
@@ -928,6 +1128,9 @@ static const struct {
 	[KEY_FAIL_GET] = {"fail-get", VALUE_OPTIONAL},
 	[KEY_FAIL_SIZE] = {"fail-size", VALUE_OPTIONAL},
 	[KEY_FAIL_SAVE] = {"fail-save", VALUE_REQUIRED},
+	[KEY_DMA_DIRTY] = {"dma-dirty", VALUE_REQUIRED},
+	[KEY_DMA_PAGE] = {"dma-page", VALUE_REQUIRED},
+	[KEY_NO_DMA_LOGGING] = {"no-dma-logging", VALUE_NONE},
 };
 
 /* clang-format off */
@@ -1290,6 +1493,30 @@ static int parse_key(struct vfm_ctx *ctx, struct sim_spec *sp, struct sim *s,
 		return parse_optional_errno(ctx, sp, key, value, ENOTTY, &s->fail_size);
 	case KEY_FAIL_SAVE:
 		return parse_count_value(ctx, sp, key, value, &s->fail_save);
+	case KEY_DMA_DIRTY: {
+		char buf[64], *plus;
+
+		if (strcopy(buf, sizeof(buf), value) < 0)
+			return bad_value(ctx, sp, key, value, "too long");
+		plus = strchr(buf, '+');
+		if (plus)
+			*plus++ = '\0';
+		if (parse_u64(buf, 10, SIM_DMA_EVERY_MAX, &s->dma_every) < 0 ||
+		    s->dma_every == 0)
+			return bad_value(ctx, sp, key, value, "expected N[+K], N 1-%d",
+					 SIM_DMA_EVERY_MAX);
+		if (plus && parse_u64(plus, 10, s->dma_every - 1, &s->dma_off) < 0)
+			return bad_value(ctx, sp, key, value, "K is 0 to N-1");
+		return 0;
+	}
+	case KEY_DMA_PAGE:
+		if (parse_size(value, VFM_DIRTY_PAGE_MAX, &v) < 0 ||
+		    v < VFM_DIRTY_PAGE_MIN || (v & (v - 1)))
+			return bad_value(ctx, sp, key, value,
+					 "expected a power of two from 4K to 1G");
+		s->dma_page = v;
+		return 0;
+	case KEY_NO_DMA_LOGGING: s->dma_logging = false; return 0;
 	case _KEY_MAX: break;
 	}
 	return -EINVAL;
@@ -1355,6 +1582,10 @@ static int check_spec(struct vfm_ctx *ctx, const struct sim_spec *sp, const stru
 					    sp->prefix, sim_keys[arcs[i].key].name,
 					    vfm_state_name(arcs[i].f->from),
 					    vfm_state_name(arcs[i].f->to), flags);
+	if (!s->dma_logging && (seen(sp, KEY_DMA_DIRTY) || seen(sp, KEY_DMA_PAGE)))
+		return vfm_ctx_fail(ctx, -EINVAL, "%s: no-dma-logging excludes %s",
+				    sp->prefix,
+				    seen(sp, KEY_DMA_DIRTY) ? "dma-dirty" : "dma-page");
 	if (s->fail_arc.on && s->error_arc.on && s->fail_arc.from == s->error_arc.from &&
 	    s->fail_arc.to == s->error_arc.to)
 		return vfm_ctx_fail(ctx, -EINVAL,
@@ -1428,6 +1659,7 @@ int vfm_sim_open(struct vfm_ctx *ctx, const char *spec, struct vfm_device **ret_
 	if (!s)
 		return -ENOMEM;
 	s->migration = true;
+	s->dma_logging = true;
 	s->flags = VFM_MIG_ALL;
 	s->size = SIM_DEFAULT_SIZE;
 

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # vfiomigd's rules between local clients (issue: a member of its group can use it, not
 # break it): a job and an attached device belong to the uid that made them; only it or
-# root acts on them; only root shuts the daemon down; connections and jobs per uid;
+# root acts on them (jobs, detach, DMA dirty logging); only root shuts the daemon down; connections and jobs per uid;
 # a slot kept for root; idle connections closed.  Clients of other uids are a small
 # Python program run through setpriv (uid 65534 and 12345, both in group nogroup).
 set -u
@@ -165,8 +165,16 @@ out=$(as 12345 '{"cmd":"detach","devices":["sim:n1"]}' | verdict)
 out=$(as 12345 '{"cmd":"restore","devices":["sim:n1"],"from":"tcp://127.0.0.1:0"}' | verdict)
 [[ $out == "EPERM: sim:n1 belongs to uid 65534: only it or root may use it" ]] &&
 	ok "nor use it in a job" || nok "use by 12345" "$out"
+out=$(as 12345 '{"cmd":"dirty_start","devices":["sim:n1"],"ranges":[{"iova":0,"length":4096}]}' | verdict)
+[[ $out == "EPERM: sim:n1 belongs to uid 65534: only it or root may use it" ]] &&
+	ok "nor start DMA dirty logging on it" || nok "dirty_start by 12345" "$out"
+out=$(as 65534 '{"cmd":"dirty_start","devices":["sim:n1"],"ranges":[{"iova":0,"length":4096}]}' | verdict)
+[ "$out" = ok ] && ok "its own uid starts DMA dirty logging" || nok "dirty_start own" "$out"
+out=$(as 12345 '{"cmd":"dirty_stop","devices":["sim:n1"]}' | verdict)
+[[ $out == "EPERM: sim:n1 belongs to uid 65534: only it or root may use it" ]] &&
+	ok "another uid cannot stop it" || nok "dirty_stop by 12345" "$out"
 out=$(as 65534 '{"cmd":"detach","devices":["sim:n1"]}' | verdict)
-[ "$out" = ok ] && ok "its own uid detaches it" || nok "detach own" "$out"
+[ "$out" = ok ] && ok "its own uid detaches it (logging on)" || nok "detach own" "$out"
 
 # ---- jobs per uid, and the one kept for root (--max-jobs 4: 2 a uid) ----
 j1=$(as 65534 '{"cmd":"restore","devices":["sim:j1"],"from":"tcp://127.0.0.1:0"}' | jq -r '.result.job // .error.message')

@@ -7,6 +7,8 @@
  *    any, each named or with a descriptor index below the request's descriptor
  *    count, that count at most VFMD_FDS_MAX, strings terminated, a map that is a
  *    permutation, exactly one of a URI and a stream descriptor for save/restore;
+ *    the dirty_* commands: one device by name, 1..256 ranges each within its bounds,
+ *    the bitmap descriptor counted;
  *  - a refusal says why (a message) with one of the documented errnos, and the id it
  *    hands back is an integer or a string;
  *  - parsing is deterministic: the same bytes give the same outcome twice;
@@ -40,7 +42,9 @@ static void check_string(const char *s, size_t size, const char *what)
 static void check_request(const struct vfmd_request *r)
 {
 	bool jobcmd = r->cmd == VFMD_CMD_SAVE || r->cmd == VFMD_CMD_RESTORE;
-	bool has_devices = jobcmd || r->cmd == VFMD_CMD_INFO ||
+	bool dirtycmd = r->cmd == VFMD_CMD_DIRTY_START ||
+			r->cmd == VFMD_CMD_DIRTY_REPORT || r->cmd == VFMD_CMD_DIRTY_STOP;
+	bool has_devices = jobcmd || dirtycmd || r->cmd == VFMD_CMD_INFO ||
 			   r->cmd == VFMD_CMD_ATTACH || r->cmd == VFMD_CMD_DETACH;
 	size_t max_fd = 0;
 
@@ -68,6 +72,30 @@ static void check_request(const struct vfmd_request *r)
 	}
 	if (r->stream_fd >= 0 && (size_t)r->stream_fd + 1 > max_fd)
 		max_fd = (size_t)r->stream_fd + 1;
+	if (r->bitmap_fd >= 0 && (size_t)r->bitmap_fd + 1 > max_fd)
+		max_fd = (size_t)r->bitmap_fd + 1;
+	if (dirtycmd) {
+		if (r->n_devices != 1 || r->devices[0].fd >= 0)
+			broken("a dirty_* request not on one device by name", "");
+		if ((r->cmd == VFMD_CMD_DIRTY_STOP) != (r->n_ranges == 0) ||
+		    r->n_ranges > VFM_DIRTY_RANGES_MAX)
+			broken("a dirty_* request with a wrong range count", "");
+		for (size_t i = 0; i < r->n_ranges; i++)
+			if (r->ranges[i].iova > INT64_MAX || !r->ranges[i].length ||
+			    r->ranges[i].length > VFM_DIRTY_RANGE_MAX)
+				broken("a range out of bounds", "");
+		if ((r->cmd == VFMD_CMD_DIRTY_REPORT) != (r->bitmap_fd >= 0))
+			broken("a bitmap descriptor where none goes, or none for a "
+			       "report",
+			       "");
+		if (r->page_size > VFM_DIRTY_PAGE_MAX ||
+		    r->bitmap_offset > VFMD_BITMAP_OFFSET_MAX ||
+		    r->bitmap_size > VFMD_BITMAP_MAX)
+			broken("a dirty_* number out of bounds", "");
+	} else if (r->n_ranges || r->bitmap_fd >= 0) {
+		broken("ranges or a bitmap on a command without them",
+		       vfmd_cmd_name(r->cmd));
+	}
 	if (max_fd != r->n_fds)
 		broken("the descriptor count is not the highest index + 1", "");
 	check_string(r->uri, sizeof(r->uri), "uri");

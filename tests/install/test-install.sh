@@ -109,6 +109,8 @@ rc=$?
 for want in "file: save 2 devices" "file: restore into" "file: the destinations run" \
 	"live: save, committed" "live: restore" "live: the quiesced hook ran once" \
 	"live: the sources are stopped, the destinations run" \
+	"live: DMA dirty logging started" "live: dirty pages before the save, bit for bit" \
+	"live: dirty pages in the quiesced hook, bit for bit" "live: DMA dirty logging stopped" \
 	"cancel: save returns ECANCELED" "cancel: the devices run"; do
 	grep -q "^ok - $want" <<<"$out" && ok "example: $want" ||
 		nok "example: $want" "$(grep -F "$want" <<<"$out")"

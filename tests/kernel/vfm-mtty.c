@@ -11,6 +11,20 @@
  *
  * In CMD's arguments "@N" becomes "fd:K" for the Nth device.  Prints TAP lines for
  * the checks; exits with CMD's status, or 3 when a check failed.
+ *
+ *   vfm-mtty --dirty-raw [--no-report] DEV
+ *
+ * DMA dirty logging straight to the kernel (VFIO_DEVICE_FEATURE ioctls, no library
+ * checks in the way): what the VFIO core validates and what mtty's callbacks answer.
+ * --no-report: the kernel cannot report (built without CONFIG_IOMMUFD_DRIVER), so
+ * every report that passes the core's first checks must give EOPNOTSUPP.
+ *
+ *   vfm-mtty --dirty-daemon [--no-report] SOCKET NAME
+ *
+ * The same through vfiomigd, for NAME attached there: dirty_start, dirty_report into
+ * a sealed memfd passed with SCM_RIGHTS (the bytes around the bitmap untouched, the
+ * bitmap zeroed: mtty never reports a dirty page), an unsealed memfd refused,
+ * dirty_stop.  Both modes print TAP lines and exit 0, or 3 when a check failed.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -19,6 +33,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -139,6 +157,331 @@ static void check_uart(int fd, int i, const char *name)
 		printf("# %s: FIFO held '%s', want '%s'\n", name, got, fifo_text);
 }
 
+/* ---- DMA dirty logging, straight to the kernel ---- */
+
+static int feature(int fd, uint32_t flags, void *data, size_t size)
+{
+	struct {
+		struct vfio_device_feature hdr;
+		uint64_t data[4];
+	} buf = {.hdr = {.argsz = (uint32_t)(sizeof(buf.hdr) + size), .flags = flags}};
+
+	if (size > sizeof(buf.data))
+		return -EINVAL;
+	memcpy(buf.data, data, size);
+	if (ioctl(fd, VFIO_DEVICE_FEATURE, &buf) < 0)
+		return -errno;
+	memcpy(data, buf.data, size);
+	return 0;
+}
+
+static int log_start(int fd, const struct vfio_device_feature_dma_logging_range *r,
+		     uint32_t n, uint64_t *page)
+{
+	struct vfio_device_feature_dma_logging_control c = {
+		.page_size = *page,
+		.num_ranges = n,
+		.ranges = (uintptr_t)r,
+	};
+	int ret = feature(fd,
+			  VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+			  &c, sizeof(c));
+
+	*page = c.page_size;
+	return ret;
+}
+
+static int log_report(int fd, uint64_t iova, uint64_t len, uint64_t page, void *bm)
+{
+	struct vfio_device_feature_dma_logging_report rep = {
+		.iova = iova,
+		.length = len,
+		.page_size = page,
+		.bitmap = (uintptr_t)bm,
+	};
+
+	return feature(fd,
+		       VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+		       &rep, sizeof(rep));
+}
+
+static const char *ename(int r)
+{
+	static char buf[24];
+
+	switch (-r) {
+	case 0: return "0";
+	case EINVAL: return "EINVAL";
+	case E2BIG: return "E2BIG";
+	case EOVERFLOW: return "EOVERFLOW";
+	case EFAULT: return "EFAULT";
+	case ENOTTY: return "ENOTTY";
+	case EOPNOTSUPP: return "EOPNOTSUPP";
+	default: snprintf(buf, sizeof(buf), "errno %d", -r); return buf;
+	}
+}
+
+#define expect_r(got, want, what) \
+	tap((got) == (want), "%s: %s (want %s)", what, ename(got), ename(want))
+
+static int dirty_raw(const char *name, bool no_report)
+{
+	static struct vfio_device_feature_dma_logging_range r[257];
+	struct vfm_ctx *ctx = NULL;
+	struct vfm_device *dev = NULL;
+	uint64_t page, bm[4], *big;
+	int fd, ret, rep_ok = no_report ? -EOPNOTSUPP : 0;
+
+	if (vfm_ctx_new(&ctx) < 0 || vfm_device_open(ctx, name, &dev) < 0) {
+		fprintf(stderr, "vfm-mtty: %s\n",
+			ctx ? vfm_ctx_last_error(ctx) : "no memory");
+		vfm_ctx_unref(ctx);
+		return 1;
+	}
+	fd = vfm_device_fd(dev);
+	expect_r(feature(fd,
+			 VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_SET |
+				 VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+			 NULL, 0),
+		 0, "probe START: mtty has log_ops");
+	expect_r(feature(fd,
+			 VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_GET |
+				 VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+			 NULL, 0),
+		 0, "probe REPORT");
+	expect_r(feature(fd,
+			 VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+			 bm, 24),
+		 -EINVAL, "START with GET (a SET-only feature)");
+	page = 4096;
+	expect_r(log_start(fd, r, 0, &page), -EINVAL, "START with 0 ranges");
+	for (int i = 0; i < 257; i++)
+		r[i] = (struct vfio_device_feature_dma_logging_range){
+			.iova = (uint64_t)i << 13, .length = 4096};
+	expect_r(log_start(fd, r, 257, &page), -E2BIG,
+		 "START with 257 ranges (a page of them is the most)");
+	r[0].iova = 0x1001;
+	expect_r(log_start(fd, r, 1, &page), -EINVAL, "START with an unaligned range");
+	r[0] = (struct vfio_device_feature_dma_logging_range){.iova = 0x100000,
+							      .length = 0x3000};
+	r[1] = (struct vfio_device_feature_dma_logging_range){.iova = 0x102000,
+							      .length = 0x1000};
+	expect_r(log_start(fd, r, 2, &page), -EINVAL, "START with overlapping ranges");
+	r[0] = (struct vfio_device_feature_dma_logging_range){.iova = UINT64_MAX - 4095,
+							      .length = 8192};
+	expect_r(log_start(fd, r, 1, &page), -EOVERFLOW,
+		 "START with iova + length past 2^64");
+	{
+		struct vfio_device_feature_dma_logging_control c = {.page_size = 4096,
+								    .num_ranges = 1};
+
+		expect_r(feature(fd,
+				 VFIO_DEVICE_FEATURE_SET |
+					 VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+				 &c, sizeof(c)),
+			 -EFAULT, "START with the ranges at address 0");
+	}
+	r[0] = (struct vfio_device_feature_dma_logging_range){.iova = 0x100000,
+							      .length = 0x100000};
+	r[1] = (struct vfio_device_feature_dma_logging_range){.iova = 0x400000,
+							      .length = 0x2000};
+	page = 4096;
+	ret = log_start(fd, r, 2, &page);
+	expect_r(ret, 0, "START of two ranges");
+	tap(page == 4096, "START: mtty keeps the 4K page size asked for (%llu)",
+	    (unsigned long long)page);
+	page = 4096;
+	expect_r(log_start(fd, r, 2, &page), 0,
+		 "a second START: the VFIO core keeps no state and mtty none either (the "
+		 "library refuses it itself, EALREADY)");
+
+	expect_r(log_report(fd, 0x100000, 0x1000, 2048, bm), -EINVAL,
+		 "REPORT in 2K pages");
+	expect_r(log_report(fd, 0x100000, 0x3000, 0x3000, bm), -EINVAL,
+		 "REPORT in pages that are not a power of two");
+	expect_r(log_report(fd, UINT64_MAX - 4095, 8192, 4096, bm), -EOVERFLOW,
+		 "REPORT past 2^64");
+	memset(bm, 0xa5, sizeof(bm));
+	ret = log_report(fd, 0x100000, 0x40000, 4096, bm); /* 64 pages: one word */
+	expect_r(ret, rep_ok,
+		 no_report ? "REPORT: this kernel cannot report (no "
+			     "CONFIG_IOMMUFD_DRIVER)"
+			   : "REPORT of 64 pages");
+	tap(bm[0] == UINT64_C(0xa5a5a5a5a5a5a5a5) && bm[1] == bm[0],
+	    "REPORT never clears a bit (mtty sets none): the library must zero the "
+	    "bitmap");
+	/* The kernel pins the bitmap's pages only to set a bit (iova_bitmap_set()), and
+	 * mtty sets none: a bitmap at address 0 passes.  The library checks it itself. */
+	expect_r(log_report(fd, 0x100000, 0x40000, 4096, NULL), rep_ok,
+		 no_report ? "REPORT into a bitmap at address 0"
+			   : "REPORT into a bitmap at address 0: never touched, mtty "
+			     "sets no bit");
+	/* a report larger than one pinned window (2 MiB of bitmap on x86: 2^24 pages) */
+	big = mmap(NULL, 4u << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		   -1, 0);
+	if (big != MAP_FAILED) {
+		memset(big, 0, 4u << 20);
+		ret = log_report(fd, 0, (uint64_t)32 << 30 /* 32 GiB: 4 MiB of bits */,
+				 4096, big);
+		expect_r(ret, rep_ok, "REPORT of 32 GiB in 4K pages (a 4 MiB bitmap)");
+		munmap(big, 4u << 20);
+	}
+	expect_r(feature(fd,
+			 VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
+			 NULL, 0),
+		 0, "STOP");
+	expect_r(feature(fd,
+			 VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
+			 NULL, 0),
+		 0, "a second STOP: mtty answers 0 too");
+	vfm_device_unref(dev);
+	vfm_ctx_unref(ctx);
+	return tap_failed ? 3 : 0;
+}
+
+/* ---- DMA dirty logging through vfiomigd, the memfd path ---- */
+
+static int dconnect(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct timeval tv = {.tv_sec = 20};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || strlen(path) >= sizeof(sa.sun_path))
+		return -1;
+	strcpy(sa.sun_path, path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/* Send one request line (with @pass, -1: none) and read the answer line into @buf. */
+static int dcall(int s, int pass, char *buf, size_t size, const char *fmt, ...)
+{
+	union {
+		struct cmsghdr align;
+		char b[CMSG_SPACE(sizeof(int))];
+	} control;
+	char line[1024];
+	struct iovec iov = {.iov_base = line};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	size_t got = 0;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line) - 1)
+		return -1;
+	line[n++] = '\n';
+	iov.iov_len = (size_t)n;
+	if (pass >= 0) {
+		struct cmsghdr *cm;
+
+		memset(&control, 0, sizeof(control));
+		mh.msg_control = control.b;
+		mh.msg_controllen = sizeof(control.b);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &pass, sizeof(int));
+	}
+	if (sendmsg(s, &mh, MSG_NOSIGNAL) != n)
+		return -1;
+	while (got < size - 1) {
+		ssize_t k = read(s, buf + got, 1);
+
+		if (k <= 0)
+			return -1;
+		if (buf[got] == '\n')
+			break;
+		got++;
+	}
+	buf[got] = '\0';
+	return 0;
+}
+
+static int dirty_daemon(const char *sock, const char *name, bool no_report)
+{
+	char ans[4096];
+	uint8_t *m;
+	int s = dconnect(sock), mfd, ok;
+
+	if (s < 0) {
+		fprintf(stderr, "vfm-mtty: cannot connect to %s\n", sock);
+		return 1;
+	}
+	ok = dcall(s, -1, ans, sizeof(ans),
+		   "{\"id\":1,\"cmd\":\"dirty_start\",\"devices\":[\"%s\"],\"page_size\":"
+		   "4096,"
+		   "\"ranges\":[{\"iova\":1048576,\"length\":1048576}]}",
+		   name) == 0 &&
+	     strstr(ans, "\"ok\":true") && strstr(ans, "\"page_size\":4096");
+	tap(ok, "vfiomigd dirty_start of %s: ok, page size 4096", name);
+	if (!ok)
+		printf("# %s\n", ans);
+
+	mfd = memfd_create("bitmap", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (mfd < 0 || ftruncate(mfd, 8192) < 0 ||
+	    (m = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0)) ==
+		    MAP_FAILED) {
+		tap(0, "a memfd");
+		return 3;
+	}
+	memset(m, 0xff, 8192);
+	ok = dcall(s, mfd, ans, sizeof(ans),
+		   "{\"id\":2,\"cmd\":\"dirty_report\",\"devices\":[\"%s\"],\"bitmap_"
+		   "fd\":0,"
+		   "\"bitmap_offset\":64,\"ranges\":[{\"iova\":1048576,\"length\":"
+		   "1048576}]}",
+		   name) == 0 &&
+	     strstr(ans, "\"name\":\"EPERM\"") && strstr(ans, "F_SEAL_SHRINK");
+	tap(ok, "vfiomigd dirty_report into an unsealed memfd: EPERM");
+	if (!ok)
+		printf("# %s\n", ans);
+	fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK);
+	dcall(s, mfd, ans, sizeof(ans),
+	      "{\"id\":3,\"cmd\":\"dirty_report\",\"devices\":[\"%s\"],\"bitmap_fd\":0,"
+	      "\"bitmap_offset\":64,\"ranges\":[{\"iova\":1048576,\"length\":1048576}]}",
+	      name);
+	if (no_report) {
+		ok = strstr(ans, "\"name\":\"EOPNOTSUPP\"") &&
+		     strstr(ans, "this kernel cannot report DMA dirty pages");
+		tap(ok, "vfiomigd dirty_report on a kernel that cannot report: "
+			"EOPNOTSUPP, said");
+	} else {
+		bool zeroed = true, around = true;
+
+		for (int i = 64; i < 64 + 32; i++) /* 256 pages: 32 bytes */
+			zeroed = zeroed && m[i] == 0;
+		for (int i = 0; i < 8192; i++)
+			around = around && (i >= 64 && i < 96 ? true : m[i] == 0xff);
+		ok = strstr(ans, "\"ok\":true") && strstr(ans, "\"dirty_pages\":0") &&
+		     strstr(ans, "\"offset\":64") && strstr(ans, "\"bytes\":32") &&
+		     zeroed && around;
+		tap(ok, "vfiomigd dirty_report into a sealed memfd: 0 dirty pages, bytes "
+			"64-95 "
+			"zeroed, the rest untouched");
+	}
+	if (!ok)
+		printf("# %s\n", ans);
+	ok = dcall(s, -1, ans, sizeof(ans),
+		   "{\"id\":4,\"cmd\":\"dirty_stop\",\"devices\":[\"%s\"]}", name) == 0 &&
+	     strstr(ans, "\"ok\":true");
+	tap(ok, "vfiomigd dirty_stop");
+	if (!ok)
+		printf("# %s\n", ans);
+	munmap(m, 8192);
+	close(mfd);
+	close(s);
+	return tap_failed ? 3 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct vfm_ctx *ctx = NULL;
@@ -151,6 +494,20 @@ int main(int argc, char **argv)
 	char **cmd;
 	pid_t pid;
 
+	if (argc >= 3 && strcmp(argv[1], "--dirty-raw") == 0) {
+		bool nr = strcmp(argv[2], "--no-report") == 0;
+
+		if (argc != 3 + nr)
+			return 2;
+		return dirty_raw(argv[2 + nr], nr);
+	}
+	if (argc >= 4 && strcmp(argv[1], "--dirty-daemon") == 0) {
+		bool nr = strcmp(argv[2], "--no-report") == 0;
+
+		if (argc != 4 + nr)
+			return 2;
+		return dirty_daemon(argv[2 + nr], argv[3 + nr], nr);
+	}
 	for (; a < argc && argv[a][0] == '-' && strcmp(argv[a], "--") != 0; a++) {
 		if (strcmp(argv[a], "--set") == 0)
 			set = true;

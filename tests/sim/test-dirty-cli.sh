@@ -1,0 +1,107 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# vfiomig dirty on simulated devices: the dirty pages of the sim pattern (dma-dirty=N+K,
+# vfiomig(8)) bit for bit in text and --json, the page size the device chose, --probe,
+# and the errors: a driver without logging, bad ranges and page sizes.  TAP on stdout.
+set -u
+VFIOMIG=${1:?usage: test-dirty-cli.sh PATH-TO-vfiomig}
+command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit 0; }
+. "$(dirname "$0")/../tap.sh"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+run() { "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; out=$(cat "$tmp/out"); err=$(cat "$tmp/err"); }
+expect() {
+	local desc=$1 want=$2 pout=${3:-} perr=${4:-}
+	if [ "$rc" != "$want" ]; then nok "$desc" "exit $rc, wanted $want" "stdout: $out" "stderr: $err"; return; fi
+	if [ -n "$pout" ] && ! grep -qE -- "$pout" <<<"$out"; then nok "$desc" "stdout lacks /$pout/" "stdout: $out"; return; fi
+	if [ -n "$perr" ] && ! grep -qE -- "$perr" <<<"$err"; then nok "$desc" "stderr lacks /$perr/" "stderr: $err"; return; fi
+	ok "$desc"
+}
+jexpect() {
+	if [ "$(jq "$2" <<<"$out" 2>/dev/null)" = true ]; then ok "$1"; else nok "$1" "exit $rc; jq '$2' not true on: $out" "stderr: $err"; fi
+}
+jerr() { # DESC WANT-EXIT WANT-NAME MESSAGE-SUBSTRING
+	if [ "$rc" = "$2" ] && [ "$(jq -c '[.error.exit, .error.name]' <<<"$out" 2>/dev/null)" = "[$2,\"$3\"]" ] &&
+		[ "$(jq -r '.error.message' <<<"$out" 2>/dev/null | grep -c -- "$4")" = 1 ]; then
+		ok "$1"
+	else
+		nok "$1" "exit $rc: $out" "stderr: $err"
+	fi
+}
+
+run "$VFIOMIG" dirty --help; expect "dirty --help" 0 "Usage: vfiomig dirty"
+
+# N=3, K=2 on pages 0x100..0x10f (16 pages of 4K) and 0x200..0x203; each report is one
+# device write: report k dirties n % 3 == (2 + k - 1) % 3.
+#   report 1 (range 0, write 1, n%3==2): 0x101 0x104 0x107 0x10a 0x10d -> 1 4 7 10 13
+#   report 1 (range 1, write 2, n%3==0): 0x201 (w1: n%3==2 is 0x200? 0x200=512, 512%3=2
+#     yes) -> w1 gives 0x200 0x203, w2 gives 0x201 -> 0 1 3
+#   report 2 (range 0, write 3, n%3==1): w2 0x102 0x105 0x108 0x10b 0x10e and w3 0x100
+#     0x103 0x106 0x109 0x10c 0x10f -> all but 1 4 7 10 13
+run "$VFIOMIG" -j dirty "sim:d,dma-dirty=3+2" --range 0x100000:64K,0x200000:16K -n 2
+jexpect "--json: report 1 of both ranges, the pattern bit for bit" \
+	'.reports[0].ranges[0].dirty == [1,4,7,10,13] and .reports[0].ranges[1].dirty == [0,1,3]'
+jexpect "--json: report 2 of range 0: what writes 2 and 3 dirtied, write 1's cleared" \
+	'.reports[1].ranges[0].dirty == [0,2,3,5,6,8,9,11,12,14,15] and .reports[1].ranges[0].dirty_pages == 11'
+jexpect "--json: the bitmap in hex, byte j bit b = page 8j+b" \
+	'.reports[0].ranges[0].bitmap == "9224" and .reports[0].ranges[1].bitmap == "0b"'
+jexpect "--json: page size, totals, stopped" \
+	'.page_size == 4096 and .page_size_asked == 4096 and .dirty_pages == 5 + 3 + 11 + (.reports[1].ranges[1].dirty_pages) and .stopped == true and .device == "sim:d"'
+
+run "$VFIOMIG" dirty "sim:d,dma-dirty=3+2" --range 0x100000:64K --pages
+expect "text: counts and, with --pages, the dirty IOVAs" 0 \
+	"report 1: 0x100000\+0x10000: 5 of 16 pages dirty"
+grep -q "^    0x101000 0x104000 0x107000 0x10a000 0x10d000$" <<<"$out" && ok "text --pages lists the IOVAs" ||
+	nok "text --pages" "$out"
+
+run "$VFIOMIG" -j dirty "sim:d,dma-dirty=1,dma-page=16K" --range 0x100000:64K --page-size 4K
+jexpect "the device's own page size comes back and reports use it" \
+	'.page_size == 16384 and .page_size_asked == 4096 and .report_page_size == 16384 and .reports[0].ranges[0].dirty == [0,1,2,3]'
+run "$VFIOMIG" -j dirty "sim:d,dma-dirty=1,dma-page=16K" --range 0x100000:64K --report-page-size 8K
+jexpect "--report-page-size 8K spreads each 16K page over two bits" \
+	'.report_page_size == 8192 and .reports[0].ranges[0].pages == 8 and .reports[0].ranges[0].bitmap == "ff"'
+
+run "$VFIOMIG" dirty sim:d --range 0:4K -n 3 -i 1
+expect "no dma-dirty: logging works, nothing is dirty" 0 "total 0 dirty pages in 3 reports"
+
+# SIGINT between reports: logging stopped, what was reported printed, exit 130
+"$VFIOMIG" -j dirty "sim:d,dma-dirty=2" --range 0:8K -n 1000 -i 100 >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+sleep 0.6
+kill -INT $pid
+wait $pid
+rc=$?
+out=$(cat "$tmp/out")
+err=$(cat "$tmp/err")
+[ $rc = 130 ] && ok "SIGINT: exit 130" || nok "SIGINT: exit 130" "exit $rc" "$out" "$err"
+jexpect "SIGINT: the reports made, stopped, interrupted" \
+	'.interrupted == "SIGINT" and .stopped == true and (.reports | length) >= 1 and (.reports | length) < 1000 and ([.reports[].ranges[0].dirty_pages] | all(. == 1))'
+
+run "$VFIOMIG" dirty sim:d --probe; expect "--probe: supported" 0 "DMA dirty logging supported"
+run "$VFIOMIG" -j dirty sim:n,no-dma-logging --probe
+[ $rc = 4 ] && [ "$(jq -c '[.device, .dma_logging]' <<<"$out")" = '["sim:n",false]' ] &&
+	ok "--probe of a driver without it: exit 4, dma_logging false" || nok "--probe without" "exit $rc: $out"
+run "$VFIOMIG" dirty sim:n,no-dma-logging --range 0:4K
+expect "a driver without logging: exit 4, naming the device" 4 "" "sim:n: the driver does not support DMA dirty logging"
+run "$VFIOMIG" -j dirty sim:n,no-dma-logging --range 0:4K
+jerr "-j: EOPNOTSUPP, exit 4" 4 EOPNOTSUPP "sim:n: the driver does not support DMA dirty logging"
+
+run "$VFIOMIG" dirty sim:d --range 0x1001:4K; expect "unaligned range: exit 2" 2 "" "not aligned to the 4096-byte page"
+run "$VFIOMIG" dirty sim:d --range 0:8K,4K:8K; expect "overlapping ranges: exit 2" 2 "" "overlap"
+run "$VFIOMIG" dirty sim:d --range 0:0; expect "empty range: exit 2" 2 "" "is empty"
+run "$VFIOMIG" dirty sim:d --range 0xfffffffffffff000:8K; expect "past 2^64: exit 2" 2 "" "past 2\^64"
+run "$VFIOMIG" dirty sim:d --range 0:4K --page-size 3000; expect "page size 3000: exit 2" 2 "" "not a power of two"
+run "$VFIOMIG" dirty sim:d --range 0:4K --page-size 2G; expect "page size 2G: exit 2" 2 "" "not a power of two"
+run "$VFIOMIG" dirty sim:d --range 0; expect "a range without a length: exit 2" 2 "" "not IOVA:LEN"
+run "$VFIOMIG" dirty sim:d --range 0x:4K; expect "a bare 0x: exit 2" 2 "" "not IOVA:LEN"
+run "$VFIOMIG" dirty sim:d --range 0:4K -n 0; expect "--count 0: exit 2" 2 "" "--count"
+run "$VFIOMIG" dirty sim:d --range 0:4K -i 3600001; expect "--interval too long: exit 2" 2 "" "--interval"
+run "$VFIOMIG" dirty sim:d; expect "no --range: exit 2" 2 "" "needs --range"
+run "$VFIOMIG" dirty sim:d --probe --range 0:4K; expect "--probe with --range: exit 2" 2 "" "--probe takes no --range"
+run "$VFIOMIG" dirty; expect "no device: exit 2" 2 "" "needs one device"
+ranges=$(for i in $(seq 0 256); do printf '%s0x%x:4K' "${i:+,}" $((i * 8192)); done)
+run "$VFIOMIG" dirty sim:d --range "${ranges#,}"; expect "257 ranges: exit 2" 2 "" "at most 256"
+run "$VFIOMIG" dirty sim:d --range 0:256T; expect "a 256 TiB range: refused (bitmap bound)" 2 "" "exceed 1 GiB"
+run "$VFIOMIG" dirty nosuch --range 0:4K; expect "a device that does not open: exit 3" 3
+tap_end
