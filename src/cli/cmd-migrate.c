@@ -136,8 +136,10 @@ static int open_endpoint(struct cli *cli, const char *uri, bool listen, bool sav
 					    ret_ep, &err);
 	else
 		r = vfm_listener_accept(l, timeout_ms, cancel_fd, ret_ep, &err);
-	if (r < 0)
+	if (r < 0) {
 		cli_error(cli, "%s", err.msg[0] ? err.msg : strerror(-r));
+		cli_set_errno(cli, r);
+	}
 	vfm_listener_free(l);
 	return r;
 }
@@ -340,7 +342,8 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 	if (prog.shown)
 		fputc('\n', stderr);
 	finish_command(cli, ep, rep);
-	ex = cli_finish_job(cli, true, rep, to, vfm_endpoint_writes_stdout(ep));
+	ex = cli_finish_job(cli, true, rep, to, vfm_endpoint_description(ep),
+			    vfm_endpoint_writes_stdout(ep));
 out:
 	vfm_endpoint_free(ep);
 	for (int i = 0; i < n && i < VFM_SET_MAX; i++)
@@ -424,7 +427,8 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	if (prog.shown)
 		fputc('\n', stderr);
 	finish_command(cli, ep, rep);
-	ex = cli_finish_job(cli, false, rep, from, vfm_endpoint_writes_stdout(ep));
+	ex = cli_finish_job(cli, false, rep, from, vfm_endpoint_description(ep),
+			    vfm_endpoint_writes_stdout(ep));
 out:
 	vfm_endpoint_free(ep);
 	for (int i = 0; i < n && i < VFM_SET_MAX; i++)
