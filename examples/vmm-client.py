@@ -31,7 +31,7 @@ def main():
     for d in a.devices:
         if d.startswith("fd:"):
             num, _, name = d[3:].partition(":")
-            devices.append({"fd": len(fds), "name": name} if name else {"fd": len(fds)})
+            devices.append({"fd": len(fds), "device": name} if name else {"fd": len(fds)})
             fds.append(int(num))
         else:
             devices.append(d)
@@ -41,8 +41,11 @@ def main():
 
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(a.socket)
-    req = {"id": 1, "cmd": "save", "devices": devices, "stream_fd": devices_fd_count,
-           "quiesce_ack": True, "cancel_on_disconnect": True}
+    # "version": the JSON contract this client speaks (schema/, installed under
+    # share/vfiomig/schema/): a daemon that speaks another refuses the request
+    req = {"version": 1, "id": 1, "cmd": "save", "devices": devices,
+           "stream_fd": devices_fd_count, "quiesce_ack": True,
+           "cancel_on_disconnect": True}
     # one sendmsg carries the line and its descriptors (vfiomigd(8), PROTOCOL)
     socket.send_fds(s, [json.dumps(req).encode() + b"\n"], fds)
     os.close(stream)  # the daemon has its own copy now
@@ -58,6 +61,10 @@ def main():
             buf += chunk
         line, buf = buf.split(b"\n", 1)
         msg = json.loads(line)
+        if msg.get("version") != 1:
+            print("vmm-client: vfiomigd speaks JSON contract version %s, not 1"
+                  % msg.get("version"), file=sys.stderr)
+            return 1
         if msg.get("id") == 1:  # the answer to the save
             if not msg.get("ok"):
                 print("vmm-client: save refused: %s" % msg["error"]["message"],
@@ -69,9 +76,10 @@ def main():
             # Every device is quiesced and none has stopped: a VMM stops its
             # vCPUs here, then lets the devices stop.
             print("vmm-client: quiesced (%s): vCPUs stopped, continuing"
-                  % ", ".join(msg.get("devices", [])), file=sys.stderr)
-            s.sendall(json.dumps({"id": 2, "cmd": "continue", "job": job}).encode()
-                      + b"\n")
+                  % ", ".join(d["device"] for d in msg.get("devices", [])),
+                  file=sys.stderr)
+            s.sendall(json.dumps({"version": 1, "id": 2, "cmd": "continue",
+                                  "job": job}).encode() + b"\n")
         elif msg.get("id") == 2 and not msg.get("ok"):
             print("vmm-client: continue refused: %s" % msg["error"]["message"],
                   file=sys.stderr)
