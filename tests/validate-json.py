@@ -132,7 +132,8 @@ def cmd_spool(argv):
     validators = {}
     bad = []
     n = 0
-    names = [f for f in os.listdir(argv[1]) if re.match(r"^\d+\.", f)]
+    names = [f for f in os.listdir(argv[1])
+             if re.match(r"^\d+\.", f) and not f.endswith(".desc")]
     for name in sorted(names, key=lambda f: int(f.split(".")[0])):
         parts = name.split(".", 1)[1]
         lines = parts.endswith(".lines")
@@ -147,7 +148,7 @@ def cmd_spool(argv):
         with open(os.path.join(argv[1], name), encoding="utf-8", errors="replace") as f:
             text = f.read()
         label = name
-        desc = os.path.join(argv[1], name + ".desc")
+        desc = os.path.join(argv[1], name.split(".")[0] + ".desc")
         if os.path.exists(desc):
             label += " (" + open(desc, encoding="utf-8").read().strip()[:200] + ")"
         bad += check_text(validators[kind], text, lines, label)
