@@ -26,7 +26,7 @@ for u in $MTTY2_UUIDS $MTTY1_UUIDS; do
 	grep -q "^$u .*type mtty-[12].*migration stop-copy,p2p,pre-copy" $T/out || nok "list line for $u" "$(cat $T/out)"
 done
 run vfiomig -j list
-check "list --json" 0 "\"name\":\"$A\",\"kind\":\"mdev\",\"driver\":\"mtty\""
+check "list --json" 0 "\"device\":\"$A\",\"kind\":\"mdev\",\"driver\":\"mtty\""
 
 run vfiomig info $A $C
 check "info: mtty-2 reports 96 bytes, mtty-1 60" 0 "data size 96 bytes"

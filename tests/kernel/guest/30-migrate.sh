@@ -79,7 +79,7 @@ src_rc=$?
 wait $dst; dst_rc=$?
 tap_check "two devices over TCP (exits $src_rc/$dst_rc)" test "$src_rc$dst_rc" = 00
 tap_check "the JSON report says success with 2 devices" \
-	grep -q '"operation":"saved","success":true.*"devices":\[{.*},{.*}\]' $T/src.out
+	grep -q '"operation":"save","success":true.*"devices":\[{.*},{.*}\]' $T/src.out
 tap_relay destination $T/dst.out
 
 # ---- the connection cut mid-stream: the source devices run again, state intact ----

@@ -33,7 +33,7 @@ job_json() { vfiomig --connect="$1" -j jobs | tr '{' '\n' | grep "^\"job\":$2,";
 job_has() { job_json "$1" "$2" | grep -q "$3"; }
 # finished_state SOCKET DEVICE STATE: a finished job left DEVICE in STATE
 finished_state() {
-	vfiomig --connect="$1" -j jobs | grep -q "\"name\":\"$2\",[^}]*\"state\":\"$3\""
+	vfiomig --connect="$1" -j jobs | grep -q "\"device\":\"$2\",[^}]*\"state\":\"$3\""
 }
 busy() { ! vfiomig state "$1" >/dev/null 2>&1; }
 state_of() { vfiomig state "$1" 2>&1; }
