@@ -12,7 +12,8 @@
       one report line per invalid document; exit 1 if any.  The shell tests copy what
       they produce there (tests/tap.sh) and check it all in one python run.
   validate-json.py --lint SCHEMA_DIR [VFIOMIG]
-      TAP: every schema is a valid draft 2020-12 schema whose references resolve,
+      TAP: every schema is a valid draft 2020-12 schema with an SPDX $comment,
+      whose references resolve,
       describes every property, chooses additionalProperties (or
       unevaluatedProperties) for every object with properties; with VFIOMIG, every
       command its --help lists has schema/vfiomig-COMMAND.schema.json (the ones
@@ -195,6 +196,8 @@ def cmd_lint(argv):
             problems.append("$schema is not draft 2020-12")
         if s.get("$id") != name:
             problems.append("$id is not %s" % name)
+        if not str(s.get("$comment", "")).startswith("SPDX-License-Identifier: "):
+            problems.append("no \"$comment\": \"SPDX-License-Identifier: ...\"")
         found = []
         walk(s, "", found)
         for path, sub in found:
