@@ -299,7 +299,7 @@ static int parse_devices(struct vfmd_request *req, struct json_object *v,
 			ref->fd = (int)k;
 		}
 		if (!name && !fd)
-			return bad(e, -EINVAL, "%s: devices[%zu]: needs a name or an fd",
+			return bad(e, -EINVAL, "%s: devices[%zu]: needs \"device\" or \"fd\"",
 				   cmd, i);
 		if (!name && req->cmd == VFMD_CMD_ATTACH)
 			return bad(e, -EINVAL,

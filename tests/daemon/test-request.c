@@ -140,7 +140,7 @@ int main(void)
 	    "needs the device's name");
 	bad("{\"cmd\":\"attach\",\"devices\":[{\"fd\":0,\"device\":\"a\",\"x\":1}]}",
 	    -EINVAL, "unknown field \"x\"");
-	bad("{\"cmd\":\"attach\",\"devices\":[{}]}", -EINVAL, "needs a name or an fd");
+	bad("{\"cmd\":\"attach\",\"devices\":[{}]}", -EINVAL, "needs \"device\" or \"fd\"");
 
 	/* fd:N from a client: descriptor N of its request, never the daemon's own */
 	good("{\"cmd\":\"attach\",\"devices\":[\"fd:1:0000:3b:00.1\",{\"device\":"
