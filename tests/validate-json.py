@@ -231,7 +231,8 @@ def cmd_lint(argv):
 
     if len(argv) > 1:
         helptext = subprocess.run([argv[1], "--help"], capture_output=True, text=True).stdout
-        section = helptext.split("Commands:", 1)[-1]
+        # "Commands:" up to the first empty line (as tests/lint-docs.sh reads it)
+        section = helptext.split("Commands:\n", 1)[-1].split("\n\n", 1)[0]
         commands = re.findall(r"^  ([a-z][a-z0-9-]*)\s", section, re.M)
         missing = [c for c in commands if "vfiomig-%s%s" % (c, SUFFIX) not in schemas]
         point(bool(commands), "vfiomig --help lists commands (%d)" % len(commands))

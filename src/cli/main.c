@@ -205,6 +205,8 @@ static void usage(FILE *f)
 	fprintf(f, "--vf-token UUID is presented when a VF of a PF bound to vfio-pci (or that\n"
 		   "PF) is opened, by any command and through vfiomigd; other devices ignore "
 		   "it.\n");
+	fprintf(f, "-j prints one JSON document, described by vfiomig-COMMAND.schema.json in\n"
+		   "%s/vfiomig/schema (vfiomig(8), JSON OUTPUT).\n", VFM_DATADIR);
 	fprintf(f, "\nRun 'vfiomig COMMAND --help' for a command's options; see vfiomig(8).\n"
 		   "Exit codes: 0 ok, 1 operation failed, 2 usage, 3 device cannot be opened,\n"
 		   "4 not supported by the device, 5 the destination's devices are not compatible.\n");

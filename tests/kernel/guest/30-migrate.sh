@@ -77,6 +77,7 @@ wait_listening $T/dst.out
 $SRC vfm-mtty --set "$A" "$B" -- vfiomig -j save @0 @1 --to tcp://$ADDR:4445 >$T/src.out 2>$T/src.err
 src_rc=$?
 wait $dst; dst_rc=$?
+tap_json vfiomig-save $T/src.out
 tap_check "two devices over TCP (exits $src_rc/$dst_rc)" test "$src_rc$dst_rc" = 00
 tap_check "the JSON report says success with 2 devices" \
 	grep -q '"operation":"save","success":true.*"devices":\[{.*},{.*}\]' $T/src.out
