@@ -155,6 +155,14 @@ static int finish(struct cli *cli, int ex)
 	return ex;
 }
 
+/* The first error of a command line getopt refused (it printed its own sentence). */
+static void bad_option(struct cli *cli, const char *arg)
+{
+	if (!cli->error[0])
+		snprintf(cli->error, sizeof(cli->error),
+			 "'%.64s': an unknown option, or one without its argument", arg);
+}
+
 int cli_exit_code(int err)
 {
 	switch (-err) {
@@ -244,7 +252,11 @@ int main(int argc, char **argv)
 			else
 				printf("vfiomig %s\n", VFM_PACKAGE_VERSION);
 			return EXIT_OK;
-		default: usage(stderr); return finish(&cli, EXIT_USAGE);
+		default:
+			usage(stderr);
+			bad_option(&cli, argv[optind - 1]);
+			cli_set_errno(&cli, EINVAL);
+			return finish(&cli, EXIT_USAGE);
 		}
 	}
 	if (optind >= argc) {
@@ -328,7 +340,11 @@ int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
 		case 'p': cli->json = cli->pretty = true; break;
 		case 'v': cli->verbose = true; break;
 		case 'h': help(); *ret_exit = EXIT_OK; return -1;
-		case '?': *ret_exit = EXIT_USAGE; return -1;
+		case '?':
+			/* getopt said why on stderr; -j says it on stdout too */
+			bad_option(cli, argv[optind - 1]);
+			*ret_exit = EXIT_USAGE;
+			return -1;
 		default: return c;
 		}
 	}

@@ -232,7 +232,11 @@ else
 	nok "-j failed job" "exit $rc: $out"
 fi
 run "$VFIOMIG" -j info --bogus
-jerr "-j an unknown option: EINVAL, exit 2" 2 EINVAL "."
+jerr "-j an unknown option: EINVAL, exit 2, naming it" 2 EINVAL "'--bogus': an unknown option"
+run "$VFIOMIG" -j --bogus info sim:a
+jerr "-j an unknown global option: EINVAL, exit 2" 2 EINVAL "'--bogus': an unknown option"
+run "$VFIOMIG" -j plan --flags
+jerr "-j an option without its argument: EINVAL, exit 2" 2 EINVAL "'--flags'"
 run "$VFIOMIG" -j --vf-token nope info sim:a
 jerr "-j a bad --vf-token: EINVAL, exit 2" 2 EINVAL "is not a UUID"
 run "$VFIOMIG" -j plan RUNNING NOWHERE
