@@ -46,10 +46,16 @@ class Daemon:
                 raise ConnectionError("vfiomigd closed the connection")
             self.buf += chunk
         line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
+        msg = json.loads(line)
+        if msg.get("version") != 1:
+            raise ConnectionError("vfiomigd speaks JSON contract version %s, not 1"
+                                  % msg.get("version"))
+        return msg
 
     def send(self, req, fds=()):
-        req = dict(req, id=self.next_id)
+        # "version": the JSON contract this client speaks (schema/, installed under
+        # share/vfiomig/schema/): a daemon that speaks another refuses the request
+        req = dict(req, version=1, id=self.next_id)
         self.next_id += 1
         line = json.dumps(req).encode() + b"\n"
         if fds:
@@ -117,7 +123,7 @@ def main():
     for dev in a.devices:
         if dev.startswith("fd:"):
             num, _, name = dev[3:].partition(":")
-            devices.append({"fd": len(fds), "name": name} if name else {"fd": len(fds)})
+            devices.append({"fd": len(fds), "device": name} if name else {"fd": len(fds)})
             fds.append(int(num))
         else:
             devices.append(dev)
@@ -131,7 +137,7 @@ def main():
         if not r.get("ok"):
             print("vmm-client: attach refused: %s" % r["error"]["message"], file=sys.stderr)
             return 1
-        names = [x["name"] for x in r["result"]]
+        names = [x["device"] for x in r["result"]["devices"]]
         devices, fds = names, []
         for name in names:
             r = d.call({"cmd": "dirty_start", "devices": [name], "ranges": ranges,
@@ -158,7 +164,8 @@ def main():
             # vCPUs here (and makes its last pass over guest memory, with the pages
             # its devices wrote), then lets the devices stop.
             print("vmm-client: quiesced (%s): vCPUs stopped, continuing"
-                  % ", ".join(msg.get("devices", [])), file=sys.stderr)
+                  % ", ".join(x["device"] for x in msg.get("devices", [])),
+                  file=sys.stderr)
             abort = {} if not ranges or dirty_pass(d, names, ranges) else \
                 {"abort": "the devices' dirty pages could not be read"}
             r = d.call(dict({"cmd": "continue", "job": job}, **abort))

@@ -18,6 +18,8 @@ pkgs=(
 	# the tests' relays, replays and raw control-socket clients (standard library);
 	# setpriv runs those as other uids
 	python3 util-linux
+	# every -j output and vfiomigd message checked against schema/ (validate-json.py)
+	python3-jsonschema
 	# file(1) reads contrib/file/vfiomig.magic (the inspect test)
 	file
 	# the exec: transport over a real ssh (an sshd the test starts on loopback)

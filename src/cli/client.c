@@ -13,6 +13,7 @@
 
 #include "client.h"
 #include "config.h"
+#include "contract.h"
 #include "macro.h"
 
 struct vfmc {
@@ -89,6 +90,8 @@ int vfmc_send(struct vfmc *c, struct json_object *req, const int *fds, size_t n_
 	if (n_fds > 80)
 		return -E2BIG;
 	json_object_object_add(req, "id", json_object_new_int(id));
+	/* the contract this client speaks: a daemon that speaks another refuses */
+	json_object_object_add(req, "version", json_object_new_int(VFM_JSON_VERSION));
 	s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN |
 							JSON_C_TO_STRING_NOSLASHESCAPE);
 	len = strlen(s);

@@ -26,8 +26,8 @@ int vfmc_connect(const char *path, struct vfmc **ret, char *err, size_t errsize)
 void vfmc_free(struct vfmc *c);
 
 /**
- * vfmc_send() - send @req (borrowed) with a fresh "id", and @fds alongside its first
- * byte.  Returns the id (> 0) or -errno.
+ * vfmc_send() - send @req (borrowed) with a fresh "id" and the contract's "version",
+ * and @fds alongside its first byte.  Returns the id (> 0) or -errno.
  */
 int vfmc_send(struct vfmc *c, struct json_object *req, const int *fds, size_t n_fds);
 

@@ -177,9 +177,11 @@ static void report(struct check *c, const char *what, enum vfm_state from, enum 
 		out_str(o, "to", NULL, vfm_state_name(to));
 	}
 	if (usec != UINT64_MAX)
-		out_u64(o, "usec", " (%s us)", usec);
-	if (err)
-		out_str(o, "errno", NULL, out_errno_name(err, eb));
+		out_u64(o, "elapsed_usec", " (%s us)", usec);
+	if (err) {
+		out_i64(o, "errno", NULL, err);
+		out_str(o, "errno_name", NULL, out_errno_name(err, eb));
+	}
 	out_str(o, "detail", it->detail[0] ? ": %s" : NULL, it->detail);
 	out_text(o, "\n");
 	out_object_end(o);
@@ -674,6 +676,14 @@ static void device_failed(struct check *c, const char *what, int err, const char
 	if (c->fmt == FMT_TAP)
 		tap_point(++*c->tap_n, d->name, what, false, CK_FAIL, d->open_err, UINT64_MAX,
 			  why);
+	if (c->fmt == FMT_JSON) {
+		/* the device is in the document too, with why it was not checked */
+		out_object_begin(c->cli->out, NULL);
+		out_str(c->cli->out, "device", NULL, d->name);
+		out_str(c->cli->out, "stage", NULL, what);
+		out_error(c->cli->out, "error", d->open_err, why);
+		out_object_end(c->cli->out);
+	}
 }
 
 /* Check @name; returns the exit code it earns. */
@@ -714,7 +724,7 @@ static int check_one(struct check *c, const char *name)
 	if (c->fmt == FMT_TEXT || c->fmt == FMT_JSON) {
 		out_object_begin(cli->out, NULL);
 		out_str(cli->out, "device", "%s", d->name);
-		out_str(cli->out, "flags", ": flags %s\n", d->flags);
+		out_str_list(cli->out, "migration_flags", ": flags %s\n", d->flags);
 		out_array_begin(cli->out, "checks");
 	}
 	check_device(c);
@@ -834,7 +844,8 @@ int cmd_check(struct cli *cli, int argc, char **argv)
 		puts("TAP version 13");
 	} else if (fmt != FMT_JUNIT) {
 		cli->out = out_new(cli->json, cli->pretty);
-		out_array_begin(cli->out, NULL);
+		out_object_begin(cli->out, NULL);
+		out_array_begin(cli->out, "devices");
 	}
 	for (int i = optind; i < argc; i++) {
 		struct check chk = {.cli = cli, .fmt = fmt, .tap_n = &tap_n, .trace = trace};
@@ -857,6 +868,7 @@ int cmd_check(struct cli *cli, int argc, char **argv)
 		junit_write(runs, n_runs);
 	} else {
 		out_array_end(cli->out);
+		out_object_end(cli->out);
 		out_finish(cli->out);
 		cli->out = NULL;
 	}

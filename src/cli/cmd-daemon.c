@@ -86,6 +86,7 @@ static void report_of(struct json_object *o, struct vfm_job_report *rep)
 	rep->elapsed_usec = u64_of(o, "elapsed_usec");
 	rep->precopy_rounds = (unsigned)u64_of(o, "precopy_rounds");
 	rep->streams = (unsigned)MIN(u64_of(o, "streams"), (uint64_t)VFM_STREAMS_MAX);
+	rep->precopy_reinits = (unsigned)u64_of(o, "precopy_reinits");
 	rep->precopy_usec = u64_of(o, "precopy_usec");
 	rep->downtime_usec = u64_of(o, "downtime_usec");
 	rep->rolled_back = vfmc_bool(o, "rolled_back", false);
@@ -103,10 +104,13 @@ static void report_of(struct json_object *o, struct vfm_job_report *rep)
 	}
 	strcopy(rep->security, sizeof(rep->security), vfmc_str(o, "security", ""));
 	if (!vfmc_bool(o, "success", true)) {
-		rep->error = -(int)vfmc_int(o, "errno", EIO);
-		if (rep->error == 0)
+		struct json_object *e = NULL;
+
+		json_object_object_get_ex(o, "error", &e);
+		rep->error = -(int)vfmc_int(e, "errno", EIO);
+		if (rep->error >= 0)
 			rep->error = -EIO;
-		strcopy(rep->message, sizeof(rep->message), vfmc_str(o, "error", ""));
+		strcopy(rep->message, sizeof(rep->message), vfmc_str(e, "message", ""));
 	}
 	json_object_object_get_ex(o, "devices", &devs);
 	rep->n = devs ? MIN(json_object_array_length(devs), (size_t)VFM_SET_MAX) : 0;
@@ -115,12 +119,14 @@ static void report_of(struct json_object *o, struct vfm_job_report *rep)
 		struct vfm_job_dev *jd = &rep->dev[i];
 		long long est = vfmc_int(d, "estimate_bytes", -1);
 
-		strcopy(jd->name, sizeof(jd->name), vfmc_str(d, "name", "?"));
+		strcopy(jd->name, sizeof(jd->name), vfmc_str(d, "device", "?"));
 		jd->precopy_bytes = u64_of(d, "precopy_bytes");
 		jd->stopcopy_bytes = u64_of(d, "stopcopy_bytes");
 		jd->stopcopy_usec = u64_of(d, "stopcopy_usec");
+		jd->precopy_reinits = (unsigned)u64_of(d, "precopy_reinits");
 		jd->estimate = est >= 0 ? (uint64_t)est : UINT64_MAX;
-		strcopy(jd->vf_config, sizeof(jd->vf_config), vfmc_str(d, "vf_config", ""));
+		strcopy(jd->vf_config, sizeof(jd->vf_config),
+			vfmc_str(d, "vf_config_status", ""));
 	}
 }
 
@@ -128,7 +134,7 @@ static void show_progress(struct cli_progress *p, struct json_object *ev)
 {
 	struct vfm_job_report *rep;
 
-	if (!p->tty || !(rep = malloc(sizeof(*rep))))
+	if ((!p->tty && !p->json) || !(rep = malloc(sizeof(*rep))))
 		return;
 	report_of(ev, rep);
 	cli_show_progress(p, rep);
@@ -145,8 +151,12 @@ static int report_finished(struct cli *cli, struct json_object *fin, const char 
 
 	if (!vfmc_bool(fin, "success", false) &&
 	    streq(vfmc_str(fin, "stage", "job"), "endpoint")) {
+		struct json_object *e = NULL;
+
 		/* as the local command: the transport's sentence, no report */
-		cli_error(cli, "%s", vfmc_str(fin, "error", "?"));
+		json_object_object_get_ex(fin, "error", &e);
+		cli_error(cli, "%s", vfmc_str(e, "message", "?"));
+		cli_set_errno(cli, (int)vfmc_int(e, "errno", 0));
 		return EXIT_FAILED;
 	}
 	rep = malloc(sizeof(*rep));
@@ -155,7 +165,8 @@ static int report_finished(struct cli *cli, struct json_object *fin, const char 
 	report_of(fin, rep);
 	if (!vfmc_bool(fin, "success", false) && !rep->error)
 		rep->error = -EIO; /* a finished job that does not say it succeeded */
-	ex = cli_finish_job(cli, save, rep, where, report_to_stderr);
+	ex = cli_finish_job(cli, save, rep, where, vfmc_str(fin, "peer", NULL),
+			    report_to_stderr);
 	free(rep);
 	return ex;
 }
@@ -321,7 +332,7 @@ static int add_devices(struct cli *cli, struct remote *rm, char **names, int n)
 			json_object_object_add(d, "fd",
 					       json_object_new_int(add_fd(rm, fd)));
 			if (colon && colon[1])
-				json_object_object_add(d, "name",
+				json_object_object_add(d, "device",
 						       json_object_new_string(colon + 1));
 			json_object_array_add(arr, d);
 		} else {
@@ -466,22 +477,23 @@ static void sync_dir_of(const char *path)
 		(void)fsync(fd);
 }
 
+/* A daemon's result as the command's JSON document (main() prints it). */
+static void print_result(struct cli *cli, struct json_object *res)
+{
+	out_document_set(json_object_get(res), cli->pretty);
+}
+
 static void print_started(struct cli *cli, struct json_object *res)
 {
-	if (cli->json) {
-		puts(json_object_to_json_string_ext(
-			res,
-			(cli->pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
-				     : JSON_C_TO_STRING_PLAIN) |
-				JSON_C_TO_STRING_NOSLASHESCAPE));
-	} else {
+	if (cli->json)
+		print_result(cli, res);
+	else
 		printf("job %lld\n", vfmc_int(res, "job", 0));
-	}
 	fflush(stdout);
 }
 
 static int run_remote(struct cli *cli, struct remote *rm, bool save, bool detach,
-		      const char *hook, bool progress_tty, int opened_fd)
+		      const char *hook, bool progress_tty, bool progress_json, int opened_fd)
 {
 	struct follow f = {.cli = cli, .hook = hook, .cancel_on_signal = true};
 	struct json_object *res = NULL, *fin = NULL;
@@ -513,8 +525,8 @@ static int run_remote(struct cli *cli, struct remote *rm, bool save, bool detach
 		goto out;
 	}
 	f.c = c;
-	f.prog =
-		(struct cli_progress){.tty = progress_tty, .verb = save ? "save" : "restore"};
+	f.prog = (struct cli_progress){
+		.tty = progress_tty, .json = progress_json, .verb = save ? "save" : "restore"};
 	if (follow_job(&f, &fin) < 0) {
 		ex = EXIT_FAILED;
 		goto out;
@@ -568,13 +580,13 @@ int cmd_save_remote(struct cli *cli, int argc, char **argv)
 		goto done;
 	if (a.no_precopy)
 		json_object_object_add(rm.req, "precopy", json_object_new_boolean(false));
-	add_u64(rm.req, "precopy_rounds", a.has_rounds, a.rounds);
-	add_u64(rm.req, "precopy_seconds", a.has_seconds, a.seconds);
-	add_u64(rm.req, "dirty_threshold", a.has_dirty, a.dirty);
-	add_u64(rm.req, "timeout", a.has_timeout, a.timeout);
-	add_u64(rm.req, "chunk", a.has_chunk, a.chunk);
+	add_u64(rm.req, "precopy_max_rounds", a.has_rounds, a.rounds);
+	add_u64(rm.req, "precopy_max_usec", a.has_seconds, a.seconds * 1000000);
+	add_u64(rm.req, "dirty_threshold_bytes", a.has_dirty, a.dirty);
+	add_u64(rm.req, "timeout_usec", a.has_timeout, a.timeout * 1000000);
+	add_u64(rm.req, "chunk_bytes", a.has_chunk, a.chunk);
 	add_u64(rm.req, "streams", a.streams > 1, a.streams);
-	add_u64(rm.req, "ack_timeout", a.has_ack_timeout, a.ack_timeout);
+	add_u64(rm.req, "ack_timeout_usec", a.has_ack_timeout, a.ack_timeout * 1000000);
 	add_true(rm.req, "force", a.force);
 	if (a.no_vf_config)
 		json_object_object_add(rm.req, "vf_config", json_object_new_boolean(false));
@@ -589,7 +601,8 @@ int cmd_save_remote(struct cli *cli, int argc, char **argv)
 	if (ex == EXIT_OK)
 		ex = add_stream(cli, &rm, a.to, true, &opened);
 	if (ex == EXIT_OK)
-		ex = run_remote(cli, &rm, true, a.detach, a.hook, a.tty, opened);
+		ex = run_remote(cli, &rm, true, a.detach, a.hook, a.tty, a.progress_json,
+				opened);
 	else
 		safe_close(opened);
 done:
@@ -620,7 +633,7 @@ int cmd_restore_remote(struct cli *cli, int argc, char **argv)
 	add_true(rm.req, "any_id", a.any_id);
 	if (a.no_vf_config)
 		json_object_object_add(rm.req, "vf_config", json_object_new_boolean(false));
-	add_u64(rm.req, "timeout", a.has_timeout, a.timeout);
+	add_u64(rm.req, "timeout_usec", a.has_timeout, a.timeout * 1000000);
 	add_true(rm.req, "cancel_on_disconnect", a.cancel_on_exit);
 	add_true(rm.req, "connect", a.connect);
 	if (a.has_map) {
@@ -637,7 +650,8 @@ int cmd_restore_remote(struct cli *cli, int argc, char **argv)
 	if (ex == EXIT_OK)
 		ex = add_stream(cli, &rm, a.from, false, &opened);
 	if (ex == EXIT_OK)
-		ex = run_remote(cli, &rm, false, a.detach, NULL, a.tty, opened);
+		ex = run_remote(cli, &rm, false, a.detach, NULL, a.tty, a.progress_json,
+				opened);
 	else
 		safe_close(opened);
 done:
@@ -669,7 +683,7 @@ static int simple_call(struct cli *cli, struct json_object *req, const int *fds,
 		if (r == -ENOENT && !dev[0])
 			ex = EXIT_FAILED;
 	} else if (cli->json) {
-		print_started(cli, res);
+		print_result(cli, res);
 	} else if (text) {
 		text(res);
 	}
@@ -710,12 +724,16 @@ static void jobs_help(void)
 
 static void jobs_text(struct json_object *res)
 {
-	size_t n = json_object_array_length(res);
+	struct json_object *jobs = NULL;
+	size_t n;
 
+	json_object_object_get_ex(res, "jobs", &jobs);
+	n = jobs ? json_object_array_length(jobs) : 0;
 	if (n == 0)
 		printf("no jobs\n");
 	for (size_t i = 0; i < n; i++) {
-		struct json_object *j = json_object_array_get_idx(res, i), *devs = NULL;
+		struct json_object *j = json_object_array_get_idx(jobs, i), *devs = NULL;
+		struct json_object *e = NULL;
 		const char *uri = vfmc_str(j, "listening", vfmc_str(j, "uri", NULL));
 
 		printf("%-4lld %-7s %-9s %-10s", vfmc_int(j, "job", 0),
@@ -724,12 +742,12 @@ static void jobs_text(struct json_object *res)
 		json_object_object_get_ex(j, "devices", &devs);
 		for (size_t k = 0; devs && k < json_object_array_length(devs); k++)
 			printf("%s%s", k ? "," : " ",
-			       vfmc_str(json_object_array_get_idx(devs, k), "name", "?"));
+			       vfmc_str(json_object_array_get_idx(devs, k), "device", "?"));
 		printf(" %s %s",
 		       streq(vfmc_str(j, "operation", ""), "save") ? "->" : "<-",
 		       uri ? uri : "(passed descriptor)");
-		if (!vfmc_bool(j, "success", true))
-			printf(": %s", vfmc_str(j, "error", ""));
+		if (json_object_object_get_ex(j, "error", &e))
+			printf(": %s", vfmc_str(e, "message", ""));
 		putchar('\n');
 	}
 }
@@ -870,7 +888,7 @@ static void device_states_text(struct json_object *res)
 	for (size_t i = 0; devs && i < json_object_array_length(devs); i++) {
 		struct json_object *d = json_object_array_get_idx(devs, i);
 
-		printf("%s %s\n", vfmc_str(d, "name", "?"), vfmc_str(d, "state", "unknown"));
+		printf("%s %s\n", vfmc_str(d, "device", "?"), vfmc_str(d, "state", "unknown"));
 	}
 }
 
@@ -926,13 +944,11 @@ static void attach_help(void)
 
 static void names_text(struct json_object *res)
 {
-	for (size_t i = 0; i < json_object_array_length(res); i++) {
-		struct json_object *d = json_object_array_get_idx(res, i);
+	struct json_object *devs = NULL;
 
-		printf("%s\n", json_object_is_type(d, json_type_string)
-				       ? json_object_get_string(d)
-				       : vfmc_str(d, "name", "?"));
-	}
+	json_object_object_get_ex(res, "devices", &devs);
+	for (size_t i = 0; devs && i < json_object_array_length(devs); i++)
+		printf("%s\n", vfmc_str(json_object_array_get_idx(devs, i), "device", "?"));
 }
 
 static int devices_command(struct cli *cli, int argc, char **argv, const char *cmd,

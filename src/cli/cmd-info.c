@@ -28,7 +28,7 @@ void cli_print_migration(struct cli *cli, struct vfm_device *dev)
 	r = vfm_device_get_flags(dev, &mig);
 	if (r == -ENOTTY) {
 		out_bool(o, "migratable", NULL, false);
-		out_str(o, "migration", "  migration %s\n", "not migratable");
+		out_text(o, "  migration not migratable\n");
 		return;
 	}
 	if (r < 0) {
@@ -38,7 +38,7 @@ void cli_print_migration(struct cli *cli, struct vfm_device *dev)
 	}
 	vfm_flags_format(mig, buf, sizeof(buf));
 	out_bool(o, "migratable", NULL, true);
-	out_str(o, "migration", "  migration %s\n", buf);
+	out_str_list(o, "migration_flags", "  migration %s\n", buf);
 	if (mig & VFM_MIG_PRE_COPY) {
 		/* whether the kernel took the opt-in: Linux 7.1+ */
 		out_bool(o, "precopy_info_v2", NULL, vfm_device_precopy_v2(dev));
@@ -55,11 +55,11 @@ void cli_print_migration(struct cli *cli, struct vfm_device *dev)
 
 	r = vfm_device_get_data_size(dev, &size);
 	if (r < 0) {
-		out_null(o, "data_size");
+		out_null(o, "estimate_bytes");
 		out_str(o, NULL, "  data size %s\n",
 			r == -ENOTTY ? "not reported by the driver" : strerror(-r));
 	} else {
-		out_u64(o, "data_size", "  data size %s bytes (STOP_COPY estimate)\n", size);
+		out_u64(o, "estimate_bytes", "  data size %s bytes (STOP_COPY estimate)\n", size);
 	}
 
 	if (r >= 0 && (st == VFM_STATE_PRE_COPY || st == VFM_STATE_PRE_COPY_P2P) &&
@@ -95,16 +95,18 @@ int cmd_info(struct cli *cli, int argc, char **argv)
 	if (ex == EXIT_OK) {
 		cli->verbose_identity = true;
 		cli->out = out_new(cli->json, cli->pretty);
-		out_array_begin(cli->out, NULL);
+		out_object_begin(cli->out, NULL);
+		out_array_begin(cli->out, "devices");
 		for (int i = 0; i < n; i++) {
 			out_object_begin(cli->out, NULL);
-			out_str(cli->out, "name", "%s\n", vfm_device_name(devs[i]));
+			out_str(cli->out, "device", "%s\n", vfm_device_name(devs[i]));
 			cli_print_identity(cli, vfm_device_identity(devs[i]));
 			out_text(cli->out, "\n");
 			cli_print_migration(cli, devs[i]);
 			out_object_end(cli->out);
 		}
 		out_array_end(cli->out);
+		out_object_end(cli->out);
 		out_finish(cli->out);
 	}
 	for (int i = 0; i < n; i++)

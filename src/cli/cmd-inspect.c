@@ -101,12 +101,12 @@ static void print_header(struct inspect *in, const struct vfm_stream_header *h)
 	char buf[64];
 
 	/* the reader refuses another version before the HEADER */
-	out_u64(o, "version", "vfiomig stream version %s\n", VFM_STREAM_VERSION);
+	out_u64(o, "stream_version", "vfiomig stream version %s\n", VFM_STREAM_VERSION);
 	snprintf(buf, sizeof(buf), "%016" PRIx64, h->stream_id);
 	out_str(o, "stream_id", "  stream id %s", buf);
 	out_u64(o, "header_flags", ", header flags %s", h->flags);
 	out_bool(o, "precopy", NULL, h->flags & VFM_STREAM_F_PRECOPY);
-	out_bool(o, "two_way", NULL, h->flags & VFM_STREAM_F_COMMIT);
+	out_bool(o, "one_way", NULL, !(h->flags & VFM_STREAM_F_COMMIT));
 	out_text(o, " (%s%s)\n",
 		 h->flags & VFM_STREAM_F_PRECOPY ? "precopy chunks may follow, " : "",
 		 h->flags & VFM_STREAM_F_COMMIT ? "two-way: ends with COMMIT or ABORT"
@@ -136,12 +136,12 @@ static void print_device(struct inspect *in, unsigned i)
 	memcpy(id.driver, d->driver, MIN(sizeof(id.driver), sizeof(d->driver)));
 	memcpy(id.mdev_type, d->mdev_type, MIN(sizeof(id.mdev_type), sizeof(d->mdev_type)));
 	out_object_begin(o, NULL);
-	out_u64(o, "index", "device %s", i);
-	out_str(o, "name", ": %s\n", d->name);
+	out_u64(o, "device_index", "device %s", i);
+	out_str(o, "device", ": %s\n", d->name);
 	cli->verbose_identity = true;
 	cli_print_identity(cli, &id);
 	vfm_flags_format(d->mig_flags, flags, sizeof(flags));
-	out_str(o, "migration", "\n  migration %s", flags);
+	out_str_list(o, "migration_flags", "\n  migration %s", flags);
 	if (d->data_size != VFM_STREAM_SIZE_UNKNOWN)
 		out_u64(o, "estimate_bytes", ", driver estimate %s bytes", d->data_size);
 	else
@@ -179,6 +179,7 @@ static void list_record(struct inspect *in, const struct vfm_record *rec, uint64
 			uint64_t size)
 {
 	struct out *o = in->cli->out;
+	char eb[24];
 
 	if (out_is_json(o) && in->listed == JSON_RECORDS_MAX)
 		return;
@@ -186,10 +187,10 @@ static void list_record(struct inspect *in, const struct vfm_record *rec, uint64
 	out_object_begin(o, NULL);
 	out_u64(o, "offset", "  @%s", at);
 	out_str(o, "type", " %s", vfm_stream_type_name(rec->type));
-	out_u64(o, "size", " (%s bytes)", size);
+	out_u64(o, "size_bytes", " (%s bytes)", size);
 	switch (rec->type) {
 	case VFM_STREAM_DATA:
-		out_u64(o, "device", ": device %s", rec->data.dev);
+		out_u64(o, "device_index", ": device %s", rec->data.dev);
 		out_str(o, "phase", " %s", rec->data.phase == VFM_STREAM_PHASE_PRECOPY
 						   ? "precopy"
 						   : "stop-copy");
@@ -197,19 +198,20 @@ static void list_record(struct inspect *in, const struct vfm_record *rec, uint64
 		out_u64(o, "data_bytes", ", %s bytes", rec->data.len);
 		break;
 	case VFM_STREAM_VF_CONFIG:
-		out_u64(o, "device", ": device %s", rec->vf_config.dev);
+		out_u64(o, "device_index", ": device %s", rec->vf_config.dev);
 		break;
 	case VFM_STREAM_DEVICE_END:
-		out_u64(o, "device", ": device %s", rec->device_end.dev);
+		out_u64(o, "device_index", ": device %s", rec->device_end.dev);
 		out_u64(o, "total_bytes", ", %s bytes", rec->device_end.total);
 		out_u64(o, "precopy_bytes", " (%s precopy)", rec->device_end.precopy);
 		break;
 	case VFM_STREAM_END:
-		out_u64(o, "devices", ": %s devices", rec->end.n_devices);
+		out_u64(o, "device_count", ": %s devices", rec->end.n_devices);
 		out_u64(o, "total_bytes", ", %s bytes", rec->end.total);
 		break;
 	case VFM_STREAM_ABORT:
 		out_u64(o, "errno", ": errno %s", rec->abort.error);
+		out_str(o, "errno_name", NULL, out_errno_name((int)rec->abort.error, eb));
 		out_str(o, "reason", ", %s", rec->abort.reason);
 		break;
 	default: break;
@@ -321,7 +323,7 @@ static int read_stream(struct inspect *in, struct source *src)
 		if (in->records) {
 			if (!listing) {
 				out_text(o, "records:\n");
-				out_array_begin(o, "record_list");
+				out_array_begin(o, "records");
 				listing = true;
 			}
 			list_record(in, &rec, at, src->pos - at);
@@ -329,7 +331,7 @@ static int read_stream(struct inspect *in, struct source *src)
 	}
 	if (listing) {
 		out_array_end(o);
-		out_bool(o, "record_list_complete", NULL, in->listed == in->n_records);
+		out_bool(o, "records_complete", NULL, in->listed == in->n_records);
 	}
 	vfm_stream_reader_free(rd);
 	return r < 0 ? r : 0;
@@ -419,7 +421,7 @@ int cmd_inspect(struct cli *cli, int argc, char **argv)
 		out_u64(cli->out, vfm_stream_type_name(type_order[i]), fmt, in.per_type[i]);
 	}
 	out_object_end(cli->out);
-	out_u64(cli->out, "records", k ? ": %s records" : "%s records", in.n_records);
+	out_u64(cli->out, "record_count", k ? ": %s records" : "%s records", in.n_records);
 	out_u64(cli->out, "crc_checked", ", %s CRC32C checked", in.n_records);
 	out_u64(cli->out, "size_bytes", ", %s bytes read\n", src.pos);
 	if (in.final_type == VFM_STREAM_END)
@@ -439,7 +441,7 @@ int cmd_inspect(struct cli *cli, int argc, char **argv)
 	}
 	out_bool(cli->out, "valid", NULL, r == 0);
 	if (r < 0) {
-		out_str(cli->out, "error", NULL, in.error);
+		out_error(cli->out, "error", r, in.error);
 		if (r != -ECANCELED)
 			out_u64(cli->out, "error_offset", NULL, in.error_offset);
 		cli_error(cli, "%s: %s", streq(in.path, "-") ? "stdin" : in.path, in.error);

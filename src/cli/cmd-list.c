@@ -56,7 +56,12 @@ void cli_print_identity(struct cli *cli, const struct vfm_device_identity *id)
 	char buf[64];
 
 	out_str(o, "kind", NULL, kind_name(id->kind));
-	out_str(o, "driver", "  driver %s", id->driver[0] ? id->driver : "-");
+	if (id->driver[0]) {
+		out_str(o, "driver", "  driver %s", id->driver);
+	} else {
+		out_null(o, "driver");
+		out_text(o, "  driver -");
+	}
 	if (id->iommu_group >= 0)
 		out_i64(o, "iommu_group", "  group %s", id->iommu_group);
 	else
@@ -66,15 +71,15 @@ void cli_print_identity(struct cli *cli, const struct vfm_device_identity *id)
 			 (unsigned)id->device);
 		out_text(o, "  id %s", buf);
 		snprintf(buf, sizeof(buf), "0x%04x", (unsigned)id->vendor);
-		out_str(o, "vendor", NULL, buf);
+		out_str(o, "vendor_id", NULL, buf);
 		snprintf(buf, sizeof(buf), "0x%04x", (unsigned)id->device);
-		out_str(o, "device", NULL, buf);
+		out_str(o, "device_id", NULL, buf);
 	}
 	if (id->subsystem_vendor >= 0) {
 		snprintf(buf, sizeof(buf), "0x%04x", (unsigned)id->subsystem_vendor);
-		out_str(o, "subsystem_vendor", NULL, buf);
+		out_str(o, "subsystem_vendor_id", NULL, buf);
 		snprintf(buf, sizeof(buf), "0x%04x", (unsigned)id->subsystem_device);
-		out_str(o, "subsystem_device", NULL, buf);
+		out_str(o, "subsystem_device_id", NULL, buf);
 	}
 	if (id->revision >= 0) {
 		snprintf(buf, sizeof(buf), "0x%02x", (unsigned)id->revision);
@@ -123,7 +128,8 @@ int cmd_list(struct cli *cli, int argc, char **argv)
 		return EXIT_FAILED;
 	}
 	cli->out = out_new(cli->json, cli->pretty);
-	out_array_begin(cli->out, NULL);
+	out_object_begin(cli->out, NULL);
+	out_array_begin(cli->out, "devices");
 	for (int i = 0; i < n; i++) {
 		struct vfm_device_identity *id = &list[i].id;
 		struct vfm_ctx *pctx = NULL;
@@ -132,7 +138,7 @@ int cmd_list(struct cli *cli, int argc, char **argv)
 		uint32_t mig;
 
 		out_object_begin(cli->out, NULL);
-		out_str(cli->out, "name", "%s", id->name);
+		out_str(cli->out, "device", "%s", id->name);
 		cli_print_identity(cli, id);
 		if (!probe) {
 			out_text(cli->out, "\n");
@@ -150,10 +156,10 @@ int cmd_list(struct cli *cli, int argc, char **argv)
 		if (r >= 0) {
 			vfm_flags_format(mig, flags, sizeof(flags));
 			out_bool(cli->out, "migratable", NULL, true);
-			out_str(cli->out, "migration", "  migration %s", flags);
+			out_str_list(cli->out, "migration_flags", "  migration %s", flags);
 		} else if (r == -ENOTTY) {
 			out_bool(cli->out, "migratable", NULL, false);
-			out_str(cli->out, "migration", "  %s", "not migratable");
+			out_text(cli->out, "  not migratable");
 		} else {
 			const char *why = pctx ? vfm_ctx_last_error(pctx) : "";
 
@@ -172,6 +178,7 @@ int cmd_list(struct cli *cli, int argc, char **argv)
 		vfm_ctx_unref(pctx);
 	}
 	out_array_end(cli->out);
+	out_object_end(cli->out);
 	if (n == 0)
 		out_text(cli->out, "no VFIO devices\n");
 	out_finish(cli->out);

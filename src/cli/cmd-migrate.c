@@ -186,8 +186,10 @@ static int open_endpoint(struct cli *cli, const char *uri, bool listen, bool sav
 		}
 	}
 	r = link_open(k, ret_ep, &err);
-	if (r < 0)
+	if (r < 0) {
 		cli_error(cli, "%s", err.msg[0] ? err.msg : strerror(-r));
+		cli_set_errno(cli, r);
+	}
 	return r;
 }
 
@@ -446,7 +448,8 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 	if (prog.shown)
 		fputc('\n', stderr);
 	finish_command(cli, ep, rep);
-	ex = cli_finish_job(cli, true, rep, to, vfm_endpoint_writes_stdout(ep));
+	ex = cli_finish_job(cli, true, rep, to, vfm_endpoint_description(ep),
+			    vfm_endpoint_writes_stdout(ep));
 out:
 	close_trace(cli, trace);
 	vfm_endpoint_free(ep);
@@ -549,7 +552,8 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	if (prog.shown)
 		fputc('\n', stderr);
 	finish_command(cli, ep, rep);
-	ex = cli_finish_job(cli, false, rep, from, vfm_endpoint_writes_stdout(ep));
+	ex = cli_finish_job(cli, false, rep, from, vfm_endpoint_description(ep),
+			    vfm_endpoint_writes_stdout(ep));
 out:
 	close_trace(cli, trace);
 	vfm_endpoint_free(ep);

@@ -57,7 +57,7 @@ int cmd_plan(struct cli *cli, int argc, char **argv)
 
 	cli->out = out_new(cli->json, cli->pretty);
 	out_object_begin(cli->out, NULL);
-	out_str(cli->out, "flags", NULL, fbuf);
+	out_str_list(cli->out, "migration_flags", NULL, fbuf);
 	out_str(cli->out, "from", NULL, vfm_state_name(from));
 	out_str(cli->out, "to", NULL, vfm_state_name(to));
 	out_array_begin(cli->out, "arcs");

@@ -634,8 +634,6 @@ static void json_stats(struct out *o, const char *key, const struct stats *st)
 
 static void out_failure(struct out *o, const struct soak *s, const struct failure *f)
 {
-	char eb[24];
-
 	out_str(o, "side", NULL, f->side);
 	out_str(o, "phase", NULL, vfm_job_phase_name(f->phase));
 	out_str(o, "device", NULL, f->device);
@@ -643,9 +641,7 @@ static void out_failure(struct out *o, const struct soak *s, const struct failur
 		out_str(o, "arc", NULL, f->arc);
 	else
 		out_null(o, "arc");
-	out_str(o, "errno", NULL,
-		out_errno_name(f->error < 0 ? -f->error : f->error, eb));
-	out_str(o, "message", NULL, f->message);
+	out_error(o, "error", f->error, f->message);
 }
 
 static void print_report(struct soak *s, const struct growth *g, bool interrupted)
@@ -657,8 +653,11 @@ static void print_report(struct soak *s, const struct growth *g, bool interrupte
 
 	out_object_begin(o, NULL);
 	out_array_begin(o, "devices");
-	for (size_t i = 0; i < s->n_dev; i++)
-		out_str(o, NULL, NULL, dev_name(s, (unsigned)i));
+	for (size_t i = 0; i < s->n_dev; i++) {
+		out_object_begin(o, NULL);
+		out_str(o, "device", NULL, dev_name(s, (unsigned)i));
+		out_object_end(o);
+	}
 	out_array_end(o);
 	out_bool(o, "precopy", NULL, s->precopy);
 	out_array_begin(o, "cycles");
@@ -672,11 +671,11 @@ static void print_report(struct soak *s, const struct growth *g, bool interrupte
 		out_bool(o, "success", NULL, cy->failure == -1);
 		out_u64(o, "downtime_usec", NULL, cy->downtime_usec);
 		out_u64(o, "elapsed_usec", NULL, cy->elapsed_usec);
-		out_u64(o, "bytes", NULL, cy->bytes);
-		out_u64(o, "throughput_bps", NULL,
+		out_u64(o, "total_bytes", NULL, cy->bytes);
+		out_u64(o, "throughput_bytes_per_second", NULL,
 			cy->elapsed_usec ? cy->bytes * 1000000 / cy->elapsed_usec : 0);
 		out_u64(o, "fds", NULL, cy->fds);
-		out_u64(o, "rss_kib", NULL, cy->rss_kib);
+		out_u64(o, "rss_bytes", NULL, cy->rss_kib * 1024);
 		if (cy->failure >= 0)
 			out_failure(o, s, s->failures[cy->failure]);
 		out_object_end(o);
@@ -696,7 +695,7 @@ static void print_report(struct soak *s, const struct growth *g, bool interrupte
 		 interrupted ? ", interrupted" : "");
 	out_bool(o, "interrupted", NULL, interrupted);
 	json_stats(o, "downtime_usec", &dt);
-	json_stats(o, "throughput_bps", &tp);
+	json_stats(o, "throughput_bytes_per_second", &tp);
 	if (dt.n) {
 		out_text(o, "  downtime:   p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",
 			 (double)dt.p50 / 1e3, (double)dt.p99 / 1e3,
@@ -715,9 +714,10 @@ static void print_report(struct soak *s, const struct growth *g, bool interrupte
 		out_u64(o, "fds_baseline", NULL, g->fds0);
 		out_u64(o, "fds_last", NULL, g->fds1);
 		out_u64(o, "fd_growth_allowed", NULL, 0);
-		out_u64(o, "rss_kib_baseline", NULL, g->rss0);
-		out_u64(o, "rss_kib_last", NULL, g->rss1);
-		out_u64(o, "rss_kib_growth_allowed", NULL, s->rss_slack_kib + g->own_kib);
+		out_u64(o, "rss_baseline_bytes", NULL, g->rss0 * 1024);
+		out_u64(o, "rss_last_bytes", NULL, g->rss1 * 1024);
+		out_u64(o, "rss_growth_allowed_bytes", NULL,
+			((uint64_t)s->rss_slack_kib + g->own_kib) * 1024);
 		out_bool(o, "grew", NULL, g->grew);
 		out_text(o,
 			 "  descriptors: %u after cycle %zu, %u after cycle %zu (no "

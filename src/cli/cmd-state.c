@@ -52,14 +52,17 @@ static void on_arc(void *userdata, const struct vfm_device *dev,
 	out_str(o, "step", NULL, "arc");
 	out_str(o, "from", "%s -> ", vfm_state_name(arc->from));
 	out_str(o, "to", "%s", vfm_state_name(arc->to));
-	out_u64(o, "usec", " %s us", arc->usec);
-	if (arc->error < 0)
-		out_str(o, "error", " FAILED: %s", strerror(-arc->error));
+	out_u64(o, "elapsed_usec", " %s us", arc->usec);
+	if (arc->error < 0) {
+		out_text(o, " FAILED: %s", strerror(-arc->error));
+		out_error(o, "error", arc->error, strerror(-arc->error));
+	}
 	if (arc->readback)
 		out_str(o, "state_after", " (now %s)", vfm_state_name(arc->after));
 	out_text(o, "\n");
 	out_object_end(o);
 	if (arc->error < 0) {
+		cli_set_errno(run->cli, arc->error);
 		if (arc->readback)
 			cli_error(run->cli, "%s: %s -> %s: %s (device now in %s)",
 				  vfm_device_name(dev), vfm_state_name(arc->from),
@@ -170,7 +173,7 @@ static int step_read(struct state_run *run, struct vfm_device *dev, const char *
 	out_object_begin(run->cli->out, NULL);
 	out_str(run->cli->out, "step", NULL, "read");
 	out_str(run->cli->out, "file", "read %s: ", path);
-	out_u64(run->cli->out, "bytes", "%s bytes", total);
+	out_u64(run->cli->out, "total_bytes", "%s bytes", total);
 	out_str(run->cli->out, "end", " (%s)\n", end);
 	out_object_end(run->cli->out);
 	return EXIT_OK;
@@ -218,7 +221,7 @@ static int step_write(struct state_run *run, struct vfm_device *dev, const char 
 	out_object_begin(run->cli->out, NULL);
 	out_str(run->cli->out, "step", NULL, "write");
 	out_str(run->cli->out, "file", "wrote %s: ", path);
-	out_u64(run->cli->out, "bytes", "%s bytes\n", total);
+	out_u64(run->cli->out, "total_bytes", "%s bytes\n", total);
 	out_object_end(run->cli->out);
 	return EXIT_OK;
 }
@@ -231,9 +234,11 @@ static int step_reset(struct state_run *run, struct vfm_device *dev)
 
 	out_object_begin(run->cli->out, NULL);
 	out_str(run->cli->out, "step", "%s", "reset");
-	out_u64(run->cli->out, "usec", " %s us", now_usec() - t0);
-	if (r < 0)
-		out_str(run->cli->out, "error", " FAILED: %s", strerror(-r));
+	out_u64(run->cli->out, "elapsed_usec", " %s us", now_usec() - t0);
+	if (r < 0) {
+		out_text(run->cli->out, " FAILED: %s", strerror(-r));
+		out_error(run->cli->out, "error", r, strerror(-r));
+	}
 	if (vfm_device_get_state(dev, &st) >= 0)
 		out_str(run->cli->out, "state_after", " (now %s)", vfm_state_name(st));
 	out_text(run->cli->out, "\n");
@@ -368,7 +373,8 @@ int cmd_reset(struct cli *cli, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	cli->out = out_new(cli->json, cli->pretty);
-	out_array_begin(cli->out, NULL);
+	out_object_begin(cli->out, NULL);
+	out_array_begin(cli->out, "devices");
 	for (int i = optind; i < argc; i++) {
 		struct vfm_device *dev = NULL;
 
@@ -386,6 +392,7 @@ int cmd_reset(struct cli *cli, int argc, char **argv)
 		vfm_device_unref(dev);
 	}
 	out_array_end(cli->out);
+	out_object_end(cli->out);
 	out_finish(cli->out);
 	return first_fail;
 }

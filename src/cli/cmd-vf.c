@@ -260,7 +260,8 @@ static int vf_list(struct cli *cli, int argc, char **argv)
 		}
 	}
 	cli->out = out_new(cli->json, cli->pretty);
-	out_array_begin(cli->out, NULL);
+	out_object_begin(cli->out, NULL);
+	out_array_begin(cli->out, "pfs");
 	for (int i = 0; i < n; i++) {
 		int r = list_pf(cli, &pfs[i]);
 
@@ -268,6 +269,7 @@ static int vf_list(struct cli *cli, int argc, char **argv)
 			ex = r;
 	}
 	out_array_end(cli->out);
+	out_object_end(cli->out);
 	if (n == 0)
 		out_text(cli->out, "no PF with VFs\n");
 	out_finish(cli->out);
@@ -525,7 +527,7 @@ static int vf_set(struct cli *cli, int argc, char **argv)
 		out_text(cli->out, "%s VF %u: %s\n", pf.ifname, vf, line);
 	}
 	vfm_vf_fields_format(done, fields, sizeof(fields));
-	out_str(cli->out, "set", NULL, fields);
+	out_str_list(cli->out, "set", NULL, fields);
 	out_object_end(cli->out);
 	out_finish(cli->out);
 	if (r < 0) {

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "client.h"
 #include "config.h"
+#include "contract.h"
 #include "macro.h"
 #include "output.h"
 
@@ -96,39 +97,73 @@ void cli_set_errno(struct cli *cli, int err)
 		cli->error_errno = err < 0 ? -err : err;
 }
 
-/*
- * Under -j, a command that failed without printing a JSON document prints one: its
- * first error, the errno behind it when known, and the exit code, so that
- * orchestration reads every failure from stdout, not only from the exit code.
- */
-static int finish(struct cli *cli, int ex)
+/* The error member of a JSON document: errno and its name when known, the
+ * message, the exit code. */
+static struct json_object *error_json(const struct cli *cli, int ex)
 {
-	struct json_object *o, *e;
+	struct json_object *e = json_object_new_object();
 	char nb[24];
 
-	if (!cli->json || ex == EXIT_OK || out_json_written())
-		return ex;
-	o = json_object_new_object();
-	e = json_object_new_object();
 	if (cli->error_errno) {
 		json_object_object_add(e, "errno", json_object_new_int(cli->error_errno));
-		json_object_object_add(e, "name", json_object_new_string(
-							  out_errno_name(cli->error_errno, nb)));
+		json_object_object_add(e, "errno_name", json_object_new_string(
+							out_errno_name(cli->error_errno, nb)));
 	} else {
 		json_object_object_add(e, "errno", NULL);
-		json_object_object_add(e, "name", NULL);
+		json_object_object_add(e, "errno_name", NULL);
 	}
 	json_object_object_add(e, "message", json_object_new_string(
 						     cli->error[0] ? cli->error : "failed"));
 	json_object_object_add(e, "exit", json_object_new_int(ex));
-	json_object_object_add(o, "error", e);
-	puts(json_object_to_json_string_ext(o, (cli->pretty ? JSON_C_TO_STRING_PRETTY |
-								     JSON_C_TO_STRING_SPACED
-							   : JSON_C_TO_STRING_PLAIN) |
+	return e;
+}
+
+/*
+ * Under -j the command's document (out_document_set()) goes out here, "version"
+ * first.  A command that failed says why in it: its "error" object (a job's report
+ * has one) gets the exit code, a document without one gets the first error; a
+ * command that failed before printing anything prints {"version", "error"}.  So
+ * orchestration reads every failure from stdout, not only from the exit code.
+ */
+static int finish(struct cli *cli, int ex)
+{
+	bool pretty = cli->pretty;
+	struct json_object *doc = out_document_take(&pretty), *o, *e = NULL;
+
+	if (!cli->json || (ex == EXIT_OK && !doc)) {
+		json_object_put(doc);
+		return ex;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "version", json_object_new_int(VFM_JSON_VERSION));
+	if (doc && json_object_is_type(doc, json_type_object)) {
+		json_object_object_foreach(doc, k, v)
+			if (!streq(k, "version"))
+				json_object_object_add(o, k, json_object_get(v));
+	}
+	json_object_put(doc);
+	if (ex != EXIT_OK) {
+		if (!json_object_object_get_ex(o, "error", &e) ||
+		    !json_object_is_type(e, json_type_object))
+			json_object_object_add(o, "error", error_json(cli, ex));
+		else if (!json_object_object_get_ex(e, "exit", NULL))
+			json_object_object_add(e, "exit", json_object_new_int(ex));
+	}
+	puts(json_object_to_json_string_ext(o, (pretty ? JSON_C_TO_STRING_PRETTY |
+							       JSON_C_TO_STRING_SPACED
+						     : JSON_C_TO_STRING_PLAIN) |
 						       JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 	fflush(stdout);
 	return ex;
+}
+
+/* The first error of a command line getopt refused (it printed its own sentence). */
+static void bad_option(struct cli *cli, const char *arg)
+{
+	if (!cli->error[0])
+		snprintf(cli->error, sizeof(cli->error),
+			 "'%.64s': an unknown option, or one without its argument", arg);
 }
 
 int cli_exit_code(int err)
@@ -181,6 +216,8 @@ static void usage(FILE *f)
 	fprintf(f, "--vf-token UUID is presented when a VF of a PF bound to vfio-pci (or that\n"
 		   "PF) is opened, by any command and through vfiomigd; other devices ignore "
 		   "it.\n");
+	fprintf(f, "-j prints one JSON document, described by vfiomig-COMMAND.schema.json in\n"
+		   "%s/vfiomig/schema (vfiomig(8), JSON OUTPUT).\n", VFM_DATADIR);
 	fprintf(f, "\nRun 'vfiomig COMMAND --help' for a command's options; see vfiomig(8).\n"
 		   "Exit codes: 0 ok, 1 operation failed, 2 usage, 3 device cannot be opened,\n"
 		   "4 not supported by the device, 5 the destination's devices are not compatible.\n");
@@ -213,11 +250,16 @@ int main(int argc, char **argv)
 		case 'h': usage(stdout); return EXIT_OK;
 		case 'V':
 			if (cli.json)
-				printf("{\"version\":\"%s\"}\n", VFM_PACKAGE_VERSION);
+				printf("{\"version\":%d,\"package_version\":\"%s\"}\n",
+				       VFM_JSON_VERSION, VFM_PACKAGE_VERSION);
 			else
 				printf("vfiomig %s\n", VFM_PACKAGE_VERSION);
 			return EXIT_OK;
-		default: usage(stderr); return finish(&cli, EXIT_USAGE);
+		default:
+			usage(stderr);
+			bad_option(&cli, argv[optind - 1]);
+			cli_set_errno(&cli, EINVAL);
+			return finish(&cli, EXIT_USAGE);
 		}
 	}
 	if (optind >= argc) {
@@ -301,7 +343,11 @@ int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
 		case 'p': cli->json = cli->pretty = true; break;
 		case 'v': cli->verbose = true; break;
 		case 'h': help(); *ret_exit = EXIT_OK; return -1;
-		case '?': *ret_exit = EXIT_USAGE; return -1;
+		case '?':
+			/* getopt said why on stderr; -j says it on stdout too */
+			bad_option(cli, argv[optind - 1]);
+			*ret_exit = EXIT_USAGE;
+			return -1;
 		default: return c;
 		}
 	}

@@ -126,12 +126,26 @@ bool out_is_json(const struct out *o)
 	return o->ops == &json_ops;
 }
 
-/* whether a JSON document went to stdout (main() adds an error object otherwise) */
-static bool json_written;
+/* The JSON document of this process (a command prints one): main() prints it, with
+ * "version" and, after a failure, "error" (see out_document_take()). */
+static struct json_object *document;
+static bool document_pretty;
 
-bool out_json_written(void)
+void out_document_set(struct json_object *doc, bool pretty)
 {
-	return json_written;
+	json_object_put(document);
+	document = doc;
+	document_pretty = pretty;
+}
+
+struct json_object *out_document_take(bool *ret_pretty)
+{
+	struct json_object *doc = document;
+
+	if (ret_pretty)
+		*ret_pretty = document_pretty;
+	document = NULL;
+	return doc;
 }
 
 void out_finish(struct out *o)
@@ -139,11 +153,8 @@ void out_finish(struct out *o)
 	if (!o)
 		return;
 	if (out_is_json(o) && o->root) {
-		json_written = true;
-		int fl = o->pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
-				   : JSON_C_TO_STRING_PLAIN;
-
-		puts(json_object_to_json_string_ext(o->root, fl | JSON_C_TO_STRING_NOSLASHESCAPE));
+		out_document_set(o->root, o->pretty);
+		o->root = NULL;
 	}
 	json_object_put(o->root);
 	fflush(stdout);
@@ -206,6 +217,49 @@ void out_bool(struct out *o, const char *key, const char *text_fmt, bool val)
 {
 	o->ops->value(o, key, text_fmt, out_is_json(o) ? json_object_new_boolean(val) : NULL,
 		      val ? "yes" : "no");
+}
+
+void out_str_list(struct out *o, const char *key, const char *text_fmt, const char *list)
+{
+	const char *p = list;
+
+	if (!out_is_json(o)) {
+		out_str(o, key, text_fmt, list);
+		return;
+	}
+	out_array_begin(o, key);
+	while (*p && strcmp(list, "none") != 0) {
+		size_t len = strcspn(p, ",");
+		char *item = strndup(p, len);
+
+		if (!item)
+			abort();
+		out_str(o, NULL, NULL, item);
+		free(item);
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	out_array_end(o);
+}
+
+void out_error(struct out *o, const char *key, int err, const char *message)
+{
+	char nb[24];
+
+	if (!out_is_json(o))
+		return;
+	err = err < 0 ? -err : err;
+	out_object_begin(o, key);
+	if (err) {
+		out_i64(o, "errno", NULL, err);
+		out_str(o, "errno_name", NULL, out_errno_name(err, nb));
+	} else {
+		out_null(o, "errno");
+		out_null(o, "errno_name");
+	}
+	out_str(o, "message", NULL, message);
+	out_object_end(o);
 }
 
 void out_null(struct out *o, const char *key)

@@ -15,14 +15,19 @@
 struct out;
 
 struct out *out_new(bool json, bool pretty);
-/* Print the JSON document (JSON mode) and free. */
+/* Free; in JSON mode the document is kept as the process's (out_document_set()). */
 void out_finish(struct out *o);
 /* Free without printing the JSON document (a command that failed half-way: main()
  * prints its error object instead).  Text already printed stays printed. */
 void out_discard(struct out *o);
 bool out_is_json(const struct out *o);
-/* Whether out_finish() has printed a JSON document in this process. */
-bool out_json_written(void);
+
+struct json_object;
+/* The one JSON document a command prints (takes @doc), printed by main() on its way
+ * out with "version" and, when the command failed, "error" (out_document_take()). */
+void out_document_set(struct json_object *doc, bool pretty);
+/* The document set, or NULL; the caller owns it. */
+struct json_object *out_document_take(bool *ret_pretty);
 
 void out_object_begin(struct out *o, const char *key);
 void out_object_end(struct out *o);
@@ -33,7 +38,12 @@ void out_str(struct out *o, const char *key, const char *text_fmt, const char *v
 void out_u64(struct out *o, const char *key, const char *text_fmt, uint64_t val);
 void out_i64(struct out *o, const char *key, const char *text_fmt, int64_t val);
 void out_bool(struct out *o, const char *key, const char *text_fmt, bool val);
+/* @list ("a,b,c", or "none") as text, or as a JSON array of strings ("none": []). */
+void out_str_list(struct out *o, const char *key, const char *text_fmt, const char *list);
 void out_null(struct out *o, const char *key);
+/* JSON only: an error object {errno, errno_name, message} (@err: an errno, either
+ * sign; 0: unknown, both null). */
+void out_error(struct out *o, const char *key, int err, const char *message);
 /* Text only. */
 void out_text(struct out *o, const char *fmt, ...) _printf_(2, 3);
 

@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "contract.h"
 #include "report.h"
 
 static int signal_pipe[2] = { -1, -1 };
@@ -78,21 +79,26 @@ static void progress_json(const struct cli_progress *p, const struct vfm_job_rep
 {
 	struct json_object *o = json_object_new_object(), *devs = json_object_new_array();
 
+	json_object_object_add(o, "version", json_object_new_int(VFM_JSON_VERSION));
 	json_object_object_add(o, "operation", json_object_new_string(p->verb));
 	json_object_object_add(o, "phase", json_object_new_string(vfm_job_phase_name(rep->phase)));
-	json_object_object_add(o, "bytes", json_object_new_uint64(rep->total_bytes));
+	json_object_object_add(o, "total_bytes", json_object_new_uint64(rep->total_bytes));
 	json_object_object_add(o, "estimate_bytes",
 			       estimate ? json_object_new_uint64(estimate) : NULL);
-	json_object_object_add(o, "rate_bytes_per_s", json_object_new_uint64((uint64_t)p->rate));
-	json_object_object_add(o, "eta_s", eta >= 0 ? json_object_new_double(eta) : NULL);
+	json_object_object_add(o, "throughput_bytes_per_second",
+			       json_object_new_uint64((uint64_t)p->rate));
+	json_object_object_add(o, "eta_usec",
+			       eta >= 0 ? json_object_new_uint64((uint64_t)(eta * 1e6)) : NULL);
 	json_object_object_add(o, "elapsed_usec", json_object_new_uint64(rep->elapsed_usec));
 	for (size_t i = 0; i < rep->n && i < VFM_SET_MAX; i++) {
 		struct json_object *d = json_object_new_object();
 		const struct vfm_job_dev *dv = &rep->dev[i];
 
-		json_object_object_add(d, "name", json_object_new_string(dv->name));
-		json_object_object_add(d, "bytes",
-				       json_object_new_uint64(dv->precopy_bytes + dv->stopcopy_bytes));
+		json_object_object_add(d, "device", json_object_new_string(dv->name));
+		json_object_object_add(d, "precopy_bytes",
+				       json_object_new_uint64(dv->precopy_bytes));
+		json_object_object_add(d, "stopcopy_bytes",
+				       json_object_new_uint64(dv->stopcopy_bytes));
 		json_object_object_add(d, "estimate_bytes",
 				       dv->estimate != UINT64_MAX
 					       ? json_object_new_uint64(dv->estimate)
@@ -180,18 +186,22 @@ void cli_show_progress(struct cli_progress *p, const struct vfm_job_report *rep)
 }
 
 static void print_report(struct cli *cli, const char *verb, const struct vfm_job_report *rep,
-			 const char *where)
+			 const char *where, const char *peer)
 {
 	struct out *o = cli->out;
 	char buf[64], sz[32];
 	double secs = (double)rep->elapsed_usec / 1e6;
 
 	out_object_begin(o, NULL);
-	out_str(o, "operation", NULL, verb);
+	out_str(o, "operation", NULL, streq(verb, "saved") ? "save" : "restore");
 	out_bool(o, "success", NULL, rep->error == 0);
 	snprintf(buf, sizeof(buf), "%016llx", (unsigned long long)rep->stream_id);
 	out_str(o, "stream_id", NULL, buf);
-	out_str(o, "peer", NULL, where);
+	out_str(o, "uri", NULL, where);
+	if (peer && peer[0])
+		out_str(o, "peer", NULL, peer);
+	else
+		out_null(o, "peer");
 	out_bool(o, "one_way", NULL, rep->one_way);
 	/* what became of the state: "migrated" (the destination loaded and runs it),
 	 * "written" (a one-way stream: nobody said it loaded), "loaded" (restore),
@@ -203,16 +213,16 @@ static void print_report(struct cli *cli, const char *verb, const struct vfm_job
 		: rep->one_way	 ? "written"
 				 : "migrated");
 	out_str(o, "security", NULL, rep->security[0] ? rep->security : "plaintext");
+	out_str(o, "phase", NULL, vfm_job_phase_name(rep->phase));
 	if (rep->error) {
-		out_str(o, "phase", NULL, vfm_job_phase_name(rep->phase));
-		out_str(o, "error", NULL, rep->message);
+		out_error(o, "error", rep->error, rep->message);
 		out_bool(o, "rolled_back", NULL, rep->rolled_back);
 		if (rep->reset_failed)
 			out_str(o, "reset_failure", NULL,
 				rep->reset_failure[0] ? rep->reset_failure
 						      : "a device is not RUNNING");
 		out_bool(o, "in_doubt", NULL, rep->in_doubt);
-		out_bool(o, "devices_running", NULL, rep->devices_left_running);
+		out_bool(o, "devices_left_running", NULL, rep->devices_left_running);
 	} else if (rep->verdict_lost) {
 		out_str(o, "warning", NULL, rep->message);
 	}
@@ -254,7 +264,7 @@ static void print_report(struct cli *cli, const char *verb, const struct vfm_job
 		const struct vfm_job_dev *d = &rep->dev[i];
 
 		out_object_begin(o, NULL);
-		out_str(o, "name", "  %s:", d->name);
+		out_str(o, "device", "  %s:", d->name);
 		out_u64(o, "precopy_bytes", " precopy %s bytes,", d->precopy_bytes);
 		out_u64(o, "stopcopy_bytes", " stop-copy %s bytes", d->stopcopy_bytes);
 		out_u64(o, "stopcopy_usec", NULL, d->stopcopy_usec);
@@ -267,9 +277,9 @@ static void print_report(struct cli *cli, const char *verb, const struct vfm_job
 		else
 			out_null(o, "estimate_bytes");
 		if (d->vf_config[0])
-			out_str(o, "vf_config", "; VF network settings %s", d->vf_config);
+			out_str(o, "vf_config_status", "; VF network settings %s", d->vf_config);
 		else
-			out_null(o, "vf_config");
+			out_null(o, "vf_config_status");
 		out_text(o, "\n");
 		out_object_end(o);
 	}
@@ -278,7 +288,7 @@ static void print_report(struct cli *cli, const char *verb, const struct vfm_job
 }
 
 int cli_finish_job(struct cli *cli, bool save, const struct vfm_job_report *rep,
-		   const char *where, bool report_to_stderr)
+		   const char *where, const char *peer, bool report_to_stderr)
 {
 	if (rep->error && save && rep->in_doubt)
 		cli_error(cli, "%s", rep->message);
@@ -303,7 +313,7 @@ int cli_finish_job(struct cli *cli, bool save, const struct vfm_job_report *rep,
 		dup2(STDERR_FILENO, STDOUT_FILENO);
 	}
 	cli->out = out_new(cli->json, cli->pretty);
-	print_report(cli, save ? "saved" : "restored", rep, where);
+	print_report(cli, save ? "saved" : "restored", rep, where, peer);
 	out_finish(cli->out);
 	cli->out = NULL;
 	if (!rep->error)

@@ -27,7 +27,8 @@ void cli_show_progress(struct cli_progress *p, const struct vfm_job_report *rep)
 /*
  * The end of a save or restore: the failure sentence on stderr, the report (text or
  * JSON) on stdout (on stderr with @report_to_stderr: stdout carried the stream), and
- * the exit code for @rep's error.
+ * the exit code for @rep's error.  @where is the URI, @peer the endpoint's
+ * description ("tcp 10.0.0.2:4444"; NULL or "" when it never opened).
  */
 int cli_finish_job(struct cli *cli, bool save, const struct vfm_job_report *rep,
-		   const char *where, bool report_to_stderr);
+		   const char *where, const char *peer, bool report_to_stderr);

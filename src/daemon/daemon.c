@@ -35,6 +35,7 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "contract.h"
 #include "daemon.h"
 #include "macro.h"
 #include "sd.h"
@@ -187,6 +188,7 @@ static void respond(struct client *c, struct json_object *id, struct json_object
 		return;
 	}
 	o = json_object_new_object();
+	json_object_object_add(o, "version", json_object_new_int(VFM_JSON_VERSION));
 	json_object_object_add(o, "id", json_object_get(id));
 	json_object_object_add(o, "ok", json_object_new_boolean(true));
 	json_object_object_add(o, "result", result ? result : json_object_new_object());
@@ -206,11 +208,13 @@ static void respond_error_dev(struct client *c, struct json_object *id, int err,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	json_object_object_add(o, "version", json_object_new_int(VFM_JSON_VERSION));
 	json_object_object_add(o, "id", json_object_get(id));
 	json_object_object_add(o, "ok", json_object_new_boolean(false));
 	json_object_object_add(e, "errno", json_object_new_int(err < 0 ? -err : err));
 	json_object_object_add(
-		e, "name", json_object_new_string(vfmd_errno_name(err, nb, sizeof(nb))));
+		e, "errno_name",
+		json_object_new_string(vfmd_errno_name(err, nb, sizeof(nb))));
 	json_object_object_add(e, "message", json_object_new_string(msg));
 	if (device)
 		json_object_object_add(e, "device", json_object_new_string(device));
@@ -550,18 +554,44 @@ static void add_hex(struct json_object *o, const char *key, int32_t v, int width
 	json_object_object_add(o, key, json_object_new_string(buf));
 }
 
+/* {"KEY": @arr}: results are objects, so that they can grow members */
+static struct json_object *wrap(const char *key, struct json_object *arr)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, key, arr);
+	return o;
+}
+
+/* "stop-copy,p2p" as ["stop-copy", "p2p"] ("none": []) */
+static struct json_object *flags_json(const char *list)
+{
+	struct json_object *arr = json_object_new_array();
+	const char *p = list;
+
+	while (*p && !streq(list, "none")) {
+		size_t len = strcspn(p, ",");
+
+		json_object_array_add(arr, json_object_new_string_len(p, (int)len));
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return arr;
+}
+
 static void identity_json(struct json_object *o, const struct vfm_device_identity *id)
 {
 	json_object_object_add(o, "kind", json_object_new_string(kind_name(id->kind)));
 	json_object_object_add(o, "driver",
-			       json_object_new_string(id->driver[0] ? id->driver : "-"));
+			       id->driver[0] ? json_object_new_string(id->driver) : NULL);
 	json_object_object_add(o, "iommu_group",
 			       id->iommu_group >= 0 ? json_object_new_int(id->iommu_group)
 						    : NULL);
-	add_hex(o, "vendor", id->vendor, 4);
-	add_hex(o, "device", id->device, 4);
-	add_hex(o, "subsystem_vendor", id->subsystem_vendor, 4);
-	add_hex(o, "subsystem_device", id->subsystem_device, 4);
+	add_hex(o, "vendor_id", id->vendor, 4);
+	add_hex(o, "device_id", id->device, 4);
+	add_hex(o, "subsystem_vendor_id", id->subsystem_vendor, 4);
+	add_hex(o, "subsystem_device_id", id->subsystem_device, 4);
 	add_hex(o, "revision", id->revision, 2);
 	if (id->mdev_type[0])
 		json_object_object_add(o, "mdev_type",
@@ -591,7 +621,7 @@ static void migration_json(struct json_object *o, struct vfm_device *dev)
 	}
 	vfm_flags_format(mig, buf, sizeof(buf));
 	json_object_object_add(o, "migratable", json_object_new_boolean(true));
-	json_object_object_add(o, "migration", json_object_new_string(buf));
+	json_object_object_add(o, "migration_flags", flags_json(buf));
 	r = vfm_device_get_state(dev, &st);
 	if (r < 0)
 		json_object_object_add(o, "state_error",
@@ -600,9 +630,9 @@ static void migration_json(struct json_object *o, struct vfm_device *dev)
 		json_object_object_add(o, "state",
 				       json_object_new_string(vfm_state_name(st)));
 	if (vfm_device_get_data_size(dev, &size) >= 0)
-		json_object_object_add(o, "data_size", json_object_new_uint64(size));
+		json_object_object_add(o, "estimate_bytes", json_object_new_uint64(size));
 	else
-		json_object_object_add(o, "data_size", NULL);
+		json_object_object_add(o, "estimate_bytes", NULL);
 	if (r >= 0 && (st == VFM_STATE_PRE_COPY || st == VFM_STATE_PRE_COPY_P2P) &&
 	    vfm_device_get_precopy_info(dev, &initial, &dirty) >= 0) {
 		struct json_object *p = json_object_new_object();
@@ -656,8 +686,8 @@ static void cmd_version(struct call *k)
 {
 	struct json_object *o = json_object_new_object();
 
-	json_object_object_add(o, "version", json_object_new_string(VFM_PACKAGE_VERSION));
-	json_object_object_add(o, "protocol", json_object_new_int(VFMD_PROTOCOL));
+	json_object_object_add(o, "package_version",
+			       json_object_new_string(VFM_PACKAGE_VERSION));
 	json_object_object_add(o, "pid", json_object_new_int(getpid()));
 	respond(k->c, k->req->id, o);
 }
@@ -682,7 +712,7 @@ static void cmd_list(struct call *k)
 		struct json_object *o = json_object_new_object();
 		struct ddev *dd = find_attached(k->d, list[i].id.name);
 
-		json_object_object_add(o, "name",
+		json_object_object_add(o, "device",
 				       json_object_new_string(list[i].id.name));
 		identity_json(o, &list[i].id);
 		if (dd) {
@@ -723,7 +753,7 @@ static void cmd_list(struct call *k)
 		json_object_array_add(arr, o);
 	}
 	free(list);
-	respond(k->c, k->req->id, arr);
+	respond(k->c, k->req->id, wrap("devices", arr));
 }
 
 static void cmd_info(struct call *k)
@@ -741,7 +771,7 @@ static void cmd_info(struct call *k)
 
 		json_object_array_add(arr, o);
 		if (dd) {
-			json_object_object_add(o, "name",
+			json_object_object_add(o, "device",
 					       json_object_new_string(dd->key));
 			identity_json(o, &dd->id);
 			attached_json(o, dd);
@@ -762,7 +792,7 @@ static void cmd_info(struct call *k)
 					  err);
 			break;
 		}
-		json_object_object_add(o, "name", json_object_new_string(opened[i]->key));
+		json_object_object_add(o, "device", json_object_new_string(opened[i]->key));
 		identity_json(o, &opened[i]->id);
 		json_object_object_add(o, "attached", json_object_new_boolean(false));
 		migration_json(o, opened[i]->dev);
@@ -771,7 +801,7 @@ static void cmd_info(struct call *k)
 		ddev_free(opened[i]);
 	dctx_put(tmp);
 	if (r >= 0)
-		respond(k->c, req->id, arr);
+		respond(k->c, req->id, wrap("devices", arr));
 	else
 		json_object_put(arr);
 }
@@ -854,7 +884,7 @@ static void cmd_attach(struct call *k)
 		opened[i]->owner_uid = k->c->uid;
 		opened[i]->next = k->d->devices;
 		k->d->devices = opened[i];
-		json_object_object_add(o, "name", json_object_new_string(opened[i]->key));
+		json_object_object_add(o, "device", json_object_new_string(opened[i]->key));
 		identity_json(o, &opened[i]->id);
 		attached_json(o, opened[i]);
 		json_object_array_add(arr, o);
@@ -864,7 +894,7 @@ static void cmd_attach(struct call *k)
 			   (int)k->c->pid);
 	}
 	dctx_put(dc); /* the devices hold it now */
-	respond(k->c, req->id, arr);
+	respond(k->c, req->id, wrap("devices", arr));
 }
 
 static void detach_one(struct daemon *d, struct ddev *dd)
@@ -910,10 +940,13 @@ static void cmd_detach(struct call *k)
 	}
 	arr = json_object_new_array();
 	for (size_t i = 0; i < req->n_devices; i++) {
-		json_object_array_add(arr, json_object_new_string(found[i]->key));
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "device", json_object_new_string(found[i]->key));
+		json_object_array_add(arr, o);
 		detach_one(k->d, found[i]);
 	}
-	respond(k->c, req->id, arr);
+	respond(k->c, req->id, wrap("devices", arr));
 }
 
 static unsigned running_jobs(struct daemon *d)
@@ -1241,7 +1274,7 @@ static void cmd_job(struct call *k)
 		respond_error(k->c, k->req->id, -ENOENT, "no job %u", k->req->job);
 		return;
 	}
-	respond(k->c, k->req->id, djob_to_json(j, true));
+	respond(k->c, k->req->id, djob_to_json(j, true, NULL));
 }
 
 static struct json_object *jobs_json(struct daemon *d)
@@ -1254,8 +1287,8 @@ static struct json_object *jobs_json(struct daemon *d)
 	for (struct djob *j = d->jobs; j && n < ELEMENTSOF(order); j = j->next)
 		order[n++] = j;
 	while (n > 0)
-		json_object_array_add(arr, djob_to_json(order[--n], false));
-	return arr;
+		json_object_array_add(arr, djob_to_json(order[--n], false, NULL));
+	return wrap("jobs", arr);
 }
 
 static void cmd_jobs(struct call *k)
@@ -1300,7 +1333,7 @@ static void cmd_watch(struct call *k)
 	}
 	/* The state as of now: a finished job's watcher gets no more events. */
 	respond(k->c, k->req->id,
-		k->req->cmd == VFMD_CMD_WATCH ? djob_to_json(j, true) : NULL);
+		k->req->cmd == VFMD_CMD_WATCH ? djob_to_json(j, true, NULL) : NULL);
 }
 
 static void cmd_cancel(struct call *k)
@@ -1386,7 +1419,7 @@ static void devices_state_json(struct djob *j, struct json_object *o)
 	for (size_t i = 0; i < j->n; i++) {
 		struct json_object *dj = json_object_new_object();
 
-		json_object_object_add(dj, "name", json_object_new_string(j->names[i]));
+		json_object_object_add(dj, "device", json_object_new_string(j->names[i]));
 		json_object_object_add(dj, "state",
 				       j->final_state_known[i]
 					       ? json_object_new_string(
@@ -2202,10 +2235,11 @@ static void refuse_connection(int fd, uid_t uid)
 	int n;
 
 	n = snprintf(line, sizeof(line),
-		     "{\"id\":null,\"ok\":false,\"error\":{\"errno\":%d,\"name\":\"EAGAIN\","
+		     "{\"version\":%d,\"id\":null,\"ok\":false,\"error\":{\"errno\":%d,"
+		     "\"errno_name\":\"EAGAIN\","
 		     "\"message\":\"uid %u opens more than %d connections a second: this "
 		     "one is closed\"}}\n",
-		     EAGAIN, (unsigned)uid, VFMD_CONNECT_RATE);
+		     VFM_JSON_VERSION, EAGAIN, (unsigned)uid, VFMD_CONNECT_RATE);
 	(void)!send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 	close(fd);
 }
@@ -2413,6 +2447,7 @@ static void begin_shutdown(struct daemon *d, const char *why)
 	daemon_log(6, "stopping: %s", why);
 	(void)sd_notify_send("STOPPING=1");
 	ev = json_object_new_object();
+	json_object_object_add(ev, "version", json_object_new_int(VFM_JSON_VERSION));
 	json_object_object_add(ev, "event", json_object_new_string("shutdown"));
 	json_object_object_add(ev, "reason", json_object_new_string(why));
 	broadcast(d, ev);

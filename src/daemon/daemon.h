@@ -290,7 +290,9 @@ int djob_ack(struct djob *j, const char *abort_reason);
 void djob_owner_gone(struct djob *j);
 void djob_post(struct daemon *d, unsigned job, bool droppable, bool final,
 	       struct json_object *ev);
-struct json_object *djob_to_json(struct djob *j, bool full);
+/* The job object; with @event, the event of that name carrying it ("version" and
+ * "event" first). */
+struct json_object *djob_to_json(struct djob *j, bool full, const char *event);
 void djob_free(struct djob *j);
 /* vfm_stream_open_fn: a data connection, as the job's first connection was made. */
 int djob_open_stream(void *userdata, unsigned index, struct vfm_endpoint **ret_ep, char *why,

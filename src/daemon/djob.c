@@ -17,6 +17,7 @@
 
 #include <json-c/json.h>
 
+#include "contract.h"
 #include "daemon.h"
 #include "macro.h"
 #include "util.h"
@@ -140,7 +141,7 @@ static void add_figures(struct djob *j, struct json_object *o,
 		const struct vfm_job_dev *jd = &rep->dev[i];
 
 		/* the report lists devices in stream order; before it does, ours */
-		add_str(d, "name", have && jd->name[0] ? jd->name : j->names[i]);
+		add_str(d, "device", have && jd->name[0] ? jd->name : j->names[i]);
 		if (have) {
 			add_u64(d, "precopy_bytes", jd->precopy_bytes);
 			add_u64(d, "stopcopy_bytes", jd->stopcopy_bytes);
@@ -152,20 +153,24 @@ static void add_figures(struct djob *j, struct json_object *o,
 			else
 				json_object_object_add(d, "estimate_bytes", NULL);
 			if (jd->vf_config[0])
-				add_str(d, "vf_config", jd->vf_config);
+				add_str(d, "vf_config_status", jd->vf_config);
 			else
-				json_object_object_add(d, "vf_config", NULL);
+				json_object_object_add(d, "vf_config_status", NULL);
 		}
 		json_object_array_add(devs, d);
 	}
 	json_object_object_add(o, "devices", devs);
 }
 
-struct json_object *djob_to_json(struct djob *j, bool full)
+struct json_object *djob_to_json(struct djob *j, bool full, const char *event)
 {
 	struct json_object *o = json_object_new_object();
 
 	pthread_mutex_lock(&j->lock);
+	if (event) {
+		json_object_object_add(o, "version", json_object_new_int(VFM_JSON_VERSION));
+		add_str(o, "event", event);
+	}
 	json_object_object_add(o, "job", json_object_new_uint64(j->id));
 	add_str(o, "operation", op_name(j));
 	add_str(o, "state", state_name(j->state));
@@ -174,7 +179,7 @@ struct json_object *djob_to_json(struct djob *j, bool full)
 		add_str(o, "uri", j->uri[0] ? j->uri : j->stream_name);
 	else
 		json_object_object_add(o, "uri", NULL);
-	add_bool(o, "stream_fd", !j->uri[0]);
+	add_bool(o, "stream_passed", !j->uri[0]);
 	if (j->listening[0])
 		add_str(o, "listening", j->listening);
 	if (j->peer[0])
@@ -196,17 +201,23 @@ struct json_object *djob_to_json(struct djob *j, bool full)
 		bool ok = j->state == DJOB_SUCCEEDED;
 
 		add_bool(o, "success", ok);
+		/* what became of the state, as vfiomig's report says */
+		add_str(o, "outcome",
+			j->snap->in_doubt && !j->endpoint_failed ? "in-doubt"
+			: !ok					? "failed"
+			: j->kind == VFMD_CMD_RESTORE		? "loaded"
+			: j->snap->one_way			? "written"
+								: "migrated");
 		if (!ok) {
+			struct json_object *e = json_object_new_object();
 			char nb[16];
 
 			add_str(o, "stage", j->endpoint_failed ? "endpoint" : "job");
-			add_str(o, "error",
-				j->endpoint_failed ? j->endpoint_error
-						   : j->snap->message);
-			json_object_object_add(o, "errno",
-					       json_object_new_int(-j->result));
-			add_str(o, "errno_name",
-				vfmd_errno_name(j->result, nb, sizeof(nb)));
+			json_object_object_add(e, "errno", json_object_new_int(-j->result));
+			add_str(e, "errno_name", vfmd_errno_name(j->result, nb, sizeof(nb)));
+			add_str(e, "message",
+				j->endpoint_failed ? j->endpoint_error : j->snap->message);
+			json_object_object_add(o, "error", e);
 		}
 		add_bool(o, "rolled_back", j->snap->rolled_back);
 		if (j->snap->reset_failed)
@@ -253,6 +264,7 @@ static struct json_object *event_new(struct djob *j, const char *name)
 {
 	struct json_object *ev = json_object_new_object();
 
+	json_object_object_add(ev, "version", json_object_new_int(VFM_JSON_VERSION));
 	add_str(ev, "event", name);
 	json_object_object_add(ev, "job", json_object_new_uint64(j->id));
 	return ev;
@@ -307,12 +319,16 @@ static int on_quiesced(void *userdata, char *why, size_t size)
 
 	snprintf(buf, sizeof(buf), "%016llx", (unsigned long long)j->rep->stream_id);
 	add_str(ev, "stream_id", buf);
-	for (size_t i = 0; i < j->n; i++)
-		json_object_array_add(names, json_object_new_string(j->names[i]));
+	for (size_t i = 0; i < j->n; i++) {
+		struct json_object *d = json_object_new_object();
+
+		add_str(d, "device", j->names[i]);
+		json_object_array_add(names, d);
+	}
 	json_object_object_add(ev, "devices", names);
 	add_bool(ev, "ack_required", j->quiesce_ack);
 	if (j->quiesce_ack)
-		add_u64(ev, "ack_timeout_ms", j->ack_timeout_ms);
+		add_u64(ev, "ack_timeout_usec", (uint64_t)j->ack_timeout_ms * 1000);
 	if (!j->quiesce_ack) {
 		djob_post(j->d, j->id, false, false, ev);
 		return 0;
@@ -553,8 +569,7 @@ static void *job_main(void *userdata)
 
 	/* The main thread reaps the job (joins this thread, gives the devices back)
 	 * before it passes this event on. */
-	ev = djob_to_json(j, true);
-	json_object_object_add(ev, "event", json_object_new_string("finished"));
+	ev = djob_to_json(j, true, "finished");
 	djob_post(j->d, j->id, false, true, ev);
 	return NULL;
 }

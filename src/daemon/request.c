@@ -14,6 +14,7 @@
 
 #include <json-c/json.h>
 
+#include "contract.h"
 #include "job.h"
 #include "macro.h"
 #include "request.h"
@@ -78,14 +79,14 @@ static const struct field_desc fields[F_MAX] = {
 	[F_LISTEN] = {"listen", T_BOOL},
 	[F_CONNECT] = {"connect", T_BOOL},
 	[F_PRECOPY] = {"precopy", T_BOOL},
-	[F_PRECOPY_ROUNDS] = {"precopy_rounds", T_UINT, 0, 1000000},
-	[F_PRECOPY_SECONDS] = {"precopy_seconds", T_UINT, 0, 86400},
-	[F_DIRTY_THRESHOLD] = {"dirty_threshold", T_UINT, 0, INT64_MAX},
+	[F_PRECOPY_ROUNDS] = {"precopy_max_rounds", T_UINT, 0, 1000000},
+	[F_PRECOPY_SECONDS] = {"precopy_max_usec", T_UINT, 0, 86400ull * 1000000},
+	[F_DIRTY_THRESHOLD] = {"dirty_threshold_bytes", T_UINT, 0, INT64_MAX},
 	[F_FORCE] = {"force", T_BOOL},
-	[F_CHUNK] = {"chunk", T_UINT, 1, 16u << 20},
-	[F_TIMEOUT] = {"timeout", T_UINT, 0, 86400},
+	[F_CHUNK] = {"chunk_bytes", T_UINT, 1, 16u << 20},
+	[F_TIMEOUT] = {"timeout_usec", T_UINT, 0, 86400ull * 1000000},
 	[F_QUIESCE_ACK] = {"quiesce_ack", T_BOOL},
-	[F_ACK_TIMEOUT] = {"ack_timeout", T_UINT, 1, VFMD_ACK_TIMEOUT_MAX},
+	[F_ACK_TIMEOUT] = {"ack_timeout_usec", T_UINT, 1000, VFMD_ACK_TIMEOUT_MAX * 1000000ull},
 	[F_CANCEL_ON_DISCONNECT] = {"cancel_on_disconnect", T_BOOL},
 	[F_WATCH] = {"watch", T_BOOL},
 	[F_MAP] = {"map", T_MAP},
@@ -263,7 +264,7 @@ static int parse_devices(struct vfmd_request *req, struct json_object *v,
 		ref->fd = -1;
 		if (json_object_is_type(d, json_type_object)) {
 			json_object_object_foreach (d, key, val) {
-				if (streq(key, "name"))
+				if (streq(key, "device"))
 					name = val;
 				else if (streq(key, "fd"))
 					fd = val;
@@ -292,7 +293,7 @@ static int parse_devices(struct vfmd_request *req, struct json_object *v,
 					return bad(e, -EINVAL,
 						   "%s: devices[%zu]: \"%.64s\": fd:N[:NAME] "
 						   "is descriptor N (0..%d) of those sent with "
-						   "the request, as {\"fd\": N, \"name\": NAME}",
+						   "the request, as {\"fd\": N, \"device\": NAME}",
 						   cmd, i, ref->name, VFMD_FDS_MAX - 1);
 				if (ref->fd >= 0 && !ref->name[0] &&
 				    req->cmd == VFMD_CMD_ATTACH)
@@ -319,7 +320,7 @@ static int parse_devices(struct vfmd_request *req, struct json_object *v,
 			ref->fd = (int)k;
 		}
 		if (!name && !fd)
-			return bad(e, -EINVAL, "%s: devices[%zu]: needs a name or an fd",
+			return bad(e, -EINVAL, "%s: devices[%zu]: needs \"device\" or \"fd\"",
 				   cmd, i);
 		if (!name && req->cmd == VFMD_CMD_ATTACH)
 			return bad(e, -EINVAL,
@@ -525,14 +526,14 @@ static int set_field(struct vfmd_request *req, enum field f, struct json_object 
 	case F_CONNECT: req->connect = b; break;
 	case F_PRECOPY: req->precopy = b; break;
 	case F_PRECOPY_ROUNDS: req->precopy_rounds = (uint32_t)u; break;
-	case F_PRECOPY_SECONDS: req->precopy_usec = u * 1000000; break;
+	case F_PRECOPY_SECONDS: req->precopy_usec = u; break;
 	case F_DIRTY_THRESHOLD: req->dirty_threshold = u; break;
 	case F_FORCE: req->force = b; break;
 	case F_CHUNK: req->chunk = (uint32_t)u; break;
 	case F_STREAMS: req->streams = (unsigned)u; break;
-	case F_TIMEOUT: req->timeout_ms = (uint32_t)(u * 1000); break;
+	case F_TIMEOUT: req->timeout_ms = (uint32_t)((u + 999) / 1000); break;
 	case F_QUIESCE_ACK: req->quiesce_ack = b; break;
-	case F_ACK_TIMEOUT: req->ack_timeout_ms = (uint32_t)(u * 1000); break;
+	case F_ACK_TIMEOUT: req->ack_timeout_ms = (uint32_t)((u + 999) / 1000); break;
 	case F_CANCEL_ON_DISCONNECT: req->cancel_on_disconnect = b; break;
 	case F_WATCH: req->watch = b; break;
 	case F_ANY_ID: req->any_id = b; break;
@@ -772,6 +773,18 @@ int vfmd_request_parse(const char *line, size_t len, struct vfmd_request *req,
 
 		if (streq(key, "id") || streq(key, "cmd"))
 			continue;
+		/* the contract's version, optional: only the one this daemon speaks */
+		if (streq(key, "version")) {
+			if (!json_object_is_type(val, json_type_int) ||
+			    json_object_get_int64(val) != VFM_JSON_VERSION) {
+				r = bad(e, -EPROTONOSUPPORT,
+					"%s: \"version\" %.16s: this daemon speaks version %d",
+					cd->name, json_object_to_json_string(val),
+					VFM_JSON_VERSION);
+				goto out;
+			}
+			continue;
+		}
 		for (f = 0; f < F_MAX; f++)
 			if (streq(key, fields[f].name))
 				break;

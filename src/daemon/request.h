@@ -17,7 +17,6 @@
 #include "transport.h"
 #include "vfiomig.h"
 
-#define VFMD_PROTOCOL	     1
 #define VFMD_LINE_MAX	     65536 /* bytes of one request line, newline excluded */
 #define VFMD_DEPTH_MAX	     8	   /* JSON nesting of a request */
 #define VFMD_ID_MAX	     128   /* bytes of a string "id" */

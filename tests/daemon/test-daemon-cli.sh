@@ -21,8 +21,11 @@ dpid=$!
 for _ in $(seq 100); do [ -S "$S" ] && break; sleep 0.05; done
 V() { "$VFIOMIG" --connect "$@"; }
 
-# run CMD...: sets $out, $err, $rc
-run() { "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; out=$(cat "$tmp/out"); err=$(cat "$tmp/err"); }
+# run CMD...: sets $out, $err, $rc; -j output is checked against its schema (tap.sh)
+run() {
+	"$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; out=$(cat "$tmp/out"); err=$(cat "$tmp/err")
+	if jwants_json "$@"; then jvalid "$(jkind "$@")" "$tmp/out" "$*"; fi
+}
 expect() {
 	local desc=$1 want=$2 pout=${3:-} perr=${4:-}
 	if [ "$rc" != "$want" ]; then nok "$desc" "exit $rc, wanted $want" "stdout: $out" "stderr: $err"; return; fi
@@ -31,7 +34,8 @@ expect() {
 	ok "$desc"
 }
 # same DESC: the last two runs (local, then daemon) printed the same, timings aside
-norm() { jq -S 'del(.elapsed_usec, .precopy_usec, .downtime_usec, .stream_id) | (.devices[]?.stopcopy_usec) = 0' 2>/dev/null; }
+# (and the peer: a stream the client passes is "fd N" to the daemon)
+norm() { jq -S 'del(.elapsed_usec, .precopy_usec, .downtime_usec, .stream_id, .peer) | (.devices[]?.stopcopy_usec) = 0' 2>/dev/null; }
 
 # shellcheck disable=SC2054 # the commas are sim device keys
 SRC=(sim:a,seed=31,size=2M sim:b,seed=32,size=64K)
@@ -171,12 +175,12 @@ in_doubt_job() {
 }
 if [ -x "$RELAY" ]; then
 	in_doubt_job
-	jobs_json=$("$VFIOMIG" -j jobs)
+	jobs_json=$(jrun "$VFIOMIG" -j jobs)
 	if [ "$rc" = 6 ] && [ "$r_rc" = 0 ] && grep -q "in doubt: COMMIT went to .*held by vfiomigd: 'vfiomig resume $job'" <<<"$err" &&
-		[ "$(jq ".[] | select(.job == $job) | .in_doubt and .holding_devices and (.devices_left_running | not) and .state == \"failed\"" <<<"$jobs_json")" = true ]; then
+		[ "$(jq ".jobs[] | select(.job == $job) | .in_doubt and .holding_devices and (.devices_left_running | not) and .state == \"failed\"" <<<"$jobs_json")" = true ]; then
 		ok "a daemon save whose verdict is lost: wait exits 6, the job says in_doubt and holds its devices"
 	else
-		nok "daemon in doubt" "wait $rc: $out $err" "restore $r_rc" "$(jq ".[] | select(.job == $job)" <<<"$jobs_json")"
+		nok "daemon in doubt" "wait $rc: $out $err" "restore $r_rc" "$(jq ".jobs[] | select(.job == $job)" <<<"$jobs_json")"
 	fi
 	# the devices are still the job's: another job cannot take them
 	run V save "${SRC[0]}" --to "file:$tmp/busy.vfm"
@@ -193,7 +197,7 @@ if [ -x "$RELAY" ]; then
 	[ "$rc" = 6 ] && ok "a second save in doubt" || nok "second in doubt" "$rc $err"
 	run "$VFIOMIG" -j release "$job"
 	if [ $rc = 0 ] && [ "$(jq '[.devices[].state] == ["STOP", "STOP"]' <<<"$out")" = true ] &&
-		[ "$("$VFIOMIG" -j jobs | jq ".[] | select(.job == $job) | .resolution == \"released\" and (.holding_devices | not)")" = true ]; then
+		[ "$(jrun "$VFIOMIG" -j jobs | jq ".jobs[] | select(.job == $job) | .resolution == \"released\" and (.holding_devices | not)")" = true ]; then
 		ok "release JOB: the devices given up stopped, the job says released"
 	else
 		nok "release" "$rc $out $err"
@@ -216,14 +220,14 @@ run V restore "${DST[@]}" --from tcp://127.0.0.1:0 --detach
 job=$(sed -n 's/^job //p' <<<"$out"); uri=$(sed -n 's/^vfiomig: listening on //p' <<<"$err")
 [ "$rc" = 0 ] && [ -n "$job" ] && [ -n "$uri" ] && ok "restore --detach prints the job and where it listens" || nok "restore --detach" "$out" "$err"
 run "$VFIOMIG" -j jobs
-[ "$(jq -r ".[] | select(.job == $job) | .state + \" \" + .phase" <<<"$out")" = "running accepting" ] && ok "jobs (default socket from \$VFIOMIG_SOCKET): running, accepting" || nok "jobs" "$out" "$err"
+[ "$(jq -r ".jobs[] | select(.job == $job) | .state + \" \" + .phase" <<<"$out")" = "running accepting" ] && ok "jobs (default socket from \$VFIOMIG_SOCKET): running, accepting" || nok "jobs" "$out" "$err"
 run "$VFIOMIG" jobs
 grep -qE "^$job +restore +running +accepting +sim:x,sim:y <- $uri" <<<"$out" && ok "jobs as text" || nok "jobs as text" "$out"
 run V save "${SRC[@]}" --to "$uri"; s_rc=$rc
 run "$VFIOMIG" wait "$job"
 [ "$s_rc$rc" = 00 ] && grep -q "^restored 2 devices from $uri" <<<"$out" && ok "wait JOB prints the restore's report" || nok "wait" "save $s_rc" "$rc $out $err"
 run "$VFIOMIG" -j wait "$job"
-jq -e '.operation == "restored" and .success' <<<"$out" >/dev/null && ok "wait on a finished job reports at once (--json)" || nok "wait --json" "$out"
+jq -e '.operation == "restore" and .success and .outcome == "loaded"' <<<"$out" >/dev/null && ok "wait on a finished job reports at once (--json)" || nok "wait --json" "$out"
 run "$VFIOMIG" wait 99999; expect "wait on an unknown job" 1 "" "no job 99999"
 run "$VFIOMIG" wait; expect "wait without a job" 2
 
@@ -231,7 +235,7 @@ run "$VFIOMIG" wait; expect "wait without a job" 2
 "$VFIOMIG" --connect save sim:o1,arc-usec=300000 --to "file:$tmp/o.vfm" >"$tmp/o.out" 2>&1 &
 cpid=$!
 sleep 0.3
-job=$("$VFIOMIG" -j jobs | jq '[.[] | select(.state == "running")] | last | .job')
+job=$(jrun "$VFIOMIG" -j jobs | jq '[.jobs[] | select(.state == "running")] | last | .job')
 kill -9 $cpid; wait $cpid 2>/dev/null
 [ ! -s "$tmp/o.out" ] && ok "the client died before the end" || nok "the client died before the end" "$(cat "$tmp/o.out")"
 run "$VFIOMIG" wait "$job"
@@ -258,7 +262,7 @@ expect "--on-quiesced with --detach is a usage error" 2
 run V save sim:w1 --to "file:$tmp/w.vfm" --wait-ack --detach
 job=$(sed -n 's/^job //p' <<<"$out")
 for _ in $(seq 100); do
-	[ "$("$VFIOMIG" -j jobs | jq ".[] | select(.job == $job) | .waiting_ack")" = true ] && break; sleep 0.05
+	[ "$("$VFIOMIG" -j jobs | jq ".jobs[] | select(.job == $job) | .waiting_ack")" = true ] && break; sleep 0.05
 done
 run "$VFIOMIG" continue "$job"; expect "continue JOB" 0
 run "$VFIOMIG" wait "$job"; expect "the acknowledged save completes" 0 "^wrote 1 device"
@@ -266,7 +270,7 @@ run "$VFIOMIG" continue "$job"; expect "continue of a finished job" 1 "" "finish
 run V save sim:w3 --to "file:$tmp/w.vfm" --wait-ack --detach
 job=$(sed -n 's/^job //p' <<<"$out")
 for _ in $(seq 100); do
-	[ "$("$VFIOMIG" -j jobs | jq ".[] | select(.job == $job) | .waiting_ack")" = true ] && break; sleep 0.05
+	[ "$("$VFIOMIG" -j jobs | jq ".jobs[] | select(.job == $job) | .waiting_ack")" = true ] && break; sleep 0.05
 done
 run "$VFIOMIG" continue "$job" --abort "the VMM said no"; expect "continue --abort" 0
 run "$VFIOMIG" wait "$job"
@@ -301,6 +305,46 @@ exec 8>&-
 fds_after=$(ls /proc/$dpid/fd | wc -l)
 [ "$fds_after" = "$fds_before" ] && ok "four finished jobs leave the daemon's descriptor count as it was ($fds_after)" ||
 	nok "descriptors held by finished jobs" "before $fds_before, after $fds_after" "$(ls -l /proc/$dpid/fd)"
+
+# ---- -j: each daemon command's document (checked against schema/ by run), errors
+# as the JSON error object ----
+run "$VFIOMIG" -j attach sim:ja1 sim:ja2
+[ $rc = 0 ] && [ "$(jq -c '[.version, [.devices[] | .device, .attached]]' <<<"$out")" = '[1,["sim:ja1",true,"sim:ja2",true]]' ] &&
+	ok "attach -j: the devices, attached" || nok "attach -j" "$rc $out $err"
+run "$VFIOMIG" -j attach sim:ja1
+[ $rc = 3 ] && [ "$(jq -c '[.error.errno_name, .error.exit]' <<<"$out")" = '["EEXIST",3]' ] &&
+	ok "attach -j of an attached device: EEXIST, exit 3, on stdout" || nok "attach -j twice" "$rc $out $err"
+run "$VFIOMIG" -j detach sim:ja1 sim:ja2
+[ $rc = 0 ] && [ "$(jq -c '.devices' <<<"$out")" = '[{"device":"sim:ja1"},{"device":"sim:ja2"}]' ] &&
+	ok "detach -j: the devices" || nok "detach -j" "$rc $out $err"
+run V -j restore sim:jr1 --from tcp://127.0.0.1:0 --detach
+job=$(jq '.job' <<<"$out")
+[ $rc = 0 ] && [ "$(jq -r '.listening | startswith("tcp://127.0.0.1:")' <<<"$out")" = true ] &&
+	ok "restore --detach -j: the job and where it listens" || nok "restore --detach -j" "$rc $out $err"
+run "$VFIOMIG" -j cancel "$job"
+[ $rc = 0 ] && [ "$out" = '{"version":1}' ] && ok "cancel -j: an empty document with its version" || nok "cancel -j" "$rc $out $err"
+run "$VFIOMIG" -j wait "$job"
+[ $rc = 1 ] && [ "$(jq -c '[.error.errno_name, .error.exit]' <<<"$out")" = '["ECANCELED",1]' ] &&
+	ok "wait -j on a job cancelled before it connected: the error object" || nok "wait -j cancelled" "$rc $out $err"
+run "$VFIOMIG" -j cancel "$job"
+[ $rc = 1 ] && [ "$(jq -c '[.error.errno_name, .error.exit]' <<<"$out")" = '["EALREADY",1]' ] &&
+	ok "cancel -j of a finished job: EALREADY" || nok "cancel -j twice" "$rc $out $err"
+run "$VFIOMIG" -j continue "$job"
+[ $rc = 1 ] && [ "$(jq -r '.error.errno_name' <<<"$out")" = EALREADY ] && ok "continue -j of a finished job: its error" ||
+	nok "continue -j" "$rc $out $err"
+run "$VFIOMIG" -j resume "$job"
+[ $rc = 2 ] && [ "$(jq -r '.error.errno_name' <<<"$out")" = EINVAL ] && ok "resume -j of a job not in doubt: EINVAL, exit 2" ||
+	nok "resume -j" "$rc $out $err"
+run V -j save sim:jp1,size=3M --to "file:$tmp/jp.vfm" --progress=json
+jvalid_lines vfiomig-progress "$tmp/err" "vfiomig --connect save --progress=json"
+[ $rc = 0 ] && [ "$(grep -c '^{' "$tmp/err")" -ge 2 ] && ok "--connect save --progress=json: JSON lines on stderr" ||
+	nok "--connect --progress=json" "$rc $(head -c 500 "$tmp/err")"
+run V -j save "sim:jb,bogus=1" --to "file:$tmp/e.vfm"
+[ $rc = 3 ] && [ "$(jq -c '[.error.errno_name, .error.exit]' <<<"$out")" = '["EINVAL",3]' ] &&
+	ok "--connect -j save of a device the daemon cannot open: EINVAL, exit 3, on stdout" || nok "--connect -j bad device" "$rc $out $err"
+run "$VFIOMIG" -j --connect="$tmp/none.sock" save sim:a --to "file:$tmp/e.vfm"
+[ $rc = 1 ] && [ "$(jq -c '[.error.errno_name, .error.exit]' <<<"$out")" = '["ENOENT",1]' ] &&
+	ok "--connect -j without a daemon: ENOENT, exit 1, on stdout" || nok "--connect -j no daemon" "$rc $out $err"
 
 # ---- commands that do not run through the daemon; no daemon ----
 run V info sim:a; expect "info does not run through the daemon" 2 "" "'info' does not run through vfiomigd"

@@ -110,7 +110,18 @@ else:
             pass  # refused at once: the refusal is the line waiting
         print(line(s))
 PY
-as() { local uid=$1; shift; setpriv --reuid="$uid" --regid=65534 --clear-groups "$PY" "$tmp/client.py" "$S" "$@"; }
+# as UID REQUEST...: the answers, one a line; those that are JSON are checked against
+# vfiomigd-message (tap.sh, at the end)
+as_n=0
+as() {
+	local uid=$1 rc; shift
+	as_n=$((as_n + 1))
+	setpriv --reuid="$uid" --regid=65534 --clear-groups "$PY" "$tmp/client.py" "$S" "$@" >"$tmp/as.$as_n"
+	rc=$?
+	cat "$tmp/as.$as_n"
+	grep -q '^{' "$tmp/as.$as_n" && jvalid_lines vfiomigd-message "$tmp/as.$as_n" "as $uid $*"
+	return $rc
+}
 S=$tmp/s.sock
 # started with systemd's default soft RLIMIT_NOFILE (1024)
 (ulimit -Sn 1024 && exec "$VFIOMIGD" --socket "$S" --group nogroup --max-jobs 4 --idle-timeout 2) 2>"$tmp/daemon.log" &
@@ -126,7 +137,7 @@ soft=$(awk '/^Max open files/ {print $4}' /proc/$dpid/limits)
 	nok "RLIMIT_NOFILE" "soft $soft, want $want"
 
 # a reply's error, "errno_name: message", or "ok"
-verdict() { jq -r 'if .error then "\(.error.name // .error.errno): \(.error.message)" else "ok" end' 2>/dev/null; }
+verdict() { jq -r 'if .error then "\(.error.errno_name // .error.errno): \(.error.message)" else "ok" end' 2>/dev/null; }
 
 out=$(as 65534 '{"cmd":"version"}' | verdict)
 if [ "$out" != ok ]; then
@@ -145,7 +156,7 @@ out=$(as 65534 "{\"cmd\":\"continue\",\"job\":$rjob}" | verdict)
 out=$(as 65534 '{"cmd":"shutdown"}' | verdict)
 [[ $out == "EPERM: only root"* ]] && kill -0 $dpid && ok "another uid cannot shut the daemon down" ||
 	nok "shutdown by uid 65534" "$out"
-out=$(as 65534 '{"cmd":"jobs"}' | jq -r ".result[]? | select(.job == $rjob) | .state")
+out=$(as 65534 '{"cmd":"jobs"}' | jq -r ".result.jobs[]? | select(.job == $rjob) | .state")
 [ "$out" = running ] && ok "it still sees root's job (reading is not acting)" || nok "jobs as 65534" "$out"
 
 out=$(as 65534 '{"cmd":"restore","devices":["sim:q1"],"from":"tcp://127.0.0.1:0"}')
@@ -300,7 +311,7 @@ PY
 	js=$("$VFIOMIG" --connect="$S2" -j jobs 2>&1)
 	# the start answer and the listing came while the job still resolves: no
 	# "listening" yet, still running (the resolver gives up only after 6 s)
-	if [ -n "$bjob" ] && [ "$(jq ".[] | select(.job == $bjob) | .state == \"running\" and (.listening == null)" <<<"$js")" = true ]; then
+	if [ -n "$bjob" ] && [ "$(jq ".jobs[] | select(.job == $bjob) | .state == \"running\" and (.listening == null)" <<<"$js")" = true ]; then
 		ok "a listen on a host name with a black-hole resolver: other requests are answered while it resolves"
 	else
 		nok "black-hole resolver" "$out" "$js"

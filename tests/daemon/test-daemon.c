@@ -433,6 +433,18 @@ static struct json_object *get(struct json_object *o, const char *key)
 	return v;
 }
 
+/* A list in a response's result: {"result": {KEY: [...]}} */
+static struct json_object *rlist(struct json_object *r, const char *key)
+{
+	return get(get(r, "result"), key);
+}
+
+/* A finished job's error message ("" when it has none) */
+static const char *errmsg(struct json_object *fin)
+{
+	return str(get(fin, "error"), "message");
+}
+
 typedef bool (*match_fn)(struct json_object *o, const void *arg);
 
 /* The first message that matches, taken out of the backlog (the caller puts it). */
@@ -527,7 +539,7 @@ static bool ok(struct json_object *r)
 
 static const char *err_name(struct json_object *r)
 {
-	return str(get(r, "error"), "name");
+	return str(get(r, "error"), "errno_name");
 }
 
 static const char *err_msg(struct json_object *r)
@@ -596,7 +608,7 @@ static void final_states(struct json_object *fin, char *buf, size_t size)
 static const char *info_state(struct conn *c, const char *dev, char *buf, size_t size)
 {
 	struct json_object *r = call(c, "\"cmd\":\"info\",\"devices\":[\"%s\"]", dev);
-	struct json_object *arr = get(r, "result");
+	struct json_object *arr = get(get(r, "result"), "devices");
 
 	snprintf(buf, size, "%s",
 		 arr ? str(json_object_array_get_idx(arr, 0), "state") : "(no answer)");
@@ -617,9 +629,9 @@ static void test_protocol(struct proc *p)
 		return;
 	}
 	r = call(c, "\"cmd\":\"version\"");
-	if (!tap_ok(ok(r) && num(get(r, "result"), "protocol") == 1 &&
+	if (!tap_ok(ok(r) && num(r, "version") == 1 &&
 			    num(get(r, "result"), "pid") == p->pid,
-		    "version: protocol 1 and the daemon's pid"))
+		    "version: contract version 1 and the daemon's pid"))
 		show("version", r);
 	json_object_put(r);
 
@@ -670,8 +682,8 @@ static void test_protocol(struct proc *p)
 	expect_error(call(c, "\"cmd\":\"list\",\"probe\":1"), "EINVAL", "true or false",
 		     "a field of the wrong type");
 	expect_error(call(c, "\"cmd\":\"save\",\"devices\":[\"sim:a\"],\"to\":\"file:/"
-			     "x\",\"chunk\":0"),
-		     "EINVAL", "\"chunk\" must be an integer 1..16777216",
+			     "x\",\"chunk_bytes\":0"),
+		     "EINVAL", "\"chunk_bytes\" must be an integer 1..16777216",
 		     "a value out of range");
 	expect_error(call(c, "\"cmd\":\"save\",\"devices\":[\"sim:a\"]"), "EINVAL",
 		     "exactly one of \"to\"", "save without a destination");
@@ -747,13 +759,13 @@ static void test_protocol(struct proc *p)
 		free(line);
 	}
 
-	/* jobs and list answer with arrays */
+	/* jobs and list answer with objects holding arrays */
 	r = call(c, "\"cmd\":\"jobs\"");
-	tap_ok(ok(r) && json_object_is_type(get(r, "result"), json_type_array),
+	tap_ok(ok(r) && json_object_is_type(rlist(r, "jobs"), json_type_array),
 	       "jobs: an array");
 	json_object_put(r);
 	r = call(c, "\"cmd\":\"list\"");
-	tap_ok(ok(r) && json_object_is_type(get(r, "result"), json_type_array),
+	tap_ok(ok(r) && json_object_is_type(rlist(r, "devices"), json_type_array),
 	       "list: an array");
 	json_object_put(r);
 
@@ -848,9 +860,9 @@ static void test_devices(struct proc *p)
 	char st[64];
 
 	r = call(c, "\"cmd\":\"attach\",\"devices\":[\"sim:d1,size=64K\",\"sim:d2\"]");
-	if (!tap_ok(ok(r) && json_object_array_length(get(r, "result")) == 2 &&
-			    strcmp(str(json_object_array_get_idx(get(r, "result"), 0),
-				       "name"),
+	if (!tap_ok(ok(r) && json_object_array_length(rlist(r, "devices")) == 2 &&
+			    strcmp(str(json_object_array_get_idx(rlist(r, "devices"), 0),
+				       "device"),
 				   "sim:d1") == 0,
 		    "attach two simulated devices"))
 		show("attach", r);
@@ -862,23 +874,23 @@ static void test_devices(struct proc *p)
 		     "a device that cannot be opened: the library's reason");
 	r = call(c, "\"cmd\":\"info\",\"devices\":[\"sim:d1\",\"sim:other,size=1K\"]");
 	if (!tap_ok(ok(r) &&
-			    flag(json_object_array_get_idx(get(r, "result"), 0),
+			    flag(json_object_array_get_idx(rlist(r, "devices"), 0),
 				 "attached") &&
-			    strcmp(str(json_object_array_get_idx(get(r, "result"), 0),
+			    strcmp(str(json_object_array_get_idx(rlist(r, "devices"), 0),
 				       "state"),
 				   "RUNNING") == 0 &&
-			    !flag(json_object_array_get_idx(get(r, "result"), 1),
+			    !flag(json_object_array_get_idx(rlist(r, "devices"), 1),
 				  "attached") &&
-			    num(json_object_array_get_idx(get(r, "result"), 1),
-				"data_size") == 1056,
+			    num(json_object_array_get_idx(rlist(r, "devices"), 1),
+				"estimate_bytes") == 1056,
 		    "info: an attached device and one opened for the answer"))
 		show("info", r);
 	json_object_put(r);
 	expect_error(call(c, "\"cmd\":\"detach\",\"devices\":[\"sim:nope\"]"), "ENOENT",
 		     "not attached", "detach of a device not attached: ENOENT");
 	r = call(c, "\"cmd\":\"detach\",\"devices\":[\"sim:d2\"]");
-	tap_ok(ok(r) && strcmp(json_object_get_string(
-				       json_object_array_get_idx(get(r, "result"), 0)),
+	tap_ok(ok(r) && strcmp(str(json_object_array_get_idx(rlist(r, "devices"), 0),
+				   "device"),
 			       "sim:d2") == 0,
 	       "detach");
 	json_object_put(r);
@@ -887,7 +899,7 @@ static void test_devices(struct proc *p)
 	       "info with a device that cannot be opened: an error naming it");
 	json_object_put(r);
 	r = call(c, "\"cmd\":\"info\",\"devices\":[\"sim:q,fail-get\"]");
-	tap_ok(ok(r) && strlen(str(json_object_array_get_idx(get(r, "result"), 0),
+	tap_ok(ok(r) && strlen(str(json_object_array_get_idx(rlist(r, "devices"), 0),
 				   "state_error")),
 	       "info of a device whose state cannot be read: state_error");
 	json_object_put(r);
@@ -948,7 +960,7 @@ static void test_save_restore(struct proc *p)
 	       "job: a finished job's status");
 	json_object_put(r);
 	r = call(c, "\"cmd\":\"jobs\"");
-	tap_ok(ok(r) && json_object_array_length(get(r, "result")) >= 2,
+	tap_ok(ok(r) && json_object_array_length(rlist(r, "jobs")) >= 2,
 	       "jobs lists finished jobs");
 	json_object_put(r);
 
@@ -960,8 +972,8 @@ static void test_save_restore(struct proc *p)
 			path);
 	fin = event(c, "finished", job);
 	final_states(fin, states, sizeof(states));
-	if (!tap_ok(!flag(fin, "success") && strstr(str(fin, "error"), "sim:r3") &&
-			    strcmp(str(fin, "errno_name"), "EINVAL") == 0 &&
+	if (!tap_ok(!flag(fin, "success") && strstr(errmsg(fin), "sim:r3") &&
+			    strcmp(str(get(fin, "error"), "errno_name"), "EINVAL") == 0 &&
 			    strcmp(states, "RUNNING RUNNING") == 0,
 		    "a rejected restore: failed, reason and errno, devices RUNNING"))
 		show("finished", fin);
@@ -1078,7 +1090,7 @@ static void test_fds(struct proc *p)
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return;
 	r = call_fds(c, pfd, 1,
-		     "\"cmd\":\"attach\",\"devices\":[{\"fd\":0,\"name\":\"c0ffee00-0001-"
+		     "\"cmd\":\"attach\",\"devices\":[{\"fd\":0,\"device\":\"c0ffee00-0001-"
 		     "4000-8000-000000000001\"}]");
 	if (!tap_ok(r && strcmp(err_name(r), "EINVAL") == 0 &&
 			    strstr(err_msg(r), "not a VFIO device") &&
@@ -1097,7 +1109,7 @@ static void test_fds(struct proc *p)
 	json_object_put(r);
 	close(nul);
 	expect_error(
-		call(c, "\"cmd\":\"attach\",\"devices\":[{\"fd\":0,\"name\":\"x\"}]"),
+		call(c, "\"cmd\":\"attach\",\"devices\":[{\"fd\":0,\"device\":\"x\"}]"),
 		"EBADF", "uses 1 descriptor, 0 were received",
 		"naming a descriptor never sent: EBADF");
 	/* fd:N names descriptor N of the request, never one of the daemon's own
@@ -1321,7 +1333,7 @@ static void test_concurrency(struct proc *p)
 		struct json_object *arr;
 
 		r = call(c, "\"cmd\":\"jobs\"");
-		arr = get(r, "result");
+		arr = rlist(r, "jobs");
 		for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
 			struct json_object *j = json_object_array_get_idx(arr, i);
 
@@ -1361,7 +1373,7 @@ static void test_ack_cancel(struct proc *p)
 			"\"file:%s\",\"quiesce_ack\":true",
 			path);
 	r = event(c, "quiesced", job);
-	tap_ok(flag(r, "ack_required") && num(r, "ack_timeout_ms") == 30000,
+	tap_ok(flag(r, "ack_required") && num(r, "ack_timeout_usec") == 30000000,
 	       "quiesced asks for an acknowledgement (30 s by default)");
 	json_object_put(r);
 	r = call(c, "\"cmd\":\"job\",\"job\":%lld", job);
@@ -1392,7 +1404,7 @@ static void test_ack_cancel(struct proc *p)
 	fin = event(c, "finished", job);
 	final_states(fin, states, sizeof(states));
 	if (!tap_ok(!flag(fin, "success") &&
-			    strstr(str(fin, "error"), "vCPUs would not stop") &&
+			    strstr(errmsg(fin), "vCPUs would not stop") &&
 			    flag(fin, "rolled_back") &&
 			    flag(fin, "devices_left_running") &&
 			    strcmp(states, "RUNNING RUNNING") == 0,
@@ -1403,13 +1415,13 @@ static void test_ack_cancel(struct proc *p)
 	/* no acknowledgement in time */
 	job = start_job(c,
 			"\"cmd\":\"save\",\"devices\":[\"sim:a5\"],\"to\":\"file:%s\","
-			"\"quiesce_ack\":true,\"ack_timeout\":1",
+			"\"quiesce_ack\":true,\"ack_timeout_usec\":1000000",
 			path);
 	fin = event(c, "finished", job);
 	final_states(fin, states, sizeof(states));
-	tap_ok(!flag(fin, "success") && strstr(str(fin, "error"), "no acknowledgement") &&
+	tap_ok(!flag(fin, "success") && strstr(errmsg(fin), "no acknowledgement") &&
 		       strcmp(states, "RUNNING") == 0,
-	       "no acknowledgement within ack_timeout: rolled back");
+	       "no acknowledgement within ack_timeout_usec: rolled back");
 	json_object_put(fin);
 	expect_error(call(c, "\"cmd\":\"continue\",\"job\":%lld", job), "EALREADY", NULL,
 		     "continue of a finished job: EALREADY");
@@ -1432,7 +1444,7 @@ static void test_ack_cancel(struct proc *p)
 	expect_ok(call(c, "\"cmd\":\"cancel\",\"job\":%lld", job), "cancel");
 	fin = event(w, "finished", job);
 	if (!tap_ok(!flag(fin, "success") &&
-			    strstr(str(fin, "error"), "cancelled (by pid"),
+			    strstr(errmsg(fin), "cancelled (by pid"),
 		    "the watcher sees it cancelled, and by whom"))
 		show("finished", fin);
 	json_object_put(fin);
@@ -1500,7 +1512,7 @@ static void test_disconnect(struct proc *p)
 	conn_close(c);
 	fin = event(w, "finished", job);
 	final_states(fin, states, sizeof(states));
-	if (!tap_ok(!flag(fin, "success") && strstr(str(fin, "error"), "disconnected") &&
+	if (!tap_ok(!flag(fin, "success") && strstr(errmsg(fin), "disconnected") &&
 			    strcmp(states, "RUNNING RUNNING") == 0 &&
 			    num(fin, "elapsed_usec") < 5000000,
 		    "quiesce_ack + cancel_on_disconnect, the client goes: rolled back at "
@@ -1529,7 +1541,7 @@ static void test_disconnect(struct proc *p)
 			   "/127.0.0.1:0\",\"cancel_on_disconnect\":true");
 	conn_close(c);
 	fin = event(w, "finished", job);
-	tap_ok(!flag(fin, "success") && strstr(str(fin, "error"), "disconnected"),
+	tap_ok(!flag(fin, "success") && strstr(errmsg(fin), "disconnected"),
 	       "cancel_on_disconnect: the job is cancelled when its client goes");
 	json_object_put(fin);
 
@@ -1566,7 +1578,7 @@ static void test_sigterm(void)
 	fin = event(c, "finished", job);
 	final_states(fin, states, sizeof(states));
 	if (!tap_ok(!flag(fin, "success") && flag(fin, "rolled_back") &&
-			    strstr(str(fin, "error"), "shutting down") &&
+			    strstr(errmsg(fin), "shutting down") &&
 			    strcmp(states, "RUNNING RUNNING") == 0,
 		    "SIGTERM mid-save (devices quiesced): rolled back, RUNNING"))
 		show("finished", fin);
@@ -1821,9 +1833,9 @@ static void test_list(void)
 	spawn(&p, "sysfs", -1, NULL, envs);
 	c = conn_open(p.sock);
 	r = c ? call(c, "\"cmd\":\"list\"") : NULL;
-	arr = get(r, "result");
+	arr = rlist(r, "devices");
 	if (!tap_ok(ok(r) && json_object_array_length(arr) == 2 &&
-			    strcmp(str(json_object_array_get_idx(arr, 0), "name"),
+			    strcmp(str(json_object_array_get_idx(arr, 0), "device"),
 				   "0000:3b:00.1") == 0 &&
 			    strcmp(str(json_object_array_get_idx(arr, 0), "driver"),
 				   "vfio-pci") == 0 &&
@@ -1835,7 +1847,7 @@ static void test_list(void)
 		show("list", r);
 	json_object_put(r);
 	r = c ? call(c, "\"cmd\":\"list\",\"probe\":true") : NULL;
-	arr = get(r, "result");
+	arr = rlist(r, "devices");
 	tap_ok(ok(r) && strlen(str(json_object_array_get_idx(arr, 0), "probe_error")) > 0,
 	       "list with probe: devices that cannot be opened say why");
 	json_object_put(r);
@@ -1869,7 +1881,7 @@ static void test_limits(void)
 	spawn(&p, "limits", -1, args, NULL);
 	c = conn_open(p.sock);
 	r = call(c, "\"cmd\":\"info\",\"devices\":[\"sim:boot1\"]");
-	tap_ok(ok(r) && flag(json_object_array_get_idx(get(r, "result"), 0), "attached"),
+	tap_ok(ok(r) && flag(json_object_array_get_idx(rlist(r, "devices"), 0), "attached"),
 	       "--attach: the device is attached from the start");
 	json_object_put(r);
 	json_object_put(call(c, "\"cmd\":\"restore\",\"devices\":[\"sim:l1\"],\"from\":"

@@ -66,14 +66,14 @@ int main(void)
 		       !req.listen,
 	       "watch on, no acknowledgement (30 s when asked), no listening");
 
-	good("{\"id\":\"x\",\"cmd\":\"save\",\"devices\":[{\"fd\":2,\"name\":\"u\"},{"
-	     "\"fd\":0}],"
+	good("{\"version\":1,\"id\":\"x\",\"cmd\":\"save\",\"devices\":[{\"fd\":2,"
+	     "\"device\":\"u\"},{\"fd\":0}],"
 	     "\"stream_fd\":1,\"stream_name\":\"file:/"
-	     "y\",\"precopy\":false,\"precopy_rounds\":7,"
-	     "\"precopy_seconds\":3,\"dirty_threshold\":4096,\"force\":true,\"chunk\":"
-	     "65536,"
-	     "\"timeout\":9,\"quiesce_ack\":true,\"ack_timeout\":5,\"cancel_on_"
-	     "disconnect\":true,"
+	     "y\",\"precopy\":false,\"precopy_max_rounds\":7,"
+	     "\"precopy_max_usec\":3000000,\"dirty_threshold_bytes\":4096,\"force\":true,"
+	     "\"chunk_bytes\":65536,"
+	     "\"timeout_usec\":8999001,\"quiesce_ack\":true,\"ack_timeout_usec\":5000000,"
+	     "\"cancel_on_disconnect\":true,"
 	     "\"watch\":false,\"vf_config\":false}",
 	     "a save with every field");
 	tap_ok(req.n_fds == 3 && req.devices[0].fd == 2 && req.devices[1].fd == 0 &&
@@ -108,8 +108,8 @@ int main(void)
 		       json_object_get_int(req.id) == 99,
 	       "job, reason, id");
 	good(" \t{\"cmd\":\"watch\",\"all\":true} \r", "white space around the object");
-	good("{\"cmd\":\"attach\",\"devices\":[{\"fd\":1,\"name\":\"a\"},{\"fd\":0,"
-	     "\"name\":\"b\"}]}",
+	good("{\"cmd\":\"attach\",\"devices\":[{\"fd\":1,\"device\":\"a\"},{\"fd\":0,"
+	     "\"device\":\"b\"}]}",
 	     "attach with two descriptors");
 	tap_ok(req.n_fds == 2, "attach counts its descriptors");
 
@@ -138,12 +138,12 @@ int main(void)
 	bad("{\"cmd\":\"info\",\"devices\":[{\"fd\":0}]}", -EINVAL, "no \"fd\" here");
 	bad("{\"cmd\":\"attach\",\"devices\":[{\"fd\":0}]}", -EINVAL,
 	    "needs the device's name");
-	bad("{\"cmd\":\"attach\",\"devices\":[{\"fd\":0,\"name\":\"a\",\"x\":1}]}",
+	bad("{\"cmd\":\"attach\",\"devices\":[{\"fd\":0,\"device\":\"a\",\"x\":1}]}",
 	    -EINVAL, "unknown field \"x\"");
-	bad("{\"cmd\":\"attach\",\"devices\":[{}]}", -EINVAL, "needs a name or an fd");
+	bad("{\"cmd\":\"attach\",\"devices\":[{}]}", -EINVAL, "needs \"device\" or \"fd\"");
 
 	/* fd:N from a client: descriptor N of its request, never the daemon's own */
-	good("{\"cmd\":\"attach\",\"devices\":[\"fd:1:0000:3b:00.1\",{\"name\":"
+	good("{\"cmd\":\"attach\",\"devices\":[\"fd:1:0000:3b:00.1\",{\"device\":"
 	     "\"fd:0:sim:x\"}]}",
 	     "attach fd:N:NAME");
 	tap_ok(req.n_fds == 2 && req.devices[0].fd == 1 &&
@@ -170,7 +170,7 @@ int main(void)
 	    "of those sent with the request");
 	bad("{\"cmd\":\"save\",\"devices\":[\"fd:1:fd:2\"],\"to\":\"file:/x\"}",
 	    -EINVAL, "of those sent with the request");
-	bad("{\"cmd\":\"save\",\"devices\":[{\"fd\":0,\"name\":\"fd:1\"}],\"to\":"
+	bad("{\"cmd\":\"save\",\"devices\":[{\"fd\":0,\"device\":\"fd:1\"}],\"to\":"
 	    "\"file:/x\"}",
 	    -EINVAL, "of those sent with the request");
 	bad("{\"cmd\":\"save\",\"devices\":[\"fd:0\",{\"fd\":0}],\"to\":\"file:/x\"}",
@@ -199,9 +199,18 @@ int main(void)
 	bad("{\"cmd\":\"job\",\"job\":4294967296}", -EINVAL, "1..4294967295");
 	bad("{\"cmd\":\"job\",\"job\":1.5}", -EINVAL, "must be an integer");
 	bad("{\"cmd\":\"save\",\"devices\":[\"a\"],\"to\":\"file:/"
-	    "x\",\"dirty_threshold\":-1}",
+	    "x\",\"dirty_threshold_bytes\":-1}",
 	    -EINVAL, "must be an integer");
 	bad("{\"cmd\":1}", -EINVAL, "\"cmd\" must be a command name");
+	/* the JSON contract: its version, the names of one release (vfiomig(8)) */
+	bad("{\"cmd\":\"version\",\"version\":2}", -EPROTONOSUPPORT, "speaks version 1");
+	bad("{\"cmd\":\"version\",\"version\":\"1\"}", -EPROTONOSUPPORT, "speaks version 1");
+	bad("{\"cmd\":\"save\",\"devices\":[\"a\"],\"to\":\"file:/x\",\"timeout\":9}", -EINVAL,
+	    "unknown field \"timeout\"");
+	bad("{\"cmd\":\"attach\",\"devices\":[{\"fd\":0,\"name\":\"a\"}]}", -EINVAL,
+	    "unknown field \"name\"");
+	bad("{\"cmd\":\"save\",\"devices\":[\"a\"],\"to\":\"file:/x\",\"ack_timeout_usec\":999}",
+	    -EINVAL, "1000..3600000000");
 	bad("{\"cmd\":\"VERSION\"}", -EINVAL, "unknown command \"VERSION\"");
 	bad("{\"id\":true,\"cmd\":\"version\"}", -EINVAL, "\"id\" must be");
 	bad("{\"cmd\":\"version\",\"cmd\":\"jobs\",\"job\":1}", -EINVAL,

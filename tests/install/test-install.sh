@@ -143,6 +143,16 @@ else
 	installed vfiomig "$VFM_COMPLETIONSDIR" bash-completion completionsdir
 fi
 
+# ---- the JSON contract: every schema of schema/ in share/vfiomig/schema ----
+sdir=$(find "$root" -type d -path '*/share/vfiomig/schema' | head -n 1)
+missing=
+for f in "$SRC"/schema/*.schema.json; do
+	cmp -s "$f" "$sdir/$(basename "$f")" || missing="$missing $(basename "$f")"
+done
+[ -n "$sdir" ] && [ -z "$missing" ] && ok "the JSON Schemas installed in ${sdir#"$root"}" ||
+	nok "the JSON Schemas installed in share/vfiomig/schema" "missing or different:$missing" \
+		"$(find "$root" -name '*.schema.json' | head -5)"
+
 # Another prefix changes the binaries' paths in the units, not where the units go.
 b=$tmp/prefix-build
 if out=$(meson setup --prefix=/opt/vfiomig -Dman=disabled -Dkernel-tests=disabled "$b" "$SRC" 2>&1) &&

@@ -411,6 +411,7 @@ ELAPSED=$(awk -v a="$T_START" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - 
 declare -A BEGUN=() RC=() PLAN=() NRES=()
 RESULTS=() # "name<TAB>ok|not ok<TAB>description"
 ALL_DONE=0
+NJSON=0
 current=""
 OUTDIR="$TMP/out"
 mkdir -p "$OUTDIR"
@@ -430,6 +431,14 @@ while IFS= read -r line; do
 	fi
 	if [[ $line == *@@VFM-ALL-DONE* ]]; then
 		ALL_DONE=1
+		continue
+	fi
+	# JSON a guest script hands over (tap_json): checked against schema/ below
+	if [[ $line =~ ^@@VFM-JSON\ ([a-z0-9-]+)\ ?(.*)$ ]] && [ -n "$current" ]; then
+		NJSON=$((NJSON + 1))
+		mkdir -p "$TMP/json"
+		printf '%s\n' "${BASH_REMATCH[2]}" >"$TMP/json/$NJSON.${BASH_REMATCH[1]}"
+		echo "$current" >"$TMP/json/$NJSON.desc"
 		continue
 	fi
 	[ -n "$current" ] || continue
@@ -497,6 +506,20 @@ for name in "${TEST_NAMES[@]}"; do
 		fi
 	fi
 done
+# the guest's -j output against schema/ (python3-jsonschema on the host)
+if [ "$NJSON" -gt 0 ]; then
+	jrc=0
+	jout=$(python3 "$HERE/../validate-json.py" --spool "$HERE/../../schema" "$TMP/json" 2>&1) ||
+		jrc=$?
+	if [ $jrc = 0 ]; then
+		add "ok" "guest: $NJSON JSON documents match their schemas in schema/"
+	elif [ $jrc = 77 ]; then
+		add "ok" "guest: $NJSON JSON documents against schema/ # SKIP python3-jsonschema not installed"
+	else
+		add "not ok" "guest: $NJSON JSON documents match their schemas in schema/"
+		printf '%s\n' "$jout" | head -40 | sed 's/^/# /' >&2
+	fi
+fi
 if [ "$ALL_DONE" != 1 ]; then
 	if [ "$QRC" = 124 ] || [ "$QRC" = 137 ]; then
 		why="killed by the ${TIMEOUT}s timeout"

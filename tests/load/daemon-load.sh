@@ -10,7 +10,7 @@
 #      garbage  malformed JSON (syntax, nesting, bad UTF-8, NUL, unknown commands),
 #               70 KB and 1 MiB lines, and a connection that never reads its answers
 #      churn    connect/disconnect loops (bare, mid-line, one request) and job spam:
-#               restores listening on tcp://127.0.0.1:0 with "timeout": 1, then cancel
+#               restores listening on tcp://127.0.0.1:0 with "timeout_usec": 1 s, then cancel
 #    -> the median wall time of each phase as throughput; under attack it must be at
 #    least 0.8 x the quiet one;
 #  - root's `version` round trip on a persistent connection to each daemon, every 20 ms
@@ -147,7 +147,7 @@ def h_fdflood(socks, until, st):
                 s = spam[p]
                 k = n % 4
                 if k == 0:
-                    line, fds = b'{"id":%d,"cmd":"attach","devices":[{"fd":0,"name":"sim:f%d"}]}\n' % (n, n), fds72
+                    line, fds = b'{"id":%d,"cmd":"attach","devices":[{"fd":0,"device":"sim:f%d"}]}\n' % (n, n), fds72
                 elif k == 1:
                     line, fds = b'{"id":%d,"cmd":"save","devices":["fd:3"],"stream_fd":70,"to":' % n + b'\n', fds72
                 elif k == 2:
@@ -272,7 +272,7 @@ def h_churn(socks, until, st):
                     spam[p].settimeout(2.0)
                 s = spam[p]
                 s.sendall(b'{"id":%d,"cmd":"restore","devices":["sim:spam%d-%d,size=1M,expect-seed=1"],'
-                          b'"from":"tcp://127.0.0.1:0","timeout":1,"watch":false}\n' % (n, os.getpid(), n))
+                          b'"from":"tcp://127.0.0.1:0","timeout_usec":1000000,"watch":false}\n' % (n, os.getpid(), n))
                 st.add('jobs-requested')
                 buf = b''
                 while not buf.endswith(b'\n'):

@@ -62,16 +62,20 @@ fi
 
 # ---- --format json is -j ----
 if command -v jq >/dev/null; then
-	strip='[.[] | .checks |= map(del(.usec))]'
-	if [ "$(jq -c "$strip" "$tmp/json.out")" = "$(jq -c "$strip" "$tmp/fjson.out")" ] &&
-		[ "$(jq '.[1].checks[] | select(.result == "fail") | .errno' "$tmp/json.out")" = '"EBUSY"' ]; then
-		ok "--format json prints what -j prints (the failed arc's errno: EBUSY)"
+	strip='.devices |= map(if .checks then .checks |= map(del(.elapsed_usec)) else . end)'
+	a=$(jq -c "$strip" "$tmp/json.out") b=$(jq -c "$strip" "$tmp/fjson.out")
+	if [ -n "$a" ] && [ "$a" = "$b" ] &&
+		[ "$(jq -c '.devices[2] | [.stage, .error.errno_name]' "$tmp/json.out")" = '["open","EINVAL"]' ] &&
+		[ "$(jq -c '.devices[1].checks[] | select(.result == "fail") | [.errno_name, .errno]' "$tmp/json.out")" = '["EBUSY",16]' ]; then
+		ok "--format json prints what -j prints (the failed arc's errno: EBUSY; the device that does not open, with its error)"
 	else
 		nok "--format json" "$(cat "$tmp/json.out" "$tmp/fjson.out")"
 	fi
 else
 	skip "--format json is -j" "jq not installed"
 fi
+jvalid vfiomig-check "$tmp/json.out" "check -j"
+jvalid vfiomig-check "$tmp/fjson.out" "check --format json"
 
 # ---- TAP ----
 # tap_summary FILE: "version planned run passed failed skipped parse_errors", then

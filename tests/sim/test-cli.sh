@@ -10,8 +10,12 @@ command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit 0; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# run CMD...: sets $out, $err, $rc
-run() { "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; out=$(cat "$tmp/out"); err=$(cat "$tmp/err"); }
+# run CMD...: sets $out, $err, $rc; what -j prints is checked against its schema
+# (tap.sh: jvalid, at tap_end)
+run() {
+	"$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; out=$(cat "$tmp/out"); err=$(cat "$tmp/err")
+	if jwants_json "$@"; then jvalid "$(jkind "$@")" "$tmp/out" "$*"; fi
+}
 # expect DESC RC [grep-pattern-on-stdout [grep-pattern-on-stderr]]
 expect() {
 	local desc=$1 want=$2 pout=${3:-} perr=${4:-}
@@ -28,7 +32,7 @@ jexpect() {
 
 # ---- general ----
 run "$VFIOMIG" --version; expect "--version" 0 '^vfiomig [0-9]'
-run "$VFIOMIG" --json --version; jexpect "--json --version" '.version | test("^[0-9]")'
+run "$VFIOMIG" --json --version; jexpect "--json --version" '.version == 1 and (.package_version | test("^[0-9]"))'
 run "$VFIOMIG"; expect "no command is a usage error" 2 "" "Usage"
 run "$VFIOMIG" lis; expect "commands match exactly (no prefixes)" 2 "" "unknown command 'lis'"
 for c in list info state reset plan; do
@@ -41,7 +45,7 @@ run "$VFIOMIG" plan RUNNING STOP_COPY
 expect "plan all flags RUNNING->STOP_COPY" 0 "RUNNING -> RUNNING_P2P"
 [ "$(grep -c -- '->' <<<"$out")" = 3 ] && ok "plan has 3 arcs" || nok "plan has 3 arcs" "$out"
 run "$VFIOMIG" -j plan --flags stop-copy running stop-copy
-jexpect "plan --json stop-copy only" '[.arcs[].to] == ["STOP","STOP_COPY"] and .flags == "stop-copy"'
+jexpect "plan --json stop-copy only" '[.arcs[].to] == ["STOP","STOP_COPY"] and .migration_flags == ["stop-copy"]'
 run "$VFIOMIG" plan --flags stop-copy RUNNING PRE_COPY
 expect "plan to an unsupported state" 4 "" "not supported"
 run "$VFIOMIG" plan STOP_COPY PRE_COPY; expect "plan STOP_COPY->PRE_COPY refused" 4 "" "no path"
@@ -60,7 +64,7 @@ run "$VFIOMIG" state sim:a RESUMING STOP
 expect "RESUMING -> STOP with no image is refused, like mtty" 1 "final state RESUMING" "RESUMING -> STOP: Invalid argument \(device now in RESUMING\)"
 run "$VFIOMIG" -j state sim:a STOP_COPY
 jexpect "state --json arcs with times and read-back" \
-	'[.steps[] | .to] == ["RUNNING_P2P","STOP","STOP_COPY"] and all(.steps[]; .usec >= 0 and .state_after == .to) and .state == "STOP_COPY"'
+	'[.steps[] | .to] == ["RUNNING_P2P","STOP","STOP_COPY"] and all(.steps[]; .elapsed_usec >= 0 and .state_after == .to) and .state == "STOP_COPY"'
 run "$VFIOMIG" state sim:a,flags=stop-copy PRE_COPY
 expect "unsupported target names the device, arc and flags" 4 "" "sim:a: RUNNING -> PRE_COPY: PRE_COPY is not a state of this device \(flags stop-copy\)"
 run "$VFIOMIG" state sim:a,no-migration STOP
@@ -73,7 +77,8 @@ run "$VFIOMIG" state sim:a BOGUS; expect "bad step is a usage error before touch
 run "$VFIOMIG" state sim:f,fail-arc=running_p2p:stop:EIO STOP
 expect "injected arc failure" 1 "FAILED" "sim:f: RUNNING_P2P -> STOP: Input/output error \(device now in RUNNING_P2P\)"
 run "$VFIOMIG" -j state sim:f,fail-arc=running_p2p:stop:EIO STOP
-jexpect "injected arc failure in JSON" '.state == "RUNNING_P2P" and .steps[-1].error != null'
+jexpect "injected arc failure in JSON: the step's error, and the document's with the exit code" \
+	'.state == "RUNNING_P2P" and .steps[-1].error.errno_name == "EIO" and .error.exit == 1 and .error.errno_name == "EIO"'
 run "$VFIOMIG" state sim:e,error-arc=stop:stop_copy STOP_COPY
 expect "arc into ERROR" 1 "" "STOP -> STOP_COPY: .* \(device now in ERROR\)"
 run "$VFIOMIG" state -k sim:e,error-arc=stop:stop_copy STOP_COPY reset RUNNING
@@ -102,7 +107,7 @@ jexpect "info step shows precopy info" '.steps[-1].precopy.initial_bytes == 1032
 run "$VFIOMIG" info sim:a,size=96 sim:b,flags=stop-copy
 expect "info on two devices" 0 "data size 128 bytes"
 run "$VFIOMIG" -j info sim:a,size=96,vendor=0x4348,device=0x3253
-jexpect "info --json" '.[0].name == "sim:a" and .[0].vendor == "0x4348" and .[0].migratable == true and .[0].migration == "stop-copy,p2p,pre-copy" and .[0].state == "RUNNING" and .[0].data_size == 128'
+jexpect "info --json" '.devices[0].device == "sim:a" and .devices[0].vendor_id == "0x4348" and .devices[0].device_id == "0x3253" and .devices[0].migratable == true and .devices[0].migration_flags == ["stop-copy","p2p","pre-copy"] and .devices[0].state == "RUNNING" and .devices[0].estimate_bytes == 128'
 run "$VFIOMIG" info sim:a,sise=4; expect "sim spec error" 3 "" "sim:a.*sise"
 
 # ---- the kernel backend's name handling, against a fake sysfs ----
@@ -130,7 +135,7 @@ ln -s "../../../devices/virtual/mtty/mtty/$u" "$root/sys/bus/mdev/devices/$u"
 export VFIOMIG_SYSFS_ROOT=$root
 run "$VFIOMIG" -j list --no-probe
 jexpect "list finds the vfio PCI function and the mdev, not the ixgbevf one" \
-	'[.[].name] == ["0000:3b:00.1","'$u'"] and .[0].driver == "vfio-pci" and .[0].iommu_group == 12 and .[0].vendor == "0x8086" and .[1].mdev_type == "mtty-2" and .[1].kind == "mdev"'
+	'[.devices[].device] == ["0000:3b:00.1","'$u'"] and .devices[0].driver == "vfio-pci" and .devices[0].iommu_group == 12 and .devices[0].vendor_id == "0x8086" and .devices[1].mdev_type == "mtty-2" and .devices[1].kind == "mdev"'
 run "$VFIOMIG" list
 expect "list probing without /dev/vfio says why" 0 "migration unknown"
 run "$VFIOMIG" info 3b:00.2
@@ -183,7 +188,7 @@ grep -q "^  18 ok, 0 warnings, 0 failed, 2 skipped$" <<<"$out" && grep -q "^  ok
 run "$VFIOMIG" check sim:a,no-migration
 expect "check of a device without migration: exit 4" 4 "" "sim:a: the driver does not support migration"
 run "$VFIOMIG" -j check sim:a,flags=stop-copy+p2p
-if jq -e '.[0].failed == 0 and .[0].flags == "stop-copy,p2p" and ([.[0].checks[] | select(.check == "arc")] | length) == 8' <<<"$out" >/dev/null 2>&1; then
+if jq -e '.devices[0].failed == 0 and .devices[0].migration_flags == ["stop-copy","p2p"] and ([.devices[0].checks[] | select(.check == "arc")] | length) == 8' <<<"$out" >/dev/null 2>&1; then
 	ok "check --json: 8 arcs for stop-copy,p2p, none failed"
 else
 	nok "check --json" "$out"
@@ -201,7 +206,7 @@ expect "check without devices: usage" 2 "" "check needs devices"
 # -j: every failure is a JSON object on stdout (errno name, message, exit code), also
 # those before any job (usage, URI, device, connect)
 jerr() { # DESC WANT-EXIT WANT-NAME MESSAGE-SUBSTRING
-	if [ "$rc" = "$2" ] && [ "$(jq -c '[.error.exit, .error.name]' <<<"$out" 2>/dev/null)" = "[$2,\"$3\"]" ] &&
+	if [ "$rc" = "$2" ] && [ "$(jq -c '[.version, .error.exit, .error.errno_name]' <<<"$out" 2>/dev/null)" = "[1,$2,\"$3\"]" ] &&
 		[ "$(jq -r '.error.message' <<<"$out" 2>/dev/null | grep -c -- "$4")" = 1 ] &&
 		[ "$(wc -l <<<"$out")" = 1 ]; then
 		ok "$1"
@@ -220,11 +225,39 @@ jerr "-j connection refused: ECONNREFUSED, exit 1" 1 ECONNREFUSED "connect to tc
 run "$VFIOMIG" -j --connect="$tmp/no-daemon.sock" jobs
 jerr "-j no daemon: ENOENT, exit 1" 1 ENOENT "cannot connect to vfiomigd"
 run "$VFIOMIG" -j save sim:a,fail-read-at=100 --to "file:$tmp/j.vfm"
-if [ "$rc" = 1 ] && [ "$(jq -c 'has("error") and has("devices")' <<<"$out" 2>/dev/null)" = true ] &&
+if [ "$rc" = 1 ] && [ "$(jq -c '[.version, .success, .error.exit, .error.errno_name, (.error.message | test("reading precopy data")), (.devices | length)]' <<<"$out" 2>/dev/null)" = '[1,false,1,"EIO",true,1]' ] &&
 	[ "$(wc -l <<<"$out")" = 1 ]; then
-	ok "-j a failed job: its report is the one JSON document on stdout"
+	ok "-j a failed job: its report is the one JSON document on stdout, its error with errno name, message, exit code"
 else
 	nok "-j failed job" "exit $rc: $out"
+fi
+run "$VFIOMIG" -j info --bogus
+jerr "-j an unknown option: EINVAL, exit 2, naming it" 2 EINVAL "'--bogus': an unknown option"
+run "$VFIOMIG" -j --bogus info sim:a
+jerr "-j an unknown global option: EINVAL, exit 2" 2 EINVAL "'--bogus': an unknown option"
+run "$VFIOMIG" -j plan --flags
+jerr "-j an option without its argument: EINVAL, exit 2" 2 EINVAL "'--flags'"
+run "$VFIOMIG" -j --vf-token nope info sim:a
+jerr "-j a bad --vf-token: EINVAL, exit 2" 2 EINVAL "is not a UUID"
+run "$VFIOMIG" -j plan RUNNING NOWHERE
+jerr "-j plan with an unknown state: EINVAL, exit 2" 2 EINVAL "unknown state 'NOWHERE'"
+run "$VFIOMIG" -j info sim:a,sise=4
+jerr "-j a sim spec the library refuses: exit 3" 3 EINVAL "sise"
+run "$VFIOMIG" -j save sim:a --listen --to tcp://192.0.2.1:1
+jerr "-j a listener that cannot bind: EADDRNOTAVAIL, exit 1" 1 EADDRNOTAVAIL "192.0.2.1"
+run "$VFIOMIG" -j restore sim:b --from "file:$tmp/no-such-image"
+jerr "-j a stream that cannot be opened: ENOENT, exit 1" 1 ENOENT "no-such-image"
+run "$VFIOMIG" -j check sim:a,flags=stop-copy nosuchdevice
+if [ "$rc" = 3 ] && [ "$(jq -c '[.devices[0].failed, .devices[1].device, .devices[1].stage, .devices[1].error.errno_name, .error.exit]' <<<"$out" 2>/dev/null)" = '[0,"nosuchdevice","open","EINVAL",3]' ]; then
+	ok "-j check: a device that does not open is in the document with its error; the exit code too"
+else
+	nok "-j check with a device that does not open" "exit $rc: $out"
+fi
+run "$VFIOMIG" -j reset sim:a nosuchdevice
+if [ "$rc" = 3 ] && [ "$(jq -c '[(.devices | length), .error.exit, (.error.message | test("nosuchdevice"))]' <<<"$out" 2>/dev/null)" = '[1,3,true]' ]; then
+	ok "-j reset: the devices reset, and the error of the one that did not open"
+else
+	nok "-j reset with a device that does not open" "exit $rc: $out"
 fi
 
 

@@ -32,8 +32,11 @@ fi
 # the same with --json on both ends: two JSON reports, one per stream
 T "$VFIOMIG" -j save $SRC --to "exec:$V -j restore $DST --from -" >"$tmp/s.json" 2>"$tmp/s.err"
 rc=$?
-if [ $rc = 0 ] && [ "$(jq '.success and .operation == "saved" and (.peer | startswith("exec:"))' "$tmp/s.json")" = true ] &&
-	[ "$(jq -s 'map(select(.operation == "restored" and .success)) | length' "$tmp/s.err" 2>/dev/null)" = 1 ]; then
+jvalid vfiomig-save "$tmp/s.json" "save -j --to exec:"
+grep '^{' "$tmp/s.err" >"$tmp/r.json"
+jvalid vfiomig-restore "$tmp/r.json" "restore -j --from - (its report on stderr)"
+if [ $rc = 0 ] && [ "$(jq '.success and .operation == "save" and (.uri | startswith("exec:"))' "$tmp/s.json")" = true ] &&
+	[ "$(jq -s 'map(select(.operation == "restore" and .success)) | length' "$tmp/s.err" 2>/dev/null)" = 1 ]; then
 	ok "--json: the save's report on stdout, the restore's on its stderr"
 else
 	nok "--json through exec:" "exit $rc" "stdout: $(cat "$tmp/s.json")" "stderr: $(cat "$tmp/s.err")"

@@ -17,14 +17,19 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 img=$tmp/img.vfm
 
-# run ARGS...: sets $out, $err, $rc
-run() { "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; out=$(cat "$tmp/out"); err=$(cat "$tmp/err"); }
+# run ARGS...: sets $out, $err, $rc; -j output is checked against its schema (tap.sh)
+run() {
+	"$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; out=$(cat "$tmp/out"); err=$(cat "$tmp/err")
+	if jwants_json "$@"; then jvalid "$(jkind "$@")" "$tmp/out" "$*"; fi
+}
 jq_true() { [ "$(jq "$1" <<<"$out" 2>/dev/null)" = true ]; }
 
 # ---- a valid image: two devices, precopy with dirty rounds on the first ----
 "$VFIOMIG" -j save sim:a,size=3M,seed=5,dirty=1000,dirty-rounds=2,vendor=0x4348,device=0x3253 \
 	sim:b,size=100K,flags=stop-copy+p2p,type=mtty-2 --to "file:$img" >"$tmp/save.json" 2>"$tmp/save.err"
-if [ $? = 0 ] && jq -e '.success and .devices[0].precopy_bytes > 0' "$tmp/save.json" >/dev/null; then
+rc=$?
+jvalid vfiomig-save "$tmp/save.json" "save two sim devices"
+if [ $rc = 0 ] && jq -e '.success and .devices[0].precopy_bytes > 0' "$tmp/save.json" >/dev/null; then
 	ok "save two sim devices to a file, with precopy"
 else
 	nok "save" "$(cat "$tmp/save.json" "$tmp/save.err")"
@@ -33,7 +38,7 @@ size=$(stat -c %s "$img")
 
 run "$VFIOMIG" -j inspect "$img"
 save=$(cat "$tmp/save.json")
-if [ $rc = 0 ] && jq_true '.valid and .version == 2 and .final_record == "END" and .records == .crc_checked'; then
+if [ $rc = 0 ] && jq_true '.valid and .stream_version == 2 and .final_record == "END" and .record_count == .crc_checked'; then
 	ok "inspect --json: a valid image, every record's CRC checked"
 else
 	nok "inspect --json" "exit $rc" "$out" "$err"
@@ -44,10 +49,10 @@ cmpq() { # DESC JQ-FILTER-ON-INSPECT JQ-FILTER-ON-SAVE
 	[ -n "$a" ] && [ "$a" = "$b" ] && ok "$1" || nok "$1" "inspect: $a" "save: $b"
 }
 cmpq "per-device precopy and stop-copy bytes are the save report's" \
-	'[.devices[] | [.name, .precopy_bytes, .stopcopy_bytes]]' '[.devices[] | [.name, .precopy_bytes, .stopcopy_bytes]]'
+	'[.devices[] | [.device, .precopy_bytes, .stopcopy_bytes]]' '[.devices[] | [.device, .precopy_bytes, .stopcopy_bytes]]'
 cmpq "END's total and the stream id are the save report's" '[.end_total_bytes, .stream_id]' '[.total_bytes, .stream_id]'
 cmpq "the driver's estimates are in the header" '[.devices[].estimate_bytes]' '[.devices[].estimate_bytes]'
-if jq_true ".size_bytes == $size and .precopy and (.two_way | not) and .record_counts.HEADER == 1 and
+if jq_true ".size_bytes == $size and .precopy and .one_way and .record_counts.HEADER == 1 and
 	.record_counts.END == 1 and .record_counts.DEVICE_END == 2 and .record_counts.DATA >= 5 and
 	.devices[0].precopy_chunks >= 3 and .devices[1].precopy_chunks == 0 and
 	.devices[0].total_bytes == .devices[0].precopy_bytes + .devices[0].stopcopy_bytes"; then
@@ -55,9 +60,9 @@ if jq_true ".size_bytes == $size and .precopy and (.two_way | not) and .record_c
 else
 	nok "inspect counts" "$out"
 fi
-if jq_true '.devices[0].vendor == "0x4348" and .devices[0].device == "0x3253" and .devices[0].kind == "sim" and
-	.devices[0].driver == "vfiomig-sim" and .devices[0].migration == "stop-copy,p2p,pre-copy" and
-	.devices[1].mdev_type == "mtty-2" and .devices[1].migration == "stop-copy,p2p" and .devices[1].revision == "0x01" and
+if jq_true '.devices[0].vendor_id == "0x4348" and .devices[0].device_id == "0x3253" and .devices[0].kind == "sim" and
+	.devices[0].driver == "vfiomig-sim" and .devices[0].migration_flags == ["stop-copy","p2p","pre-copy"] and
+	.devices[1].mdev_type == "mtty-2" and .devices[1].migration_flags == ["stop-copy","p2p"] and .devices[1].revision == "0x01" and
 	.devices[0].vf_config == null'; then
 	ok "inspect --json: each device's identity as the header carries it"
 else
@@ -86,9 +91,9 @@ cat "$img" | "$VFIOMIG" inspect - >/dev/null 2>&1 && ok "inspect - from a pipe" 
 # --records: each record with its offset, checked against image.py's own walk
 run "$VFIOMIG" -j inspect --records "$img"
 python3 "$here/image.py" records "$img" >"$tmp/walk"
-if [ $rc = 0 ] && [ "$(jq -r '.record_list[] | "\(.offset) \(.size - 12)"' <<<"$out")" = "$(awk '{print $1, $3}' "$tmp/walk")" ] &&
-	jq_true '.record_list_complete and (.record_list | length) == .records and .record_list[0].type == "HEADER" and
-		([.record_list[] | select(.type == "DATA" and .device == 0) | .data_bytes] | add) == .devices[0].total_bytes'; then
+if [ $rc = 0 ] && [ "$(jq -r '.records[] | "\(.offset) \(.size_bytes - 12)"' <<<"$out")" = "$(awk '{print $1, $3}' "$tmp/walk")" ] &&
+	jq_true '.records_complete and (.records | length) == .record_count and .records[0].type == "HEADER" and
+		([.records[] | select(.type == "DATA" and .device_index == 0) | .data_bytes] | add) == .devices[0].total_bytes'; then
 	ok "--records: every record's offset, type and size, as an independent walk finds them"
 else
 	nok "--records" "$out" "$(cat "$tmp/walk")"
@@ -130,7 +135,7 @@ python3 "$here/image.py" flip "$img" "$tmp/flip.vfm" $((o2 + 8 + 16 + 100))
 bad "a flipped byte in a DATA payload: its CRC" "$tmp/flip.vfm" \
 	"$tmp/flip.vfm: record 2 \(byte $o2\): DATA record at byte $o2: CRC32C 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}$"
 run "$VFIOMIG" -j inspect "$tmp/flip.vfm"
-jq_true ".valid == false and .error_offset == $o2 and .records == 1 and (.devices | length) == 2 and (.error | test(\"CRC32C\"))" &&
+jq_true ".valid == false and .error_offset == $o2 and .record_count == 1 and (.devices | length) == 2 and (.error.message | test(\"CRC32C\")) and .error.exit == 1" &&
 	ok "--json of a bad image: valid false, the error and its offset, what was read before it" || nok "bad image JSON" "$out"
 python3 "$here/image.py" flip "$img" "$tmp/flip-h.vfm" $((o1 + 8 + 40 + 168))
 bad "a flipped byte in the HEADER (a device name)" "$tmp/flip-h.vfm" "$tmp/flip-h.vfm: record 1 \(byte 16\): HEADER record at byte 16: CRC32C"

@@ -98,7 +98,8 @@ st=("${PIPESTATUS[@]}")
 "$VFIOMIG" restore "${DST[@]}" --from tcp://127.0.0.1:0 >"$tmp/r.out" 2>"$tmp/r.err" &
 rpid=$!; uri=$(listen_uri "$tmp/r.err")
 "$VFIOMIG" -j save "${SRC[@]}" --to "$uri" >"$tmp/s.json" 2>"$tmp/s.err"; wait $rpid
-if [ "$(jq '.success and .operation == "saved" and .outcome == "migrated" and .one_way == false and (.devices | length) == 2 and .devices[0].precopy_bytes + .devices[0].stopcopy_bytes == 3145760 and .total_bytes > 3000000 and .downtime_usec > 0 and (.stream_id | length) == 16' "$tmp/s.json")" = true ]; then
+jvalid vfiomig-save "$tmp/s.json" "save -j over tcp"
+if [ "$(jq '.version == 1 and .success and .operation == "save" and .outcome == "migrated" and .one_way == false and .uri == "'"$uri"'" and (.peer | startswith("tcp 127.0.0.1:")) and (.devices | length) == 2 and .devices[0].precopy_bytes + .devices[0].stopcopy_bytes == 3145760 and .total_bytes > 3000000 and .downtime_usec > 0 and (.stream_id | length) == 16 and .phase == "done" and (has("error") | not)' "$tmp/s.json")" = true ]; then
 	ok "save --json report"
 else
 	nok "save --json report" "$(cat "$tmp/s.json")"
@@ -149,9 +150,10 @@ src=$?; wait $rpid; dst=$?
 # --progress=json: one JSON object a line on stderr, for programs
 "$VFIOMIG" save "${SRC[@]}" --to "file:$tmp/pj.vfm" --progress=json >/dev/null 2>"$tmp/pj.err"
 src=$?
-if [ $src = 0 ] && [ -s "$tmp/pj.err" ] && jq -e -s 'all(.[]; .operation == "save" and (.bytes | type) == "number")
+jvalid_lines vfiomig-progress "$tmp/pj.err" "save --progress=json"
+if [ $src = 0 ] && [ -s "$tmp/pj.err" ] && jq -e -s 'all(.[]; .version == 1 and .operation == "save" and (.total_bytes | type) == "number")
 	and any(.[]; .phase == "stop-copy") and (.[-1].devices | length) == 2
-	and (.[-1].devices[0].name | startswith("sim:"))' "$tmp/pj.err" >/dev/null; then
+	and (.[-1].devices[0].device | startswith("sim:"))' "$tmp/pj.err" >/dev/null; then
 	ok "--progress=json: every stderr line a JSON object ($(wc -l <"$tmp/pj.err") lines), phases and devices"
 else
 	nok "--progress=json" "exit $src" "$(head -c 600 "$tmp/pj.err")"
@@ -214,12 +216,13 @@ relay_pair() {
 	done
 	"$VFIOMIG" -j save "${SRC[@]}" --to "tcp://$ruri" --timeout 2 >"$tmp/s.json" 2>"$tmp/s.err"
 	src=$?; wait $rpid; dst=$?; wait $ppid
+	jvalid vfiomig-save "$tmp/s.json" "save -j through vfm-relay $*"
 }
 if [ -x "$RELAY" ]; then
 	relay_pair --drop-back-after 131
 	if [ $src = 6 ] && [ $dst = 0 ] && grep -q "in doubt: COMMIT went to" "$tmp/s.err" &&
 		grep -q "vfiomig state DEV RUNNING" "$tmp/s.err" &&
-		[ "$(jq '.in_doubt and .outcome == "in-doubt" and (.devices_running | not) and (.rolled_back | not)' "$tmp/s.json")" = true ]; then
+		[ "$(jq '.in_doubt and .outcome == "in-doubt" and (.devices_left_running | not) and (.rolled_back | not) and .error.exit == 6' "$tmp/s.json")" = true ]; then
 		ok "the verdict lost after COMMIT: the source exits 6, in doubt, devices not resumed; the destination runs them"
 	else
 		nok "verdict dropped" "save $src, restore $dst" "$(cat "$tmp/s.json" "$tmp/s.err" "$tmp/r.err" "$tmp/p.err")"
@@ -227,7 +230,7 @@ if [ -x "$RELAY" ]; then
 	relay_pair --cut-back-after 129
 	if [ $src = 1 ] && [ $dst = 1 ] && grep -q "running again" "$tmp/s.err" &&
 		grep -q "no COMMIT\|stream from\|reading the stream\|ended" "$tmp/r.err" &&
-		[ "$(jq '.devices_running and (.in_doubt | not)' "$tmp/s.json")" = true ]; then
+		[ "$(jq '.devices_left_running and (.in_doubt | not) and .error.exit == 1' "$tmp/s.json")" = true ]; then
 		ok "the connection cut after COMPAT: the source runs again, the destination ran nothing"
 	else
 		nok "cut after COMPAT" "save $src, restore $dst" "$(cat "$tmp/s.json" "$tmp/s.err" "$tmp/r.err")"
@@ -246,14 +249,16 @@ fi
 # VF network settings: a device that is no network VF carries none; a VF whose PF
 # cannot be read stops the save before anything moves (unless --no-vf-config)
 "$VFIOMIG" -j save "${SRC[@]}" --to "file:$tmp/v.vfm" >"$tmp/s.json" 2>&1
-[ "$(jq '[.devices[].vf_config] == ["none (not a network VF)", "none (not a network VF)"]' "$tmp/s.json")" = true ] \
+jvalid vfiomig-save "$tmp/s.json" "save -j of devices that are no VFs"
+[ "$(jq '[.devices[].vf_config_status] == ["none (not a network VF)", "none (not a network VF)"]' "$tmp/s.json")" = true ] \
 	&& ok "devices that are no network VFs carry no VF settings" || nok "vf none" "$(cat "$tmp/s.json")"
 "$VFIOMIG" save sim:a,pf=vfmnope0,vf=1 --to "file:$tmp/v.vfm" >"$tmp/s.out" 2>&1
 rc=$?
 [ $rc = 1 ] && grep -q "sim:a: reading its VF network settings: .*vfmnope0.*(--no-vf-config to skip)" "$tmp/s.out" \
 	&& grep -q "running again" "$tmp/s.out" && ok "a VF whose PF is missing stops the save, naming it" || nok "missing PF" "exit $rc $(cat "$tmp/s.out")"
 "$VFIOMIG" -j save sim:a,pf=vfmnope0,vf=1 --to "file:$tmp/v.vfm" --no-vf-config >"$tmp/s.json" 2>&1
-[ "$(jq '.success and .devices[0].vf_config == "skipped (--no-vf-config)"' "$tmp/s.json")" = true ] \
+jvalid vfiomig-save "$tmp/s.json" "save -j --no-vf-config"
+[ "$(jq '.success and .devices[0].vf_config_status == "skipped (--no-vf-config)"' "$tmp/s.json")" = true ] \
 	&& ok "--no-vf-config skips them" || nok "--no-vf-config" "$(cat "$tmp/s.json")"
 
 tap_end

@@ -25,6 +25,8 @@ run() {
 	local name=$1; shift
 	"$VFIOMIG" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
 	printf -v "rc_$name" %d $?
+	# -j, --json, --format json: checked against schema/ (tap.sh)
+	if jwants_json "$@"; then jvalid "$(jkind "$VFIOMIG" "$@")" "$tmp/$name.out" "$*"; fi
 }
 # want DESC JQ-EXPR FILE: the expression is true of the document
 want() {
@@ -62,16 +64,16 @@ want "--json: cycles alternate A -> B, B -> A and each moves the 4128-byte image
 	'[.cycles[] | select((.cycle % 2 == 1) == (.from == "sim:a" and .to == "sim:b"))] | length == 50' \
 	"$tmp/j50.out"
 want "--json: every cycle 4128 bytes, downtime > 0, downtime <= elapsed, throughput > 0" \
-	'all(.cycles[]; .bytes == 4128 and .downtime_usec > 0 and .downtime_usec <= .elapsed_usec and .throughput_bps > 0)' \
+	'all(.cycles[]; .total_bytes == 4128 and .downtime_usec > 0 and .downtime_usec <= .elapsed_usec and .throughput_bytes_per_second > 0)' \
 	"$tmp/j50.out"
 want "--json: p50 <= p99 <= max for downtime and throughput, max is the largest cycle's" \
-	'.summary.downtime_usec as $d | .summary.throughput_bps as $t |
+	'.summary.downtime_usec as $d | .summary.throughput_bytes_per_second as $t |
 	 $d.p50 > 0 and $d.p50 <= $d.p99 and $d.p99 <= $d.max and $d.max == ([.cycles[].downtime_usec] | max) and
-	 $t.min <= $t.p50 and $t.p50 <= $t.p99 and $t.p99 <= $t.max and $t.max == ([.cycles[].throughput_bps] | max)' \
+	 $t.min <= $t.p50 and $t.p50 <= $t.p99 and $t.p99 <= $t.max and $t.max == ([.cycles[].throughput_bytes_per_second] | max)' \
 	"$tmp/j50.out"
 want "--json: resources measured from cycle 10, no growth" \
 	'.summary.resources | .measured and .baseline_cycle == 10 and .grew == false and
-	 .fds_last <= .fds_baseline and .fd_growth_allowed == 0 and .rss_kib_growth_allowed >= 8192' \
+	 .fds_last <= .fds_baseline and .fd_growth_allowed == 0 and .rss_growth_allowed_bytes >= 8192 * 1024' \
 	"$tmp/j50.out"
 [ "$(jq '.summary.downtime_usec.p50' "$tmp/j50.out")" -lt 1000000 ] &&
 	ok "--json: downtime p50 under a second on the sim ($(jq '.summary.downtime_usec.p50' "$tmp/j50.out") us)" ||
@@ -80,7 +82,7 @@ want "--json: resources measured from cycle 10, no growth" \
 # ---- one device through memory ----
 run one soak sim:solo --cycles 20 --format json
 [ "$rc_one" = 0 ] && want "one device: 20 save/restore cycles through memory pass" \
-	'.summary.passed == 20 and all(.cycles[]; .from == "sim:solo" and .to == "sim:solo" and .bytes == 4128)' \
+	'.summary.passed == 20 and all(.cycles[]; .from == "sim:solo" and .to == "sim:solo" and .total_bytes == 4128)' \
 	"$tmp/one.out" || nok "one device: exit $rc_one" "$(cat "$tmp/one.err")"
 
 # ---- a save that fails at cycle K ----
@@ -96,9 +98,10 @@ grep -q '^soak sim:a <-> sim:b: 7 cycles, 6 passed, 1 failed' "$tmp/k7.out" &&
 	ok "text summary names cycle 7, the save side and phase precopy" || nok "summary of the fault" "$(cat "$tmp/k7.out")"
 run k7j soak sim:a,fail-save=4 sim:b --cycles 50 --json
 [ "$rc_k7j" = 1 ] && want "--json: the failure of cycle 7: save, precopy, sim:a, EIO; 6 cycles before it passed" \
-	'.summary.failures == [.cycles[6] | {cycle, side, phase, device, arc, errno, message}] and
+	'.summary.failures == [.cycles[6] | {cycle, side, phase, device, arc, error}] and
 	 (.summary.failures[0] | .cycle == 7 and .side == "save" and .phase == "precopy" and
-	  .device == "sim:a" and .errno == "EIO" and (.message | test("Input/output error")))' \
+	  .device == "sim:a" and .error.errno_name == "EIO" and .error.errno == 5 and
+	  (.error.message | test("Input/output error")))' \
 	"$tmp/k7j.out" || nok "--json fault: exit $rc_k7j" "$(cat "$tmp/k7j.err")"
 want "--json: success false, 7 cycles, the first 6 passed" \
 	'.summary.success == false and (.cycles | length) == 7 and ([.cycles[:6][] | .success] | all) and .cycles[6].success == false' \
@@ -121,7 +124,7 @@ run kg soak sim:a sim:b,fail-save=2 --cycles 12 --keep-going --json
 # a restore that fails: the destination's side, phase and arc are reported
 run rs soak sim:a sim:b,fail-arc=RESUMING:STOP:EINVAL --cycles 5 --json
 [ "$rc_rs" = 1 ] && want "a restore fault: cycle 1, the restore side, sim:b, arc RESUMING -> STOP" \
-	'.summary.failures[0] | .cycle == 1 and .side == "restore" and .device == "sim:b" and .arc == "RESUMING -> STOP" and .errno == "EINVAL"' \
+	'.summary.failures[0] | .cycle == 1 and .side == "restore" and .device == "sim:b" and .arc == "RESUMING -> STOP" and .error.errno_name == "EINVAL"' \
 	"$tmp/rs.out" || nok "restore fault: exit $rc_rs" "$(cat "$tmp/rs.err")"
 
 # ---- junit ----
@@ -166,6 +169,7 @@ rc=$?
 	'.summary.interrupted == true and .summary.success == false and .summary.failed == 0 and
 	 .summary.cycles >= 2 and .summary.cycles < 1000 and all(.cycles[]; .success)' "$tmp/int.out" ||
 	nok "SIGINT: exit $rc" "$(tail -3 "$tmp/int.err")"
+jvalid vfiomig-soak "$tmp/int.out" "soak interrupted by SIGINT"
 
 # ---- usage and devices ----
 for args in "--cycles 0" "--cycles 1000001" "--cycles 5 --duration 5" "--duration 0" \

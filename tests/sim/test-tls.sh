@@ -77,6 +77,7 @@ accepted() {
 	"$VFIOMIG" --json save "${SRC[@]}" --to "$ruri" --timeout 10 "$@" >"$tmp/s.out" 2>"$tmp/s.err"
 	local src=$?
 	wait $rpid; local dst=$?
+	jvalid vfiomig-save "$tmp/s.out" "save --json: $desc"
 	if [ "$src$dst" = 00 ] && grep -q "restored 1 device" "$tmp/r.out" &&
 	   jq -e '.success and (.security | startswith("TLS 1.3"))' "$tmp/s.out" >/dev/null &&
 	   grep -q "security: TLS 1.3" "$tmp/r.out"; then
@@ -241,6 +242,7 @@ if [ -n "$VFIOMIGD" ]; then
 			&& ok "vfiomigd: a peer outside tls_authz is refused and logged" || nok "vfiomigd refusal" "$rc $(cat "$tmp/s.err" "$tmp/daemon.log")"
 		"$VFIOMIG" save "${SRC[@]}" --to "$ruri" --timeout 10 --tls-creds "$P/client" >/dev/null 2>"$tmp/s.err"
 		rc=$?; wait $rpid; rrc=$?
+		jvalid vfiomig-restore "$tmp/r.out" "vfiomig --connect -j restore over TLS"
 		[ "$rc$rrc" = 00 ] && jq -e '.success and (.security | test("^TLS 1.3 .*CN=src.example"))' "$tmp/r.out" >/dev/null \
 			&& ok "vfiomigd: restore over TLS, security in its JSON report" || nok "vfiomigd restore over TLS" "$rc/$rrc $(cat "$tmp/s.err" "$tmp/r.err" "$tmp/r.out")"
 	else
@@ -250,6 +252,7 @@ if [ -n "$VFIOMIGD" ]; then
 	restore_bg tcp://127.0.0.1:0 --tls-psk "$tmp/keys.psk"
 	"$VFIOMIG" --connect="$S" -j save "${SRC[@]}" --to "$ruri" --timeout 10 --tls-psk "$tmp/keys.psk" >"$tmp/s.out" 2>"$tmp/s.err"
 	rc=$?; wait $rpid; rrc=$?
+	jvalid vfiomig-save "$tmp/s.out" "vfiomig --connect -j save with a PSK"
 	[ "$rc$rrc" = 00 ] && jq -e '.security | test("PSK identity .lab.")' "$tmp/s.out" >/dev/null \
 		&& ok "vfiomigd: save with a PSK" || nok "vfiomigd save PSK" "$rc/$rrc $(cat "$tmp/s.err" "$tmp/s.out" "$tmp/r.err")"
 	"$VFIOMIG" --connect="$S" save "${SRC[@]}" --to "file:$tmp/x" --tls-psk "$tmp/keys.psk" >/dev/null 2>"$tmp/e"; rc=$?

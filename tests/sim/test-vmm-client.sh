@@ -23,6 +23,7 @@ for _ in $(seq 100); do [ -S "$S" ] && break; sleep 0.05; done
 
 T "$PY" "$CLIENT" "$S" --to "$tmp/img" sim:a,seed=5,size=200K sim:b,seed=6 >"$tmp/out" 2>"$tmp/err"
 rc=$?
+jvalid vfiomigd-event "$tmp/out" "the finished event vmm-client.py prints"
 if [ $rc = 0 ] && grep -q "quiesced (sim:a, sim:b): vCPUs stopped, continuing" "$tmp/err" &&
 	[ "$(jq -r '.event + " " + .state + " " + (.devices | length | tostring)' "$tmp/out" 2>/dev/null)" = "finished succeeded 2" ]; then
 	ok "vmm-client.py: save with the stream handed over, quiesced acknowledged, the report from 'finished'"

@@ -26,7 +26,8 @@ for u in $MTTY2_UUIDS $MTTY1_UUIDS; do
 	grep -q "^$u .*type mtty-[12].*migration stop-copy,p2p,pre-copy" $T/out || nok "list line for $u" "$(cat $T/out)"
 done
 run vfiomig -j list
-check "list --json" 0 "\"name\":\"$A\",\"kind\":\"mdev\",\"driver\":\"mtty\""
+tap_json vfiomig-list $T/out
+check "list --json" 0 "\"device\":\"$A\",\"kind\":\"mdev\",\"driver\":\"mtty\""
 
 run vfiomig info $A $C
 check "info: mtty-2 reports 96 bytes, mtty-1 60" 0 "data size 96 bytes"
@@ -141,6 +142,7 @@ grep -qE "^  [0-9]+ ok, 2 warnings, 0 failed, 1 skipped$" $T/out && ok "check: t
 run vfiomig state $A
 check "check leaves the device RUNNING" 0 "RUNNING"
 run vfiomig -j check $A
+tap_json vfiomig-check $T/out
 check "check --json" 0 '"result":"warn","check":"arc","from":"RUNNING","to":"PRE_COPY"'
 echo "1..$n"
 [ "$failed" = 0 ]

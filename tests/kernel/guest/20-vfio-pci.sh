@@ -186,8 +186,9 @@ run vfiomig list --no-probe
 expect "list --no-probe: $A, driver vfio-pci, group $GA" 0 \
 	"^$A  driver vfio-pci  group $GA  id $ID(  cdev /dev/vfio/devices/vfio[0-9]+)?\$"
 run vfiomig -j list
+tap_json vfiomig-list "$T/out"
 expect "list --json: $A is kind pci, driver vfio-pci, group $GA, migratable false" 0 \
-	"\\{\"name\":\"$A\",\"kind\":\"pci\",\"driver\":\"vfio-pci\",\"iommu_group\":$GA,[^}]*\"migratable\":false"
+	"\\{\"device\":\"$A\",\"kind\":\"pci\",\"driver\":\"vfio-pci\",\"iommu_group\":$GA,[^}]*\"migratable\":false"
 
 run vfiomig info "$A"
 expect "info $A" 0 "^$A\$"
@@ -200,8 +201,9 @@ expect "info $SHORT (short form) names $A" 0 "^$A\$"
 tap_check "info $SHORT: driver vfio-pci, group $GA, id $ID" \
 	has_line "^  driver vfio-pci  group $GA  id $ID(  cdev /dev/vfio/devices/vfio[0-9]+)?\$"
 run vfiomig -j info "$A"
+tap_json vfiomig-info "$T/out"
 expect "info --json $A: migratable false" 0 "\"migratable\":false"
-for kv in "vendor:$VEN" "device:$DEV" "subsystem_vendor:$SVEN" "subsystem_device:$SDEV" \
+for kv in "vendor_id:$VEN" "device_id:$DEV" "subsystem_vendor_id:$SVEN" "subsystem_device_id:$SDEV" \
 	"revision:$REV" "sysfs_path:$REAL" "driver:vfio-pci" "kind:pci"; do
 	k=${kv%%:*} v=${kv#*:}
 	tap_check "info --json $A: $k is $v (as in sysfs)" grep -qF "\"$k\":\"$v\"" "$T/out"
@@ -337,8 +339,9 @@ if [ -n "$SHARED" ] && [ -n "$OTHER" ]; then
 		expect "list: $S's line says its group is not viable" 0 \
 			"^$S  driver vfio-pci  group $GS  id .*not viable"
 		run vfiomig -j list
+		tap_json vfiomig-list "$T/out"
 		expect "list --json: $S has migratable null" 0 \
-			"\"name\":\"$S\",[^}]*\"migratable\":null"
+			"\"device\":\"$S\",[^}]*\"migratable\":null"
 	fi
 	unbind "$OTHER"
 	run vfiomig info "$S"

@@ -79,9 +79,10 @@ $SRC vfm-mtty --set "$A" "$B" -- vfiomig -j save @0 @1 --to tcp://$ADDR:4445 \
 	--trace $T/sav.json >$T/src.out 2>$T/src.err
 src_rc=$?
 wait $dst; dst_rc=$?
+tap_json vfiomig-save $T/src.out
 tap_check "two devices over TCP (exits $src_rc/$dst_rc)" test "$src_rc$dst_rc" = 00
 tap_check "the JSON report says success with 2 devices" \
-	grep -q '"operation":"saved","success":true.*"devices":\[{.*},{.*}\]' $T/src.out
+	grep -q '"operation":"save","success":true.*"devices":\[{.*},{.*}\]' $T/src.out
 tap_relay destination $T/dst.out
 
 # The traces, checked with grep (no python in the guest): one event a line.

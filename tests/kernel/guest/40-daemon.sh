@@ -29,11 +29,13 @@ wait_for() {
 }
 # job_json SOCKET JOB: the job's own fields from `jobs -j` (no jq in the guest)
 job_json() { vfiomig --connect="$1" -j jobs | tr '{' '\n' | grep "^\"job\":$2,"; }
+# jobs_json SOCKET: the jobs, handed to the host's schema check too
+jobs_json() { vfiomig --connect="$1" -j jobs >$T/jobs.json; tap_json vfiomig-jobs $T/jobs.json; }
 # job_has SOCKET JOB TEXT
 job_has() { job_json "$1" "$2" | grep -q "$3"; }
 # finished_state SOCKET DEVICE STATE: a finished job left DEVICE in STATE
 finished_state() {
-	vfiomig --connect="$1" -j jobs | grep -q "\"name\":\"$2\",[^}]*\"state\":\"$3\""
+	vfiomig --connect="$1" -j jobs | grep -q "\"device\":\"$2\",[^}]*\"state\":\"$3\""
 }
 busy() { ! vfiomig state "$1" >/dev/null 2>&1; }
 state_of() { vfiomig state "$1" 2>&1; }
@@ -152,6 +154,10 @@ tap_check "its job rolled back (exit $rc): the client disconnected" \
 tap_check "$A runs again: $(state_of "$A")" test "$(state_of "$A")" = RUNNING
 vfiomig --connect=$DS wait "$rjob" >/dev/null 2>&1
 tap_check "$C on the destination runs (reset): $(state_of "$C")" test "$(state_of "$C")" = RUNNING
+jobs_json $SS
+jobs_json $DS
+vfiomig --connect=$SS -j wait "$sjob" >$T/w.json 2>/dev/null
+tap_json vfiomig-wait $T/w.json
 
 # ---- 5: descriptors that are no VFIO device ----
 exec 5</dev/vfio/vfio

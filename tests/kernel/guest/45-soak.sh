@@ -54,6 +54,7 @@ tap_diag "$(grep -E '^(soak |  downtime|  throughput|  descriptors|  memory)' $T
 vfm-mtty --set --check --state RUNNING "$A" -- vfiomig -j soak @0 --cycles 20 \
 	--trace $T/one.json >$T/one.out 2>$T/one.err
 rc=$?
+tap_json vfiomig-soak $T/one.out
 tap_check "soak of one mtty device through memory: 20 cycles, exit 0 (got $rc)" test $rc = 0 ||
 	tap_diag "$(tail -3 $T/one.err)"
 tap_relay "one device" $T/one.out

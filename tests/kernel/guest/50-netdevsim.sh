@@ -84,6 +84,7 @@ grep_ok "vf list shows the second PF" "^$B  netdevsim/netdevsim11  4 VFs" "$T/ou
 run vfiomig vf list netdevsim/netdevsim10
 check "a PF by devlink handle" 0 "^$A  netdevsim/netdevsim10"
 run vfiomig -j vf list "$A"
+tap_json vfiomig-vf "$T/out"
 check "vf list --json: defaults of a fresh VF" 0 \
 	'"vf":0,"pci_address":null,"driver":null,"port":null,"migratable":null,"mac":"00:00:00:00:00:00","vlan":0,"qos":0,"vlan_proto":"802.1Q","spoofchk":false,"trust":false,"rss_query":false,"link_state":"auto","min_tx_rate":0,"max_tx_rate":0'
 grep_ok "vf list --json: 4 VFs, eswitch legacy" '"num_vfs":4,.*"eswitch":"legacy"' "$T/out"
@@ -96,6 +97,7 @@ vf_line "$A" 1 >"$T/line"
 grep_ok "vf list reads them back" \
 	"mac 02:00:00:00:00:01 vlan 10 qos 3 proto 802.1ad spoofchk on trust on rss-query on link-state disable min-rate 10 max-rate 100" "$T/line"
 run vfiomig -j vf list "$A"
+tap_json vfiomig-vf "$T/out"
 grep_ok "vf list --json reads them back" \
 	'"vf":1,.*"mac":"02:00:00:00:00:01","vlan":10,"qos":3,"vlan_proto":"802.1ad","spoofchk":true,"trust":true,"rss_query":true,"link_state":"disable","min_tx_rate":10,"max_tx_rate":100' "$T/out"
 if [ $have_ip = yes ]; then
@@ -252,6 +254,7 @@ else
 	tap_skip "iproute2 devlink not in the guest"
 fi
 run vfiomig -j vf list "$A"
+tap_json vfiomig-vf "$T/out"
 grep_ok "vf list --json: the port" '"vf":2,"pci_address":null,"driver":null,"port":\{"index":130,"flavour":"pcivf","netdev":"[a-z0-9]+","hw_addr":null\},"migratable":null' "$T/out"
 run vfiomig vf set "$A" 1 migratable on
 check "migratable on: the kernel's extack, verbatim" 4 "" \

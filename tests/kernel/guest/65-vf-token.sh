@@ -93,6 +93,7 @@ tap_check "PF $PF bound to vfio-pci" bind_vfio "$PF"
 run vfiomig vf token "$PF" "$TOK"
 expect "vf token $PF UUID: set (VFIO_DEVICE_FEATURE_PCI_VF_TOKEN)" 0 "$PF: VF token set"
 run vfiomig -j vf token "$PF" "$TOK"
+tap_json vfiomig-vf "$T/out"
 expect "-j vf token: {\"vf_token_set\":true}" 0 '"vf_token_set":true'
 run vfiomig vf token "$PF" not-a-uuid
 expect "vf token with a bad UUID: exit 2" 2 "" "not a UUID"

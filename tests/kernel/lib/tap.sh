@@ -14,6 +14,9 @@
 #                          (end a script with: tap_done; exit $?)
 #   tap_relay PREFIX FILE  re-emit the TAP lines and diagnostics another program
 #                          (vfm-mtty) wrote to FILE as ours, prefixed
+#   tap_json KIND FILE     hand the JSON FILE holds (lines that start with '{') to
+#                          the host, which checks each against schema/KIND
+#                          (KIND: vfiomig-list, vfiomig-save...; run-guest.sh)
 #   have_vfiomig           true if the vfiomig CLI is in PATH
 #   mdev_group UUID        print the IOMMU group number of an mdev
 
@@ -85,6 +88,14 @@ tap_relay() {
 		esac
 	done <"$_tap_relay"
 	rm -f "$_tap_relay"
+}
+
+tap_json() {
+	if grep -q '^{' "$2" 2>/dev/null; then
+		grep '^{' "$2" | while IFS= read -r _tap_l; do echo "@@VFM-JSON $1 $_tap_l"; done
+	else
+		echo "@@VFM-JSON $1 "
+	fi
 }
 
 # daemon_up SOCKET: wait until the vfiomigd on SOCKET answers (at most 20 s)
