@@ -202,6 +202,24 @@ def main():
               fin["error"]["errno"] > 0 and fin["outcome"] == "failed",
               "a failed restore: error object, stage job", [fin])
 
+        # a save over two data connections into a restore of the same daemon
+        r = call({"cmd": "restore", "devices": ["sim:s2,size=256K,expect-seed=5"],
+                  "from": "tcp://127.0.0.1:0", "timeout_usec": 30000000})
+        rjob = r.get("result", {}).get("job")
+        r = call({"cmd": "save", "devices": ["sim:s1,seed=5,size=256K"],
+                  "to": r.get("result", {}).get("listening", "tcp://127.0.0.1:1"),
+                  "streams": 2, "chunk_bytes": 16384, "timeout_usec": 30000000})
+        sjob = r.get("result", {}).get("job")
+        fins = {}
+        while len(fins) < 2:
+            m = until(lambda m: m.get("event") == "finished" and
+                      m.get("job") in (rjob, sjob))
+            fins[m["job"]] = m
+        point(fins[sjob]["success"] and fins[sjob]["outcome"] == "migrated" and
+              fins[sjob]["streams"] == 2 and fins[rjob]["success"] and
+              fins[rjob]["streams"] == 2,
+              "save with streams 2: both jobs say two data connections", [fins])
+
         # a job that fails before its stream opens: listening, then cancelled
         r = call({"cmd": "restore", "devices": ["sim:r3"], "from": "tcp://127.0.0.1:0"})
         job = r.get("result", {}).get("job")
