@@ -424,7 +424,7 @@ int main(void)
 			 "\"ranges\":[{"
 			 "\"iova\":0,\"length\":4096}]}",
 			 -EINVAL, "exactly one device"},
-			{"{\"cmd\":\"dirty_start\",\"devices\":[{\"fd\":0,\"name\":\"x\"}"
+			{"{\"cmd\":\"dirty_start\",\"devices\":[{\"fd\":0,\"device\":\"x\"}"
 			 "],\"ranges\":"
 			 "[{\"iova\":0,\"length\":4096}]}",
 			 -EINVAL, "no \"fd\" here"},

@@ -22,7 +22,7 @@ jexpect() {
 	if [ "$(jq "$2" <<<"$out" 2>/dev/null)" = true ]; then ok "$1"; else nok "$1" "exit $rc; jq '$2' not true on: $out" "stderr: $err"; fi
 }
 jerr() { # DESC WANT-EXIT WANT-NAME MESSAGE-SUBSTRING
-	if [ "$rc" = "$2" ] && [ "$(jq -c '[.error.exit, .error.name]' <<<"$out" 2>/dev/null)" = "[$2,\"$3\"]" ] &&
+	if [ "$rc" = "$2" ] && [ "$(jq -c '[.error.exit, .error.errno_name]' <<<"$out" 2>/dev/null)" = "[$2,\"$3\"]" ] &&
 		[ "$(jq -r '.error.message' <<<"$out" 2>/dev/null | grep -c -- "$4")" = 1 ]; then
 		ok "$1"
 	else

@@ -204,7 +204,7 @@ types "device IDs" sim:a,device=0x1234 sim:b,device=0x1235 "device ID 1234 and 1
 types "drivers" sim:a,driver=mlx5_vfio_pci sim:b,driver=vfio-pci "driver mlx5_vfio_pci and vfio-pci"
 run u soak -j sim:a,vendor=0x10de sim:b,vendor=0x8086 --cycles 3
 [ "$rc_u" = 5 ] && want "different vendors, -j: the error document names both devices, EREMOTEIO, exit 5" \
-	'.error.exit == 5 and .error.name == "EREMOTEIO" and (.error.message | test("sim:a and sim:b .*vendor 10de and 8086"))' "$tmp/u.out" ||
+	'.error.exit == 5 and .error.errno_name == "EREMOTEIO" and (.error.message | test("sim:a and sim:b .*vendor 10de and 8086"))' "$tmp/u.out" ||
 	nok "different vendors: exit $rc_u" "$(cat "$tmp/u.out" "$tmp/u.err")"
 run u soak sim:a,type=mtty-2 sim:b,type=mtty-2 --cycles 2
 [ "$rc_u" = 0 ] && ok "the same type given explicitly on both: the soak runs" || nok "same type: exit $rc_u" "$(cat "$tmp/u.err")"
