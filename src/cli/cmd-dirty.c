@@ -119,7 +119,7 @@ static void print_bitmap(struct cli *cli, const uint64_t *bm, uint64_t pages,
 	if (json || list) {
 		bool first = true;
 
-		out_array_begin(o, "dirty");
+		out_array_begin(o, "dirty_page_indexes");
 		for (uint64_t i = 0; i < pages; i++) {
 			if (!(bm[i / 64] & (UINT64_C(1) << (i % 64))))
 				continue;
@@ -162,10 +162,13 @@ static int probe(struct cli *cli, struct vfm_device *dev)
 	cli->out = out_new(cli->json, cli->pretty);
 	out_object_begin(cli->out, NULL);
 	out_str(cli->out, "device", "%s: ", vfm_device_name(dev));
-	out_bool(cli->out, "dma_logging", NULL, r == 0);
+	out_bool(cli->out, "dma_logging_supported", NULL, r == 0);
 	out_text(cli->out, "%s\n",
 		 r == 0 ? "DMA dirty logging supported"
 			: "the driver does not support DMA dirty logging");
+	/* not supported is exit 4: the document says why, as every failed one does */
+	if (r < 0)
+		out_error(cli->out, "error", r, err.msg);
 	out_object_end(cli->out);
 	out_finish(cli->out);
 	return r == 0 ? EXIT_OK : EXIT_UNSUPPORTED;
@@ -190,8 +193,9 @@ int cmd_dirty(struct cli *cli, int argc, char **argv)
 	struct vfm_dirty_err err = {""};
 	struct vfm_device *dev = NULL;
 	uint64_t **bitmaps = NULL, *sizes = NULL;
+	char failure[sizeof(err.msg)] = "";
 	size_t n = 0;
-	int c, r, ex = EXIT_OK;
+	int c, r, ex = EXIT_OK, failed = 0;
 
 	while ((c = cli_getopt(cli, argc, argv, "r:n:i:", opts, help, &ex)) > 0) {
 		switch (c) {
@@ -322,14 +326,14 @@ int cmd_dirty(struct cli *cli, int argc, char **argv)
 	cli->out = out_new(cli->json, cli->pretty);
 	out_object_begin(cli->out, NULL);
 	out_str(cli->out, "device", "%s: DMA dirty logging on", vfm_device_name(dev));
-	out_u64(cli->out, "page_size", ", page size %s", used);
-	out_u64(cli->out, "page_size_asked", " (asked %s)", page);
-	out_u64(cli->out, "report_page_size", ", reports in %s-byte pages\n", rpage);
+	out_u64(cli->out, "page_size_bytes", ", page size %s", used);
+	out_u64(cli->out, "requested_page_size_bytes", " (asked %s)", page);
+	out_u64(cli->out, "report_page_size_bytes", ", reports in %s-byte pages\n", rpage);
 	out_array_begin(cli->out, "ranges");
 	for (size_t k = 0; k < n; k++) {
 		out_object_begin(cli->out, NULL);
 		out_u64(cli->out, "iova", NULL, ranges[k].iova);
-		out_u64(cli->out, "length", NULL, ranges[k].length);
+		out_u64(cli->out, "length_bytes", NULL, ranges[k].length);
 		out_object_end(cli->out);
 	}
 	out_array_end(cli->out);
@@ -340,7 +344,7 @@ int cmd_dirty(struct cli *cli, int argc, char **argv)
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
 	}
-	for (unsigned i = 1; i <= count; i++) {
+	for (unsigned i = 1; i <= count && !failed; i++) {
 		uint64_t round = 0;
 
 		if (i > 1 && interval)
@@ -359,47 +363,53 @@ int cmd_dirty(struct cli *cli, int argc, char **argv)
 							    bitmaps[k], sizes[k], &err);
 
 			if (d < 0) {
+				/* the ranges read before it were read and cleared: they
+				 * stay in the document, which says what failed */
 				cli_set_errno(cli, (int)d);
 				cli_error(cli, "%s", err.msg);
-				out_discard(cli->out);
-				cli->out = NULL;
+				snprintf(failure, sizeof(failure), "%s", err.msg);
+				failed = (int)d;
 				ex = cli_exit_code((int)d);
-				goto out;
+				count = i;
+				break;
 			}
 			round += (uint64_t)d;
 			out_object_begin(cli->out, NULL);
 			out_u64(cli->out, "iova", NULL, ranges[k].iova);
-			out_u64(cli->out, "length", NULL, ranges[k].length);
-			out_u64(cli->out, "pages", NULL, pages);
+			out_u64(cli->out, "length_bytes", NULL, ranges[k].length);
+			out_u64(cli->out, "page_count", NULL, pages);
 			out_text(cli->out, "report %u: 0x%llx+0x%llx: ", i,
 				 (unsigned long long)ranges[k].iova,
 				 (unsigned long long)ranges[k].length);
-			out_u64(cli->out, "dirty_pages", "%s", (uint64_t)d);
+			out_u64(cli->out, "dirty_page_count", "%s", (uint64_t)d);
 			out_text(cli->out, " of %llu pages dirty\n",
 				 (unsigned long long)pages);
 			print_bitmap(cli, bitmaps[k], pages, ranges[k].iova, rpage, list);
 			out_object_end(cli->out);
 		}
 		out_array_end(cli->out);
-		out_u64(cli->out, "dirty_pages", NULL, round);
+		out_u64(cli->out, "dirty_page_count", NULL, round);
 		out_object_end(cli->out);
 		total_dirty += round;
 	}
 	out_array_end(cli->out);
-	out_u64(cli->out, "dirty_pages", "total %s dirty pages", total_dirty);
+	out_u64(cli->out, "dirty_page_count", "total %s dirty pages", total_dirty);
 	out_text(cli->out, " in %u report%s\n", count, count == 1 ? "" : "s");
 
 	r = vfm_device_dirty_stop(dev, &err);
 	if (r < 0) {
 		cli_set_errno(cli, r);
 		cli_error(cli, "%s", err.msg);
-		out_discard(cli->out);
-		cli->out = NULL;
-		ex = EXIT_FAILED;
-		goto out;
+		if (!failed) {
+			snprintf(failure, sizeof(failure), "%s", err.msg);
+			failed = r;
+			ex = EXIT_FAILED;
+		}
 	}
-	out_bool(cli->out, "stopped", "logging stopped\n", true);
-	if (stop_signal) {
+	out_bool(cli->out, "stopped", r < 0 ? NULL : "logging stopped\n", r == 0);
+	if (failed)
+		out_error(cli->out, "error", failed, failure);
+	else if (stop_signal) {
 		out_str(cli->out, "interrupted", "interrupted by %s\n",
 			stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
 		ex = 128 + stop_signal;

@@ -10,7 +10,14 @@ command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit 0; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-run() { "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; out=$(cat "$tmp/out"); err=$(cat "$tmp/err"); }
+# -j output is checked against schema/vfiomig-dirty at the end (tap_end)
+run() {
+	"$@" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	out=$(cat "$tmp/out")
+	err=$(cat "$tmp/err")
+	if jwants_json "$@"; then jvalid "$(jkind "$@")" "$tmp/out" "$*"; fi
+}
 expect() {
 	local desc=$1 want=$2 pout=${3:-} perr=${4:-}
 	if [ "$rc" != "$want" ]; then nok "$desc" "exit $rc, wanted $want" "stdout: $out" "stderr: $err"; return; fi
@@ -41,13 +48,13 @@ run "$VFIOMIG" dirty --help; expect "dirty --help" 0 "Usage: vfiomig dirty"
 #     0x103 0x106 0x109 0x10c 0x10f -> all but 1 4 7 10 13
 run "$VFIOMIG" -j dirty "sim:d,dma-dirty=3+2" --range 0x100000:64K,0x200000:16K -n 2
 jexpect "--json: report 1 of both ranges, the pattern bit for bit" \
-	'.reports[0].ranges[0].dirty == [1,4,7,10,13] and .reports[0].ranges[1].dirty == [0,1,3]'
+	'.reports[0].ranges[0].dirty_page_indexes == [1,4,7,10,13] and .reports[0].ranges[1].dirty_page_indexes == [0,1,3]'
 jexpect "--json: report 2 of range 0: what writes 2 and 3 dirtied, write 1's cleared" \
-	'.reports[1].ranges[0].dirty == [0,2,3,5,6,8,9,11,12,14,15] and .reports[1].ranges[0].dirty_pages == 11'
+	'.reports[1].ranges[0].dirty_page_indexes == [0,2,3,5,6,8,9,11,12,14,15] and .reports[1].ranges[0].dirty_page_count == 11'
 jexpect "--json: the bitmap in hex, byte j bit b = page 8j+b" \
 	'.reports[0].ranges[0].bitmap == "9224" and .reports[0].ranges[1].bitmap == "0b"'
 jexpect "--json: page size, totals, stopped" \
-	'.page_size == 4096 and .page_size_asked == 4096 and .dirty_pages == 5 + 3 + 11 + (.reports[1].ranges[1].dirty_pages) and .stopped == true and .device == "sim:d"'
+	'.page_size_bytes == 4096 and .requested_page_size_bytes == 4096 and .dirty_page_count == 5 + 3 + 11 + (.reports[1].ranges[1].dirty_page_count) and .reports[0].dirty_page_count == 8 and .stopped == true and .device == "sim:d" and .ranges == [{"iova": 1048576, "length_bytes": 65536}, {"iova": 2097152, "length_bytes": 16384}] and (has("error") | not)'
 
 run "$VFIOMIG" dirty "sim:d,dma-dirty=3+2" --range 0x100000:64K --pages
 expect "text: counts and, with --pages, the dirty IOVAs" 0 \
@@ -57,10 +64,10 @@ grep -q "^    0x101000 0x104000 0x107000 0x10a000 0x10d000$" <<<"$out" && ok "te
 
 run "$VFIOMIG" -j dirty "sim:d,dma-dirty=1,dma-page=16K" --range 0x100000:64K --page-size 4K
 jexpect "the device's own page size comes back and reports use it" \
-	'.page_size == 16384 and .page_size_asked == 4096 and .report_page_size == 16384 and .reports[0].ranges[0].dirty == [0,1,2,3]'
+	'.page_size_bytes == 16384 and .requested_page_size_bytes == 4096 and .report_page_size_bytes == 16384 and .reports[0].ranges[0].dirty_page_indexes == [0,1,2,3]'
 run "$VFIOMIG" -j dirty "sim:d,dma-dirty=1,dma-page=16K" --range 0x100000:64K --report-page-size 8K
 jexpect "--report-page-size 8K spreads each 16K page over two bits" \
-	'.report_page_size == 8192 and .reports[0].ranges[0].pages == 8 and .reports[0].ranges[0].bitmap == "ff"'
+	'.report_page_size_bytes == 8192 and .reports[0].ranges[0].page_count == 8 and .reports[0].ranges[0].bitmap == "ff"'
 
 run "$VFIOMIG" dirty sim:d --range 0:4K -n 3 -i 1
 expect "no dma-dirty: logging works, nothing is dirty" 0 "total 0 dirty pages in 3 reports"
@@ -74,18 +81,29 @@ wait $pid
 rc=$?
 out=$(cat "$tmp/out")
 err=$(cat "$tmp/err")
+jvalid vfiomig-dirty "$tmp/out" "dirty -n 1000 -i 100, SIGINT"
 [ $rc = 130 ] && ok "SIGINT: exit 130" || nok "SIGINT: exit 130" "exit $rc" "$out" "$err"
 jexpect "SIGINT: the reports made, stopped, interrupted" \
-	'.interrupted == "SIGINT" and .stopped == true and (.reports | length) >= 1 and (.reports | length) < 1000 and ([.reports[].ranges[0].dirty_pages] | all(. == 1))'
+	'.interrupted == "SIGINT" and .stopped == true and (.reports | length) >= 1 and (.reports | length) < 1000 and ([.reports[].ranges[0].dirty_page_count] | all(. == 1))'
 
 run "$VFIOMIG" dirty sim:d --probe; expect "--probe: supported" 0 "DMA dirty logging supported"
 run "$VFIOMIG" -j dirty sim:n,no-dma-logging --probe
-[ $rc = 4 ] && [ "$(jq -c '[.device, .dma_logging]' <<<"$out")" = '["sim:n",false]' ] &&
-	ok "--probe of a driver without it: exit 4, dma_logging false" || nok "--probe without" "exit $rc: $out"
+[ $rc = 4 ] && [ "$(jq -c '[.device, .dma_logging_supported, .error.errno_name, .error.exit]' <<<"$out")" = '["sim:n",false,"EOPNOTSUPP",4]' ] &&
+	ok "--probe of a driver without it: exit 4, dma_logging_supported false, the error says why" ||
+	nok "--probe without" "exit $rc: $out"
+run "$VFIOMIG" -j dirty sim:d --probe
+jexpect "-j --probe of a driver with it: exit 0, dma_logging_supported true, no error" \
+	'.device == "sim:d" and .dma_logging_supported == true and (has("error") | not)'
 run "$VFIOMIG" dirty sim:n,no-dma-logging --range 0:4K
 expect "a driver without logging: exit 4, naming the device" 4 "" "sim:n: the driver does not support DMA dirty logging"
 run "$VFIOMIG" -j dirty sim:n,no-dma-logging --range 0:4K
 jerr "-j: EOPNOTSUPP, exit 4" 4 EOPNOTSUPP "sim:n: the driver does not support DMA dirty logging"
+# a report that fails after others were made (range 1 is not aligned to the 8K report
+# page): the document keeps what was read and cleared, says what failed, logging stops
+run "$VFIOMIG" -j dirty "sim:d,dma-dirty=2" --range 0:8K,0x3000:8K --report-page-size 8K
+jerr "-j: a report that fails: EINVAL, exit 1, naming the range" 1 EINVAL "sim:d: report of IOVA 0x3000 + 0x2000"
+jexpect "-j: a failed report: range 0 reported, stopped, the report's count" \
+	'(.reports | length) == 1 and (.reports[0].ranges | length) == 1 and .reports[0].ranges[0].dirty_page_indexes == [0] and .dirty_page_count == 1 and .stopped == true'
 
 run "$VFIOMIG" dirty sim:d --range 0x1001:4K; expect "unaligned range: exit 2" 2 "" "not aligned to the 4096-byte page"
 run "$VFIOMIG" dirty sim:d --range 0:8K,4K:8K; expect "overlapping ranges: exit 2" 2 "" "overlap"

@@ -53,16 +53,17 @@ vfiomig -j dirty "$A" --range 0x100000:1M,0x400000:8K -n 2 >$T/out 2>$T/err
 rc=$?
 if [ -z "$NR" ]; then
 	tap_check "dirty by group: started, two reports of two ranges, 0 dirty pages, 4K (exit $rc)" \
-		sh -c "[ $rc = 0 ] && grep -q '\"page_size\":4096' $T/out &&
-			grep -q '\"report\":2' $T/out && grep -q '\"dirty_pages\":0,\"stopped\":true' $T/out" ||
+		sh -c "[ $rc = 0 ] && grep -q '\"page_size_bytes\":4096' $T/out &&
+			grep -q '\"report\":2' $T/out && grep -q '\"dirty_page_count\":0,\"stopped\":true' $T/out" ||
 		tap_diag "$(cat $T/out $T/err)"
 else
 	tap_check "dirty by group on a kernel that cannot report: exit 4, says why (exit $rc)" \
 		sh -c "[ $rc = 4 ] && grep -q 'this kernel cannot report DMA dirty pages' $T/err &&
-			grep -q '\"name\":\"EOPNOTSUPP\"' $T/out" ||
+			grep -q '\"errno_name\":\"EOPNOTSUPP\"' $T/out" ||
 		tap_diag "$(cat $T/out $T/err)"
 	tap_diag "what it says: $(cat $T/err)"
 fi
+tap_json vfiomig-dirty $T/out
 vfiomig dirty "$A" --range 0x100000:8K,0x101000:8K >$T/out 2>&1
 rc=$?
 tap_check "overlapping ranges are refused before the kernel sees them (exit $rc)" \
@@ -139,8 +140,9 @@ else
 	rc=$?
 	tap_check "dirty on vfio-pci: the kernel's ENOTTY as '$E: the driver does not support DMA dirty logging', exit 4 ($rc)" \
 		sh -c "[ $rc = 4 ] && grep -q '^vfiomig: $E: the driver does not support DMA dirty logging$' $T/err &&
-			grep -q '\"name\":\"EOPNOTSUPP\"' $T/out" ||
+			grep -q '\"errno_name\":\"EOPNOTSUPP\"' $T/out" ||
 		tap_diag "$(cat $T/out $T/err)"
+	tap_json vfiomig-dirty $T/out
 	echo "$E" >"$PCI/$E/driver/unbind"
 	echo >"$PCI/$E/driver_override"
 	[ -n "$old" ] && echo "$E" >/sys/bus/pci/drivers_probe 2>/dev/null
