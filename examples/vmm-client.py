@@ -82,13 +82,13 @@ def parse_ranges(text):
     ranges = []
     for part in text.split(","):
         iova, _, length = part.partition(":")
-        ranges.append({"iova": int(iova, 0), "length": int(length, 0)})
+        ranges.append({"iova": int(iova, 0), "length_bytes": int(length, 0)})
     return ranges
 
 
 def dirty_pass(d, names, ranges):
     """Each device's dirty pages of @ranges into a shared, sealed memfd."""
-    size = sum((r["length"] // 4096 + 63) // 64 * 8 for r in ranges)
+    size = sum((r["length_bytes"] // 4096 + 63) // 64 * 8 for r in ranges)
     mfd = os.memfd_create("dirty-bitmap", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
         os.ftruncate(mfd, size)
@@ -102,10 +102,10 @@ def dirty_pass(d, names, ranges):
                       file=sys.stderr)
                 return False
             res = r["result"]
-            pages = sum(e["pages"] for e in res["ranges"])
-            bitmap = os.pread(mfd, res["bytes"], 0)
+            pages = sum(e["page_count"] for e in res["ranges"])
+            bitmap = os.pread(mfd, res["bitmap_bytes"], 0)
             print("vmm-client: %s: dirty %d of %d pages, bitmap %s"
-                  % (name, res["dirty_pages"], pages, bitmap.hex()), file=sys.stderr)
+                  % (name, res["dirty_page_count"], pages, bitmap.hex()), file=sys.stderr)
     finally:
         os.close(mfd)
     return True
@@ -141,7 +141,7 @@ def main():
         devices, fds = names, []
         for name in names:
             r = d.call({"cmd": "dirty_start", "devices": [name], "ranges": ranges,
-                        "page_size": 4096})
+                        "page_size_bytes": 4096})
             if not r.get("ok"):
                 print("vmm-client: dirty_start refused: %s" % r["error"]["message"],
                       file=sys.stderr)

@@ -328,7 +328,8 @@ int cmd_dirty(struct cli *cli, int argc, char **argv)
 	out_str(cli->out, "device", "%s: DMA dirty logging on", vfm_device_name(dev));
 	out_u64(cli->out, "page_size_bytes", ", page size %s", used);
 	out_u64(cli->out, "requested_page_size_bytes", " (asked %s)", page);
-	out_u64(cli->out, "report_page_size_bytes", ", reports in %s-byte pages\n", rpage);
+	out_u64(cli->out, "report_page_size_bytes", ", reports in %s-byte pages\n",
+		rpage);
 	out_array_begin(cli->out, "ranges");
 	for (size_t k = 0; k < n; k++) {
 		out_object_begin(cli->out, NULL);

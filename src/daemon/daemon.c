@@ -1551,10 +1551,10 @@ static void cmd_dirty_start(struct call *k)
 			   (unsigned long long)used, k->c->id, (int)k->c->pid);
 	o = json_object_new_object();
 	json_object_object_add(o, "device", json_object_new_string(dd->key));
-	json_object_object_add(o, "page_size", json_object_new_uint64(used));
-	json_object_object_add(o, "page_size_asked",
+	json_object_object_add(o, "page_size_bytes", json_object_new_uint64(used));
+	json_object_object_add(o, "requested_page_size_bytes",
 			       json_object_new_uint64(req->page_size));
-	json_object_object_add(o, "ranges", json_object_new_uint64(req->n_ranges));
+	json_object_object_add(o, "range_count", json_object_new_uint64(req->n_ranges));
 	respond(k->c, req->id, o);
 }
 
@@ -1636,7 +1636,7 @@ static int map_bitmap(int fd, uint64_t offset, uint64_t size, uint64_t need,
 		snprintf(
 			why, whysize,
 			"bitmap_offset %llu%s%llu is past the end of the %llu-byte memfd",
-			(unsigned long long)offset, size ? " + bitmap_size " : "",
+			(unsigned long long)offset, size ? " + bitmap_size_bytes " : "",
 			(unsigned long long)(size ? size : 0),
 			(unsigned long long)st.st_size);
 		return -ERANGE;
@@ -1734,13 +1734,15 @@ static void cmd_dirty_report(struct call *k)
 		}
 		e = json_object_new_object();
 		json_object_object_add(e, "iova", json_object_new_uint64(rg->iova));
-		json_object_object_add(e, "length", json_object_new_uint64(rg->length));
-		json_object_object_add(e, "pages",
+		json_object_object_add(e, "length_bytes",
+				       json_object_new_uint64(rg->length));
+		json_object_object_add(e, "page_count",
 				       json_object_new_uint64(rg->length / page));
-		json_object_object_add(e, "offset",
+		json_object_object_add(e, "bitmap_offset",
 				       json_object_new_uint64(req->bitmap_offset + at));
-		json_object_object_add(e, "bytes", json_object_new_uint64(sizes[i]));
-		json_object_object_add(e, "dirty_pages",
+		json_object_object_add(e, "bitmap_bytes",
+				       json_object_new_uint64(sizes[i]));
+		json_object_object_add(e, "dirty_page_count",
 				       json_object_new_uint64((uint64_t)n));
 		json_object_array_add(arr, e);
 		at += (size_t)sizes[i];
@@ -1749,9 +1751,9 @@ static void cmd_dirty_report(struct call *k)
 	munmap(map, len);
 	o = json_object_new_object();
 	json_object_object_add(o, "device", json_object_new_string(dd->key));
-	json_object_object_add(o, "page_size", json_object_new_uint64(page));
-	json_object_object_add(o, "bytes", json_object_new_uint64(need));
-	json_object_object_add(o, "dirty_pages", json_object_new_uint64(total));
+	json_object_object_add(o, "page_size_bytes", json_object_new_uint64(page));
+	json_object_object_add(o, "bitmap_bytes", json_object_new_uint64(need));
+	json_object_object_add(o, "dirty_page_count", json_object_new_uint64(total));
 	json_object_object_add(o, "ranges", arr);
 	respond(k->c, req->id, o);
 }

@@ -86,7 +86,8 @@ static const struct field_desc fields[F_MAX] = {
 	[F_CHUNK] = {"chunk_bytes", T_UINT, 1, 16u << 20},
 	[F_TIMEOUT] = {"timeout_usec", T_UINT, 0, 86400ull * 1000000},
 	[F_QUIESCE_ACK] = {"quiesce_ack", T_BOOL},
-	[F_ACK_TIMEOUT] = {"ack_timeout_usec", T_UINT, 1000, VFMD_ACK_TIMEOUT_MAX * 1000000ull},
+	[F_ACK_TIMEOUT] = {"ack_timeout_usec", T_UINT, 1000,
+			   VFMD_ACK_TIMEOUT_MAX * 1000000ull},
 	[F_CANCEL_ON_DISCONNECT] = {"cancel_on_disconnect", T_BOOL},
 	[F_WATCH] = {"watch", T_BOOL},
 	[F_MAP] = {"map", T_MAP},
@@ -102,10 +103,10 @@ static const struct field_desc fields[F_MAX] = {
 	[F_TLS_AUTHZ] = {"tls_authz", T_AUTHZ},
 	[F_VF_TOKEN] = {"vf_token", T_STRING},
 	[F_RANGES] = {"ranges", T_RANGES},
-	[F_PAGE_SIZE] = {"page_size", T_UINT, 0, VFM_DIRTY_PAGE_MAX},
+	[F_PAGE_SIZE] = {"page_size_bytes", T_UINT, 0, VFM_DIRTY_PAGE_MAX},
 	[F_BITMAP_FD] = {"bitmap_fd", T_UINT, 0, VFMD_FDS_MAX - 1},
 	[F_BITMAP_OFFSET] = {"bitmap_offset", T_UINT, 0, VFMD_BITMAP_OFFSET_MAX},
-	[F_BITMAP_SIZE] = {"bitmap_size", T_UINT, 1, VFMD_BITMAP_MAX},
+	[F_BITMAP_SIZE] = {"bitmap_size_bytes", T_UINT, 1, VFMD_BITMAP_MAX},
 	[F_STREAMS] = {"streams", T_UINT, 1, VFM_STREAMS_MAX},
 };
 
@@ -382,7 +383,7 @@ static int parse_authz(struct vfmd_request *req, struct json_object *v,
 	return 0;
 }
 
-/* "ranges": 1..VFM_DIRTY_RANGES_MAX objects {"iova": N, "length": N}.  The library
+/* "ranges": 1..VFM_DIRTY_RANGES_MAX objects {"iova": N, "length_bytes": N}.  The library
  * checks alignment, overlaps and sizes against the page size (with a sentence naming
  * the device); here each number is only bounded. */
 static int parse_ranges(struct vfmd_request *req, struct json_object *v,
@@ -404,12 +405,13 @@ static int parse_ranges(struct vfmd_request *req, struct json_object *v,
 
 		if (!json_object_is_type(r, json_type_object))
 			return bad(e, -EINVAL,
-				   "%s: ranges[%zu] must be {\"iova\": N, \"length\": N}",
+				   "%s: ranges[%zu] must be {\"iova\": N, "
+				   "\"length_bytes\": N}",
 				   cmd, i);
 		json_object_object_foreach (r, key, val) {
 			if (streq(key, "iova"))
 				iova = val;
-			else if (streq(key, "length"))
+			else if (streq(key, "length_bytes"))
 				len = val;
 			else
 				return bad(e, -EINVAL,
@@ -419,11 +421,10 @@ static int parse_ranges(struct vfmd_request *req, struct json_object *v,
 		if (!iova || !len ||
 		    get_uint(iova, 0, INT64_MAX, &req->ranges[i].iova) < 0 ||
 		    get_uint(len, 1, VFM_DIRTY_RANGE_MAX, &req->ranges[i].length) < 0)
-			return bad(
-				e, -EINVAL,
-				"%s: ranges[%zu] needs \"iova\" 0..2^63-1 and \"length\" "
-				"1..2^48",
-				cmd, i);
+			return bad(e, -EINVAL,
+				   "%s: ranges[%zu] needs \"iova\" 0..2^63-1 and "
+				   "\"length_bytes\" 1..2^48",
+				   cmd, i);
 	}
 	req->n_ranges = n;
 	return 0;

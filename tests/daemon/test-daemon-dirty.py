@@ -135,7 +135,7 @@ def main():
     fd_before = len(os.listdir("/proc/%d/fd" % d.pid))
 
     def err(msg):
-        return (msg.get("error") or {}).get("name")
+        return (msg.get("error") or {}).get("errno_name")
 
     dev = "sim:dl,dma-dirty=3+1"
     r = c.call({"cmd": "attach", "devices": [dev]})
@@ -143,19 +143,20 @@ def main():
     name = "sim:dl"
 
     r = c.call({"cmd": "dirty_report", "devices": [name], "bitmap_fd": 0,
-                "ranges": [{"iova": 0, "length": 4096}]}, [memfd(4096)])
+                "ranges": [{"iova": 0, "length_bytes": 4096}]}, [memfd(4096)])
     check(err(r) == "EINVAL" and "not started" in r["error"]["message"]
           and r["error"].get("device") == name,
           "a report before any start: EINVAL, not started, naming the device", r)
 
     ranges = [(0x100000, 64 * 4096), (0x400000, 130 * 4096)]
-    r = c.call({"cmd": "dirty_start", "devices": [name], "page_size": 4096,
-                "ranges": [{"iova": a, "length": b} for a, b in ranges]})
-    check(r.get("ok") and r["result"]["page_size"] == 4096 and r["result"]["ranges"] == 2,
+    r = c.call({"cmd": "dirty_start", "devices": [name], "page_size_bytes": 4096,
+                "ranges": [{"iova": a, "length_bytes": b} for a, b in ranges]})
+    check(r.get("ok") and r["result"]["page_size_bytes"] == 4096 and r["result"]["range_count"] == 2 and
+          r["result"]["requested_page_size_bytes"] == 4096,
           "dirty_start: two ranges, the page size used reported back", r)
 
     r = c.call({"cmd": "dirty_start", "devices": [name],
-                "ranges": [{"iova": 0, "length": 4096}]})
+                "ranges": [{"iova": 0, "length_bytes": 4096}]})
     check(err(r) == "EALREADY", "a second start: EALREADY", r)
 
     model = SimModel(3, 1, ranges, 4096)
@@ -166,23 +167,28 @@ def main():
     for rnd in range(3):
         r = c.call({"cmd": "dirty_report", "devices": [name], "bitmap_fd": 0,
                     "bitmap_offset": off,
-                    "ranges": [{"iova": a, "length": b} for a, b in ranges]}, [mfd])
+                    "ranges": [{"iova": a, "length_bytes": b} for a, b in ranges]}, [mfd])
         if not r.get("ok"):
             nok("dirty_report round %d" % (rnd + 1), r)
             good = False
             break
         res = r["result"]
         at = off
+        dirty_total = 0
         for i, (a, b) in enumerate(ranges):
             want = model.report(a, b, 4096)
+            dirty_total += len(want)
             got = pages_of(mfd, at, b // 4096)
             ent = res["ranges"][i]
-            if got != want or ent["offset"] != at or ent["dirty_pages"] != len(want):
+            if (got != want or ent["bitmap_offset"] != at or
+                    ent["dirty_page_count"] != len(want) or
+                    ent["page_count"] != b // 4096 or ent["length_bytes"] != b or
+                    ent["bitmap_bytes"] != (b // 4096 + 63) // 64 * 8):
                 nok("report %d range %d bit for bit" % (rnd + 1, i),
                     "want %s" % want, "got  %s" % got, r)
                 good = False
             at += (b // 4096 + 63) // 64 * 8
-        if res["bytes"] != at - off:
+        if res["bitmap_bytes"] != at - off or res["dirty_page_count"] != dirty_total:
             nok("report bytes", r)
             good = False
     if good:
@@ -193,15 +199,15 @@ def main():
 
     # a coarser report page size: one bit per 64 KiB
     r = c.call({"cmd": "dirty_report", "devices": [name], "bitmap_fd": 0,
-                "page_size": 65536, "ranges": [{"iova": ranges[0][0], "length": ranges[0][1]}]},
+                "page_size_bytes": 65536, "ranges": [{"iova": ranges[0][0], "length_bytes": ranges[0][1]}]},
                [mfd])
     want = model.report(ranges[0][0], ranges[0][1], 65536)
     got = pages_of(mfd, 0, ranges[0][1] // 65536)
-    check(r.get("ok") and r["result"]["page_size"] == 65536 and got == want,
+    check(r.get("ok") and r["result"]["page_size_bytes"] == 65536 and got == want,
           "a report in 64K pages merges the device's 4K pages", want, got, r)
 
     # ---- what a careless or hostile client sends ----
-    rg = [{"iova": ranges[0][0], "length": 4096}]
+    rg = [{"iova": ranges[0][0], "length_bytes": 4096}]
 
     def report(fds, **kw):
         req = {"cmd": "dirty_report", "devices": [name], "bitmap_fd": 0, "ranges": rg}
@@ -230,31 +236,34 @@ def main():
     check(err(r) == "ENOBUFS", "offset at the memfd's end, no room: ENOBUFS", r)
     r = report([m], bitmap_offset=8192)
     check(err(r) == "ERANGE", "offset past the memfd's end: ERANGE", r)
-    r = report([m], bitmap_offset=8, bitmap_size=4096)
+    r = report([m], bitmap_offset=8, bitmap_size_bytes=4096)
     check(err(r) == "ERANGE", "offset + size past the memfd's real size: ERANGE", r)
     r = report([m], bitmap_offset=4)
     check(err(r) == "EINVAL", "an offset that is not a multiple of 8: EINVAL", r)
     r = report([m], bitmap_offset=(1 << 40) + 8)
     check(err(r) == "EINVAL", "an offset above the protocol's bound: EINVAL", r)
-    r = report([memfd(4096)], ranges=[{"iova": 0x100000, "length": 64 * 4096 * 64 * 8}])
+    r = report([memfd(4096)], ranges=[{"iova": 0x100000, "length_bytes": 64 * 4096 * 64 * 8}])
     check(err(r) == "ERANGE", "a range outside the logged ones: ERANGE", r)
-    r = report([m], bitmap_size=7)
-    check(err(r) == "ENOBUFS", "bitmap_size smaller than the bitmap: ENOBUFS", r)
+    r = report([m], bitmap_size_bytes=7)
+    check(err(r) == "ENOBUFS", "bitmap_size_bytes smaller than the bitmap: ENOBUFS", r)
     r = report([m], bitmap_fd=1)
     check(err(r) == "EBADF", "bitmap_fd names a descriptor not sent: EBADF", r)
     r = report([])
     check(err(r) == "EBADF", "no descriptor at all: EBADF", r)
-    r = report([m], ranges=[{"iova": 0x100000, "length": 4096}] * 257)
+    r = report([m], ranges=[{"iova": 0x100000, "length_bytes": 4096}] * 257)
     check(err(r) == "E2BIG", "257 ranges: E2BIG", r)
-    r = report([m], ranges=[{"iova": 0x100000, "length": 4096, "x": 1}])
+    r = report([m], ranges=[{"iova": 0x100000, "length_bytes": 4096, "x": 1}])
     check(err(r) == "EINVAL", "an unknown field in a range: EINVAL", r)
-    r = report([m], ranges=[{"iova": 0x100000, "length": 0}])
+    r = report([m], ranges=[{"iova": 0x100000, "length": 4096}])
+    check(err(r) == "EINVAL" and 'unknown field "length"' in r["error"]["message"],
+          "a range's length is length_bytes (the contract's name): \"length\" refused", r)
+    r = report([m], ranges=[{"iova": 0x100000, "length_bytes": 0}])
     check(err(r) == "EINVAL", "an empty range: EINVAL", r)
-    r = report([m], ranges=[{"iova": -1, "length": 4096}])
+    r = report([m], ranges=[{"iova": -1, "length_bytes": 4096}])
     check(err(r) == "EINVAL", "a negative IOVA: EINVAL", r)
-    r = report([m], page_size=3000)
+    r = report([m], page_size_bytes=3000)
     check(err(r) == "EINVAL", "a report page size that is not a power of two: EINVAL", r)
-    r = report([m], ranges=[{"iova": 0x100001, "length": 4096}])
+    r = report([m], ranges=[{"iova": 0x100001, "length_bytes": 4096}])
     check(err(r) == "EINVAL", "an unaligned range: EINVAL", r)
     r = c.call({"cmd": "dirty_report", "devices": ["sim:nothere"], "bitmap_fd": 0,
                 "ranges": rg}, [m])

@@ -176,10 +176,10 @@ out=$(as 12345 '{"cmd":"detach","devices":["sim:n1"]}' | verdict)
 out=$(as 12345 '{"cmd":"restore","devices":["sim:n1"],"from":"tcp://127.0.0.1:0"}' | verdict)
 [[ $out == "EPERM: sim:n1 belongs to uid 65534: only it or root may use it" ]] &&
 	ok "nor use it in a job" || nok "use by 12345" "$out"
-out=$(as 12345 '{"cmd":"dirty_start","devices":["sim:n1"],"ranges":[{"iova":0,"length":4096}]}' | verdict)
+out=$(as 12345 '{"cmd":"dirty_start","devices":["sim:n1"],"ranges":[{"iova":0,"length_bytes":4096}]}' | verdict)
 [[ $out == "EPERM: sim:n1 belongs to uid 65534: only it or root may use it" ]] &&
 	ok "nor start DMA dirty logging on it" || nok "dirty_start by 12345" "$out"
-out=$(as 65534 '{"cmd":"dirty_start","devices":["sim:n1"],"ranges":[{"iova":0,"length":4096}]}' | verdict)
+out=$(as 65534 '{"cmd":"dirty_start","devices":["sim:n1"],"ranges":[{"iova":0,"length_bytes":4096}]}' | verdict)
 [ "$out" = ok ] && ok "its own uid starts DMA dirty logging" || nok "dirty_start own" "$out"
 out=$(as 12345 '{"cmd":"dirty_stop","devices":["sim:n1"]}' | verdict)
 [[ $out == "EPERM: sim:n1 belongs to uid 65534: only it or root may use it" ]] &&

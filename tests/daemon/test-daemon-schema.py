@@ -9,6 +9,7 @@ against the result_* of its command.  TAP on stdout.
 
     test-daemon-schema.py VFIOMIGD SCHEMA_DIR VALIDATE_JSON_PY
 """
+import fcntl
 import importlib.util
 import json
 import os
@@ -24,6 +25,8 @@ RESULT_OF = {
     "restore": "result_started", "job": "result_job", "jobs": "result_jobs",
     "unwatch": "result_empty", "cancel": "result_empty", "continue": "result_empty",
     "shutdown": "result_empty", "resume": "result_held", "release": "result_held",
+    "dirty_start": "result_dirty_start", "dirty_report": "result_dirty_report",
+    "dirty_stop": "result_dirty_stop",
 }
 
 n = 0
@@ -229,6 +232,38 @@ def main():
         fin = until(lambda m: m.get("event") == "finished" and m.get("job") == job)
         point(not fin["success"] and fin["stage"] == "endpoint",
               "cancelled while accepting: stage endpoint", [fin])
+
+        # DMA dirty logging of an attached device, the bitmaps into a sealed memfd
+        r = call({"cmd": "attach", "devices": ["sim:dd,dma-dirty=2"]})
+        point(r.get("ok"), "attach a device that dirties every 2nd page", [r])
+        rg = [{"iova": 0x100000, "length_bytes": 0x10000},
+              {"iova": 0x200000, "length_bytes": 0x4000}]
+        mfd = os.memfd_create("bitmap", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        os.ftruncate(mfd, 4096)
+        fcntl.fcntl(mfd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK)
+        r = call({"cmd": "dirty_report", "devices": ["sim:dd"], "ranges": rg,
+                  "bitmap_fd": 0}, [mfd])
+        point(not r.get("ok") and r["error"]["errno_name"] == "EINVAL" and
+              r["error"]["device"] == "sim:dd", "dirty_report before dirty_start: EINVAL",
+              [r])
+        r = call({"cmd": "dirty_start", "devices": ["sim:dd"], "ranges": rg,
+                  "page_size_bytes": 4096})
+        point(r.get("ok") and r["result"]["range_count"] == 2 and
+              r["result"]["page_size_bytes"] == 4096, "dirty_start", [r])
+        r = call({"cmd": "dirty_report", "devices": ["sim:dd"], "ranges": rg,
+                  "bitmap_fd": 0, "bitmap_offset": 64, "bitmap_size_bytes": 64,
+                  "page_size_bytes": 4096}, [mfd])
+        res = r.get("result", {})
+        # the device writes before each range's report: every 2nd page of the
+        # first, both writes (all pages) of the second
+        point(r.get("ok") and res["dirty_page_count"] == 8 + 4 and
+              [e["bitmap_offset"] for e in res["ranges"]] == [64, 72] and
+              res["bitmap_bytes"] == 16, "dirty_report: the device's pattern, two bitmaps",
+              [r])
+        os.close(mfd)
+        r = call({"cmd": "dirty_stop", "devices": ["sim:dd"]})
+        point(r.get("ok") and r["result"]["stopped"] is True, "dirty_stop", [r])
+        r = call({"cmd": "detach", "devices": ["sim:dd"]})
 
         # refusals
         s.sendall(b"{not json\n")

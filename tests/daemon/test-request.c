@@ -354,7 +354,7 @@ int main(void)
 	/* ---- DMA dirty logging ---- */
 	good("{\"cmd\":\"dirty_start\",\"devices\":[\"sim:a\"],\"ranges\":[{\"iova\":"
 	     "4096,"
-	     "\"length\":8192},{\"iova\":9223372036854775807,\"length\":1}]}",
+	     "\"length_bytes\":8192},{\"iova\":9223372036854775807,\"length_bytes\":1}]}",
 	     "dirty_start with two ranges, the largest IOVA");
 	tap_ok(req.cmd == VFMD_CMD_DIRTY_START && req.n_ranges == 2 &&
 		       req.ranges[0].iova == 4096 && req.ranges[0].length == 8192 &&
@@ -362,8 +362,8 @@ int main(void)
 		       req.n_fds == 0,
 	       "its ranges, page size 4096 by default, no descriptor");
 	good("{\"cmd\":\"dirty_report\",\"devices\":[\"sim:a\"],\"ranges\":[{\"iova\":0,"
-	     "\"length\":4096}],\"bitmap_fd\":3,\"bitmap_offset\":1099511627776,"
-	     "\"bitmap_size\":268435456,\"page_size\":1073741824}",
+	     "\"length_bytes\":4096}],\"bitmap_fd\":3,\"bitmap_offset\":1099511627776,"
+	     "\"bitmap_size_bytes\":268435456,\"page_size_bytes\":1073741824}",
 	     "dirty_report with every field at its bound");
 	tap_ok(req.cmd == VFMD_CMD_DIRTY_REPORT && req.bitmap_fd == 3 && req.n_fds == 4 &&
 		       req.bitmap_offset == (UINT64_C(1) << 40) &&
@@ -371,7 +371,7 @@ int main(void)
 		       req.page_size == (1u << 30),
 	       "bitmap_fd counted as a descriptor (4), offset, size, page size");
 	good("{\"cmd\":\"dirty_report\",\"devices\":[\"sim:a\"],\"ranges\":[{\"iova\":0,"
-	     "\"length\":4096}],\"bitmap_fd\":0}",
+	     "\"length_bytes\":4096}],\"bitmap_fd\":0}",
 	     "dirty_report with the defaults");
 	tap_ok(req.page_size == 0 && req.bitmap_offset == 0 && req.bitmap_size == 0,
 	       "page size 0 (the driver's), offset 0, size 0 (to the memfd's end)");
@@ -398,69 +398,80 @@ int main(void)
 			 -EINVAL, "ranges[0] needs"},
 			{"{\"cmd\":\"dirty_start\",\"devices\":[\"sim:a\"],\"ranges\":[{"
 			 "\"iova\":0,"
-			 "\"length\":0}]}",
+			 "\"length_bytes\":0}]}",
 			 -EINVAL, "ranges[0] needs"},
 			{"{\"cmd\":\"dirty_start\",\"devices\":[\"sim:a\"],\"ranges\":[{"
 			 "\"iova\":0,"
-			 "\"length\":281474976710657}]}",
+			 "\"length_bytes\":281474976710657}]}",
 			 -EINVAL, "ranges[0] needs"},
 			{"{\"cmd\":\"dirty_start\",\"devices\":[\"sim:a\"],\"ranges\":[{"
 			 "\"iova\":"
-			 "9223372036854775808,\"length\":4096}]}",
+			 "9223372036854775808,\"length_bytes\":4096}]}",
 			 -EINVAL, "ranges[0] needs"},
 			{"{\"cmd\":\"dirty_start\",\"devices\":[\"sim:a\"],\"ranges\":[{"
 			 "\"iova\":-1,"
-			 "\"length\":4096}]}",
+			 "\"length_bytes\":4096}]}",
 			 -EINVAL, "ranges[0] needs"},
 			{"{\"cmd\":\"dirty_start\",\"devices\":[\"sim:a\"],\"ranges\":[{"
 			 "\"iova\":0.5,"
-			 "\"length\":4096}]}",
+			 "\"length_bytes\":4096}]}",
 			 -EINVAL, "ranges[0] needs"},
 			{"{\"cmd\":\"dirty_start\",\"devices\":[\"sim:a\"],\"ranges\":[{"
 			 "\"iova\":0,"
-			 "\"length\":4096,\"len\":1}]}",
+			 "\"length_bytes\":4096,\"len\":1}]}",
 			 -EINVAL, "unknown field \"len\""},
+			/* the contract's names (vfiomigd(8)): not "length", "page_size"
+			 */
+			{"{\"cmd\":\"dirty_start\",\"devices\":[\"sim:a\"],\"ranges\":[{"
+			 "\"iova\":0,\"length\":4096}]}",
+			 -EINVAL, "unknown field \"length\""},
+			{"{\"cmd\":\"dirty_start\",\"devices\":[\"sim:a\"],\"ranges\":[{"
+			 "\"iova\":0,\"length_bytes\":4096}],\"page_size\":4096}",
+			 -EINVAL, "unknown field \"page_size\""},
 			{"{\"cmd\":\"dirty_start\",\"devices\":[\"sim:a\",\"sim:b\"],"
 			 "\"ranges\":[{"
-			 "\"iova\":0,\"length\":4096}]}",
+			 "\"iova\":0,\"length_bytes\":4096}]}",
 			 -EINVAL, "exactly one device"},
-			{"{\"cmd\":\"dirty_start\",\"devices\":[{\"fd\":0,\"device\":\"x\"}"
+			{"{\"cmd\":\"dirty_start\",\"devices\":[{\"fd\":0,\"device\":"
+			 "\"x\"}"
 			 "],\"ranges\":"
-			 "[{\"iova\":0,\"length\":4096}]}",
+			 "[{\"iova\":0,\"length_bytes\":4096}]}",
 			 -EINVAL, "no \"fd\" here"},
 			{"{\"cmd\":\"dirty_start\",\"devices\":[\"fd:0:x\"],\"ranges\":[{"
 			 "\"iova\":0,"
-			 "\"length\":4096}]}",
+			 "\"length_bytes\":4096}]}",
 			 -EINVAL, "fd:N[:NAME]"},
 			{"{\"cmd\":\"dirty_start\",\"devices\":[\"sim:a\"],\"ranges\":[{"
 			 "\"iova\":0,"
-			 "\"length\":4096}],\"page_size\":1073741825}",
-			 -EINVAL, "\"page_size\""},
+			 "\"length_bytes\":4096}],\"page_size_bytes\":1073741825}",
+			 -EINVAL, "\"page_size_bytes\""},
 			{"{\"cmd\":\"dirty_start\",\"devices\":[\"sim:a\"],\"ranges\":[{"
 			 "\"iova\":0,"
-			 "\"length\":4096}],\"bitmap_fd\":0}",
+			 "\"length_bytes\":4096}],\"bitmap_fd\":0}",
 			 -EINVAL, "unknown field \"bitmap_fd\""},
 			{"{\"cmd\":\"dirty_report\",\"devices\":[\"sim:a\"],\"ranges\":[{"
 			 "\"iova\":0,"
-			 "\"length\":4096}]}",
+			 "\"length_bytes\":4096}]}",
 			 -EINVAL, "\"bitmap_fd\" is required"},
 			{"{\"cmd\":\"dirty_report\",\"devices\":[\"sim:a\"],\"ranges\":[{"
 			 "\"iova\":0,"
-			 "\"length\":4096}],\"bitmap_fd\":72}",
+			 "\"length_bytes\":4096}],\"bitmap_fd\":72}",
 			 -EINVAL, "\"bitmap_fd\""},
 			{"{\"cmd\":\"dirty_report\",\"devices\":[\"sim:a\"],\"ranges\":[{"
 			 "\"iova\":0,"
-			 "\"length\":4096}],\"bitmap_fd\":0,\"bitmap_offset\":"
+			 "\"length_bytes\":4096}],\"bitmap_fd\":0,\"bitmap_offset\":"
 			 "1099511627777}",
 			 -EINVAL, "\"bitmap_offset\""},
 			{"{\"cmd\":\"dirty_report\",\"devices\":[\"sim:a\"],\"ranges\":[{"
 			 "\"iova\":0,"
-			 "\"length\":4096}],\"bitmap_fd\":0,\"bitmap_size\":0}",
-			 -EINVAL, "\"bitmap_size\""},
+			 "\"length_bytes\":4096}],\"bitmap_fd\":0,\"bitmap_size_bytes\":"
+			 "0}",
+			 -EINVAL, "\"bitmap_size_bytes\""},
 			{"{\"cmd\":\"dirty_report\",\"devices\":[\"sim:a\"],\"ranges\":[{"
 			 "\"iova\":0,"
-			 "\"length\":4096}],\"bitmap_fd\":0,\"bitmap_size\":268435457}",
-			 -EINVAL, "\"bitmap_size\""},
+			 "\"length_bytes\":4096}],\"bitmap_fd\":0,\"bitmap_size_bytes\":"
+			 "268435457}",
+			 -EINVAL, "\"bitmap_size_bytes\""},
 			{"{\"cmd\":\"dirty_stop\",\"devices\":[\"sim:a\"],\"ranges\":[]}",
 			 -EINVAL, "unknown field \"ranges\""},
 		};
@@ -476,7 +487,7 @@ int main(void)
 
 			for (int i = 0; i < 257; i++)
 				o += snprintf(big + o, sizeof(big) - (size_t)o,
-					      "%s{\"iova\":%d,\"length\":4096}",
+					      "%s{\"iova\":%d,\"length_bytes\":4096}",
 					      i ? "," : "", i * 8192);
 			snprintf(big + o, sizeof(big) - (size_t)o, "]}");
 			bad(big, -E2BIG, "1..256 entries");

@@ -24,7 +24,8 @@
  * The same through vfiomigd, for NAME attached there: dirty_start, dirty_report into
  * a sealed memfd passed with SCM_RIGHTS (the bytes around the bitmap untouched, the
  * bitmap zeroed: mtty never reports a dirty page), an unsealed memfd refused,
- * dirty_stop.  Both modes print TAP lines and exit 0, or 3 when a check failed.
+ * dirty_stop; each of vfiomigd's answers goes to stderr, a line each (vfiomigd-message).
+ * Both modes print TAP lines and exit 0, or 3 when a check failed.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -403,6 +404,8 @@ static int dcall(int s, int pass, char *buf, size_t size, const char *fmt, ...)
 		got++;
 	}
 	buf[got] = '\0';
+	/* each answer on stderr too, for the guest script to check against schema/ */
+	fprintf(stderr, "%s\n", buf);
 	return 0;
 }
 
@@ -417,11 +420,12 @@ static int dirty_daemon(const char *sock, const char *name, bool no_report)
 		return 1;
 	}
 	ok = dcall(s, -1, ans, sizeof(ans),
-		   "{\"id\":1,\"cmd\":\"dirty_start\",\"devices\":[\"%s\"],\"page_size\":"
-		   "4096,"
-		   "\"ranges\":[{\"iova\":1048576,\"length\":1048576}]}",
+		   "{\"id\":1,\"cmd\":\"dirty_start\",\"devices\":[\"%s\"],"
+		   "\"page_size_bytes\":4096,"
+		   "\"ranges\":[{\"iova\":1048576,\"length_bytes\":1048576}]}",
 		   name) == 0 &&
-	     strstr(ans, "\"ok\":true") && strstr(ans, "\"page_size\":4096");
+	     strstr(ans, "\"ok\":true") && strstr(ans, "\"page_size_bytes\":4096") &&
+	     strstr(ans, "\"range_count\":1");
 	tap(ok, "vfiomigd dirty_start of %s: ok, page size 4096", name);
 	if (!ok)
 		printf("# %s\n", ans);
@@ -437,20 +441,21 @@ static int dirty_daemon(const char *sock, const char *name, bool no_report)
 	ok = dcall(s, mfd, ans, sizeof(ans),
 		   "{\"id\":2,\"cmd\":\"dirty_report\",\"devices\":[\"%s\"],\"bitmap_"
 		   "fd\":0,"
-		   "\"bitmap_offset\":64,\"ranges\":[{\"iova\":1048576,\"length\":"
-		   "1048576}]}",
+		   "\"bitmap_offset\":64,\"ranges\":[{\"iova\":1048576,"
+		   "\"length_bytes\":1048576}]}",
 		   name) == 0 &&
-	     strstr(ans, "\"name\":\"EPERM\"") && strstr(ans, "F_SEAL_SHRINK");
+	     strstr(ans, "\"errno_name\":\"EPERM\"") && strstr(ans, "F_SEAL_SHRINK");
 	tap(ok, "vfiomigd dirty_report into an unsealed memfd: EPERM");
 	if (!ok)
 		printf("# %s\n", ans);
 	fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK);
 	dcall(s, mfd, ans, sizeof(ans),
 	      "{\"id\":3,\"cmd\":\"dirty_report\",\"devices\":[\"%s\"],\"bitmap_fd\":0,"
-	      "\"bitmap_offset\":64,\"ranges\":[{\"iova\":1048576,\"length\":1048576}]}",
+	      "\"bitmap_offset\":64,\"ranges\":[{\"iova\":1048576,"
+	      "\"length_bytes\":1048576}]}",
 	      name);
 	if (no_report) {
-		ok = strstr(ans, "\"name\":\"EOPNOTSUPP\"") &&
+		ok = strstr(ans, "\"errno_name\":\"EOPNOTSUPP\"") &&
 		     strstr(ans, "this kernel cannot report DMA dirty pages");
 		tap(ok, "vfiomigd dirty_report on a kernel that cannot report: "
 			"EOPNOTSUPP, said");
@@ -461,9 +466,10 @@ static int dirty_daemon(const char *sock, const char *name, bool no_report)
 			zeroed = zeroed && m[i] == 0;
 		for (int i = 0; i < 8192; i++)
 			around = around && (i >= 64 && i < 96 ? true : m[i] == 0xff);
-		ok = strstr(ans, "\"ok\":true") && strstr(ans, "\"dirty_pages\":0") &&
-		     strstr(ans, "\"offset\":64") && strstr(ans, "\"bytes\":32") &&
-		     zeroed && around;
+		ok = strstr(ans, "\"ok\":true") &&
+		     strstr(ans, "\"dirty_page_count\":0") &&
+		     strstr(ans, "\"bitmap_offset\":64") &&
+		     strstr(ans, "\"bitmap_bytes\":32") && zeroed && around;
 		tap(ok, "vfiomigd dirty_report into a sealed memfd: 0 dirty pages, bytes "
 			"64-95 "
 			"zeroed, the rest untouched");

@@ -108,6 +108,7 @@ if command -v vfiomigd >/dev/null; then
 	vfm-mtty --dirty-daemon $NR $S "$B" >$T/dd.out 2>&1
 	rc=$?
 	tap_relay "vfiomigd" $T/dd.out
+	tap_json vfiomigd-message $T/dd.out
 	tap_check "vfm-mtty --dirty-daemon exits 0 ($rc)" test $rc = 0 || tap_diag "$(tail -3 $T/dd.out)"
 	vfiomig --connect=$S detach "$B" >/dev/null 2>&1
 	kill -TERM $dmn
