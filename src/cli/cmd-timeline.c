@@ -1174,7 +1174,7 @@ int cmd_timeline(struct cli *cli, int argc, char **argv)
 	out_str(o, "trace", NULL, t.path);
 	out_str(o, "svg", "timeline: %s:", out);
 	out_str(o, "title", NULL, t.title);
-	out_u64(o, "events", " %s events", t.n_events);
+	out_u64(o, "event_count", " %s events", t.n_events);
 	out_u64(o, "duration_usec", NULL, (uint64_t)(t.t_max - t.t_min));
 	out_text(o, " over %.3f ms", (t.t_max - t.t_min) / 1e3);
 	out_array_begin(o, "lanes");
@@ -1182,26 +1182,28 @@ int cmd_timeline(struct cli *cli, int argc, char **argv)
 		const struct lane *l = t.sorted[i];
 
 		out_object_begin(o, NULL);
-		out_str(o, "name", NULL, l->name);
+		out_str(o, "lane", NULL, l->name);
 		out_str(o, "kind", NULL, lane_is_device(&t, l) ? "device" : "other");
-		out_u64(o, "spans", NULL, l->n_spans);
-		out_u64(o, "arcs", NULL, l->n_arcs);
-		out_u64(o, "counter_points", NULL, l->n_bytes);
+		out_u64(o, "span_count", NULL, l->n_spans);
+		out_u64(o, "arc_count", NULL, l->n_arcs);
+		out_u64(o, "counter_point_count", NULL, l->n_bytes);
 		out_object_end(o);
 	}
 	out_array_end(o);
 	out_text(o, "\n  lanes:");
 	out_array_begin(o, "devices");
 	for (size_t i = 0; i < t.n_lanes; i++) {
-		if (lane_is_device(&t, t.sorted[i]))
-			out_str(o, NULL, " %s (device)", t.sorted[i]->name);
-		else
+		if (lane_is_device(&t, t.sorted[i])) {
+			out_object_begin(o, NULL);
+			out_str(o, "device", " %s (device)", t.sorted[i]->name);
+			out_object_end(o);
+		} else
 			out_text(o, " %s", t.sorted[i]->name);
 	}
 	out_array_end(o);
 	out_text(o, "\n");
 	/* text: each window of a few; a summary of many (a soak's) */
-	out_array_begin(o, "downtime");
+	out_array_begin(o, "downtime_windows");
 	for (size_t i = 0; i < t.n_win; i++) {
 		const struct window *w = &t.win[i];
 		bool each = t.n_win <= 5;
@@ -1209,13 +1211,15 @@ int cmd_timeline(struct cli *cli, int argc, char **argv)
 		out_object_begin(o, NULL);
 		out_u64(o, "start_usec", NULL, (uint64_t)(w->start - t.t_min));
 		out_u64(o, "end_usec", NULL, (uint64_t)(w->end - t.t_min));
-		out_u64(o, "usec", each ? "  downtime %s us (quiesce to verdict)" : NULL,
+		out_u64(o, "downtime_usec",
+			each ? "  downtime %s us (quiesce to verdict)" : NULL,
 			(uint64_t)(w->end - w->start));
 		if (w->reported >= 0)
-			out_u64(o, "reported_usec", each ? ", the job reported %s us" : NULL,
+			out_u64(o, "reported_downtime_usec",
+				each ? ", the job reported %s us" : NULL,
 				(uint64_t)w->reported);
 		else
-			out_null(o, "reported_usec");
+			out_null(o, "reported_downtime_usec");
 		if (each)
 			out_text(o, "\n");
 		out_object_end(o);
@@ -1235,8 +1239,8 @@ int cmd_timeline(struct cli *cli, int argc, char **argv)
 			    "max %.0f us\n",
 			 t.n_win, lo, sum / (double)t.n_win, hi);
 	}
-	out_u64(o, "drawn", NULL, t.drawn);
-	out_u64(o, "not_drawn", NULL, t.not_drawn);
+	out_u64(o, "drawn_shape_count", NULL, t.drawn);
+	out_u64(o, "not_drawn_shape_count", NULL, t.not_drawn);
 	if (t.not_drawn)
 		out_text(o, "  %u shapes not drawn (at most %u)\n", t.not_drawn, DRAWN_MAX);
 	if (t.lanes_full)

@@ -21,11 +21,13 @@ if ! command -v python3 >/dev/null || ! command -v jq >/dev/null; then
 	exit
 fi
 
-# run NAME ARGS...: stdout to $tmp/NAME.out, stderr to $tmp/NAME.err, exit in rc_NAME
+# run NAME ARGS...: stdout to $tmp/NAME.out, stderr to $tmp/NAME.err, exit in rc_NAME;
+# -j output is checked against schema/ at the end (tap_end)
 run() {
 	local name=$1; shift
 	"$VFIOMIG" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
 	printf -v "rc_$name" %d $?
+	if jwants_json "$@"; then jvalid "$(jkind "$VFIOMIG" "$@")" "$tmp/$name.out" "$*"; fi
 }
 # py DESC SCRIPT ARGS...: the python3 script prints "ok" or what is wrong
 py() {
@@ -94,10 +96,10 @@ py "save trace: each device's last bytes counter and its reads' bytes are the re
 ev, _ = load(sys.argv[1]); rep = json.load(open(sys.argv[2]))
 for dev in rep['devices']:
     want = dev['precopy_bytes'] + dev['stopcopy_bytes']
-    assert last_bytes(ev, dev['name']) == want, (dev['name'], last_bytes(ev, dev['name']), want)
-    reads = on(ev, dev['name'], 'X', 'precopy') + on(ev, dev['name'], 'X', 'stop-copy')
-    assert sum(e['args']['bytes'] for e in reads) == want, dev['name']
-    assert on(ev, dev['name'], 'X', 'stop-copy')[0]['args']['bytes'] == dev['stopcopy_bytes'], dev['name']
+    assert last_bytes(ev, dev['device']) == want, (dev['device'], last_bytes(ev, dev['device']), want)
+    reads = on(ev, dev['device'], 'X', 'precopy') + on(ev, dev['device'], 'X', 'stop-copy')
+    assert sum(e['args']['bytes'] for e in reads) == want, dev['device']
+    assert on(ev, dev['device'], 'X', 'stop-copy')[0]['args']['bytes'] == dev['stopcopy_bytes'], dev['device']
 print('ok')" "$tmp/save.json" "$tmp/save.out"
 py "save trace: counters bounded (at most one per device per 20 ms, plus each read's last)" "$COMMON
 ev, _ = load(sys.argv[1])
@@ -138,13 +140,14 @@ for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
 run src save sim:c,size=512K,dirty=8192,dirty-rounds=2 sim:d --to "unix:$sock" --trace "$tmp/src.json" -j
 wait $pid
 rc=$?
+jvalid vfiomig-restore "$tmp/rst.out" "restore over a socket with --trace"
 [ "$rc_src$rc" = 00 ] && ok "save and restore over a socket with --trace on both: exit 0" ||
 	nok "socket migration: save $rc_src restore $rc" "$(cat "$tmp/src.err" "$tmp/rst.err")"
 py "restore trace: arcs RUNNING -> RUNNING_P2P -> STOP -> RESUMING -> STOP -> RUNNING_P2P -> RUNNING, write spans, counters at the report's bytes" "$COMMON
 ev, tracks = load(sys.argv[1]); rep = json.load(open(sys.argv[2]))
 assert tracks == {'restore', 'sim:c', 'sim:d'}, tracks
 for dev in rep['devices']:
-    d = dev['name']
+    d = dev['device']
     arcs = [e['name'] for e in on(ev, d, 'X', 'arc')]
     assert arcs == ['RUNNING -> RUNNING_P2P', 'RUNNING_P2P -> STOP', 'STOP -> RESUMING', 'RESUMING -> STOP', 'STOP -> RUNNING_P2P', 'RUNNING_P2P -> RUNNING'], (d, arcs)
     w = on(ev, d, 'X', 'stop-copy')
@@ -179,7 +182,7 @@ run chk check sim:a sim:b,flags=stop-copy -j --trace "$tmp/check.json"
 [ "$rc_chk" = 0 ] && py "check trace: a span per check of the report with its result, arcs, a verdict per device" "$COMMON
 ev, tracks = load(sys.argv[1]); rep = json.load(open(sys.argv[2]))
 assert tracks == {'sim:a', 'sim:b'}, tracks
-for dev in rep:
+for dev in rep['devices']:
     spans = on(ev, dev['device'], 'X', 'check')
     assert len(spans) == len(dev['checks']), (dev['device'], len(spans), len(dev['checks']))
     assert [e['args']['result'] for e in spans] == [c['result'] for c in dev['checks']], dev['device']
@@ -217,8 +220,8 @@ assert root.tag == "{http://www.w3.org/2000/svg}svg" and root.get("width") == "1
 text = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
 tl = json.load(open(sys.argv[2]))
 for lane in tl["lanes"]:
-    assert lane["name"] in text, (lane["name"], text[:20])
-assert "Legend" in text and tl["drawn"] > 0 and tl["not_drawn"] == 0, tl
+    assert lane["lane"] in text, (lane["lane"], text[:20])
+assert "Legend" in text and tl["drawn_shape_count"] > 0 and tl["not_drawn_shape_count"] == 0, tl
 print("ok")' "$tmp/$t.svg" "$tmp/$t.tl"
 	if [ -n "$have_rsvg" ]; then
 		if rsvg-convert "$tmp/$t.svg" -o "$tmp/$t.png" 2>"$tmp/rsvg.err" &&
@@ -236,13 +239,14 @@ want_tl() {
 }
 d=$(jq .downtime_usec "$tmp/save.out")
 want_tl "timeline save --json: the devices, one downtime window holding the report's ($d us)" \
-	".devices == [\"sim:a\", \"sim:b\"] and (.downtime | length) == 1 and .downtime[0].reported_usec == $d and
-	 .downtime[0].usec - $d >= -2 and .downtime[0].usec - $d <= 20000 and
-	 .downtime[0].end_usec <= .duration_usec" "$tmp/save.tl"
+	".devices == [{\"device\": \"sim:a\"}, {\"device\": \"sim:b\"}] and (.downtime_windows | length) == 1 and
+	 .downtime_windows[0].reported_downtime_usec == $d and
+	 .downtime_windows[0].downtime_usec - $d >= -2 and .downtime_windows[0].downtime_usec - $d <= 20000 and
+	 .downtime_windows[0].end_usec <= .duration_usec" "$tmp/save.tl"
 want_tl "timeline of a restore: no downtime window (no quiesce there), its two devices" \
-	'.devices == ["sim:c", "sim:d"] and .downtime == []' "$tmp/rst.tl"
+	'.devices == [{"device": "sim:c"}, {"device": "sim:d"}] and .downtime_windows == []' "$tmp/rst.tl"
 want_tl "timeline of a soak: five downtime windows, each the job's own figure" \
-	"(.downtime | length) == 5 and ([.downtime[].reported_usec] == $(jq -c '[.cycles[].downtime_usec]' "$tmp/soak.out"))" \
+	"(.downtime_windows | length) == 5 and ([.downtime_windows[].reported_downtime_usec] == $(jq -c '[.cycles[].downtime_usec]' "$tmp/soak.out"))" \
 	"$tmp/soak.tl"
 run w timeline "$tmp/save.json" -o "$tmp/w.svg" --width 800
 grep -q '<svg [^>]*width="800"' "$tmp/w.svg" && [ "$rc_w" = 0 ] && ok "timeline --width 800" ||
@@ -257,7 +261,7 @@ cat >"$tmp/be.json" <<'EOF'
 EOF
 run be timeline "$tmp/be.json" -o "$tmp/be.svg" -j
 [ "$rc_be" = 0 ] && want_tl "a bare array with B/E pairs: one lane 'worker' with 2 spans" \
-	'.lanes == [{"name":"worker","kind":"other","spans":2,"arcs":0,"counter_points":0}] and .duration_usec == 80' "$tmp/be.out" ||
+	'.lanes == [{"lane":"worker","kind":"other","span_count":2,"arc_count":0,"counter_point_count":0}] and .duration_usec == 80 and .event_count == 7 and .devices == [] and .downtime_windows == []' "$tmp/be.out" ||
 	nok "B/E trace: exit $rc_be" "$(cat "$tmp/be.err")"
 
 # ---- damaged traces: refused with the reason ----

@@ -114,11 +114,12 @@ tap_check "restore trace: READY, COMMIT, verdict ok; two devices' stop-copy writ
 	test "$(sed -n 's/.*"ph":"i","name":"\(READY\|COMMIT\|verdict: [a-z]*\)".*/\1/p' $T/rst.json |
 		paste -sd,)" = "READY,COMMIT,verdict: ok" -a "$(count '"name":"stop-copy writes"' $T/rst.json)" = 2
 vfiomig -j timeline $T/sav.json -o $T/sav.svg >$T/tl.out 2>&1
+tap_json vfiomig-timeline $T/tl.out
 tap_check "timeline draws the save's trace: 2 devices, one downtime window" \
-	grep -q "\"devices\":\[\"$A\",\"$B\"\],\"downtime\":\[{\"start_usec\"" $T/tl.out
-grep -q '"downtime"' $T/tl.out || tap_diag "$(cat $T/tl.out)"
+	grep -q "\"devices\":\[{\"device\":\"$A\"},{\"device\":\"$B\"}\],\"downtime_windows\":\[{\"start_usec\"[^]]*}\]" $T/tl.out
+grep -q '"downtime_windows"' $T/tl.out || tap_diag "$(cat $T/tl.out)"
 tap_check "the SVG has its lanes and the downtime label" grep -q ">downtime [0-9.]* [mu]*s<" $T/sav.svg
-tap_diag "$(sed -n 's/.*"downtime":\[\([^]]*\)\].*/downtime drawn: \1/p' $T/tl.out)"
+tap_diag "$(sed -n 's/.*"downtime_windows":\[\([^]]*\)\].*/downtime drawn: \1/p' $T/tl.out)"
 
 # ---- the connection cut mid-stream: the source devices run again, state intact ----
 vfiomig reset "$A" "$B" "$E" "$C" "$D" "$F" >/dev/null
