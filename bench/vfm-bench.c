@@ -35,8 +35,14 @@
  *     handshake, the record layer for a few KiB).
  * bench/guest-tls-bench.sh runs it in the qemu test guest, whose kernel has kTLS.
  *
+ * --streams 2,4 adds, under each row, the same vfiomig run with --streams N (the data
+ * over N more connections): its seconds, GB/s, its ratio to the one-connection run
+ * (N/v) and its downtime.  On loopback nothing caps a flow, so this shows what the
+ * data connections cost; bench/guest-streams-bench.sh shows what they buy where
+ * each flow is capped.
+ *
  *   vfm-bench [--vfiomig PATH] [--devices 1,4,16] [--sizes 64M,1G,4G] [--repeat N]
- *             [--write-mbps N] [--tls] [--handshakes N]
+ *             [--write-mbps N] [--tls] [--handshakes N] [--streams 2,4]
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -148,6 +154,7 @@ struct tls_mode {
 	const char *creds;
 	bool no_ktls; /* VFIOMIG_NO_KTLS=1 in both processes */
 	bool no_precopy; /* the save runs with --no-precopy */
+	unsigned streams; /* the save runs with --streams N (0: not given) */
 };
 
 static void wait_child(pid_t pid, int *status, long *rss)
@@ -324,7 +331,8 @@ static struct result vfiomig_run(const char *vfiomig, int n, uint64_t per,
 {
 	struct result res = { 0 };
 	char *rargv[MAXD + 10], *sargv[MAXD + 10], specs[2][MAXD][128], uri[128] = "",
-						   line[256], screds[4096], ccreds[4096];
+						   line[256], screds[4096], ccreds[4096],
+						   nstreams[16];
 	int pfd[2], st1 = -1, st2 = -1, k;
 	FILE *rep = NULL;
 	pid_t rx, tx;
@@ -395,6 +403,11 @@ static struct result vfiomig_run(const char *vfiomig, int n, uint64_t per,
 	sargv[k++] = "--no-progress";
 	if (tm->no_precopy)
 		sargv[k++] = "--no-precopy";
+	if (tm->streams) {
+		snprintf(nstreams, sizeof(nstreams), "%u", tm->streams);
+		sargv[k++] = "--streams";
+		sargv[k++] = nstreams;
+	}
 	if (tm->creds) {
 		sargv[k++] = "--tls-creds";
 		sargv[k++] = ccreds;
@@ -664,7 +677,8 @@ int main(int argc, char **argv)
 {
 	const char *vfiomig = "build/src/cli/vfiomig";
 	uint64_t devs[8] = { 1, 4, 16 }, sizes[8] = { 64ull << 20, 1ull << 30, 4ull << 30 };
-	uint64_t handshakes = 20;
+	uint64_t handshakes = 20, streams[8];
+	int nstr = 0;
 	int nd = 3, ns = 3, repeat = 1, ntls = 0;
 	bool tls = false;
 	char tmpdir[] = "/tmp/vfm-bench.XXXXXX";
@@ -686,16 +700,18 @@ int main(int argc, char **argv)
 			i++;
 		else if (!strcmp(argv[i], "--tls"))
 			tls = true;
+		else if (!strcmp(argv[i], "--streams") && i + 1 < argc)
+			nstr = parse_list(argv[++i], streams, 8, false);
 		else if (!strcmp(argv[i], "--handshakes") && i + 1 < argc &&
 			 parse_u64(argv[i + 1], 10, 10000, &handshakes) >= 0 && handshakes)
 			i++;
 		else {
 			fprintf(stderr, "usage: vfm-bench [--vfiomig PATH] [--devices 1,4,16] "
 					"[--sizes 64M,1G,4G] [--repeat N] [--write-mbps N] "
-					"[--tls] [--handshakes N]\n");
+					"[--tls] [--handshakes N] [--streams 2,4]\n");
 			return 2;
 		}
-		if (nd < 0 || ns < 0 || repeat < 1) {
+		if (nd < 0 || ns < 0 || nstr < 0 || repeat < 1) {
 			fprintf(stderr, "vfm-bench: bad list or count\n");
 			return 2;
 		}
@@ -763,6 +779,25 @@ int main(int argc, char **argv)
 			       (double)rv.rss_dst_kib / 1024, rv.downtime_ms,
 			       rn.ok ? rn.downtime_ms : -1.0);
 			fflush(stdout);
+			for (int k = 0; k < nstr; k++) {
+				struct tls_mode tm = { .streams = (unsigned)streams[k] };
+				struct args as = a;
+				struct result rs = { 0 };
+				double ts;
+
+				as.tm = &tm;
+				ts = best(run_v, &as, repeat, &rs);
+				if (!rs.ok) {
+					printf("%4d %8s | --streams %u: run failed\n", a.n, sz, tm.streams);
+					continue;
+				}
+				printf("%4d %8s | %7.3fs %7.2f | --streams %-2u: N/v %4.2f %22s | "
+				       "%6.1f MiB %5.1f MiB | %6.1f ms\n",
+				       a.n, sz, ts, total / ts / 1e9, tm.streams, tv / ts, "",
+				       (double)rs.rss_src_kib / 1024, (double)rs.rss_dst_kib / 1024,
+				       rs.downtime_ms);
+				fflush(stdout);
+			}
 			for (int ti = 0; ti < ntls; ti++) {
 				struct args at = a;
 				struct result rt = { 0 };
@@ -775,9 +810,10 @@ int main(int argc, char **argv)
 					continue;
 				}
 				printf("%4d %8s | %7.3fs %7.2f | %s: TLS/v %4.2f, record layer: %s | "
-				       "%6.1f MiB %5.1f MiB\n",
+				       "%6.1f MiB %5.1f MiB | %6.1f ms\n",
 				       a.n, sz, tt, total / tt / 1e9, tls_label[ti], tv / tt, rt.layer,
-				       (double)rt.rss_src_kib / 1024, (double)rt.rss_dst_kib / 1024);
+				       (double)rt.rss_src_kib / 1024, (double)rt.rss_dst_kib / 1024,
+				       rt.downtime_ms);
 				fflush(stdout);
 			}
 		}

@@ -198,8 +198,10 @@ JOB_HIDDEN int job_write_chunk(struct job *j, size_t i, const uint8_t *bytes, ui
 struct writers;
 JOB_HIDDEN struct writers *writers_new(void);
 JOB_HIDDEN int writers_start(struct writers *ws, struct job *j, size_t n);
-/* Queue a copy of a DATA record's bytes for its device (waits for room). */
-JOB_HIDDEN int writers_push(struct writers *ws, const struct vfm_record *rec);
+/* Queue a DATA record just read by @rd for its device, taking the reader's buffer
+ * (waits for room). */
+JOB_HIDDEN int writers_push(struct writers *ws, struct vfm_stream_reader *rd,
+			    const struct vfm_record *rec);
 /* Finish what is queued (or drop it after a failure) and stop; returns the index of
  * the device whose write failed first, or -1.  Then free with free(). */
 JOB_HIDDEN int writers_stop(struct writers *ws);

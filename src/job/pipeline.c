@@ -211,7 +211,8 @@ int job_stream_all(struct job *j, uint64_t *offsets, bool precopy, const bool *w
 /*
  * Restore writes: one writer thread per device, fed in stream order through a FIFO
  * of copied chunks, so that the devices load in parallel and the next chunk is read
- * from the peer (and its CRC checked) while the last is written.  The chunks queued
+ * from the peer (and its CRC checked) while the last is written; a chunk is the buffer
+ * the stream reader read it into (no copy).  The chunks queued
  * for all devices together stay under eight chunks a device and WRITE_BUDGET_MAX
  * bytes (one record always fits).
  */
@@ -220,9 +221,11 @@ int job_stream_all(struct job *j, uint64_t *offsets, bool precopy, const bool *w
 struct wchunk {
 	struct wchunk *next;
 	uint64_t offset;
-	uint32_t len, cap;
+	uint32_t len;
 	bool precopy;
-	uint8_t bytes[];
+	const uint8_t *bytes; /* in buf */
+	uint8_t *buf;	      /* a payload buffer taken from the stream reader */
+	size_t cap;
 };
 
 struct writer {
@@ -362,7 +365,8 @@ int writers_start(struct writers *ws, struct job *j, size_t n)
 	return 0;
 }
 
-int writers_push(struct writers *ws, const struct vfm_record *rec)
+int writers_push(struct writers *ws, struct vfm_stream_reader *rd,
+		 const struct vfm_record *rec)
 {
 	struct writer *w = &ws->w[rec->data.dev];
 	uint32_t len = rec->data.len;
@@ -387,22 +391,19 @@ int writers_push(struct writers *ws, const struct vfm_record *rec)
 	if (c)
 		ws->spare = c->next;
 	pthread_mutex_unlock(&ws->lock);
-	if (c && c->cap < len) {
-		free(c);
-		c = NULL;
-	}
 	if (!c) {
-		/* a source's chunk size is the same for the whole stream */
-		c = malloc(sizeof(*c) + len);
+		c = calloc(1, sizeof(*c));
 		if (!c)
 			return job_fail(ws->j, -ENOMEM, "out of memory");
-		c->cap = len;
 	}
+	/* No copy: the chunk keeps the buffer the reader read the record into, and the
+	 * reader gets a written chunk's buffer back for the next records. */
+	c->buf = vfm_stream_reader_swap_buf(rd, c->buf, c->cap, &c->cap);
 	c->next = NULL;
 	c->offset = rec->data.offset;
 	c->len = len;
 	c->precopy = rec->data.phase == VFM_STREAM_PHASE_PRECOPY;
-	memcpy(c->bytes, rec->data.bytes, len);
+	c->bytes = rec->data.bytes;
 	pthread_mutex_lock(&ws->lock);
 	if (w->tail)
 		w->tail->next = c;
@@ -436,6 +437,7 @@ int writers_stop(struct writers *ws)
 			struct wchunk *c = w->head;
 
 			w->head = c->next;
+			free(c->buf);
 			free(c);
 		}
 		pthread_cond_destroy(&w->wake);
@@ -444,6 +446,7 @@ int writers_stop(struct writers *ws)
 		struct wchunk *c = ws->spare;
 
 		ws->spare = c->next;
+		free(c->buf);
 		free(c);
 	}
 	pthread_cond_destroy(&ws->room);

@@ -388,7 +388,7 @@ static int restore_data(struct restore *s)
 		}
 		if (t != VFM_STREAM_DATA)
 			continue;
-		r = writers_push(s->ws, &rec);
+		r = writers_push(s->ws, s->rd, &rec);
 		if (r >= 0) {
 			j->rep->total_bytes += rec.data.len;
 			job_tick(j);

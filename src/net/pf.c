@@ -220,7 +220,7 @@ static int pf_from_netdev(struct vfm_ctx *ctx, const char *ifname, struct vfm_pf
 			  char *why, size_t why_size)
 {
 	char p[SYSPATH_MAX], buf[SYSPATH_MAX];
-	const char *devrel;
+	const char *devrel = NULL;
 	int r;
 
 	snprintf(p, sizeof(p), "/sys/class/net/%s/device", ifname);
@@ -240,7 +240,7 @@ static int pf_from_device(struct vfm_ctx *ctx, const char *path, const char *nam
 			  struct vfm_pf *ret, char *why, size_t why_size)
 {
 	char buf[SYSPATH_MAX], ifname[VFM_IFNAME_MAX];
-	const char *devrel;
+	const char *devrel = NULL;
 	int r = resolve(ctx, path, buf, &devrel);
 
 	if (r == -ENOENT)

@@ -867,6 +867,17 @@ struct vfm_stream_reader *vfm_stream_reader_free(struct vfm_stream_reader *r)
 	return NULL;
 }
 
+uint8_t *vfm_stream_reader_swap_buf(struct vfm_stream_reader *r, uint8_t *spare,
+				    size_t spare_cap, size_t *ret_cap)
+{
+	uint8_t *b = r->buf;
+
+	*ret_cap = r->cap;
+	r->buf = spare;
+	r->cap = spare ? spare_cap : 0;
+	return b;
+}
+
 void vfm_stream_reader_set_stream_id(struct vfm_stream_reader *r, uint64_t stream_id)
 {
 	r->stream_id = stream_id;

@@ -334,6 +334,16 @@ void vfm_stream_reader_set_join(struct vfm_stream_reader *r,
 				const struct vfm_stream_header *hdr, uint16_t count,
 				const uint8_t token[VFM_STREAM_TOKEN_SIZE]);
 
+/**
+ * vfm_stream_reader_swap_buf() - right after a record: take the buffer that holds its
+ * payload (the decoded record's pointers point into it; its size in *@ret_cap) and
+ * give the reader @spare of @spare_cap bytes (NULL, 0: none, it allocates) for the
+ * next ones.  The caller frees what it took with free().  Lets a DATA record's
+ * bytes be handed on without a copy.
+ */
+uint8_t *vfm_stream_reader_swap_buf(struct vfm_stream_reader *r, uint8_t *spare,
+				    size_t spare_cap, size_t *ret_cap);
+
 /** vfm_stream_reader_free() - free @r (NULL is fine); returns NULL. */
 struct vfm_stream_reader *vfm_stream_reader_free(struct vfm_stream_reader *r);
 

@@ -74,7 +74,10 @@ static uint8_t ref_byte(uint64_t seed, uint64_t size, uint32_t flags, uint64_t o
 	if (off >= HDR) {
 		uint64_t b = off - HDR;
 
-		return (uint8_t)(ref_splitmix64(seed + b / 8) >> (8 * (b % 8)));
+		uint64_t k = b / 8; /* word k: the 64 KiB block's table word, mixed */
+		uint64_t w = ref_splitmix64(seed + k % 8192) ^ (k / 8192) * 0x9e3779b97f4a7c15ull;
+
+		return (uint8_t)(w >> (8 * (b % 8)));
 	}
 	memcpy(hdr, "VFMSIM01", 8);
 	ref_le(hdr + 8, seed, 8);
