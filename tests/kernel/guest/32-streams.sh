@@ -65,6 +65,8 @@ pair() {
 	s_n=$(grep -c "\"streams\":$n[,}]" $T/src.out) d_n=$(grep -c "\"streams\":$n[,}]" $T/dst.out)
 	tap_check "$desc: both reports say $n data connections" test "$s_n$d_n" = 11
 	tap_relay destination $T/dst.out
+	tap_json vfiomig-save $T/src.out
+	tap_json vfiomig-restore $T/dst.out
 	[ "$src_rc$dst_rc" = 00 ] || { tap_diag "source: $(cat $T/src.out $T/src.err)"; tap_diag "destination: $(cat $T/dst.out $T/dst.err)"; }
 }
 
