@@ -169,10 +169,12 @@ static int feature(int fd, uint32_t flags, void *data, size_t size)
 
 	if (size > sizeof(buf.data))
 		return -EINVAL;
-	memcpy(buf.data, data, size);
+	if (size) /* a probe passes no data (NULL) */
+		memcpy(buf.data, data, size);
 	if (ioctl(fd, VFIO_DEVICE_FEATURE, &buf) < 0)
 		return -errno;
-	memcpy(data, buf.data, size);
+	if (size)
+		memcpy(data, buf.data, size);
 	return 0;
 }
 
