@@ -44,8 +44,8 @@ san=(-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-r
 inc=(-I"$src/src/uapi" -I"$src/include" -I"$src/src/shared" -I"$src/src/lib"
 	-I"$src/src/stream" -I"$src/src/transport" -I"$src/src/set" -I"$src/src/job"
 	-I"$src/src/net" -I"$src/src/daemon")
-deps_cflags=$(pkg-config --cflags json-c libnl-3.0 libnl-genl-3.0 gnutls 2>/dev/null)
-deps_libs=$(pkg-config --libs json-c libnl-3.0 libnl-genl-3.0 gnutls 2>/dev/null)
+deps_cflags=$(pkg-config --cflags json-c libnl-3.0 libnl-genl-3.0 libnl-route-3.0 gnutls 2>/dev/null)
+deps_libs=$(pkg-config --libs json-c libnl-3.0 libnl-genl-3.0 libnl-route-3.0 gnutls 2>/dev/null)
 # the build's config.h (meson's build root, two levels above OUTDIR), for the library
 inc+=(-I"$out/../../..")
 mkdir -p "$out/obj"
