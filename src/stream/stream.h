@@ -361,6 +361,8 @@ struct vfm_stream_reader *vfm_stream_reader_free(struct vfm_stream_reader *r);
  *  -EMSGSIZE         a record longer than its type allows;
  *  -EBADMSG          CRC mismatch;
  *  -EPROTO           anything else the format forbids, truncation included;
+ *  -EACCES           VFM_STREAM_DATA_CONNECTION: a JOIN with another token (a
+ *                    connection that is not this migration's);
  *  -ENOMEM, or the read callback's error.
  * Errors are final: every later call returns the same one.
  */

@@ -150,7 +150,8 @@ static int parse_once(const uint8_t *data, size_t size, struct vfmd_request *req
 		case -EMSGSIZE:
 		case -EINVAL:
 		case -E2BIG:
-		case -EPERM: break; /* exec: URIs */
+		case -EPERM:		/* exec: URIs */
+		case -EPROTONOSUPPORT: break; /* another contract "version" */
 		default: broken("an undocumented error", e->msg);
 		}
 		if (r != e->err || !e->msg[0])

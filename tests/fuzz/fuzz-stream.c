@@ -73,6 +73,15 @@ static void run(enum vfm_stream_dir dir, unsigned n_devices, const uint8_t *data
 	/* READY must name this id: the seed corpus's (test-stream's std_header) */
 	if (dir == VFM_STREAM_TO_SOURCE)
 		vfm_stream_reader_set_stream_id(r, 0x0123456789abcdefull);
+	if (dir == VFM_STREAM_DATA_CONNECTION) {
+		/* the seed corpus's JOIN (test-stream's): 2 devices, its token */
+		struct vfm_stream_header h = {.stream_id = 0x0123456789abcdefull,
+					      .n_devices = 2,
+					      .flags = VFM_STREAM_F_COMMIT | VFM_STREAM_F_STREAMS};
+
+		h.dev[0].mig_flags = h.dev[1].mig_flags = VFM_STREAM_MIG_STOP_COPY;
+		vfm_stream_reader_set_join(r, &h, 2, (const uint8_t *)"0123456789abcde");
+	}
 	while ((ret = vfm_stream_read(r, &rec)) > 0) {
 		uint64_t start = vfm_stream_reader_position(r);
 
@@ -90,6 +99,7 @@ static void run(enum vfm_stream_dir dir, unsigned n_devices, const uint8_t *data
 	case -EMSGSIZE:
 	case -EBADMSG:
 	case -EPROTO:
+	case -EACCES: /* a data connection's JOIN with another token */
 		if (!vfm_stream_reader_error(r)[0])
 			broken("an error without a reason", "");
 		if (vfm_stream_read(r, &rec) != ret)
@@ -105,6 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	run(VFM_STREAM_TO_DESTINATION, 0, data, size);
 	run(VFM_STREAM_TO_SOURCE, 2, data, size);
+	run(VFM_STREAM_DATA_CONNECTION, 0, data, size);
 	/* and with the device count of a leading COMPAT, to get past that check */
 	if (size >= VFM_STREAM_PREAMBLE_SIZE + 8 + 2 &&
 	    le16(data + VFM_STREAM_PREAMBLE_SIZE) == VFM_STREAM_COMPAT) {

@@ -328,6 +328,7 @@ static const char *errname(int e)
 	case -EPROTONOSUPPORT: return "-EPROTONOSUPPORT";
 	case -EBADMSG: return "-EBADMSG";
 	case -EMSGSIZE: return "-EMSGSIZE";
+	case -EACCES: return "-EACCES";
 	case -EINVAL: return "-EINVAL";
 	case -ENOBUFS: return "-ENOBUFS";
 	case -ECONNRESET: return "-ECONNRESET";
@@ -2070,6 +2071,228 @@ static void damage(const char *what, enum vfm_stream_dir dir, unsigned ndev,
 	sb_free(&s);
 }
 
+
+/* ------------------------------------------------------------------------- */
+/* data connections (HEADER F_STREAMS)                                        */
+
+static const uint8_t TOKEN[VFM_STREAM_TOKEN_SIZE] = "0123456789abcde";
+
+static struct vfm_record r_streams(uint16_t count, const uint8_t *token)
+{
+	return (struct vfm_record){.type = VFM_STREAM_STREAMS, .streams = {count, token}};
+}
+
+static struct vfm_record r_join(uint64_t id, uint16_t index, uint16_t count,
+				const uint8_t *token)
+{
+	return (struct vfm_record){.type = VFM_STREAM_JOIN,
+				   .join = {id, index, count, token}};
+}
+
+static struct vfm_record r_done(uint64_t bytes, uint64_t records)
+{
+	return (struct vfm_record){.type = VFM_STREAM_DONE, .done = {bytes, records}};
+}
+
+static void sb_preamble_data(struct sb *s)
+{
+	uint8_t p[VFM_STREAM_PREAMBLE_SIZE];
+
+	vfm_stream_encode_preamble_data(p);
+	sb_add(s, p, sizeof(p));
+}
+
+/* A data connection of the 2-device F_STREAMS header: JOIN as connection 1 of 2. */
+static void data_conn(struct sb *s, const uint8_t *token)
+{
+	sb_preamble_data(s);
+	sb_rec(s, r_join(STD_ID, 1, 2, token));
+}
+
+/* Read a data connection whose JOIN is checked against the standard header. */
+static struct outcome run_data(const uint8_t *d, size_t len)
+{
+	struct vfm_stream_mem mem = {.data = d, .size = len};
+	struct vfm_stream_reader *r;
+	struct outcome o = {0};
+	struct vfm_record rec;
+	struct vfm_stream_header h;
+	int ret;
+
+	std_header(&h, 2, VFM_STREAM_F_COMMIT | VFM_STREAM_F_STREAMS);
+	if (vfm_stream_reader_new(VFM_STREAM_DATA_CONNECTION, 0, vfm_stream_mem_read, &mem,
+				  &r) < 0)
+		abort();
+	vfm_stream_reader_set_join(r, &h, 2, TOKEN);
+	while ((ret = vfm_stream_read(r, &rec)) > 0)
+		o.records++;
+	o.ret = ret;
+	snprintf(o.reason, sizeof(o.reason), "%s", vfm_stream_reader_error(r));
+	vfm_stream_reader_free(r);
+	return o;
+}
+
+static void expect_data(const char *what, struct sb *s, int want, const char *reason)
+{
+	struct outcome o = run_data(s->d, s->len);
+
+	tap_ok(o.ret == want && (!reason || strstr(o.reason, reason)),
+	       "data connection, %s: %s \"%s\"", what, errname(o.ret), o.reason);
+	sb_free(s);
+}
+
+static void expect_ctl(const char *what, struct sb *s, int want, const char *reason)
+{
+	struct outcome o = run(VFM_STREAM_TO_DESTINATION, 0, s->d, s->len);
+
+	tap_ok(o.ret == want && (!reason || strstr(o.reason, reason)),
+	       "control connection, %s: %s \"%s\"", what, errname(o.ret), o.reason);
+	sb_free(s);
+}
+
+static void test_data_connections(void)
+{
+	struct sb s = {0};
+	uint8_t bad[VFM_STREAM_TOKEN_SIZE];
+
+	memcpy(bad, TOKEN, sizeof(bad));
+	bad[15] ^= 1;
+
+	/* a whole data connection: chunks of both devices, with gaps (the other
+	 * connection carries what is between), then DONE */
+	data_conn(&s, TOKEN);
+	sb_rec(&s, r_data(0, 2, 0, pattern, 40));
+	sb_rec(&s, r_data(0, 2, 4096, pattern, 40));
+	sb_rec(&s, r_data(1, 2, 100, pattern, 8));
+	sb_rec(&s, r_done(88, 3));
+	{
+		struct outcome o = run_data(s.d, s.len);
+
+		tap_ok(o.ret == 0 && o.records == 5,
+		       "data connection: JOIN, DATA with gaps, DONE read whole (%d records)",
+		       o.records);
+	}
+	sb_add(&s, "", 1);
+	expect_data("a byte after DONE", &s, -EPROTO, "bytes follow the final DONE");
+
+	data_conn(&s, bad);
+	expect_data("JOIN with another token", &s, -EACCES, "wrong token");
+	sb_preamble_data(&s);
+	sb_rec(&s, r_join(STD_ID + 1, 0, 2, TOKEN));
+	expect_data("JOIN of another stream id", &s, -EPROTO, "this migration's is");
+	sb_preamble_data(&s);
+	sb_rec(&s, r_join(STD_ID, 0, 3, TOKEN));
+	expect_data("JOIN with another count", &s, -EPROTO, "STREAMS said 2");
+	{
+		uint8_t j[VFM_STREAM_JOIN_SIZE] = {0};
+
+		for (int i = 0; i < 8; i++)
+			j[i] = (uint8_t)(STD_ID >> (8 * i));
+		j[8] = 2; /* index 2 */
+		j[10] = 2; /* of 2 */
+		memcpy(j + 16, TOKEN, VFM_STREAM_TOKEN_SIZE);
+		sb_preamble_data(&s);
+		sb_raw(&s, VFM_STREAM_JOIN, 0, j, sizeof(j));
+		expect_data("JOIN with its index past the count", &s, -EPROTO,
+			    "connection 2 of 2");
+	}
+	sb_preamble_data(&s);
+	sb_rec(&s, r_data(0, 2, 0, pattern, 40));
+	expect_data("DATA before JOIN", &s, -EPROTO, "before the JOIN record");
+	data_conn(&s, TOKEN);
+	sb_rec(&s, r_join(STD_ID, 1, 2, TOKEN));
+	expect_data("a second JOIN", &s, -EPROTO, "second JOIN record");
+	sb_preamble(&s);
+	sb_rec(&s, r_join(STD_ID, 1, 2, TOKEN));
+	expect_data("a stream's preamble", &s, -EPROTO, "not a data connection");
+	data_conn(&s, TOKEN);
+	sb_rec(&s, r_data(0, 2, 4096, pattern, 40));
+	sb_rec(&s, r_data(0, 2, 4100, pattern, 40));
+	expect_data("a device's chunk before the end of its last", &s, -EPROTO,
+		    "before the end of its last chunk on this connection");
+	data_conn(&s, TOKEN);
+	sb_rec(&s, r_data(2, 2, 0, pattern, 40));
+	expect_data("DATA of device 2 of 2", &s, -EPROTO, "device index 2");
+	data_conn(&s, TOKEN);
+	sb_rec(&s, r_data(0, 2, 0, pattern, 40));
+	sb_rec(&s, r_data(0, 1, 40, pattern, 40));
+	expect_data("precopy after stop-copy", &s, -EPROTO, "precopy after stop-copy");
+	data_conn(&s, TOKEN);
+	sb_rec(&s, r_data(0, 2, 0, pattern, 40));
+	sb_rec(&s, r_done(41, 1));
+	expect_data("DONE with other counts", &s, -EPROTO, "the connection carried 40 in 1");
+	data_conn(&s, TOKEN);
+	sb_rec(&s, r_data(0, 2, 0, pattern, 40));
+	expect_data("ending before DONE", &s, -EPROTO,
+		    "truncated data connection: it ends after byte");
+	data_conn(&s, TOKEN);
+	sb_rec(&s, r_end(2, 0));
+	expect_data("END on a data connection", &s, -EPROTO, "END record in the data-connection");
+
+	/* the control connection of a stream with data connections */
+	start(&s, 2, VFM_STREAM_F_COMMIT | VFM_STREAM_F_STREAMS);
+	sb_rec(&s, r_streams(2, TOKEN));
+	sb_rec(&s, r_dend(0, 4136, 0));
+	sb_rec(&s, r_dend(1, 8, 0));
+	sb_rec(&s, r_end(2, 4144));
+	sb_rec(&s, r_commit(STD_ID));
+	{
+		struct outcome o = run(VFM_STREAM_TO_DESTINATION, 0, s.d, s.len);
+
+		tap_ok(o.ret == 0 && o.records == 6,
+		       "control connection: HEADER, STREAMS, DEVICE_ENDs of data it never saw, "
+		       "END, COMMIT (%s, %d records)", errname(o.ret), o.records);
+	}
+	sb_free(&s);
+	start(&s, 2, VFM_STREAM_F_COMMIT | VFM_STREAM_F_STREAMS);
+	sb_rec(&s, r_dend(0, 0, 0));
+	expect_ctl("no STREAMS after the HEADER", &s, -EPROTO, "STREAMS record the HEADER");
+	start(&s, 2, VFM_STREAM_F_COMMIT | VFM_STREAM_F_STREAMS);
+	sb_rec(&s, r_streams(2, TOKEN));
+	sb_rec(&s, r_data(0, 2, 0, pattern, 40));
+	expect_ctl("DATA on it", &s, -EPROTO, "DATA record on the control connection");
+	start(&s, 2, VFM_STREAM_F_COMMIT);
+	sb_rec(&s, r_streams(2, TOKEN));
+	expect_ctl("STREAMS without the HEADER's flag", &s, -EPROTO,
+		   "announces no data connections");
+	start(&s, 2, VFM_STREAM_F_COMMIT | VFM_STREAM_F_STREAMS);
+	sb_rec(&s, r_streams(2, TOKEN));
+	sb_rec(&s, r_streams(2, TOKEN));
+	expect_ctl("STREAMS twice", &s, -EPROTO, "STREAMS record twice");
+	start(&s, 2, VFM_STREAM_F_COMMIT | VFM_STREAM_F_STREAMS);
+	sb_rec(&s, r_streams(2, TOKEN));
+	{
+		uint8_t de[VFM_STREAM_DEVICE_END_SIZE] = {0};
+
+		de[8] = 8;   /* total 8 */
+		de[16] = 16; /* precopy 16 */
+		sb_raw(&s, VFM_STREAM_DEVICE_END, 0, de, sizeof(de));
+	}
+	expect_ctl("DEVICE_END with more precopy than total", &s, -EPROTO, "precopy 16 bytes of 8");
+	start(&s, 2, VFM_STREAM_F_COMMIT | VFM_STREAM_F_STREAMS);
+	sb_raw(&s, VFM_STREAM_STREAMS, 0, "\x11\0\0\0\0\0\0\0" "0123456789abcdef" "\0\0\0\0\0\0\0\0", 32);
+	expect_ctl("STREAMS of 17 connections", &s, -EPROTO, "17 data connections, expected 1 to 16");
+	sb_preamble_data(&s);
+	expect_ctl("a data connection's preamble", &s, -EPROTO,
+		   "where the stream itself was expected");
+	start(&s, 2, VFM_STREAM_F_COMMIT | VFM_STREAM_F_STREAMS);
+	sb_rec(&s, r_streams(2, TOKEN));
+	sb_rec(&s, r_join(STD_ID, 0, 2, TOKEN));
+	expect_ctl("JOIN on it", &s, -EPROTO, "JOIN record in the source-to-destination");
+	{
+		struct vfm_record bad_rec[] = { r_streams(0, TOKEN), r_streams(17, TOKEN),
+						r_streams(2, NULL), r_join(1, 2, 2, TOKEN),
+						r_join(1, 0, 0, TOKEN), r_join(1, 0, 2, NULL) };
+		uint8_t buf[64];
+		bool all = true;
+
+		for (size_t i = 0; i < ELEMENTSOF(bad_rec); i++)
+			all &= vfm_stream_encode(&bad_rec[i], buf, sizeof(buf)) == -EINVAL;
+		tap_ok(all, "encoding STREAMS of 0 or 17 or no token, JOIN past its count or "
+			    "without a token: -EINVAL");
+	}
+}
+
 /* ------------------------------------------------------------------------- */
 /* seed corpus for tests/fuzz                                                */
 
@@ -2140,6 +2363,22 @@ static int write_corpus(const char *dir)
 	ret |= write_file(dir, "valid-commit", &s);
 	sb_free(&s);
 
+	data_conn(&s, TOKEN);
+	sb_rec(&s, r_data(0, 2, 0, pattern, 40));
+	sb_rec(&s, r_data(1, 2, 64, pattern, 8));
+	sb_rec(&s, r_done(48, 2));
+	ret |= write_file(dir, "data-connection", &s);
+	sb_free(&s);
+
+	start(&s, 2, VFM_STREAM_F_COMMIT | VFM_STREAM_F_STREAMS);
+	sb_rec(&s, r_streams(2, TOKEN));
+	sb_rec(&s, r_dend(0, 40, 0));
+	sb_rec(&s, r_dend(1, 72, 0));
+	sb_rec(&s, r_end(2, 112));
+	sb_rec(&s, r_commit(STD_ID));
+	ret |= write_file(dir, "control-connection", &s);
+	sb_free(&s);
+
 	sb_add(&s, "\x89VFM\r\n\x1a\n\x03\x00\x00\x00\x00\x00\x00\x00", 16);
 	ret |= write_file(dir, "version-3", &s);
 	sb_free(&s);
@@ -2165,6 +2404,7 @@ int main(int argc, char *argv[])
 	test_reverse_rules();
 	test_commit_rules();
 	test_reader_api();
+	test_data_connections();
 	damage("forward", TO_DST, 0, small_forward);
 	damage("reverse", TO_SRC, 2, small_reverse);
 	damage("committing forward", TO_DST, 0, small_commit);
