@@ -791,6 +791,23 @@ int main(void)
 	migrate("the second device refuses a write", two_src, dst, NULL, FAIL,
 		"failed to load device 1", 0, 0);
 
+	/* Devices that load slowly get a writer thread each once two chunks went in
+	 * slowly (fast ones are written inline): the state still arrives whole, and a
+	 * write refused in a writer thread still names its device. */
+	migrate("two slow devices: the writes move to writer threads",
+		(const char *const[]){ "sim:a,seed=31,size=4000000",
+				       "sim:b,seed=32,size=4000000", NULL },
+		(const char *const[]){ "sim:x,size=4000000,write-mbps=100",
+				       "sim:y,size=4000000,write-mbps=100", NULL },
+		NULL, OK, NULL, 0, 0);
+	migrate("two slow devices, the second refuses a write in its thread",
+		(const char *const[]){ "sim:a,seed=31,size=4000000",
+				       "sim:b,seed=32,size=4000000", NULL },
+		(const char *const[]){ "sim:x,size=4000000,write-mbps=100",
+				       "sim:y,size=4000000,write-mbps=100,fail-write-at=3500000",
+				       NULL },
+		NULL, FAIL, "failed to load device 1", 0, 0);
+
 	/* The connection cut mid-stream; the VMM's hook failing. */
 	migrate("connection cut mid-stream", two_src, two_dst, NULL, FAIL, NULL, 100000, 0);
 	migrate("connection cut right after the header", two_src, two_dst, NULL, FAIL, NULL, 100, 0);
