@@ -74,14 +74,37 @@ int cli_ctx_new(struct vfm_ctx **ret_ctx)
 	return 0;
 }
 
+/*
+ * A message on a terminal: control characters (C0, DEL, and C1 as UTF-8) become '?',
+ * so that a name typed or read from elsewhere (a device name with an escape
+ * sequence, say) cannot move the cursor, recolour or hide the rest.
+ */
+static void put_safe(const char *s, FILE *f)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f) {
+			fputc('?', f);
+		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			fputc('?', f);
+			p++;
+		} else {
+			fputc(*p, f);
+		}
+	}
+}
+
 void cli_error(struct cli *cli, const char *fmt, ...)
 {
+	char msg[2048];
 	va_list ap;
 
-	fputs("vfiomig: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	fputs("vfiomig: ", stderr);
+	put_safe(msg, stderr);
 	fputc('\n', stderr);
 	/* warnings are not the error */
 	if (!cli->error[0] && strncmp(fmt, "warning", 7) != 0) {

@@ -284,4 +284,13 @@ expect "vf token with a bad UUID: exit 2" 2 "" "not a UUID"
 run "$VFIOMIG" vf token sim:a
 expect "vf token without a UUID: exit 2" 2 "" "takes a PF and a UUID"
 
+# A device name with terminal control characters: the error shows them as '?'.
+run "$VFIOMIG" info $'/dev/vfio/\e[31mred\a\u0085'
+if [ "$rc" = 3 ] && ! LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' "$tmp/err" && ! grep -q $'\u0085' "$tmp/err" &&
+	grep -qF '/dev/vfio/?[31mred??' "$tmp/err"; then
+	ok "a device name with an escape sequence, BEL and a C1 control: each is '?' in the error"
+else
+	nok "control characters in an error" "exit $rc" "$(od -c "$tmp/err" | head -5)"
+fi
+
 tap_end
