@@ -83,10 +83,12 @@ JOB_HIDDEN int job_opts_merge(void *ours, size_t our_size, size_t first_size,
 #define JOB_RESTORE_OPTS_0_1 offsetof(struct vfm_restore_opts, open_stream)
 #define JOB_REPORT_0_1	     offsetof(struct vfm_job_report, streams)
 /* The report a job writes: the caller's, or for an older caller's smaller one
- * (@size bytes) a whole one of ours, NULL when out of memory; _end() copies the
- * caller's part out and frees it. */
+ * (@size bytes) a whole one of ours; _end() copies the caller's part out and frees
+ * it.  NULL, with *@ret_err: -EINVAL for a report smaller than the first layout's
+ * (left alone), -ENOMEM (the caller's report says so, and whether the devices run). */
 JOB_HIDDEN struct vfm_job_report *job_report_begin(struct vfm_job_report *caller,
-						   size_t size);
+						   size_t size, bool devices_running,
+						   int *ret_err);
 JOB_HIDDEN void job_report_end(struct vfm_job_report *caller, size_t size,
 			       struct vfm_job_report *ours);
 

@@ -90,11 +90,25 @@ int job_opts_merge(void *ours, size_t our_size, size_t first_size, const void *t
 	return 0;
 }
 
-struct vfm_job_report *job_report_begin(struct vfm_job_report *caller, size_t size)
+struct vfm_job_report *job_report_begin(struct vfm_job_report *caller, size_t size,
+					bool devices_running, int *ret_err)
 {
+	struct vfm_job_report *ours;
+
+	*ret_err = -EINVAL;
+	if (!caller || size < JOB_REPORT_0_1)
+		return NULL; /* not from vfm_*_opts_init(): the report is left alone */
 	if (size >= sizeof(*caller))
 		return caller;
-	return calloc(1, sizeof(*caller));
+	ours = calloc(1, sizeof(*ours));
+	if (!ours) {
+		memset(caller, 0, size);
+		caller->size = size;
+		caller->error = *ret_err = -ENOMEM;
+		snprintf(caller->message, sizeof(caller->message), "out of memory");
+		caller->devices_left_running = devices_running;
+	}
+	return ours;
 }
 
 void job_report_end(struct vfm_job_report *caller, size_t size, struct vfm_job_report *ours)

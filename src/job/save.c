@@ -627,17 +627,9 @@ _public_ int vfm_save(struct vfm_device **devs, size_t n, struct vfm_endpoint *e
 	struct vfm_job_report *rep;
 	int r;
 
-	if (!report || size < JOB_REPORT_0_1)
-		return -EINVAL; /* not from vfm_save_opts_init(): the report is left alone */
-	rep = job_report_begin(report, size);
-	if (!rep) {
-		memset(report, 0, size);
-		report->size = size;
-		report->error = -ENOMEM;
-		snprintf(report->message, sizeof(report->message), "out of memory");
-		report->devices_left_running = true;
-		return -ENOMEM;
-	}
+	rep = job_report_begin(report, size, true, &r);
+	if (!rep)
+		return r;
 	r = save_run(devs, n, ep, opts, rep);
 	job_report_end(report, size, rep);
 	return r;

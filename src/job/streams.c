@@ -62,9 +62,8 @@ struct streams {
 	uint64_t precopy[VFM_SET_MAX];	/* ...of which precopy */
 	bool stopcopy[VFM_SET_MAX];	/* a stop-copy chunk was written */
 	bool busy[VFM_SET_MAX];		/* a reader writes the chunk at next[] now */
-	/* Readers: how many ended; each waiter's view of the progress (gen counts
+	/* Readers: which ended; each waiter's view of the progress (gen counts
 	 * chunks written and readers ended), UINT64_MAX when it does not wait. */
-	unsigned finished;
 	uint64_t gen;
 	uint64_t seen[VFM_STREAM_MAX_CONNECTIONS];
 	bool ended[VFM_STREAM_MAX_CONNECTIONS];
@@ -551,7 +550,6 @@ static void *receiver_thread(void *arg)
 		count_bytes(j, rec.data.len);
 	}
 	pthread_mutex_lock(&st->lock);
-	st->finished++;
 	st->ended[k] = true;
 	st->gen++;
 	pthread_cond_broadcast(&st->cond);
