@@ -86,4 +86,37 @@ _jcheck() {
 	fi
 	rm -rf "$_jspool"
 }
+# Helpers of the CLI tests (they need $tmp, a scratch directory):
+#   run CMD...                 sets $out, $err, $rc; what -j prints is checked against
+#                              its schema (jvalid, at tap_end)
+#   expect DESC RC [OUT-RE [ERR-RE]]  the last run exited RC, its stdout and stderr
+#                              match the extended regular expressions
+#   jexpect DESC JQ-EXPR       the last stdout is JSON and EXPR is true of it
+#   listen_uri FILE            the URI a backgrounded vfiomig says it listens on
+#                              (waits up to 20 s)
+run() {
+	"$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; out=$(cat "$tmp/out"); err=$(cat "$tmp/err")
+	if jwants_json "$@"; then jvalid "$(jkind "$@")" "$tmp/out" "$*"; fi
+}
+expect() {
+	local desc=$1 want=$2 pout=${3:-} perr=${4:-}
+	if [ "$rc" != "$want" ]; then nok "$desc" "exit $rc, wanted $want" "stdout: $out" "stderr: $err"; return; fi
+	if [ -n "$pout" ] && ! grep -qE -- "$pout" <<<"$out"; then nok "$desc" "stdout lacks /$pout/" "stdout: $out"; return; fi
+	if [ -n "$perr" ] && ! grep -qE -- "$perr" <<<"$err"; then nok "$desc" "stderr lacks /$perr/" "stderr: $err"; return; fi
+	ok "$desc"
+}
+jexpect() {
+	# jq prints nothing (and exits 0) on empty input: demand exactly "true".
+	if [ "$(jq "$2" <<<"$out" 2>/dev/null)" = true ]; then ok "$1"; else nok "$1" "exit $rc; jq '$2' not true on: $out" "stderr: $err"; fi
+}
+listen_uri() {
+	local i u
+	for i in $(seq 200); do
+		u=$(sed -n 's/^vfiomig: listening on \([a-z]*:.*[^ ]\)$/\1/p' "$1" 2>/dev/null | head -1)
+		[ -n "$u" ] && { echo "$u"; return 0; }
+		sleep 0.1
+	done
+	return 1
+}
+
 tap_end() { _jcheck; echo "1..$n"; [ "$failed" = 0 ]; }

@@ -21,18 +21,6 @@ dpid=$!
 for _ in $(seq 100); do [ -S "$S" ] && break; sleep 0.05; done
 V() { "$VFIOMIG" --connect "$@"; }
 
-# run CMD...: sets $out, $err, $rc; -j output is checked against its schema (tap.sh)
-run() {
-	"$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; out=$(cat "$tmp/out"); err=$(cat "$tmp/err")
-	if jwants_json "$@"; then jvalid "$(jkind "$@")" "$tmp/out" "$*"; fi
-}
-expect() {
-	local desc=$1 want=$2 pout=${3:-} perr=${4:-}
-	if [ "$rc" != "$want" ]; then nok "$desc" "exit $rc, wanted $want" "stdout: $out" "stderr: $err"; return; fi
-	if [ -n "$pout" ] && ! grep -qE -- "$pout" <<<"$out"; then nok "$desc" "stdout lacks /$pout/" "stdout: $out"; return; fi
-	if [ -n "$perr" ] && ! grep -qE -- "$perr" <<<"$err"; then nok "$desc" "stderr lacks /$perr/" "stderr: $err"; return; fi
-	ok "$desc"
-}
 # same DESC: the last two runs (local, then daemon) printed the same, timings aside
 # (and the peer: a stream the client passes is "fd N" to the daemon)
 norm() { jq -S 'del(.elapsed_usec, .precopy_usec, .downtime_usec, .stream_id, .peer) | (.devices[]?.stopcopy_usec) = 0' 2>/dev/null; }

@@ -10,26 +10,6 @@ command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit 0; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# run CMD...: sets $out, $err, $rc; what -j prints is checked against its schema
-# (tap.sh: jvalid, at tap_end)
-run() {
-	"$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; out=$(cat "$tmp/out"); err=$(cat "$tmp/err")
-	if jwants_json "$@"; then jvalid "$(jkind "$@")" "$tmp/out" "$*"; fi
-}
-# expect DESC RC [grep-pattern-on-stdout [grep-pattern-on-stderr]]
-expect() {
-	local desc=$1 want=$2 pout=${3:-} perr=${4:-}
-	if [ "$rc" != "$want" ]; then nok "$desc" "exit $rc, wanted $want" "stdout: $out" "stderr: $err"; return; fi
-	if [ -n "$pout" ] && ! grep -qE -- "$pout" <<<"$out"; then nok "$desc" "stdout lacks /$pout/" "stdout: $out"; return; fi
-	if [ -n "$perr" ] && ! grep -qE -- "$perr" <<<"$err"; then nok "$desc" "stderr lacks /$perr/" "stderr: $err"; return; fi
-	ok "$desc"
-}
-# jexpect DESC JQ-EXPR: the last stdout is JSON and EXPR is true
-jexpect() {
-	# jq prints nothing (and exits 0) on empty input: demand exactly "true".
-	if [ "$(jq "$2" <<<"$out" 2>/dev/null)" = true ]; then ok "$1"; else nok "$1" "exit $rc; jq '$2' not true on: $out" "stderr: $err"; fi
-}
-
 # ---- general ----
 run "$VFIOMIG" --version; expect "--version" 0 '^vfiomig [0-9]'
 run "$VFIOMIG" --json --version; jexpect "--json --version" '.version == 1 and (.package_version | test("^[0-9]"))'

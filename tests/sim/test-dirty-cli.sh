@@ -10,24 +10,6 @@ command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit 0; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# -j output is checked against schema/vfiomig-dirty at the end (tap_end)
-run() {
-	"$@" >"$tmp/out" 2>"$tmp/err"
-	rc=$?
-	out=$(cat "$tmp/out")
-	err=$(cat "$tmp/err")
-	if jwants_json "$@"; then jvalid "$(jkind "$@")" "$tmp/out" "$*"; fi
-}
-expect() {
-	local desc=$1 want=$2 pout=${3:-} perr=${4:-}
-	if [ "$rc" != "$want" ]; then nok "$desc" "exit $rc, wanted $want" "stdout: $out" "stderr: $err"; return; fi
-	if [ -n "$pout" ] && ! grep -qE -- "$pout" <<<"$out"; then nok "$desc" "stdout lacks /$pout/" "stdout: $out"; return; fi
-	if [ -n "$perr" ] && ! grep -qE -- "$perr" <<<"$err"; then nok "$desc" "stderr lacks /$perr/" "stderr: $err"; return; fi
-	ok "$desc"
-}
-jexpect() {
-	if [ "$(jq "$2" <<<"$out" 2>/dev/null)" = true ]; then ok "$1"; else nok "$1" "exit $rc; jq '$2' not true on: $out" "stderr: $err"; fi
-}
 jerr() { # DESC WANT-EXIT WANT-NAME MESSAGE-SUBSTRING
 	if [ "$rc" = "$2" ] && [ "$(jq -c '[.error.exit, .error.errno_name]' <<<"$out" 2>/dev/null)" = "[$2,\"$3\"]" ] &&
 		[ "$(jq -r '.error.message' <<<"$out" 2>/dev/null | grep -c -- "$4")" = 1 ]; then

@@ -14,19 +14,6 @@ trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 SRC=(sim:a,seed=101,size=3M sim:b,seed=102,size=100K)
 DST=(sim:x,size=3M,expect-seed=101 sim:y,size=100K,expect-seed=102)
 
-# listen_uri FILE: the URI a backgrounded vfiomig says it listens on (waits 10 s)
-listen_uri() {
-	local i u
-	for i in $(seq 200); do
-		u=$(sed -n 's/^vfiomig: listening on \([a-z]*:.*[^ ]\)$/\1/p' "$1" 2>/dev/null | head -1)
-		if [ -n "$u" ]; then
-			echo "$u"
-			return 0
-		fi
-		sleep 0.1
-	done
-	return 1
-}
 
 # pair DESC RESTORE-URI SAVE-URI-TEMPLATE [save args...]: restore in the background
 # listening on RESTORE-URI; save to the URI it reports (template "@" = that URI).

@@ -15,15 +15,6 @@ trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 SRC=(sim:a,seed=101,size=6M sim:b,seed=102,size=300K)
 DST=(sim:x,size=6M,expect-seed=101 sim:y,size=300K,expect-seed=102)
 
-listen_uri() {
-	local i u
-	for i in $(seq 200); do
-		u=$(sed -n 's/^vfiomig: listening on \([a-z]*:.*[^ ]\)$/\1/p' "$1" 2>/dev/null | head -1)
-		[ -n "$u" ] && { echo "$u"; return 0; }
-		sleep 0.1
-	done
-	return 1
-}
 
 # pair DESC N RESTORE-URI [restore args...] -- [save args...]: restore listens, save
 # --streams N connects; both must succeed, and both JSON reports say N.

@@ -22,15 +22,6 @@ SEED=0x5eed7e57
 SRC=(sim:a,seed=$SEED,size=2M)
 DST=(sim:x,size=2M,expect-seed=$SEED)
 
-listen_uri() {
-	local i u
-	for i in $(seq 200); do
-		u=$(sed -n 's/^vfiomig: listening on \([a-z]*:.*[^ ]\)$/\1/p' "$1" 2>/dev/null | head -1)
-		[ -n "$u" ] && { echo "$u"; return 0; }
-		sleep 0.1
-	done
-	return 1
-}
 
 # wait_for FILE REGEX: until FILE has a line matching REGEX (10 s)
 wait_for() {
