@@ -263,9 +263,22 @@ int cmd_dirty(struct cli *cli, int argc, char **argv)
 	}
 
 	/* Bitmaps that cannot be reported are refused before anything starts (with the
-	 * page size asked for; checked again below with the driver's). */
+	 * page size asked for; checked again below with the driver's), and so are
+	 * ranges the report pages do not tile. */
 	for (size_t k = 0; k < n; k++) {
 		uint64_t b;
+
+		if (rpage && ((ranges[k].iova | ranges[k].length) & (rpage - 1))) {
+			cli_error(cli,
+				  "%s: range 0x%llx+0x%llx is not aligned to the report "
+				  "page size %llu",
+				  vfm_device_name(dev), (unsigned long long)ranges[k].iova,
+				  (unsigned long long)ranges[k].length,
+				  (unsigned long long)rpage);
+			cli_set_errno(cli, EINVAL);
+			vfm_device_unref(dev);
+			return EXIT_USAGE;
+		}
 
 		if (vfm_dirty_bitmap_size(ranges[k].length, rpage ? rpage : page, &b) ==
 		    -E2BIG) {
