@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * CRC32C.  Three implementations behind one entry point:
+ * CRC32C.  Four implementations behind one entry point:
  *
  *  - slicing-by-8 (portable): eight 256-entry tables; table k maps a byte to the CRC
  *    of that byte followed by k zero bytes, so eight bytes fold in with eight lookups.
@@ -14,6 +14,8 @@
  *    K = x^(8L - 33) mod P followed by crc32 of the 64-bit product from state 0: the
  *    instruction multiplies by x^32 and reduces, and the bit-reflected product carries
  *    one more factor x.
+ *  - AVX-512 + VPCLMULQDQ: carry-less folding of 256 bytes a round in four ZMM
+ *    registers (at crc32c_avx512()), the 3-way code for the last bytes.
  *
  * vfm_crc32c() is a GNU ifunc on x86-64: the dynamic loader (or the static startup
  * code) runs the resolver once, so there is no mutable state, no lock and no
@@ -41,6 +43,7 @@
 #include <string.h>
 
 #if defined(__x86_64__)
+#include <immintrin.h>
 #include <nmmintrin.h>
 #include <wmmintrin.h>
 #endif
@@ -525,14 +528,107 @@ TARGET_CLMUL static inline uint32_t crc32c_3way(uint32_t crc, const uint8_t **p,
 #define SHORT_K2    0xdd7e3b0cu
 assert_cc(LONG_BLOCK % 8 == 0 && SHORT_BLOCK % 8 == 0);
 
-TARGET_CLMUL static uint32_t crc32c_clmul(uint32_t crc, const void *buf, size_t len)
+TARGET_CLMUL static inline uint32_t crc32c_clmul_raw(uint32_t crc, const uint8_t *p,
+						     size_t len)
 {
-	const uint8_t *p = buf;
-
-	crc = ~crc;
 	crc = crc32c_3way(crc, &p, &len, LONG_BLOCK, LONG_K1, LONG_K2);
 	crc = crc32c_3way(crc, &p, &len, SHORT_BLOCK, SHORT_K1, SHORT_K2);
-	return ~crc32c_sse42_raw(crc, p, len);
+	return crc32c_sse42_raw(crc, p, len);
+}
+
+TARGET_CLMUL static uint32_t crc32c_clmul(uint32_t crc, const void *buf, size_t len)
+{
+	return ~crc32c_clmul_raw(~crc, buf, len);
+}
+
+/*
+ * AVX-512 VPCLMULQDQ: folding.  A 16-byte block X at byte offset o stands for
+ * X(x) * x^(8(n - 16 - o)) in the message polynomial (loaded little-endian, bit m of
+ * the block is x^(127 - m): its first quadword H is the high half, X = H x^64 + L).
+ * Moving X forward by D bytes and adding it to the block there keeps the message's
+ * residue mod P if what is added is congruent to X * x^(8D) = H x^(64 + 8D) + L x^(8D).
+ * A carry-less product of two reflected quadwords carries one extra factor x, so
+ *     clmul(H, kH) ^ clmul(L, kL),  kH = x^(8D + 63) mod P,  kL = x^(8D - 1) mod P
+ * (each a 32-bit reflected residue in the upper half of its quadword) is such a value,
+ * below 96 bits.  Four ZMM accumulators (256 bytes, sixteen lanes) fold forward by 256
+ * bytes a round; at the end they fold into one 16-byte block, whose CRC from state 0
+ * (two crc32 instructions) is the CRC of everything folded, the initial state having
+ * been added to the first four bytes.  The constants, with xpow() above:
+ *	kH(D) = xpow(8 * D + 63), kL(D) = xpow(8 * D - 1)
+ */
+#define TARGET_AVX512 __attribute__((target("sse4.2,pclmul,avx512f,vpclmulqdq")))
+#define K_256H 0xe9a5d8beull
+#define K_256L 0x1426a815ull
+#define K_64H  0x1c19243bull
+#define K_64L  0x75bba45bull
+#define K_48H  0xa46ef4aaull
+#define K_48L  0x6051243full
+#define K_32H  0x33ccbbbcull
+#define K_32L  0xa2158b34ull
+#define K_16H  0x3743f7bdull
+#define K_16L  0x3171d430ull
+#define FOLD_MIN 512 /* shorter buffers: crc32c_clmul() */
+
+/* @a folded forward by the distance of @k, added to @b */
+TARGET_AVX512 static inline __m512i fold512(__m512i a, __m512i k, __m512i b)
+{
+	return _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(a, k, 0x00),
+					 _mm512_clmulepi64_epi128(a, k, 0x11), b, 0x96);
+}
+
+TARGET_AVX512 static inline __m512i kvec(uint64_t h, uint64_t l)
+{
+	return _mm512_set_epi64((long long)(l << 32), (long long)(h << 32),
+				(long long)(l << 32), (long long)(h << 32),
+				(long long)(l << 32), (long long)(h << 32),
+				(long long)(l << 32), (long long)(h << 32));
+}
+
+TARGET_AVX512 static uint32_t crc32c_avx512(uint32_t crc, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	uint32_t s = ~crc;
+
+	if (len >= FOLD_MIN) {
+		const __m512i k256 = kvec(K_256H, K_256L), k64 = kvec(K_64H, K_64L);
+		/* lanes 0-2 of the last 64 bytes move 48, 32 and 16 bytes; lane 3 stays */
+		const __m512i kfin = _mm512_set_epi64(0, 0, (long long)(K_16L << 32),
+						      (long long)(K_16H << 32),
+						      (long long)(K_32L << 32),
+						      (long long)(K_32H << 32),
+						      (long long)(K_48L << 32),
+						      (long long)(K_48H << 32));
+		__m512i v0, v1, v2, v3, t;
+		__m128i x;
+
+		v0 = _mm512_xor_si512(_mm512_loadu_si512(p),
+				      _mm512_inserti32x4(_mm512_setzero_si512(),
+							 _mm_cvtsi32_si128((int)s), 0));
+		v1 = _mm512_loadu_si512(p + 64);
+		v2 = _mm512_loadu_si512(p + 128);
+		v3 = _mm512_loadu_si512(p + 192);
+		p += 256;
+		len -= 256;
+		while (len >= 256) {
+			v0 = fold512(v0, k256, _mm512_loadu_si512(p));
+			v1 = fold512(v1, k256, _mm512_loadu_si512(p + 64));
+			v2 = fold512(v2, k256, _mm512_loadu_si512(p + 128));
+			v3 = fold512(v3, k256, _mm512_loadu_si512(p + 192));
+			p += 256;
+			len -= 256;
+		}
+		v1 = fold512(v0, k64, v1);
+		v2 = fold512(v1, k64, v2);
+		v3 = fold512(v2, k64, v3);
+		t = fold512(v3, kfin, _mm512_setzero_si512()); /* lane 3: 0 */
+		x = _mm_xor_si128(_mm512_extracti32x4_epi32(v3, 3),
+				  _mm_xor_si128(_mm_xor_si128(_mm512_castsi512_si128(t),
+							      _mm512_extracti32x4_epi32(t, 1)),
+						_mm512_extracti32x4_epi32(t, 2)));
+		s = (uint32_t)_mm_crc32_u64(_mm_crc32_u64(0, (uint64_t)_mm_cvtsi128_si64(x)),
+					    (uint64_t)_mm_extract_epi64(x, 1));
+	}
+	return ~crc32c_clmul_raw(s, p, len);
 }
 
 static bool cpu_has(enum vfm_crc32c_impl impl)
@@ -544,6 +640,11 @@ static bool cpu_has(enum vfm_crc32c_impl impl)
 	case VFM_CRC32C_SSE42_CLMUL:
 		return __builtin_cpu_supports("sse4.2") &&
 		       __builtin_cpu_supports("pclmul");
+	case VFM_CRC32C_AVX512:
+		return __builtin_cpu_supports("sse4.2") &&
+		       __builtin_cpu_supports("pclmul") &&
+		       __builtin_cpu_supports("avx512f") &&
+		       __builtin_cpu_supports("vpclmulqdq");
 	default: return false;
 	}
 }
@@ -553,12 +654,15 @@ static crc32c_fn *impl_fn(enum vfm_crc32c_impl impl)
 	switch (impl) {
 	case VFM_CRC32C_SSE42: return crc32c_sse42;
 	case VFM_CRC32C_SSE42_CLMUL: return crc32c_clmul;
+	case VFM_CRC32C_AVX512: return crc32c_avx512;
 	default: return crc32c_slice8;
 	}
 }
 
 enum vfm_crc32c_impl vfm_crc32c_impl_best(void)
 {
+	if (cpu_has(VFM_CRC32C_AVX512))
+		return VFM_CRC32C_AVX512;
 	if (cpu_has(VFM_CRC32C_SSE42_CLMUL))
 		return VFM_CRC32C_SSE42_CLMUL;
 	if (cpu_has(VFM_CRC32C_SSE42))
@@ -578,7 +682,9 @@ resolve_crc32c(void)
 		return crc32c_slice8;
 	if (!__builtin_cpu_supports("pclmul"))
 		return crc32c_sse42;
-	return crc32c_clmul;
+	if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("vpclmulqdq"))
+		return crc32c_clmul;
+	return crc32c_avx512;
 }
 
 uint32_t vfm_crc32c(uint32_t crc, const void *buf, size_t len)
@@ -619,6 +725,7 @@ const char *vfm_crc32c_impl_name(enum vfm_crc32c_impl impl)
 	case VFM_CRC32C_SLICE8: return "slice8";
 	case VFM_CRC32C_SSE42: return "sse4.2";
 	case VFM_CRC32C_SSE42_CLMUL: return "sse4.2+pclmul";
+	case VFM_CRC32C_AVX512: return "avx512+vpclmul";
 	default: return NULL;
 	}
 }

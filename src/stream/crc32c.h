@@ -16,7 +16,8 @@
  * CRC of a followed by b.  @buf may be NULL when @len is 0.
  *
  * On x86-64 the implementation is chosen once, by the dynamic loader (a GNU ifunc):
- * the SSE4.2 crc32 instruction on three interleaved streams merged with PCLMULQDQ,
+ * carry-less folding with AVX-512 VPCLMULQDQ where the CPU has it, else the SSE4.2
+ * crc32 instruction on three interleaved streams merged with PCLMULQDQ,
  * the crc32 instruction alone when PCLMULQDQ is missing, else slicing-by-8 tables.
  */
 uint32_t vfm_crc32c(uint32_t crc, const void *buf, size_t len);
@@ -26,13 +27,17 @@ enum vfm_crc32c_impl {
 	VFM_CRC32C_SLICE8,	/* portable: slicing-by-8 tables */
 	VFM_CRC32C_SSE42,	/* x86-64 crc32 instruction, one stream */
 	VFM_CRC32C_SSE42_CLMUL, /* crc32 on three streams, merged with PCLMULQDQ */
+	VFM_CRC32C_AVX512,	/* AVX-512 VPCLMULQDQ folding, 256 bytes a round */
 	VFM_CRC32C_IMPL_MAX,
 };
 
 /** vfm_crc32c_impl_supported() - whether this CPU runs @impl. */
 bool vfm_crc32c_impl_supported(enum vfm_crc32c_impl impl);
 
-/** vfm_crc32c_impl_name() - "slice8", "sse4.2", "sse4.2+pclmul"; NULL if out of range. */
+/**
+ * vfm_crc32c_impl_name() - "slice8", "sse4.2", "sse4.2+pclmul", "avx512+vpclmul";
+ * NULL if out of range.
+ */
 const char *vfm_crc32c_impl_name(enum vfm_crc32c_impl impl);
 
 /** vfm_crc32c_impl_best() - the implementation vfm_crc32c() runs on this CPU. */
