@@ -35,6 +35,9 @@
  *                       bytes are read.  Need pre-copy.
  *   no-precopy-v2       the device refuses the precopy info v2 opt-in, as kernels before
  *                       7.1 do: flags stay 0, and reinit= never shows.
+ *   read-mbps=N         every read (in a saving state) then sleeps as long as N MB/s
+ *   write-mbps=N        takes, and every write in RESUMING: a driver that saves or
+ *                       loads its state slowly (N 1-100000).
  *   expect-seed=N       RESUMING -> STOP fails (EINVAL, the device stays RESUMING) unless
  *                       the image written carries seed N: lets a test in another
  *                       process check what a restore delivered.
@@ -485,6 +488,7 @@ struct sim {
 	uint64_t expect_seed;
 	uint64_t arc_usec;
 	uint64_t write_mbps; /* 0: as fast as memory */
+	uint64_t read_mbps;  /* 0: as fast as memory */
 	bool precopy_eof;    /* read() gives 0, not ENOMSG, when PRE_COPY data runs out */
 	uint64_t reinit;     /* new initial bytes at each REINIT */
 	uint64_t reinit_at[SIM_REINIT_MAX]; /* stream offsets; 0 ends the list */
@@ -813,6 +817,8 @@ static ssize_t sim_read(struct vfm_device *dev, void *buf, size_t size)
 	if (offset_hit(&s->corrupt, s->pos, n))
 		((uint8_t *)buf)[s->corrupt.at - s->pos] ^= 0xff;
 	s->pos += n;
+	if (s->read_mbps) /* a device that saves its state slowly: MB/s = bytes/us */
+		sleep_usec(n / s->read_mbps);
 	return (ssize_t)n;
 }
 
@@ -1122,6 +1128,7 @@ enum sim_key {
 	KEY_EXPECT_SEED,
 	KEY_ARC_USEC,
 	KEY_WRITE_MBPS,
+	KEY_READ_MBPS,
 	KEY_PRECOPY_EOF,
 	KEY_REINIT,
 	KEY_REINIT_AT,
@@ -1174,6 +1181,7 @@ static const struct {
 	[KEY_EXPECT_SEED] = {"expect-seed", VALUE_REQUIRED},
 	[KEY_ARC_USEC] = {"arc-usec", VALUE_REQUIRED},
 	[KEY_WRITE_MBPS] = {"write-mbps", VALUE_REQUIRED},
+	[KEY_READ_MBPS] = {"read-mbps", VALUE_REQUIRED},
 	[KEY_PRECOPY_EOF] = {"precopy-eof", VALUE_NONE},
 	[KEY_REINIT] = {"reinit", VALUE_REQUIRED},
 	[KEY_REINIT_AT] = {"reinit-at", VALUE_REQUIRED},
@@ -1500,7 +1508,10 @@ static int parse_key(struct vfm_ctx *ctx, struct sim_spec *sp, struct sim *s,
 		s->precopy_eof = true;
 		return 0;
 	case KEY_WRITE_MBPS:
-		if (parse_u64(value, 10, 100000, &s->write_mbps) < 0 || s->write_mbps == 0)
+	case KEY_READ_MBPS:
+		if (parse_u64(value, 10, 100000,
+			      key == KEY_READ_MBPS ? &s->read_mbps : &s->write_mbps) < 0 ||
+		    (key == KEY_READ_MBPS ? s->read_mbps : s->write_mbps) == 0)
 			return bad_value(ctx, sp, key, value, "expected 1-100000 MB/s");
 		return 0;
 	case KEY_TYPE:

@@ -43,6 +43,13 @@ struct job {
 	 * this lock, and the report's shared fields change under it. */
 	pthread_mutex_t lock;
 	bool locked_mode;
+	/* Save: devices are read in the job's thread until reads are slow (pipeline.c);
+	 * then each device gets a thread, for the rest of the job. */
+	bool watch_reads;  /* count slow reads (the inline reader) */
+	unsigned slow_reads;
+	bool threaded_reads;
+	uint64_t handed_t0; /* the handed-over device's read began (0: none) */
+	size_t handed_dev;
 	/* Data connections (streams.c): NULL when the data goes over @ep. */
 	struct streams *streams;
 	/* The caller's event callback (a trace), called under ev_lock. */

@@ -490,6 +490,69 @@ static void events(void)
 	free(rep);
 }
 
+/* ---- source reads: in the job's thread while fast, a thread per device once slow ---- */
+
+/* Whether a READ span of device @a and one of device @b overlap in time. */
+static bool reads_overlap(const struct events *e, int a, int b)
+{
+	for (size_t x = 0; x < e->n; x++)
+		for (size_t y = 0; y < e->n; y++) {
+			const struct vfm_event *p = &e->ev[x], *q = &e->ev[y];
+
+			if (p->type != VFM_EVENT_READ || q->type != VFM_EVENT_READ ||
+			    p->device != a || q->device != b)
+				continue;
+			if (p->time_usec - p->duration_usec < q->time_usec &&
+			    q->time_usec - q->duration_usec < p->time_usec)
+				return true;
+		}
+	return false;
+}
+
+static void slow_reads(void)
+{
+	struct events *e = calloc(1, sizeof(*e));
+	struct vfm_save_opts o;
+
+	if (!e)
+		abort();
+	vfm_save_opts_init(&o);
+	o.precopy = false;
+	o.on_event = collect;
+	o.event_userdata = e;
+	/* 4 MB at 200 MB/s: 20 ms a device, every 1 MiB chunk 5 ms (slow from the
+	 * first): the first device's reads move to a thread after two chunks, the
+	 * second's start in another at once */
+	migrate("two devices that save slowly: the reads move to a thread each",
+		(const char *const[]){ "sim:a,seed=41,size=4000000,read-mbps=200",
+				       "sim:b,seed=42,size=4000000,read-mbps=200", NULL },
+		(const char *const[]){ "sim:x,size=4000000", "sim:y,size=4000000", NULL }, &o,
+		OK, NULL, 0, 0);
+	tap_ok(reads_overlap(e, 0, 1) && count_ev(e, VFM_EVENT_READ, 0, VFM_JOB_STOP_COPY) == 1 &&
+		       count_ev(e, VFM_EVENT_READ, 1, VFM_JOB_STOP_COPY) == 1,
+	       "slow reads: the devices were read at the same time, one READ span each (the "
+	       "first begun in the job's thread, ended in its own)");
+	memset(e, 0, sizeof(*e));
+	migrate("two devices that save slowly, the second fails a read in its thread",
+		(const char *const[]){ "sim:a,seed=41,size=4000000,read-mbps=200",
+				       "sim:b,seed=42,size=4000000,read-mbps=200,"
+				       "fail-read-at=3000000",
+				       NULL },
+		(const char *const[]){ "sim:x,size=4000000", "sim:y,size=4000000", NULL }, &o,
+		FAIL, "sim:b: reading stop-copy data at offset", 0, 0);
+	/* a precopy round turns slow: the rounds after it and stop-copy stay threaded */
+	memset(e, 0, sizeof(*e));
+	o.precopy = true;
+	migrate("two devices that save slowly, with precopy",
+		(const char *const[]){ "sim:a,seed=43,size=4000000,read-mbps=200",
+				       "sim:b,seed=44,size=4000000,read-mbps=200", NULL },
+		(const char *const[]){ "sim:x,size=4000000", "sim:y,size=4000000", NULL }, &o,
+		OK, NULL, 0, 0);
+	tap_ok(reads_overlap(e, 0, 1), "slow reads with precopy: the devices were read at the "
+	       "same time");
+	free(e);
+}
+
 static int rewrite(const char *from, const char *to, long cut, long flip_at, int flip_xor)
 {
 	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
@@ -708,6 +771,7 @@ int main(void)
 		NULL, 0, 0);
 	precopy_reinit();
 	events();
+	slow_reads();
 	o.chunk_size = 4096;
 	o.precopy = true;
 	migrate("small chunks, three devices, mixed flags",
