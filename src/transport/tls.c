@@ -41,10 +41,157 @@
 #include <gnutls/socket.h>
 #endif
 
+#include <dlfcn.h>
+#include <pthread.h>
+
 #include "macro.h"
 #include "transport-internal.h"
 #include "transport.h"
 #include "util.h"
+
+/*
+ * GnuTLS is loaded (dlopen) by the first vfm_tls_new(), not linked: it brings nine
+ * shared libraries whose loading and relocation took 3.7 ms of every process's start
+ * on the machine of bench/ (a 2 ms process took 5.7 ms), which a migration without TLS,
+ * a query command and a VMM that links libvfiomig do not need.  The functions are
+ * called through this table, under their own names (the macros below); the headers
+ * give their types.  GNUTLS_SONAME is the ABI of GnuTLS 3.x.
+ */
+#define GNUTLS_SONAME "libgnutls.so.30"
+#define GNUTLS_SYMS(X)                                                                  \
+	X(gnutls_alert_get) X(gnutls_alert_get_name) X(gnutls_alert_send)               \
+	X(gnutls_alert_send_appropriate) X(gnutls_bye)                                  \
+	X(gnutls_certificate_allocate_credentials)                                      \
+	X(gnutls_certificate_free_credentials) X(gnutls_certificate_get_peers)          \
+	X(gnutls_certificate_send_x509_rdn_sequence)                                    \
+	X(gnutls_certificate_server_set_request)                                        \
+	X(gnutls_certificate_set_x509_crl_file)                                         \
+	X(gnutls_certificate_set_x509_key_file)                                         \
+	X(gnutls_certificate_set_x509_trust_file)                                       \
+	X(gnutls_certificate_verification_status_print) X(gnutls_cipher_get)            \
+	X(gnutls_cipher_get_name) X(gnutls_credentials_set) X(gnutls_deinit)            \
+	X(gnutls_error_is_fatal) X(gnutls_free) X(gnutls_global_deinit)                 \
+	X(gnutls_global_init) X(gnutls_handshake) X(gnutls_init) X(gnutls_malloc)       \
+	X(gnutls_priority_deinit) X(gnutls_priority_init) X(gnutls_priority_set)        \
+	X(gnutls_protocol_get_version) X(gnutls_psk_allocate_client_credentials)        \
+	X(gnutls_psk_allocate_server_credentials)                                       \
+	X(gnutls_psk_free_client_credentials) X(gnutls_psk_free_server_credentials)     \
+	X(gnutls_psk_server_get_username) X(gnutls_psk_set_client_credentials)          \
+	X(gnutls_psk_set_server_credentials_function) X(gnutls_record_check_pending)    \
+	X(gnutls_record_get_direction) X(gnutls_record_get_state) X(gnutls_record_recv) \
+	X(gnutls_record_send) X(gnutls_server_name_set)                                 \
+	X(gnutls_session_get_ptr) X(gnutls_session_get_verify_cert_status)             \
+	X(gnutls_session_set_ptr) X(gnutls_session_set_verify_cert) X(gnutls_strerror) \
+	X(gnutls_transport_set_int2) X(gnutls_x509_crt_deinit)                          \
+	X(gnutls_x509_crt_get_dn2) X(gnutls_x509_crt_import) X(gnutls_x509_crt_init)
+
+/* A pointer to each function (and to the variables gnutls_malloc and gnutls_free). */
+static struct {
+#define X(name) __typeof__(name) *name;
+	GNUTLS_SYMS(X)
+#undef X
+#if HAVE_GNUTLS_KTLS
+	__typeof__(gnutls_transport_is_ktls_enabled) *gnutls_transport_is_ktls_enabled;
+#endif
+} gt;
+
+static pthread_once_t gt_once = PTHREAD_ONCE_INIT;
+static char gt_error[192]; /* why GnuTLS cannot be used; "" when it can */
+
+static void gt_load(void)
+{
+	void *h = dlopen(GNUTLS_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+	const char *e;
+
+	if (!h) {
+		e = dlerror();
+		snprintf(gt_error, sizeof(gt_error), "cannot load GnuTLS (%s): %s",
+			 GNUTLS_SONAME, e ? e : "unknown error");
+		return;
+	}
+#define X(name)                                                                          \
+	if (!gt_error[0] && !(gt.name = (__typeof__(gt.name))dlsym(h, #name)))           \
+		snprintf(gt_error, sizeof(gt_error), "GnuTLS (%s) lacks %s", GNUTLS_SONAME, \
+			 #name);
+	GNUTLS_SYMS(X)
+#undef X
+#if HAVE_GNUTLS_KTLS
+	/* optional: our own kTLS hand-off works without it */
+	gt.gnutls_transport_is_ktls_enabled = (__typeof__(gt.gnutls_transport_is_ktls_enabled))
+		dlsym(h, "gnutls_transport_is_ktls_enabled");
+#endif
+	/* h stays open (RTLD_NODELETE too): sessions and credentials may live on */
+}
+
+/* 0, or -ENOPKG with the reason in @err. */
+static int gt_ready(struct vfm_transport_err *err)
+{
+	pthread_once(&gt_once, gt_load);
+	if (!gt_error[0])
+		return 0;
+	if (err)
+		snprintf(err->msg, sizeof(err->msg), "%s", gt_error);
+	return -ENOPKG;
+}
+
+/* Every GnuTLS name below is a call through the table. */
+#undef gnutls_free
+#define gnutls_free(a) ((*gt.gnutls_free)((void *)(a)), (a) = NULL)
+#define gnutls_alert_get (*gt.gnutls_alert_get)
+#define gnutls_alert_get_name (*gt.gnutls_alert_get_name)
+#define gnutls_alert_send (*gt.gnutls_alert_send)
+#define gnutls_alert_send_appropriate (*gt.gnutls_alert_send_appropriate)
+#define gnutls_bye (*gt.gnutls_bye)
+#define gnutls_certificate_allocate_credentials (*gt.gnutls_certificate_allocate_credentials)
+#define gnutls_certificate_free_credentials (*gt.gnutls_certificate_free_credentials)
+#define gnutls_certificate_get_peers (*gt.gnutls_certificate_get_peers)
+#define gnutls_certificate_send_x509_rdn_sequence (*gt.gnutls_certificate_send_x509_rdn_sequence)
+#define gnutls_certificate_server_set_request (*gt.gnutls_certificate_server_set_request)
+#define gnutls_certificate_set_x509_crl_file (*gt.gnutls_certificate_set_x509_crl_file)
+#define gnutls_certificate_set_x509_key_file (*gt.gnutls_certificate_set_x509_key_file)
+#define gnutls_certificate_set_x509_trust_file (*gt.gnutls_certificate_set_x509_trust_file)
+#define gnutls_certificate_verification_status_print (*gt.gnutls_certificate_verification_status_print)
+#define gnutls_cipher_get (*gt.gnutls_cipher_get)
+#define gnutls_cipher_get_name (*gt.gnutls_cipher_get_name)
+#define gnutls_credentials_set (*gt.gnutls_credentials_set)
+#define gnutls_deinit (*gt.gnutls_deinit)
+#define gnutls_error_is_fatal (*gt.gnutls_error_is_fatal)
+#define gnutls_global_deinit (*gt.gnutls_global_deinit)
+#define gnutls_global_init (*gt.gnutls_global_init)
+#define gnutls_handshake (*gt.gnutls_handshake)
+#define gnutls_init (*gt.gnutls_init)
+#define gnutls_malloc (*gt.gnutls_malloc)
+#define gnutls_priority_deinit (*gt.gnutls_priority_deinit)
+#define gnutls_priority_init (*gt.gnutls_priority_init)
+#define gnutls_priority_set (*gt.gnutls_priority_set)
+#define gnutls_protocol_get_version (*gt.gnutls_protocol_get_version)
+#define gnutls_psk_allocate_client_credentials (*gt.gnutls_psk_allocate_client_credentials)
+#define gnutls_psk_allocate_server_credentials (*gt.gnutls_psk_allocate_server_credentials)
+#define gnutls_psk_free_client_credentials (*gt.gnutls_psk_free_client_credentials)
+#define gnutls_psk_free_server_credentials (*gt.gnutls_psk_free_server_credentials)
+#define gnutls_psk_server_get_username (*gt.gnutls_psk_server_get_username)
+#define gnutls_psk_set_client_credentials (*gt.gnutls_psk_set_client_credentials)
+#define gnutls_psk_set_server_credentials_function (*gt.gnutls_psk_set_server_credentials_function)
+#define gnutls_record_check_pending (*gt.gnutls_record_check_pending)
+#define gnutls_record_get_direction (*gt.gnutls_record_get_direction)
+#define gnutls_record_get_state (*gt.gnutls_record_get_state)
+#define gnutls_record_recv (*gt.gnutls_record_recv)
+#define gnutls_record_send (*gt.gnutls_record_send)
+#define gnutls_server_name_set (*gt.gnutls_server_name_set)
+#define gnutls_session_get_ptr (*gt.gnutls_session_get_ptr)
+#define gnutls_session_get_verify_cert_status (*gt.gnutls_session_get_verify_cert_status)
+#define gnutls_session_set_ptr (*gt.gnutls_session_set_ptr)
+#define gnutls_session_set_verify_cert (*gt.gnutls_session_set_verify_cert)
+#define gnutls_strerror (*gt.gnutls_strerror)
+#define gnutls_transport_set_int2 (*gt.gnutls_transport_set_int2)
+#define gnutls_x509_crt_deinit (*gt.gnutls_x509_crt_deinit)
+#define gnutls_x509_crt_get_dn2 (*gt.gnutls_x509_crt_get_dn2)
+#define gnutls_x509_crt_import (*gt.gnutls_x509_crt_import)
+#define gnutls_x509_crt_init (*gt.gnutls_x509_crt_init)
+#if HAVE_GNUTLS_KTLS
+#define gnutls_transport_is_ktls_enabled(s)                                              \
+	(gt.gnutls_transport_is_ktls_enabled ? (*gt.gnutls_transport_is_ktls_enabled)(s) : 0)
+#endif
 
 #define PRIO_X509 "NORMAL:-VERS-ALL:+VERS-TLS1.3"
 /* TLS 1.3 PSK with (EC)DHE only (psk_dhe_ke): a leaked key does not open old streams */
@@ -486,6 +633,9 @@ _public_ int vfm_tls_new(const struct vfm_tls_opts *opts, bool server,
 	r = copy_opts(&copy, opts, err);
 	if (r >= 0)
 		r = check_opts(o, err);
+	if (r < 0)
+		return r;
+	r = gt_ready(err);
 	if (r < 0)
 		return r;
 	r = gnutls_global_init(); /* refcounted; the library's constructor did it too */

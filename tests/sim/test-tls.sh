@@ -174,6 +174,23 @@ args=(); for i in $(seq 33); do args+=(--tls-authz "CN=$i"); done
 [ $rc = 2 ] && grep -q "at most 32" "$tmp/e" && ok "33 --tls-authz patterns: usage error" || nok "33 patterns" "$rc $(cat "$tmp/e")"
 "$VFIOMIG" restore "${DST[@]}" --from tcp://127.0.0.1:0 --timeout 2 --tls-creds "$P/client" >/dev/null 2>"$tmp/e"; rc=$?
 [ $rc = 1 ] && grep -q "$P/client/server-cert.pem: No such file" "$tmp/e" && ok "a missing credential file is named before listening" || nok "missing file" "$rc $(cat "$tmp/e")"
+# GnuTLS is loaded when TLS is first used: without it, TLS fails with a clear error
+# and everything else works (a mount namespace hides the library)
+gt=$(ldconfig -p 2>/dev/null | sed -n 's/^[[:space:]]*libgnutls.so.30 (libc6,x86-64) => //p' | head -n1)
+if [ "$(id -u)" != 0 ] || [ -z "$gt" ] || ! unshare -m true 2>/dev/null; then
+	skip "without GnuTLS" "needs root, unshare -m and libgnutls.so.30 in ldconfig's cache"
+else
+	unshare -m sh -c 'mount --bind /dev/null "$1" && shift &&
+		"$@" save sim:a --to tcp://127.0.0.1:9 --tls-psk "$0" >/dev/null 2>"$0.e1"
+		echo $? >"$0.rc1"
+		"$@" save sim:a --to "file:$0.vfm" --no-progress >/dev/null 2>"$0.e2"
+		echo $? >"$0.rc2"' "$tmp/keys.psk" "$gt" "$VFIOMIG"
+	grep -q "cannot load GnuTLS (libgnutls.so.30)" "$tmp/keys.psk.e1" && [ "$(cat "$tmp/keys.psk.rc1")" = 1 ] &&
+		[ "$(cat "$tmp/keys.psk.rc2")" = 0 ] &&
+		ok "without GnuTLS: TLS fails naming the library (exit 1), a save without TLS works" ||
+		nok "without GnuTLS" "$(cat "$tmp/keys.psk.rc1" "$tmp/keys.psk.e1" "$tmp/keys.psk.rc2" "$tmp/keys.psk.e2" 2>&1)"
+fi
+
 printf 'lab:00zz\n' >"$tmp/bad.psk"
 "$VFIOMIG" save "${SRC[@]}" --to tcp://127.0.0.1:9 --tls-psk "$tmp/bad.psk" >/dev/null 2>"$tmp/e"; rc=$?
 [ $rc = 1 ] && grep -q "bad.psk: line 1: " "$tmp/e" && ok "a malformed keys.psk is named with its line" || nok "bad psk" "$rc $(cat "$tmp/e")"
