@@ -251,6 +251,19 @@ for b in "${BINS[@]}"; do
 		exit 2
 	fi
 done
+# Libraries the binaries load at run time (dlopen), which ldd does not show: GnuTLS,
+# which libvfiomig loads for TLS (src/transport/tls.c).
+for soname in libgnutls.so.30; do
+	lib=$(ldconfig -p 2>/dev/null | sed -n "s|^[[:space:]]*$soname (libc6,x86-64) => ||p" | head -n1)
+	if [ -z "$lib" ]; then
+		echo "run-guest.sh: $soname not found by ldconfig: TLS will fail in the guest" >&2
+		continue
+	fi
+	copy_file_at_same_path "$lib"
+	copy_libs_of "$lib"
+	d=$(dirname "$lib")
+	[[ " ${LIBDIRS[*]} " == *" $d "* ]] || LIBDIRS+=("$d")
+done
 # $ORIGIN-relative RUNPATHs do not survive the move to /usr/bin: let the
 # loader search every folder a library came from.
 if [ ${#LIBDIRS[@]} -gt 0 ]; then
