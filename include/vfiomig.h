@@ -854,9 +854,11 @@ static inline void vfm_tls_opts_init(struct vfm_tls_opts *opts)
  * listens).  Every file is read here, so that a missing or unreadable one is reported
  * before any connection: err->msg names it ("/etc/pki/qemu/server-key.pem: No such
  * file or directory").
+ * The first call loads GnuTLS (libgnutls.so.30); the library does not link it.
  * Returns 0 and *@ret (drop with vfm_tls_free()), -EINVAL (bad options, @opts not
  * made by vfm_tls_opts_init(), a malformed file), -EOPNOTSUPP (@opts sets fields
- * appended after this library was built), -ENOENT/-EACCES..., -ENOMEM.
+ * appended after this library was built), -ENOPKG (GnuTLS cannot be loaded: err->msg
+ * says why), -ENOENT/-EACCES..., -ENOMEM.
  */
 int vfm_tls_new(const struct vfm_tls_opts *opts, bool server, struct vfm_tls **ret,
 		struct vfm_transport_err *err);
