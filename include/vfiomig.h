@@ -674,7 +674,12 @@ void vfm_endpoint_set_timeout(struct vfm_endpoint *ep, unsigned timeout_ms);
  */
 void vfm_endpoint_set_deadline(struct vfm_endpoint *ep, uint64_t deadline_usec);
 
-/** vfm_endpoint_set_cancel_fd() - cancel fd of later I/O (-1 = none); caller owns it. */
+/**
+ * vfm_endpoint_set_cancel_fd() - cancel fd of later I/O (-1 = none); caller owns it.
+ * While it is readable, I/O fails with -ECANCELED: a call that waits sees it at once;
+ * one that need not wait polls it at most once a millisecond (then on every call
+ * until it is clear again), so bytes that are ready may still move for up to 1 ms.
+ */
 void vfm_endpoint_set_cancel_fd(struct vfm_endpoint *ep, int cancel_fd);
 
 /**

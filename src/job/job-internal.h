@@ -32,6 +32,7 @@ struct job {
 	void *progress_userdata;
 	uint64_t last_progress;
 	int cancel_fd;
+	uint64_t cancel_polled; /* job_cancelled() polled it then (now_usec()); __atomic */
 	unsigned timeout_ms; /* inactivity of bulk I/O; deadline of each exchange */
 	unsigned deadline_times; /* the exchange under way has timeout_ms times this */
 	vfm_arc_fn arc_fn;   /* the caller's, called for every arc of every device */
@@ -108,7 +109,7 @@ JOB_HIDDEN void job_done(struct job *j);
 JOB_HIDDEN int job_fail(struct job *j, int err, const char *fmt, ...) _printf_(3, 4);
 JOB_HIDDEN void job_phase(struct job *j, enum vfm_job_phase phase);
 JOB_HIDDEN void job_tick(struct job *j);
-JOB_HIDDEN bool job_cancelled(const struct job *j);
+JOB_HIDDEN bool job_cancelled(struct job *j);
 JOB_HIDDEN const char *job_peer(const struct job *j);
 
 /* A vfm_stream_read_fn over the job's endpoint. */

@@ -255,11 +255,27 @@ void job_tick(struct job *j)
 	j->last_progress = now;
 }
 
-bool job_cancelled(const struct job *j)
+/* Polled at most once a millisecond (a chunk's loop asks for each chunk, each
+ * thread too); once seen, for good. */
+bool job_cancelled(struct job *j)
 {
 	struct pollfd p = { .fd = j->cancel_fd, .events = POLLIN };
+	uint64_t now, last;
 
-	return j->cancel_fd >= 0 && poll(&p, 1, 0) > 0;
+	if (j->cancel_fd < 0)
+		return false;
+	now = now_usec();
+	last = __atomic_load_n(&j->cancel_polled, __ATOMIC_RELAXED);
+	if (last == UINT64_MAX)
+		return true;
+	if (now - last < 1000)
+		return false;
+	if (poll(&p, 1, 0) > 0) {
+		__atomic_store_n(&j->cancel_polled, UINT64_MAX, __ATOMIC_RELAXED);
+		return true;
+	}
+	__atomic_store_n(&j->cancel_polled, now, __ATOMIC_RELAXED);
+	return false;
 }
 
 const char *job_peer(const struct job *j)

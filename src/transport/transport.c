@@ -140,6 +140,29 @@ int check_cancel(int cancel_fd)
 	return 0;
 }
 
+/*
+ * A cancel before a read or write that need not wait: polled at most once a
+ * CANCEL_POLL_USEC, not once a call (a record's header, payload and CRC are three
+ * reads).  A call that waits polls the cancel fd with the connection's, always.
+ */
+#define CANCEL_POLL_USEC 1000
+
+static int ep_check_cancel(struct vfm_endpoint *ep)
+{
+	uint64_t now;
+	int r;
+
+	if (ep->cancel_fd < 0)
+		return 0;
+	now = now_usec();
+	if (now - __atomic_load_n(&ep->cancel_checked, __ATOMIC_RELAXED) < CANCEL_POLL_USEC)
+		return 0;
+	r = check_cancel(ep->cancel_fd);
+	/* once seen, every call polls until the fd is clear again */
+	__atomic_store_n(&ep->cancel_checked, r < 0 ? 0 : now, __ATOMIC_RELAXED);
+	return r;
+}
+
 /* "1.2.3.4:80", "[fe80::1%eth0]:80"; IPv4-mapped addresses shown as IPv4. */
 static void format_sockaddr(const struct sockaddr *sa, socklen_t len, char *buf,
 			    size_t size)
@@ -589,6 +612,7 @@ _public_ void vfm_endpoint_set_deadline(struct vfm_endpoint *ep, uint64_t deadli
 _public_ void vfm_endpoint_set_cancel_fd(struct vfm_endpoint *ep, int cancel_fd)
 {
 	ep->cancel_fd = cancel_fd < 0 ? -1 : cancel_fd;
+	ep->cancel_checked = 0; /* the next call polls it */
 }
 
 _public_ bool vfm_endpoint_is_two_way(const struct vfm_endpoint *ep)
@@ -724,13 +748,13 @@ static ssize_t read_some(struct vfm_endpoint *ep, void *buf, size_t size)
 	}
 }
 
-static int check_readable(const struct vfm_endpoint *ep, size_t size)
+static int check_readable(struct vfm_endpoint *ep, size_t size)
 {
 	if (!ep->can_read || ep->fd < 0)
 		return -EBADF;
 	if (size > SSIZE_MAX)
 		return -EINVAL;
-	return check_cancel(ep->cancel_fd);
+	return ep_check_cancel(ep);
 }
 
 _public_ ssize_t vfm_endpoint_read(struct vfm_endpoint *ep, void *buf, size_t size)
@@ -820,7 +844,7 @@ int vfm_endpoint_writev_full(struct vfm_endpoint *ep, const struct iovec *iov,
 		total += iov[i].iov_len;
 		v[cnt++] = iov[i];
 	}
-	r = check_cancel(ep->cancel_fd);
+	r = ep_check_cancel(ep);
 	if (r < 0)
 		return r;
 	if (ep->tls && !tls_kernel_tx(ep))
