@@ -1508,12 +1508,13 @@ static int parse_key(struct vfm_ctx *ctx, struct sim_spec *sp, struct sim *s,
 		s->precopy_eof = true;
 		return 0;
 	case KEY_WRITE_MBPS:
-	case KEY_READ_MBPS:
-		if (parse_u64(value, 10, 100000,
-			      key == KEY_READ_MBPS ? &s->read_mbps : &s->write_mbps) < 0 ||
-		    (key == KEY_READ_MBPS ? s->read_mbps : s->write_mbps) == 0)
+	case KEY_READ_MBPS: {
+		uint64_t *mbps = key == KEY_READ_MBPS ? &s->read_mbps : &s->write_mbps;
+
+		if (parse_u64(value, 10, 100000, mbps) < 0 || *mbps == 0)
 			return bad_value(ctx, sp, key, value, "expected 1-100000 MB/s");
 		return 0;
+	}
 	case KEY_TYPE:
 	case KEY_DRIVER:
 		if (!valid_word(value, SIM_STRING_MAX))

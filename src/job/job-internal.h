@@ -32,7 +32,7 @@ struct job {
 	void *progress_userdata;
 	uint64_t last_progress;
 	int cancel_fd;
-	uint64_t cancel_polled; /* job_cancelled() polled it then (now_usec()); __atomic */
+	uint64_t cancel_polled; /* job_cancelled(): vfm_cancel_poll()'s state */
 	unsigned timeout_ms; /* inactivity of bulk I/O; deadline of each exchange */
 	unsigned deadline_times; /* the exchange under way has timeout_ms times this */
 	vfm_arc_fn arc_fn;   /* the caller's, called for every arc of every device */

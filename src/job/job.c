@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -255,27 +254,11 @@ void job_tick(struct job *j)
 	j->last_progress = now;
 }
 
-/* Polled at most once a millisecond (a chunk's loop asks for each chunk, each
- * thread too); once seen, for good. */
+/* Polled at most once a millisecond: a chunk's loop asks for each chunk, each thread
+ * too. */
 bool job_cancelled(struct job *j)
 {
-	struct pollfd p = { .fd = j->cancel_fd, .events = POLLIN };
-	uint64_t now, last;
-
-	if (j->cancel_fd < 0)
-		return false;
-	now = now_usec();
-	last = __atomic_load_n(&j->cancel_polled, __ATOMIC_RELAXED);
-	if (last == UINT64_MAX)
-		return true;
-	if (now - last < 1000)
-		return false;
-	if (poll(&p, 1, 0) > 0) {
-		__atomic_store_n(&j->cancel_polled, UINT64_MAX, __ATOMIC_RELAXED);
-		return true;
-	}
-	__atomic_store_n(&j->cancel_polled, now, __ATOMIC_RELAXED);
-	return false;
+	return vfm_cancel_poll(j->cancel_fd, &j->cancel_polled) < 0;
 }
 
 const char *job_peer(const struct job *j)

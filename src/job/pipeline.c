@@ -67,7 +67,7 @@ static int stream_device_buf(struct job *j, size_t i, bool precopy, uint64_t *of
 				return j->rep->error;
 			payload = buf + VFM_STREAM_DATA_PREFIX_SIZE;
 		}
-		t_read = now_usec();
+		t_read = j->watch_reads ? now_usec() : 0;
 		n = vfm_device_read(dev, payload, j->chunk);
 		if (j->watch_reads && n > 0 && slow_chunk((size_t)n, now_usec() - t_read))
 			j->slow_reads++;

@@ -56,7 +56,7 @@ struct vfm_endpoint {
 	unsigned timeout_ms;
 	uint64_t deadline; /* absolute, monotonic usec; 0 = none */
 	int cancel_fd;
-	uint64_t cancel_checked; /* when (now_usec()) a call last polled it; __atomic */
+	uint64_t cancel_checked; /* vfm_cancel_poll()'s state for cancel_fd */
 	uint64_t bytes_read, bytes_written; /* __atomic, relaxed */
 	struct tls_conn *tls;		    /* NULL: plaintext */
 	/* exec: the command's process, until reaped */

@@ -141,25 +141,26 @@ int check_cancel(int cancel_fd)
 }
 
 /*
- * A cancel before a read or write that need not wait: polled at most once a
- * CANCEL_POLL_USEC, not once a call (a record's header, payload and CRC are three
- * reads).  A call that waits polls the cancel fd with the connection's, always.
+ * A cancel before a read or write that need not wait, and in a job's chunk loops:
+ * polled at most once a CANCEL_POLL_USEC, not once a call (a record's header, payload
+ * and CRC are three reads).  A call that waits polls the cancel fd with the
+ * connection's, always.
  */
 #define CANCEL_POLL_USEC 1000
 
-static int ep_check_cancel(struct vfm_endpoint *ep)
+int vfm_cancel_poll(int cancel_fd, uint64_t *checked)
 {
 	uint64_t now;
 	int r;
 
-	if (ep->cancel_fd < 0)
+	if (cancel_fd < 0)
 		return 0;
 	now = now_usec();
-	if (now - __atomic_load_n(&ep->cancel_checked, __ATOMIC_RELAXED) < CANCEL_POLL_USEC)
+	if (now - __atomic_load_n(checked, __ATOMIC_RELAXED) < CANCEL_POLL_USEC)
 		return 0;
-	r = check_cancel(ep->cancel_fd);
+	r = check_cancel(cancel_fd);
 	/* once seen, every call polls until the fd is clear again */
-	__atomic_store_n(&ep->cancel_checked, r < 0 ? 0 : now, __ATOMIC_RELAXED);
+	__atomic_store_n(checked, r < 0 ? 0 : now, __ATOMIC_RELAXED);
 	return r;
 }
 
@@ -754,7 +755,7 @@ static int check_readable(struct vfm_endpoint *ep, size_t size)
 		return -EBADF;
 	if (size > SSIZE_MAX)
 		return -EINVAL;
-	return ep_check_cancel(ep);
+	return vfm_cancel_poll(ep->cancel_fd, &ep->cancel_checked);
 }
 
 _public_ ssize_t vfm_endpoint_read(struct vfm_endpoint *ep, void *buf, size_t size)
@@ -844,7 +845,7 @@ int vfm_endpoint_writev_full(struct vfm_endpoint *ep, const struct iovec *iov,
 		total += iov[i].iov_len;
 		v[cnt++] = iov[i];
 	}
-	r = ep_check_cancel(ep);
+	r = vfm_cancel_poll(ep->cancel_fd, &ep->cancel_checked);
 	if (r < 0)
 		return r;
 	if (ep->tls && !tls_kernel_tx(ep))

@@ -63,6 +63,14 @@ int vfm_uri_parse(const char *s, bool listen, struct vfm_uri *ret_uri,
 int vfm_endpoint_writev_full(struct vfm_endpoint *ep, const struct iovec *iov,
 			     size_t iovcnt);
 
+/*
+ * vfm_cancel_poll() - 0, or -ECANCELED (-EBADF for a closed fd) while @cancel_fd (-1:
+ * none) is readable, polled at most once a millisecond: *@checked (__atomic, start at
+ * 0) holds when it was last found clear; once found readable, every call polls until
+ * it is clear again.  For checks that need not wait: an endpoint's I/O, a job's loops.
+ */
+int vfm_cancel_poll(int cancel_fd, uint64_t *checked);
+
 
 /* A key of a keys.psk file. */
 struct vfm_tls_psk {
